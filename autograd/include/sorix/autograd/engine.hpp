@@ -1,0 +1,26 @@
+#pragma once
+// The backward engine: an iterative topological walk (no recursion, so a 100,000-op chain works),
+// gradients summed in a fixed order (the graph's recording order), saved tensors freed afterwards
+// unless retain_graph.
+#include <optional>
+#include <vector>
+
+#include "sorix/core/tensor.hpp"
+
+namespace sorix::autograd {
+
+/// Accumulates d(roots)/d(leaf) * grad_roots into every reachable leaf's grad().
+/// grad_roots may be empty (then every root must have one element and gets gradient 1).
+/// The graph is kept when retain_graph or create_graph is set.
+void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grad_roots = {},
+              bool retain_graph = false, bool create_graph = false);
+
+/// Returns d(outputs)/d(inputs) (weighted by grad_outputs) without touching any grad().
+/// With create_graph the results carry their own graph, so they can be differentiated again.
+/// An input that outputs do not depend on throws unless allow_unused (then it is undefined).
+/// retain_graph defaults to create_graph.
+std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
+                         const std::vector<Tensor>& grad_outputs = {}, bool create_graph = false,
+                         std::optional<bool> retain_graph = std::nullopt, bool allow_unused = false);
+
+}  // namespace sorix::autograd

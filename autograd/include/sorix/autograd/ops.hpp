@@ -1,0 +1,106 @@
+#pragma once
+// The ops of sorix as free functions (Tensor methods forward to these). Each op checks its inputs
+// where it is called (the message names the op, the shapes or values, and what was expected),
+// runs its kernel as fixed chunks in the library arena (bit-identical for any thread count), and,
+// when grad mode is on and an input requires grad, records its gradient beside its forward.
+//
+// Dtypes: binary ops promote int64 < float32 < float64; a double scalar takes the tensor's
+// dtype (float32 * 2.0 is float32). Differentiable ops need float32 or float64.
+// Comparisons return 1/0 in the promoted dtype (so a mask multiplies directly), no gradient.
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "sorix/core/tensor.hpp"
+
+namespace sorix {
+
+// ---- elementwise binary, broadcasting (autograd/src/binary.cpp) ---------------------------------
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+/// a ** b, elementwise with broadcasting.
+Tensor pow(const Tensor& a, const Tensor& b);
+Tensor pow(const Tensor& a, double exponent);
+Tensor gt(const Tensor& a, const Tensor& b);
+Tensor lt(const Tensor& a, const Tensor& b);
+Tensor ge(const Tensor& a, const Tensor& b);
+Tensor le(const Tensor& a, const Tensor& b);
+Tensor eq(const Tensor& a, const Tensor& b);
+Tensor ne(const Tensor& a, const Tensor& b);
+/// cond != 0 ? a : b, all three broadcast together; gradient flows to a and b.
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+/// x broadcast to `shape` (NumPy rules; x's dims must be 1 or match). Gradient: sum_to.
+Tensor expand(const Tensor& x, const Shape& shape);
+/// A 0-dim tensor holding `value` in the dtype an op with `like` should use.
+Tensor scalar_tensor(double value, Dtype dtype);
+
+// ---- elementwise unary (autograd/src/unary.cpp) --------------------------------------------------
+Tensor neg(const Tensor& x);
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor sqrt(const Tensor& x);
+Tensor abs(const Tensor& x);
+Tensor tanh(const Tensor& x);
+Tensor sigmoid(const Tensor& x);
+Tensor relu(const Tensor& x);
+Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
+/// Limits to [min, max]; gradient 1 inside (and at the bounds), 0 outside.
+Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> max);
+
+// ---- reductions (autograd/src/reduce.cpp, autograd/src/reduce_minmax.cpp) ------------------------
+/// Sum of all elements (0-dim). Deterministic: fixed chunks combined in index order.
+Tensor sum(const Tensor& x);
+Tensor sum(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim = false);
+Tensor mean(const Tensor& x);
+Tensor mean(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim = false);
+Tensor max(const Tensor& x);
+Tensor max(const Tensor& x, std::int64_t dim, bool keepdim = false);
+Tensor min(const Tensor& x);
+Tensor min(const Tensor& x, std::int64_t dim, bool keepdim = false);
+/// int64 index of the first maximum (flattened, or along dim).
+Tensor argmax(const Tensor& x);
+Tensor argmax(const Tensor& x, std::int64_t dim, bool keepdim = false);
+Tensor argmin(const Tensor& x);
+Tensor argmin(const Tensor& x, std::int64_t dim, bool keepdim = false);
+/// Sums `grad` over the dims it was broadcast along, back to `shape` (the gradient of broadcasting).
+Tensor sum_to(const Tensor& grad, const Shape& shape);
+
+// ---- softmax family (autograd/src/softmax.cpp) ---------------------------------------------------
+/// exp(x - max) / sum(exp(x - max)) along dim: numerically stable.
+Tensor softmax(const Tensor& x, std::int64_t dim);
+Tensor log_softmax(const Tensor& x, std::int64_t dim);
+
+// ---- linear algebra (autograd/src/matmul.cpp) ----------------------------------------------------
+/// 2-D x 2-D, 1-D x 2-D, 2-D x 1-D, 1-D x 1-D (dot), and batched 3-D x 3-D / 3-D x 2-D.
+/// CBLAS sgemm/dgemm with OpenBLAS's own threads off; the output is cut into fixed blocks that
+/// TBB runs in parallel, so the bits never depend on the thread count.
+Tensor matmul(const Tensor& a, const Tensor& b);
+
+// ---- shape (autograd/src/reshape.cpp, autograd/src/shape.cpp) ------------------------------------
+/// New shape, same elements in row-major order; one size may be -1 (inferred).
+Tensor reshape(const Tensor& x, const Shape& shape);
+/// As reshape (every sorix tensor is contiguous, so a view is always possible; it copies).
+Tensor view(const Tensor& x, const Shape& shape);
+Tensor flatten(const Tensor& x, std::int64_t start_dim = 0, std::int64_t end_dim = -1);
+Tensor squeeze(const Tensor& x);
+Tensor squeeze(const Tensor& x, std::int64_t dim);
+Tensor unsqueeze(const Tensor& x, std::int64_t dim);
+Tensor transpose(const Tensor& x, std::int64_t dim0, std::int64_t dim1);
+Tensor permute(const Tensor& x, const std::vector<std::int64_t>& dims);
+
+// ---- indexing and joining (autograd/src/index.cpp) -----------------------------------------------
+/// Elements start, start+step, ... < end along dim (negative start/end count from the end,
+/// clamped to the size as Python slicing; step >= 1).
+Tensor slice(const Tensor& x, std::int64_t dim, std::int64_t start, std::int64_t end, std::int64_t step = 1);
+/// Rows of x along dim picked by a 1-D int64 index; gradient scattered (summed) back.
+Tensor index_select(const Tensor& x, std::int64_t dim, const Tensor& index);
+/// out[i][j] = x[index[i][j]][j] (dim 0) etc.; index int64 with x's number of dims.
+Tensor gather(const Tensor& x, std::int64_t dim, const Tensor& index);
+Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim = 0);
+Tensor stack(const std::vector<Tensor>& tensors, std::int64_t dim = 0);
+std::vector<Tensor> split(const Tensor& x, std::int64_t split_size, std::int64_t dim = 0);
+std::vector<Tensor> chunk(const Tensor& x, std::int64_t chunks, std::int64_t dim = 0);
+
+}  // namespace sorix

@@ -1,0 +1,318 @@
+// Elementwise binary ops with broadcasting: add sub mul div pow, comparisons, where, expand,
+// the arithmetic operators and the in-place forms. Forward and gradient side by side; the
+// gradient of a broadcast input is summed back to its shape (sum_to).
+#include <cmath>
+
+#include "autograd/src/ops_internal.hpp"
+#include "core/src/kernels/broadcast.hpp"
+
+namespace sorix {
+namespace {
+
+using autograd::record;
+using kernels::choose;
+using kernels::one_if;
+
+struct AddOp { template <class V> V operator()(const V& a, const V& b) const { return a + b; } };
+struct SubOp { template <class V> V operator()(const V& a, const V& b) const { return a - b; } };
+struct MulOp { template <class V> V operator()(const V& a, const V& b) const { return a * b; } };
+struct DivOp { template <class V> V operator()(const V& a, const V& b) const { return a / b; } };
+struct PowOp {
+  template <class V>
+  V operator()(const V& a, const V& b) const {
+    if constexpr (std::is_arithmetic_v<V>) {
+      return static_cast<V>(std::pow(a, b));
+    } else {
+      return xsimd::pow(a, b);
+    }
+  }
+};
+struct GtOp { template <class V> V operator()(const V& a, const V& b) const { return one_if(a > b, a); } };
+struct LtOp { template <class V> V operator()(const V& a, const V& b) const { return one_if(a < b, a); } };
+struct GeOp { template <class V> V operator()(const V& a, const V& b) const { return one_if(a >= b, a); } };
+struct LeOp { template <class V> V operator()(const V& a, const V& b) const { return one_if(a <= b, a); } };
+struct EqOp { template <class V> V operator()(const V& a, const V& b) const { return one_if(a == b, a); } };
+struct NeOp { template <class V> V operator()(const V& a, const V& b) const { return one_if(a != b, a); } };
+struct TakeFirst { template <class V> V operator()(const V& a, const V&) const { return a; } };
+
+// Forward only: out = op(a, b) in dtype dt (inputs already converted to dt).
+template <class Op>
+Tensor compute(const Tensor& a, const Tensor& b, const char* name) {
+  const Dtype dt = a.dtype();
+  kernels::BroadcastPlan plan =
+      kernels::broadcast_plan(detail::to_xshape(a.shape(), name), detail::to_xshape(b.shape(), name), name);
+  Tensor out = detail::make_empty(dt, plan.out_shape);
+  detail::visit_dtype(dt, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    kernels::binary_map(a.data_ptr<T>(), b.data_ptr<T>(), out.data_ptr<T>(), plan, Op{});
+  });
+  return out;
+}
+
+// Converts both operands to their promoted dtype (differentiably); `floating` forces a float.
+std::pair<Tensor, Tensor> promoted(const Tensor& a, const Tensor& b, const char* name, bool floating) {
+  detail::check_defined(a, name);
+  detail::check_defined(b, name);
+  Dtype dt = promote(a.dtype(), b.dtype());
+  if (floating && dt == Dtype::Int64) dt = Dtype::Float32;
+  return {a.dtype() == dt ? a : a.to(dt), b.dtype() == dt ? b : b.to(dt)};
+}
+
+template <class Op>
+Tensor comparison(const Tensor& a, const Tensor& b, const char* name) {
+  auto [x, y] = promoted(a, b, name, false);
+  return compute<Op>(x, y, name);
+}
+
+// The dtype a scalar takes beside a tensor: the tensor's, unless an int64 tensor meets a
+// fractional scalar (then float32, as PyTorch).
+Tensor scalar_for(const Tensor& t, double v, const char* name) {
+  detail::check_defined(t, name);
+  Dtype dt = t.dtype();
+  if (dt == Dtype::Int64 && std::floor(v) != v) dt = Dtype::Float32;
+  return scalar_tensor(v, dt);
+}
+
+}  // namespace
+
+Tensor scalar_tensor(double value, Dtype dtype) {
+  return detail::visit_dtype(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    xt::xarray<T> a = xt::xarray<T>::from_shape({});
+    a.data()[0] = static_cast<T>(value);
+    return Tensor(std::move(a));
+  });
+}
+
+Tensor expand(const Tensor& x, const Shape& shape) {
+  detail::check_defined(x, "expand");
+  const auto xs = detail::to_xshape(x.shape(), "expand");
+  const auto target = detail::to_xshape(shape, "expand");
+  kernels::BroadcastPlan plan = kernels::broadcast_plan(xs, target, "expand");
+  check(plan.out_shape == target, "expand", "cannot expand shape ", x.shape(), " to ", shape);
+  if (xs == target) return x;
+  // b only shapes the iteration; TakeFirst never reads it beyond element 0.
+  std::fill(plan.b_strides.begin(), plan.b_strides.end(), 0);
+  Tensor out = detail::make_empty(x.dtype(), target);
+  detail::visit_dtype(x.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    kernels::binary_map(x.data_ptr<T>(), x.data_ptr<T>(), out.data_ptr<T>(), plan, TakeFirst{});
+  });
+  if (autograd::needs_grad({&x})) {
+    record(out, "ExpandBackward", {x}, [xshape = x.shape()](const Tensor& g) -> std::vector<Tensor> {
+      return {sum_to(g, xshape)};
+    });
+  }
+  return out;
+}
+
+Tensor add(const Tensor& a, const Tensor& b) {
+  auto [x, y] = promoted(a, b, "add", false);
+  Tensor out = compute<AddOp>(x, y, "add");
+  if (autograd::needs_grad({&x, &y})) {
+    record(out, "AddBackward", {x, y}, [sx = x.shape(), sy = y.shape()](const Tensor& g) -> std::vector<Tensor> {
+      return {sum_to(g, sx), sum_to(g, sy)};
+    });
+  }
+  return out;
+}
+
+Tensor sub(const Tensor& a, const Tensor& b) {
+  auto [x, y] = promoted(a, b, "sub", false);
+  Tensor out = compute<SubOp>(x, y, "sub");
+  if (autograd::needs_grad({&x, &y})) {
+    record(out, "SubBackward", {x, y}, [sx = x.shape(), sy = y.shape()](const Tensor& g) -> std::vector<Tensor> {
+      return {sum_to(g, sx), sum_to(neg(g), sy)};
+    });
+  }
+  return out;
+}
+
+Tensor mul(const Tensor& a, const Tensor& b) {
+  auto [x, y] = promoted(a, b, "mul", false);
+  Tensor out = compute<MulOp>(x, y, "mul");
+  if (autograd::needs_grad({&x, &y})) {
+    const bool gx = x.requires_grad(), gy = y.requires_grad();
+    record(out, "MulBackward", {x, y},
+           [sx = autograd::SavedTensor(x), sy = autograd::SavedTensor(y), gx, gy](const Tensor& g) {
+             Tensor xv = sx.unpack("mul"), yv = sy.unpack("mul");
+             return std::vector<Tensor>{gx ? sum_to(g * yv, xv.shape()) : Tensor(),
+                                        gy ? sum_to(g * xv, yv.shape()) : Tensor()};
+           });
+  }
+  return out;
+}
+
+Tensor div(const Tensor& a, const Tensor& b) {
+  auto [x, y] = promoted(a, b, "div", true);
+  Tensor out = compute<DivOp>(x, y, "div");
+  if (autograd::needs_grad({&x, &y})) {
+    const bool gx = x.requires_grad(), gy = y.requires_grad();
+    record(out, "DivBackward", {x, y},
+           [sx = autograd::SavedTensor(x), sy = autograd::SavedTensor(y), gx, gy](const Tensor& g) {
+             Tensor xv = sx.unpack("div"), yv = sy.unpack("div");
+             return std::vector<Tensor>{gx ? sum_to(g / yv, xv.shape()) : Tensor(),
+                                        gy ? sum_to(neg(g) * xv / (yv * yv), yv.shape()) : Tensor()};
+           });
+  }
+  return out;
+}
+
+Tensor pow(const Tensor& a, const Tensor& b) {
+  auto [x, y] = promoted(a, b, "pow", true);
+  Tensor out = compute<PowOp>(x, y, "pow");
+  if (autograd::needs_grad({&x, &y})) {
+    const bool gx = x.requires_grad(), gy = y.requires_grad();
+    record(out, "PowBackward", {x, y},
+           [sx = autograd::SavedTensor(x), sy = autograd::SavedTensor(y), gx, gy](const Tensor& g) {
+             Tensor xv = sx.unpack("pow"), yv = sy.unpack("pow");
+             Tensor ga, gb;
+             // d/dx x^y = y x^(y-1); d/dy x^y = x^y log x (0 where x == 0, as PyTorch)
+             if (gx) ga = sum_to(g * yv * pow(xv, yv - 1.0), xv.shape());
+             if (gy) {
+               Tensor is_zero = xv.eq(0.0);
+               Tensor safe_log = where(is_zero, zeros_like(xv), log(where(is_zero, ones_like(xv), xv)));
+               gb = sum_to(g * pow(xv, yv) * safe_log, yv.shape());
+             }
+             return std::vector<Tensor>{ga, gb};
+           });
+  }
+  return out;
+}
+
+Tensor pow(const Tensor& a, double exponent) {
+  detail::check_defined(a, "pow");
+  Tensor x = a.dtype() == Dtype::Int64 ? a.to(Dtype::Float32) : a;
+  Tensor out = compute<PowOp>(x, scalar_tensor(exponent, x.dtype()), "pow");
+  if (autograd::needs_grad({&x})) {
+    record(out, "PowBackward", {x}, [sx = autograd::SavedTensor(x), exponent](const Tensor& g) {
+      Tensor xv = sx.unpack("pow");
+      if (exponent == 0.0) return std::vector<Tensor>{zeros_like(xv)};
+      return std::vector<Tensor>{g * exponent * pow(xv, exponent - 1.0)};
+    });
+  }
+  return out;
+}
+
+Tensor gt(const Tensor& a, const Tensor& b) { return comparison<GtOp>(a, b, "gt"); }
+Tensor lt(const Tensor& a, const Tensor& b) { return comparison<LtOp>(a, b, "lt"); }
+Tensor ge(const Tensor& a, const Tensor& b) { return comparison<GeOp>(a, b, "ge"); }
+Tensor le(const Tensor& a, const Tensor& b) { return comparison<LeOp>(a, b, "le"); }
+Tensor eq(const Tensor& a, const Tensor& b) { return comparison<EqOp>(a, b, "eq"); }
+Tensor ne(const Tensor& a, const Tensor& b) { return comparison<NeOp>(a, b, "ne"); }
+
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  detail::check_defined(cond, "where");
+  auto [x, y] = promoted(a, b, "where", false);
+  // Broadcast all three to one shape, then select elementwise (cond != 0 picks a).
+  const auto shape_xy = kernels::broadcast_plan(detail::to_xshape(x.shape(), "where"),
+                                                detail::to_xshape(y.shape(), "where"), "where")
+                            .out_shape;
+  const auto full = kernels::broadcast_plan(detail::to_xshape(cond.shape(), "where"), shape_xy, "where").out_shape;
+  const Shape out_shape = detail::to_shape(full);
+  Tensor c, xe, ye;
+  {
+    NoGradGuard no_grad;
+    c = expand(ne(cond, scalar_tensor(0.0, cond.dtype())).to(x.dtype()), out_shape);
+    xe = expand(x, out_shape);
+    ye = expand(y, out_shape);
+  }
+  Tensor out = detail::make_empty(x.dtype(), full);
+  detail::visit_dtype(x.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* pc = c.data_ptr<T>();
+    const T* px = xe.data_ptr<T>();
+    const T* py = ye.data_ptr<T>();
+    T* po = out.data_ptr<T>();
+    parallel::parallel_for(static_cast<std::size_t>(out.numel()), parallel::kChunkSize,
+                           [&](std::size_t s, std::size_t e) {
+                             for (std::size_t i = s; i < e; ++i) po[i] = pc[i] != T(0) ? px[i] : py[i];
+                           });
+  });
+  if (autograd::needs_grad({&x, &y})) {
+    record(out, "WhereBackward", {x, y},
+           [c, sx = x.shape(), sy = y.shape()](const Tensor& g) -> std::vector<Tensor> {
+             Tensor zero = zeros_like(g);
+             return {sum_to(where(c, g, zero), sx), sum_to(where(c, zero, g), sy)};
+           });
+  }
+  return out;
+}
+
+// ---- operators and methods -----------------------------------------------------------------------
+Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+Tensor operator+(const Tensor& a, double b) { return add(a, scalar_for(a, b, "add")); }
+Tensor operator-(const Tensor& a, double b) { return sub(a, scalar_for(a, b, "sub")); }
+Tensor operator*(const Tensor& a, double b) { return mul(a, scalar_for(a, b, "mul")); }
+Tensor operator/(const Tensor& a, double b) { return div(a, scalar_for(a, b, "div")); }
+Tensor operator+(double a, const Tensor& b) { return add(scalar_for(b, a, "add"), b); }
+Tensor operator-(double a, const Tensor& b) { return sub(scalar_for(b, a, "sub"), b); }
+Tensor operator*(double a, const Tensor& b) { return mul(scalar_for(b, a, "mul"), b); }
+Tensor operator/(double a, const Tensor& b) { return div(scalar_for(b, a, "div"), b); }
+Tensor& operator+=(Tensor& a, const Tensor& b) { return a.add_(b); }
+Tensor& operator-=(Tensor& a, const Tensor& b) { return a.sub_(b); }
+Tensor& operator*=(Tensor& a, const Tensor& b) { return a.mul_(b); }
+Tensor& operator/=(Tensor& a, const Tensor& b) { return a.div_(b); }
+Tensor& operator+=(Tensor& a, double b) { return a.add_(b); }
+Tensor& operator-=(Tensor& a, double b) { return a.sub_(b); }
+Tensor& operator*=(Tensor& a, double b) { return a.mul_(b); }
+Tensor& operator/=(Tensor& a, double b) { return a.div_(b); }
+
+Tensor Tensor::add(const Tensor& o) const { return sorix::add(*this, o); }
+Tensor Tensor::sub(const Tensor& o) const { return sorix::sub(*this, o); }
+Tensor Tensor::mul(const Tensor& o) const { return sorix::mul(*this, o); }
+Tensor Tensor::div(const Tensor& o) const { return sorix::div(*this, o); }
+Tensor Tensor::pow(const Tensor& e) const { return sorix::pow(*this, e); }
+Tensor Tensor::pow(double e) const { return sorix::pow(*this, e); }
+Tensor Tensor::gt(const Tensor& o) const { return sorix::gt(*this, o); }
+Tensor Tensor::lt(const Tensor& o) const { return sorix::lt(*this, o); }
+Tensor Tensor::ge(const Tensor& o) const { return sorix::ge(*this, o); }
+Tensor Tensor::le(const Tensor& o) const { return sorix::le(*this, o); }
+Tensor Tensor::eq(const Tensor& o) const { return sorix::eq(*this, o); }
+Tensor Tensor::ne(const Tensor& o) const { return sorix::ne(*this, o); }
+Tensor Tensor::gt(double o) const { return sorix::gt(*this, scalar_for(*this, o, "gt")); }
+Tensor Tensor::lt(double o) const { return sorix::lt(*this, scalar_for(*this, o, "lt")); }
+Tensor Tensor::ge(double o) const { return sorix::ge(*this, scalar_for(*this, o, "ge")); }
+Tensor Tensor::le(double o) const { return sorix::le(*this, scalar_for(*this, o, "le")); }
+Tensor Tensor::eq(double o) const { return sorix::eq(*this, scalar_for(*this, o, "eq")); }
+Tensor Tensor::ne(double o) const { return sorix::ne(*this, scalar_for(*this, o, "ne")); }
+
+// In-place: computed out of place (so the graph, when recorded, is the ordinary one), then moved
+// into this tensor's storage with the version bumped (detail::assign_inplace).
+Tensor& Tensor::add_(const Tensor& o) { detail::check_inplace(*this, "add_"); return detail::assign_inplace(*this, sorix::add(*this, o), "add_"); }
+Tensor& Tensor::sub_(const Tensor& o) { detail::check_inplace(*this, "sub_"); return detail::assign_inplace(*this, sorix::sub(*this, o), "sub_"); }
+Tensor& Tensor::mul_(const Tensor& o) { detail::check_inplace(*this, "mul_"); return detail::assign_inplace(*this, sorix::mul(*this, o), "mul_"); }
+Tensor& Tensor::div_(const Tensor& o) { detail::check_inplace(*this, "div_"); return detail::assign_inplace(*this, sorix::div(*this, o), "div_"); }
+Tensor& Tensor::add_(double o) { detail::check_inplace(*this, "add_"); return detail::assign_inplace(*this, *this + o, "add_"); }
+Tensor& Tensor::sub_(double o) { detail::check_inplace(*this, "sub_"); return detail::assign_inplace(*this, *this - o, "sub_"); }
+Tensor& Tensor::mul_(double o) { detail::check_inplace(*this, "mul_"); return detail::assign_inplace(*this, *this * o, "mul_"); }
+Tensor& Tensor::div_(double o) { detail::check_inplace(*this, "div_"); return detail::assign_inplace(*this, *this / o, "div_"); }
+
+Tensor& Tensor::copy_(const Tensor& src) {
+  detail::check_inplace(*this, "copy_");
+  detail::check_defined(src, "copy_");
+  Tensor s = src.dtype() == dtype() ? src : src.to(dtype());
+  return detail::assign_inplace(*this, expand(s, shape()).clone(), "copy_");
+}
+
+Tensor& Tensor::fill_(double value) {
+  detail::check_inplace(*this, "fill_");
+  Tensor filled = full(shape(), value, dtype());
+  if (autograd::needs_grad({this})) {
+    // The new values depend on nothing: the old history gets no gradient.
+    record(filled, "FillBackward", {*this}, [](const Tensor&) { return std::vector<Tensor>{Tensor()}; });
+  }
+  return detail::assign_inplace(*this, filled, "fill_");
+}
+
+Tensor& Tensor::zero_() { return fill_(0.0); }
+
+Tensor& Tensor::clamp_(std::optional<double> min, std::optional<double> max) {
+  detail::check_inplace(*this, "clamp_");
+  return detail::assign_inplace(*this, sorix::clamp(*this, min, max), "clamp_");
+}
+
+}  // namespace sorix

@@ -1,0 +1,50 @@
+// Dtype conversion and clone (both differentiable; int64 results carry no gradient).
+#include "autograd/src/ops_internal.hpp"
+
+namespace sorix {
+
+namespace {
+template <class From, class To>
+void convert(const From* src, To* dst, std::size_t n) {
+  parallel::parallel_for(n, parallel::kChunkSize, [&](std::size_t b, std::size_t e) {
+    for (std::size_t i = b; i < e; ++i) dst[i] = static_cast<To>(src[i]);
+  });
+}
+}  // namespace
+
+Tensor Tensor::to(Dtype d) const {
+  detail::check_defined(*this, "to");
+  if (dtype() == d) return *this;
+  const detail::XShape xs = detail::to_xshape(shape(), "to");
+  Tensor out = detail::make_empty(d, xs);
+  detail::visit_dtype(dtype(), [&](auto from_tag) {
+    using From = typename decltype(from_tag)::type;
+    detail::visit_dtype(d, [&](auto to_tag) {
+      using To = typename decltype(to_tag)::type;
+      convert(data_ptr<From>(), out.data_ptr<To>(), static_cast<std::size_t>(out.numel()));
+    });
+  });
+  if (is_floating(d) && autograd::needs_grad({this})) {
+    autograd::record(out, "ToBackward", {*this}, [from = dtype()](const Tensor& g) -> std::vector<Tensor> {
+      return {g.to(from)};
+    });
+  }
+  return out;
+}
+
+Tensor Tensor::clone() const {
+  detail::check_defined(*this, "clone");
+  Tensor out = detail::visit_dtype(dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const auto& src = data<T>();
+    auto a = xt::xarray<T>::from_shape(src.shape());
+    convert(src.data(), a.data(), a.size());
+    return Tensor(std::move(a));
+  });
+  if (autograd::needs_grad({this})) {
+    autograd::record(out, "CloneBackward", {*this}, [](const Tensor& g) -> std::vector<Tensor> { return {g}; });
+  }
+  return out;
+}
+
+}  // namespace sorix

@@ -1,0 +1,183 @@
+// The backward engine. Iterative: a dependency count per node (one DFS with an explicit stack),
+// then nodes run in a fixed topological order (a FIFO of nodes whose consumers are all done).
+// Gradients meeting at a node are summed in that fixed order, so backward is deterministic.
+#include "sorix/autograd/engine.hpp"
+
+#include <deque>
+#include <stdexcept>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "core/src/internal.hpp"
+#include "sorix/autograd/grad_mode.hpp"
+#include "sorix/autograd/node.hpp"
+
+namespace sorix::autograd {
+namespace {
+
+Tensor add_grads(const Tensor& a, const Tensor& b) { return a.defined() ? a + b : b; }
+
+// What to do with gradients that reach leaves: accumulate into grad(), or capture (grad()).
+struct LeafSink {
+  bool capture = false;
+  bool create_graph = false;
+  std::unordered_map<const TensorImpl*, std::size_t> leaf_index;  // capture mode
+  std::unordered_map<const Node*, std::size_t> node_index;        // capture mode: non-leaf inputs
+  std::vector<Tensor> captured;
+
+  void leaf(const std::shared_ptr<TensorImpl>& impl, const Tensor& g) {
+    if (capture) {
+      auto it = leaf_index.find(impl.get());
+      if (it != leaf_index.end()) captured[it->second] = add_grads(captured[it->second], g);
+      return;
+    }
+    Tensor existing = impl->grad ? Tensor(impl->grad) : Tensor();
+    Tensor updated;
+    if (create_graph) {
+      updated = add_grads(existing, g);
+    } else {
+      NoGradGuard no_grad;
+      // A fresh copy: g may share storage with other gradients, and users may change grad() in place.
+      updated = existing.defined() ? existing + g : g.detach().clone();
+    }
+    impl->grad = updated.impl_ptr();
+  }
+};
+
+void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grad_roots, bool retain_graph,
+                  bool create_graph, LeafSink& sink) {
+  if (!grad_roots.empty() && grad_roots.size() != roots.size()) {
+    throw std::invalid_argument(error_message("backward", "got ", grad_roots.size(), " gradients for ",
+                                              roots.size(), " outputs"));
+  }
+  std::unordered_map<const Node*, Tensor> buffer;
+  std::vector<std::shared_ptr<Node>> root_nodes;
+  std::unordered_map<const Node*, int> deps;
+
+  for (std::size_t i = 0; i < roots.size(); ++i) {
+    const Tensor& r = roots[i];
+    detail::check_defined(r, "backward");
+    if (!r.requires_grad()) {
+      throw std::runtime_error(error_message("backward", "output ", i,
+                                             " does not require grad and has no grad_fn; did you "
+                                             "forget requires_grad=true on an input?"));
+    }
+    Tensor g;
+    if (!grad_roots.empty() && grad_roots[i].defined()) {
+      g = grad_roots[i];
+      check(g.shape() == r.shape(), "backward", "gradient shape ", g.shape(), " does not match output shape ",
+            r.shape());
+      if (g.dtype() != r.dtype()) g = g.to(r.dtype());
+    } else {
+      check(r.numel() == 1, "backward",
+            "a gradient can be created implicitly only for one-element outputs, got shape ", r.shape(),
+            "; pass a gradient tensor");
+      g = ones_like(r);
+    }
+    if (r.grad_fn()) {
+      const Node* n = r.grad_fn().get();
+      if (!buffer.count(n)) root_nodes.push_back(r.grad_fn());
+      buffer[n] = add_grads(buffer[n], g);
+    } else {
+      sink.leaf(r.impl_ptr(), g);
+    }
+  }
+
+  // Dependency counts: how many edges from reachable nodes point at each node.
+  {
+    std::unordered_set<const Node*> seen;
+    std::vector<Node*> stack;
+    for (auto& n : root_nodes) {
+      if (seen.insert(n.get()).second) stack.push_back(n.get());
+    }
+    while (!stack.empty()) {
+      Node* n = stack.back();
+      stack.pop_back();
+      for (const Edge& e : n->next()) {
+        if (!e.fn) continue;
+        ++deps[e.fn.get()];
+        if (seen.insert(e.fn.get()).second) stack.push_back(e.fn.get());
+      }
+    }
+  }
+
+  std::deque<std::shared_ptr<Node>> ready;
+  for (auto& n : root_nodes) {
+    if (deps[n.get()] == 0) ready.push_back(n);
+  }
+  AutoGradMode mode(create_graph);
+  while (!ready.empty()) {
+    std::shared_ptr<Node> node = ready.front();
+    ready.pop_front();
+    Tensor g;
+    if (auto it = buffer.find(node.get()); it != buffer.end()) {
+      g = std::move(it->second);
+      buffer.erase(it);
+    }
+    std::vector<Tensor> input_grads;
+    if (g.defined()) {
+      if (sink.capture) {
+        if (auto it = sink.node_index.find(node.get()); it != sink.node_index.end()) {
+          sink.captured[it->second] = add_grads(sink.captured[it->second], g);
+        }
+      }
+      input_grads = node->apply(g);
+      if (input_grads.size() != node->next().size()) {
+        throw std::logic_error(error_message("backward", node->name(), " returned ", input_grads.size(),
+                                             " gradients for ", node->next().size(), " inputs"));
+      }
+    } else if (node->released()) {
+      node->apply(g);  // throws the "second time" error
+    }
+    const auto& next = node->next();
+    for (std::size_t i = 0; i < next.size(); ++i) {
+      const Edge& e = next[i];
+      const bool has_grad = !input_grads.empty() && input_grads[i].defined();
+      if (e.fn) {
+        if (has_grad) buffer[e.fn.get()] = add_grads(buffer[e.fn.get()], input_grads[i]);
+        if (--deps[e.fn.get()] == 0) ready.push_back(e.fn);
+      } else if (e.leaf && has_grad) {
+        sink.leaf(e.leaf, input_grads[i]);
+      }
+    }
+    if (!retain_graph) node->release();
+  }
+}
+
+}  // namespace
+
+void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grad_roots, bool retain_graph,
+              bool create_graph) {
+  LeafSink sink;
+  sink.create_graph = create_graph;
+  run_backward(roots, grad_roots, retain_graph || create_graph, create_graph, sink);
+}
+
+std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
+                         const std::vector<Tensor>& grad_outputs, bool create_graph,
+                         std::optional<bool> retain_graph, bool allow_unused) {
+  LeafSink sink;
+  sink.capture = true;
+  sink.create_graph = create_graph;
+  sink.captured.resize(inputs.size());
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    detail::check_defined(inputs[i], "autograd::grad");
+    check(inputs[i].requires_grad(), "autograd::grad", "input ", i, " does not require grad");
+    if (inputs[i].grad_fn()) {
+      sink.node_index[inputs[i].grad_fn().get()] = i;
+    } else {
+      sink.leaf_index[inputs[i].impl()] = i;
+    }
+  }
+  run_backward(outputs, grad_outputs, retain_graph.value_or(create_graph), create_graph, sink);
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    if (!sink.captured[i].defined() && !allow_unused) {
+      throw std::runtime_error(error_message("autograd::grad", "input ", i,
+                                             " was not used to compute the outputs; pass "
+                                             "allow_unused=true to get an undefined gradient"));
+    }
+  }
+  return sink.captured;
+}
+
+}  // namespace sorix::autograd

@@ -1,0 +1,22 @@
+#pragma once
+// What every op file includes: the public op declarations, graph recording, input checks.
+#include "core/src/internal.hpp"
+#include "sorix/autograd/grad_mode.hpp"
+#include "sorix/autograd/node.hpp"
+#include "sorix/autograd/ops.hpp"
+#include "sorix/parallel/parallel.hpp"
+
+namespace sorix::detail {
+
+/// Normalises a list of dims (negative allowed) for a tensor of `ndim` dims: sorted, unique,
+/// each in range; an empty list means every dim. Throws naming op.
+std::vector<std::size_t> normalize_dims(const std::vector<std::int64_t>& dims, std::int64_t ndim, const char* op);
+
+/// Product of shape[b..e).
+inline std::size_t prod(const XShape& s, std::size_t b, std::size_t e) {
+  std::size_t p = 1;
+  for (std::size_t i = b; i < e; ++i) p *= s[i];
+  return p;
+}
+
+}  // namespace sorix::detail

@@ -1,0 +1,204 @@
+// Elementwise unary ops: neg exp log sqrt abs tanh sigmoid relu leaky_relu clamp.
+// Each: an xsimd functor (scalar and batch forms), the forward, and the gradient beside it.
+// Gradients that reuse the output (exp, sqrt, tanh, sigmoid) read the saved output in a plain
+// backward and recompute it from the input under create_graph, so second derivatives flow.
+#include <cmath>
+#include <limits>
+
+#include "autograd/src/ops_internal.hpp"
+#include "core/src/kernels/simd.hpp"
+
+namespace sorix {
+namespace {
+
+using autograd::record;
+using autograd::SavedTensor;
+
+struct NegOp { template <class V> V operator()(const V& x) const { return -x; } };
+struct ExpOp { template <class V> V operator()(const V& x) const { return xsimd::exp(x); } };
+struct LogOp { template <class V> V operator()(const V& x) const { return xsimd::log(x); } };
+struct SqrtOp { template <class V> V operator()(const V& x) const { return xsimd::sqrt(x); } };
+struct AbsOp { template <class V> V operator()(const V& x) const { return xsimd::abs(x); } };
+struct TanhOp { template <class V> V operator()(const V& x) const { return xsimd::tanh(x); } };
+struct SigmoidOp {
+  template <class V>
+  V operator()(const V& x) const { return V(1) / (V(1) + xsimd::exp(-x)); }
+};
+struct ReluOp {
+  template <class V>
+  V operator()(const V& x) const { return xsimd::max(x, V(0)); }
+};
+struct LeakyReluOp {
+  double slope;
+  template <class V>
+  V operator()(const V& x) const {
+    using T = kernels::scalar_of_t<V>;
+    return kernels::choose(x > V(0), x, x * V(static_cast<T>(slope)));
+  }
+};
+struct ClampOp {
+  double lo, hi;  // +-inf when absent
+  template <class V>
+  V operator()(const V& x) const {
+    using T = kernels::scalar_of_t<V>;
+    // NaN stays NaN (as PyTorch): select on the comparisons instead of min/max.
+    V r = kernels::choose(x < V(static_cast<T>(lo)), V(static_cast<T>(lo)), x);
+    return kernels::choose(r > V(static_cast<T>(hi)), V(static_cast<T>(hi)), r);
+  }
+};
+
+// Scalar int64 forms for the ops that allow integers.
+struct NegInt { std::int64_t operator()(std::int64_t x) const { return -x; } };
+struct AbsInt { std::int64_t operator()(std::int64_t x) const { return x < 0 ? -x : x; } };
+
+template <class Op>
+Tensor map_floating(const Tensor& x, const char* name, const Op& op = Op{}) {
+  detail::check_defined(x, name);
+  return detail::visit_floating(x.dtype(), name, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    Tensor out = detail::make_empty<T>(detail::to_xshape(x.shape(), name));
+    kernels::unary_map(x.data_ptr<T>(), out.data_ptr<T>(), static_cast<std::size_t>(x.numel()), op);
+    return out;
+  });
+}
+
+template <class Op, class IntOp>
+Tensor map_any(const Tensor& x, const char* name) {
+  detail::check_defined(x, name);
+  if (x.dtype() != Dtype::Int64) return map_floating<Op>(x, name);
+  Tensor out = detail::make_empty<std::int64_t>(detail::to_xshape(x.shape(), name));
+  kernels::unary_map(x.data_ptr<std::int64_t>(), out.data_ptr<std::int64_t>(), static_cast<std::size_t>(x.numel()),
+                     IntOp{});
+  return out;
+}
+
+// The saved output in a plain backward; recomputed from the input when the backward itself is
+// being recorded (create_graph), so the gradient formula stays differentiable.
+template <class Recompute>
+Tensor output_for_grad(const SavedTensor& out, const SavedTensor& in, const char* op, Recompute recompute) {
+  return autograd::grad_enabled() ? recompute(in.unpack(op)) : out.unpack(op);
+}
+
+Tensor sign_of(const Tensor& x) { return x.gt(0.0) - x.lt(0.0); }
+
+}  // namespace
+
+Tensor neg(const Tensor& x) {
+  Tensor out = map_any<NegOp, NegInt>(x, "neg");
+  if (autograd::needs_grad({&x})) {
+    record(out, "NegBackward", {x}, [](const Tensor& g) { return std::vector<Tensor>{neg(g)}; });
+  }
+  return out;
+}
+
+Tensor exp(const Tensor& x) {
+  Tensor out = map_floating<ExpOp>(x, "exp");
+  if (autograd::needs_grad({&x})) {
+    record(out, "ExpBackward", {x}, [in = SavedTensor(x), o = SavedTensor::output(out)](const Tensor& g) {
+      return std::vector<Tensor>{g * output_for_grad(o, in, "exp", [](const Tensor& v) { return exp(v); })};
+    });
+  }
+  return out;
+}
+
+Tensor log(const Tensor& x) {
+  Tensor out = map_floating<LogOp>(x, "log");
+  if (autograd::needs_grad({&x})) {
+    record(out, "LogBackward", {x},
+           [in = SavedTensor(x)](const Tensor& g) { return std::vector<Tensor>{g / in.unpack("log")}; });
+  }
+  return out;
+}
+
+Tensor sqrt(const Tensor& x) {
+  Tensor out = map_floating<SqrtOp>(x, "sqrt");
+  if (autograd::needs_grad({&x})) {
+    record(out, "SqrtBackward", {x}, [in = SavedTensor(x), o = SavedTensor::output(out)](const Tensor& g) {
+      Tensor y = output_for_grad(o, in, "sqrt", [](const Tensor& v) { return sqrt(v); });
+      return std::vector<Tensor>{g / (y * 2.0)};
+    });
+  }
+  return out;
+}
+
+Tensor abs(const Tensor& x) {
+  Tensor out = map_any<AbsOp, AbsInt>(x, "abs");
+  if (autograd::needs_grad({&x})) {
+    record(out, "AbsBackward", {x},
+           [in = SavedTensor(x)](const Tensor& g) { return std::vector<Tensor>{g * sign_of(in.unpack("abs"))}; });
+  }
+  return out;
+}
+
+Tensor tanh(const Tensor& x) {
+  Tensor out = map_floating<TanhOp>(x, "tanh");
+  if (autograd::needs_grad({&x})) {
+    record(out, "TanhBackward", {x}, [in = SavedTensor(x), o = SavedTensor::output(out)](const Tensor& g) {
+      Tensor y = output_for_grad(o, in, "tanh", [](const Tensor& v) { return tanh(v); });
+      return std::vector<Tensor>{g * (1.0 - y * y)};
+    });
+  }
+  return out;
+}
+
+Tensor sigmoid(const Tensor& x) {
+  Tensor out = map_floating<SigmoidOp>(x, "sigmoid");
+  if (autograd::needs_grad({&x})) {
+    record(out, "SigmoidBackward", {x}, [in = SavedTensor(x), o = SavedTensor::output(out)](const Tensor& g) {
+      Tensor y = output_for_grad(o, in, "sigmoid", [](const Tensor& v) { return sigmoid(v); });
+      return std::vector<Tensor>{g * y * (1.0 - y)};
+    });
+  }
+  return out;
+}
+
+Tensor relu(const Tensor& x) {
+  Tensor out = map_floating<ReluOp>(x, "relu");
+  if (autograd::needs_grad({&x})) {
+    // Gradient 0 at x == 0, as PyTorch.
+    record(out, "ReluBackward", {x},
+           [in = SavedTensor(x)](const Tensor& g) { return std::vector<Tensor>{g * in.unpack("relu").gt(0.0)}; });
+  }
+  return out;
+}
+
+Tensor leaky_relu(const Tensor& x, double negative_slope) {
+  check(std::isfinite(negative_slope), "leaky_relu", "negative_slope must be finite, got ", negative_slope);
+  Tensor out = map_floating<LeakyReluOp>(x, "leaky_relu", LeakyReluOp{negative_slope});
+  if (autograd::needs_grad({&x})) {
+    record(out, "LeakyReluBackward", {x}, [in = SavedTensor(x), negative_slope](const Tensor& g) {
+      Tensor pos = in.unpack("leaky_relu").gt(0.0);
+      return std::vector<Tensor>{g * (pos + (1.0 - pos) * negative_slope)};
+    });
+  }
+  return out;
+}
+
+Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> max) {
+  check(min.has_value() || max.has_value(), "clamp", "at least one of min and max must be given");
+  check(!(min && max) || *min <= *max, "clamp", "min ", min.value_or(0), " is greater than max ", max.value_or(0));
+  const double lo = min.value_or(-std::numeric_limits<double>::infinity());
+  const double hi = max.value_or(std::numeric_limits<double>::infinity());
+  Tensor out = map_floating<ClampOp>(x, "clamp", ClampOp{lo, hi});
+  if (autograd::needs_grad({&x})) {
+    record(out, "ClampBackward", {x}, [in = SavedTensor(x), lo, hi](const Tensor& g) {
+      Tensor xv = in.unpack("clamp");
+      return std::vector<Tensor>{g * (xv.ge(lo) * xv.le(hi))};
+    });
+  }
+  return out;
+}
+
+Tensor operator-(const Tensor& a) { return neg(a); }
+Tensor Tensor::neg() const { return sorix::neg(*this); }
+Tensor Tensor::exp() const { return sorix::exp(*this); }
+Tensor Tensor::log() const { return sorix::log(*this); }
+Tensor Tensor::sqrt() const { return sorix::sqrt(*this); }
+Tensor Tensor::abs() const { return sorix::abs(*this); }
+Tensor Tensor::tanh() const { return sorix::tanh(*this); }
+Tensor Tensor::sigmoid() const { return sorix::sigmoid(*this); }
+Tensor Tensor::relu() const { return sorix::relu(*this); }
+Tensor Tensor::leaky_relu(double s) const { return sorix::leaky_relu(*this, s); }
+Tensor Tensor::clamp(std::optional<double> min, std::optional<double> max) const { return sorix::clamp(*this, min, max); }
+
+}  // namespace sorix

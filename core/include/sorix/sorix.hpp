@@ -1,0 +1,8 @@
+#pragma once
+// The umbrella header: everything a sorix program uses.
+#include "sorix/autograd/engine.hpp"
+#include "sorix/autograd/grad_mode.hpp"
+#include "sorix/autograd/ops.hpp"
+#include "sorix/core/dtype.hpp"
+#include "sorix/core/tensor.hpp"
+#include "sorix/parallel/parallel.hpp"

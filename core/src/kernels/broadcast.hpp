@@ -1,0 +1,65 @@
+#pragma once
+// NumPy broadcasting for binary kernels. The two operands' index maps are collapsed to the fewest
+// dims (same-shape operands become one flat run; [B, C] + [C] becomes rows of C), then the kernel
+// walks output rows: in each row an operand is either a contiguous run or one broadcast value.
+// Heavy (includes xsimd through simd.hpp): include only from .cpp files.
+#include <cstddef>
+#include <vector>
+
+#include "core/src/kernels/simd.hpp"
+
+namespace sorix::kernels {
+
+struct BroadcastPlan {
+  std::vector<std::size_t> out_shape;        // full broadcast shape
+  std::vector<std::size_t> dims;             // collapsed dims (empty: one element)
+  std::vector<std::size_t> a_strides, b_strides;  // per collapsed dim, in elements (0: broadcast)
+  std::size_t numel = 0;
+};
+
+/// Throws std::invalid_argument naming op and both shapes when they do not broadcast.
+BroadcastPlan broadcast_plan(const std::vector<std::size_t>& a, const std::vector<std::size_t>& b,
+                             const char* op);
+
+/// out = op(a, b) elementwise with broadcasting, as fixed chunks of rows in the library arena.
+template <class T, class Op>
+void binary_map(const T* a, const T* b, T* out, const BroadcastPlan& plan, const Op& op) {
+  if (plan.numel == 0) return;
+  if (plan.dims.empty()) {
+    binary_serial(a, false, b, false, out, 1, op);
+    return;
+  }
+  const std::size_t nd = plan.dims.size();
+  const std::size_t row = plan.dims[nd - 1];
+  const bool a_vec = plan.a_strides[nd - 1] != 0;
+  const bool b_vec = plan.b_strides[nd - 1] != 0;
+  const std::size_t rows = plan.numel / row;
+  const std::size_t rows_per_chunk = std::max<std::size_t>(1, parallel::kChunkSize / row);
+  parallel::parallel_for(
+      rows, rows_per_chunk,
+      [&](std::size_t r0, std::size_t r1) {
+        // Multi-index of row r0 over the leading collapsed dims.
+        std::vector<std::size_t> idx(nd, 0);
+        std::size_t rem = r0, ao = 0, bo = 0;
+        for (std::size_t k = nd - 1; k-- > 0;) {
+          idx[k] = rem % plan.dims[k];
+          rem /= plan.dims[k];
+          ao += idx[k] * plan.a_strides[k];
+          bo += idx[k] * plan.b_strides[k];
+        }
+        for (std::size_t r = r0; r < r1; ++r) {
+          binary_serial(a + ao, a_vec, b + bo, b_vec, out + r * row, row, op);
+          for (std::size_t k = nd - 1; k-- > 0;) {  // odometer step to the next row
+            ao += plan.a_strides[k];
+            bo += plan.b_strides[k];
+            if (++idx[k] < plan.dims[k]) break;
+            ao -= idx[k] * plan.a_strides[k];
+            bo -= idx[k] * plan.b_strides[k];
+            idx[k] = 0;
+          }
+        }
+      },
+      parallel::kInlineGrain / row + 1);
+}
+
+}  // namespace sorix::kernels

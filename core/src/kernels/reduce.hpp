@@ -1,0 +1,92 @@
+#pragma once
+// Deterministic sum kernels. A contiguous run is summed by one fixed pattern (4 SIMD accumulators
+// over the body, the padded tail as one more batch, then a fixed horizontal add), so its bits
+// depend only on the run's length and values. Long runs are cut into parallel::kChunkSize chunks
+// whose partial sums are combined in chunk order. Heavy: include only from .cpp files.
+#include <cstddef>
+
+#include "core/src/kernels/simd.hpp"
+
+namespace sorix::kernels {
+
+/// Sum of x[0..n) in the fixed pattern above (serial).
+template <class T>
+T sum_run(const T* x, std::size_t n) {
+  if constexpr (use_simd<T>) {
+    constexpr std::size_t W = batch<T>::size;
+    batch<T> acc0(T(0)), acc1(T(0)), acc2(T(0)), acc3(T(0));
+    std::size_t i = 0;
+    for (; i + 4 * W <= n; i += 4 * W) {
+      acc0 += batch<T>::load_unaligned(x + i);
+      acc1 += batch<T>::load_unaligned(x + i + W);
+      acc2 += batch<T>::load_unaligned(x + i + 2 * W);
+      acc3 += batch<T>::load_unaligned(x + i + 3 * W);
+    }
+    for (; i + W <= n; i += W) acc0 += batch<T>::load_unaligned(x + i);
+    if (i < n) {
+      alignas(64) T buf[W] = {};
+      for (std::size_t k = i; k < n; ++k) buf[k - i] = x[k];
+      acc1 += batch<T>::load_aligned(buf);
+    }
+    return xsimd::hadd((acc0 + acc1) + (acc2 + acc3));
+  } else {
+    T s = 0;
+    for (std::size_t i = 0; i < n; ++i) s += x[i];
+    return s;
+  }
+}
+
+/// Sum of x[0..n): fixed chunks in parallel, partials combined in chunk order.
+template <class T>
+T sum_all(const T* x, std::size_t n) {
+  return parallel::parallel_reduce<T>(
+      n, parallel::kChunkSize, T(0), [&](std::size_t b, std::size_t e) { return sum_run(x + b, e - b); },
+      [](T a, T b) { return a + b; });
+}
+
+/// x viewed as [outer, r, inner]: out[o, i] = sum over k in order of x[o, k, i].
+template <class T>
+void sum_axis(const T* x, T* out, std::size_t outer, std::size_t r, std::size_t inner) {
+  if (inner == 1) {
+    if (outer == 1) {
+      out[0] = sum_all(x, r);
+      return;
+    }
+    // Each output is one contiguous run; long runs are chunked like sum_all for the same bits.
+    parallel::parallel_for(
+        outer, std::max<std::size_t>(1, parallel::kChunkSize / std::max<std::size_t>(r, 1)),
+        [&](std::size_t o0, std::size_t o1) {
+          for (std::size_t o = o0; o < o1; ++o) {
+            const T* p = x + o * r;
+            T acc = 0;
+            for (std::size_t b = 0; b < r; b += parallel::kChunkSize)
+              acc += sum_run(p + b, std::min(r - b, parallel::kChunkSize));
+            out[o] = acc;
+          }
+        },
+        parallel::kInlineGrain / std::max<std::size_t>(r, 1) + 1);
+    return;
+  }
+  // Rows of `inner` added in k order, vectorised across the row: block the row so tasks exist
+  // even when outer is 1 (a bias gradient: [batch, features] summed over the batch).
+  constexpr std::size_t kCols = 1024;
+  const std::size_t col_blocks = (inner + kCols - 1) / kCols;
+  parallel::parallel_for(
+      outer * col_blocks, 1,
+      [&](std::size_t t0, std::size_t t1) {
+        for (std::size_t t = t0; t < t1; ++t) {
+          const std::size_t o = t / col_blocks, c0 = (t % col_blocks) * kCols;
+          const std::size_t c1 = std::min(inner, c0 + kCols);
+          T* dst = out + o * inner;
+          const T* src = x + o * r * inner;
+          std::fill(dst + c0, dst + c1, T(0));
+          for (std::size_t k = 0; k < r; ++k) {
+            const T* row = src + k * inner;
+            for (std::size_t c = c0; c < c1; ++c) dst[c] += row[c];
+          }
+        }
+      },
+      std::max<std::size_t>(1, parallel::kInlineGrain / std::max<std::size_t>(r * kCols, 1)));
+}
+
+}  // namespace sorix::kernels

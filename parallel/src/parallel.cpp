@@ -1,0 +1,99 @@
+// The library-owned task arena and thread-count control.
+#include "sorix/parallel/parallel.hpp"
+
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+namespace sorix::parallel {
+namespace {
+
+int threads_from_environment() {
+  const int fallback = hardware_threads();
+  const char* env = std::getenv("SORIX_NUM_THREADS");
+  if (env == nullptr || *env == '\0') return fallback;
+  char* end = nullptr;
+  const long n = std::strtol(env, &end, 10);
+  if (end == env || *end != '\0' || n < 1 || n > 4096) {
+    throw std::invalid_argument(std::string("SORIX_NUM_THREADS: expected a positive integer, got '") +
+                                env + "'");
+  }
+  return static_cast<int>(n);
+}
+
+struct ArenaState {
+  std::mutex mutex;
+  std::atomic<int> threads{0};  // 0 = not initialised yet
+  std::shared_ptr<tbb::task_arena> arena;
+};
+
+ArenaState& state() {
+  static ArenaState s;
+  return s;
+}
+
+void ensure_initialised() {
+  ArenaState& s = state();
+  if (s.threads.load(std::memory_order_acquire) != 0) return;
+  std::lock_guard<std::mutex> lock(s.mutex);
+  if (s.threads.load(std::memory_order_relaxed) != 0) return;
+  const int n = threads_from_environment();
+  s.arena = std::make_shared<tbb::task_arena>(n);
+  s.threads.store(n, std::memory_order_release);
+}
+
+std::shared_ptr<tbb::task_arena> current_arena() {
+  ensure_initialised();
+  std::lock_guard<std::mutex> lock(state().mutex);
+  return state().arena;
+}
+
+}  // namespace
+
+int hardware_threads() {
+  const unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : static_cast<int>(n);
+}
+
+void set_num_threads(int n) {
+  if (n < 1) {
+    throw std::invalid_argument("set_num_threads: expected a thread count >= 1, got " +
+                                std::to_string(n));
+  }
+  ArenaState& s = state();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  // A running parallel call keeps its own reference to the old arena; it finishes there.
+  s.arena = std::make_shared<tbb::task_arena>(n);
+  s.threads.store(n, std::memory_order_release);
+}
+
+int get_num_threads() {
+  ensure_initialised();
+  return state().threads.load(std::memory_order_acquire);
+}
+
+namespace detail {
+void run_chunks(std::size_t num_chunks, const std::function<void(std::size_t)>& body) {
+  std::shared_ptr<tbb::task_arena> arena = current_arena();
+  arena->execute([&] {
+    // simple_partitioner with grain 1: one chunk per task at most; the chunk boundaries are
+    // fixed by the caller, so which thread runs a chunk never changes a result.
+    tbb::parallel_for(
+        tbb::blocked_range<std::size_t>(0, num_chunks, 1),
+        [&](const tbb::blocked_range<std::size_t>& r) {
+          for (std::size_t c = r.begin(); c != r.end(); ++c) body(c);
+        },
+        tbb::simple_partitioner());
+  });
+}
+}  // namespace detail
+
+}  // namespace sorix::parallel
