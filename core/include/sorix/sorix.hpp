@@ -4,5 +4,7 @@
 #include "sorix/autograd/grad_mode.hpp"
 #include "sorix/autograd/ops.hpp"
 #include "sorix/core/dtype.hpp"
+#include "sorix/core/generator.hpp"
+#include "sorix/core/random.hpp"
 #include "sorix/core/tensor.hpp"
 #include "sorix/parallel/parallel.hpp"

@@ -31,6 +31,7 @@ namespace sorix {
 namespace autograd {
 class Node;
 }
+class Generator;
 
 /// Sizes of a tensor's dimensions. Signed, as PyTorch's, so user code may pass int variables.
 using Shape = std::vector<std::int64_t>;
@@ -155,6 +156,10 @@ class Tensor {
   Tensor& zero_();
   Tensor& clamp_(std::optional<double> min, std::optional<double> max);
   Tensor& copy_(const Tensor& src);
+  /// Random fills on counter-based streams (core/random.hpp; nullptr: the default generator).
+  Tensor& uniform_(double from = 0.0, double to = 1.0, Generator* generator = nullptr);
+  Tensor& normal_(double mean = 0.0, double std = 1.0, Generator* generator = nullptr);
+  Tensor& bernoulli_(double p = 0.5, Generator* generator = nullptr);
 
   // ---- reductions (autograd/src/reduce.cpp) -------------------------------------------------
   Tensor sum() const;
