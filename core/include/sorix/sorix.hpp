@@ -8,3 +8,6 @@
 #include "sorix/core/random.hpp"
 #include "sorix/core/tensor.hpp"
 #include "sorix/parallel/parallel.hpp"
+#include "sorix/core/state_dict.hpp"
+#include "sorix/nn/containers.hpp"
+#include "sorix/nn/module.hpp"

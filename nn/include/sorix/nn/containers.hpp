@@ -1,0 +1,62 @@
+#pragma once
+// Containers: Sequential (runs its children in order) and ModuleList (holds them, no forward).
+// Children are named "0", "1", ... so parameters read "0.weight", "1.bias", as in PyTorch.
+#include <memory>
+#include <type_traits>
+
+#include "sorix/nn/module.hpp"
+
+namespace sorix::nn {
+
+namespace detail {
+template <class M>
+std::shared_ptr<Module> to_module_ptr(M&& m) {
+  using D = std::decay_t<M>;
+  if constexpr (std::is_convertible_v<D, std::shared_ptr<Module>>) {
+    return std::shared_ptr<Module>(std::forward<M>(m));
+  } else {
+    static_assert(std::is_base_of_v<Module, D>, "nn containers hold Modules");
+    return std::make_shared<D>(std::forward<M>(m));
+  }
+}
+template <class Self, class... Ms>
+inline constexpr bool is_self_copy = sizeof...(Ms) == 1 && (std::is_same_v<std::decay_t<Ms>, Self> && ...);
+}  // namespace detail
+
+class ModuleList : public Module {
+ public:
+  ModuleList() = default;
+  template <class... Ms, class = std::enable_if_t<(sizeof...(Ms) > 0) && !detail::is_self_copy<ModuleList, Ms...>>>
+  explicit ModuleList(Ms&&... modules) {
+    (push_back(std::forward<Ms>(modules)), ...);
+  }
+  /// Appends a module (by value or shared_ptr).
+  template <class M>
+  void push_back(M&& m) {
+    register_module(std::to_string(size()), detail::to_module_ptr(std::forward<M>(m)));
+  }
+  std::size_t size() const { return named_children().size(); }
+  /// The i-th child; out of range throws std::out_of_range.
+  std::shared_ptr<Module> operator[](std::size_t i) const;
+  std::string name() const override { return "ModuleList"; }
+};
+
+class Sequential : public Module {
+ public:
+  Sequential() = default;
+  template <class... Ms, class = std::enable_if_t<(sizeof...(Ms) > 0) && !detail::is_self_copy<Sequential, Ms...>>>
+  explicit Sequential(Ms&&... modules) {
+    (push_back(std::forward<Ms>(modules)), ...);
+  }
+  template <class M>
+  void push_back(M&& m) {
+    register_module(std::to_string(size()), detail::to_module_ptr(std::forward<M>(m)));
+  }
+  std::size_t size() const { return named_children().size(); }
+  std::shared_ptr<Module> operator[](std::size_t i) const;
+  /// Feeds the input through every child in order.
+  Tensor forward(const Tensor& input) override;
+  std::string name() const override { return "Sequential"; }
+};
+
+}  // namespace sorix::nn
