@@ -11,3 +11,4 @@
 #include "sorix/core/state_dict.hpp"
 #include "sorix/nn/containers.hpp"
 #include "sorix/nn/module.hpp"
+#include "sorix/nn/dropout.hpp"
