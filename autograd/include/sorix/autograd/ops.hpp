@@ -55,11 +55,17 @@ Tensor sum(const Tensor& x);
 Tensor sum(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim = false);
 Tensor mean(const Tensor& x);
 Tensor mean(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim = false);
+/// Largest element (0-dim, x's dtype; int64 allowed). NaN counts as the largest (as PyTorch).
+/// Gradient: split evenly among all elements equal to the result. Empty x throws
+/// std::invalid_argument. Exact (a selection), so the same for any thread count.
 Tensor max(const Tensor& x);
+/// Largest along dim (that dim removed unless keepdim); gradient to the element argmax picks
+/// (the first on ties). An empty dim throws std::invalid_argument.
 Tensor max(const Tensor& x, std::int64_t dim, bool keepdim = false);
 Tensor min(const Tensor& x);
 Tensor min(const Tensor& x, std::int64_t dim, bool keepdim = false);
-/// int64 index of the first maximum (flattened, or along dim).
+/// int64 index of the first maximum (flattened, or along dim); a NaN counts as the maximum for
+/// argmax and as the minimum for argmin (as PyTorch). No gradient.
 Tensor argmax(const Tensor& x);
 Tensor argmax(const Tensor& x, std::int64_t dim, bool keepdim = false);
 Tensor argmin(const Tensor& x);
@@ -68,7 +74,9 @@ Tensor argmin(const Tensor& x, std::int64_t dim, bool keepdim = false);
 Tensor sum_to(const Tensor& grad, const Shape& shape);
 
 // ---- softmax family (autograd/src/softmax.cpp) ---------------------------------------------------
-/// exp(x - max) / sum(exp(x - max)) along dim: numerically stable.
+/// exp(x - max) / sum(exp(x - max)) along dim: numerically stable. float32/float64, output of
+/// x's shape. Gradient: y * (g - sum(g * y, dim)); log_softmax: g - exp(y) * sum(g, dim); both
+/// twice differentiable. Fixed chunks/tiles: bit-identical for any thread count.
 Tensor softmax(const Tensor& x, std::int64_t dim);
 Tensor log_softmax(const Tensor& x, std::int64_t dim);
 

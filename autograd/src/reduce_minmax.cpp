@@ -1,0 +1,284 @@
+// max / min (differentiable) and argmax / argmin (int64, no gradient), over all elements or
+// along one dim. Ties keep the first occurrence and NaN counts as the extreme (both as PyTorch),
+// so a scan only replaces its current best by a strictly better element.
+//
+// Determinism: the dim forms give each output element to exactly one task (fixed chunks of
+// outputs, or of [outer, column-block] tiles); the all-element forms reduce fixed chunks and
+// combine the per-chunk (value, index) partials in chunk order, keeping the earlier on ties.
+// A selection involves no arithmetic, so the result is exact in any case.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "autograd/src/ops_internal.hpp"
+
+namespace sorix {
+namespace {
+
+using Index = std::int64_t;
+constexpr std::size_t kNone = std::numeric_limits<std::size_t>::max();
+
+template <class T>
+bool is_nan(T v) {
+  if constexpr (std::is_floating_point_v<T>) {
+    return std::isnan(v);
+  } else {
+    return false;
+  }
+}
+
+// True when candidate `a` beats the current best `b` (strictly: ties keep the earlier one).
+template <bool IsMax, class T>
+bool better(T a, T b) {
+  if (is_nan(b)) return false;  // the first NaN wins for good
+  if (is_nan(a)) return true;
+  if constexpr (IsMax) {
+    return a > b;
+  } else {
+    return a < b;
+  }
+}
+
+template <class T>
+struct Best {
+  T value{};
+  std::size_t index = kNone;  // kNone: no element seen (the identity of the combine)
+};
+
+// Scan of x[b..e) (flat indices).
+template <bool IsMax, class T>
+Best<T> scan_run(const T* x, std::size_t b, std::size_t e) {
+  Best<T> best{x[b], b};
+  for (std::size_t i = b + 1; i < e; ++i) {
+    if (better<IsMax>(x[i], best.value)) best = {x[i], i};
+    if constexpr (std::is_floating_point_v<T>) {
+      if (is_nan(best.value)) break;  // nothing beats the first NaN
+    }
+  }
+  return best;
+}
+
+template <bool IsMax, class T>
+Best<T> scan_all(const T* x, std::size_t n) {
+  return parallel::parallel_reduce<Best<T>>(
+      n, parallel::kChunkSize, Best<T>{}, [&](std::size_t b, std::size_t e) { return scan_run<IsMax>(x, b, e); },
+      [](const Best<T>& acc, const Best<T>& p) {
+        // Partials arrive in chunk order: a later chunk replaces only on a strictly better value.
+        if (acc.index == kNone) return p;
+        return better<IsMax>(p.value, acc.value) ? p : acc;
+      });
+}
+
+// x viewed as [outer, r, inner] (r >= 1): vals[o, i] and idx[o, i] are the best over k.
+template <bool IsMax, class T>
+void scan_axis(const T* x, T* vals, Index* idx, std::size_t outer, std::size_t r, std::size_t inner) {
+  if (inner == 1) {
+    // One contiguous row per output; chunks of whole rows, about kChunkSize elements each.
+    parallel::parallel_for(
+        outer, std::max<std::size_t>(1, parallel::kChunkSize / r),
+        [&](std::size_t o0, std::size_t o1) {
+          for (std::size_t o = o0; o < o1; ++o) {
+            const Best<T> b = scan_run<IsMax>(x + o * r, 0, r);
+            vals[o] = b.value;
+            idx[o] = static_cast<Index>(b.index);
+          }
+        },
+        parallel::kInlineGrain / r + 1);
+    return;
+  }
+  // Rows of `inner` compared in k order, across a block of columns (contiguous reads); tiles of
+  // [o, column block] so that tasks exist even when outer is 1.
+  constexpr std::size_t kCols = 1024;
+  const std::size_t col_blocks = (inner + kCols - 1) / kCols;
+  parallel::parallel_for(
+      outer * col_blocks, 1,
+      [&](std::size_t t0, std::size_t t1) {
+        for (std::size_t t = t0; t < t1; ++t) {
+          const std::size_t o = t / col_blocks, c0 = (t % col_blocks) * kCols;
+          const std::size_t c1 = std::min(inner, c0 + kCols);
+          const T* src = x + o * r * inner;
+          T* v = vals + o * inner;
+          Index* ix = idx + o * inner;
+          std::copy(src + c0, src + c1, v + c0);
+          std::fill(ix + c0, ix + c1, Index(0));
+          for (std::size_t k = 1; k < r; ++k) {
+            const T* row = src + k * inner;
+            for (std::size_t c = c0; c < c1; ++c) {
+              if (better<IsMax>(row[c], v[c])) {
+                v[c] = row[c];
+                ix[c] = static_cast<Index>(k);
+              }
+            }
+          }
+        }
+      },
+      std::max<std::size_t>(1, parallel::kInlineGrain / (r * kCols)));
+}
+
+void check_nonempty(const Tensor& x, const char* op) {
+  check(x.numel() > 0, op, "expected a non-empty tensor, got shape ", x.shape(),
+        " (the reduction of zero elements has no identity; reduce along a non-empty dim instead)");
+}
+
+// ---- all elements ----------------------------------------------------------------------------
+
+template <bool IsMax>
+Tensor extreme_all(const Tensor& x, const char* op, const char* backward_name) {
+  detail::check_defined(x, op);
+  check_nonempty(x, op);
+  Tensor out = detail::visit_dtype(x.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const Best<T> b = scan_all<IsMax>(x.data_ptr<T>(), static_cast<std::size_t>(x.numel()));
+    Tensor o = detail::make_empty<T>({});
+    o.data_ptr<T>()[0] = b.value;
+    return o;
+  });
+  if (autograd::needs_grad({&x})) {
+    // The gradient is split evenly among all elements equal to the result (NaN: among the NaNs),
+    // as PyTorch's max()/min() of all elements. The weights are a constant of the backward, so
+    // g * weights stays differentiable in g under create_graph.
+    autograd::record(out, backward_name, {x},
+                     [in = autograd::SavedTensor(x), res = autograd::SavedTensor::output(out), op](const Tensor& g) {
+                       Tensor xv = in.unpack(op), rv = res.unpack(op);
+                       Tensor w = detail::visit_floating(xv.dtype(), op, [&](auto tag) {
+                         using T = typename decltype(tag)::type;
+                         const T r = rv.data_ptr<T>()[0];
+                         const T* p = xv.data_ptr<T>();
+                         const std::size_t n = static_cast<std::size_t>(xv.numel());
+                         auto hit = [r](T v) { return std::isnan(r) ? std::isnan(v) : v == r; };
+                         const std::size_t count = parallel::parallel_reduce<std::size_t>(
+                             n, parallel::kChunkSize, 0,
+                             [&](std::size_t b, std::size_t e) {
+                               std::size_t c = 0;
+                               for (std::size_t i = b; i < e; ++i) c += hit(p[i]) ? 1 : 0;
+                               return c;
+                             },
+                             [](std::size_t a, std::size_t b) { return a + b; });
+                         const T share = T(1) / static_cast<T>(count);
+                         Tensor wt = detail::make_empty<T>(detail::to_xshape(xv.shape(), op));
+                         T* q = wt.data_ptr<T>();
+                         parallel::parallel_for(n, parallel::kChunkSize, [&](std::size_t b, std::size_t e) {
+                           for (std::size_t i = b; i < e; ++i) q[i] = hit(p[i]) ? share : T(0);
+                         });
+                         return wt;
+                       });
+                       return std::vector<Tensor>{g * w};
+                     });
+  }
+  return out;
+}
+
+template <bool IsMax>
+Tensor arg_all(const Tensor& x, const char* op) {
+  detail::check_defined(x, op);
+  check_nonempty(x, op);
+  return detail::visit_dtype(x.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const Best<T> b = scan_all<IsMax>(x.data_ptr<T>(), static_cast<std::size_t>(x.numel()));
+    Tensor o = detail::make_empty<Index>({});
+    o.data_ptr<Index>()[0] = static_cast<Index>(b.index);
+    return o;
+  });
+}
+
+// ---- along one dim ---------------------------------------------------------------------------
+
+struct DimPlan {
+  std::size_t d = 0, outer = 1, r = 1, inner = 1;
+  detail::XShape keep_shape, out_shape;  // with the reduced dim as 1, and as requested
+};
+
+DimPlan dim_plan(const Tensor& x, std::int64_t dim, bool keepdim, const char* op) {
+  DimPlan p;
+  const detail::XShape xs = detail::to_xshape(x.shape(), op);
+  p.d = static_cast<std::size_t>(detail::wrap_dim(dim, x.dim(), op));
+  if (xs.empty()) return p;  // a 0-dim tensor reduces to itself (as PyTorch)
+  check(xs[p.d] > 0, op, "cannot reduce the empty dim ", dim, " of a tensor of shape ", x.shape(),
+        " (expected a dim of size >= 1)");
+  p.outer = detail::prod(xs, 0, p.d);
+  p.r = xs[p.d];
+  p.inner = detail::prod(xs, p.d + 1, xs.size());
+  p.keep_shape = xs;
+  p.keep_shape[p.d] = 1;
+  p.out_shape = xs;
+  if (keepdim) p.out_shape[p.d] = 1;
+  else p.out_shape.erase(p.out_shape.begin() + static_cast<std::ptrdiff_t>(p.d));
+  return p;
+}
+
+// Values (x's dtype) and int64 indices along the dim, both in p.out_shape.
+template <bool IsMax>
+std::pair<Tensor, Tensor> extreme_dim(const Tensor& x, const DimPlan& p) {
+  return detail::visit_dtype(x.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    Tensor vals = detail::make_empty<T>(p.out_shape);
+    Tensor idx = detail::make_empty<Index>(p.out_shape);
+    if (p.outer * p.inner > 0) {
+      scan_axis<IsMax>(x.data_ptr<T>(), vals.data_ptr<T>(), idx.data_ptr<Index>(), p.outer, p.r, p.inner);
+    }
+    return std::make_pair(vals, idx);
+  });
+}
+
+template <bool IsMax>
+Tensor extreme_along(const Tensor& x, std::int64_t dim, bool keepdim, const char* op, const char* backward_name) {
+  detail::check_defined(x, op);
+  const DimPlan p = dim_plan(x, dim, keepdim, op);
+  std::pair<Tensor, Tensor> res = extreme_dim<IsMax>(x, p);
+  Tensor out = res.first;
+  if (autograd::needs_grad({&x})) {
+    // The gradient goes to the element the index picked (first occurrence), as PyTorch: a
+    // one-hot weight built from the saved indices, a constant of the backward (so g * weight is
+    // differentiable in g under create_graph). idx never leaves this op, so it is not versioned.
+    autograd::record(out, backward_name, {x},
+                     [idx = res.second, p, xshape = x.shape(), dtype = x.dtype(), op](const Tensor& g) {
+                       Tensor onehot = zeros(xshape, dtype);
+                       detail::visit_floating(dtype, op, [&](auto tag) {
+                         using T = typename decltype(tag)::type;
+                         T* q = onehot.data_ptr<T>();
+                         const Index* ix = idx.data_ptr<Index>();
+                         parallel::parallel_for(p.outer * p.inner, parallel::kChunkSize, [&](std::size_t b, std::size_t e) {
+                           for (std::size_t t = b; t < e; ++t) {
+                             const std::size_t o = t / p.inner, i = t % p.inner;
+                             q[(o * p.r + static_cast<std::size_t>(ix[t])) * p.inner + i] = T(1);
+                           }
+                         });
+                       });
+                       Tensor gk = reshape(g, detail::to_shape(p.keep_shape));
+                       return std::vector<Tensor>{expand(gk, xshape) * onehot};
+                     });
+  }
+  return out;
+}
+
+template <bool IsMax>
+Tensor arg_along(const Tensor& x, std::int64_t dim, bool keepdim, const char* op) {
+  detail::check_defined(x, op);
+  return extreme_dim<IsMax>(x, dim_plan(x, dim, keepdim, op)).second;
+}
+
+}  // namespace
+
+Tensor max(const Tensor& x) { return extreme_all<true>(x, "max", "MaxBackward"); }
+Tensor min(const Tensor& x) { return extreme_all<false>(x, "min", "MinBackward"); }
+Tensor max(const Tensor& x, std::int64_t dim, bool keepdim) {
+  return extreme_along<true>(x, dim, keepdim, "max", "MaxBackward");
+}
+Tensor min(const Tensor& x, std::int64_t dim, bool keepdim) {
+  return extreme_along<false>(x, dim, keepdim, "min", "MinBackward");
+}
+Tensor argmax(const Tensor& x) { return arg_all<true>(x, "argmax"); }
+Tensor argmin(const Tensor& x) { return arg_all<false>(x, "argmin"); }
+Tensor argmax(const Tensor& x, std::int64_t dim, bool keepdim) { return arg_along<true>(x, dim, keepdim, "argmax"); }
+Tensor argmin(const Tensor& x, std::int64_t dim, bool keepdim) { return arg_along<false>(x, dim, keepdim, "argmin"); }
+
+Tensor Tensor::max() const { return sorix::max(*this); }
+Tensor Tensor::max(std::int64_t dim, bool keepdim) const { return sorix::max(*this, dim, keepdim); }
+Tensor Tensor::min() const { return sorix::min(*this); }
+Tensor Tensor::min(std::int64_t dim, bool keepdim) const { return sorix::min(*this, dim, keepdim); }
+Tensor Tensor::argmax() const { return sorix::argmax(*this); }
+Tensor Tensor::argmax(std::int64_t dim, bool keepdim) const { return sorix::argmax(*this, dim, keepdim); }
+Tensor Tensor::argmin() const { return sorix::argmin(*this); }
+Tensor Tensor::argmin(std::int64_t dim, bool keepdim) const { return sorix::argmin(*this, dim, keepdim); }
+
+}  // namespace sorix
