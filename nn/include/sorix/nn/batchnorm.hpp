@@ -1,0 +1,86 @@
+#pragma once
+// nn::BatchNorm1d, as torch::nn::BatchNorm1d: per-channel normalisation of [N, C] or [N, C, L].
+//
+//   y = (x - mean) / sqrt(var + eps) * weight + bias
+// Training: mean/var are the batch statistics over N (and L) per channel (biased variance); the
+// running statistics are updated as running = (1 - momentum) * running + momentum * batch, with
+// the unbiased variance for running_var (as PyTorch); num_batches_tracked counts the steps, and a
+// momentum of nullopt gives the cumulative average (factor 1 / num_batches_tracked).
+// Eval: the running statistics are used (unless track_running_stats is false: batch statistics).
+//
+// functional::batch_norm is one fused op: a forward kernel (statistics, normalisation, running
+// update) and a hand-written fused backward
+//   dx = invstd * w * (g - mean(g) - xhat * mean(g * xhat)),  dweight = sum(g * xhat),  dbias = sum(g)
+// (eval: dx = g * w * invstd). Under create_graph the backward is written with Tensor ops, so it
+// differentiates again.
+// Dtypes: float32 or float64 (statistics accumulate in double). Threading/determinism: channel
+// reductions run over the batch in a fixed order, channels are split into fixed blocks run as
+// parallel tasks, so results are bit-identical for any thread count.
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "sorix/core/tensor.hpp"
+#include "sorix/nn/module.hpp"
+
+namespace sorix::nn {
+
+struct BatchNorm1dOptions {
+  BatchNorm1dOptions(std::int64_t num_features) : num_features_(num_features) {}  // NOLINT: implicit, as PyTorch's
+  BatchNorm1dOptions& num_features(std::int64_t v) { num_features_ = v; return *this; }
+  BatchNorm1dOptions& eps(double v) { eps_ = v; return *this; }
+  /// nullopt: cumulative moving average (1 / num_batches_tracked).
+  BatchNorm1dOptions& momentum(std::optional<double> v) { momentum_ = v; return *this; }
+  BatchNorm1dOptions& affine(bool v) { affine_ = v; return *this; }
+  BatchNorm1dOptions& track_running_stats(bool v) { track_running_stats_ = v; return *this; }
+  std::int64_t num_features() const { return num_features_; }
+  double eps() const { return eps_; }
+  std::optional<double> momentum() const { return momentum_; }
+  bool affine() const { return affine_; }
+  bool track_running_stats() const { return track_running_stats_; }
+
+ private:
+  std::int64_t num_features_;
+  double eps_ = 1e-5;
+  std::optional<double> momentum_ = 0.1;
+  bool affine_ = true;
+  bool track_running_stats_ = true;
+};
+
+namespace functional {
+/// Batch normalisation of input [N, C, *] (channels in dim 1), as torch.nn.functional.batch_norm.
+/// weight, bias, running_mean, running_var are [C] or undefined (no affine / no running stats).
+/// training: batch statistics, and running_mean/var (when defined) are updated in place with
+/// `momentum`; otherwise running_mean/var (then required) are used.
+/// Errors (std::invalid_argument): fewer than 2 dims; a [C] tensor whose size is not C; dtype
+/// mismatch; training with one value per channel ("Expected more than 1 value per channel when
+/// training"); eps < 0.
+Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var,
+                  const Tensor& weight = Tensor(), const Tensor& bias = Tensor(), bool training = false,
+                  double momentum = 0.1, double eps = 1e-5);
+}  // namespace functional
+
+class BatchNorm1d : public Module {
+ public:
+  /// weight = 1, bias = 0 (parameters, when affine); running_mean = 0, running_var = 1,
+  /// num_batches_tracked = 0 (int64, 0-dim) (buffers, when track_running_stats).
+  explicit BatchNorm1d(const BatchNorm1dOptions& options, Dtype dtype = Dtype::Float32);
+  explicit BatchNorm1d(std::int64_t num_features) : BatchNorm1d(BatchNorm1dOptions(num_features)) {}
+
+  /// Input [N, C] or [N, C, L] with C == num_features; anything else throws std::invalid_argument.
+  Tensor forward(const Tensor& input) override;
+  std::string name() const override { return "BatchNorm1d"; }
+  /// "128, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True" (PyTorch's text).
+  std::string extra_repr() const override;
+  const BatchNorm1dOptions& options() const { return options_; }
+  void reset_running_stats();
+  void reset_parameters();
+
+  Tensor weight, bias;                                  // [C], when affine
+  Tensor running_mean, running_var, num_batches_tracked;  // when track_running_stats
+
+ private:
+  BatchNorm1dOptions options_;
+};
+
+}  // namespace sorix::nn

@@ -1,0 +1,229 @@
+// nn::Module base behaviour (nn/src/module.cpp, containers.cpp) exercised with the real layers:
+// naming, buffers, train/eval, zero_grad, state_dict round trip and strict loading, printing,
+// copies sharing parameters, and a user subclass with its own forward.
+#include <catch2/catch.hpp>
+
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <sorix/sorix.hpp>
+
+#include "support/gradcheck.hpp"
+
+using sorix::Shape;
+using sorix::Tensor;
+namespace nn = sorix::nn;
+namespace testing = sorix::testing;
+
+namespace {
+
+nn::Sequential make_model() {
+  return nn::Sequential(nn::Linear(nn::LinearOptions(6, 5).bias(false)), nn::BatchNorm1d(5), nn::ReLU(),
+                        nn::Linear(5, 4), nn::ReLU(), nn::Dropout(0.2), nn::Linear(4, 3));
+}
+
+std::vector<std::string> names(const nn::Module::NamedTensors& v) {
+  std::vector<std::string> out;
+  for (const auto& [n, t] : v) out.push_back(n);
+  return out;
+}
+
+template <class Fn>
+std::string message_of(Fn&& fn) {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "(no exception)";
+}
+
+bool same_state(const sorix::StateDict& a, const sorix::StateDict& b) {
+  if (a.size() != b.size()) return false;
+  for (const auto& [n, t] : a) {
+    const Tensor* o = b.find(n);
+    if (o == nullptr || !testing::bit_identical(t, *o)) return false;
+  }
+  return true;
+}
+
+sorix::StateDict deep_copy(const sorix::StateDict& s) {
+  sorix::StateDict out;
+  for (const auto& [n, t] : s) out.insert(n, t.clone());
+  return out;
+}
+
+struct Net : nn::Module {
+  Net()
+      : fc1(register_module("fc1", nn::Linear(4, 8))),
+        bn(register_module("bn", nn::BatchNorm1d(8))),
+        fc2(register_module("fc2", nn::Linear(8, 2))) {
+    scale = register_parameter("scale", sorix::full({2}, 0.5));
+  }
+  Tensor forward(const Tensor& x) override { return fc2->forward(sorix::relu(bn->forward(fc1->forward(x)))) * scale; }
+  std::string name() const override { return "Net"; }
+  std::shared_ptr<nn::Linear> fc1;
+  std::shared_ptr<nn::BatchNorm1d> bn;
+  std::shared_ptr<nn::Linear> fc2;
+  Tensor scale;
+};
+
+}  // namespace
+
+TEST_CASE("Module: named parameters and buffers of a Sequential", "[nn][module]") {
+  nn::Sequential model = make_model();
+  CHECK(names(model.named_parameters()) ==
+        std::vector<std::string>{"0.weight", "1.weight", "1.bias", "3.weight", "3.bias", "6.weight", "6.bias"});
+  CHECK(names(model.named_buffers()) ==
+        std::vector<std::string>{"1.running_mean", "1.running_var", "1.num_batches_tracked"});
+  CHECK(model.parameters().size() == 7);
+  for (const Tensor& p : model.parameters()) CHECK(p.requires_grad());
+  for (const Tensor& b : model.buffers()) CHECK_FALSE(b.requires_grad());
+  CHECK(model.named_parameters(/*recurse=*/false).empty());
+  // The handles are the layers' own tensors.
+  auto lin = std::dynamic_pointer_cast<nn::Linear>(model[3]);
+  REQUIRE(lin);
+  CHECK(model.named_parameters()[3].second.is_same(lin->weight));
+}
+
+TEST_CASE("Module: train/eval recurse; zero_grad clears every gradient", "[nn][module]") {
+  nn::Sequential model = make_model();
+  CHECK(model.is_training());
+  model.eval();
+  for (const auto& c : model.children()) CHECK_FALSE(c->is_training());
+  model.train();
+  for (const auto& c : model.children()) CHECK(c->is_training());
+
+  Tensor x = sorix::randn({8, 6});
+  model(x).sum().backward();
+  for (const Tensor& p : model.parameters()) CHECK(p.grad().defined());
+  model.zero_grad();
+  for (const Tensor& p : model.parameters()) CHECK_FALSE(p.grad().defined());
+}
+
+TEST_CASE("Module: state_dict round trip", "[nn][module]") {
+  sorix::manual_seed(1);
+  nn::Sequential a = make_model();
+  a(sorix::randn({8, 6}));  // moves the running statistics off their initial values
+  sorix::manual_seed(2);
+  nn::Sequential b = make_model();
+  CHECK_FALSE(same_state(a.state_dict(), b.state_dict()));
+  b.load_state_dict(a.state_dict());
+  CHECK(same_state(a.state_dict(), b.state_dict()));
+  CHECK(b.state_dict().at("1.num_batches_tracked").item<std::int64_t>() == 1);
+  // The layers' members see the loaded values (same storage), and both models compute the same.
+  auto la = std::dynamic_pointer_cast<nn::Linear>(a[6]), lb = std::dynamic_pointer_cast<nn::Linear>(b[6]);
+  CHECK(testing::bit_identical(la->weight, lb->weight));
+  a.eval();
+  b.eval();
+  Tensor x = sorix::randn({3, 6});
+  CHECK(testing::bit_identical(a(x), b(x)));
+  // state_dict entries are detached handles: changing the module afterwards shows through them.
+  auto sd = b.state_dict();
+  CHECK_FALSE(sd.at("0.weight").requires_grad());
+}
+
+TEST_CASE("Module: strict load_state_dict names missing, unexpected and mis-shaped entries and changes nothing",
+          "[nn][module]") {
+  sorix::manual_seed(3);
+  nn::Sequential model = make_model();
+  const sorix::StateDict original = deep_copy(model.state_dict());
+
+  sorix::StateDict missing;
+  for (const auto& [n, t] : original)
+    if (n != "3.bias") missing.insert(n, t.clone() + 1.0);
+  std::string m = message_of([&] { model.load_state_dict(missing); });
+  CHECK(m.find("Missing") != std::string::npos);
+  CHECK(m.find("3.bias") != std::string::npos);
+  CHECK(same_state(model.state_dict(), original));
+
+  sorix::StateDict extra = deep_copy(original);
+  extra.insert("7.weight", sorix::zeros({2, 2}));
+  m = message_of([&] { model.load_state_dict(extra); });
+  CHECK(m.find("Unexpected") != std::string::npos);
+  CHECK(m.find("7.weight") != std::string::npos);
+
+  sorix::StateDict shaped;
+  for (const auto& [n, t] : original) shaped.insert(n, n == "6.weight" ? sorix::zeros({4, 3}) : t.clone() * 2.0);
+  m = message_of([&] { model.load_state_dict(shaped); });
+  CHECK(m.find("6.weight") != std::string::npos);
+  CHECK(m.find("[4, 3]") != std::string::npos);
+  CHECK(m.find("[3, 4]") != std::string::npos);
+  CHECK_THROWS_AS(model.load_state_dict(shaped), std::invalid_argument);
+  CHECK(same_state(model.state_dict(), original));  // nothing was changed by any failed load
+
+  // Non-strict: missing and unexpected entries are skipped, the rest is loaded.
+  model.load_state_dict(missing, /*strict=*/false);
+  CHECK(testing::bit_identical(model.state_dict().at("3.bias"), original.at("3.bias")));
+  CHECK(testing::bit_identical(model.state_dict().at("3.weight"), original.at("3.weight") + 1.0));
+}
+
+TEST_CASE("Module: nested printing as PyTorch", "[nn][module]") {
+  nn::Sequential model(nn::Linear(4, 3), nn::BatchNorm1d(3), nn::ReLU(),
+                       nn::Sequential(nn::Linear(nn::LinearOptions(3, 2).bias(false)), nn::Sigmoid()),
+                       nn::Flatten(), nn::Softmax(1), nn::Embedding(10, 3));
+  std::ostringstream os;
+  os << model;
+  CHECK(os.str() ==
+        "Sequential(\n"
+        "  (0): Linear(in_features=4, out_features=3, bias=True)\n"
+        "  (1): BatchNorm1d(3, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)\n"
+        "  (2): ReLU()\n"
+        "  (3): Sequential(\n"
+        "    (0): Linear(in_features=3, out_features=2, bias=False)\n"
+        "    (1): Sigmoid()\n"
+        "  )\n"
+        "  (4): Flatten(start_dim=1, end_dim=-1)\n"
+        "  (5): Softmax(dim=1)\n"
+        "  (6): Embedding(10, 3)\n"
+        ")");
+}
+
+TEST_CASE("Module: copies of a layer share its parameters", "[nn][module]") {
+  nn::Linear a(3, 2);
+  nn::Linear b = a;
+  CHECK(b.weight.is_same(a.weight));
+  CHECK(b.named_parameters()[0].second.is_same(a.weight));
+  {
+    sorix::NoGradGuard g;
+    b.weight.fill_(0.5);
+  }
+  CHECK(a.weight.sum().item<double>() == 3.0);
+}
+
+TEST_CASE("Module: a user subclass with its own forward", "[nn][module]") {
+  sorix::manual_seed(4);
+  Net net;
+  CHECK(names(net.named_parameters()) ==
+        std::vector<std::string>{"scale", "fc1.weight", "fc1.bias", "bn.weight", "bn.bias", "fc2.weight", "fc2.bias"});
+  CHECK(names(net.named_buffers()) ==
+        std::vector<std::string>{"bn.running_mean", "bn.running_var", "bn.num_batches_tracked"});
+  Tensor x = sorix::randn({5, 4});
+  Tensor y = net(x);
+  CHECK(y.shape() == Shape{5, 2});
+  // The same computation by hand through the functional forms.
+  Tensor want = nn::functional::linear(
+                    sorix::relu(nn::functional::batch_norm(nn::functional::linear(x, net.fc1->weight, net.fc1->bias),
+                                                           Tensor(), Tensor(), net.bn->weight, net.bn->bias, true)),
+                    net.fc2->weight, net.fc2->bias) *
+                net.scale;
+  CHECK(testing::bit_identical(y, want));
+  y.sum().backward();
+  for (const auto& [n, p] : net.named_parameters()) {
+    INFO(n);
+    CHECK(p.grad().defined());
+  }
+  net.eval();
+  CHECK_FALSE(net.bn->is_training());
+  std::ostringstream os;
+  os << net;
+  CHECK(os.str() ==
+        "Net(\n  (fc1): Linear(in_features=4, out_features=8, bias=True)\n"
+        "  (bn): BatchNorm1d(8, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)\n"
+        "  (fc2): Linear(in_features=8, out_features=2, bias=True)\n)");
+  // The base forward throws naming the module.
+  nn::Module bare;
+  CHECK_THROWS_AS(bare(x), std::logic_error);
+}
