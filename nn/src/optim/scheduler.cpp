@@ -1,0 +1,188 @@
+// Learning-rate schedulers: PyTorch 1.13's formulas, evaluated in the same order (so the lr
+// sequences agree bit for bit in float64 in practice, and to rounding always).
+#include "sorix/nn/optim/scheduler.hpp"
+
+#include <cmath>
+#include <limits>
+#include <numbers>
+
+#include "autograd/src/ops_internal.hpp"
+
+namespace sorix::optim {
+
+// ---- state -------------------------------------------------------------------------------------
+std::vector<SchedulerBase::Field> SchedulerBase::fields() {
+  return {{"last_epoch", nullptr, &last_epoch_}, {"last_lr", &last_lr_, nullptr}};
+}
+
+StateDict SchedulerBase::state_dict() const {
+  StateDict sd;
+  for (const Field& f : const_cast<SchedulerBase*>(this)->fields()) {
+    sd.insert(f.name, f.real ? scalar_tensor(*f.real, Dtype::Float64)
+                             : scalar_tensor(static_cast<double>(*f.integer), Dtype::Int64));
+  }
+  return sd;
+}
+
+void SchedulerBase::load_state_dict(const StateDict& sd) {
+  const char* op = "LRScheduler::load_state_dict";
+  const std::vector<Field> fs = fields();
+  for (const Field& f : fs) {
+    const Tensor* t = sd.find(f.name);
+    check(t != nullptr, op, "entry '", f.name, "' is missing");
+    const Dtype want = f.real ? Dtype::Float64 : Dtype::Int64;
+    check(t->defined() && t->dim() == 0 && t->dtype() == want, op, "entry '", f.name, "' must be a ",
+          dtype_name(want), " 0-dim tensor");
+  }
+  check(sd.size() == fs.size(), op, "the state has ", sd.size(), " entries; expected ", fs.size());
+  for (const Field& f : fs) {
+    const Tensor& t = sd.at(f.name);
+    if (f.real) *f.real = t.item<double>();
+    else *f.integer = t.item<std::int64_t>();
+  }
+}
+
+// ---- epoch-based -------------------------------------------------------------------------------
+LRScheduler::LRScheduler(Optimizer& optimizer) : SchedulerBase(optimizer), base_lr_(optimizer.lr()) {
+  // PyTorch's constructor steps once to epoch 0, where every schedule keeps the lr.
+  last_epoch_ = 0;
+  last_lr_ = optimizer.lr();
+}
+
+void LRScheduler::step() {
+  ++step_count_;
+  ++last_epoch_;
+  const double lr = compute_lr();
+  optimizer_->set_lr(lr);
+  last_lr_ = lr;
+}
+
+std::vector<SchedulerBase::Field> LRScheduler::fields() {
+  auto f = SchedulerBase::fields();
+  f.push_back({"base_lr", &base_lr_, nullptr});
+  f.push_back({"step_count", nullptr, &step_count_});
+  return f;
+}
+
+StepLR::StepLR(Optimizer& optimizer, std::int64_t step_size, double gamma)
+    : LRScheduler(optimizer), step_size_(step_size), gamma_(gamma) {
+  check(step_size >= 1, "StepLR", "step_size must be >= 1, got ", step_size);
+}
+
+double StepLR::compute_lr() {
+  if (last_epoch_ == 0 || last_epoch_ % step_size_ != 0) return optimizer_->lr();
+  return optimizer_->lr() * gamma_;
+}
+
+std::vector<SchedulerBase::Field> StepLR::fields() {
+  auto f = LRScheduler::fields();
+  f.push_back({"step_size", nullptr, &step_size_});
+  f.push_back({"gamma", &gamma_, nullptr});
+  return f;
+}
+
+ExponentialLR::ExponentialLR(Optimizer& optimizer, double gamma) : LRScheduler(optimizer), gamma_(gamma) {}
+
+double ExponentialLR::compute_lr() {
+  if (last_epoch_ == 0) return optimizer_->lr();
+  return optimizer_->lr() * gamma_;
+}
+
+std::vector<SchedulerBase::Field> ExponentialLR::fields() {
+  auto f = LRScheduler::fields();
+  f.push_back({"gamma", &gamma_, nullptr});
+  return f;
+}
+
+CosineAnnealingLR::CosineAnnealingLR(Optimizer& optimizer, std::int64_t T_max, double eta_min)
+    : LRScheduler(optimizer), T_max_(T_max), eta_min_(eta_min) {
+  check(T_max >= 1, "CosineAnnealingLR", "T_max must be >= 1, got ", T_max);
+}
+
+double CosineAnnealingLR::compute_lr() {
+  constexpr double pi = std::numbers::pi;
+  const double lr = optimizer_->lr();
+  const double e = static_cast<double>(last_epoch_), T = static_cast<double>(T_max_);
+  if (last_epoch_ == 0) return lr;
+  if ((last_epoch_ - 1 - T_max_) % (2 * T_max_) == 0) {
+    return lr + (base_lr_ - eta_min_) * (1 - std::cos(pi / T)) / 2;
+  }
+  return (1 + std::cos(pi * e / T)) / (1 + std::cos(pi * (e - 1) / T)) * (lr - eta_min_) + eta_min_;
+}
+
+std::vector<SchedulerBase::Field> CosineAnnealingLR::fields() {
+  auto f = LRScheduler::fields();
+  f.push_back({"T_max", nullptr, &T_max_});
+  f.push_back({"eta_min", &eta_min_, nullptr});
+  return f;
+}
+
+// ---- plateau -----------------------------------------------------------------------------------
+ReduceLROnPlateau::ReduceLROnPlateau(Optimizer& optimizer, PlateauMode mode, double factor, std::int64_t patience,
+                                     double threshold, ThresholdMode threshold_mode, std::int64_t cooldown,
+                                     double min_lr, double eps)
+    : SchedulerBase(optimizer),
+      mode_(mode == PlateauMode::Max ? 1 : 0),
+      threshold_mode_(threshold_mode == ThresholdMode::Abs ? 1 : 0),
+      factor_(factor),
+      patience_(patience),
+      threshold_(threshold),
+      cooldown_(cooldown),
+      min_lr_(min_lr),
+      eps_(eps) {
+  const char* op = "ReduceLROnPlateau";
+  check(factor >= 0 && factor < 1, op, "factor must be in [0, 1), got ", factor);
+  check(patience >= 0, op, "patience must be >= 0, got ", patience);
+  check(cooldown >= 0, op, "cooldown must be >= 0, got ", cooldown);
+  check(threshold >= 0, op, "threshold must be >= 0, got ", threshold);
+  check(min_lr >= 0, op, "min_lr must be >= 0, got ", min_lr);
+  check(eps >= 0, op, "eps must be >= 0, got ", eps);
+  best_ = mode_ == 0 ? std::numeric_limits<double>::infinity() : -std::numeric_limits<double>::infinity();
+  last_lr_ = optimizer.lr();
+}
+
+bool ReduceLROnPlateau::is_better(double a) const {
+  const bool rel = threshold_mode_ == 0;
+  if (mode_ == 0) return rel ? a < best_ * (1.0 - threshold_) : a < best_ - threshold_;
+  return rel ? a > best_ * (threshold_ + 1.0) : a > best_ + threshold_;
+}
+
+void ReduceLROnPlateau::step(double metric) {
+  ++last_epoch_;
+  if (is_better(metric)) {
+    best_ = metric;
+    num_bad_epochs_ = 0;
+  } else {
+    ++num_bad_epochs_;
+  }
+  if (cooldown_counter_ > 0) {
+    --cooldown_counter_;
+    num_bad_epochs_ = 0;  // bad epochs in cooldown do not count
+  }
+  if (num_bad_epochs_ > patience_) {
+    const double old_lr = optimizer_->lr();
+    const double new_lr = std::max(old_lr * factor_, min_lr_);
+    if (old_lr - new_lr > eps_) optimizer_->set_lr(new_lr);
+    cooldown_counter_ = cooldown_;
+    num_bad_epochs_ = 0;
+  }
+  last_lr_ = optimizer_->lr();
+}
+
+std::vector<SchedulerBase::Field> ReduceLROnPlateau::fields() {
+  auto f = SchedulerBase::fields();
+  f.push_back({"mode", nullptr, &mode_});
+  f.push_back({"threshold_mode", nullptr, &threshold_mode_});
+  f.push_back({"factor", &factor_, nullptr});
+  f.push_back({"patience", nullptr, &patience_});
+  f.push_back({"threshold", &threshold_, nullptr});
+  f.push_back({"cooldown", nullptr, &cooldown_});
+  f.push_back({"min_lr", &min_lr_, nullptr});
+  f.push_back({"eps", &eps_, nullptr});
+  f.push_back({"best", &best_, nullptr});
+  f.push_back({"num_bad_epochs", nullptr, &num_bad_epochs_});
+  f.push_back({"cooldown_counter", nullptr, &cooldown_counter_});
+  return f;
+}
+
+}  // namespace sorix::optim
