@@ -1,0 +1,149 @@
+// Trains the Fashion-MNIST model for a fixed number of steps from one seed at several thread
+// counts — first in this process (a fresh task arena per count), then each in its own process —
+// and prints SHA-256 digests of the final weights, the loss curve, the last gradients and the
+// optimizer state. Exits non-zero if any row differs from the first.
+//
+//   determinism_check [--steps 20] [--threads 1,2,3,4,8,16,64] [--seed 0] [--batch-size 128]
+//                     [--data /usr/share/datasets/fashion-mnist] [--no-processes]
+// Uses the real training images when present, else a synthetic stand-in of the same shapes.
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <sorix/sorix.hpp>
+
+#include "examples/support/fashion_model.hpp"
+
+namespace {
+
+struct Args {
+  std::int64_t steps = 20;
+  std::int64_t batch_size = 128;
+  std::vector<int> threads{1, 2, 3, 4, 8, 16, 64};
+  std::uint64_t seed = 0;
+  std::string data = "/usr/share/datasets/fashion-mnist";
+  bool processes = true;
+  bool child = false;
+};
+
+[[noreturn]] void usage(const std::string& why) {
+  std::cerr << "determinism_check: " << why << "\n"
+            << "usage: determinism_check [--steps N] [--threads 1,2,4] [--seed N] [--batch-size N] [--data DIR]\n"
+            << "                         [--no-processes]\n";
+  std::exit(2);
+}
+
+std::vector<int> parse_list(const std::string& s) {
+  std::vector<int> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    const int n = std::stoi(item);
+    if (n < 1) throw std::invalid_argument("thread counts must be >= 1");
+    out.push_back(n);
+  }
+  if (out.empty()) throw std::invalid_argument("empty thread list");
+  return out;
+}
+
+Args parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string f = argv[i];
+    if (f == "--no-processes") { a.processes = false; continue; }
+    if (f == "--child") { a.child = true; continue; }
+    if (i + 1 >= argc) usage("missing value after " + f);
+    const std::string v = argv[++i];
+    try {
+      if (f == "--steps") a.steps = std::stoll(v);
+      else if (f == "--threads") a.threads = parse_list(v);
+      else if (f == "--seed") a.seed = std::stoull(v);
+      else if (f == "--batch-size") a.batch_size = std::stoll(v);
+      else if (f == "--data") a.data = v;
+      else usage("unknown flag " + f);
+    } catch (const std::logic_error&) {
+      usage("bad value '" + v + "' for " + f);
+    }
+  }
+  if (a.steps < 1 || a.batch_size < 1) usage("--steps and --batch-size must be >= 1");
+  return a;
+}
+
+struct Row {
+  std::string weights, losses, grads, optim;
+  bool operator==(const Row&) const = default;
+};
+
+std::unique_ptr<sorix::data::TensorDataset> dataset(const Args& a, bool& real) {
+  real = std::filesystem::exists(a.data + "/train-images-idx3-ubyte.gz");
+  if (real) return std::make_unique<sorix::data::TensorDataset>(sorix::data::load_fashion_mnist(a.data, true));
+  return std::make_unique<sorix::data::TensorDataset>(sorix::examples::synthetic_fashion(4096, 12345));
+}
+
+Row run(const sorix::data::Dataset& ds, const Args& a, int threads) {
+  sorix::parallel::set_num_threads(threads);
+  auto rec = sorix::examples::train_steps(ds, a.steps, a.seed, a.batch_size);
+  return Row{sorix::sha256_hex(rec.weights), sorix::examples::loss_digest(rec.losses), sorix::sha256_hex(rec.gradients),
+             sorix::sha256_hex(rec.optimizer)};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Args a = parse(argc, argv);
+  bool real = false;
+  auto ds = dataset(a, real);
+  if (a.child) {  // one row for the parent: "weights losses grads optim"
+    const Row r = run(*ds, a, a.threads.front());
+    std::printf("%s %s %s %s\n", r.weights.c_str(), r.losses.c_str(), r.grads.c_str(), r.optim.c_str());
+    return 0;
+  }
+  std::printf("determinism_check: %lld steps, seed %llu, %s data, batch %lld\n", static_cast<long long>(a.steps),
+              static_cast<unsigned long long>(a.seed), real ? "Fashion-MNIST" : "synthetic",
+              static_cast<long long>(a.batch_size));
+  std::printf("%-9s %7s  %-16s %-16s %-16s %-16s\n", "mode", "threads", "weights", "loss curve", "gradients",
+              "optimizer");
+  std::vector<Row> rows;
+  auto print = [&](const char* mode, int t, const Row& r) {
+    std::printf("%-9s %7d  %.16s %.16s %.16s %.16s%s\n", mode, t, r.weights.c_str(), r.losses.c_str(), r.grads.c_str(),
+                r.optim.c_str(), rows.empty() || r == rows.front() ? "" : "  <-- DIFFERS");
+    std::fflush(stdout);
+    rows.push_back(r);
+  };
+  for (int t : a.threads) print("arena", t, run(*ds, a, t));
+  if (a.processes) {
+    const std::string self = std::filesystem::canonical("/proc/self/exe").string();
+    for (int t : a.threads) {
+      std::ostringstream cmd;
+      cmd << '"' << self << "\" --child --threads " << t << " --steps " << a.steps << " --seed " << a.seed
+          << " --batch-size " << a.batch_size
+          << " --data \"" << a.data << '"';
+      std::FILE* p = ::popen(cmd.str().c_str(), "r");
+      if (p == nullptr) {
+        std::perror("determinism_check: popen");
+        return 1;
+      }
+      char w[80] = {}, l[80] = {}, g[80] = {}, o[80] = {};
+      const int got = std::fscanf(p, "%79s %79s %79s %79s", w, l, g, o);
+      const int status = ::pclose(p);
+      if (got != 4 || status != 0) {
+        std::fprintf(stderr, "determinism_check: child with %d threads failed (status %d)\n", t, status);
+        return 1;
+      }
+      print("process", t, Row{w, l, g, o});
+    }
+  }
+  bool same = true;
+  for (const Row& r : rows) same = same && r == rows.front();
+  std::printf("full digests of row 1:\n  weights    %s\n  loss curve %s\n  gradients  %s\n  optimizer  %s\n",
+              rows.front().weights.c_str(), rows.front().losses.c_str(), rows.front().grads.c_str(),
+              rows.front().optim.c_str());
+  std::printf("%s\n", same ? "IDENTICAL: one hash for every thread count and process"
+                           : "MISMATCH: results depend on the thread count");
+  return same ? 0 : 1;
+}
