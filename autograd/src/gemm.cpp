@@ -111,6 +111,16 @@ void gemm_batched(std::size_t batch, bool trans_a, bool trans_b, std::size_t M, 
 template <class T>
 void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, T alpha, const T* A,
           std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc) {
+  if (!parallel::deterministic() && M > 0 && N > 0 && K > 0) {
+    // Benchmark-only variant (parallel::set_deterministic(false)): one whole product on
+    // OpenBLAS's own threads, whose bits may change with the thread count.
+    blas_threads_off();
+    openblas_set_num_threads(parallel::get_num_threads());
+    blas_call<T>(trans_a, trans_b, as_blasint(M, "M"), as_blasint(N, "N"), as_blasint(K, "K"), alpha, A,
+                 as_blasint(lda, "lda"), B, as_blasint(ldb, "ldb"), beta, C, as_blasint(ldc, "ldc"));
+    openblas_set_num_threads(1);
+    return;
+  }
   gemm_batched<T>(1, trans_a, trans_b, M, N, K, alpha, A, lda, 0, B, ldb, 0, beta, C, ldc, 0);
 }
 

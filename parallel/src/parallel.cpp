@@ -2,7 +2,9 @@
 #include "sorix/parallel/parallel.hpp"
 
 #include <tbb/blocked_range.h>
+#include <tbb/global_control.h>
 #include <tbb/parallel_for.h>
+#include <tbb/parallel_reduce.h>
 #include <tbb/task_arena.h>
 
 #include <atomic>
@@ -33,6 +35,10 @@ struct ArenaState {
   std::mutex mutex;
   std::atomic<int> threads{0};  // 0 = not initialised yet
   std::shared_ptr<tbb::task_arena> arena;
+  // TBB caps its worker pool at the core count unless told otherwise; without this an arena of
+  // n > cores threads would silently run on fewer, and the thread count would not be exact.
+  std::unique_ptr<tbb::global_control> allowed;
+  int allowed_value = 0;
 };
 
 ArenaState& state() {
@@ -40,14 +46,25 @@ ArenaState& state() {
   return s;
 }
 
+// Creates the arena for n threads (caller holds the mutex).
+void make_arena(ArenaState& s, int n) {
+  const int allowed = n > hardware_threads() ? n : hardware_threads();
+  if (allowed != s.allowed_value) {
+    s.allowed.reset();  // one instance at a time: TBB applies the smallest of the live ones
+    s.allowed = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism,
+                                                      static_cast<std::size_t>(allowed));
+    s.allowed_value = allowed;
+  }
+  s.arena = std::make_shared<tbb::task_arena>(n);
+  s.threads.store(n, std::memory_order_release);
+}
+
 void ensure_initialised() {
   ArenaState& s = state();
   if (s.threads.load(std::memory_order_acquire) != 0) return;
   std::lock_guard<std::mutex> lock(s.mutex);
   if (s.threads.load(std::memory_order_relaxed) != 0) return;
-  const int n = threads_from_environment();
-  s.arena = std::make_shared<tbb::task_arena>(n);
-  s.threads.store(n, std::memory_order_release);
+  make_arena(s, threads_from_environment());
 }
 
 std::shared_ptr<tbb::task_arena> current_arena() {
@@ -71,8 +88,7 @@ void set_num_threads(int n) {
   ArenaState& s = state();
   std::lock_guard<std::mutex> lock(s.mutex);
   // A running parallel call keeps its own reference to the old arena; it finishes there.
-  s.arena = std::make_shared<tbb::task_arena>(n);
-  s.threads.store(n, std::memory_order_release);
+  make_arena(s, n);
 }
 
 int get_num_threads() {
@@ -94,6 +110,34 @@ void run_chunks(std::size_t num_chunks, const std::function<void(std::size_t)>& 
         tbb::simple_partitioner());
   });
 }
+}  // namespace detail
+
+namespace {
+std::atomic<bool> g_deterministic{true};
+}
+
+void set_deterministic(bool on) { g_deterministic.store(on); }
+bool deterministic() { return g_deterministic.load(); }
+
+namespace detail {
+template <class T>
+T scheduler_reduce(std::size_t n, std::size_t grain, T identity, const std::function<T(std::size_t, std::size_t)>& reduce,
+                   const std::function<T(T, T)>& combine) {
+  std::shared_ptr<tbb::task_arena> arena = current_arena();
+  T result = identity;
+  arena->execute([&] {
+    result = tbb::parallel_reduce(
+        tbb::blocked_range<std::size_t>(0, n, grain), identity,
+        [&](const tbb::blocked_range<std::size_t>& r, T acc) { return combine(acc, reduce(r.begin(), r.end())); },
+        [&](T a, T b) { return combine(a, b); }, tbb::auto_partitioner());
+  });
+  return result;
+}
+template float scheduler_reduce<float>(std::size_t, std::size_t, float, const std::function<float(std::size_t, std::size_t)>&,
+                                       const std::function<float(float, float)>&);
+template double scheduler_reduce<double>(std::size_t, std::size_t, double,
+                                         const std::function<double(std::size_t, std::size_t)>&,
+                                         const std::function<double(double, double)>&);
 }  // namespace detail
 
 }  // namespace sorix::parallel

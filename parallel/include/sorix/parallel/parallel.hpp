@@ -13,6 +13,7 @@
 // the same chunk boundaries, so it gives the same bits.
 #include <cstddef>
 #include <functional>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -31,10 +32,22 @@ int get_num_threads();
 /// Number of hardware threads of this machine.
 int hardware_threads();
 
+/// The determinism switch, for measuring what the guarantee costs (examples/bench_determinism)
+/// and nothing else. On (the default), reductions use fixed chunks combined in order and matrix
+/// products use fixed output blocks. Off, floating-point parallel_reduce calls go to TBB's plain
+/// parallel_reduce (auto partitioner: split points and combine order follow the scheduler) and
+/// GEMM is one OpenBLAS call with its own threads: the fastest non-deterministic variants.
+void set_deterministic(bool on);
+bool deterministic();
+
 namespace detail {
 /// Runs body(c) for every chunk index c in [0, num_chunks) as tasks of the library arena.
 /// Exceptions thrown by a body reach the caller.
 void run_chunks(std::size_t num_chunks, const std::function<void(std::size_t)>& body);
+/// TBB's plain parallel_reduce over [0, n) (non-deterministic; see set_deterministic).
+template <class T>
+T scheduler_reduce(std::size_t n, std::size_t grain, T identity, const std::function<T(std::size_t, std::size_t)>& reduce,
+                   const std::function<T(T, T)>& combine);
 }  // namespace detail
 
 /// Calls body(begin, end) for the chunks [c*chunk, min(n, (c+1)*chunk)) of [0, n).
@@ -62,6 +75,11 @@ T parallel_reduce(std::size_t n, std::size_t chunk, T identity, ReduceChunk&& re
                   Combine&& combine, std::size_t grain = kInlineGrain) {
   if (n == 0) return identity;
   if (chunk == 0) chunk = 1;
+  if constexpr (std::is_floating_point_v<T>) {
+    if (!deterministic() && n > grain && get_num_threads() > 1) {
+      return detail::scheduler_reduce<T>(n, chunk, identity, reduce_chunk, combine);
+    }
+  }
   const std::size_t num_chunks = (n + chunk - 1) / chunk;
   std::vector<T> partial(num_chunks, identity);
   parallel_for(
