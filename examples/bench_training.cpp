@@ -1,0 +1,205 @@
+// The Fashion-MNIST recipe (examples/train_fashion_mnist) in sorix and, in the same run, in
+// PyTorch (/usr/bin/python3, Debian's python3-torch) with the same model, data, batch order
+// (sorix's shuffled orders are handed to PyTorch) and hyper-parameters, at each thread count:
+// training time, inference time for the 10,000 test images at batch 4096, test accuracy.
+// Both are pinned to the thread count under test (sorix's arena; torch.set_num_threads and
+// OPENBLAS/OMP/MKL_NUM_THREADS for PyTorch).
+//
+//   bench_training [--epochs 5] [--threads 1,2] [--data /usr/share/datasets/fashion-mnist] [--no-torch]
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <sorix/sorix.hpp>
+
+#include "examples/support/fashion_model.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+const char* kTorchScript = R"PY(
+import gzip, sys, time
+import numpy as np
+import torch, torch.nn as nn
+threads, epochs, bs, order_file, data = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+torch.set_num_threads(threads)
+torch.manual_seed(0)
+def idx(name):
+    with gzip.open(f"{data}/{name}", "rb") as f:
+        raw = f.read()
+    nd = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(nd)]
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * nd).reshape(dims)
+X = torch.from_numpy(idx("train-images-idx3-ubyte.gz").reshape(-1, 784).astype(np.float32) / 255.0)
+Y = torch.from_numpy(idx("train-labels-idx1-ubyte.gz").astype(np.int64))
+Xt = torch.from_numpy(idx("t10k-images-idx3-ubyte.gz").reshape(-1, 784).astype(np.float32) / 255.0)
+Yt = torch.from_numpy(idx("t10k-labels-idx1-ubyte.gz").astype(np.int64))
+orders = torch.from_numpy(np.fromfile(order_file, dtype=np.int64).reshape(epochs, -1))
+model = nn.Sequential(nn.Linear(784, 128, bias=False), nn.BatchNorm1d(128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(),
+                      nn.Dropout(0.2), nn.Linear(64, 10))
+opt = torch.optim.RMSprop(model.parameters(), lr=1e-3, alpha=0.99)
+loss_fn = nn.CrossEntropyLoss()
+n = X.shape[0]
+t0 = time.perf_counter()
+for e in range(epochs):
+    model.train()
+    order = orders[e]
+    for b in range(0, n, bs):
+        i = order[b:b + bs]
+        loss = loss_fn(model(X[i]), Y[i])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+train = time.perf_counter() - t0
+model.eval()
+with torch.no_grad():
+    best = 1e9
+    for _ in range(5):
+        t0 = time.perf_counter()
+        preds = torch.cat([model(Xt[b:b + 4096]).argmax(1) for b in range(0, Xt.shape[0], 4096)])
+        best = min(best, time.perf_counter() - t0)
+acc = (preds == Yt).double().mean().item()
+print(f"{train} {best} {acc} {torch.__version__}")
+)PY";
+
+struct Result {
+  double train = 0, infer = 0, acc = 0;
+  std::string version;
+  bool ok = false;
+};
+
+std::vector<int> parse_list(const std::string& s) {
+  std::vector<int> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) out.push_back(std::stoi(item));
+  return out;
+}
+
+// Trains with sorix and writes the epochs' batch orders to order_file for PyTorch.
+Result run_sorix(const sorix::data::TensorDataset& train, const sorix::data::TensorDataset& test, int epochs,
+                 const std::string& order_file) {
+  sorix::manual_seed(0);
+  sorix::nn::Sequential model = sorix::examples::make_fashion_model();
+  sorix::optim::RMSprop opt(model.parameters(), sorix::optim::RMSpropOptions(1e-3).alpha(0.99));
+  sorix::nn::CrossEntropyLoss loss_fn;
+  sorix::data::DataLoader loader(train, sorix::data::DataLoaderOptions().batch_size(128).shuffle(true).seed(0));
+  {  // the loader draws one randperm per epoch from its generator: replay them for PyTorch
+    sorix::Generator replay = loader.generator();
+    std::ofstream out(order_file, std::ios::binary);
+    for (int e = 0; e < epochs; ++e) {
+      sorix::Tensor perm = sorix::randperm(train.size(), sorix::int64, &replay);
+      out.write(reinterpret_cast<const char*>(perm.data_ptr<std::int64_t>()),
+                static_cast<std::streamsize>(perm.numel() * 8));
+    }
+  }
+  Result r;
+  const auto t0 = Clock::now();
+  model.train();
+  for (int e = 0; e < epochs; ++e) {
+    for (const auto& batch : loader) {
+      sorix::Tensor loss = loss_fn(model(batch.data), batch.target);
+      opt.zero_grad();
+      loss.backward();
+      opt.step();
+    }
+  }
+  r.train = since(t0);
+  model.eval();
+  sorix::NoGradGuard no_grad;
+  const sorix::Tensor& xt = test.data();
+  const sorix::Tensor& yt = test.targets();
+  r.infer = 1e9;
+  double correct = 0;
+  for (int rep = 0; rep < 5; ++rep) {
+    const auto t1 = Clock::now();
+    correct = 0;
+    for (std::int64_t b = 0; b < xt.size(0); b += 4096) {
+      const std::int64_t e = std::min<std::int64_t>(xt.size(0), b + 4096);
+      correct += model(xt.slice(0, b, e)).argmax(1).eq(yt.slice(0, b, e)).sum().item<double>();
+    }
+    r.infer = std::min(r.infer, since(t1));
+  }
+  r.acc = correct / static_cast<double>(xt.size(0));
+  r.ok = true;
+  return r;
+}
+
+Result run_torch(int threads, int epochs, const std::string& order_file, const std::string& data) {
+  Result r;
+  const std::string script = std::filesystem::temp_directory_path() / ("sorix_bench_training_" + std::to_string(::getpid()) + ".py");
+  std::ofstream(script) << kTorchScript;
+  const std::string t = std::to_string(threads);
+  const std::string cmd = "OPENBLAS_NUM_THREADS=" + t + " OMP_NUM_THREADS=" + t + " MKL_NUM_THREADS=" + t +
+                          " /usr/bin/python3 " + script + " " + t + " " + std::to_string(epochs) + " 128 " + order_file +
+                          " " + data + " 2>/dev/null";
+  if (std::FILE* p = ::popen(cmd.c_str(), "r")) {
+    char version[64] = {};
+    r.ok = std::fscanf(p, "%lf %lf %lf %63s", &r.train, &r.infer, &r.acc, version) == 4;
+    r.version = version;
+    r.ok = ::pclose(p) == 0 && r.ok;
+  }
+  std::filesystem::remove(script);
+  return r;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int epochs = 5;
+  std::vector<int> threads{1, sorix::parallel::hardware_threads()};
+  std::string data = "/usr/share/datasets/fashion-mnist";
+  bool torch = true;
+  for (int i = 1; i < argc; ++i) {
+    const std::string f = argv[i];
+    if (f == "--no-torch") { torch = false; continue; }
+    if (i + 1 >= argc) { std::fprintf(stderr, "missing value after %s\n", f.c_str()); return 2; }
+    const std::string v = argv[++i];
+    if (f == "--epochs") epochs = std::stoi(v);
+    else if (f == "--threads") threads = parse_list(v);
+    else if (f == "--data") data = v;
+    else {
+      std::fprintf(stderr, "usage: bench_training [--epochs 5] [--threads 1,2] [--data DIR] [--no-torch]\n");
+      return 2;
+    }
+  }
+  if (!std::filesystem::exists(data + "/train-images-idx3-ubyte.gz")) {
+    std::fprintf(stderr, "bench_training: no Fashion-MNIST in %s (sudo apt-get install dataset-fashion-mnist)\n",
+                 data.c_str());
+    return 1;
+  }
+  if (torch && !std::filesystem::exists("/usr/bin/python3")) torch = false;
+  auto train = sorix::data::load_fashion_mnist(data, true);
+  auto test = sorix::data::load_fashion_mnist(data, false);
+  const std::string order_file = std::filesystem::temp_directory_path() / ("sorix_orders_" + std::to_string(::getpid()));
+
+  std::printf("Fashion-MNIST recipe, %d epochs, batch 128, RMSprop(1e-3, alpha 0.99); inference: 10,000 images at batch 4096\n",
+              epochs);
+  std::printf("%7s | %10s %10s %6s | %10s %10s %6s | %11s %11s %8s\n", "threads", "sorix train", "infer", "acc",
+              "torch train", "infer", "acc", "train ratio", "infer ratio", "acc diff");
+  for (int t : threads) {
+    sorix::parallel::set_num_threads(t);
+    Result s = run_sorix(train, test, epochs, order_file);
+    Result p = torch ? run_torch(t, epochs, order_file, data) : Result{};
+    if (p.ok) {
+      std::printf("%7d | %9.2fs %8.1fms %6.4f | %9.2fs %8.1fms %6.4f | %10.2fx %10.2fx %+8.4f\n", t, s.train,
+                  s.infer * 1e3, s.acc, p.train, p.infer * 1e3, p.acc, p.train / s.train, p.infer / s.infer,
+                  s.acc - p.acc);
+    } else {
+      std::printf("%7d | %9.2fs %8.1fms %6.4f | %10s %10s %6s |  (PyTorch n/a: make bench installs python3-torch)\n", t,
+                  s.train, s.infer * 1e3, s.acc, "n/a", "n/a", "n/a");
+    }
+    std::fflush(stdout);
+  }
+  std::filesystem::remove(order_file);
+  std::printf("ratios are PyTorch time / sorix time (above 1: sorix is faster)\n");
+  return 0;
+}
