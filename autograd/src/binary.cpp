@@ -23,7 +23,15 @@ struct PowOp {
     if constexpr (std::is_arithmetic_v<V>) {
       return static_cast<V>(std::pow(a, b));
     } else {
-      return xsimd::pow(a, b);
+      // Lane by lane with libm: xsimd 8's pow (exp(y log x)) is off by up to ~17 ulp and gets
+      // special cases wrong (0^0 gave 0, 0^-1 gave 0), which also broke d/dx x^1 at 0.
+      using T = kernels::scalar_of_t<V>;
+      alignas(64) T xa[V::size];
+      alignas(64) T xb[V::size];
+      a.store_aligned(xa);
+      b.store_aligned(xb);
+      for (std::size_t i = 0; i < V::size; ++i) xa[i] = std::pow(xa[i], xb[i]);
+      return V::load_aligned(xa);
     }
   }
 };
@@ -32,7 +40,8 @@ struct LtOp { template <class V> V operator()(const V& a, const V& b) const { re
 struct GeOp { template <class V> V operator()(const V& a, const V& b) const { return one_if(a >= b, a); } };
 struct LeOp { template <class V> V operator()(const V& a, const V& b) const { return one_if(a <= b, a); } };
 struct EqOp { template <class V> V operator()(const V& a, const V& b) const { return one_if(a == b, a); } };
-struct NeOp { template <class V> V operator()(const V& a, const V& b) const { return one_if(a != b, a); } };
+// Not one_if(a != b): xsimd's != is an ordered compare, false for NaN != NaN (IEEE says true).
+struct NeOp { template <class V> V operator()(const V& a, const V& b) const { return choose(a == b, V(0), V(1)); } };
 struct TakeFirst { template <class V> V operator()(const V& a, const V&) const { return a; } };
 
 // Forward only: out = op(a, b) in dtype dt (inputs already converted to dt).
@@ -133,11 +142,14 @@ Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor out = compute<MulOp>(x, y, "mul");
   if (autograd::needs_grad({&x, &y})) {
     const bool gx = x.requires_grad(), gy = y.requires_grad();
+    // Each side saves only what the other side's gradient reads, so x.mul_(2.0) keeps nothing of
+    // x (whose storage it is about to overwrite).
     record(out, "MulBackward", {x, y},
-           [sx = autograd::SavedTensor(x), sy = autograd::SavedTensor(y), gx, gy](const Tensor& g) {
-             Tensor xv = sx.unpack("mul"), yv = sy.unpack("mul");
-             return std::vector<Tensor>{gx ? sum_to(g * yv, xv.shape()) : Tensor(),
-                                        gy ? sum_to(g * xv, yv.shape()) : Tensor()};
+           [sx = gy ? autograd::SavedTensor(x) : autograd::SavedTensor(),
+            sy = gx ? autograd::SavedTensor(y) : autograd::SavedTensor(), xshape = x.shape(), yshape = y.shape(),
+            gx, gy](const Tensor& g) {
+             return std::vector<Tensor>{gx ? sum_to(g * sy.unpack("mul"), xshape) : Tensor(),
+                                        gy ? sum_to(g * sx.unpack("mul"), yshape) : Tensor()};
            });
   }
   return out;
@@ -148,11 +160,13 @@ Tensor div(const Tensor& a, const Tensor& b) {
   Tensor out = compute<DivOp>(x, y, "div");
   if (autograd::needs_grad({&x, &y})) {
     const bool gx = x.requires_grad(), gy = y.requires_grad();
+    // x is saved only for y's gradient (see mul).
     record(out, "DivBackward", {x, y},
-           [sx = autograd::SavedTensor(x), sy = autograd::SavedTensor(y), gx, gy](const Tensor& g) {
-             Tensor xv = sx.unpack("div"), yv = sy.unpack("div");
-             return std::vector<Tensor>{gx ? sum_to(g / yv, xv.shape()) : Tensor(),
-                                        gy ? sum_to(neg(g) * xv / (yv * yv), yv.shape()) : Tensor()};
+           [sx = gy ? autograd::SavedTensor(x) : autograd::SavedTensor(), sy = autograd::SavedTensor(y),
+            xshape = x.shape(), gx, gy](const Tensor& g) {
+             Tensor yv = sy.unpack("div");
+             return std::vector<Tensor>{gx ? sum_to(g / yv, xshape) : Tensor(),
+                                        gy ? sum_to(neg(g) * sx.unpack("div") / (yv * yv), yv.shape()) : Tensor()};
            });
   }
   return out;
@@ -282,10 +296,32 @@ Tensor Tensor::ne(double o) const { return sorix::ne(*this, scalar_for(*this, o,
 
 // In-place: computed out of place (so the graph, when recorded, is the ordinary one), then moved
 // into this tensor's storage with the version bumped (detail::assign_inplace).
+//
+// When the recorded op saves operands for its gradient, it must keep their values from before the
+// overwrite (PyTorch's "original self"): mul_/div_ by a tensor that requires grad save self, and an
+// operand that aliases self (x.mul_(x)) is saved too, so those get a copy.
+namespace {
+bool shares_storage(const Tensor& a, const Tensor& b) {
+  return a.defined() && b.defined() && a.impl()->storage == b.impl()->storage;
+}
+std::pair<Tensor, Tensor> inplace_operands(const Tensor& self, const Tensor& o) {
+  detail::check_defined(o, "in-place op");
+  if (!autograd::needs_grad({&self, &o})) return {self, o};
+  return {o.requires_grad() ? self.clone() : self, shares_storage(self, o) ? o.clone() : o};
+}
+}  // namespace
 Tensor& Tensor::add_(const Tensor& o) { detail::check_inplace(*this, "add_"); return detail::assign_inplace(*this, sorix::add(*this, o), "add_"); }
 Tensor& Tensor::sub_(const Tensor& o) { detail::check_inplace(*this, "sub_"); return detail::assign_inplace(*this, sorix::sub(*this, o), "sub_"); }
-Tensor& Tensor::mul_(const Tensor& o) { detail::check_inplace(*this, "mul_"); return detail::assign_inplace(*this, sorix::mul(*this, o), "mul_"); }
-Tensor& Tensor::div_(const Tensor& o) { detail::check_inplace(*this, "div_"); return detail::assign_inplace(*this, sorix::div(*this, o), "div_"); }
+Tensor& Tensor::mul_(const Tensor& o) {
+  detail::check_inplace(*this, "mul_");
+  auto [x, y] = inplace_operands(*this, o);
+  return detail::assign_inplace(*this, sorix::mul(x, y), "mul_");
+}
+Tensor& Tensor::div_(const Tensor& o) {
+  detail::check_inplace(*this, "div_");
+  auto [x, y] = inplace_operands(*this, o);
+  return detail::assign_inplace(*this, sorix::div(x, y), "div_");
+}
 Tensor& Tensor::add_(double o) { detail::check_inplace(*this, "add_"); return detail::assign_inplace(*this, *this + o, "add_"); }
 Tensor& Tensor::sub_(double o) { detail::check_inplace(*this, "sub_"); return detail::assign_inplace(*this, *this - o, "sub_"); }
 Tensor& Tensor::mul_(double o) { detail::check_inplace(*this, "mul_"); return detail::assign_inplace(*this, *this * o, "mul_"); }
@@ -312,7 +348,9 @@ Tensor& Tensor::zero_() { return fill_(0.0); }
 
 Tensor& Tensor::clamp_(std::optional<double> min, std::optional<double> max) {
   detail::check_inplace(*this, "clamp_");
-  return detail::assign_inplace(*this, sorix::clamp(*this, min, max), "clamp_");
+  // clamp's gradient reads its input: give it the values from before the overwrite.
+  const Tensor x = autograd::needs_grad({this}) ? clone() : *this;
+  return detail::assign_inplace(*this, sorix::clamp(x, min, max), "clamp_");
 }
 
 }  // namespace sorix

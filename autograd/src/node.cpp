@@ -18,6 +18,27 @@ std::vector<Tensor> Node::apply(const Tensor& grad_output) {
   return backward_(grad_output);
 }
 
+Node::~Node() {
+  // Destroying a node would destroy its input nodes, theirs, and so on, recursively: a long
+  // chain overflows the stack. Instead the input nodes move onto a local stack; a node whose last
+  // owner is that stack gives up its own inputs and saved tensors there before it dies, so every
+  // destructor returns without recursing. (Saved tensors may hold their tensor's grad_fn, which is
+  // also an input edge, so they are freed while those nodes are still held on the stack.)
+  std::vector<std::shared_ptr<Node>> stack;
+  auto take_inputs = [&stack](Node& n) {
+    for (Edge& e : n.next_) {
+      if (e.fn) stack.push_back(std::move(e.fn));
+    }
+    n.backward_ = nullptr;
+  };
+  take_inputs(*this);
+  while (!stack.empty()) {
+    std::shared_ptr<Node> n = std::move(stack.back());
+    stack.pop_back();
+    if (n.use_count() == 1) take_inputs(*n);
+  }
+}
+
 SavedTensor::SavedTensor(const Tensor& t) : tensor_(t), version_(t.defined() ? t.version() : 0) {}
 
 SavedTensor SavedTensor::output(const Tensor& t) {

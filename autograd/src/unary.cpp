@@ -26,7 +26,8 @@ struct SigmoidOp {
 };
 struct ReluOp {
   template <class V>
-  V operator()(const V& x) const { return xsimd::max(x, V(0)); }
+  // Select, not max: NaN stays NaN and -0 stays -0 (as PyTorch); xsimd::max(NaN, 0) gives 0.
+  V operator()(const V& x) const { return kernels::choose(x < V(0), V(0), x); }
 };
 struct LeakyReluOp {
   double slope;

@@ -119,7 +119,8 @@ Tensor linspace(double start, double end, std::int64_t steps, TensorOptions opti
     using T = typename decltype(tag)::type;
     T* p = t.data_ptr<T>();
     // Fill from both ends (as PyTorch) so the last element is exactly `end`.
-    const std::int64_t half = steps / 2;
+    // (steps == 1 gives [start], as PyTorch: the lower half must hold that one element.)
+    const std::int64_t half = steps == 1 ? 1 : steps / 2;
     for (std::int64_t i = 0; i < steps; ++i) {
       p[i] = i < half ? static_cast<T>(start + step * static_cast<double>(i))
                       : static_cast<T>(end - step * static_cast<double>(steps - 1 - i));

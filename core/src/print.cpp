@@ -1,4 +1,5 @@
 // Printing in PyTorch's form: tensor([[1., 2.], [3., 4.]], dtype=float64, requires_grad=True).
+#include <cmath>
 #include <iomanip>
 #include <ostream>
 #include <sstream>
@@ -20,6 +21,8 @@ template <class T>
 void print_value(std::ostream& os, T v) {
   if constexpr (std::is_integral_v<T>) {
     os << v;
+  } else if (std::isnan(v)) {
+    os << "nan";  // not "-nan": the sign of a NaN means nothing (as PyTorch)
   } else {
     std::ostringstream tmp;
     tmp << std::setprecision(4) << v;
@@ -66,12 +69,19 @@ std::ostream& operator<<(std::ostream& os, const Tensor& t) {
     if (shape.empty()) {
       print_value(os, p[0]);
     } else if (t.numel() == 0) {
-      os << "[], size=" << shape_string(shape);
+      // As PyTorch: tensor([]) for 1-D, tensor([], size=(0, 3)) otherwise.
+      os << "[]";
+      if (shape.size() > 1) {
+        os << ", size=(";
+        for (std::size_t i = 0; i < shape.size(); ++i) os << (i ? ", " : "") << shape[i];
+        os << ')';
+      }
     } else {
       print_block(os, p, shape, 0, 0, 7);
     }
   });
-  if (t.dtype() != Dtype::Float32) os << ", dtype=" << dtype_name(t.dtype());
+  // float32 and int64 are the default floating and integer dtypes: only float64 is named (as PyTorch).
+  if (t.dtype() == Dtype::Float64) os << ", dtype=" << dtype_name(t.dtype());
   if (t.grad_fn()) {
     os << ", grad_fn=<" << t.grad_fn()->name() << ">";
   } else if (t.requires_grad()) {

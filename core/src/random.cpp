@@ -38,6 +38,12 @@ void for_chunks(std::size_t n, Body&& body) {
 void fill_uniform(Tensor& t, double low, double high, Generator& gen, const char* op) {
   check(std::isfinite(low) && std::isfinite(high) && low <= high, op, "expected finite from <= to, got from=", low,
         " to=", high);
+  // The kernels compute low + u * (high - low) in the tensor's dtype: the width must be finite
+  // there too, or every element becomes inf/NaN (e.g. from=-1e39, to=1e39 for float32).
+  const bool width_ok = t.dtype() == Dtype::Float32
+                            ? std::isfinite(static_cast<float>(high) - static_cast<float>(low))
+                            : std::isfinite(high - low);
+  check(width_ok, op, "to - from must be finite in ", dtype_name(t.dtype()), ", got from=", low, " to=", high);
   const std::size_t n = static_cast<std::size_t>(t.numel());
   const std::uint64_t key = gen.seed();
   if (t.dtype() == Dtype::Float32) {
@@ -135,7 +141,11 @@ Tensor randint(std::int64_t low, std::int64_t high, const Shape& shape, TensorOp
   for_chunks(n, [&](std::size_t first, std::size_t m) {
     std::vector<std::uint64_t> bits(m);
     fill_u64(key, base, first, bits.data(), m);
-    for (std::size_t i = 0; i < m; ++i) p[first + i] = low + static_cast<std::int64_t>(below(bits[i], range));
+    // low + offset in unsigned (two's-complement wrap) arithmetic: the offset can exceed INT64_MAX
+    // when the range is wider than 2^63, and a signed add would overflow (undefined behaviour).
+    for (std::size_t i = 0; i < m; ++i) {
+      p[first + i] = static_cast<std::int64_t>(static_cast<std::uint64_t>(low) + below(bits[i], range));
+    }
   });
   return options.dtype_ == Dtype::Int64 ? t : t.to(options.dtype_);
 }

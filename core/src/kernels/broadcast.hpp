@@ -34,6 +34,36 @@ void binary_map(const T* a, const T* b, T* out, const BroadcastPlan& plan, const
   const bool a_vec = plan.a_strides[nd - 1] != 0;
   const bool b_vec = plan.b_strides[nd - 1] != 0;
   const std::size_t rows = plan.numel / row;
+  // Offsets of row r's operands (its multi-index over the leading collapsed dims).
+  auto row_offsets = [&](std::size_t r, std::size_t& ao, std::size_t& bo) {
+    ao = bo = 0;
+    for (std::size_t k = nd - 1; k-- > 0;) {
+      const std::size_t i = r % plan.dims[k];
+      r /= plan.dims[k];
+      ao += i * plan.a_strides[k];
+      bo += i * plan.b_strides[k];
+    }
+  };
+  if (row > parallel::kChunkSize) {
+    // Long rows (same-shape operands collapse to a single row of numel elements) are cut into
+    // fixed column chunks, so they run in parallel too. An element's value never depends on
+    // where a chunk starts (see simd.hpp), so the bits are those of the row loop below.
+    const std::size_t blocks = (row + parallel::kChunkSize - 1) / parallel::kChunkSize;
+    parallel::parallel_for(
+        rows * blocks, 1,
+        [&](std::size_t t0, std::size_t t1) {
+          for (std::size_t t = t0; t < t1; ++t) {
+            const std::size_t r = t / blocks, c0 = (t % blocks) * parallel::kChunkSize;
+            const std::size_t c1 = std::min(row, c0 + parallel::kChunkSize);
+            std::size_t ao, bo;
+            row_offsets(r, ao, bo);
+            binary_serial(a + ao + (a_vec ? c0 : 0), a_vec, b + bo + (b_vec ? c0 : 0), b_vec, out + r * row + c0,
+                          c1 - c0, op);
+          }
+        },
+        parallel::kInlineGrain / parallel::kChunkSize);
+    return;
+  }
   const std::size_t rows_per_chunk = std::max<std::size_t>(1, parallel::kChunkSize / row);
   parallel::parallel_for(
       rows, rows_per_chunk,

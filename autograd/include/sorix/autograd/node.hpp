@@ -30,6 +30,10 @@ class Node {
  public:
   Node(std::string name, std::vector<Edge> next, BackwardFn backward)
       : name_(std::move(name)), next_(std::move(next)), backward_(std::move(backward)) {}
+  /// Frees the nodes only this one keeps alive iteratively (a 100,000-op chain must not recurse).
+  ~Node();
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
   const std::string& name() const { return name_; }
   const std::vector<Edge>& next() const { return next_; }
   bool released() const { return !backward_; }
