@@ -1,0 +1,395 @@
+// Checkpoint file format: round trips, and every kind of damage rejected cleanly.
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <limits>
+#include <sorix/sorix.hpp>
+#include <string>
+#include <vector>
+
+namespace fs = std::filesystem;
+using sorix::Dtype;
+using sorix::StateDict;
+using sorix::Tensor;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    static int counter = 0;
+    path = fs::temp_directory_path() / ("sorix_serialize_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  std::string file(const std::string& name) const { return (path / name).string(); }
+};
+
+std::vector<unsigned char> read_bytes(const std::string& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::vector<unsigned char>(std::istreambuf_iterator<char>(in), {});
+}
+
+void write_bytes(const std::string& p, const std::vector<unsigned char>& b) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+}
+
+// Bitwise equality of dtype, shape and data.
+bool same_tensor(const Tensor& a, const Tensor& b) {
+  if (a.dtype() != b.dtype() || a.shape() != b.shape()) return false;
+  const std::size_t bytes = static_cast<std::size_t>(a.numel()) * sorix::dtype_size(a.dtype());
+  const void* pa = nullptr;
+  const void* pb = nullptr;
+  switch (a.dtype()) {
+    case Dtype::Float32: pa = a.data_ptr<float>(); pb = b.data_ptr<float>(); break;
+    case Dtype::Float64: pa = a.data_ptr<double>(); pb = b.data_ptr<double>(); break;
+    case Dtype::Int64: pa = a.data_ptr<std::int64_t>(); pb = b.data_ptr<std::int64_t>(); break;
+  }
+  return bytes == 0 || std::memcmp(pa, pb, bytes) == 0;
+}
+
+bool same_state(const StateDict& a, const StateDict& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (a.entries()[i].first != b.entries()[i].first) return false;
+    if (!same_tensor(a.entries()[i].second, b.entries()[i].second)) return false;
+  }
+  return true;
+}
+
+StateDict small_state() {
+  StateDict s;
+  s.insert("w", sorix::tensor({{1.5f, -2.0f}, {0.25f, 3.0f}}));
+  s.insert("b", sorix::tensor({7, -8, 9}));
+  return s;
+}
+
+// A hand-built file: magic, version, count, then `body` (no CRC unless appended by the caller).
+std::vector<unsigned char> header(std::uint32_t version, std::uint64_t count) {
+  std::vector<unsigned char> b = {'S', 'O', 'R', 'I', 'X', 'C', 'K', 'P'};
+  for (int i = 0; i < 4; ++i) b.push_back(static_cast<unsigned char>(version >> (8 * i)));
+  for (int i = 0; i < 8; ++i) b.push_back(static_cast<unsigned char>(count >> (8 * i)));
+  return b;
+}
+template <class U>
+void put(std::vector<unsigned char>& b, U v) {
+  for (std::size_t i = 0; i < sizeof(U); ++i) b.push_back(static_cast<unsigned char>(static_cast<std::uint64_t>(v) >> (8 * i)));
+}
+
+// Bitwise CRC-32 (the zlib / IEEE 802.3 polynomial), independent of the library's zlib call.
+std::uint32_t crc32_ref(const std::vector<unsigned char>& b) {
+  std::uint32_t c = 0xFFFFFFFFu;
+  for (unsigned char byte : b) {
+    c ^= byte;
+    for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
+  }
+  return ~c;
+}
+
+// Replaces the trailing CRC with the correct one for the bytes before it.
+void fix_crc(std::vector<unsigned char>& b) {
+  b.resize(b.size() - 4);
+  const std::uint32_t c = crc32_ref(b);
+  put<std::uint32_t>(b, c);
+}
+
+std::string load_error(const std::string& path) {
+  try {
+    sorix::load_state(path);
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+bool has_temp_files(const fs::path& dir) {
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().filename().string().find(".tmp.") != std::string::npos) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("save_state/load_state round trip every dtype, 0-d and empty tensors", "[serialize]") {
+  TempDir dir;
+  StateDict s;
+  s.insert("f32", sorix::tensor({{1.0f, -0.0f, 3.5f}, {std::numeric_limits<float>::infinity(), 1e-40f, -7.25f}}));
+  s.insert("f64", sorix::tensor({0.1, -1e300, std::numeric_limits<double>::quiet_NaN(), 5e-324}));
+  s.insert("i64", sorix::tensor({std::int64_t{-1}, std::numeric_limits<std::int64_t>::min(),
+                                 std::numeric_limits<std::int64_t>::max()}));
+  Tensor scalar = sorix::empty({}, Dtype::Float64);
+  scalar.data_ptr<double>()[0] = 2.75;
+  s.insert("scalar.f64", scalar);
+  Tensor iscalar = sorix::empty({}, Dtype::Int64);
+  iscalar.data_ptr<std::int64_t>()[0] = 42;
+  s.insert("scalar.i64", iscalar);
+  s.insert("empty.f32", sorix::zeros({0}, Dtype::Float32));
+  s.insert("empty.3d", sorix::zeros({2, 0, 5}, Dtype::Int64));
+  s.insert("big", sorix::arange(0.0, 100000.0, 1.0, Dtype::Float32).reshape({100, 1000}));
+  s.insert("", sorix::ones({1}, Dtype::Float64));  // empty names are legal
+  s.insert("ünïcode/name with spaces", sorix::ones({1, 1, 1, 1, 1, 2}));
+  const std::string path = dir.file("all.sorix");
+  sorix::save_state(s, path);
+  const StateDict r = sorix::load_state(path);
+  CHECK(same_state(s, r));
+  CHECK(r.at("scalar.f64").dim() == 0);
+  CHECK(r.at("empty.3d").shape() == sorix::Shape{2, 0, 5});
+  CHECK_FALSE(r.at("f32").requires_grad());
+  CHECK_FALSE(has_temp_files(dir.path));
+
+  // An empty StateDict is a valid (24-byte) file.
+  sorix::save_state(StateDict{}, dir.file("empty.sorix"));
+  CHECK(sorix::load_state(dir.file("empty.sorix")).empty());
+  CHECK(fs::file_size(dir.file("empty.sorix")) == 24);
+}
+
+TEST_CASE("the file layout is the documented one", "[serialize]") {
+  TempDir dir;
+  StateDict s;
+  s.insert("ab", sorix::tensor({std::int64_t{258}}));
+  sorix::save_state(s, dir.file("x"));
+  const auto b = read_bytes(dir.file("x"));
+  std::vector<unsigned char> expect = header(1, 1);
+  put<std::uint32_t>(expect, 2);
+  expect.push_back('a');
+  expect.push_back('b');
+  expect.push_back(2);  // int64
+  put<std::uint32_t>(expect, 1);
+  put<std::int64_t>(expect, 1);
+  put<std::int64_t>(expect, 258);
+  REQUIRE(b.size() == expect.size() + 4);
+  CHECK(std::vector<unsigned char>(b.begin(), b.end() - 4) == expect);
+  // zlib's crc32 of the bytes above (checked independently with Python's zlib.crc32).
+  const std::uint32_t crc = b[b.size() - 4] | (b[b.size() - 3] << 8) | (b[b.size() - 2] << 16) |
+                            (static_cast<std::uint32_t>(b[b.size() - 1]) << 24);
+  CHECK(crc == 0x91EB5336u);
+  CHECK(crc == crc32_ref(expect));
+}
+
+TEST_CASE("load_state rejects a file truncated at any byte", "[serialize]") {
+  TempDir dir;
+  const std::string good = dir.file("good.sorix");
+  sorix::save_state(small_state(), good);
+  const auto bytes = read_bytes(good);
+  REQUIRE(bytes.size() > 40);
+  const std::string cut = dir.file("cut.sorix");
+  for (std::size_t n = 0; n < bytes.size(); ++n) {
+    write_bytes(cut, std::vector<unsigned char>(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(n)));
+    const std::string msg = load_error(cut);
+    INFO("truncated to " << n << " bytes: " << msg);
+    CHECK(msg.find("load_state: '" + cut + "'") == 0);
+    CHECK((msg.find("truncated") != std::string::npos || msg.find("corrupt") != std::string::npos ||
+           msg.find("CRC") != std::string::npos));
+  }
+  // One byte too many is also an error, not silently ignored.
+  auto longer = bytes;
+  longer.push_back(0);
+  write_bytes(cut, longer);
+  CHECK(load_error(cut) != "(no error)");
+}
+
+TEST_CASE("load_state detects any flipped byte", "[serialize]") {
+  TempDir dir;
+  const std::string good = dir.file("good.sorix");
+  sorix::save_state(small_state(), good);
+  const auto bytes = read_bytes(good);
+  const std::string bad = dir.file("bad.sorix");
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    auto b = bytes;
+    b[i] ^= 0x5A;
+    write_bytes(bad, b);
+    INFO("byte " << i);
+    CHECK(load_error(bad) != "(no error)");
+  }
+  // A flipped data byte passes every structural check: only the CRC catches it.
+  auto b = bytes;
+  b[b.size() - 6] ^= 0x01;  // inside the last int64 value
+  write_bytes(bad, b);
+  CHECK(load_error(bad).find("CRC mismatch") != std::string::npos);
+  // So does a flipped CRC.
+  b = bytes;
+  b.back() ^= 0x80;
+  write_bytes(bad, b);
+  CHECK(load_error(bad).find("CRC mismatch") != std::string::npos);
+}
+
+TEST_CASE("load_state names wrong magic, version and absurd sizes", "[serialize]") {
+  TempDir dir;
+  const std::string p = dir.file("f");
+  // A correct CRC, so that the structural error itself is what load_state must find.
+  auto with_crc_space = [](std::vector<unsigned char> b) {
+    put<std::uint32_t>(b, 0);
+    fix_crc(b);
+    return b;
+  };
+
+  SECTION("missing file") {
+    const std::string msg = load_error(dir.file("nope.sorix"));
+    CHECK(msg.find("nope.sorix") != std::string::npos);
+    CHECK(msg.find("No such file") != std::string::npos);
+  }
+  SECTION("a directory") {
+    CHECK(load_error(dir.path.string()).find("not a regular file") != std::string::npos);
+  }
+  SECTION("wrong magic") {
+    auto b = with_crc_space(header(1, 0));
+    b[0] = 'X';
+    write_bytes(p, b);
+    CHECK(load_error(p).find("bad magic") != std::string::npos);
+    write_bytes(p, {'P', 'K', 3, 4});
+    CHECK(load_error(p).find("bad magic") != std::string::npos);
+  }
+  SECTION("unsupported version") {
+    write_bytes(p, with_crc_space(header(2, 0)));
+    CHECK(load_error(p).find("unsupported format version 2") != std::string::npos);
+    write_bytes(p, with_crc_space(header(0, 0)));
+    CHECK(load_error(p).find("unsupported format version 0") != std::string::npos);
+  }
+  SECTION("absurd entry count") {
+    write_bytes(p, with_crc_space(header(1, std::uint64_t{1} << 60)));
+    CHECK(load_error(p).find("corrupt entry count") != std::string::npos);
+  }
+  SECTION("absurd name length") {
+    auto b = header(1, 1);
+    put<std::uint32_t>(b, 0xFFFFFFF0u);
+    b.insert(b.end(), 20, 'x');
+    write_bytes(p, with_crc_space(b));
+    CHECK(load_error(p).find("corrupt name length") != std::string::npos);
+  }
+  SECTION("unknown dtype code") {
+    auto b = header(1, 1);
+    put<std::uint32_t>(b, 1);
+    b.push_back('a');
+    b.push_back(7);
+    put<std::uint32_t>(b, 0);
+    put<float>(b, 0);
+    write_bytes(p, with_crc_space(b));
+    CHECK(load_error(p).find("unknown dtype code 7") != std::string::npos);
+  }
+  SECTION("ndim above 64") {
+    auto b = header(1, 1);
+    put<std::uint32_t>(b, 1);
+    b.push_back('a');
+    b.push_back(0);
+    put<std::uint32_t>(b, 65);
+    for (int i = 0; i < 65; ++i) put<std::int64_t>(b, 1);
+    put<std::uint32_t>(b, 0);
+    write_bytes(p, with_crc_space(b));
+    CHECK(load_error(p).find("corrupt ndim 65") != std::string::npos);
+  }
+  SECTION("negative, overflowing or oversized dims") {
+    for (auto dims : std::vector<std::vector<std::int64_t>>{
+             {-1}, {std::int64_t{1} << 40, std::int64_t{1} << 40}, {std::int64_t{1} << 62}, {1000}}) {
+      auto b = header(1, 1);
+      put<std::uint32_t>(b, 1);
+      b.push_back('a');
+      b.push_back(1);  // float64
+      put<std::uint32_t>(b, static_cast<std::uint32_t>(dims.size()));
+      for (auto d : dims) put<std::int64_t>(b, d);
+      put<double>(b, 0);
+      write_bytes(p, with_crc_space(b));
+      const std::string msg = load_error(p);
+      INFO(msg);
+      CHECK(msg.find("corrupt") != std::string::npos);
+      CHECK(msg.find("'a'") != std::string::npos);
+    }
+  }
+  SECTION("duplicate names") {
+    // Structurally valid with a correct CRC: written by save_state, then a name changed in place.
+    StateDict s;
+    s.insert("aa", sorix::zeros({1}));
+    s.insert("ab", sorix::zeros({1}));
+    sorix::save_state(s, p);
+    auto b = read_bytes(p);
+    const std::size_t second = 20 + (4 + 2 + 1 + 4 + 8 + 4) + 4 + 1;  // the second name's last byte
+    REQUIRE(b[second] == 'b');
+    b[second] = 'a';
+    write_bytes(p, b);
+    CHECK(load_error(p).find("CRC mismatch") != std::string::npos);
+    fix_crc(b);
+    write_bytes(p, b);
+    CHECK(load_error(p).find("duplicate entry name 'aa'") != std::string::npos);
+  }
+}
+
+TEST_CASE("save_state is atomic and cleans up after failures", "[serialize]") {
+  TempDir dir;
+  const std::string path = dir.file("model.sorix");
+  const StateDict old_state = small_state();
+  sorix::save_state(old_state, path);
+
+  SECTION("overwriting replaces the file and leaves no temp file") {
+    StateDict s;
+    s.insert("new", sorix::ones({3}, Dtype::Float64));
+    sorix::save_state(s, path);
+    CHECK(same_state(sorix::load_state(path), s));
+    CHECK_FALSE(has_temp_files(dir.path));
+  }
+  SECTION("the path is a directory") {
+    const std::string sub = dir.file("subdir");
+    fs::create_directory(sub);
+    try {
+      sorix::save_state(old_state, sub);
+      FAIL("no exception");
+    } catch (const std::runtime_error& e) {
+      const std::string msg = e.what();
+      CHECK(msg.find(sub) != std::string::npos);
+      CHECK(msg.find("Is a directory") != std::string::npos);
+    }
+    CHECK(fs::is_directory(sub));
+    CHECK_FALSE(has_temp_files(dir.path));
+  }
+  SECTION("the directory does not exist") {
+    const std::string missing = dir.file("no/such/dir/x.sorix");
+    try {
+      sorix::save_state(old_state, missing);
+      FAIL("no exception");
+    } catch (const std::runtime_error& e) {
+      CHECK(std::string(e.what()).find("No such file or directory") != std::string::npos);
+    }
+  }
+  SECTION("a write failing half way keeps the old file intact") {
+    // A file-size limit makes the write fail with EFBIG after some bytes, even for root.
+    StateDict big;
+    big.insert("w", sorix::ones({100000}));
+    struct rlimit old_limit {};
+    REQUIRE(::getrlimit(RLIMIT_FSIZE, &old_limit) == 0);
+    auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+    struct rlimit small = old_limit;
+    small.rlim_cur = 4096;
+    REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+    std::string msg;
+    try {
+      sorix::save_state(big, path);
+    } catch (const std::runtime_error& e) {
+      msg = e.what();
+    }
+    ::setrlimit(RLIMIT_FSIZE, &old_limit);
+    std::signal(SIGXFSZ, old_handler);
+    INFO(msg);
+    CHECK(msg.find("save_state: cannot write '" + path + "'") == 0);
+    CHECK(msg.find("File too large") != std::string::npos);
+    CHECK(same_state(sorix::load_state(path), old_state));
+    CHECK_FALSE(has_temp_files(dir.path));
+  }
+  SECTION("an undefined tensor is refused before anything is written") {
+    StateDict s;
+    s.insert("ok", sorix::ones({1}));
+    s.insert("bad", Tensor());
+    CHECK_THROWS_AS(sorix::save_state(s, path), std::invalid_argument);
+    CHECK(same_state(sorix::load_state(path), old_state));
+    CHECK_FALSE(has_temp_files(dir.path));
+  }
+}
