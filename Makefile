@@ -33,6 +33,7 @@ test: deps build
 bench: deps-bench build
 	@./$(BUILD)/examples/bench_dropout
 	@./$(BUILD)/examples/bench_training
+	@./$(BUILD)/examples/bench_determinism
 
 clean:
 	rm -rf $(BUILD)

@@ -43,7 +43,8 @@ void accumulate(const T* x, const BnDims& d, std::size_t c0, std::size_t c1, dou
   for (std::size_t n = 0; n < d.N; ++n) {
     const T* row = x + n * d.C * d.L;
     if (d.L == 1) {
-      for (std::size_t c = c0; c < c1; ++c) acc[c - c0] += f(row[c], c);
+      double* __restrict a = acc;
+      for (std::size_t c = c0; c < c1; ++c) a[c - c0] += f(row[c], c);
     } else {
       for (std::size_t c = c0; c < c1; ++c) {
         const T* p = row + c * d.L;
@@ -120,7 +121,16 @@ BnGrads bn_backward(const T* g, const T* x, const T* w, const BnDims& d, const B
       std::vector<double> a(c1 - c0, 0.0), b(c1 - c0, 0.0);
       accumulate(g, d, c0, c1, a.data(), [](T v, std::size_t) { return static_cast<double>(v); });
       // dot needs g and x together: walk both in the same fixed order.
-      for (std::size_t n = 0; n < d.N; ++n) {
+      if (d.L == 1) {  // [N, C]: vectorise across the block's channels (each still summed over n in order)
+        double* __restrict bp = b.data();
+        const double* __restrict mp = s.mean.data() + c0;
+        for (std::size_t n = 0; n < d.N; ++n) {
+          const T* __restrict gr = g + n * d.C + c0;
+          const T* __restrict xr = x + n * d.C + c0;
+          for (std::size_t c = 0; c < c1 - c0; ++c)
+            bp[c] += static_cast<double>(gr[c]) * (static_cast<double>(xr[c]) - mp[c]);
+        }
+      } else for (std::size_t n = 0; n < d.N; ++n) {
         for (std::size_t c = c0; c < c1; ++c) {
           const T* gp = g + (n * d.C + c) * d.L;
           const T* xp = x + (n * d.C + c) * d.L;
@@ -157,8 +167,19 @@ BnGrads bn_backward(const T* g, const T* x, const T* w, const BnDims& d, const B
     }
     T* dx = r.dx.data_ptr<T>();
     for_row_blocks(d, [&](std::size_t n0, std::size_t n1) {
+      const T* __restrict gm = gmean.data();
+      const T* __restrict mn = mean.data();
+      const T* __restrict kk = k.data();
+      const T* __restrict sc = scale.data();
       for (std::size_t n = n0; n < n1; ++n) {
         const std::size_t off = n * d.C * d.L;
+        if (d.L == 1) {
+          const T* __restrict gr = g + off;
+          const T* __restrict xr = x + off;
+          T* __restrict dr = dx + off;
+          for (std::size_t c = 0; c < d.C; ++c) dr[c] = (gr[c] - gm[c] - (xr[c] - mn[c]) * kk[c]) * sc[c];
+          continue;
+        }
         for (std::size_t c = 0; c < d.C; ++c) {
           for (std::size_t l = 0; l < d.L; ++l) {
             const std::size_t i = off + c * d.L + l;
