@@ -37,8 +37,15 @@ struct LeafSink {
       updated = add_grads(existing, g);
     } else {
       NoGradGuard no_grad;
-      // A fresh copy: g may share storage with other gradients, and users may change grad() in place.
-      updated = existing.defined() ? existing + g : g.detach().clone();
+      // g becomes grad() as it is when nothing else holds its storage; otherwise a fresh copy, since
+      // g may share storage with other gradients and users may change grad() in place.
+      if (existing.defined()) {
+        updated = existing + g;
+      } else if (g.impl()->storage.use_count() == 1) {
+        updated = g.detach();
+      } else {
+        updated = g.detach().clone();
+      }
     }
     impl->grad = updated.impl_ptr();
   }
