@@ -58,7 +58,8 @@ void gemm_batched(std::size_t batch, bool trans_a, bool trans_b, std::size_t M, 
   check(ldc >= N, "gemm", "ldc = ", ldc, " is smaller than N = ", N);
   check(batch == 1 || stride_c != 0, "gemm", "stride_c must not be 0 for a batch of ", batch);
 
-  const std::size_t row_blocks = (M + kGemmBlockRows - 1) / kGemmBlockRows;
+  const std::size_t block_rows = gemm_block_rows(M);
+  const std::size_t row_blocks = (M + block_rows - 1) / block_rows;
   const std::size_t col_blocks = (N + kGemmBlockCols - 1) / kGemmBlockCols;
   const std::size_t per_matrix = row_blocks * col_blocks;
   const std::size_t tasks = batch * per_matrix;
@@ -87,8 +88,8 @@ void gemm_batched(std::size_t batch, bool trans_a, bool trans_b, std::size_t M, 
 
   auto run_block = [&](std::size_t t) {
     const std::size_t i = t / per_matrix, r = t % per_matrix;
-    const std::size_t r0 = (r / col_blocks) * kGemmBlockRows, c0 = (r % col_blocks) * kGemmBlockCols;
-    const std::size_t m = std::min(kGemmBlockRows, M - r0), n = std::min(kGemmBlockCols, N - c0);
+    const std::size_t r0 = (r / col_blocks) * block_rows, c0 = (r % col_blocks) * kGemmBlockCols;
+    const std::size_t m = std::min(block_rows, M - r0), n = std::min(kGemmBlockCols, N - c0);
     // Rows r0.. of op(A): rows of A, or columns of A when it is read transposed; likewise B.
     const T* a = A + i * stride_a + (trans_a ? r0 : r0 * lda);
     const T* b = B + i * stride_b + (trans_b ? c0 * ldb : c0);

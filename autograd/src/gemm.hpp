@@ -8,8 +8,8 @@
 //   y = x W^T (trans_b), dW = g^T x (trans_a), dx = g W directly.
 //   beta == 0 means C is only written (NaNs already in C do not propagate), as in BLAS.
 //
-// Threading and determinism: only the output C is cut, into fixed blocks of kGemmBlockRows x
-// kGemmBlockCols (constants, never derived from the thread count), and each block is one
+// Threading and determinism: only the output C is cut, into fixed blocks of gemm_block_rows(M) x
+// kGemmBlockCols (functions of the shape, never of the thread count), and each block is one
 // sequential cblas_?gemm call over the whole K, run as a task of sorix::parallel. OpenBLAS's
 // rounding depends on the shape of each call (design.md 3.3), so the fixed blocks are what makes
 // the result bit-identical for any thread count; small products run inline on the calling thread
@@ -21,6 +21,12 @@ namespace sorix::kernels {
 
 /// Rows of C per block. 64 keeps the 128-row training batches in two parallel tasks.
 inline constexpr std::size_t kGemmBlockRows = 64;
+/// Rows of C per block when C has at least kGemmTallRows rows (inference batches): fewer blocks
+/// repack B fewer times. The choice depends on the problem's shape only, never on the thread count.
+inline constexpr std::size_t kGemmTallBlockRows = 256;
+inline constexpr std::size_t kGemmTallRows = 1024;
+/// The row block used for an output of M rows.
+constexpr std::size_t gemm_block_rows(std::size_t M) { return M >= kGemmTallRows ? kGemmTallBlockRows : kGemmBlockRows; }
 /// Columns of C per block.
 inline constexpr std::size_t kGemmBlockCols = 256;
 /// Products of at most this many multiply-adds (M*N*K, summed over a batch) run inline.
