@@ -317,7 +317,8 @@ int main(int argc, char** argv) {
   std::cout << "Dropout benchmark: float32, p = " << o.p << ", " << hw << " hardware threads; medians of "
             << (o.reps > 0 ? std::to_string(o.reps) : std::string("15 (7 from 10^7 up)"))
             << " repetitions after a warm-up; malloc: "
-            << (o.reuse_memory ? "freed memory reused (--reuse-memory)" : "glibc defaults (large outputs are fresh pages)")
+            << (o.reuse_memory ? "freed memory reused (--reuse-memory, both processes)"
+                            : "sorix's allocation policy (core/src/memory.cpp) here, glibc defaults for PyTorch")
             << "\n";
 
   // PyTorch first for every thread count (its own process), then sorix.
