@@ -61,4 +61,8 @@ void check_inplace(const Tensor& t, const char* op);
 /// backward which saved the old values refuses to run. Returns self.
 Tensor& assign_inplace(Tensor& self, Tensor result, const char* op);
 
+/// Asks the kernel for transparent huge pages on the whole 2 MiB pages of a large buffer that
+/// has not been touched yet (a dataset read at random rows: far fewer TLB misses). A hint only.
+void advise_huge_pages(void* data, std::size_t bytes);
+
 }  // namespace sorix::detail
