@@ -3,6 +3,8 @@
 // bit for bit: Dropout's masks come from counter-based streams, not from the threads.
 //
 //   dropout_demo [--seed N]
+// The default seed, 87, draws the same mask as the seed page's example run ([0, 40, 0, 80, 100]);
+// any other seed gives another mask, identical at every thread count.
 #include <cstdlib>
 #include <cstring>
 #include <iomanip>
@@ -58,7 +60,7 @@ Run run_demos(std::uint64_t seed, bool print) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::uint64_t seed = 42;
+  std::uint64_t seed = 87;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
       seed = std::strtoull(argv[++i], nullptr, 10);
