@@ -35,6 +35,23 @@ void for_chunks(std::size_t n, Body&& body) {
   parallel::parallel_for(n, parallel::kChunkSize, [&](std::size_t b, std::size_t e) { body(b, e - b); });
 }
 
+// Reserves the counters a float32 or float64 t needs from gen, then fills t's fixed chunks with
+// f32(key, base, first, out, m) or f64(...) writing elements [first, first + m) to out.
+template <class F32, class F64>
+void fill_floating(Tensor& t, Generator& gen, F32&& f32, F64&& f64) {
+  const std::size_t n = static_cast<std::size_t>(t.numel());
+  const std::uint64_t key = gen.seed();
+  if (t.dtype() == Dtype::Float32) {
+    const std::uint64_t base = gen.reserve(rng::counters_for_f32(n));
+    float* p = t.data_ptr<float>();
+    for_chunks(n, [&](std::size_t first, std::size_t m) { f32(key, base, first, p + first, m); });
+  } else {
+    const std::uint64_t base = gen.reserve(rng::counters_for_f64(n));
+    double* p = t.data_ptr<double>();
+    for_chunks(n, [&](std::size_t first, std::size_t m) { f64(key, base, first, p + first, m); });
+  }
+}
+
 void fill_uniform(Tensor& t, double low, double high, Generator& gen, const char* op) {
   check(std::isfinite(low) && std::isfinite(high) && low <= high, op, "expected finite from <= to, got from=", low,
         " to=", high);
@@ -44,37 +61,27 @@ void fill_uniform(Tensor& t, double low, double high, Generator& gen, const char
                             ? std::isfinite(static_cast<float>(high) - static_cast<float>(low))
                             : std::isfinite(high - low);
   check(width_ok, op, "to - from must be finite in ", dtype_name(t.dtype()), ", got from=", low, " to=", high);
-  const std::size_t n = static_cast<std::size_t>(t.numel());
-  const std::uint64_t key = gen.seed();
-  if (t.dtype() == Dtype::Float32) {
-    const std::uint64_t base = gen.reserve(rng::counters_for_f32(n));
-    float* p = t.data_ptr<float>();
-    for_chunks(n, [&](std::size_t first, std::size_t m) {
-      rng::uniform_f32_range(key, base, first, p + first, m, static_cast<float>(low), static_cast<float>(high));
-    });
-  } else {
-    const std::uint64_t base = gen.reserve(rng::counters_for_f64(n));
-    double* p = t.data_ptr<double>();
-    for_chunks(n, [&](std::size_t first, std::size_t m) { rng::uniform_f64_range(key, base, first, p + first, m, low, high); });
-  }
+  fill_floating(
+      t, gen,
+      [&](std::uint64_t key, std::uint64_t base, std::size_t first, float* out, std::size_t m) {
+        rng::uniform_f32_range(key, base, first, out, m, static_cast<float>(low), static_cast<float>(high));
+      },
+      [&](std::uint64_t key, std::uint64_t base, std::size_t first, double* out, std::size_t m) {
+        rng::uniform_f64_range(key, base, first, out, m, low, high);
+      });
 }
 
 void fill_normal(Tensor& t, double mean, double std, Generator& gen, const char* op) {
   check(std::isfinite(mean) && std::isfinite(std) && std >= 0, op, "expected finite mean and std >= 0, got mean=", mean,
         " std=", std);
-  const std::size_t n = static_cast<std::size_t>(t.numel());
-  const std::uint64_t key = gen.seed();
-  if (t.dtype() == Dtype::Float32) {
-    const std::uint64_t base = gen.reserve(rng::counters_for_f32(n));
-    float* p = t.data_ptr<float>();
-    for_chunks(n, [&](std::size_t first, std::size_t m) {
-      rng::normal_f32_range(key, base, first, p + first, m, static_cast<float>(mean), static_cast<float>(std));
-    });
-  } else {
-    const std::uint64_t base = gen.reserve(rng::counters_for_f64(n));
-    double* p = t.data_ptr<double>();
-    for_chunks(n, [&](std::size_t first, std::size_t m) { rng::normal_f64_range(key, base, first, p + first, m, mean, std); });
-  }
+  fill_floating(
+      t, gen,
+      [&](std::uint64_t key, std::uint64_t base, std::size_t first, float* out, std::size_t m) {
+        rng::normal_f32_range(key, base, first, out, m, static_cast<float>(mean), static_cast<float>(std));
+      },
+      [&](std::uint64_t key, std::uint64_t base, std::size_t first, double* out, std::size_t m) {
+        rng::normal_f64_range(key, base, first, out, m, mean, std);
+      });
 }
 
 void fill_bernoulli(Tensor& t, double prob, Generator& gen, const char* op) {

@@ -6,7 +6,7 @@
 
 namespace sorix::nn {
 
-namespace {
+namespace detail {
 std::shared_ptr<Module> child_at(const Module& m, std::size_t i) {
   const auto& c = m.named_children();
   if (i >= c.size()) {
@@ -14,10 +14,7 @@ std::shared_ptr<Module> child_at(const Module& m, std::size_t i) {
   }
   return c[i].second;
 }
-}  // namespace
-
-std::shared_ptr<Module> ModuleList::operator[](std::size_t i) const { return child_at(*this, i); }
-std::shared_ptr<Module> Sequential::operator[](std::size_t i) const { return child_at(*this, i); }
+}  // namespace detail
 
 Tensor Sequential::forward(const Tensor& input) {
   Tensor x = input;

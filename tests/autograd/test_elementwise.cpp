@@ -19,10 +19,16 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/errors.hpp"
 #include "tests/support/gradcheck.hpp"
+#include "tests/support/values.hpp"
 
 using namespace sorix;
 using testing::at_thread_counts;
+using testing::contains;
+using testing::message_of;
+using testing::numel_of;
+using testing::values_of;
 using testing::bit_identical;
 using testing::gradcheck;
 using testing::positive_f64;
@@ -39,31 +45,6 @@ const std::vector<std::int64_t> kSizes = {0,
                                           static_cast<std::int64_t>(parallel::kChunkSize) + 1,
                                           1000003};
 const std::vector<int> kThreads = {1, 2, 3, 8};
-
-template <class T>
-std::vector<T> values_of(const Tensor& t) {
-  const T* p = t.data_ptr<T>();
-  return std::vector<T>(p, p + t.numel());
-}
-
-std::int64_t numel_of(const Shape& s) {
-  std::int64_t n = 1;
-  for (std::int64_t d : s) n *= d;
-  return n;
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-
-template <class E = std::invalid_argument, class F>
-std::string message_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  FAIL("expected an exception");
-  return {};
-}
 
 // Deterministic values spread over [lo, hi] (a low-discrepancy sequence, no RNG).
 template <class T>

@@ -9,31 +9,20 @@
 #include <vector>
 
 #include "tests/support/gradcheck.hpp"
+#include "tests/support/values.hpp"
 
 using sorix::Shape;
 using sorix::Tensor;
 using sorix::testing::at_thread_counts;
 using sorix::testing::bit_identical;
 using sorix::testing::gradcheck;
+using sorix::testing::iota;
+using sorix::testing::values_of;
 using sorix::testing::randn_f64;
 using Catch::Matchers::Contains;
 using In = std::vector<Tensor>;
 
 namespace {
-
-template <class T>
-std::vector<T> values(const Tensor& t) {
-  return std::vector<T>(t.data_ptr<T>(), t.data_ptr<T>() + t.numel());
-}
-
-std::int64_t count(const Shape& s) {
-  return std::accumulate(s.begin(), s.end(), std::int64_t{1}, std::multiplies<>());
-}
-
-// Distinct values 0, 1, 2, ... so any misplaced element shows.
-Tensor iota(const Shape& s, sorix::Dtype dt = sorix::float32) {
-  return sorix::arange(0.0, static_cast<double>(count(s)), 1.0, dt).reshape(s);
-}
 
 Tensor index_of(const std::vector<std::int64_t>& v, const Shape& s) {
   Tensor t = sorix::zeros(s, sorix::int64);
@@ -79,7 +68,7 @@ TEST_CASE("slice follows Python slicing", "[index]") {
     INFO(c.start << ":" << c.end << ":" << c.step);
     Tensor y = x.slice(0, c.start, c.end, c.step);
     CHECK(y.shape() == Shape{static_cast<std::int64_t>(c.expected.size())});
-    CHECK(values<float>(y) == c.expected);
+    CHECK(values_of<float>(y) == c.expected);
   }
   // Along an inner dim: y[i][j][k] = x[i][1 + 2j][k].
   Tensor x3 = iota({3, 6, 4}, sorix::int64);
@@ -90,7 +79,7 @@ TEST_CASE("slice follows Python slicing", "[index]") {
       for (std::int64_t k = 0; k < 4; ++k)
         CHECK(y3.data_ptr<std::int64_t>()[(i * 3 + j) * 4 + k] == (i * 6 + 1 + 2 * j) * 4 + k);
   Tensor last = iota({2, 5}).slice(1, -2, std::numeric_limits<std::int64_t>::max());
-  CHECK(values<float>(last) == std::vector<float>{3, 4, 8, 9});
+  CHECK(values_of<float>(last) == std::vector<float>{3, 4, 8, 9});
 }
 
 TEST_CASE("slice rejects bad steps and dims", "[index]") {
@@ -124,7 +113,7 @@ TEST_CASE("index_select picks rows along any dim", "[index]") {
         }
   }
   CHECK(x.index_select(1, index_of({})).shape() == Shape{3, 0, 5});
-  CHECK(values<std::int64_t>(sorix::index_select(iota({4}, sorix::int64), 0, index_of({3, 3, 0}))) ==
+  CHECK(values_of<std::int64_t>(sorix::index_select(iota({4}, sorix::int64), 0, index_of({3, 3, 0}))) ==
         std::vector<std::int64_t>{3, 3, 0});
 }
 
@@ -147,12 +136,12 @@ TEST_CASE("gather picks elements along a dim", "[index]") {
   Tensor x = iota({3, 4});  // x[i][j] = 4i + j
   // dim 0: out[i][j] = x[idx[i][j]][j]; the index may be smaller than x in the other dim.
   Tensor i0 = index_of({2, 0, 1, 1, 0, 2}, {2, 3});
-  CHECK(values<float>(x.gather(0, i0)) == std::vector<float>{8, 1, 6, 4, 1, 10});
+  CHECK(values_of<float>(x.gather(0, i0)) == std::vector<float>{8, 1, 6, 4, 1, 10});
   // dim 1 (and -1): out[i][j] = x[i][idx[i][j]], repeated indices.
   Tensor i1 = index_of({3, 3, 0, 1, 2, 1}, {3, 2});
   const std::vector<float> e1{3, 3, 4, 5, 10, 9};
-  CHECK(values<float>(x.gather(1, i1)) == e1);
-  CHECK(values<float>(x.gather(-1, i1)) == e1);
+  CHECK(values_of<float>(x.gather(1, i1)) == e1);
+  CHECK(values_of<float>(x.gather(-1, i1)) == e1);
   // 3-D, middle dim, against a loop.
   Tensor x3 = iota({3, 5, 4});
   Tensor i3 = index_of({4, 0, 3, 3, 1, 2, 0, 4, 4, 4, 2, 1, 0, 0, 3, 2}, {2, 4, 2});
@@ -186,14 +175,14 @@ TEST_CASE("cat joins along a dim and promotes dtypes", "[index]") {
   Tensor a = iota({2, 3});                          // 0..5
   Tensor b = iota({2, 1}) + 10.0;                   // 10, 11
   Tensor c = iota({2, 2}) + 20.0;                   // 20..23
-  CHECK(values<float>(sorix::cat({a, b, c}, 1)) == std::vector<float>{0, 1, 2, 10, 20, 21, 3, 4, 5, 11, 22, 23});
-  CHECK(values<float>(sorix::cat({a, b, c}, -1)) == values<float>(sorix::cat({a, b, c}, 1)));
+  CHECK(values_of<float>(sorix::cat({a, b, c}, 1)) == std::vector<float>{0, 1, 2, 10, 20, 21, 3, 4, 5, 11, 22, 23});
+  CHECK(values_of<float>(sorix::cat({a, b, c}, -1)) == values_of<float>(sorix::cat({a, b, c}, 1)));
   Tensor r = sorix::cat({a, iota({1, 3}) + 100.0}, 0);
   CHECK(r.shape() == Shape{3, 3});
-  CHECK(values<float>(r) == std::vector<float>{0, 1, 2, 3, 4, 5, 100, 101, 102});
+  CHECK(values_of<float>(r) == std::vector<float>{0, 1, 2, 3, 4, 5, 100, 101, 102});
   Tensor mixed = sorix::cat({iota({2}, sorix::int64), sorix::tensor({0.5f})});
   CHECK(mixed.dtype() == sorix::float32);
-  CHECK(values<float>(mixed) == std::vector<float>{0, 1, 0.5f});
+  CHECK(values_of<float>(mixed) == std::vector<float>{0, 1, 0.5f});
   CHECK(sorix::cat({iota({2, 0}), iota({2, 3})}, 1).shape() == Shape{2, 3});
   CHECK(sorix::cat({a}, 0).shape() == Shape{2, 3});
 }
@@ -216,12 +205,12 @@ TEST_CASE("stack adds a new dim", "[index]") {
   Tensor b = iota({2, 3}) + 10.0;
   Tensor s0 = sorix::stack({a, b}, 0);
   CHECK(s0.shape() == Shape{2, 2, 3});
-  CHECK(values<float>(s0) == std::vector<float>{0, 1, 2, 3, 4, 5, 10, 11, 12, 13, 14, 15});
+  CHECK(values_of<float>(s0) == std::vector<float>{0, 1, 2, 3, 4, 5, 10, 11, 12, 13, 14, 15});
   Tensor s2 = sorix::stack({a, b}, -1);
   CHECK(s2.shape() == Shape{2, 3, 2});
-  CHECK(values<float>(s2) == std::vector<float>{0, 10, 1, 11, 2, 12, 3, 13, 4, 14, 5, 15});
+  CHECK(values_of<float>(s2) == std::vector<float>{0, 10, 1, 11, 2, 12, 3, 13, 4, 14, 5, 15});
   Tensor scalars = sorix::stack({sorix::full({}, 1.0), sorix::full({}, 2.0)});
-  CHECK(values<float>(scalars) == std::vector<float>{1, 2});
+  CHECK(values_of<float>(scalars) == std::vector<float>{1, 2});
 }
 
 // ---- split and chunk ----------------------------------------------------------------------------------
@@ -235,8 +224,8 @@ TEST_CASE("split and chunk cut a dim as PyTorch does", "[index]") {
   Tensor x = iota({7, 2});
   auto sp = x.split(3);
   CHECK(sizes(sp, 0) == std::vector<std::int64_t>{3, 3, 1});
-  CHECK(values<float>(sp[2]) == std::vector<float>{12, 13});
-  CHECK(values<float>(sorix::cat(sp, 0)) == values<float>(x));
+  CHECK(values_of<float>(sp[2]) == std::vector<float>{12, 13});
+  CHECK(values_of<float>(sorix::cat(sp, 0)) == values_of<float>(x));
   CHECK(sizes(x.split(1, -1), 1) == std::vector<std::int64_t>{1, 1});
   CHECK(sizes(x.split(10), 0) == std::vector<std::int64_t>{7});
   CHECK(sizes(iota({5}).chunk(4), 0) == std::vector<std::int64_t>{2, 2, 1});  // ceil(5/4) = 2: 3 pieces
@@ -245,7 +234,7 @@ TEST_CASE("split and chunk cut a dim as PyTorch does", "[index]") {
   CHECK(sizes(iota({0}).chunk(3), 0) == std::vector<std::int64_t>{0, 0, 0});
   CHECK(sizes(iota({0, 2}).split(0), 0) == std::vector<std::int64_t>{0});
   auto ch = iota({2, 5}).chunk(2, 1);
-  CHECK(values<float>(ch[1]) == std::vector<float>{3, 4, 8, 9});
+  CHECK(values_of<float>(ch[1]) == std::vector<float>{3, 4, 8, 9});
   // Each piece is its own slice op, with its own graph node.
   auto pieces = randn_f64({4, 3}, 3).split(2);
   CHECK(pieces[0].grad_fn() != pieces[1].grad_fn());
@@ -320,8 +309,8 @@ TEST_CASE("index_select and its gradient are bit-identical at 1, 2, 3 and 8 thre
     ref_y.insert(ref_y.end(), px + r * cols, px + (r + 1) * cols);
     for (std::int64_t c = 0; c < cols; ++c) ref_g[static_cast<std::size_t>(r * cols + c)] += pg[k * cols + c];
   }
-  CHECK(values<float>(runs[0][0]) == ref_y);
-  CHECK(values<float>(runs[0][1]) == ref_g);
+  CHECK(values_of<float>(runs[0][0]) == ref_y);
+  CHECK(values_of<float>(runs[0][1]) == ref_g);
   for (std::size_t i = 1; i < runs.size(); ++i) {
     CHECK(bit_identical(runs[0][0], runs[i][0]));
     CHECK(bit_identical(runs[0][1], runs[i][1]));
@@ -363,8 +352,8 @@ TEST_CASE("gather, slice and cat are bit-identical at 1, 2, 3 and 8 threads", "[
     ref_y[e] = x.data_ptr<float>()[target];
     ref_g[target] += g0.data_ptr<float>()[e];
   }
-  CHECK(values<float>(runs[0][0]) == ref_y);
-  CHECK(values<float>(runs[0][1]) == ref_g);
+  CHECK(values_of<float>(runs[0][0]) == ref_y);
+  CHECK(values_of<float>(runs[0][1]) == ref_g);
   CHECK(runs[0][2].shape() == Shape{n, 127});
   CHECK(runs[0][3].shape() == Shape{n, 2 * m + 127});
   CHECK(runs[0][3].data_ptr<float>()[m + 1] == x.data_ptr<float>()[5]);  // s[0][1] = x[0][3 + 2]
@@ -387,8 +376,8 @@ TEST_CASE("gather, slice and cat are bit-identical at 1, 2, 3 and 8 threads", "[
     ref_y1[e] = v.data_ptr<float>()[iv1[e]];
     ref_g1[static_cast<std::size_t>(iv1[e])] += g1.data_ptr<float>()[e];
   }
-  CHECK(values<float>(runs1[0][0]) == ref_y1);
-  CHECK(values<float>(runs1[0][1]) == ref_g1);
+  CHECK(values_of<float>(runs1[0][0]) == ref_y1);
+  CHECK(values_of<float>(runs1[0][1]) == ref_g1);
   for (std::size_t i = 1; i < runs1.size(); ++i) {
     CHECK(bit_identical(runs1[0][0], runs1[i][0]));
     CHECK(bit_identical(runs1[0][1], runs1[i][1]));

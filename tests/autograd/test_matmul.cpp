@@ -11,10 +11,12 @@
 
 #include "autograd/src/gemm.hpp"
 #include "support/gradcheck.hpp"
+#include "support/values.hpp"
 
 using sorix::Shape;
 using sorix::Tensor;
 namespace testing = sorix::testing;
+using sorix::testing::as_doubles;
 
 namespace {
 
@@ -22,12 +24,6 @@ std::size_t numel(const Shape& s) {
   std::size_t n = 1;
   for (auto d : s) n *= static_cast<std::size_t>(d);
   return n;
-}
-
-std::vector<double> as_doubles(const Tensor& t) {
-  Tensor d = t.to(sorix::float64);
-  const double* p = d.data_ptr<double>();
-  return std::vector<double>(p, p + d.numel());
 }
 
 // Naive reference written independently of matmul.cpp: 1-D operands get a unit dim (then

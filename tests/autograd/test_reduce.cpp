@@ -12,20 +12,20 @@
 
 #include <sorix/sorix.hpp>
 
+#include "support/errors.hpp"
 #include "support/gradcheck.hpp"
+#include "support/values.hpp"
 
 using sorix::Shape;
 using sorix::Tensor;
 namespace testing = sorix::testing;
+using sorix::testing::as_doubles;
+using sorix::testing::contains;
+using sorix::testing::message_of;
 
 namespace {
 
 const std::vector<int> kThreads{1, 2, 3, 8};
-
-std::vector<double> values_of(const Tensor& t) {
-  Tensor d = t.to(sorix::float64);
-  return std::vector<double>(d.data_ptr<double>(), d.data_ptr<double>() + d.numel());
-}
 
 // Plain reference: reduces `dims` (non-negative, any order) of a row-major `shape` with
 // `init`/`step` in double, element by element. Returns values in row-major order of the
@@ -85,18 +85,6 @@ void check_close(const std::vector<double>& got, const std::vector<double>& want
   }
 }
 
-template <class Fn>
-std::string message_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no exception)";
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-
 // float32 or float64 values in [-2, 2] without ties (a sine of the index).
 Tensor wave(std::int64_t n, sorix::Dtype dtype) {
   return testing::randn_f64({n}, 3, false).to(dtype);
@@ -110,7 +98,7 @@ TEST_CASE("sum and mean match a double reference over every dim set", "[reduce]"
   const Shape shape{3, 4, 5};
   for (sorix::Dtype dt : {sorix::float32, sorix::float64}) {
     Tensor x = testing::randn_f64(shape, 1, false).to(dt);
-    const std::vector<double> xv = values_of(x);
+    const std::vector<double> xv = as_doubles(x);
     const double tol = dt == sorix::float32 ? 1e-5 : 1e-13;
     const auto plus = [](double a, double b) { return a + b; };
     INFO("dtype " << sorix::dtype_name(dt));
@@ -118,8 +106,8 @@ TEST_CASE("sum and mean match a double reference over every dim set", "[reduce]"
     Tensor all = x.sum();
     CHECK(all.shape() == Shape{});
     CHECK(all.dtype() == dt);
-    check_close(values_of(all), reference_reduce(xv, shape, {0, 1, 2}, 0.0, plus), tol);
-    check_close(values_of(x.mean()), {reference_reduce(xv, shape, {0, 1, 2}, 0.0, plus)[0] / 60.0}, tol);
+    check_close(as_doubles(all), reference_reduce(xv, shape, {0, 1, 2}, 0.0, plus), tol);
+    check_close(as_doubles(x.mean()), {reference_reduce(xv, shape, {0, 1, 2}, 0.0, plus)[0] / 60.0}, tol);
 
     const std::vector<std::vector<int>> dim_sets{{0}, {1}, {2}, {0, 1}, {0, 2}, {1, 2}, {0, 1, 2}};
     for (const auto& dims : dim_sets) {
@@ -139,16 +127,16 @@ TEST_CASE("sum and mean match a double reference over every dim set", "[reduce]"
       Tensor sk = sorix::sum(x, d64, true);
       CHECK(s.shape() == dropped);
       CHECK(sk.shape() == kept);
-      check_close(values_of(s), want, tol);
-      check_close(values_of(sk), want, tol);
+      check_close(as_doubles(s), want, tol);
+      check_close(as_doubles(sk), want, tol);
       std::vector<double> want_mean = want;
       for (double& v : want_mean) v /= static_cast<double>(count);
       Tensor m = x.mean(d64);
       Tensor mk = x.mean(d64, true);
       CHECK(m.shape() == dropped);
       CHECK(mk.shape() == kept);
-      check_close(values_of(m), want_mean, tol);
-      check_close(values_of(mk), want_mean, tol);
+      check_close(as_doubles(m), want_mean, tol);
+      check_close(as_doubles(mk), want_mean, tol);
     }
   }
 }
@@ -162,7 +150,7 @@ TEST_CASE("sum accepts negative dims and int64 input", "[reduce]") {
   Tensor i = sorix::tensor({{1, 2, 3}, {4, 5, 6}});
   Tensor s = i.sum({0});
   CHECK(s.dtype() == sorix::int64);
-  CHECK(values_of(s) == std::vector<double>{5, 7, 9});
+  CHECK(as_doubles(s) == std::vector<double>{5, 7, 9});
   CHECK(i.sum().item<std::int64_t>() == 21);
   CHECK_THROWS_AS(i.mean(), std::invalid_argument);
 }
@@ -172,7 +160,7 @@ TEST_CASE("sum and mean of empty tensors and empty dims", "[reduce]") {
   CHECK(e.sum().item<float>() == 0.0f);
   Tensor s0 = e.sum({0});
   CHECK(s0.shape() == Shape{3});
-  CHECK(values_of(s0) == std::vector<double>{0, 0, 0});
+  CHECK(as_doubles(s0) == std::vector<double>{0, 0, 0});
   CHECK(e.sum({1}).shape() == Shape{0});
   CHECK(std::isnan(e.mean().item<float>()));  // 0 / 0, as PyTorch
 }
@@ -181,16 +169,16 @@ TEST_CASE("sum and mean reject duplicate and out-of-range dims, naming the op", 
   Tensor x = sorix::ones({2, 3, 4});
   CHECK_THROWS_AS(sorix::sum(x, {1, 1}), std::invalid_argument);
   CHECK_THROWS_AS(sorix::sum(x, {1, -2}), std::invalid_argument);  // -2 is dim 1 again
-  CHECK(contains(message_of([&] { sorix::sum(x, {0, -3}); }), "sum"));
+  CHECK(contains(message_of<std::exception>([&] { sorix::sum(x, {0, -3}); }), "sum"));
   CHECK_THROWS_AS(sorix::mean(x, {2, 2}), std::invalid_argument);
 
   CHECK_THROWS_AS(sorix::sum(x, {3}), std::out_of_range);
   CHECK_THROWS_AS(sorix::sum(x, {-4}), std::out_of_range);
   CHECK_THROWS_AS(sorix::mean(x, {5}), std::out_of_range);
-  const std::string msg = message_of([&] { sorix::sum(x, {3}); });
+  const std::string msg = message_of<std::exception>([&] { sorix::sum(x, {3}); });
   CHECK(contains(msg, "sum"));
   CHECK(contains(msg, "3"));
-  CHECK(contains(message_of([&] { sorix::mean(x, {7}); }), "mean"));
+  CHECK(contains(message_of<std::exception>([&] { sorix::mean(x, {7}); }), "mean"));
 }
 
 TEMPLATE_TEST_CASE("sum of all elements is deterministic and accurate", "[reduce]", float, double) {
@@ -238,9 +226,9 @@ TEST_CASE("sum over dims is bit-identical across thread counts on large inputs",
       CHECK(testing::bit_identical(means[i], means[0]));
     }
     // A row longer than a chunk gives the bits of the all-elements sum of that row.
-    const std::vector<double> yv = values_of(y);
+    const std::vector<double> yv = as_doubles(y);
     Tensor row1 = sorix::tensor(std::vector<double>(yv.begin() + 40000, yv.begin() + 80000), {40000}, dt);
-    CHECK(values_of(long_rows[0])[1] == row1.sum().item<double>());
+    CHECK(as_doubles(long_rows[0])[1] == row1.sum().item<double>());
   }
 }
 
@@ -270,9 +258,9 @@ TEST_CASE("max and min match a double reference", "[reduce]") {
   const double inf = std::numeric_limits<double>::infinity();
   for (sorix::Dtype dt : {sorix::float32, sorix::float64}) {
     Tensor x = testing::randn_f64(shape, 4, false).to(dt);
-    const std::vector<double> xv = values_of(x);
-    CHECK(values_of(x.max()) == reference_reduce(xv, shape, {0, 1, 2}, -inf, mx));
-    CHECK(values_of(sorix::min(x)) == reference_reduce(xv, shape, {0, 1, 2}, inf, mn));
+    const std::vector<double> xv = as_doubles(x);
+    CHECK(as_doubles(x.max()) == reference_reduce(xv, shape, {0, 1, 2}, -inf, mx));
+    CHECK(as_doubles(sorix::min(x)) == reference_reduce(xv, shape, {0, 1, 2}, inf, mn));
     CHECK(x.max().shape() == Shape{});
     CHECK(x.max().dtype() == dt);
     for (int d = 0; d < 3; ++d) {
@@ -284,17 +272,17 @@ TEST_CASE("max and min match a double reference", "[reduce]") {
       CHECK(m.shape() == dropped);
       CHECK(mk.shape() == kept);
       CHECK(n.shape() == dropped);
-      CHECK(values_of(m) == reference_reduce(xv, shape, {d}, -inf, mx));
-      CHECK(values_of(mk) == reference_reduce(xv, shape, {d}, -inf, mx));
-      CHECK(values_of(n) == reference_reduce(xv, shape, {d}, inf, mn));
-      CHECK(values_of(nk) == reference_reduce(xv, shape, {d}, inf, mn));
+      CHECK(as_doubles(m) == reference_reduce(xv, shape, {d}, -inf, mx));
+      CHECK(as_doubles(mk) == reference_reduce(xv, shape, {d}, -inf, mx));
+      CHECK(as_doubles(n) == reference_reduce(xv, shape, {d}, inf, mn));
+      CHECK(as_doubles(nk) == reference_reduce(xv, shape, {d}, inf, mn));
       // argmax/argmin point at the reference extreme.
       Tensor am = x.argmax(d, true), an = sorix::argmin(x, d);
       CHECK(am.dtype() == sorix::int64);
       CHECK(am.shape() == kept);
       CHECK(an.shape() == dropped);
-      CHECK(values_of(am) == reference_arg(xv, shape, d, true));
-      CHECK(values_of(an) == reference_arg(xv, shape, d, false));
+      CHECK(as_doubles(am) == reference_arg(xv, shape, d, true));
+      CHECK(as_doubles(an) == reference_arg(xv, shape, d, false));
     }
   }
 }
@@ -306,10 +294,10 @@ TEST_CASE("argmax and argmin take the first occurrence and treat NaN as the extr
   CHECK(sorix::tensor({1.f, 1.f, 1.f}).argmin().item<std::int64_t>() == 0);
 
   Tensor m = sorix::tensor({{1.0, 5.0, 5.0}, {2.0, 2.0, 0.0}, {4.0, 4.0, 4.0}});
-  CHECK(values_of(m.argmax(1)) == std::vector<double>{1, 0, 0});
-  CHECK(values_of(m.argmin(1)) == std::vector<double>{0, 2, 0});
-  CHECK(values_of(m.argmax(0)) == std::vector<double>{2, 0, 0});
-  CHECK(values_of(m.argmin(0)) == std::vector<double>{0, 1, 1});
+  CHECK(as_doubles(m.argmax(1)) == std::vector<double>{1, 0, 0});
+  CHECK(as_doubles(m.argmin(1)) == std::vector<double>{0, 2, 0});
+  CHECK(as_doubles(m.argmax(0)) == std::vector<double>{2, 0, 0});
+  CHECK(as_doubles(m.argmin(0)) == std::vector<double>{0, 1, 1});
   CHECK(m.argmax(1, true).shape() == Shape{3, 1});
 
   const float nan = std::numeric_limits<float>::quiet_NaN();
@@ -319,10 +307,10 @@ TEST_CASE("argmax and argmin take the first occurrence and treat NaN as the extr
   CHECK(std::isnan(xn.max().item<float>()));
   CHECK(std::isnan(xn.min().item<float>()));
   Tensor yn = sorix::tensor({{1.f, 5.f, 5.f}, {nan, 2.f, nan}});
-  CHECK(values_of(yn.argmax(1)) == std::vector<double>{1, 0});
-  CHECK(values_of(yn.argmin(0)) == std::vector<double>{1, 1, 1});
-  CHECK(std::isnan(values_of(yn.max(1))[1]));
-  CHECK(values_of(yn.max(1))[0] == 5.0);
+  CHECK(as_doubles(yn.argmax(1)) == std::vector<double>{1, 0});
+  CHECK(as_doubles(yn.argmin(0)) == std::vector<double>{1, 1, 1});
+  CHECK(std::isnan(as_doubles(yn.max(1))[1]));
+  CHECK(as_doubles(yn.max(1))[0] == 5.0);
 }
 
 TEST_CASE("max/min/argmax/argmin accept int64 and 0-dim tensors", "[reduce]") {
@@ -332,9 +320,9 @@ TEST_CASE("max/min/argmax/argmin accept int64 and 0-dim tensors", "[reduce]") {
   CHECK(i.min().item<std::int64_t>() == -7);
   CHECK(i.argmax().item<std::int64_t>() == 2);
   CHECK(i.argmin().item<std::int64_t>() == 5);
-  CHECK(values_of(i.max(0)) == std::vector<double>{9, 0, 9});
-  CHECK(values_of(i.argmax(0)) == std::vector<double>{1, 1, 0});
-  CHECK(values_of(i.min(1)) == std::vector<double>{-2, -7});
+  CHECK(as_doubles(i.max(0)) == std::vector<double>{9, 0, 9});
+  CHECK(as_doubles(i.argmax(0)) == std::vector<double>{1, 1, 0});
+  CHECK(as_doubles(i.min(1)) == std::vector<double>{-2, -7});
 
   Tensor s = sorix::scalar_tensor(2.5, sorix::float64);
   CHECK(s.max(0).item<double>() == 2.5);
@@ -347,12 +335,12 @@ TEST_CASE("max/min/argmax/argmin reject empty reductions and bad dims", "[reduce
   Tensor e = sorix::zeros({0, 3});
   CHECK_THROWS_AS(e.max(), std::invalid_argument);
   CHECK_THROWS_AS(e.argmin(), std::invalid_argument);
-  const std::string msg = message_of([&] { e.min(); });
+  const std::string msg = message_of<std::exception>([&] { e.min(); });
   CHECK(contains(msg, "min"));
   CHECK(contains(msg, "[0, 3]"));
-  CHECK(contains(message_of([&] { e.argmax(); }), "argmax"));
+  CHECK(contains(message_of<std::exception>([&] { e.argmax(); }), "argmax"));
   CHECK_THROWS_AS(e.max(0), std::invalid_argument);
-  CHECK(contains(message_of([&] { e.argmin(0); }), "argmin"));
+  CHECK(contains(message_of<std::exception>([&] { e.argmin(0); }), "argmin"));
   // Reducing a non-empty dim of an empty tensor is fine: the output is empty.
   CHECK(e.max(1).shape() == Shape{0});
   CHECK(e.argmax(1, true).shape() == Shape{0, 1});
@@ -360,7 +348,7 @@ TEST_CASE("max/min/argmax/argmin reject empty reductions and bad dims", "[reduce
   Tensor x = sorix::ones({2, 3});
   CHECK_THROWS_AS(x.max(2), std::out_of_range);
   CHECK_THROWS_AS(x.argmin(-3), std::out_of_range);
-  CHECK(contains(message_of([&] { x.min(5); }), "min"));
+  CHECK(contains(message_of<std::exception>([&] { x.min(5); }), "min"));
 }
 
 TEST_CASE("max/min/argmax are bit-identical across thread counts and keep the first tie", "[reduce]") {
@@ -370,7 +358,7 @@ TEST_CASE("max/min/argmax are bit-identical across thread counts and keep the fi
     INFO("dtype " << sorix::dtype_name(dt));
     // Plant the maximum (5) and the minimum (-5) twice each, in chunks 1 and 4: the first must
     // win at every thread count although the later chunk may finish first.
-    std::vector<double> v = values_of(wave(n, dt));
+    std::vector<double> v = as_doubles(wave(n, dt));
     v[K + 17] = 5;
     v[4 * K + 3] = 5;
     v[K + 100] = -5;
@@ -392,7 +380,7 @@ TEST_CASE("max/min/argmax are bit-identical across thread counts and keep the fi
 
     // Along dims, both kernel layouts (inner == 1 and inner > 1), large enough to go parallel.
     Tensor m = wave(400 * 300, dt).reshape({400, 300});
-    const std::vector<double> mv = values_of(m);
+    const std::vector<double> mv = as_doubles(m);
     for (int d : {0, 1}) {
       INFO("dim " << d);
       auto vals = testing::at_thread_counts(kThreads, [&] { return m.max(d); });
@@ -403,8 +391,8 @@ TEST_CASE("max/min/argmax are bit-identical across thread counts and keep the fi
         CHECK(testing::bit_identical(mins[i], mins[0]));
         CHECK(testing::bit_identical(idx[i], idx[0]));
       }
-      CHECK(values_of(idx[0]) == reference_arg(mv, {400, 300}, d, true));
-      CHECK(values_of(m.argmin(d)) == reference_arg(mv, {400, 300}, d, false));
+      CHECK(as_doubles(idx[0]) == reference_arg(mv, {400, 300}, d, true));
+      CHECK(as_doubles(m.argmin(d)) == reference_arg(mv, {400, 300}, d, false));
     }
   }
 }
@@ -431,17 +419,17 @@ TEST_CASE("max/min gradients with ties follow PyTorch", "[reduce]") {
   // All elements: split evenly among the maximal elements.
   Tensor x = sorix::tensor({1.0, 3.0, 3.0, 2.0}, true);
   x.max().backward();
-  CHECK(values_of(x.grad()) == std::vector<double>{0, 0.5, 0.5, 0});
+  CHECK(as_doubles(x.grad()) == std::vector<double>{0, 0.5, 0.5, 0});
   Tensor y = sorix::tensor({-1.0, 4.0, -1.0, -1.0}, true);
   (y.min() * 3.0).backward();
-  CHECK(values_of(y.grad()) == std::vector<double>{1, 0, 1, 1});
+  CHECK(as_doubles(y.grad()) == std::vector<double>{1, 0, 1, 1});
   // Along a dim: all of it to the index argmax picked (the first).
   Tensor z = sorix::tensor({{1.0, 3.0, 3.0}, {2.0, 2.0, 0.0}}, true);
   (z.max(1) * sorix::tensor({10.0, 20.0})).sum().backward();
-  CHECK(values_of(z.grad()) == std::vector<double>{0, 10, 0, 20, 0, 0});
+  CHECK(as_doubles(z.grad()) == std::vector<double>{0, 10, 0, 20, 0, 0});
   Tensor w = sorix::tensor({{1.0, 3.0, 3.0}, {1.0, 2.0, 0.0}}, true);
   w.min(0, true).sum().backward();
-  CHECK(values_of(w.grad()) == std::vector<double>{1, 0, 0, 0, 1, 1});
+  CHECK(as_doubles(w.grad()) == std::vector<double>{1, 0, 0, 0, 1, 1});
   // int64 results carry no gradient.
   CHECK_FALSE(z.argmax(1).requires_grad());
   CHECK(z.max(1).requires_grad());
@@ -455,8 +443,8 @@ TEST_CASE("max along a dim supports double backward", "[reduce]") {
   auto g = sorix::autograd::grad({loss}, {x}, {}, true);
   REQUIRE(g[0].requires_grad());
   auto gg = sorix::autograd::grad({g[0].sum()}, {x});
-  const std::vector<double> idx = values_of(x.argmax(1));
+  const std::vector<double> idx = as_doubles(x.argmax(1));
   std::vector<double> want(6, 0.0);
   for (int r = 0; r < 2; ++r) want[static_cast<std::size_t>(r * 3 + static_cast<int>(idx[static_cast<std::size_t>(r)]))] = 2.0;
-  CHECK(values_of(gg[0]) == want);
+  CHECK(as_doubles(gg[0]) == want);
 }

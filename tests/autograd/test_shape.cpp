@@ -8,20 +8,19 @@
 #include <vector>
 
 #include "tests/support/gradcheck.hpp"
+#include "tests/support/values.hpp"
 
 using sorix::Shape;
 using sorix::Tensor;
 using sorix::testing::at_thread_counts;
 using sorix::testing::bit_identical;
 using sorix::testing::gradcheck;
+using sorix::testing::iota;
+using sorix::testing::values_of;
 using sorix::testing::randn_f64;
 using Catch::Matchers::Contains;
 
 namespace {
-
-std::int64_t count(const Shape& s) {
-  return std::accumulate(s.begin(), s.end(), std::int64_t{1}, std::multiplies<>());
-}
 
 // Reference permutation, one element at a time: out[m] = x[m'] with m'[perm[i]] = m[i].
 template <class T>
@@ -42,20 +41,10 @@ std::vector<T> ref_permute(const std::vector<T>& x, const Shape& xs, const std::
   return out;
 }
 
-template <class T>
-std::vector<T> values(const Tensor& t) {
-  return std::vector<T>(t.data_ptr<T>(), t.data_ptr<T>() + t.numel());
-}
-
 Shape permuted(const Shape& s, const std::vector<std::int64_t>& perm) {
   Shape out;
   for (std::int64_t p : perm) out.push_back(s[static_cast<std::size_t>(p < 0 ? p + static_cast<std::int64_t>(s.size()) : p)]);
   return out;
-}
-
-// Distinct values 0, 1, 2, ... so any misplaced element shows.
-Tensor iota(const Shape& s, sorix::Dtype dt = sorix::float32) {
-  return sorix::arange(0.0, static_cast<double>(count(s)), 1.0, dt).reshape(s);
 }
 
 void check_permute(const Shape& xs, const std::vector<std::int64_t>& perm, sorix::Dtype dt = sorix::float32) {
@@ -65,11 +54,11 @@ void check_permute(const Shape& xs, const std::vector<std::int64_t>& perm, sorix
   REQUIRE(y.shape() == permuted(xs, perm));
   REQUIRE(y.dtype() == dt);
   if (dt == sorix::int64) {
-    CHECK(values<std::int64_t>(y) == ref_permute(values<std::int64_t>(x), xs, perm));
+    CHECK(values_of<std::int64_t>(y) == ref_permute(values_of<std::int64_t>(x), xs, perm));
   } else if (dt == sorix::float64) {
-    CHECK(values<double>(y) == ref_permute(values<double>(x), xs, perm));
+    CHECK(values_of<double>(y) == ref_permute(values_of<double>(x), xs, perm));
   } else {
-    CHECK(values<float>(y) == ref_permute(values<float>(x), xs, perm));
+    CHECK(values_of<float>(y) == ref_permute(values_of<float>(x), xs, perm));
   }
 }
 
@@ -92,7 +81,7 @@ TEST_CASE("transpose and t match the reference", "[shape]") {
   Tensor x3 = iota({4, 6, 5});
   Tensor y3 = x3.transpose(-3, 2);
   REQUIRE(y3.shape() == Shape{5, 6, 4});
-  CHECK(values<float>(y3) == ref_permute(values<float>(x3), {4, 6, 5}, {2, 1, 0}));
+  CHECK(values_of<float>(y3) == ref_permute(values_of<float>(x3), {4, 6, 5}, {2, 1, 0}));
   CHECK(bit_identical(x3.transpose(1, 1), x3));
   // t() of 0-D and 1-D tensors is the tensor itself (a copy).
   Tensor v = sorix::tensor({1.f, 2.f, 3.f});
@@ -141,8 +130,8 @@ TEST_CASE("permute and transpose reject bad dims naming the op and shape", "[sha
 
 TEST_CASE("flatten, squeeze and unsqueeze give the right shapes and keep the data", "[shape]") {
   Tensor x = iota({2, 3, 4, 5});
-  const std::vector<float> flat = values<float>(x);
-  auto same_data = [&](const Tensor& y) { return values<float>(y) == flat; };
+  const std::vector<float> flat = values_of<float>(x);
+  auto same_data = [&](const Tensor& y) { return values_of<float>(y) == flat; };
 
   CHECK(x.flatten().shape() == Shape{120});
   CHECK(x.flatten(1, 2).shape() == Shape{2, 12, 5});
@@ -217,7 +206,7 @@ TEST_CASE("permute's gradient is differentiable (second order)", "[shape]") {
 TEST_CASE("transpose and permute are bit-identical at 1, 2, 3 and 8 threads", "[shape]") {
   Tensor x = iota({1000, 777});
   Tensor xr = sorix::testing::randn_f64({1000, 777}, 21, true);
-  const auto ref = ref_permute(values<float>(x), {1000, 777}, {1, 0});
+  const auto ref = ref_permute(values_of<float>(x), {1000, 777}, {1, 0});
   auto runs = at_thread_counts({1, 2, 3, 8}, [&] {
     Tensor y = x.transpose(0, 1);
     Tensor yr = xr.transpose(1, 0);
@@ -225,7 +214,7 @@ TEST_CASE("transpose and permute are bit-identical at 1, 2, 3 and 8 threads", "[
     Tensor grad = sorix::autograd::grad({yr}, {xr}, {g})[0];
     return std::vector<Tensor>{y, yr, grad, g};
   });
-  CHECK(values<float>(runs[0][0]) == ref);
+  CHECK(values_of<float>(runs[0][0]) == ref);
   // The gradient of a transpose is the transposed incoming gradient.
   CHECK(bit_identical(runs[0][2], runs[0][3].t()));
   for (std::size_t i = 1; i < runs.size(); ++i) {
@@ -236,13 +225,13 @@ TEST_CASE("transpose and permute are bit-identical at 1, 2, 3 and 8 threads", "[
   Tensor x4 = iota(s);
   for (const std::vector<std::int64_t>& perm : {std::vector<std::int64_t>{3, 1, 0, 2}, {0, 2, 1, 3}, {0, 3, 1, 2}}) {
     auto outs = at_thread_counts({1, 2, 3, 8}, [&] { return x4.permute(perm); });
-    CHECK(values<float>(outs[0]) == ref_permute(values<float>(x4), s, perm));
+    CHECK(values_of<float>(outs[0]) == ref_permute(values_of<float>(x4), s, perm));
     for (std::size_t i = 1; i < outs.size(); ++i) CHECK(bit_identical(outs[0], outs[i]));
   }
   // A long, thin transpose: the output rows span many chunks.
   Tensor thin = iota({40000, 2});
   auto outs = at_thread_counts({1, 2, 3, 8}, [&] { return thin.t(); });
-  CHECK(values<float>(outs[0]) == ref_permute(values<float>(thin), {40000, 2}, {1, 0}));
+  CHECK(values_of<float>(outs[0]) == ref_permute(values_of<float>(thin), {40000, 2}, {1, 0}));
   for (std::size_t i = 1; i < outs.size(); ++i) CHECK(bit_identical(outs[0], outs[i]));
 }
 

@@ -10,20 +10,20 @@
 
 #include <sorix/sorix.hpp>
 
+#include "support/errors.hpp"
 #include "support/gradcheck.hpp"
+#include "support/values.hpp"
 
 using sorix::Shape;
 using sorix::Tensor;
 namespace testing = sorix::testing;
+using sorix::testing::as_doubles;
+using sorix::testing::check_close;
+using sorix::testing::message_of;
 
 namespace {
 
 const std::vector<int> kThreads{1, 2, 3, 8};
-
-std::vector<double> values_of(const Tensor& t) {
-  Tensor d = t.to(sorix::float64);
-  return std::vector<double>(d.data_ptr<double>(), d.data_ptr<double>() + d.numel());
-}
 
 // Plain reference in long double along dim d of a row-major shape (log: log_softmax).
 std::vector<double> reference_softmax(const std::vector<double>& x, const Shape& shape, int d, bool log) {
@@ -48,24 +48,6 @@ std::vector<double> reference_softmax(const std::vector<double>& x, const Shape&
   return out;
 }
 
-void check_close(const std::vector<double>& got, const std::vector<double>& want, double atol, double rtol) {
-  REQUIRE(got.size() == want.size());
-  for (std::size_t i = 0; i < got.size(); ++i) {
-    INFO("element " << i << ": got " << got[i] << ", want " << want[i]);
-    CHECK(std::abs(got[i] - want[i]) <= atol + rtol * std::abs(want[i]));
-  }
-}
-
-template <class Fn>
-std::string message_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no exception)";
-}
-
 Tensor apply(const Tensor& x, int d, bool log) { return log ? sorix::log_softmax(x, d) : sorix::softmax(x, d); }
 
 }  // namespace
@@ -78,7 +60,7 @@ TEST_CASE("softmax and log_softmax match a long double reference", "[softmax]") 
     const double rtol = dt == sorix::float32 ? 2e-6 : 1e-13;
     for (const Shape& shape : shapes) {
       Tensor x = (testing::randn_f64(shape, 1, false) * 3.0).to(dt);
-      const std::vector<double> xv = values_of(x);
+      const std::vector<double> xv = as_doubles(x);
       const int nd = static_cast<int>(shape.size());
       for (int d = -nd; d < nd; ++d) {
         const int dd = d < 0 ? d + nd : d;
@@ -88,8 +70,8 @@ TEST_CASE("softmax and log_softmax match a long double reference", "[softmax]") 
         CHECK(y.dtype() == dt);
         CHECK(y.shape() == shape);
         CHECK(ly.shape() == shape);
-        check_close(values_of(y), reference_softmax(xv, shape, dd, false), 1e-300, rtol);
-        check_close(values_of(ly), reference_softmax(xv, shape, dd, true), rtol, rtol);
+        check_close(as_doubles(y), reference_softmax(xv, shape, dd, false), 1e-300, rtol);
+        check_close(as_doubles(ly), reference_softmax(xv, shape, dd, true), rtol, rtol);
       }
     }
   }
@@ -100,9 +82,9 @@ TEST_CASE("softmax rows sum to 1", "[softmax]") {
     const double tol = dt == sorix::float32 ? 1e-5 : 1e-13;
     Tensor x = (testing::randn_f64({50, 37}, 2, false) * 5.0).to(dt);
     for (int d : {0, 1}) {
-      const std::vector<double> s = values_of(x.softmax(d).sum({d}));
+      const std::vector<double> s = as_doubles(x.softmax(d).sum({d}));
       for (double v : s) CHECK(std::abs(v - 1.0) <= tol);
-      const std::vector<double> e = values_of(x.log_softmax(d).exp().sum({d}));
+      const std::vector<double> e = as_doubles(x.log_softmax(d).exp().sum({d}));
       for (double v : e) CHECK(std::abs(v - 1.0) <= tol);
     }
   }
@@ -111,23 +93,23 @@ TEST_CASE("softmax rows sum to 1", "[softmax]") {
 TEST_CASE("softmax is stable for huge inputs", "[softmax]") {
   for (sorix::Dtype dt : {sorix::float32, sorix::float64}) {
     Tensor x = sorix::tensor({1000.0, -1000.0, 0.0}, {3}, dt);
-    CHECK(values_of(x.softmax(0)) == std::vector<double>{1, 0, 0});
-    CHECK(values_of(x.log_softmax(0)) == std::vector<double>{0, -2000, -1000});
+    CHECK(as_doubles(x.softmax(0)) == std::vector<double>{1, 0, 0});
+    CHECK(as_doubles(x.log_softmax(0)) == std::vector<double>{0, -2000, -1000});
     Tensor same = sorix::full({2, 9}, 1000.0, dt);
-    for (double v : values_of(same.softmax(1))) CHECK(std::abs(v - 1.0 / 9.0) < 1e-6);
-    for (double v : values_of(same.softmax(0))) CHECK(v == 0.5);
-    for (double v : values_of((same * -1.0).log_softmax(0))) CHECK(std::abs(v - std::log(0.5)) < 1e-6);
+    for (double v : as_doubles(same.softmax(1))) CHECK(std::abs(v - 1.0 / 9.0) < 1e-6);
+    for (double v : as_doubles(same.softmax(0))) CHECK(v == 0.5);
+    for (double v : as_doubles((same * -1.0).log_softmax(0))) CHECK(std::abs(v - std::log(0.5)) < 1e-6);
     // Along dim 0 (the inner > 1 kernel), each column independently.
     Tensor cols = sorix::tensor({1000.0, -1000.0, -1000.0, 1000.0}, {2, 2}, dt);
-    CHECK(values_of(cols.softmax(0)) == std::vector<double>{1, 0, 0, 1});
-    CHECK(values_of(cols.log_softmax(0)) == std::vector<double>{0, -2000, -2000, 0});
+    CHECK(as_doubles(cols.softmax(0)) == std::vector<double>{1, 0, 0, 1});
+    CHECK(as_doubles(cols.log_softmax(0)) == std::vector<double>{0, -2000, -2000, 0});
   }
 }
 
 TEST_CASE("softmax edge cases: NaN rows, 0-dim, empty, bad input", "[softmax]") {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   Tensor x = sorix::tensor({{1.0, nan, 2.0}, {0.0, 1.0, 2.0}});
-  const std::vector<double> y = values_of(x.softmax(1));
+  const std::vector<double> y = as_doubles(x.softmax(1));
   for (int i = 0; i < 3; ++i) CHECK(std::isnan(y[static_cast<std::size_t>(i)]));
   for (int i = 3; i < 6; ++i) CHECK_FALSE(std::isnan(y[static_cast<std::size_t>(i)]));
 
@@ -139,9 +121,9 @@ TEST_CASE("softmax edge cases: NaN rows, 0-dim, empty, bad input", "[softmax]") 
   CHECK(sorix::zeros({3, 0}).log_softmax(1).shape() == Shape{3, 0});
 
   CHECK_THROWS_AS(sorix::tensor({1, 2, 3}).softmax(0), std::invalid_argument);
-  CHECK(message_of([] { sorix::tensor({1, 2, 3}).log_softmax(0); }).find("log_softmax") != std::string::npos);
+  CHECK(message_of<std::exception>([] { sorix::tensor({1, 2, 3}).log_softmax(0); }).find("log_softmax") != std::string::npos);
   CHECK_THROWS_AS(sorix::ones({2, 3}).softmax(2), std::out_of_range);
-  CHECK(message_of([] { sorix::ones({2, 3}).softmax(-3); }).find("softmax") != std::string::npos);
+  CHECK(message_of<std::exception>([] { sorix::ones({2, 3}).softmax(-3); }).find("softmax") != std::string::npos);
 }
 
 TEST_CASE("gradcheck softmax and log_softmax on 3-D inputs", "[softmax]") {
@@ -170,7 +152,7 @@ TEST_CASE("the fused backward matches the Tensor-op backward", "[softmax]") {
       Tensor graph = sorix::autograd::grad({(apply(x, d, log) * w).sum()}, {x}, {}, true)[0];
       CHECK_FALSE(plain.requires_grad());
       CHECK(graph.requires_grad());
-      check_close(values_of(plain), values_of(graph), 1e-14, 1e-12);
+      check_close(as_doubles(plain), as_doubles(graph), 1e-14, 1e-12);
     }
   }
 }
@@ -190,7 +172,7 @@ TEST_CASE("softmax and log_softmax double backward", "[softmax]") {
       Tensor x = testing::randn_f64(shape, 8);
       Tensor g = first(x, true);
       REQUIRE(g.requires_grad());
-      const std::vector<double> analytic = values_of(sorix::autograd::grad({(g * u).sum()}, {x})[0]);
+      const std::vector<double> analytic = as_doubles(sorix::autograd::grad({(g * u).sum()}, {x})[0]);
       double* p = x.data_ptr<double>();
       const double eps = 1e-6;
       for (std::size_t e = 0; e < analytic.size(); ++e) {
@@ -236,10 +218,10 @@ TEST_CASE("softmax forward and backward are bit-identical across thread counts",
     // Many column tiles (dim 0 of [300, 1000]) and a long row reduced in chunks give the
     // reference values.
     Tensor wide = (testing::randn_f64({300, 1000}, 12, false) * 4.0).to(dt);
-    check_close(values_of(wide.softmax(0)), reference_softmax(values_of(wide), {300, 1000}, 0, false), 1e-300,
+    check_close(as_doubles(wide.softmax(0)), reference_softmax(as_doubles(wide), {300, 1000}, 0, false), 1e-300,
                 dt == sorix::float32 ? 2e-6 : 1e-13);
     Tensor big = (testing::randn_f64({50000}, 11, false) * 4.0).to(dt);
-    check_close(values_of(big.log_softmax(0)), reference_softmax(values_of(big), {50000}, 0, true),
+    check_close(as_doubles(big.log_softmax(0)), reference_softmax(as_doubles(big), {50000}, 0, true),
                 dt == sorix::float32 ? 1e-5 : 1e-12, dt == sorix::float32 ? 1e-5 : 1e-12);
   }
 }

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "tests/support/gradcheck.hpp"
+#include "tests/support/values.hpp"
 
 using sorix::Generator;
 using sorix::Tensor;
@@ -26,6 +27,8 @@ namespace rng = sorix::rng;
 namespace parallel = sorix::parallel;
 using sorix::testing::at_thread_counts;
 using sorix::testing::bit_identical;
+using sorix::testing::distinct_blocks;
+using sorix::testing::values_of;
 
 namespace {
 
@@ -37,12 +40,6 @@ const std::vector<std::int64_t> kSizes = {0,          1,          3,          4,
                                           4095,       4097,       kChunk - 1, kChunk + 1,
                                           1000003};
 
-template <class T>
-std::vector<T> values(const Tensor& t) {
-  const T* p = t.data_ptr<T>();
-  return std::vector<T>(p, p + t.numel());
-}
-
 // Every thread count gives the same bits as the first (1 thread).
 template <class Fn>
 void check_thread_invariant(Fn&& fn, const std::string& what) {
@@ -51,17 +48,6 @@ void check_thread_invariant(Fn&& fn, const std::string& what) {
     INFO(what << " at " << kThreads[i] << " threads vs 1 thread");
     CHECK(bit_identical(outs[0], outs[i]));
   }
-}
-
-// Number of distinct hashes of the aligned `block`-element blocks of a flat array of T.
-template <class T>
-std::size_t distinct_blocks(const T* p, std::size_t n, std::size_t block) {
-  std::unordered_set<std::size_t> seen;
-  const std::hash<std::string_view> h;
-  for (std::size_t b = 0; b + block <= n; b += block) {
-    seen.insert(h(std::string_view(reinterpret_cast<const char*>(p + b), block * sizeof(T))));
-  }
-  return seen.size();
 }
 
 // Pearson chi-square of counts against equal expected counts.
@@ -95,7 +81,7 @@ TEST_CASE("rand and randn are the Philox kernels on the stream at the generator'
       Tensor t = sorix::rand({n}, sorix::float32, &g);
       std::vector<float> ref(m);
       rng::uniform_f32_range(1234, base, 0, ref.data(), m, 0.f, 1.f);
-      CHECK(values<float>(t) == ref);
+      CHECK(values_of<float>(t) == ref);
       CHECK(g.offset() == base + rng::counters_for_f32(m));
     }
     {
@@ -103,7 +89,7 @@ TEST_CASE("rand and randn are the Philox kernels on the stream at the generator'
       Tensor t = sorix::rand({n}, sorix::float64, &g);
       std::vector<double> ref(m);
       rng::uniform_f64_range(1234, base, 0, ref.data(), m, 0.0, 1.0);
-      CHECK(values<double>(t) == ref);
+      CHECK(values_of<double>(t) == ref);
       CHECK(g.offset() == base + rng::counters_for_f64(m));
     }
     {
@@ -337,7 +323,7 @@ TEST_CASE("randint: values in [low, high), int64 unless a dtype is given, every 
     CHECK(t.dtype() == sorix::int64);
     CHECK(t.shape() == sorix::Shape{200000});
     std::vector<std::size_t> counts(10, 0);
-    for (std::int64_t v : values<std::int64_t>(t)) {
+    for (std::int64_t v : values_of<std::int64_t>(t)) {
       REQUIRE(v >= -5);
       REQUIRE(v < 5);
       ++counts[static_cast<std::size_t>(v + 5)];
@@ -349,23 +335,23 @@ TEST_CASE("randint: values in [low, high), int64 unless a dtype is given, every 
     sorix::manual_seed(1);
     Tensor t = sorix::randint(7, 8, {2, 3});
     CHECK(t.shape() == sorix::Shape{2, 3});
-    for (std::int64_t v : values<std::int64_t>(t)) CHECK(v == 7);
+    for (std::int64_t v : values_of<std::int64_t>(t)) CHECK(v == 7);
   }
   SECTION("a dtype option converts the values") {
     Tensor t = sorix::randint(0, 3, {1000}, sorix::float64, &g);
     CHECK(t.dtype() == sorix::float64);
-    for (double v : values<double>(t)) CHECK((v == 0.0 || v == 1.0 || v == 2.0));
+    for (double v : values_of<double>(t)) CHECK((v == 0.0 || v == 1.0 || v == 2.0));
     Tensor like = sorix::zeros({4, 5}, sorix::float32);
     Tensor r = sorix::randint_like(like, 10, 20, &g);
     CHECK(r.shape() == like.shape());
     CHECK(r.dtype() == sorix::float32);
-    for (float v : values<float>(r)) CHECK((v >= 10.f && v < 20.f && v == std::floor(v)));
+    for (float v : values_of<float>(r)) CHECK((v >= 10.f && v < 20.f && v == std::floor(v)));
   }
   SECTION("the widest range does not overflow") {
     const std::int64_t lo = std::numeric_limits<std::int64_t>::min(), hi = std::numeric_limits<std::int64_t>::max();
     Tensor t = sorix::randint(lo, hi, {10000}, sorix::int64, &g);
     std::size_t negative = 0;
-    for (std::int64_t v : values<std::int64_t>(t)) {
+    for (std::int64_t v : values_of<std::int64_t>(t)) {
       CHECK(v < hi);
       negative += v < 0;
     }
@@ -387,7 +373,7 @@ TEST_CASE("randperm is a permutation of 0..n-1", "[random]") {
     Tensor t = sorix::randperm(n, sorix::int64, &g);
     CHECK(t.dtype() == sorix::int64);
     CHECK(t.shape() == sorix::Shape{n});
-    std::vector<std::int64_t> v = values<std::int64_t>(t);
+    std::vector<std::int64_t> v = values_of<std::int64_t>(t);
     std::vector<std::int64_t> sorted = v;
     std::sort(sorted.begin(), sorted.end());
     std::vector<std::int64_t> iota(static_cast<std::size_t>(n));
@@ -445,7 +431,7 @@ TEST_CASE("bernoulli and bernoulli_ rates, exact at p = 0 and p = 1", "[random]"
   t.bernoulli_(1.0, &g);
   CHECK(t.sum().item<float>() == 100.f);
   Tensor probs = sorix::tensor({0.0, 1.0, 0.0, 1.0});
-  CHECK(values<double>(sorix::bernoulli(probs, &g)) == std::vector<double>{0, 1, 0, 1});
+  CHECK(values_of<double>(sorix::bernoulli(probs, &g)) == std::vector<double>{0, 1, 0, 1});
   CHECK_THROWS_WITH(sorix::bernoulli(sorix::tensor({0.5, 1.5})), Catch::Contains("bernoulli") && Catch::Contains("1.5"));
   CHECK_THROWS_AS(sorix::bernoulli(sorix::tensor({std::nan("")})), std::invalid_argument);
   CHECK_THROWS_WITH(sorix::bernoulli(sorix::empty({3}), -0.25), Catch::Contains("bernoulli") && Catch::Contains("-0.25"));
@@ -466,9 +452,9 @@ TEST_CASE("uniform_ and normal_ fill in place on the same storage and bump the v
   CHECK(t.version() > v0);
   std::vector<double> ref(100003);
   rng::uniform_f64_range(8, base, 0, ref.data(), ref.size(), -2.0, 3.0);
-  CHECK(values<double>(alias) == ref);  // the alias sees the new values: same storage
+  CHECK(values_of<double>(alias) == ref);  // the alias sees the new values: same storage
   double lo = 10, hi = -10;
-  for (double v : values<double>(t)) {
+  for (double v : values_of<double>(t)) {
     lo = std::min(lo, v);
     hi = std::max(hi, v);
   }

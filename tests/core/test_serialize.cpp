@@ -13,60 +13,19 @@
 #include <string>
 #include <vector>
 
+#include "support/temp_files.hpp"
+#include "support/values.hpp"
+
 namespace fs = std::filesystem;
 using sorix::Dtype;
 using sorix::StateDict;
 using sorix::Tensor;
+using sorix::testing::read_bytes;
+using sorix::testing::TempDir;
+using sorix::testing::write_bytes;
+using sorix::testing::same_state;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() / ("sorix_serialize_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
-
-std::vector<unsigned char> read_bytes(const std::string& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::vector<unsigned char>(std::istreambuf_iterator<char>(in), {});
-}
-
-void write_bytes(const std::string& p, const std::vector<unsigned char>& b) {
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
-}
-
-// Bitwise equality of dtype, shape and data.
-bool same_tensor(const Tensor& a, const Tensor& b) {
-  if (a.dtype() != b.dtype() || a.shape() != b.shape()) return false;
-  const std::size_t bytes = static_cast<std::size_t>(a.numel()) * sorix::dtype_size(a.dtype());
-  const void* pa = nullptr;
-  const void* pb = nullptr;
-  switch (a.dtype()) {
-    case Dtype::Float32: pa = a.data_ptr<float>(); pb = b.data_ptr<float>(); break;
-    case Dtype::Float64: pa = a.data_ptr<double>(); pb = b.data_ptr<double>(); break;
-    case Dtype::Int64: pa = a.data_ptr<std::int64_t>(); pb = b.data_ptr<std::int64_t>(); break;
-  }
-  return bytes == 0 || std::memcmp(pa, pb, bytes) == 0;
-}
-
-bool same_state(const StateDict& a, const StateDict& b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (a.entries()[i].first != b.entries()[i].first) return false;
-    if (!same_tensor(a.entries()[i].second, b.entries()[i].second)) return false;
-  }
-  return true;
-}
 
 StateDict small_state() {
   StateDict s;
@@ -123,7 +82,7 @@ bool has_temp_files(const fs::path& dir) {
 }  // namespace
 
 TEST_CASE("save_state/load_state round trip every dtype, 0-d and empty tensors", "[serialize]") {
-  TempDir dir;
+  TempDir dir("sorix_serialize_");
   StateDict s;
   s.insert("f32", sorix::tensor({{1.0f, -0.0f, 3.5f}, {std::numeric_limits<float>::infinity(), 1e-40f, -7.25f}}));
   s.insert("f64", sorix::tensor({0.1, -1e300, std::numeric_limits<double>::quiet_NaN(), 5e-324}));
@@ -156,7 +115,7 @@ TEST_CASE("save_state/load_state round trip every dtype, 0-d and empty tensors",
 }
 
 TEST_CASE("the file layout is the documented one", "[serialize]") {
-  TempDir dir;
+  TempDir dir("sorix_serialize_");
   StateDict s;
   s.insert("ab", sorix::tensor({std::int64_t{258}}));
   sorix::save_state(s, dir.file("x"));
@@ -179,7 +138,7 @@ TEST_CASE("the file layout is the documented one", "[serialize]") {
 }
 
 TEST_CASE("load_state rejects a file truncated at any byte", "[serialize]") {
-  TempDir dir;
+  TempDir dir("sorix_serialize_");
   const std::string good = dir.file("good.sorix");
   sorix::save_state(small_state(), good);
   const auto bytes = read_bytes(good);
@@ -201,7 +160,7 @@ TEST_CASE("load_state rejects a file truncated at any byte", "[serialize]") {
 }
 
 TEST_CASE("load_state detects any flipped byte", "[serialize]") {
-  TempDir dir;
+  TempDir dir("sorix_serialize_");
   const std::string good = dir.file("good.sorix");
   sorix::save_state(small_state(), good);
   const auto bytes = read_bytes(good);
@@ -226,7 +185,7 @@ TEST_CASE("load_state detects any flipped byte", "[serialize]") {
 }
 
 TEST_CASE("load_state names wrong magic, version and absurd sizes", "[serialize]") {
-  TempDir dir;
+  TempDir dir("sorix_serialize_");
   const std::string p = dir.file("f");
   // A correct CRC, so that the structural error itself is what load_state must find.
   auto with_crc_space = [](std::vector<unsigned char> b) {
@@ -325,7 +284,7 @@ TEST_CASE("load_state names wrong magic, version and absurd sizes", "[serialize]
 }
 
 TEST_CASE("save_state is atomic and cleans up after failures", "[serialize]") {
-  TempDir dir;
+  TempDir dir("sorix_serialize_");
   const std::string path = dir.file("model.sorix");
   const StateDict old_state = small_state();
   sorix::save_state(old_state, path);

@@ -13,29 +13,16 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/errors.hpp"
+#include "tests/support/values.hpp"
+
 using namespace sorix;
+using sorix::testing::contains;
+using sorix::testing::message_of;
+using sorix::testing::values_of;
 
 namespace {
 
-template <class T>
-std::vector<T> values_of(const Tensor& t) {
-  const T* p = t.data_ptr<T>();
-  return std::vector<T>(p, p + t.numel());
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-
-// Message of the std::invalid_argument `f` throws (fails the test if it throws nothing or another type).
-template <class E = std::invalid_argument, class F>
-std::string message_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  FAIL("expected an exception");
-  return {};
-}
 
 }  // namespace
 

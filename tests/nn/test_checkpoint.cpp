@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "support/gradcheck.hpp"
+#include "support/temp_files.hpp"
+#include "support/values.hpp"
 
 namespace fs = std::filesystem;
 namespace nn = sorix::nn;
@@ -18,33 +20,12 @@ using sorix::Dtype;
 using sorix::StateDict;
 using sorix::Tensor;
 using sorix::testing::bit_identical;
+using sorix::testing::read_bytes;
+using sorix::testing::TempDir;
+using sorix::testing::write_bytes;
+using sorix::testing::same_state;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() / ("sorix_ckpt_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
-
-std::vector<unsigned char> read_bytes(const std::string& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::vector<unsigned char>(std::istreambuf_iterator<char>(in), {});
-}
-
-void write_bytes(const std::string& p, const std::vector<unsigned char>& b) {
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
-}
 
 // y = x W^T + b, with an int64 buffer: parameters and buffers of two dtypes.
 struct Affine : nn::Module {
@@ -61,15 +42,6 @@ struct Affine : nn::Module {
 
 nn::Sequential make_model(std::uint64_t seed, std::int64_t hidden = 3) {
   return nn::Sequential(Affine(4, hidden, seed), nn::Dropout(0.5), Affine(hidden, 2, seed + 1));
-}
-
-bool same_state(const StateDict& a, const StateDict& b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (a.entries()[i].first != b.entries()[i].first) return false;
-    if (!bit_identical(a.entries()[i].second, b.entries()[i].second)) return false;
-  }
-  return true;
 }
 
 StateDict deep_copy(const StateDict& s) {
@@ -130,7 +102,7 @@ std::string error_of(const std::function<void()>& f) {
 }  // namespace
 
 TEST_CASE("save/load a Sequential model", "[checkpoint]") {
-  TempDir dir;
+  TempDir dir("sorix_ckpt_");
   const std::string path = dir.file("model.sorix");
   nn::Sequential a = make_model(1);
   nn::Sequential b = make_model(7);
@@ -151,7 +123,7 @@ TEST_CASE("save/load a Sequential model", "[checkpoint]") {
 }
 
 TEST_CASE("a corrupt, truncated or mismatched file leaves the model untouched", "[checkpoint]") {
-  TempDir dir;
+  TempDir dir("sorix_ckpt_");
   const std::string good = dir.file("good.sorix");
   const std::string bad = dir.file("bad.sorix");
   sorix::save(make_model(1), good);
@@ -201,7 +173,7 @@ TEST_CASE("a corrupt, truncated or mismatched file leaves the model untouched", 
 }
 
 TEST_CASE("a saved generator replays its stream exactly", "[checkpoint]") {
-  TempDir dir;
+  TempDir dir("sorix_ckpt_");
   const std::string path = dir.file("rng.sorix");
   // A seed with the top bit set checks the uint64 <-> int64 bit cast.
   sorix::Generator g(0xF00DFACE12345678ULL);
@@ -234,7 +206,7 @@ TEST_CASE("a saved generator replays its stream exactly", "[checkpoint]") {
 }
 
 TEST_CASE("objects with state_dict/load_state_dict (optimizers) save and load", "[checkpoint]") {
-  TempDir dir;
+  TempDir dir("sorix_ckpt_");
   sorix::Generator g(5);
   FakeOptimizer a;
   a.step(g);
@@ -250,7 +222,7 @@ TEST_CASE("objects with state_dict/load_state_dict (optimizers) save and load", 
 }
 
 TEST_CASE("a Checkpoint resumes a run exactly", "[checkpoint]") {
-  TempDir dir;
+  TempDir dir("sorix_ckpt_");
   const std::string path = dir.file("run.sorix");
   nn::Sequential model = make_model(1);
   FakeOptimizer opt;
@@ -287,7 +259,7 @@ TEST_CASE("a Checkpoint resumes a run exactly", "[checkpoint]") {
 }
 
 TEST_CASE("a Checkpoint load is all or nothing", "[checkpoint]") {
-  TempDir dir;
+  TempDir dir("sorix_ckpt_");
   nn::Sequential model = make_model(1);
   FakeOptimizer opt;
   sorix::Generator gen(3);
@@ -344,7 +316,7 @@ TEST_CASE("a Checkpoint load is all or nothing", "[checkpoint]") {
 }
 
 TEST_CASE("a Checkpoint carries extra parts such as a seeded DataLoader", "[checkpoint]") {
-  TempDir dir;
+  TempDir dir("sorix_ckpt_");
   const std::string path = dir.file("run.sorix");
   sorix::data::TensorDataset ds(sorix::arange(40.0).reshape({20, 2}), sorix::arange(20.0, sorix::int64));
   auto order_of_next_epoch = [](sorix::data::DataLoader& loader) {

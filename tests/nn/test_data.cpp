@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "support/gradcheck.hpp"
+#include "support/temp_files.hpp"
 
 namespace fs = std::filesystem;
 using sorix::Dtype;
@@ -21,33 +22,11 @@ using sorix::data::DataLoader;
 using sorix::data::DataLoaderOptions;
 using sorix::data::TensorDataset;
 using sorix::testing::bit_identical;
+using sorix::testing::read_bytes;
+using sorix::testing::TempDir;
+using sorix::testing::write_bytes;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() / ("sorix_data_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
-
-std::vector<unsigned char> read_bytes(const std::string& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::vector<unsigned char>(std::istreambuf_iterator<char>(in), {});
-}
-
-void write_bytes(const std::string& p, const std::vector<unsigned char>& b) {
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
-}
 
 // An IDX header for type `type` and the given dims, built by hand (big-endian dims).
 std::vector<unsigned char> idx_header(unsigned char type, const std::vector<std::uint32_t>& dims) {
@@ -99,7 +78,7 @@ struct GenericView : sorix::data::Dataset {
 }  // namespace
 
 TEST_CASE("IDX files round trip plain and gzip-compressed", "[data]") {
-  TempDir dir;
+  TempDir dir("sorix_data_");
   std::vector<std::uint8_t> values(5 * 3 * 4);
   for (std::size_t i = 0; i < values.size(); ++i) values[i] = static_cast<std::uint8_t>((i * 37 + 11) % 256);
   const Shape shape{5, 3, 4};
@@ -137,7 +116,7 @@ TEST_CASE("IDX files round trip plain and gzip-compressed", "[data]") {
 }
 
 TEST_CASE("malformed IDX files are rejected with the path and the problem", "[data]") {
-  TempDir dir;
+  TempDir dir("sorix_data_");
   const std::string p = dir.file("f.idx");
   auto expect_error = [&](const std::vector<unsigned char>& bytes, const std::string& what) {
     write_bytes(p, bytes);

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "tests/support/gradcheck.hpp"
+#include "tests/support/values.hpp"
 
 using sorix::Generator;
 using sorix::Tensor;
@@ -28,6 +29,8 @@ namespace parallel = sorix::parallel;
 using sorix::nn::DropoutMask;
 using sorix::testing::at_thread_counts;
 using sorix::testing::bit_identical;
+using sorix::testing::distinct_blocks;
+using sorix::testing::values_of;
 
 namespace {
 
@@ -63,22 +66,6 @@ std::vector<T> reference(const Tensor& x, double p, std::uint64_t seed, std::uin
   return y;
 }
 
-template <class T>
-std::vector<T> values(const Tensor& t) {
-  const T* p = t.data_ptr<T>();
-  return std::vector<T>(p, p + t.numel());
-}
-
-template <class T>
-std::size_t distinct_blocks(const T* p, std::size_t n, std::size_t block) {
-  std::unordered_set<std::size_t> seen;
-  const std::hash<std::string_view> h;
-  for (std::size_t b = 0; b + block <= n; b += block) {
-    seen.insert(h(std::string_view(reinterpret_cast<const char*>(p + b), block * sizeof(T))));
-  }
-  return seen.size();
-}
-
 // Forward and gradient of sum(dropout(x) * w) at the current thread count; x is a fresh leaf
 // holding `values`, w a non-uniform upstream gradient.
 struct FwdBwd {
@@ -109,7 +96,7 @@ TEMPLATE_TEST_CASE("dropout forward equals the keep test on the stream at the ge
         Tensor y = F::dropout(x, p, true, &g, mode);
         CHECK(y.dtype() == x.dtype());
         CHECK(y.shape() == x.shape());
-        CHECK(values<TestType>(y) == reference<TestType>(x, p, 404, 1000));
+        CHECK(values_of<TestType>(y) == reference<TestType>(x, p, 404, 1000));
         CHECK(g.offset() == 1000 + rng::counters_for_u32(static_cast<std::size_t>(n)));
       }
     }

@@ -10,12 +10,14 @@
 
 #include <sorix/sorix.hpp>
 
+#include "support/errors.hpp"
 #include "support/gradcheck.hpp"
 
 using sorix::Shape;
 using sorix::Tensor;
 namespace nn = sorix::nn;
 namespace testing = sorix::testing;
+using sorix::testing::message_of;
 
 namespace {
 
@@ -28,16 +30,6 @@ std::vector<std::string> names(const nn::Module::NamedTensors& v) {
   std::vector<std::string> out;
   for (const auto& [n, t] : v) out.push_back(n);
   return out;
-}
-
-template <class Fn>
-std::string message_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no exception)";
 }
 
 bool same_state(const sorix::StateDict& a, const sorix::StateDict& b) {
@@ -134,20 +126,20 @@ TEST_CASE("Module: strict load_state_dict names missing, unexpected and mis-shap
   sorix::StateDict missing;
   for (const auto& [n, t] : original)
     if (n != "3.bias") missing.insert(n, t.clone() + 1.0);
-  std::string m = message_of([&] { model.load_state_dict(missing); });
+  std::string m = message_of<std::exception>([&] { model.load_state_dict(missing); });
   CHECK(m.find("Missing") != std::string::npos);
   CHECK(m.find("3.bias") != std::string::npos);
   CHECK(same_state(model.state_dict(), original));
 
   sorix::StateDict extra = deep_copy(original);
   extra.insert("7.weight", sorix::zeros({2, 2}));
-  m = message_of([&] { model.load_state_dict(extra); });
+  m = message_of<std::exception>([&] { model.load_state_dict(extra); });
   CHECK(m.find("Unexpected") != std::string::npos);
   CHECK(m.find("7.weight") != std::string::npos);
 
   sorix::StateDict shaped;
   for (const auto& [n, t] : original) shaped.insert(n, n == "6.weight" ? sorix::zeros({4, 3}) : t.clone() * 2.0);
-  m = message_of([&] { model.load_state_dict(shaped); });
+  m = message_of<std::exception>([&] { model.load_state_dict(shaped); });
   CHECK(m.find("6.weight") != std::string::npos);
   CHECK(m.find("[4, 3]") != std::string::npos);
   CHECK(m.find("[3, 4]") != std::string::npos);
@@ -226,4 +218,24 @@ TEST_CASE("Module: a user subclass with its own forward", "[nn][module]") {
   // The base forward throws naming the module.
   nn::Module bare;
   CHECK_THROWS_AS(bare(x), std::logic_error);
+}
+
+TEST_CASE("ModuleList holds modules by value or shared_ptr, names them 0, 1, ... and has no forward", "[nn]") {
+  auto shared = std::make_shared<nn::Linear>(3, 2);
+  nn::ModuleList list(nn::Linear(4, 3), shared);
+  list.push_back(nn::ReLU());
+  REQUIRE(list.size() == 3);
+  CHECK(list[1].get() == shared.get());
+  CHECK(list.named_children()[2].first == "2");
+  auto names = list.named_parameters();
+  REQUIRE(names.size() == 4);
+  CHECK(names[0].first == "0.weight");
+  CHECK(names[3].first == "1.bias");
+  CHECK_THROWS_AS(list[3], std::out_of_range);
+  CHECK_THROWS_AS(list.forward(sorix::zeros({1, 4})), std::logic_error);
+  std::ostringstream os;
+  os << list;
+  CHECK(os.str().rfind("ModuleList(", 0) == 0);
+  nn::ModuleList copy(list);  // a copy, not a nested list
+  CHECK(copy.size() == 3);
 }

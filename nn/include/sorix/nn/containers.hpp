@@ -21,13 +21,19 @@ std::shared_ptr<Module> to_module_ptr(M&& m) {
 }
 template <class Self, class... Ms>
 inline constexpr bool is_self_copy = sizeof...(Ms) == 1 && (std::is_same_v<std::decay_t<Ms>, Self> && ...);
-}  // namespace detail
 
-class ModuleList : public Module {
+/// The i-th child of m; out of range throws std::out_of_range naming m.
+std::shared_ptr<Module> child_at(const Module& m, std::size_t i);
+
+// What ModuleList and Sequential share: children appended in order as "0", "1", ... Self is the
+// container, so that copying one (a single argument of type Self) stays a copy, not a nesting.
+template <class Self>
+class IndexedModules : public Module {
  public:
-  ModuleList() = default;
-  template <class... Ms, class = std::enable_if_t<(sizeof...(Ms) > 0) && !detail::is_self_copy<ModuleList, Ms...>>>
-  explicit ModuleList(Ms&&... modules) {
+  IndexedModules() = default;
+  /// Holds the given modules (each by value or shared_ptr) in order.
+  template <class... Ms, class = std::enable_if_t<(sizeof...(Ms) > 0) && !is_self_copy<Self, Ms...>>>
+  explicit IndexedModules(Ms&&... modules) {
     (push_back(std::forward<Ms>(modules)), ...);
   }
   /// Appends a module (by value or shared_ptr).
@@ -37,23 +43,19 @@ class ModuleList : public Module {
   }
   std::size_t size() const { return named_children().size(); }
   /// The i-th child; out of range throws std::out_of_range.
-  std::shared_ptr<Module> operator[](std::size_t i) const;
+  std::shared_ptr<Module> operator[](std::size_t i) const { return child_at(*this, i); }
+};
+}  // namespace detail
+
+class ModuleList : public detail::IndexedModules<ModuleList> {
+ public:
+  using IndexedModules::IndexedModules;
   std::string name() const override { return "ModuleList"; }
 };
 
-class Sequential : public Module {
+class Sequential : public detail::IndexedModules<Sequential> {
  public:
-  Sequential() = default;
-  template <class... Ms, class = std::enable_if_t<(sizeof...(Ms) > 0) && !detail::is_self_copy<Sequential, Ms...>>>
-  explicit Sequential(Ms&&... modules) {
-    (push_back(std::forward<Ms>(modules)), ...);
-  }
-  template <class M>
-  void push_back(M&& m) {
-    register_module(std::to_string(size()), detail::to_module_ptr(std::forward<M>(m)));
-  }
-  std::size_t size() const { return named_children().size(); }
-  std::shared_ptr<Module> operator[](std::size_t i) const;
+  using IndexedModules::IndexedModules;
   /// Feeds the input through every child in order.
   Tensor forward(const Tensor& input) override;
   std::string name() const override { return "Sequential"; }

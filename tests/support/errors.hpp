@@ -1,0 +1,26 @@
+#pragma once
+// Capturing an expected exception's message, for tests that check what an error says.
+#include <catch2/catch.hpp>
+
+#include <stdexcept>
+#include <string>
+
+namespace sorix::testing {
+
+/// True when `part` occurs in `s`.
+inline bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+/// The what() of the E that f() throws. Fails the test case if f() throws nothing; an exception
+/// of another type propagates (Catch reports it). Use E = std::exception to accept any type.
+template <class E = std::invalid_argument, class F>
+std::string message_of(F&& f) {
+  try {
+    f();
+  } catch (const E& e) {
+    return e.what();
+  }
+  FAIL("expected an exception");
+  return {};
+}
+
+}  // namespace sorix::testing
