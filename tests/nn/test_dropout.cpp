@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "tests/support/gradcheck.hpp"
+#include "tests/support/rng_sweep.hpp"
 #include "tests/support/values.hpp"
 
 using sorix::Generator;
@@ -34,11 +35,9 @@ using sorix::testing::values_of;
 
 namespace {
 
-constexpr std::size_t kChunk = parallel::kChunkSize;
-const std::vector<int> kThreads = {1, 2, 3, 4, 7, 16, 64};
-const std::vector<std::int64_t> kSizes = {0,          1,          3,          4,       5,
-                                          4095,       4097,       kChunk - 1, kChunk + 1,
-                                          1000003};
+constexpr std::size_t kChunk = sorix::testing::kRngChunk;
+const std::vector<int>& kThreads = sorix::testing::kRngThreads;
+const std::vector<std::int64_t>& kSizes = sorix::testing::kRngSizes;
 const DropoutMask kModes[] = {DropoutMask::Bits, DropoutMask::Regenerate};
 
 const char* mode_name(DropoutMask m) { return m == DropoutMask::Bits ? "Bits" : "Regenerate"; }
