@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <sorix/sorix.hpp>
@@ -20,17 +21,28 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-template <class F>
-double median_seconds(int reps, F&& f) {
-  f();  // warm-up
-  std::vector<double> t;
-  for (int i = 0; i < reps; ++i) {
-    const auto a = Clock::now();
-    f();
-    t.push_back(std::chrono::duration<double>(Clock::now() - a).count());
-  }
+double median(std::vector<double> t) {
   std::sort(t.begin(), t.end());
   return t[t.size() / 2];
+}
+
+// Medians of `reps` timings of f in deterministic mode and of f in the fastest mode, the two
+// interleaved repetition by repetition so that the machine's drift (other load, frequency, memory
+// placement) falls on both alike. After one warm-up call of each.
+template <class F>
+std::pair<double, double> interleaved_medians(int reps, F&& f) {
+  std::vector<double> det, fast;
+  for (int i = -1; i < reps; ++i) {
+    for (int mode = 0; mode < 2; ++mode) {
+      sorix::parallel::set_deterministic(mode == 0);
+      const auto a = Clock::now();
+      f(mode);
+      const double s = std::chrono::duration<double>(Clock::now() - a).count();
+      if (i >= 0) (mode == 0 ? det : fast).push_back(s);
+    }
+  }
+  sorix::parallel::set_deterministic(true);
+  return {median(det), median(fast)};
 }
 
 std::vector<int> parse_list(const std::string& s) {
@@ -57,7 +69,7 @@ int main(int argc, char** argv) {
   }
   threads.erase(std::unique(threads.begin(), threads.end()), threads.end());
 
-  std::printf("Cost of determinism (medians of %d runs; cost = deterministic / fastest - 1)\n\n", reps);
+  std::printf("Cost of determinism (medians of %d interleaved runs; cost = deterministic / fastest - 1)\n\n", reps);
   std::printf("%-30s %7s %14s %14s %8s\n", "workload", "threads", "deterministic", "fastest", "cost");
   auto row = [](const std::string& what, int t, double det, double fast, const char* unit, double scale) {
     std::printf("%-30s %7d %11.3f %-2s %11.3f %-2s %+7.1f%%\n", what.c_str(), t, det * scale, unit, fast * scale, unit,
@@ -70,11 +82,7 @@ int main(int argc, char** argv) {
     sorix::Tensor x = sorix::rand({n}, sorix::float32, &g);
     for (int t : threads) {
       sorix::parallel::set_num_threads(t);
-      sorix::parallel::set_deterministic(true);
-      const double det = median_seconds(reps, [&] { (void)x.sum(); });
-      sorix::parallel::set_deterministic(false);
-      const double fast = median_seconds(reps, [&] { (void)x.sum(); });
-      sorix::parallel::set_deterministic(true);
+      const auto [det, fast] = interleaved_medians(reps, [&](int) { (void)x.sum(); });
       row("sum of " + std::to_string(n) + " float32", t, det, fast, "ms", 1e3);
     }
   }
@@ -83,25 +91,24 @@ int main(int argc, char** argv) {
   for (std::int64_t batch : {128LL, 512LL}) {
     for (int t : threads) {
       sorix::parallel::set_num_threads(t);
-      double result[2];
-      for (int mode = 0; mode < 2; ++mode) {
-        sorix::parallel::set_deterministic(mode == 0);
-        sorix::manual_seed(0);
+      // One model per mode, both from the same seed, stepping on the same batch.
+      struct Run {
         sorix::nn::Sequential model = sorix::examples::make_fashion_model();
-        sorix::optim::RMSprop opt(model.parameters(), sorix::optim::RMSpropOptions(1e-3).alpha(0.99));
-        sorix::nn::CrossEntropyLoss loss_fn;
-        sorix::data::DataLoader loader(data, sorix::data::DataLoaderOptions().batch_size(batch).shuffle(true).seed(1));
-        auto it = loader.begin();
-        sorix::data::Batch b = *it;
-        result[mode] = median_seconds(reps * 4, [&] {
-          sorix::Tensor loss = loss_fn(model(b.data), b.target);
-          opt.zero_grad();
-          loss.backward();
-          opt.step();
-        });
-      }
-      sorix::parallel::set_deterministic(true);
-      row("training step, batch " + std::to_string(batch), t, result[0], result[1], "ms", 1e3);
+        sorix::optim::RMSprop opt{model.parameters(), sorix::optim::RMSpropOptions(1e-3).alpha(0.99)};
+      };
+      sorix::manual_seed(0);
+      Run runs[2];
+      sorix::nn::CrossEntropyLoss loss_fn;
+      sorix::data::DataLoader loader(data, sorix::data::DataLoaderOptions().batch_size(batch).shuffle(true).seed(1));
+      sorix::data::Batch b = *loader.begin();
+      const auto [det, fast] = interleaved_medians(reps * 4, [&](int mode) {
+        Run& r = runs[mode];
+        sorix::Tensor loss = loss_fn(r.model(b.data), b.target);
+        r.opt.zero_grad();
+        loss.backward();
+        r.opt.step();
+      });
+      row("training step, batch " + std::to_string(batch), t, det, fast, "ms", 1e3);
     }
   }
   return 0;

@@ -4,6 +4,7 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <type_traits>
 
@@ -48,7 +49,30 @@ void blas_call(bool ta, bool tb, blasint m, blasint n, blasint k, T alpha, const
   }
 }
 
+std::size_t round_up(std::size_t v, std::size_t m) { return (v + m - 1) / m * m; }
+std::size_t ceil_div(std::size_t a, std::size_t b) { return (a + b - 1) / b; }
+
 }  // namespace
+
+GemmBlocks gemm_blocks(std::size_t M, std::size_t N, std::size_t K) {
+  if (M == 0 || N == 0) return {1, 1};
+  const double work = static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
+  const double wanted_d = std::max(2.0, std::ceil(work / kGemmBlockWork));
+  const std::size_t wanted = wanted_d > 1e6 ? std::size_t{1000000} : static_cast<std::size_t>(wanted_d);
+  std::size_t row_blocks = 1, col_blocks = 1;
+  while (row_blocks * col_blocks < wanted) {
+    const std::size_t h = ceil_div(M, row_blocks), w = ceil_div(N, col_blocks);
+    const bool can_cut_cols = w >= 2 * kGemmMinBlock, can_cut_rows = h >= 2 * kGemmMinBlock;
+    if (can_cut_cols && (w >= h || !can_cut_rows)) {
+      ++col_blocks;
+    } else if (can_cut_rows) {
+      ++row_blocks;
+    } else {
+      break;
+    }
+  }
+  return {round_up(ceil_div(M, row_blocks), kGemmBlockAlign), round_up(ceil_div(N, col_blocks), kGemmBlockAlign)};
+}
 
 template <class T>
 void gemm_batched(std::size_t batch, bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K,
@@ -58,9 +82,10 @@ void gemm_batched(std::size_t batch, bool trans_a, bool trans_b, std::size_t M, 
   check(ldc >= N, "gemm", "ldc = ", ldc, " is smaller than N = ", N);
   check(batch == 1 || stride_c != 0, "gemm", "stride_c must not be 0 for a batch of ", batch);
 
-  const std::size_t block_rows = gemm_block_rows(M);
-  const std::size_t row_blocks = (M + block_rows - 1) / block_rows;
-  const std::size_t col_blocks = (N + kGemmBlockCols - 1) / kGemmBlockCols;
+  const GemmBlocks blocks = gemm_blocks(M, N, K);
+  const std::size_t block_rows = blocks.rows, block_cols = blocks.cols;
+  const std::size_t row_blocks = ceil_div(M, block_rows);
+  const std::size_t col_blocks = ceil_div(N, block_cols);
   const std::size_t per_matrix = row_blocks * col_blocks;
   const std::size_t tasks = batch * per_matrix;
 
@@ -88,8 +113,8 @@ void gemm_batched(std::size_t batch, bool trans_a, bool trans_b, std::size_t M, 
 
   auto run_block = [&](std::size_t t) {
     const std::size_t i = t / per_matrix, r = t % per_matrix;
-    const std::size_t r0 = (r / col_blocks) * block_rows, c0 = (r % col_blocks) * kGemmBlockCols;
-    const std::size_t m = std::min(block_rows, M - r0), n = std::min(kGemmBlockCols, N - c0);
+    const std::size_t r0 = (r / col_blocks) * block_rows, c0 = (r % col_blocks) * block_cols;
+    const std::size_t m = std::min(block_rows, M - r0), n = std::min(block_cols, N - c0);
     // Rows r0.. of op(A): rows of A, or columns of A when it is read transposed; likewise B.
     const T* a = A + i * stride_a + (trans_a ? r0 : r0 * lda);
     const T* b = B + i * stride_b + (trans_b ? c0 * ldb : c0);

@@ -215,9 +215,11 @@ TEST_CASE("matmul rejects bad operands with clear messages", "[matmul]") {
 }
 
 TEST_CASE("matmul is bit-identical at 1, 2, 3 and 8 threads", "[matmul]") {
-  // M x K x N straddling the 64-row / 256-column blocks, big enough to run as parallel tasks.
-  const std::vector<std::array<std::int64_t, 3>> sizes = {
-      {1, 1, 1}, {63, 65, 127}, {200, 300, 129}, {513, 70, 1000}, {64, 64, 256}, {65, 300, 257}};
+  // M x K x N that gemm_blocks cuts into several blocks with a ragged last one (rows, columns or
+  // both; the training layer's 128 x 784 x 128), big enough to run as parallel tasks.
+  const std::vector<std::array<std::int64_t, 3>> sizes = {{1, 1, 1},       {63, 65, 127},   {200, 300, 129},
+                                                          {513, 70, 1000}, {64, 64, 256},   {65, 300, 257},
+                                                          {128, 784, 128}, {1000, 150, 600}};
   for (auto dt : {sorix::float32, sorix::float64}) {
     for (const auto& s : sizes) {
       INFO("M K N " << s[0] << " " << s[1] << " " << s[2] << " " << sorix::dtype_name(dt));
@@ -241,6 +243,43 @@ TEST_CASE("matmul is bit-identical at 1, 2, 3 and 8 threads", "[matmul]") {
     });
     for (std::size_t r = 1; r < runs.size(); ++r) {
       for (std::size_t k = 0; k < 3; ++k) CHECK(testing::bit_identical(runs[0][k], runs[r][k]));
+    }
+  }
+}
+
+TEST_CASE("gemm_blocks depends on the shape only and keeps blocks large and aligned", "[matmul]") {
+  using sorix::kernels::gemm_blocks;
+  const std::size_t align = sorix::kernels::kGemmBlockAlign, min_block = sorix::kernels::kGemmMinBlock;
+  // The training products (batch 128): each in two blocks, the cheaper column cut where it fits.
+  CHECK(gemm_blocks(128, 128, 784).rows == 128);
+  CHECK(gemm_blocks(128, 128, 784).cols == 64);
+  CHECK(gemm_blocks(128, 784, 128).rows == 128);
+  CHECK(gemm_blocks(128, 784, 128).cols == 400);
+  // Too small to cut: one block, whatever the work.
+  CHECK(gemm_blocks(3, 5, 7).rows >= 3);
+  CHECK(gemm_blocks(3, 5, 7).cols >= 5);
+  CHECK(gemm_blocks(100, 100, 100000).rows >= 100);
+  for (std::size_t M : {1, 17, 64, 127, 128, 129, 500, 4096}) {
+    for (std::size_t N : {1, 10, 64, 128, 300, 784, 2000}) {
+      for (std::size_t K : {1, 64, 784, 5000}) {
+        INFO("M N K " << M << " " << N << " " << K);
+        const auto b = gemm_blocks(M, N, K);
+        CHECK(b.rows % align == 0);
+        CHECK(b.cols % align == 0);
+        const std::size_t row_blocks = (M + b.rows - 1) / b.rows, col_blocks = (N + b.cols - 1) / b.cols;
+        // Cut sides stay at least kGemmMinBlock long (every block but a ragged last one).
+        if (row_blocks > 1) CHECK(b.rows >= min_block);
+        if (col_blocks > 1) CHECK(b.cols >= min_block);
+        // Anything with a side of at least 2 * kGemmMinBlock is shared by two threads.
+        if (M >= 2 * min_block || N >= 2 * min_block) CHECK(row_blocks * col_blocks >= 2);
+        // About kGemmBlockWork multiply-adds per block (rounding the sides up to whole panels may
+        // save a block), unless the blocks are already as small as kGemmMinBlock allows.
+        const double work = double(M) * double(N) * double(K);
+        const bool could_cut_more = b.rows >= 2 * min_block + align || b.cols >= 2 * min_block + align;
+        if (could_cut_more && row_blocks * col_blocks > 2) {
+          CHECK(work / double(row_blocks * col_blocks) <= 1.5 * sorix::kernels::kGemmBlockWork);
+        }
+      }
     }
   }
 }
