@@ -79,9 +79,9 @@ struct Row {
   bool operator==(const Row&) const = default;
 };
 
-std::unique_ptr<sorix::data::TensorDataset> dataset(const Args& a, bool& real) {
+std::unique_ptr<sorix::data::Dataset> dataset(const Args& a, bool& real) {
   real = std::filesystem::exists(a.data + "/train-images-idx3-ubyte.gz");
-  if (real) return std::make_unique<sorix::data::TensorDataset>(sorix::data::load_fashion_mnist(a.data, true));
+  if (real) return std::make_unique<sorix::data::ImageDataset>(sorix::data::load_fashion_mnist(a.data, true));
   return std::make_unique<sorix::data::TensorDataset>(sorix::examples::synthetic_fashion(4096, 12345));
 }
 

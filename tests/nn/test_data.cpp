@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "support/errors.hpp"
 #include "support/gradcheck.hpp"
 #include "support/temp_files.hpp"
 
@@ -365,9 +366,12 @@ TEST_CASE("Fashion-MNIST reads as 60000x784 / 10000x784 with labels 0..9", "[dat
     return;
   }
   for (bool train : {true, false}) {
-    TensorDataset ds = sorix::data::load_fashion_mnist(dir, train);
+    sorix::data::ImageDataset ds = sorix::data::load_fashion_mnist(dir, train);
     const std::int64_t n = train ? 60000 : 10000;
-    REQUIRE(ds.data().shape() == Shape{n, 784});
+    REQUIRE(ds.size() == n);
+    REQUIRE(ds.image_shape() == Shape{784});
+    const Tensor images = ds.data();
+    REQUIRE(images.shape() == Shape{n, 784});
     REQUIRE(ds.targets().shape() == Shape{n});
     REQUIRE(ds.targets().dtype() == Dtype::Int64);
     std::vector<std::int64_t> counts(10, 0);
@@ -378,7 +382,7 @@ TEST_CASE("Fashion-MNIST reads as 60000x784 / 10000x784 with labels 0..9", "[dat
       ++counts[static_cast<std::size_t>(y[i])];
     }
     for (auto c : counts) CHECK(c == n / 10);  // Fashion-MNIST is balanced
-    const float* x = ds.data().data_ptr<float>();
+    const float* x = images.data_ptr<float>();
     float lo = 1, hi = 0;
     for (std::int64_t i = 0; i < n * 784; ++i) {
       lo = std::min(lo, x[i]);
@@ -388,4 +392,99 @@ TEST_CASE("Fashion-MNIST reads as 60000x784 / 10000x784 with labels 0..9", "[dat
     CHECK(hi == 1.0f);
   }
   CHECK_THROWS_AS(sorix::data::load_fashion_mnist("/nonexistent-dir", true), std::runtime_error);
+}
+
+namespace {
+// n images of `shape` whose bytes run through 0..255 (every value appears), labels i % 10.
+sorix::data::ImageDataset byte_images(std::int64_t n, const Shape& shape, std::vector<std::uint8_t>& pixels) {
+  std::int64_t per = 1;
+  for (auto d : shape) per *= d;
+  pixels.resize(static_cast<std::size_t>(n * per));
+  for (std::size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<std::uint8_t>((i * 7 + i / 256) % 256);
+  Tensor labels = sorix::empty({n}, Dtype::Int64);
+  for (std::int64_t i = 0; i < n; ++i) labels.data_ptr<std::int64_t>()[i] = i % 10;
+  return sorix::data::ImageDataset(pixels, shape, labels);
+}
+}  // namespace
+
+TEST_CASE("ImageDataset gives bytes as float32 value / 255, per example and per batch", "[data]") {
+  std::vector<std::uint8_t> pixels;
+  const sorix::data::ImageDataset ds = byte_images(6, {2, 3}, pixels);
+  CHECK(ds.size() == 6);
+  const auto e = ds.get(4);
+  REQUIRE(e.data.shape() == Shape{2, 3});
+  REQUIRE(e.data.dtype() == Dtype::Float32);
+  CHECK(e.target.item<std::int64_t>() == 4);
+  for (std::int64_t j = 0; j < 6; ++j) {
+    CHECK(e.data.data_ptr<float>()[j] == static_cast<float>(pixels[static_cast<std::size_t>(24 + j)]) / 255.0f);
+  }
+  const std::int64_t idx[] = {5, 0, 5, 2};
+  const Batch b = ds.get_batch(idx, 4);
+  REQUIRE(b.data.shape() == Shape{4, 2, 3});
+  REQUIRE(b.target.shape() == Shape{4});
+  const Tensor all = ds.data();
+  REQUIRE(all.shape() == Shape{6, 2, 3});
+  for (std::int64_t r = 0; r < 4; ++r) {
+    CHECK(b.target.data_ptr<std::int64_t>()[r] == idx[r] % 10);
+    for (std::int64_t j = 0; j < 6; ++j) {
+      const float want = static_cast<float>(pixels[static_cast<std::size_t>(idx[r] * 6 + j)]) / 255.0f;
+      CHECK(b.data.data_ptr<float>()[r * 6 + j] == want);
+      CHECK(all.data_ptr<float>()[idx[r] * 6 + j] == want);
+    }
+  }
+  // 0 and 255 map to exactly 0 and 1.
+  CHECK(std::count(pixels.begin(), pixels.end(), 0) > 0);
+  const std::vector<std::uint8_t> extremes{0, 255};
+  const sorix::data::ImageDataset two(extremes, Shape{1}, sorix::zeros({2}, Dtype::Int64));
+  CHECK(two.data().data_ptr<float>()[0] == 0.0f);
+  CHECK(two.data().data_ptr<float>()[1] == 1.0f);
+}
+
+TEST_CASE("ImageDataset batches are identical at 1, 2, 3 and 8 threads and equal a TensorDataset's", "[data]") {
+  // 700 images of 784 bytes: a batch of 500 is ~1.5 MB of floats, well past the inline size.
+  std::vector<std::uint8_t> pixels;
+  const sorix::data::ImageDataset images = byte_images(700, {784}, pixels);
+  const TensorDataset floats(images.data(), images.targets());
+  DataLoader loader(images, DataLoaderOptions(500).shuffle(true).seed(3));
+  DataLoader float_loader(floats, DataLoaderOptions(500).shuffle(true).seed(3));
+  auto runs = sorix::testing::at_thread_counts({1, 2, 3, 8}, [&] {
+    std::vector<Tensor> out;
+    for (const Batch& b : loader) {
+      out.push_back(b.data);
+      out.push_back(b.target);
+    }
+    return out;
+  });
+  std::vector<Tensor> want;
+  for (int epoch = 0; epoch < 4; ++epoch) {
+    for (const Batch& b : float_loader) {
+      want.push_back(b.data);
+      want.push_back(b.target);
+    }
+  }
+  // Each run is the next epoch of the same seeded loaders: epoch k of both must agree.
+  for (std::size_t r = 0; r < runs.size(); ++r) {
+    REQUIRE(runs[r].size() == 4);
+    for (std::size_t k = 0; k < 4; ++k) CHECK(bit_identical(runs[r][k], want[r * 4 + k]));
+  }
+}
+
+TEST_CASE("ImageDataset and get_batch reject bad input with clear errors", "[data]") {
+  using sorix::testing::contains;
+  using sorix::testing::message_of;
+  const std::vector<std::uint8_t> six(6, 1);
+  const Tensor labels2 = sorix::zeros({2}, Dtype::Int64);
+  CHECK(contains(message_of([&] { sorix::data::ImageDataset(six, Shape{4}, labels2); }),
+                 "6 pixel bytes do not make 2 images of shape [4] (8 bytes expected)"));
+  CHECK(contains(message_of([&] { sorix::data::ImageDataset(six, Shape{3}, sorix::zeros({2})); }),
+                 "labels must be a 1-D int64 tensor, got float32[2]"));
+  CHECK(contains(message_of([&] { sorix::data::ImageDataset(six, Shape{-3}, labels2); }), "negative dimension"));
+  const sorix::data::ImageDataset ds(six, Shape{3}, labels2);
+  const std::int64_t bad[] = {0, 2};
+  CHECK(contains(message_of<std::out_of_range>([&] { ds.get_batch(bad, 2); }),
+                 "ImageDataset::get_batch: index 2 (position 1 of the batch) out of range for a dataset of size 2"));
+  CHECK_THROWS_AS(ds.get(-1), std::out_of_range);
+  const TensorDataset td(sorix::zeros({2, 3}), labels2);
+  const std::int64_t neg[] = {-1};
+  CHECK_THROWS_AS(td.get_batch(neg, 1), std::out_of_range);
 }

@@ -17,6 +17,7 @@
 #include "sorix/core/serialize.hpp"
 #include "sorix/nn/checkpoint.hpp"
 #include "sorix/nn/data/dataset.hpp"
+#include "sorix/nn/data/image_dataset.hpp"
 #include "sorix/nn/data/dataloader.hpp"
 #include "sorix/nn/data/idx.hpp"
 #include "sorix/nn/init.hpp"

@@ -1,11 +1,14 @@
-// TensorDataset (nn/data/dataset.hpp).
+// Dataset::get_batch and TensorDataset (nn/data/dataset.hpp).
 #include "sorix/nn/data/dataset.hpp"
 
 #include <cstring>
 #include <stdexcept>
 #include <string>
 
+#include <vector>
+
 #include "core/src/internal.hpp"
+#include "nn/src/data/row_gather.hpp"
 
 namespace sorix::data {
 
@@ -31,7 +34,69 @@ Tensor copy_row(const Tensor& t, std::int64_t index) {
   return out;
 }
 
+Shape batch_shape(std::int64_t count, const Shape& row_shape) {
+  Shape s{count};
+  s.insert(s.end(), row_shape.begin(), row_shape.end());
+  return s;
+}
+
+// Stacks same-shaped, same-dtype tensors along a new dim 0 (`what` names them in errors; idx gives
+// the examples' indices).
+Tensor stack_rows(const std::vector<Tensor>& rows, const char* what, const std::int64_t* idx) {
+  const Shape row_shape = rows[0].shape();
+  const Dtype dtype = rows[0].dtype();
+  for (std::size_t r = 1; r < rows.size(); ++r) {
+    check(rows[r].defined() && rows[r].shape() == row_shape && rows[r].dtype() == dtype, "Dataset::get_batch",
+          "cannot batch examples with different ", what, " shapes or dtypes: example ", idx[0], " has ",
+          dtype_name(dtype), shape_string(row_shape), ", example ", idx[r], " has ",
+          rows[r].defined() ? dtype_name(rows[r].dtype()) + shape_string(rows[r].shape()) : std::string("undefined"));
+  }
+  Tensor out = empty(batch_shape(static_cast<std::int64_t>(rows.size()), row_shape), dtype);
+  const std::size_t row_bytes = static_cast<std::size_t>(rows[0].numel()) * dtype_size(dtype);
+  char* d = raw_bytes(out);
+  for (std::size_t r = 0; r < rows.size() && row_bytes != 0; ++r) std::memcpy(d + r * row_bytes, raw_bytes(rows[r]), row_bytes);
+  return out;
+}
+
+// out[r] = t[idx[r]]: a parallel row copy.
+Tensor gather(const Tensor& t, const std::int64_t* idx, std::int64_t count) {
+  const Shape shape = t.shape();
+  Tensor out = empty(batch_shape(count, Shape(shape.begin() + 1, shape.end())), t.dtype());
+  const std::size_t row_bytes =
+      shape[0] == 0 ? 0 : static_cast<std::size_t>(t.numel() / shape[0]) * dtype_size(t.dtype());
+  char* d = raw_bytes(out);
+  row_gather::gather_rows(reinterpret_cast<const unsigned char*>(raw_bytes(t)), row_bytes, idx,
+                      static_cast<std::size_t>(count), row_bytes,
+                      [&](std::size_t r, const unsigned char* row) { std::memcpy(d + r * row_bytes, row, row_bytes); });
+  return out;
+}
+
 }  // namespace
+
+Batch Dataset::get_batch(const std::int64_t* indices, std::int64_t count) const {
+  const char* op = "Dataset::get_batch";
+  check(count > 0 && indices != nullptr, op, "expected at least one index, got ", count);
+  std::vector<Tensor> data, target;
+  data.reserve(static_cast<std::size_t>(count));
+  target.reserve(static_cast<std::size_t>(count));
+  for (std::int64_t i = 0; i < count; ++i) {
+    Example e = get(indices[i]);
+    check(e.data.defined(), op, "example ", indices[i], " has undefined data");
+    data.push_back(std::move(e.data));
+    target.push_back(std::move(e.target));
+  }
+  Batch out;
+  out.data = stack_rows(data, "data", indices);
+  if (target[0].defined()) {
+    out.target = stack_rows(target, "target", indices);
+  } else {
+    for (std::int64_t i = 1; i < count; ++i) {
+      check(!target[static_cast<std::size_t>(i)].defined(), op, "example ", indices[0],
+            " has no target but example ", indices[i], " has one");
+    }
+  }
+  return out;
+}
 
 TensorDataset::TensorDataset(Tensor data, Tensor targets) : data_(std::move(data)), targets_(std::move(targets)) {
   const char* op = "TensorDataset";
@@ -48,6 +113,13 @@ Example TensorDataset::get(std::int64_t index) const {
   check<std::out_of_range>(index >= 0 && index < size(), "TensorDataset::get", "index ", index,
                            " out of range for a dataset of size ", size());
   return Example{copy_row(data_, index), copy_row(targets_, index)};
+}
+
+Batch TensorDataset::get_batch(const std::int64_t* indices, std::int64_t count) const {
+  check(count >= 0 && (count == 0 || indices != nullptr), "TensorDataset::get_batch", "invalid batch of ", count,
+        " indices");
+  row_gather::check_indices("TensorDataset::get_batch", indices, count, size());
+  return Batch{gather(data_, indices, count), gather(targets_, indices, count)};
 }
 
 }  // namespace sorix::data

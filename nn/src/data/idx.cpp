@@ -180,7 +180,7 @@ Tensor read_idx(const std::string& path) {
   return t;
 }
 
-TensorDataset load_fashion_mnist(const std::string& dir, bool train) {
+ImageDataset load_fashion_mnist(const std::string& dir, bool train) {
   const std::string prefix = train ? "train" : "t10k";
   const std::string images_path = find_file(dir, prefix + "-images-idx3-ubyte");
   const std::string labels_path = find_file(dir, prefix + "-labels-idx1-ubyte");
@@ -197,19 +197,10 @@ TensorDataset load_fashion_mnist(const std::string& dir, bool train) {
     if (labels[i] > 9) idx_error(op, labels_path, "label " + std::to_string(labels[i]) + " at index " + std::to_string(i) + " is not in 0..9");
   }
   const std::int64_t n = ishape[0];
-  const std::int64_t pixels = ishape[1] * ishape[2];
-  Tensor x = empty({n, pixels}, Dtype::Float32);
-  float* px = x.data_ptr<float>();
-  // Training reads random rows of this buffer: huge pages keep those reads off the TLB-miss path.
-  sorix::detail::advise_huge_pages(px, static_cast<std::size_t>(x.numel()) * sizeof(float));
-  const std::uint8_t* src = images.data();
-  parallel::parallel_for(images.size(), parallel::kChunkSize, [&](std::size_t b, std::size_t e) {
-    for (std::size_t i = b; i < e; ++i) px[i] = static_cast<float>(src[i]) / 255.0f;
-  });
   Tensor y = empty({n}, Dtype::Int64);
   std::int64_t* py = y.data_ptr<std::int64_t>();
   for (std::size_t i = 0; i < labels.size(); ++i) py[i] = labels[i];
-  return TensorDataset(x, y);
+  return ImageDataset(images, Shape{ishape[1] * ishape[2]}, y);
 }
 
 }  // namespace sorix::data

@@ -17,10 +17,10 @@
 // (sorix::manual_seed makes it reproducible), as PyTorch's RandomSampler does. Giving both is an
 // error.
 //
-// Batches: data and target of the examples stacked along a new dim 0 (same dtype as the
-// examples). The last batch is smaller unless drop_last. A TensorDataset batch is gathered by a
-// parallel row copy (fixed chunks of rows); any other Dataset is read with get() per example,
-// serially, and every example of a batch must have the same shapes and dtypes.
+// Batches: Dataset::get_batch of the epoch's next batch_size indices (data and target of the
+// examples stacked along a new dim 0, same dtype as the examples). The last batch is smaller
+// unless drop_last. TensorDataset and ImageDataset gather a batch with a parallel row copy (fixed
+// chunks of rows); a Dataset without its own get_batch is read with get() per example, serially.
 //
 // Resuming: state_dict() holds the generator state and the number of epochs started; restoring it
 // with load_state_dict() (between epochs) makes the next epoch the same as it would have been.
@@ -35,11 +35,6 @@
 #include "sorix/nn/data/dataset.hpp"
 
 namespace sorix::data {
-
-struct Batch {
-  Tensor data;
-  Tensor target;
-};
 
 struct DataLoaderOptions {
   DataLoaderOptions() = default;

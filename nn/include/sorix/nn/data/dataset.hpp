@@ -12,8 +12,14 @@ struct Example {
   Tensor target;
 };
 
-/// An indexable dataset. get() is called from the thread iterating a DataLoader (never
-/// concurrently by the library), so an implementation need not be thread-safe.
+/// A batch: the data and targets of several examples stacked along a new dim 0.
+struct Batch {
+  Tensor data;
+  Tensor target;
+};
+
+/// An indexable dataset. get() and get_batch() are called from the thread iterating a DataLoader
+/// (never concurrently by the library), so an implementation need not be thread-safe.
 class Dataset {
  public:
   virtual ~Dataset() = default;
@@ -21,11 +27,17 @@ class Dataset {
   virtual std::int64_t size() const = 0;
   /// Example `index` in [0, size()); out of range throws std::out_of_range.
   virtual Example get(std::int64_t index) const = 0;
+  /// The examples indices[0..count) stacked along a new dim 0 (as torch::data's get_batch). The
+  /// default calls get() per example, serially; every example must have the same data shape and
+  /// dtype (and likewise targets, or none), else std::invalid_argument naming the two examples.
+  /// Datasets that can gather faster override it (TensorDataset, ImageDataset: a parallel copy in
+  /// fixed chunks of rows, so a batch is the same for any thread count).
+  virtual Batch get_batch(const std::int64_t* indices, std::int64_t count) const;
 };
 
 /// Examples are the rows (first-dimension slices) of two tensors: data [N, ...] and targets
-/// [N, ...] of any dtypes. DataLoader gathers TensorDataset batches with a parallel row copy
-/// (its fast path) instead of calling get() per example.
+/// [N, ...] of any dtypes. Batches are gathered with a parallel row copy instead of get() per
+/// example.
 class TensorDataset : public Dataset {
  public:
   /// Both defined, at least 1-D, with the same first dimension (std::invalid_argument naming both
@@ -36,6 +48,8 @@ class TensorDataset : public Dataset {
   std::int64_t size() const override;
   /// Copies of row `index`: data[index] (shape data.shape()[1:]) and targets[index].
   Example get(std::int64_t index) const override;
+  /// data[indices] and targets[indices]; an index out of range throws std::out_of_range.
+  Batch get_batch(const std::int64_t* indices, std::int64_t count) const override;
 
   const Tensor& data() const { return data_; }
   const Tensor& targets() const { return targets_; }

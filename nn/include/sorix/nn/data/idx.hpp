@@ -15,6 +15,7 @@
 
 #include "sorix/core/tensor.hpp"
 #include "sorix/nn/data/dataset.hpp"
+#include "sorix/nn/data/image_dataset.hpp"
 
 namespace sorix::data {
 
@@ -30,9 +31,10 @@ void write_idx_u8(const std::string& path, const std::vector<std::uint8_t>& valu
 Tensor read_idx(const std::string& path);
 
 /// Fashion-MNIST (or MNIST: same file names) from `dir`: "{train,t10k}-images-idx3-ubyte[.gz]"
-/// and "{train,t10k}-labels-idx1-ubyte[.gz]" (the .gz name is tried first). Images become float32
-/// [N, rows*cols] scaled to [0, 1] (value / 255), labels int64 [N]. Throws std::runtime_error
-/// if a file is missing or malformed, the counts differ, or a label is not in 0..9.
-TensorDataset load_fashion_mnist(const std::string& dir, bool train);
+/// and "{train,t10k}-labels-idx1-ubyte[.gz]" (the .gz name is tried first), as an ImageDataset:
+/// the images stay bytes and reach the model as float32 [rows*cols] scaled to [0, 1]
+/// (value / 255), labels int64. Throws std::runtime_error if a file is missing or malformed, the
+/// counts differ, or a label is not in 0..9.
+ImageDataset load_fashion_mnist(const std::string& dir, bool train);
 
 }  // namespace sorix::data
