@@ -53,4 +53,25 @@ void advise_huge_pages(void* data, std::size_t bytes) {
 #endif
 }
 
+std::shared_ptr<std::uint8_t[]> allocate_huge_page_buffer(std::size_t bytes) {
+  if (bytes == 0) bytes = 1;
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  constexpr std::size_t kHuge = std::size_t{2} << 20;
+  const std::size_t length = (bytes + kHuge - 1) / kHuge * kHuge;
+  // Map one huge page more than needed and unmap the slack on both sides: the start is aligned.
+  void* raw = mmap(nullptr, length + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw != MAP_FAILED) {
+    const auto base = reinterpret_cast<std::uintptr_t>(raw);
+    const std::uintptr_t aligned = (base + kHuge - 1) & ~(std::uintptr_t{kHuge} - 1);
+    if (aligned > base) munmap(raw, aligned - base);
+    const std::uintptr_t tail = base + length + kHuge - (aligned + length);
+    if (tail > 0) munmap(reinterpret_cast<void*>(aligned + length), tail);
+    auto* p = reinterpret_cast<std::uint8_t*>(aligned);
+    (void)madvise(p, length, MADV_HUGEPAGE);  // a hint: without THP the pages are simply small
+    return std::shared_ptr<std::uint8_t[]>(p, [length](std::uint8_t* q) { munmap(q, length); });
+  }
+#endif
+  return std::shared_ptr<std::uint8_t[]>(new std::uint8_t[bytes]);
+}
+
 }  // namespace sorix::detail

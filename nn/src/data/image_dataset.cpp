@@ -1,6 +1,7 @@
 // ImageDataset (nn/data/image_dataset.hpp).
 #include "sorix/nn/data/image_dataset.hpp"
 
+#include <cmath>
 #include <cstring>
 #include <stdexcept>
 
@@ -12,9 +13,17 @@ namespace sorix::data {
 
 namespace {
 
-// out[i] = float(in[i]) / 255: a division, so the bits equal dividing a float copy of the data.
+// out[i] = float(in[i]) / 255.0f, bit for bit, without a vector divide (several times slower):
+// q0 = x * (1/255), then one correction step with the exact residual x - 255 q0 (an fma). For the
+// 256 possible bytes this gives exactly the correctly rounded quotient (checked for every byte by
+// tests/nn/test_data.cpp).
 void bytes_to_unit_floats(const std::uint8_t* in, float* out, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<float>(in[i]) / 255.0f;
+  constexpr float kInv255 = 1.0f / 255.0f;
+  for (std::size_t i = 0; i < n; ++i) {
+    const float x = static_cast<float>(in[i]);
+    const float q0 = x * kInv255;
+    out[i] = std::fma(std::fma(-q0, 255.0f, x), kInv255, q0);
+  }
 }
 
 Shape with_leading(std::int64_t n, const Shape& rest) {
@@ -40,10 +49,9 @@ ImageDataset::ImageDataset(const std::vector<std::uint8_t>& pixels, Shape image_
   check(pixels.size() == n * per_image, op, pixels.size(), " pixel bytes do not make ", n, " images of shape ",
         shape_string(image_shape_), " (", n * per_image, " bytes expected)");
   image_bytes_ = per_image;
-  // Fresh, untouched memory: advised for huge pages before the first write, so the random row
-  // reads of shuffled batches take fewer TLB misses.
-  pixels_ = std::make_shared_for_overwrite<std::uint8_t[]>(pixels.empty() ? 1 : pixels.size());
-  sorix::detail::advise_huge_pages(pixels_.get(), pixels.size());
+  // Huge pages: shuffled batches read rows all over the buffer, and with 4 KiB pages nearly every
+  // row costs a TLB miss (a two-level page walk under a hypervisor).
+  pixels_ = sorix::detail::allocate_huge_page_buffer(pixels.size());
   if (!pixels.empty()) std::memcpy(pixels_.get(), pixels.data(), pixels.size());
 }
 
