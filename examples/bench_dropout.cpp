@@ -2,8 +2,8 @@
 // measured in the same run, as design.md §6 asks:
 //   * a STREAM-style copy (same sizes, same thread count, parallel through
 //     sorix::parallel::parallel_for): the memory-bandwidth limit of this machine;
-//   * PyTorch's torch.nn.functional.dropout (/usr/bin/python3 with python3-torch, run as a
-//     subprocess with the same sizes and thread count).
+//   * PyTorch's torch.nn.functional.dropout (/usr/bin/python3 with python3-torch, or the interpreter
+//     named by $SORIX_BENCH_PYTHON; run as a subprocess with the same sizes and thread count).
 // Each number is the median of several repetitions after a warm-up. Small sizes run several
 // iterations per repetition so that one repetition lasts about a millisecond or more.
 //
@@ -41,6 +41,8 @@
 #include <unistd.h>
 
 #include <sorix/sorix.hpp>
+
+#include "examples/support/python.hpp"
 
 namespace {
 
@@ -139,15 +141,16 @@ std::map<long long, TorchTimes> run_torch(const Options& o, int threads, std::st
   }
   std::ostringstream sizes;
   for (std::size_t i = 0; i < o.sizes.size(); ++i) sizes << (i ? "," : "") << o.sizes[i];
+  const std::string python = sorix::examples::bench_python();
   // Pin every threading runtime PyTorch may use to the same count; BLAS is not involved.
   std::ostringstream cmd;
   if (o.reuse_memory) cmd << "GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=" << kHugeTrim << " ";
   cmd << "OMP_NUM_THREADS=" << threads << " MKL_NUM_THREADS=" << threads << " OPENBLAS_NUM_THREADS=1"
-      << " /usr/bin/python3 " << path << " " << threads << " " << o.p << " " << sizes.str() << " " << o.reps
+      << " " << python << " " << path << " " << threads << " " << o.p << " " << sizes.str() << " " << o.reps
       << " 2>&1";
   FILE* pipe = popen(cmd.str().c_str(), "r");
   if (pipe == nullptr) {
-    why = "could not start /usr/bin/python3";
+    why = "could not start " + python;
     std::remove(path);
     return out;
   }
@@ -167,7 +170,7 @@ std::map<long long, TorchTimes> run_torch(const Options& o, int threads, std::st
     } else if (tag == "TORCH") {
       std::string version;
       ls >> version;
-      if (threads == static_cast<int>(o.threads.front())) std::cout << "PyTorch " << version << " (/usr/bin/python3)\n";
+      if (threads == static_cast<int>(o.threads.front())) std::cout << "PyTorch " << version << " (" << python << ")\n";
     } else if (first_error.empty()) {
       first_error = line;
     }
@@ -175,7 +178,7 @@ std::map<long long, TorchTimes> run_torch(const Options& o, int threads, std::st
   const int rc = pclose(pipe);
   std::remove(path);
   if (out.empty() && why.empty()) {
-    why = rc != 0 ? "/usr/bin/python3 failed: " + first_error : "no result from /usr/bin/python3";
+    why = rc != 0 ? python + " failed: " + first_error : "no result from " + python;
   }
   return out;
 }

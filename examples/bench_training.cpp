@@ -1,5 +1,5 @@
 // The Fashion-MNIST recipe (examples/train_fashion_mnist) in sorix and, in the same run, in
-// PyTorch (/usr/bin/python3, Debian's python3-torch) with the same model, data, batch order
+// PyTorch (/usr/bin/python3, Debian's python3-torch, or $SORIX_BENCH_PYTHON) with the same model, data, batch order
 // (sorix's shuffled orders are handed to PyTorch) and hyper-parameters, at each thread count:
 // training time, inference time for the 10,000 test images at batch 4096, test accuracy.
 // Both are pinned to the thread count under test (sorix's arena; torch.set_num_threads and
@@ -19,6 +19,7 @@
 #include <sorix/sorix.hpp>
 
 #include "examples/support/fashion_model.hpp"
+#include "examples/support/python.hpp"
 
 namespace {
 
@@ -159,7 +160,7 @@ Result run_torch(int threads, int epochs, const std::string& order_file, const s
   std::ofstream(script) << kTorchScript;
   const std::string t = std::to_string(threads);
   const std::string cmd = "OPENBLAS_NUM_THREADS=" + t + " OMP_NUM_THREADS=" + t + " MKL_NUM_THREADS=" + t +
-                          " /usr/bin/python3 " + script + " " + t + " " + std::to_string(epochs) + " 128 " + order_file +
+                          " " + sorix::examples::bench_python() + " " + script + " " + t + " " + std::to_string(epochs) + " 128 " + order_file +
                           " " + data + " 2>/dev/null";
   if (std::FILE* p = ::popen(cmd.c_str(), "r")) {
     char version[64] = {};
@@ -196,7 +197,9 @@ int main(int argc, char** argv) {
                  data.c_str());
     return 1;
   }
-  if (torch && !std::filesystem::exists("/usr/bin/python3")) torch = false;
+  if (torch && sorix::examples::bench_python() == "/usr/bin/python3" && !std::filesystem::exists("/usr/bin/python3")) {
+    torch = false;
+  }
   auto train = sorix::data::load_fashion_mnist(data, true);
   auto test = sorix::data::load_fashion_mnist(data, false);
   const std::string order_file = std::filesystem::temp_directory_path() / ("sorix_orders_" + std::to_string(::getpid()));
