@@ -1,6 +1,8 @@
 // Deterministic parallel GEMM: fixed output blocks, one sequential cblas call per block (gemm.hpp).
 #include "autograd/src/gemm.hpp"
 
+#include "autograd/src/sgemm.hpp"
+
 #include <cblas.h>
 
 #include <algorithm>
@@ -105,6 +107,24 @@ void gemm_batched(std::size_t batch, bool trans_a, bool trans_b, std::size_t M, 
         " is smaller than the row length of A (", trans_a ? M : K, ")");
   check(ldb >= std::max<std::size_t>(1, trans_b ? K : N), "gemm", "ldb = ", ldb,
         " is smaller than the row length of B (", trans_b ? K : N, ")");
+  if constexpr (std::is_same_v<T, float>) {
+    const double product_work = static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
+    if (own_sgemm_available() && product_work > static_cast<double>(kGemmInlineWork)) {
+      // sorix's kernel: its bits do not depend on how the product is cut (sgemm.hpp), so each
+      // product is split into its own tiles; a batch's products run as tasks too. Small products
+      // stay on OpenBLAS below (its small-matrix kernels are faster there), in fixed blocks.
+      parallel::parallel_for(
+          batch, 1,
+          [&](std::size_t begin, std::size_t end) {
+            for (std::size_t i = begin; i < end; ++i) {
+              own_sgemm(trans_a, trans_b, M, N, K, alpha, A + i * stride_a, lda, B + i * stride_b, ldb, beta,
+                        C + i * stride_c, ldc);
+            }
+          },
+          1);
+      return;
+    }
+  }
   blas_threads_off();
   const blasint k = as_blasint(K, "K");
   const blasint ilda = as_blasint(lda, "lda"), ildb = as_blasint(ldb, "ldb"), ildc = as_blasint(ldc, "ldc");
