@@ -157,9 +157,13 @@ void gemm_batched(std::size_t batch, bool trans_a, bool trans_b, std::size_t M, 
 template <class T>
 void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, T alpha, const T* A,
           std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc) {
-  if (!parallel::deterministic() && M > 0 && N > 0 && K > 0) {
+  const double work = static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
+  const bool own_kernel = std::is_same_v<T, float> && own_sgemm_available() && work > static_cast<double>(kGemmInlineWork);
+  if (!parallel::deterministic() && !own_kernel && M > 0 && N > 0 && K > 0) {
     // Benchmark-only variant (parallel::set_deterministic(false)): one whole product on
-    // OpenBLAS's own threads, whose bits may change with the thread count.
+    // OpenBLAS's own threads, whose bits may change with the thread count. (sorix's own float32
+    // kernel is deterministic under any split and faster than this on its shapes, so it is the
+    // fastest variant for those products in both modes.)
     blas_threads_off();
     openblas_set_num_threads(parallel::get_num_threads());
     blas_call<T>(trans_a, trans_b, as_blasint(M, "M"), as_blasint(N, "N"), as_blasint(K, "K"), alpha, A,

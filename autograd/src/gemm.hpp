@@ -1,5 +1,6 @@
 #pragma once
-// Internal (not installed): deterministic parallel matrix products on CBLAS (OpenBLAS).
+// Internal (not installed): deterministic parallel matrix products, on sorix's own float32 kernel
+// (sgemm.hpp) and on CBLAS (OpenBLAS).
 //
 //   C = alpha * op(A) * op(B) + beta * C, every matrix row-major; op(X) = X or X^T.
 //   op(A) is M x K, op(B) is K x N, C is M x N. A is stored M x K (lda >= K) or, with trans_a,
@@ -8,8 +9,13 @@
 //   y = x W^T (trans_b), dW = g^T x (trans_a), dx = g W directly.
 //   beta == 0 means C is only written (NaNs already in C do not propagate), as in BLAS.
 //
-// Threading and determinism: only the output C is cut, into fixed blocks chosen by gemm_blocks(M,
-// N, K) (a function of the shape, never of the thread count), and each block is one
+// Two kernels. float32 products of more than kGemmInlineWork multiply-adds run on sorix's own
+// AVX-512 kernel (sgemm.hpp; where the build has AVX-512): one fma chain per element in k order,
+// so its bits never depend on how the product is split, and it is split into 8 x 32 tiles freely.
+// Everything else (float64, small float32 products, builds without AVX-512) runs on OpenBLAS:
+//
+// Threading and determinism on OpenBLAS: only the output C is cut, into fixed blocks chosen by
+// gemm_blocks(M, N, K) (a function of the shape, never of the thread count), and each block is one
 // sequential cblas_?gemm call over the whole K, run as a task of sorix::parallel. OpenBLAS's
 // rounding depends on the shape of each call (design.md 3.3), so the fixed blocks are what makes
 // the result bit-identical for any thread count; small products run inline on the calling thread

@@ -106,7 +106,10 @@ void pack_b(bool trans, const float* B, std::size_t ldb, std::size_t j0, std::si
 //
 // (B is always packed: reading an untransposed B's rows in place, 128 bytes every ldb, ran at
 // under half the speed of the contiguous panel.)
-template <bool kTransA>
+//
+// kHalf: only the first 16 columns (a ragged last panel of at most 16): half the multiply-adds,
+// the same chain for each element.
+template <bool kTransA, bool kHalf>
 void tile(std::size_t K, const float* __restrict a, std::size_t lda, const float* __restrict b, float alpha,
           float beta, float* C, std::size_t ldc, std::size_t rows, std::size_t cols) {
   const __mmask16 lo = static_cast<__mmask16>(cols >= 16 ? 0xFFFFu : (1u << cols) - 1u);
@@ -116,11 +119,12 @@ void tile(std::size_t K, const float* __restrict a, std::size_t lda, const float
   const float* ar[MR];
   for (std::size_t r = 0; r < MR; ++r) ar[r] = a + (r < rows ? r : rows - 1) * (kTransA ? 1 : lda);
   for (std::size_t k = 0; k < K; ++k) {
-    const __m512 b0 = _mm512_load_ps(b + k * NR), b1 = _mm512_load_ps(b + k * NR + 16);
+    const __m512 b0 = _mm512_load_ps(b + k * NR);
+    const __m512 b1 = kHalf ? b0 : _mm512_load_ps(b + k * NR + 16);
     for (std::size_t r = 0; r < MR; ++r) {
       const __m512 av = _mm512_set1_ps(ar[r][kTransA ? k * lda : k]);
       c0[r] = _mm512_fmadd_ps(av, b0, c0[r]);
-      c1[r] = _mm512_fmadd_ps(av, b1, c1[r]);
+      if constexpr (!kHalf) c1[r] = _mm512_fmadd_ps(av, b1, c1[r]);
     }
   }
   const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
@@ -157,27 +161,34 @@ void own_sgemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::si
         }
       },
       pack_grain);
-  // A task: one row panel against the column panels of one kTaskCols-wide group.
+  auto run_tile = [&](std::size_t t, std::size_t u) {
+    const std::size_t i0 = t * MR, j0 = u * NR;
+    const std::size_t rows = std::min(MR, M - i0), cols = std::min(NR, N - j0);
+    const float* a = A + (trans_a ? i0 : i0 * lda);
+    const float* b = bp + u * NR * K;
+    float* c = C + i0 * ldc + j0;
+    if (cols <= 16) {
+      if (trans_a) tile<true, true>(K, a, lda, b, alpha, beta, c, ldc, rows, cols);
+      else tile<false, true>(K, a, lda, b, alpha, beta, c, ldc, rows, cols);
+    } else {
+      if (trans_a) tile<true, false>(K, a, lda, b, alpha, beta, c, ldc, rows, cols);
+      else tile<false, false>(K, a, lda, b, alpha, beta, c, ldc, rows, cols);
+    }
+  };
+  // A task: one row panel of A (MR rows, read in place: it stays in L1) against the column panels
+  // of one kTaskCols-wide group (they stay in L2). The order of tiles never changes a result.
   constexpr std::size_t panels_per_group = kTaskCols / NR;
   const std::size_t groups = (col_panels + panels_per_group - 1) / panels_per_group;
+  const std::size_t tasks = row_panels * groups;
   const double work = static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
-  const std::size_t tile_grain = work <= static_cast<double>(std::size_t{1} << 18) ? row_panels * groups : 0;
+  const std::size_t tile_grain = work <= static_cast<double>(std::size_t{1} << 18) ? tasks : 0;
   parallel::parallel_for(
-      row_panels * groups, 1,
+      tasks, 1,
       [&](std::size_t begin, std::size_t end) {
         for (std::size_t task = begin; task < end; ++task) {
-          const std::size_t g = task / row_panels, t = task % row_panels;
-          const std::size_t i0 = t * MR, rows = std::min(MR, M - i0);
+          const std::size_t t = task % row_panels, g = task / row_panels;
           const std::size_t u_end = std::min(col_panels, (g + 1) * panels_per_group);
-          for (std::size_t u = g * panels_per_group; u < u_end; ++u) {
-            const std::size_t j0 = u * NR;
-            const float* a = A + (trans_a ? i0 : i0 * lda);
-            float* c = C + i0 * ldc + j0;
-            const std::size_t cols = std::min(NR, N - j0);
-            const float* b = bp + u * NR * K;
-            if (trans_a) tile<true>(K, a, lda, b, alpha, beta, c, ldc, rows, cols);
-            else tile<false>(K, a, lda, b, alpha, beta, c, ldc, rows, cols);
-          }
+          for (std::size_t u = g * panels_per_group; u < u_end; ++u) run_tile(t, u);
         }
       },
       tile_grain);

@@ -5,11 +5,13 @@
 
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
 
 #include "autograd/src/gemm.hpp"
+#include "autograd/src/sgemm.hpp"
 #include "support/gradcheck.hpp"
 #include "support/values.hpp"
 
@@ -349,6 +351,50 @@ void check_gemm_flags(double tol) {
   }
 }
 }  // namespace
+
+TEST_CASE("float32 products are one fma chain per element in k order, at any thread count", "[matmul]") {
+  if (!sorix::kernels::own_sgemm_available()) {
+    WARN("no AVX-512 in this build: float32 products use OpenBLAS blocks");
+    return;
+  }
+  // The kernel's contract (sgemm.hpp): c = fma chain over k from +0, then alpha * acc, then
+  // fma(beta, c_old, that). Checked bit for bit against that scalar formula on shapes with ragged
+  // edge tiles, every transpose combination, padded leading dimensions, alpha and beta.
+  struct Shape3 {
+    std::size_t M, N, K;
+  };
+  for (const Shape3 sh : {Shape3{130, 70, 33}, Shape3{9, 300, 41}, Shape3{64, 64, 128}, Shape3{17, 33, 784}}) {
+    for (bool ta : {false, true}) {
+      for (bool tb : {false, true}) {
+        for (float beta : {0.0f, 0.75f}) {
+          const float alpha = beta == 0.0f ? 1.0f : 1.5f;
+          const std::size_t M = sh.M, N = sh.N, K = sh.K, pad = 5;
+          INFO("M N K " << M << " " << N << " " << K << " ta " << ta << " tb " << tb << " beta " << beta);
+          const std::size_t lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
+          const auto A = values<float>((ta ? K : M) * lda, 11), B = values<float>((tb ? N : K) * ldb, 12);
+          const auto C0 = values<float>(M * ldc, 13);
+          std::vector<float> want = C0;
+          for (std::size_t i = 0; i < M; ++i) {
+            for (std::size_t j = 0; j < N; ++j) {
+              float acc = 0.0f;
+              for (std::size_t k = 0; k < K; ++k) {
+                acc = std::fma(ta ? A[k * lda + i] : A[i * lda + k], tb ? B[j * ldb + k] : B[k * ldb + j], acc);
+              }
+              const float scaled = alpha == 1.0f ? acc : alpha * acc;
+              want[i * ldc + j] = beta == 0.0f ? scaled : std::fma(beta, C0[i * ldc + j], scaled);
+            }
+          }
+          auto runs = testing::at_thread_counts({1, 2, 3, 8}, [&] {
+            std::vector<float> out = C0;
+            sorix::kernels::own_sgemm(ta, tb, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, out.data(), ldc);
+            return out;
+          });
+          for (const auto& out : runs) CHECK(std::memcmp(out.data(), want.data(), want.size() * sizeof(float)) == 0);
+        }
+      }
+    }
+  }
+}
 
 TEST_CASE("gemm handles transposes, leading dimensions, alpha and beta", "[matmul]") {
   check_gemm_flags<float>(1e-5);
