@@ -32,10 +32,10 @@ struct GemmBlocks {
 };
 
 /// Multiply-adds per block the rule aims for: about 2^24 (~0.2 ms of one AVX-512 core). Each extra
-/// block makes OpenBLAS pack the operand the blocks share once more (measured on the training
-/// products: a 64-wide cut costs ~6% of the block's time, a 64-row cut ~13%), so at one thread
-/// fewer, larger blocks are cheaper; 2^24 kept the repacking of the training step under 1% (batch 128)
-/// and 4% (batch 512) against one whole call.
+/// block makes OpenBLAS pack the operand the blocks share once more (measured on the Fashion-MNIST
+/// products in float32: a 64-wide cut costs ~6% of the block's time, a 64-row cut ~13%), so at one
+/// thread fewer, larger blocks are cheaper; 2^24 kept that repacking under 1% (batch 128) and 4%
+/// (batch 512) of a training step, when those products still ran on OpenBLAS.
 inline constexpr double kGemmBlockWork = 16777216.0;
 /// Blocks are never cut below this many rows or columns (OpenBLAS's panels are 16 wide; narrower
 /// blocks spend their time packing).
