@@ -152,15 +152,28 @@ void own_sgemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::si
   float* bp = bpack.get();
   // Work sizes decide only inline vs tasks (grain: at most that many items inline; 0: tasks); each
   // panel and tile is computed the same way either way.
-  const std::size_t pack_grain = col_panels * NR * K <= (std::size_t{1} << 15) ? col_panels : 0;
-  parallel::parallel_for(
-      col_panels, 1,
-      [&](std::size_t begin, std::size_t end) {
-        for (std::size_t q = begin; q < end; ++q) {
-          pack_b(trans_b, B, ldb, q * NR, std::min(NR, N - q * NR), K, bp + q * NR * K);
-        }
-      },
-      pack_grain);
+  const bool pack_inline = col_panels * NR * K <= (std::size_t{1} << 15);
+  if (trans_b) {  // panel by panel: each reads 32 rows of B, 8 x 8 blocks at a time
+    parallel::parallel_for(
+        col_panels, 1,
+        [&](std::size_t begin, std::size_t end) {
+          for (std::size_t q = begin; q < end; ++q) pack_b(true, B, ldb, q * NR, std::min(NR, N - q * NR), K, bp + q * NR * K);
+        },
+        pack_inline ? col_panels : 0);
+  } else {  // row by row: each row of B is read once, in order, and dealt out to the panels
+    constexpr std::size_t kRowsPerTask = 32;
+    parallel::parallel_for(
+        K, kRowsPerTask,
+        [&](std::size_t k0, std::size_t k1) {
+          for (std::size_t k = k0; k < k1; ++k) {
+            for (std::size_t q = 0; q < col_panels; ++q) {
+              const std::size_t j0 = q * NR;
+              pack_b(false, B + k * ldb, ldb, j0, std::min(NR, N - j0), 1, bp + q * NR * K + k * NR);
+            }
+          }
+        },
+        pack_inline ? K : 0);
+  }
   auto run_tile = [&](std::size_t t, std::size_t u) {
     const std::size_t i0 = t * MR, j0 = u * NR;
     const std::size_t rows = std::min(MR, M - i0), cols = std::min(NR, N - j0);

@@ -64,7 +64,17 @@ DataLoader::Iterator::Iterator(const DataLoader* loader, std::shared_ptr<const s
 }
 
 void DataLoader::Iterator::load() {
-  batch_ = index_ < loader_->num_batches() ? loader_->make_batch(*order_, index_) : Batch{};
+  const std::int64_t batches = loader_->num_batches();
+  batch_ = index_ < batches ? loader_->make_batch(*order_, index_) : Batch{};
+  // The next batch's examples are known now: let the dataset start fetching them while this
+  // batch is being used (with shuffling they are scattered over the whole dataset, and their
+  // cache misses were most of what assembling a batch cost).
+  if (index_ + 1 < batches) {
+    const std::int64_t b = loader_->options().batch_size_;
+    const std::int64_t first = (index_ + 1) * b;
+    const std::int64_t count = std::min(b, static_cast<std::int64_t>(order_->size()) - first);
+    loader_->dataset().prefetch(order_->data() + first, count);
+  }
 }
 
 DataLoader::Iterator& DataLoader::Iterator::operator++() {

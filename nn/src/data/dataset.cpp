@@ -115,6 +115,13 @@ Example TensorDataset::get(std::int64_t index) const {
   return Example{copy_row(data_, index), copy_row(targets_, index)};
 }
 
+void TensorDataset::prefetch(const std::int64_t* indices, std::int64_t count) const {
+  if (indices == nullptr || data_.numel() == 0) return;
+  const std::size_t row_bytes = static_cast<std::size_t>(data_.numel() / data_.size(0)) * dtype_size(data_.dtype());
+  row_gather::prefetch_rows(reinterpret_cast<const unsigned char*>(raw_bytes(data_)), row_bytes, indices, count,
+                            size());
+}
+
 Batch TensorDataset::get_batch(const std::int64_t* indices, std::int64_t count) const {
   check(count >= 0 && (count == 0 || indices != nullptr), "TensorDataset::get_batch", "invalid batch of ", count,
         " indices");

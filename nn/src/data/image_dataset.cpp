@@ -84,6 +84,11 @@ Batch ImageDataset::get_batch(const std::int64_t* indices, std::int64_t count) c
   return Batch{x, y};
 }
 
+void ImageDataset::prefetch(const std::int64_t* indices, std::int64_t count) const {
+  if (indices == nullptr) return;
+  row_gather::prefetch_rows(pixels_.get(), image_bytes_, indices, count, size());
+}
+
 Tensor ImageDataset::data() const {
   Tensor x = empty(with_leading(size(), image_shape_), Dtype::Float32);
   float* px = x.data_ptr<float>();

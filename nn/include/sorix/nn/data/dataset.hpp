@@ -33,6 +33,13 @@ class Dataset {
   /// Datasets that can gather faster override it (TensorDataset, ImageDataset: a parallel copy in
   /// fixed chunks of rows, so a batch is the same for any thread count).
   virtual Batch get_batch(const std::int64_t* indices, std::int64_t count) const;
+  /// A hint that get_batch(indices, count) comes next: a dataset in memory may start moving those
+  /// examples towards the cache (DataLoader calls it for the next batch after assembling one).
+  /// It must not change anything observable; the default does nothing. Indices may be invalid.
+  virtual void prefetch(const std::int64_t* indices, std::int64_t count) const {
+    (void)indices;
+    (void)count;
+  }
 };
 
 /// Examples are the rows (first-dimension slices) of two tensors: data [N, ...] and targets
@@ -50,6 +57,7 @@ class TensorDataset : public Dataset {
   Example get(std::int64_t index) const override;
   /// data[indices] and targets[indices]; an index out of range throws std::out_of_range.
   Batch get_batch(const std::int64_t* indices, std::int64_t count) const override;
+  void prefetch(const std::int64_t* indices, std::int64_t count) const override;
 
   const Tensor& data() const { return data_; }
   const Tensor& targets() const { return targets_; }

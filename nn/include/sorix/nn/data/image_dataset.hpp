@@ -34,6 +34,8 @@ class ImageDataset : public Dataset {
   Example get(std::int64_t index) const override;
   /// float32 [count, image_shape...] and int64 [count]; an index out of range throws std::out_of_range.
   Batch get_batch(const std::int64_t* indices, std::int64_t count) const override;
+  /// Starts loading those images' bytes towards the cache (software prefetches, nothing else).
+  void prefetch(const std::int64_t* indices, std::int64_t count) const override;
 
   /// Every image as one float32 tensor [N, image_shape...] (converted anew on each call).
   Tensor data() const;
