@@ -484,7 +484,13 @@ TEST_CASE("ImageDataset and get_batch reject bad input with clear errors", "[dat
   CHECK(contains(message_of<std::out_of_range>([&] { ds.get_batch(bad, 2); }),
                  "ImageDataset::get_batch: index 2 (position 1 of the batch) out of range for a dataset of size 2"));
   CHECK_THROWS_AS(ds.get(-1), std::out_of_range);
+  // prefetch is only a hint: bad indices and null pointers are ignored, nothing changes.
+  const std::int64_t hints[] = {-5, 0, 1, 2, 1000};
+  CHECK_NOTHROW(ds.prefetch(hints, 5));
+  CHECK_NOTHROW(ds.prefetch(nullptr, 3));
+  CHECK(ds.get(1).data.data_ptr<float>()[0] == 1.0f / 255.0f);
   const TensorDataset td(sorix::zeros({2, 3}), labels2);
+  CHECK_NOTHROW(td.prefetch(hints, 5));
   const std::int64_t neg[] = {-1};
   CHECK_THROWS_AS(td.get_batch(neg, 1), std::out_of_range);
 }
