@@ -35,6 +35,8 @@ static_assert(MR == 8 && NR == 32, "the packing and the kernel below are written
 
 /// Columns of C per task: the B panels a task walks stay in the core's L2 (K * kTaskCols floats).
 constexpr std::size_t kTaskCols = 128;
+/// The packed copy of B is at most this many floats (64 MiB); wider products go in column slabs.
+constexpr std::size_t kMaxPackedFloats = std::size_t{1} << 24;
 
 struct AlignedFree {
   void operator()(float* p) const { std::free(p); }
@@ -141,15 +143,11 @@ void tile(std::size_t K, const float* __restrict a, std::size_t lda, const float
   }
 }
 
-}  // namespace
-
-bool own_sgemm_available() { return true; }
-
-void own_sgemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, float alpha, const float* A,
-               std::size_t lda, const float* B, std::size_t ldb, float beta, float* C, std::size_t ldc) {
+// C (M x N) = alpha * op(A) op(B) + beta * C with B packed into bp (room for N rounded up to NR
+// columns, times K).
+void multiply(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, float alpha, const float* A,
+              std::size_t lda, const float* B, std::size_t ldb, float beta, float* C, std::size_t ldc, float* bp) {
   const std::size_t row_panels = (M + MR - 1) / MR, col_panels = (N + NR - 1) / NR;
-  Buffer bpack = aligned_floats(col_panels * NR * K);
-  float* bp = bpack.get();
   // Work sizes decide only inline vs tasks (grain: at most that many items inline; 0: tasks); each
   // panel and tile is computed the same way either way.
   const bool pack_inline = col_panels * NR * K <= (std::size_t{1} << 15);
@@ -205,6 +203,24 @@ void own_sgemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::si
         }
       },
       tile_grain);
+}
+
+}  // namespace
+
+bool own_sgemm_available() { return true; }
+
+void own_sgemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, float alpha, const float* A,
+               std::size_t lda, const float* B, std::size_t ldb, float beta, float* C, std::size_t ldc) {
+  // Slabs of columns bound the packed copy of B to kMaxPackedFloats; a slab is packed, then
+  // multiplied. Slabs, like tiles, change no element's arithmetic.
+  const std::size_t per_slab = std::max(NR, kMaxPackedFloats / std::max<std::size_t>(K, 1) / kTaskCols * kTaskCols);
+  const std::size_t slab = std::min(N, per_slab);
+  Buffer bpack = aligned_floats((slab + NR - 1) / NR * NR * K);
+  for (std::size_t j0 = 0; j0 < N; j0 += slab) {
+    const std::size_t n = std::min(slab, N - j0);
+    multiply(trans_a, trans_b, M, n, K, alpha, A, lda, B + (trans_b ? j0 * ldb : j0), ldb, beta, C + j0, ldc,
+             bpack.get());
+  }
 }
 
 #else  // no AVX-512: float32 products go to OpenBLAS (gemm.cpp)

@@ -396,6 +396,30 @@ TEST_CASE("float32 products are one fma chain per element in k order, at any thr
   }
 }
 
+TEST_CASE("float32 products wider than one packed slab keep the fma chain", "[matmul]") {
+  if (!sorix::kernels::own_sgemm_available()) return;
+  // K = 2^16 leaves room for 256 packed columns of B per slab: 300 columns take two slabs.
+  const std::size_t M = 9, N = 300, K = std::size_t{1} << 16;
+  for (bool tb : {false, true}) {
+    INFO("trans_b " << tb);
+    const auto A = values<float>(M * K, 21), B = values<float>(K * N, 22);
+    std::vector<float> want(M * N);
+    for (std::size_t i = 0; i < M; ++i) {
+      for (std::size_t j = 0; j < N; ++j) {
+        float acc = 0.0f;
+        for (std::size_t k = 0; k < K; ++k) acc = std::fma(A[i * K + k], tb ? B[j * K + k] : B[k * N + j], acc);
+        want[i * N + j] = acc;
+      }
+    }
+    auto runs = testing::at_thread_counts({1, 3}, [&] {
+      std::vector<float> out(M * N, -1.0f);
+      sorix::kernels::own_sgemm(false, tb, M, N, K, 1.0f, A.data(), K, B.data(), tb ? K : N, 0.0f, out.data(), N);
+      return out;
+    });
+    for (const auto& out : runs) CHECK(std::memcmp(out.data(), want.data(), want.size() * sizeof(float)) == 0);
+  }
+}
+
 TEST_CASE("gemm handles transposes, leading dimensions, alpha and beta", "[matmul]") {
   check_gemm_flags<float>(1e-5);
   check_gemm_flags<double>(1e-13);
