@@ -143,11 +143,16 @@ void tile(std::size_t K, const float* __restrict a, std::size_t lda, const float
   }
 }
 
-// C (M x N) = alpha * op(A) op(B) + beta * C with B packed into bp (room for N rounded up to NR
-// columns, times K).
+// Floats from one packed B panel to the next: K rows of NR, plus one cache line so that the panels
+// do not all start on the same L1 set (with K a power of two they would: packing writes row k of
+// every panel in turn, and the stores would evict each other).
+std::size_t packed_panel_floats(std::size_t K) { return NR * K + 16; }
+
+// C (M x N) = alpha * op(A) op(B) + beta * C with B packed into bp (room for ceil(N / NR) panels).
 void multiply(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, float alpha, const float* A,
               std::size_t lda, const float* B, std::size_t ldb, float beta, float* C, std::size_t ldc, float* bp) {
   const std::size_t row_panels = (M + MR - 1) / MR, col_panels = (N + NR - 1) / NR;
+  const std::size_t panel = packed_panel_floats(K);
   // Work sizes decide only inline vs tasks (grain: at most that many items inline; 0: tasks); each
   // panel and tile is computed the same way either way.
   const bool pack_inline = col_panels * NR * K <= (std::size_t{1} << 15);
@@ -155,7 +160,7 @@ void multiply(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::siz
     parallel::parallel_for(
         col_panels, 1,
         [&](std::size_t begin, std::size_t end) {
-          for (std::size_t q = begin; q < end; ++q) pack_b(true, B, ldb, q * NR, std::min(NR, N - q * NR), K, bp + q * NR * K);
+          for (std::size_t q = begin; q < end; ++q) pack_b(true, B, ldb, q * NR, std::min(NR, N - q * NR), K, bp + q * panel);
         },
         pack_inline ? col_panels : 0);
   } else {  // row by row: each row of B is read once, in order, and dealt out to the panels
@@ -166,7 +171,7 @@ void multiply(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::siz
           for (std::size_t k = k0; k < k1; ++k) {
             for (std::size_t q = 0; q < col_panels; ++q) {
               const std::size_t j0 = q * NR;
-              pack_b(false, B + k * ldb, ldb, j0, std::min(NR, N - j0), 1, bp + q * NR * K + k * NR);
+              pack_b(false, B + k * ldb, ldb, j0, std::min(NR, N - j0), 1, bp + q * panel + k * NR);
             }
           }
         },
@@ -176,7 +181,7 @@ void multiply(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::siz
     const std::size_t i0 = t * MR, j0 = u * NR;
     const std::size_t rows = std::min(MR, M - i0), cols = std::min(NR, N - j0);
     const float* a = A + (trans_a ? i0 : i0 * lda);
-    const float* b = bp + u * NR * K;
+    const float* b = bp + u * panel;
     float* c = C + i0 * ldc + j0;
     if (cols <= 16) {
       if (trans_a) tile<true, true>(K, a, lda, b, alpha, beta, c, ldc, rows, cols);
@@ -215,7 +220,7 @@ void own_sgemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::si
   // multiplied. Slabs, like tiles, change no element's arithmetic.
   const std::size_t per_slab = std::max(NR, kMaxPackedFloats / std::max<std::size_t>(K, 1) / kTaskCols * kTaskCols);
   const std::size_t slab = std::min(N, per_slab);
-  Buffer bpack = aligned_floats((slab + NR - 1) / NR * NR * K);
+  Buffer bpack = aligned_floats((slab + NR - 1) / NR * packed_panel_floats(K));
   for (std::size_t j0 = 0; j0 < N; j0 += slab) {
     const std::size_t n = std::min(slab, N - j0);
     multiply(trans_a, trans_b, M, n, K, alpha, A, lda, B + (trans_b ? j0 * ldb : j0), ldb, beta, C + j0, ldc,
