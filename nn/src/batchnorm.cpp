@@ -71,8 +71,10 @@ void batch_stats(const T* x, const BnDims& d, double eps, BnSaved& s, std::vecto
     for (std::size_t c = c0; c < c1; ++c) s.mean[c] = acc[c - c0] * inv_m;
     std::fill(acc.begin(), acc.end(), 0.0);
     // Two passes (sum of squared deviations from the mean): no cancellation of a one-pass E[x^2] - E[x]^2.
-    accumulate(x, d, c0, c1, acc.data(), [&](T v, std::size_t c) {
-      const double dv = static_cast<double>(v) - s.mean[c];
+    // The means go through a restrict pointer so that the [N, C] loop vectorises across channels.
+    const double* __restrict mean = s.mean.data();
+    accumulate(x, d, c0, c1, acc.data(), [mean](T v, std::size_t c) {
+      const double dv = static_cast<double>(v) - mean[c];
       return dv * dv;
     });
     for (std::size_t c = c0; c < c1; ++c) {
