@@ -29,6 +29,12 @@ struct ReluOp {
   // Select, not max: NaN stays NaN and -0 stays -0 (as PyTorch); xsimd::max(NaN, 0) gives 0.
   V operator()(const V& x) const { return kernels::choose(x < V(0), V(0), x); }
 };
+// relu's gradient: g * (x > 0 ? 1 : 0), the product kept (not a select) so that it gives exactly
+// what the composite g * x.gt(0) gives (-0 for a negative g, NaN for a NaN g where x <= 0).
+struct ReluGradOp {
+  template <class V>
+  V operator()(const V& g, const V& x) const { return g * kernels::choose(x > V(0), V(1), V(0)); }
+};
 struct LeakyReluOp {
   double slope;
   template <class V>
@@ -156,9 +162,26 @@ Tensor sigmoid(const Tensor& x) {
 Tensor relu(const Tensor& x) {
   Tensor out = map_floating<ReluOp>(x, "relu");
   if (autograd::needs_grad({&x})) {
-    // Gradient 0 at x == 0, as PyTorch.
-    record(out, "ReluBackward", {x},
-           [in = SavedTensor(x)](const Tensor& g) { return std::vector<Tensor>{g * in.unpack("relu").gt(0.0)}; });
+    // Gradient 0 at x == 0, as PyTorch: g * (x > 0). A plain backward runs it as one fused pass
+    // (the same products g * 1 and g * 0, so the same bits); under create_graph it is recorded
+    // from differentiable ops.
+    record(out, "ReluBackward", {x}, [in = SavedTensor(x)](const Tensor& g) {
+      const Tensor xv = in.unpack("relu");
+      if (autograd::grad_enabled() || g.dtype() != xv.dtype() || g.shape() != xv.shape()) {
+        return std::vector<Tensor>{g * xv.gt(0.0)};
+      }
+      return std::vector<Tensor>{detail::visit_floating(xv.dtype(), "relu", [&](auto tag) {
+        using T = typename decltype(tag)::type;
+        Tensor gx = detail::make_empty<T>(detail::to_xshape(xv.shape(), "relu"));
+        const T* gp = g.data_ptr<T>();
+        const T* xp = xv.data_ptr<T>();
+        T* op = gx.data_ptr<T>();
+        parallel::parallel_for(static_cast<std::size_t>(xv.numel()), parallel::kChunkSize, [&](std::size_t b, std::size_t e) {
+          kernels::binary_serial(gp + b, true, xp + b, true, op + b, e - b, ReluGradOp{});
+        });
+        return gx;
+      })};
+    });
   }
   return out;
 }

@@ -580,6 +580,30 @@ TEST_CASE("relu, leaky_relu, abs at their kinks", "[elementwise]") {
   CHECK(g[1].item<double>() == 0.0);
 }
 
+TEST_CASE("relu's fused backward gives the composite g * (x > 0) bit for bit", "[elementwise]") {
+  // Signed zeros and NaNs included: g * 0 is -0 for a negative g and NaN for a NaN g.
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  for (std::int64_t n : {7, 40000}) {  // inline and chunked
+    std::vector<double> xs(static_cast<std::size_t>(n)), gs(static_cast<std::size_t>(n));
+    for (std::int64_t i = 0; i < n; ++i) {
+      const double xv[] = {-1.0, 0.0, -0.0, 2.0, nan, 3.5, -7.0};
+      const double gv[] = {-2.0, 3.0, -0.0, nan, 1.0, -4.0, nan};
+      xs[static_cast<std::size_t>(i)] = xv[i % 7];
+      gs[static_cast<std::size_t>(i)] = gv[(i / 7) % 7];
+    }
+    const TensorOptions f32 = TensorOptions(Dtype::Float32);
+    Tensor x = tensor(xs, {n}, TensorOptions(Dtype::Float32).requires_grad(true)), g = tensor(gs, {n}, f32);
+    const Tensor composite = g * x.detach().gt(0.0);
+    auto runs = at_thread_counts({1, 2, 3}, [&] { return autograd::grad({x.relu()}, {x}, {g})[0]; });
+    for (const auto& r : runs) CHECK(bit_identical(r, composite));
+    // Under create_graph the gradient is itself differentiable (w.r.t. g here) and equal.
+    Tensor gg = tensor(gs, {n}, TensorOptions(Dtype::Float32).requires_grad(true));
+    Tensor recorded = autograd::grad({x.relu()}, {x}, {gg}, /*create_graph=*/true)[0];
+    CHECK(recorded.requires_grad());
+    CHECK(bit_identical(recorded.detach(), composite));
+  }
+}
+
 // ---- gradchecks ----------------------------------------------------------------------------------
 
 TEST_CASE("gradcheck catches a wrong gradient (the checks below can fail)", "[elementwise]") {
