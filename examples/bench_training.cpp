@@ -217,8 +217,8 @@ int main(int argc, char** argv) {
                   s.train, s.infer * 1e3, s.acc, p.train, p.infer * 1e3, p.acc, p.products,
                   100.0 * p.products / p.train, p.train / s.train, p.infer / s.infer, s.acc - p.acc);
     } else {
-      std::printf("%7d | %9.2fs %8.1fms %6.4f | %10s %10s %6s |  (PyTorch n/a: make bench installs python3-torch)\n", t,
-                  s.train, s.infer * 1e3, s.acc, "n/a", "n/a", "n/a");
+      std::printf("%7d | %9.2fs %8.1fms %6.4f | %10s %10s %6s |  (%s)\n", t, s.train, s.infer * 1e3, s.acc, "n/a",
+                  "n/a", "n/a", torch ? "PyTorch failed or is missing: make bench installs python3-torch" : "--no-torch");
     }
     std::fflush(stdout);
   }
