@@ -9,11 +9,13 @@
 // order, starting from +0 (acc = fma(a_ik, b_kj, acc)), then alpha * acc, then + beta * c with one
 // more fma. No element's arithmetic depends on where the tiles fall, on how tiles are grouped into
 // tasks, or on the thread count, so the product is split across threads freely (unlike a BLAS,
-// whose bits depend on the shape of each call) and the operands are packed once per product.
+// whose bits depend on the shape of each call) and B is packed once per product.
 //
-// Layout: A is packed into panels of kSgemmMR rows (k-major: the panel's column k is kSgemmMR
-// consecutive floats), B into panels of kSgemmNR columns (row k is kSgemmNR consecutive floats);
-// an 8 x 32 tile of C accumulates in 16 registers while the kernel walks k.
+// Layout: B is packed into panels of kSgemmNR columns (row k of a panel is kSgemmNR consecutive
+// floats; 8 x 8 transposes when B is read transposed), at most 2^24 floats at a time (column
+// slabs); A is read in place, kSgemmMR rows at a time (8 broadcasts per k). An 8 x 32 tile of C
+// accumulates in 16 registers while the kernel walks k; a task is one row panel against up to
+// four column panels.
 #include <cstddef>
 
 namespace sorix::kernels {
