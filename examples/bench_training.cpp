@@ -5,9 +5,10 @@
 // Both are pinned to the thread count under test (sorix's arena; torch.set_num_threads and
 // OPENBLAS/OMP/MKL_NUM_THREADS for PyTorch).
 //
-//   bench_training [--epochs 5] [--threads 1,2] [--data /usr/share/datasets/fashion-mnist] [--no-torch]
+//   bench_training [--epochs 5] [--runs 3] [--threads 1,2] [--data /usr/share/datasets/fashion-mnist] [--no-torch]
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -172,6 +173,23 @@ Result run_torch(int threads, int epochs, const std::string& order_file, const s
   return r;
 }
 
+// Medians of each timing over runs (accuracy and version from the first run: every run of a side
+// computes the same thing); not ok if any run failed.
+Result median_result(const std::vector<Result>& runs) {
+  auto median_of = [&](double Result::*field) {
+    std::vector<double> v;
+    for (const Result& r : runs) v.push_back(r.*field);
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  Result m = runs.front();
+  m.train = median_of(&Result::train);
+  m.infer = median_of(&Result::infer);
+  m.products = median_of(&Result::products);
+  for (const Result& r : runs) m.ok = m.ok && r.ok;
+  return m;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -179,16 +197,18 @@ int main(int argc, char** argv) {
   std::vector<int> threads{1, sorix::parallel::hardware_threads()};
   std::string data = "/usr/share/datasets/fashion-mnist";
   bool torch = true;
+  int runs = 3;
   for (int i = 1; i < argc; ++i) {
     const std::string f = argv[i];
     if (f == "--no-torch") { torch = false; continue; }
     if (i + 1 >= argc) { std::fprintf(stderr, "missing value after %s\n", f.c_str()); return 2; }
     const std::string v = argv[++i];
     if (f == "--epochs") epochs = std::stoi(v);
+    else if (f == "--runs") runs = std::max(1, std::stoi(v));
     else if (f == "--threads") threads = parse_list(v);
     else if (f == "--data") data = v;
     else {
-      std::fprintf(stderr, "usage: bench_training [--epochs 5] [--threads 1,2] [--data DIR] [--no-torch]\n");
+      std::fprintf(stderr, "usage: bench_training [--epochs 5] [--runs 3] [--threads 1,2] [--data DIR] [--no-torch]\n");
       return 2;
     }
   }
@@ -204,14 +224,21 @@ int main(int argc, char** argv) {
   auto test = sorix::data::load_fashion_mnist(data, false);
   const std::string order_file = std::filesystem::temp_directory_path() / ("sorix_orders_" + std::to_string(::getpid()));
 
-  std::printf("Fashion-MNIST recipe, %d epochs, batch 128, RMSprop(1e-3, alpha 0.99); inference: 10,000 images at batch 4096\n",
-              epochs);
+  std::printf("Fashion-MNIST recipe, %d epochs, batch 128, RMSprop(1e-3, alpha 0.99); inference: 10,000 images at batch 4096\n"
+              "times: medians of %d runs of each side, the two sides alternating run by run\n",
+              epochs, runs);
   std::printf("%7s | %10s %10s %6s | %10s %10s %6s %12s | %11s %11s %8s\n", "threads", "sorix train", "infer", "acc",
               "torch train", "infer", "acc", "its products", "train ratio", "infer ratio", "acc diff");
   for (int t : threads) {
     sorix::parallel::set_num_threads(t);
-    Result s = run_sorix(train, test, epochs, order_file);
-    Result p = torch ? run_torch(t, epochs, order_file, data) : Result{};
+    // Alternate the two sides so that the machine's drift during the runs falls on both.
+    std::vector<Result> ours, theirs;
+    for (int r = 0; r < runs; ++r) {
+      ours.push_back(run_sorix(train, test, epochs, order_file));
+      if (torch) theirs.push_back(run_torch(t, epochs, order_file, data));
+    }
+    const Result s = median_result(ours);
+    const Result p = theirs.empty() ? Result{} : median_result(theirs);
     if (p.ok) {
       std::printf("%7d | %9.2fs %8.1fms %6.4f | %9.2fs %8.1fms %6.4f %6.2fs %3.0f%% | %10.2fx %10.2fx %+8.4f\n", t,
                   s.train, s.infer * 1e3, s.acc, p.train, p.infer * 1e3, p.acc, p.products,
