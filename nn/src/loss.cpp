@@ -96,8 +96,9 @@ namespace {
 // Per-row results of the fused forward, kept for the plain backward.
 template <class T>
 struct CERows {
-  std::vector<T> shift;  // row max
-  std::vector<T> logs;   // log(sum exp(x - max))
+  std::vector<T> shift;    // row max
+  std::vector<T> logs;     // log(sum exp(x - max))
+  std::vector<T> softmax;  // exp(x - max) / sum exp(x - max), [N, C]: the backward's probabilities
 };
 
 }  // namespace
@@ -147,6 +148,7 @@ Tensor cross_entropy(const Tensor& input_in, const Tensor& target_in, const Tens
     auto rows = std::make_shared<CERows<T>>();
     rows->shift.resize(n);
     rows->logs.resize(n);
+    rows->softmax.resize(n * c);
     std::vector<T> row_loss(n), row_weight(prob ? 0 : n);
     const T* x = input.data_ptr<T>();
     const T* w = weight.defined() ? weight.data_ptr<T>() : nullptr;
@@ -159,8 +161,15 @@ Tensor cross_entropy(const Tensor& input_in, const Tensor& target_in, const Tens
             const T* row = x + i * c;
             T m = row[0];
             for (std::size_t k = 1; k < c; ++k) m = row[k] > m ? row[k] : m;
+            // The exponentials once: summed here (in k order) and kept, as probabilities, for
+            // the backward, which would otherwise compute them again.
+            T* e = rows->softmax.data() + i * c;
             T s = 0;
-            for (std::size_t k = 0; k < c; ++k) s += std::exp(row[k] - m);
+            for (std::size_t k = 0; k < c; ++k) {
+              e[k] = std::exp(row[k] - m);
+              s += e[k];
+            }
+            for (std::size_t k = 0; k < c; ++k) e[k] = e[k] / s;
             const T logs = std::log(s);
             rows->shift[i] = m;
             rows->logs[i] = logs;
@@ -260,7 +269,8 @@ Tensor cross_entropy(const Tensor& input_in, const Tensor& target_in, const Tens
                         const std::size_t t = static_cast<std::size_t>(tp[i]);
                         const T wt = wp ? wp[t] : T(1);
                         T* out_row = gxp + i * c;
-                        for (std::size_t k = 0; k < c; ++k) out_row[k] = sc * (std::exp((row[k] - m) - logs) * wt);
+                        const T* p = rows->softmax.data() + i * c;
+                        for (std::size_t k = 0; k < c; ++k) out_row[k] = sc * (p[k] * wt);
                         out_row[t] -= sc * wt;
                         continue;
                       }
@@ -271,7 +281,7 @@ Tensor cross_entropy(const Tensor& input_in, const Tensor& target_in, const Tens
                         T* out_row = gxp + i * c;
                         for (std::size_t k = 0; k < c; ++k) {
                           const T ywk = wp ? yr[k] * wp[k] : yr[k];
-                          out_row[k] = sc * (std::exp((row[k] - m) - logs) * s - ywk);
+                          out_row[k] = sc * (rows->softmax[i * c + k] * s - ywk);
                         }
                       }
                       if (gyp) {
