@@ -102,9 +102,10 @@ void pack_b(bool trans, const float* B, std::size_t ldb, std::size_t j0, std::si
 }
 
 // One 8 x 32 tile: acc[r][j] = fma chain over k of a(r, k) * b[k][j], then the epilogue into the
-// rows x cols corner of C. b is a packed panel (64-byte aligned); a(r, k) = a[r * a_row + k * a_k]
-// is read in place (8 broadcasts per k from 8 rows or one run: no packing needed), with rows
-// past `rows` clamped to the last real row (their results are never stored).
+// rows x cols corner of C. b is a packed panel (64-byte aligned); a(r, k) = a[r * lda + k], or
+// a[k * lda + r] with kTransA, is read in place (8 broadcasts per k, from 8 rows or from one run
+// of 8: no packing needed), with rows past `rows` clamped to the last real row (their results
+// are never stored).
 //
 // (B is always packed: reading an untransposed B's rows in place, 128 bytes every ldb, ran at
 // under half the speed of the contiguous panel.)
