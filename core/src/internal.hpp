@@ -62,14 +62,10 @@ void check_inplace(const Tensor& t, const char* op);
 /// backward which saved the old values refuses to run. Returns self.
 Tensor& assign_inplace(Tensor& self, Tensor result, const char* op);
 
-/// Asks the kernel for transparent huge pages on the whole 2 MiB pages of a large buffer that
-/// has not been touched yet (a dataset read at random rows: far fewer TLB misses). A hint only.
-void advise_huge_pages(void* data, std::size_t bytes);
-
 /// `bytes` bytes (uninitialised) of fresh memory for a large, long-lived buffer read at random
 /// (a dataset): mapped on its own, 2 MiB-aligned and advised for transparent huge pages before
-/// anything touches it, so the kernel backs it with huge pages. (advise_huge_pages on malloc
-/// memory cannot promise that: the heap hands back pages that were touched before.) Freed with
+/// anything touches it, so the kernel backs it with huge pages. (madvise on malloc memory cannot
+/// promise that: the heap hands back pages that were touched before.) Freed with
 /// the last reference. Falls back to plain new[] where mmap is unavailable or fails.
 std::shared_ptr<std::uint8_t[]> allocate_huge_page_buffer(std::size_t bytes);
 

@@ -40,19 +40,6 @@ const MallocTuning tuning;
 
 }  // namespace
 
-void advise_huge_pages(void* data, std::size_t bytes) {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-  // Only whole 2 MiB pages inside the buffer; failure (no THP support) is harmless.
-  constexpr std::uintptr_t kHuge = std::uintptr_t{2} << 20;
-  const auto begin = (reinterpret_cast<std::uintptr_t>(data) + kHuge - 1) & ~(kHuge - 1);
-  const auto end = (reinterpret_cast<std::uintptr_t>(data) + bytes) & ~(kHuge - 1);
-  if (end > begin) (void)madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
-#else
-  (void)data;
-  (void)bytes;
-#endif
-}
-
 std::shared_ptr<std::uint8_t[]> allocate_huge_page_buffer(std::size_t bytes) {
   if (bytes == 0) bytes = 1;
 #if defined(__linux__) && defined(MADV_HUGEPAGE)

@@ -58,12 +58,17 @@ Tensor stack_rows(const std::vector<Tensor>& rows, const char* what, const std::
   return out;
 }
 
+// Bytes of one row (first-dimension slice) of t; 0 for an empty first dimension.
+std::size_t bytes_per_row(const Tensor& t) {
+  const std::int64_t n = t.size(0);
+  return n == 0 ? 0 : static_cast<std::size_t>(t.numel() / n) * dtype_size(t.dtype());
+}
+
 // out[r] = t[idx[r]]: a parallel row copy.
 Tensor gather(const Tensor& t, const std::int64_t* idx, std::int64_t count) {
   const Shape shape = t.shape();
   Tensor out = empty(batch_shape(count, Shape(shape.begin() + 1, shape.end())), t.dtype());
-  const std::size_t row_bytes =
-      shape[0] == 0 ? 0 : static_cast<std::size_t>(t.numel() / shape[0]) * dtype_size(t.dtype());
+  const std::size_t row_bytes = bytes_per_row(t);
   char* d = raw_bytes(out);
   row_gather::gather_rows(reinterpret_cast<const unsigned char*>(raw_bytes(t)), row_bytes, idx,
                       static_cast<std::size_t>(count), row_bytes,
@@ -117,9 +122,8 @@ Example TensorDataset::get(std::int64_t index) const {
 
 void TensorDataset::prefetch(const std::int64_t* indices, std::int64_t count) const {
   if (indices == nullptr || data_.numel() == 0) return;
-  const std::size_t row_bytes = static_cast<std::size_t>(data_.numel() / data_.size(0)) * dtype_size(data_.dtype());
-  row_gather::prefetch_rows(reinterpret_cast<const unsigned char*>(raw_bytes(data_)), row_bytes, indices, count,
-                            size());
+  row_gather::prefetch_rows(reinterpret_cast<const unsigned char*>(raw_bytes(data_)), bytes_per_row(data_), indices,
+                            count, size());
 }
 
 Batch TensorDataset::get_batch(const std::int64_t* indices, std::int64_t count) const {
