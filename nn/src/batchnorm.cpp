@@ -41,25 +41,24 @@ void for_row_blocks(const BnDims& d, Body&& body) {
 template <class T, class F>
 void accumulate(const T* x, const BnDims& d, std::size_t c0, std::size_t c1, double* acc, F&& f) {
   if (d.L == 1) {
-    // [N, C]: groups of 8 channels summed over n in registers (a vector of 8 doubles), each
-    // channel still over n in order; summing into acc[] row by row made every step wait for the
-    // previous row's store.
-    constexpr std::size_t G = 8;
+    // [N, C]: groups of channels summed over n in registers, each channel still over n in order.
+    // 32 channels (four vectors of 8 doubles) give four independent add chains per row; summing
+    // into acc[] row by row made every step wait for the previous row's store.
     std::size_t c = c0;
-    for (; c + G <= c1; c += G) {
-      double s[G];
-      for (std::size_t j = 0; j < G; ++j) s[j] = acc[c - c0 + j];
-      for (std::size_t n = 0; n < d.N; ++n) {
-        const T* row = x + n * d.C + c;
-        for (std::size_t j = 0; j < G; ++j) s[j] += f(row[j], c + j);
+    const auto group = [&]<std::size_t G>(std::integral_constant<std::size_t, G>) {
+      for (; c + G <= c1; c += G) {
+        double s[G];
+        for (std::size_t j = 0; j < G; ++j) s[j] = acc[c - c0 + j];
+        for (std::size_t n = 0; n < d.N; ++n) {
+          const T* row = x + n * d.C + c;
+          for (std::size_t j = 0; j < G; ++j) s[j] += f(row[j], c + j);
+        }
+        for (std::size_t j = 0; j < G; ++j) acc[c - c0 + j] = s[j];
       }
-      for (std::size_t j = 0; j < G; ++j) acc[c - c0 + j] = s[j];
-    }
-    for (; c < c1; ++c) {
-      double s1 = acc[c - c0];
-      for (std::size_t n = 0; n < d.N; ++n) s1 += f(x[n * d.C + c], c);
-      acc[c - c0] = s1;
-    }
+    };
+    group(std::integral_constant<std::size_t, 32>{});
+    group(std::integral_constant<std::size_t, 8>{});
+    group(std::integral_constant<std::size_t, 1>{});
     return;
   }
   for (std::size_t n = 0; n < d.N; ++n) {
@@ -141,27 +140,25 @@ BnGrads bn_backward(const T* g, const T* x, const T* w, const BnDims& d, const B
       accumulate(g, d, c0, c1, a.data(), [](T v, std::size_t) { return static_cast<double>(v); });
       // dot needs g and x together: walk both in the same fixed order.
       if (d.L == 1) {
-        // [N, C]: 8 channels at a time in registers, each still summed over n in order (as
-        // accumulate does).
-        constexpr std::size_t G = 8;
+        // [N, C]: 32 channels at a time in registers (four independent chains), each still
+        // summed over n in order (as accumulate does).
         const double* __restrict mp = s.mean.data();
         std::size_t c = c0;
-        for (; c + G <= c1; c += G) {
-          double acc[G] = {};
-          for (std::size_t n = 0; n < d.N; ++n) {
-            const T* gr = g + n * d.C + c;
-            const T* xr = x + n * d.C + c;
-            for (std::size_t j = 0; j < G; ++j)
-              acc[j] += static_cast<double>(gr[j]) * (static_cast<double>(xr[j]) - mp[c + j]);
+        const auto group = [&]<std::size_t G>(std::integral_constant<std::size_t, G>) {
+          for (; c + G <= c1; c += G) {
+            double acc[G] = {};
+            for (std::size_t n = 0; n < d.N; ++n) {
+              const T* gr = g + n * d.C + c;
+              const T* xr = x + n * d.C + c;
+              for (std::size_t j = 0; j < G; ++j)
+                acc[j] += static_cast<double>(gr[j]) * (static_cast<double>(xr[j]) - mp[c + j]);
+            }
+            for (std::size_t j = 0; j < G; ++j) b[c - c0 + j] = acc[j];
           }
-          for (std::size_t j = 0; j < G; ++j) b[c - c0 + j] = acc[j];
-        }
-        for (; c < c1; ++c) {
-          double acc = 0.0;
-          for (std::size_t n = 0; n < d.N; ++n)
-            acc += static_cast<double>(g[n * d.C + c]) * (static_cast<double>(x[n * d.C + c]) - mp[c]);
-          b[c - c0] = acc;
-        }
+        };
+        group(std::integral_constant<std::size_t, 32>{});
+        group(std::integral_constant<std::size_t, 8>{});
+        group(std::integral_constant<std::size_t, 1>{});
       } else for (std::size_t n = 0; n < d.N; ++n) {
         for (std::size_t c = c0; c < c1; ++c) {
           const T* gp = g + (n * d.C + c) * d.L;
