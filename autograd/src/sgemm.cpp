@@ -86,18 +86,20 @@ void pack_b(bool trans, const float* B, std::size_t ldb, std::size_t j0, std::si
     }
     return;
   }
-  // op(B)(k, j) = B[j * ldb + k]: column j of op(B) is row j of B; transpose 8 x 8 blocks.
-  std::size_t j = 0;
-  for (; j + 8 <= cols; j += 8) {
-    const float* b = B + (j0 + j) * ldb;
-    std::size_t k = 0;
-    for (; k + 8 <= K; k += 8) transpose8x8(b + k, ldb, dst + k * NR + j, NR);
-    for (; k < K; ++k) {
-      for (std::size_t c = 0; c < 8; ++c) dst[k * NR + j + c] = b[c * ldb + k];
-    }
+  // op(B)(k, j) = B[j * ldb + k]: column j of op(B) is row j of B; transpose 8 x 8 blocks. The
+  // blocks of 8 consecutive k go across the panel's width first, so each group of 8 panel rows
+  // (16 cache lines) is written whole at once.
+  const std::size_t full = cols / 8 * 8;  // columns in whole 8 x 8 blocks
+  const float* b = B + j0 * ldb;
+  std::size_t k = 0;
+  for (; k + 8 <= K; k += 8) {
+    for (std::size_t j = 0; j < full; j += 8) transpose8x8(b + j * ldb + k, ldb, dst + k * NR + j, NR);
   }
-  for (std::size_t k = 0; k < K; ++k) {
-    for (std::size_t c = j; c < NR; ++c) dst[k * NR + c] = c < cols ? B[(j0 + c) * ldb + k] : 0.0f;
+  for (; k < K; ++k) {
+    for (std::size_t j = 0; j < full; ++j) dst[k * NR + j] = b[j * ldb + k];
+  }
+  for (k = 0; k < K; ++k) {
+    for (std::size_t c = full; c < NR; ++c) dst[k * NR + c] = c < cols ? b[c * ldb + k] : 0.0f;
   }
 }
 
