@@ -8,6 +8,7 @@
 
 #include "autograd/src/ops_internal.hpp"
 #include "core/src/kernels/reduce.hpp"
+#include "core/src/kernels/simd.hpp"
 
 namespace sorix::nn {
 
@@ -93,6 +94,10 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
 
 namespace {
 
+struct ExpOp {  // xsimd's exp, as sorix::exp
+  template <class V> V operator()(const V& x) const { return xsimd::exp(x); }
+};
+
 // Per-row results of the fused forward, kept for the plain backward.
 template <class T>
 struct CERows {
@@ -157,21 +162,28 @@ Tensor cross_entropy(const Tensor& input_in, const Tensor& target_in, const Tens
     parallel::parallel_for(
         n, rows_per_chunk,
         [&](std::size_t r0, std::size_t r1) {
+          // The exponentials once, kept (as probabilities) for the backward, which would
+          // otherwise compute them again: the shifted logits of the task's rows first, then one
+          // vectorised exp over all of them (xsimd's, as sorix::exp and softmax: each element's
+          // value depends only on itself), then each row's sum in k order.
           for (std::size_t i = r0; i < r1; ++i) {
             const T* row = x + i * c;
             T m = row[0];
             for (std::size_t k = 1; k < c; ++k) m = row[k] > m ? row[k] : m;
-            // The exponentials once: summed here (in k order) and kept, as probabilities, for
-            // the backward, which would otherwise compute them again.
+            T* e = rows->softmax.data() + i * c;
+            for (std::size_t k = 0; k < c; ++k) e[k] = row[k] - m;
+            rows->shift[i] = m;
+          }
+          T* block = rows->softmax.data() + r0 * c;
+          kernels::unary_serial(block, block, (r1 - r0) * c, ExpOp{});
+          for (std::size_t i = r0; i < r1; ++i) {
+            const T* row = x + i * c;
+            const T m = rows->shift[i];
             T* e = rows->softmax.data() + i * c;
             T s = 0;
-            for (std::size_t k = 0; k < c; ++k) {
-              e[k] = std::exp(row[k] - m);
-              s += e[k];
-            }
+            for (std::size_t k = 0; k < c; ++k) s += e[k];
             for (std::size_t k = 0; k < c; ++k) e[k] = e[k] / s;
             const T logs = std::log(s);
-            rows->shift[i] = m;
             rows->logs[i] = logs;
             if (!prob) {
               const std::size_t t = static_cast<std::size_t>(ti[i]);
