@@ -137,35 +137,42 @@ BnGrads bn_backward(const T* g, const T* x, const T* w, const BnDims& d, const B
   if (d.M() > 0) {
     for_channel_blocks(d, [&](std::size_t c0, std::size_t c1) {
       std::vector<double> a(c1 - c0, 0.0), b(c1 - c0, 0.0);
-      accumulate(g, d, c0, c1, a.data(), [](T v, std::size_t) { return static_cast<double>(v); });
       // dot needs g and x together: walk both in the same fixed order.
       if (d.L == 1) {
-        // [N, C]: 32 channels at a time in registers (four independent chains), each still
-        // summed over n in order (as accumulate does).
+        // [N, C]: sum_g and dot in one pass, 32 channels at a time in registers (independent
+        // chains), each channel still summed over n in order (the bits of accumulate).
         const double* __restrict mp = s.mean.data();
         std::size_t c = c0;
         const auto group = [&]<std::size_t G>(std::integral_constant<std::size_t, G>) {
           for (; c + G <= c1; c += G) {
-            double acc[G] = {};
+            double sum[G] = {}, acc[G] = {};
             for (std::size_t n = 0; n < d.N; ++n) {
               const T* gr = g + n * d.C + c;
               const T* xr = x + n * d.C + c;
-              for (std::size_t j = 0; j < G; ++j)
+              for (std::size_t j = 0; j < G; ++j) {
+                sum[j] += static_cast<double>(gr[j]);
                 acc[j] += static_cast<double>(gr[j]) * (static_cast<double>(xr[j]) - mp[c + j]);
+              }
             }
-            for (std::size_t j = 0; j < G; ++j) b[c - c0 + j] = acc[j];
+            for (std::size_t j = 0; j < G; ++j) {
+              a[c - c0 + j] = sum[j];
+              b[c - c0 + j] = acc[j];
+            }
           }
         };
         group(std::integral_constant<std::size_t, 32>{});
         group(std::integral_constant<std::size_t, 8>{});
         group(std::integral_constant<std::size_t, 1>{});
-      } else for (std::size_t n = 0; n < d.N; ++n) {
-        for (std::size_t c = c0; c < c1; ++c) {
-          const T* gp = g + (n * d.C + c) * d.L;
-          const T* xp = x + (n * d.C + c) * d.L;
-          double acc = b[c - c0];
-          for (std::size_t l = 0; l < d.L; ++l) acc += static_cast<double>(gp[l]) * (static_cast<double>(xp[l]) - s.mean[c]);
-          b[c - c0] = acc;
+      } else {
+        accumulate(g, d, c0, c1, a.data(), [](T v, std::size_t) { return static_cast<double>(v); });
+        for (std::size_t n = 0; n < d.N; ++n) {
+          for (std::size_t c = c0; c < c1; ++c) {
+            const T* gp = g + (n * d.C + c) * d.L;
+            const T* xp = x + (n * d.C + c) * d.L;
+            double acc = b[c - c0];
+            for (std::size_t l = 0; l < d.L; ++l) acc += static_cast<double>(gp[l]) * (static_cast<double>(xp[l]) - s.mean[c]);
+            b[c - c0] = acc;
+          }
         }
       }
       for (std::size_t c = c0; c < c1; ++c) {
