@@ -131,6 +131,12 @@ void tile(std::size_t K, const float* __restrict a, std::size_t lda, const float
   const float* a_##r = a + ((r) < rows ? (r) : rows - 1) * a_row;
   SORIX_ROWS(SORIX_DECLARE)
 #undef SORIX_DECLARE
+  // C's lines are fetched for writing while the multiply-adds run (a fresh gradient is in no
+  // cache: the epilogue's stores would otherwise wait for them).
+  for (std::size_t r = 0; r < rows; ++r) {
+    __builtin_prefetch(C + r * ldc, 1, 3);
+    __builtin_prefetch(C + r * ldc + 16, 1, 3);
+  }
   const std::size_t a_step = kTransA ? lda : 1;  // from k to k + 1 within a row of op(A)
   for (std::size_t k = 0; k < K; ++k) {
     const __m512 b0 = _mm512_load_ps(b + k * NR);
