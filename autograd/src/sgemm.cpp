@@ -110,13 +110,15 @@ void pack_b(bool trans, const float* B, std::size_t ldb, std::size_t j0, std::si
 // are never stored).
 //
 // (B is always packed: reading an untransposed B's rows in place, 128 bytes every ldb, ran at
-// under half the speed of the contiguous panel.)
+// under half the speed of the contiguous panel; with software prefetch it was still no faster
+// than packing plus the panel. Packing A's 8 rows as well was slower.)
 //
 // kHalf: only the first 16 columns (a ragged last panel of at most 16): half the multiply-adds,
 // the same chain for each element.
-// The eight rows are spelled out (SORIX_ROWS below) rather than held in arrays: g++ kept arrays of
-// 16 accumulators in memory (zeroed, spilled and reloaded around every tile: ~100 cycles a tile,
-// 6% of a K = 128 product); named variables stay in registers.
+//
+// The eight rows are spelled out (SORIX_ROWS) rather than held in arrays: g++ kept arrays of 16
+// accumulators in memory (zeroed, spilled and reloaded around every tile: ~100 cycles a tile, 2-4%
+// of a K = 128 product); named variables stay in registers.
 #define SORIX_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
 
 template <bool kTransA, bool kHalf>
