@@ -1,13 +1,23 @@
 #!/usr/bin/env bash
 # Runs on the device machine from the bundle made by scripts/device-bundle.sh (extracted to
 # /tmp/bundle): the machine, the determinism check up to 64 threads, then Dropout, training and
-# the cost of determinism at 1..16 threads beside that machine's PyTorch (its plain `python3`).
+# the cost of determinism at 1..16 threads beside that machine's PyTorch (the first
+# python3 that imports torch).
 # Each table goes to $OUT (or ./out); one failing program does not stop the others.
 here=$(cd "$(dirname "$0")" && pwd)
 out=${OUT:-$here/out}
 mkdir -p "$out"
 export LD_LIBRARY_PATH=$here/lib
-export SORIX_BENCH_PYTHON=${SORIX_BENCH_PYTHON:-$(command -v python3)}
+# The first interpreter that can import torch: python3 on the PATH, then the system's.
+if [ -z "${SORIX_BENCH_PYTHON:-}" ]; then
+  for py in "$(command -v python3)" /usr/bin/python3 /usr/local/bin/python3; do
+    if [ -x "$py" ] && "$py" -c 'import torch' > /dev/null 2>&1; then
+      SORIX_BENCH_PYTHON=$py
+      break
+    fi
+  done
+fi
+export SORIX_BENCH_PYTHON=${SORIX_BENCH_PYTHON:-python3}
 {
   lscpu
   nproc
