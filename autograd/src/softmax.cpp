@@ -55,9 +55,7 @@ struct LogShift {  // (x - m) - log_s
 struct ExpDiff {  // exp(a - b)
   template <class V> V operator()(const V& a, const V& b) const { return xsimd::exp(a - b); }
 };
-struct ExpOp {
-  template <class V> V operator()(const V& x) const { return xsimd::exp(x); }
-};
+using kernels::ExpOp;
 struct Max {
   template <class V> V operator()(const V& a, const V& b) const { return xsimd::max(a, b); }
 };

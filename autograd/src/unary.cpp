@@ -15,7 +15,7 @@ using autograd::record;
 using autograd::SavedTensor;
 
 struct NegOp { template <class V> V operator()(const V& x) const { return -x; } };
-struct ExpOp { template <class V> V operator()(const V& x) const { return xsimd::exp(x); } };
+using kernels::ExpOp;
 struct LogOp { template <class V> V operator()(const V& x) const { return xsimd::log(x); } };
 struct SqrtOp { template <class V> V operator()(const V& x) const { return xsimd::sqrt(x); } };
 struct AbsOp { template <class V> V operator()(const V& x) const { return xsimd::abs(x); } };

@@ -37,28 +37,36 @@ void for_row_blocks(const BnDims& d, Body&& body) {
                          parallel::kInlineGrain / row);
 }
 
+// [N, C] inputs: body(G, c) for consecutive groups of G channels covering [c0, c1), G = 32, then
+// 8, then 1 (G a std::integral_constant). A body sums its G channels over n in registers: 32
+// channels (four vectors of 8 doubles) give four independent add chains per row, where summing
+// into memory row by row made every step wait for the previous row's store. Each channel is
+// still summed over n in order, whatever group it falls in.
+template <class Body>
+void for_channel_groups(std::size_t c0, std::size_t c1, Body&& body) {
+  std::size_t c = c0;
+  const auto run = [&](auto group) {
+    for (; c + decltype(group)::value <= c1; c += decltype(group)::value) body(group, c);
+  };
+  run(std::integral_constant<std::size_t, 32>{});
+  run(std::integral_constant<std::size_t, 8>{});
+  run(std::integral_constant<std::size_t, 1>{});
+}
+
 // acc[c - c0] += f(x[n, c, l]) over n then l, for the channels of one block.
 template <class T, class F>
 void accumulate(const T* x, const BnDims& d, std::size_t c0, std::size_t c1, double* acc, F&& f) {
   if (d.L == 1) {
-    // [N, C]: groups of channels summed over n in registers, each channel still over n in order.
-    // 32 channels (four vectors of 8 doubles) give four independent add chains per row; summing
-    // into acc[] row by row made every step wait for the previous row's store.
-    std::size_t c = c0;
-    const auto group = [&]<std::size_t G>(std::integral_constant<std::size_t, G>) {
-      for (; c + G <= c1; c += G) {
-        double s[G];
-        for (std::size_t j = 0; j < G; ++j) s[j] = acc[c - c0 + j];
-        for (std::size_t n = 0; n < d.N; ++n) {
-          const T* row = x + n * d.C + c;
-          for (std::size_t j = 0; j < G; ++j) s[j] += f(row[j], c + j);
-        }
-        for (std::size_t j = 0; j < G; ++j) acc[c - c0 + j] = s[j];
+    for_channel_groups(c0, c1, [&](auto group, std::size_t c) {
+      constexpr std::size_t G = decltype(group)::value;
+      double s[G];
+      for (std::size_t j = 0; j < G; ++j) s[j] = acc[c - c0 + j];
+      for (std::size_t n = 0; n < d.N; ++n) {
+        const T* row = x + n * d.C + c;
+        for (std::size_t j = 0; j < G; ++j) s[j] += f(row[j], c + j);
       }
-    };
-    group(std::integral_constant<std::size_t, 32>{});
-    group(std::integral_constant<std::size_t, 8>{});
-    group(std::integral_constant<std::size_t, 1>{});
+      for (std::size_t j = 0; j < G; ++j) acc[c - c0 + j] = s[j];
+    });
     return;
   }
   for (std::size_t n = 0; n < d.N; ++n) {
@@ -139,30 +147,24 @@ BnGrads bn_backward(const T* g, const T* x, const T* w, const BnDims& d, const B
       std::vector<double> a(c1 - c0, 0.0), b(c1 - c0, 0.0);
       // dot needs g and x together: walk both in the same fixed order.
       if (d.L == 1) {
-        // [N, C]: sum_g and dot in one pass, 32 channels at a time in registers (independent
-        // chains), each channel still summed over n in order (the bits of accumulate).
+        // [N, C]: sum_g and dot in one pass (the bits of accumulate for each).
         const double* __restrict mp = s.mean.data();
-        std::size_t c = c0;
-        const auto group = [&]<std::size_t G>(std::integral_constant<std::size_t, G>) {
-          for (; c + G <= c1; c += G) {
-            double sum[G] = {}, acc[G] = {};
-            for (std::size_t n = 0; n < d.N; ++n) {
-              const T* gr = g + n * d.C + c;
-              const T* xr = x + n * d.C + c;
-              for (std::size_t j = 0; j < G; ++j) {
-                sum[j] += static_cast<double>(gr[j]);
-                acc[j] += static_cast<double>(gr[j]) * (static_cast<double>(xr[j]) - mp[c + j]);
-              }
-            }
+        for_channel_groups(c0, c1, [&](auto group, std::size_t c) {
+          constexpr std::size_t G = decltype(group)::value;
+          double sum[G] = {}, acc[G] = {};
+          for (std::size_t n = 0; n < d.N; ++n) {
+            const T* gr = g + n * d.C + c;
+            const T* xr = x + n * d.C + c;
             for (std::size_t j = 0; j < G; ++j) {
-              a[c - c0 + j] = sum[j];
-              b[c - c0 + j] = acc[j];
+              sum[j] += static_cast<double>(gr[j]);
+              acc[j] += static_cast<double>(gr[j]) * (static_cast<double>(xr[j]) - mp[c + j]);
             }
           }
-        };
-        group(std::integral_constant<std::size_t, 32>{});
-        group(std::integral_constant<std::size_t, 8>{});
-        group(std::integral_constant<std::size_t, 1>{});
+          for (std::size_t j = 0; j < G; ++j) {
+            a[c - c0 + j] = sum[j];
+            b[c - c0 + j] = acc[j];
+          }
+        });
       } else {
         accumulate(g, d, c0, c1, a.data(), [](T v, std::size_t) { return static_cast<double>(v); });
         for (std::size_t n = 0; n < d.N; ++n) {

@@ -94,10 +94,6 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
 
 namespace {
 
-struct ExpOp {  // xsimd's exp, as sorix::exp
-  template <class V> V operator()(const V& x) const { return xsimd::exp(x); }
-};
-
 // Per-row results of the fused forward, kept for the plain backward.
 template <class T>
 struct CERows {
@@ -175,7 +171,7 @@ Tensor cross_entropy(const Tensor& input_in, const Tensor& target_in, const Tens
             rows->shift[i] = m;
           }
           T* block = rows->softmax.data() + r0 * c;
-          kernels::unary_serial(block, block, (r1 - r0) * c, ExpOp{});
+          kernels::unary_serial(block, block, (r1 - r0) * c, kernels::ExpOp{});
           for (std::size_t i = r0; i < r1; ++i) {
             const T* row = x + i * c;
             const T m = rows->shift[i];

@@ -63,6 +63,12 @@ inline xsimd::batch<T, A> choose(const xsimd::batch_bool<T, A>& cond, const xsim
   return xsimd::select(cond, a, b);
 }
 
+/// exp(x) (scalar and batch forms): the one exp of sorix::exp, softmax and the fused losses, so
+/// that they agree bit for bit.
+struct ExpOp {
+  template <class V> V operator()(const V& x) const { return xsimd::exp(x); }
+};
+
 /// y[i] = op(x[i]) for i in [0, n), serial (one chunk's work).
 template <class T, class Op>
 inline void unary_serial(const T* x, T* y, std::size_t n, const Op& op) {
