@@ -11,6 +11,7 @@
 #include <limits>
 
 #include "autograd/src/ops_internal.hpp"
+#include "core/src/kernels/reduce.hpp"
 
 namespace sorix {
 namespace {
@@ -86,33 +87,23 @@ void scan_axis(const T* x, T* vals, Index* idx, std::size_t outer, std::size_t r
         parallel::kInlineGrain / r + 1);
     return;
   }
-  // Rows of `inner` compared in k order, across a block of columns (contiguous reads); tiles of
-  // [o, column block] so that tasks exist even when outer is 1.
-  constexpr std::size_t kCols = 1024;
-  const std::size_t col_blocks = (inner + kCols - 1) / kCols;
-  parallel::parallel_for(
-      outer * col_blocks, 1,
-      [&](std::size_t t0, std::size_t t1) {
-        for (std::size_t t = t0; t < t1; ++t) {
-          const std::size_t o = t / col_blocks, c0 = (t % col_blocks) * kCols;
-          const std::size_t c1 = std::min(inner, c0 + kCols);
-          const T* src = x + o * r * inner;
-          T* v = vals + o * inner;
-          Index* ix = idx + o * inner;
-          std::copy(src + c0, src + c1, v + c0);
-          std::fill(ix + c0, ix + c1, Index(0));
-          for (std::size_t k = 1; k < r; ++k) {
-            const T* row = src + k * inner;
-            for (std::size_t c = c0; c < c1; ++c) {
-              if (better<IsMax>(row[c], v[c])) {
-                v[c] = row[c];
-                ix[c] = static_cast<Index>(k);
-              }
-            }
-          }
+  // Rows of `inner` compared in k order across each column tile (contiguous reads).
+  kernels::for_column_tiles(outer, r, inner, [&](std::size_t o, std::size_t c0, std::size_t c1) {
+    const T* src = x + o * r * inner;
+    T* v = vals + o * inner;
+    Index* ix = idx + o * inner;
+    std::copy(src + c0, src + c1, v + c0);
+    std::fill(ix + c0, ix + c1, Index(0));
+    for (std::size_t k = 1; k < r; ++k) {
+      const T* row = src + k * inner;
+      for (std::size_t c = c0; c < c1; ++c) {
+        if (better<IsMax>(row[c], v[c])) {
+          v[c] = row[c];
+          ix[c] = static_cast<Index>(k);
         }
-      },
-      std::max<std::size_t>(1, parallel::kInlineGrain / (r * kCols)));
+      }
+    }
+  });
 }
 
 void check_nonempty(const Tensor& x, const char* op) {

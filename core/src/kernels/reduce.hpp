@@ -44,6 +44,25 @@ T sum_all(const T* x, std::size_t n) {
       [](T a, T b) { return a + b; });
 }
 
+/// For a reduction of x viewed as [outer, r, inner] over k (inner > 1): body(o, c0, c1) for
+/// every tile of one o and a block of at most 1024 columns [c0, c1), as parallel tasks (tiles,
+/// so that tasks exist even when outer is 1). A body walks the rows k in order across its
+/// columns (contiguous reads); no column's result depends on the tiling.
+template <class Body>
+void for_column_tiles(std::size_t outer, std::size_t r, std::size_t inner, Body&& body) {
+  constexpr std::size_t kCols = 1024;
+  const std::size_t col_blocks = (inner + kCols - 1) / kCols;
+  parallel::parallel_for(
+      outer * col_blocks, 1,
+      [&](std::size_t t0, std::size_t t1) {
+        for (std::size_t t = t0; t < t1; ++t) {
+          const std::size_t o = t / col_blocks, c0 = (t % col_blocks) * kCols;
+          body(o, c0, std::min(inner, c0 + kCols));
+        }
+      },
+      std::max<std::size_t>(1, parallel::kInlineGrain / std::max<std::size_t>(r * kCols, 1)));
+}
+
 /// x viewed as [outer, r, inner]: out[o, i] = sum over k in order of x[o, k, i].
 template <class T>
 void sum_axis(const T* x, T* out, std::size_t outer, std::size_t r, std::size_t inner) {
@@ -67,26 +86,17 @@ void sum_axis(const T* x, T* out, std::size_t outer, std::size_t r, std::size_t 
         parallel::kInlineGrain / std::max<std::size_t>(r, 1) + 1);
     return;
   }
-  // Rows of `inner` added in k order, vectorised across the row: block the row so tasks exist
-  // even when outer is 1 (a bias gradient: [batch, features] summed over the batch).
-  constexpr std::size_t kCols = 1024;
-  const std::size_t col_blocks = (inner + kCols - 1) / kCols;
-  parallel::parallel_for(
-      outer * col_blocks, 1,
-      [&](std::size_t t0, std::size_t t1) {
-        for (std::size_t t = t0; t < t1; ++t) {
-          const std::size_t o = t / col_blocks, c0 = (t % col_blocks) * kCols;
-          const std::size_t c1 = std::min(inner, c0 + kCols);
-          T* dst = out + o * inner;
-          const T* src = x + o * r * inner;
-          std::fill(dst + c0, dst + c1, T(0));
-          for (std::size_t k = 0; k < r; ++k) {
-            const T* row = src + k * inner;
-            for (std::size_t c = c0; c < c1; ++c) dst[c] += row[c];
-          }
-        }
-      },
-      std::max<std::size_t>(1, parallel::kInlineGrain / std::max<std::size_t>(r * kCols, 1)));
+  // Rows of `inner` added in k order, vectorised across the row, in column tiles (a bias
+  // gradient, [batch, features] summed over the batch, has outer 1).
+  for_column_tiles(outer, r, inner, [&](std::size_t o, std::size_t c0, std::size_t c1) {
+    T* dst = out + o * inner;
+    const T* src = x + o * r * inner;
+    std::fill(dst + c0, dst + c1, T(0));
+    for (std::size_t k = 0; k < r; ++k) {
+      const T* row = src + k * inner;
+      for (std::size_t c = c0; c < c1; ++c) dst[c] += row[c];
+    }
+  });
 }
 
 }  // namespace sorix::kernels
