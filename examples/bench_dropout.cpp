@@ -72,6 +72,7 @@ struct Options {
   double p = 0.5;
   bool torch = true;
   bool reuse_memory = false;
+  std::vector<std::string> capabilities;  // empty: every one this CPU runs
 };
 
 int reps_for(const Options& o, long long n) { return o.reps > 0 ? o.reps : (n >= 10000000 ? 7 : 15); }
@@ -275,6 +276,14 @@ void print_rule(std::ostream& os, const std::vector<int>& widths) {
 
 }  // namespace
 
+std::vector<std::string> split_names(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) out.push_back(item);
+  return out;
+}
+
 int main(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
@@ -285,9 +294,10 @@ int main(int argc, char** argv) {
     else if (a == "--p" && i + 1 < argc) o.p = std::atof(argv[++i]);
     else if (a == "--no-torch") o.torch = false;
     else if (a == "--reuse-memory") o.reuse_memory = true;
+    else if (a == "--capabilities" && i + 1 < argc) o.capabilities = split_names(argv[++i]);
     else {
       std::cerr << "usage: bench_dropout [--threads 1,2] [--sizes 10000,1e6,1e7,6.4e7] [--reps N] [--p 0.5] "
-                   "[--no-torch] [--reuse-memory]\n";
+                   "[--no-torch] [--reuse-memory] [--capabilities scalar,avx2]\n";
       return 2;
     }
   }
@@ -309,6 +319,15 @@ int main(int argc, char** argv) {
   for (long long n : o.sizes) {
     if (n < 1) {
       std::cerr << "bench_dropout: sizes must be >= 1, got " << n << "\n";
+      return 2;
+    }
+  }
+  if (o.capabilities.empty()) o.capabilities = sorix::available_cpu_capabilities();
+  for (const auto& cap : o.capabilities) {
+    try {
+      sorix::set_cpu_capability(cap);
+    } catch (const std::invalid_argument& e) {
+      std::cerr << "bench_dropout: " << e.what() << "\n";
       return 2;
     }
   }
@@ -340,15 +359,18 @@ int main(int argc, char** argv) {
   if (!torch_why.empty()) std::cout << "PyTorch columns: n/a (" << torch_why << ")\n";
 
   struct Row {
+    std::string cap;
     long long threads, n;
     SorixTimes s;
     TorchTimes t;
   };
   std::vector<Row> rows;
+  for (const std::string& cap : o.capabilities)
   for (long long t : o.threads) {
+    sorix::set_cpu_capability(cap);
     sorix::parallel::set_num_threads(static_cast<int>(t));
     for (long long n : o.sizes) {
-      Row row{t, n, measure_sorix(n, reps_for(o, n)), {}};
+      Row row{cap, t, n, measure_sorix(n, reps_for(o, n)), {}};
       auto it = torch.find(t);
       if (it != torch.end()) {
         auto jt = it->second.find(n);
@@ -363,15 +385,15 @@ int main(int argc, char** argv) {
   const double kBits = 8.0 + 1.0 / 8.0, kRegen = 8.0;
 
   std::cout << "\nForward (training, x requires grad; Bits stores the mask, Regenerate does not)\n";
-  const std::vector<int> w1 = {7, 10, 9, 10, 9, 9, 5, 9, 5, 9, 9};
+  const std::vector<int> w1 = {6, 7, 10, 9, 10, 9, 9, 5, 9, 5, 9, 9};
   print_row(std::cout,
-            {"threads", "elements", "copy GB/s", "copy fresh", "fwd ms", "Gelem/s", "GB/s", "%copy", "regen GB/s",
+            {"cpu", "threads", "elements", "copy GB/s", "copy fresh", "fwd ms", "Gelem/s", "GB/s", "%copy", "regen GB/s",
              "torch ms", "vs torch"},
             w1);
   print_rule(std::cout, w1);
   for (const Row& r : rows) {
     print_row(std::cout,
-              {std::to_string(r.threads), std::to_string(r.n), gbs(bytes(r.n, 8), r.s.copy),
+              {r.cap, std::to_string(r.threads), std::to_string(r.n), gbs(bytes(r.n, 8), r.s.copy),
                gbs(bytes(r.n, 8), r.s.copy_fresh), ms(r.s.fwd_bits), fmt(r.n / r.s.fwd_bits / 1e9, 3),
                gbs(bytes(r.n, kBits), r.s.fwd_bits), pct(bytes(r.n, kBits) / r.s.fwd_bits, bytes(r.n, 8) / r.s.copy),
                gbs(bytes(r.n, kRegen), r.s.fwd_regen), ms(r.t.fwd), ratio(r.t.fwd, r.s.fwd_bits)},
@@ -379,16 +401,16 @@ int main(int argc, char** argv) {
   }
 
   std::cout << "\nBackward (autograd::grad of y with a given g) and forward+backward\n";
-  const std::vector<int> w2 = {7, 10, 9, 9, 5, 9, 9, 5, 9, 9, 9, 9};
+  const std::vector<int> w2 = {6, 7, 10, 9, 9, 5, 9, 9, 5, 9, 9, 9, 9};
   print_row(std::cout,
-            {"threads", "elements", "bits ms", "bits GB/s", "%copy", "regen ms", "regen GB/s", "%copy", "f+b ms",
+            {"cpu", "threads", "elements", "bits ms", "bits GB/s", "%copy", "regen ms", "regen GB/s", "%copy", "f+b ms",
              "f+b regen", "torch f+b", "vs torch"},
             w2);
   print_rule(std::cout, w2);
   for (const Row& r : rows) {
     const double copy_bw = bytes(r.n, 8) / r.s.copy;
     print_row(std::cout,
-              {std::to_string(r.threads), std::to_string(r.n), ms(r.s.bwd_bits), gbs(bytes(r.n, kBits), r.s.bwd_bits),
+              {r.cap, std::to_string(r.threads), std::to_string(r.n), ms(r.s.bwd_bits), gbs(bytes(r.n, kBits), r.s.bwd_bits),
                pct(bytes(r.n, kBits) / r.s.bwd_bits, copy_bw), ms(r.s.bwd_regen),
                gbs(bytes(r.n, kRegen), r.s.bwd_regen), pct(bytes(r.n, kRegen) / r.s.bwd_regen, copy_bw),
                ms(r.s.fb_bits), ms(r.s.fb_regen), ms(r.t.fwd_bwd), ratio(r.t.fwd_bwd, r.s.fb_bits)},
@@ -398,24 +420,25 @@ int main(int argc, char** argv) {
   // Scaling: the largest thread count against 1 thread, per size.
   if (o.threads.size() > 1) {
     std::cout << "\nScaling (" << o.threads.back() << " threads vs " << o.threads.front() << ")\n";
-    const std::vector<int> w3 = {10, 9, 9, 9, 9};
-    print_row(std::cout, {"elements", "copy", "fwd", "bwd bits", "f+b bits"}, w3);
+    const std::vector<int> w3 = {6, 10, 9, 9, 9, 9};
+    print_row(std::cout, {"cpu", "elements", "copy", "fwd", "bwd bits", "f+b bits"}, w3);
     print_rule(std::cout, w3);
+    for (const std::string& cap : o.capabilities)
     for (long long n : o.sizes) {
       const Row* a = nullptr;
       const Row* b = nullptr;
       for (const Row& r : rows) {
-        if (r.n == n && r.threads == o.threads.front()) a = &r;
-        if (r.n == n && r.threads == o.threads.back()) b = &r;
+        if (r.cap == cap && r.n == n && r.threads == o.threads.front()) a = &r;
+        if (r.cap == cap && r.n == n && r.threads == o.threads.back()) b = &r;
       }
       if (a == nullptr || b == nullptr) continue;
       print_row(std::cout,
-                {std::to_string(n), ratio(a->s.copy, b->s.copy), ratio(a->s.fwd_bits, b->s.fwd_bits),
+                {cap, std::to_string(n), ratio(a->s.copy, b->s.copy), ratio(a->s.fwd_bits, b->s.fwd_bits),
                  ratio(a->s.bwd_bits, b->s.bwd_bits), ratio(a->s.fb_bits, b->s.fb_bits)},
                 w3);
     }
   }
-  std::cout << "\nvs torch = PyTorch time / sorix time (higher: sorix faster). %copy = sorix GB/s as a share of "
+  std::cout << "\ncpu = the CPU capability whose kernels ran (sorix::set_cpu_capability). vs torch = PyTorch time / sorix time (higher: sorix faster). %copy = sorix GB/s as a share of "
                "the copy's GB/s at the same size and threads.\n";
   return 0;
 }

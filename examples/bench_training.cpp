@@ -190,6 +190,14 @@ Result median_result(const std::vector<Result>& runs) {
   return m;
 }
 
+std::vector<std::string> split_names(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) out.push_back(item);
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -198,6 +206,7 @@ int main(int argc, char** argv) {
   std::string data = "/usr/share/datasets/fashion-mnist";
   bool torch = true;
   int runs = 3;
+  std::vector<std::string> capabilities = sorix::available_cpu_capabilities();
   for (int i = 1; i < argc; ++i) {
     const std::string f = argv[i];
     if (f == "--no-torch") { torch = false; continue; }
@@ -207,8 +216,18 @@ int main(int argc, char** argv) {
     else if (f == "--runs") runs = std::max(1, std::stoi(v));
     else if (f == "--threads") threads = parse_list(v);
     else if (f == "--data") data = v;
+    else if (f == "--capabilities") capabilities = split_names(v);
     else {
-      std::fprintf(stderr, "usage: bench_training [--epochs 5] [--runs 3] [--threads 1,2] [--data DIR] [--no-torch]\n");
+      std::fprintf(stderr, "usage: bench_training [--epochs 5] [--runs 3] [--threads 1,2] [--data DIR] [--no-torch]\n"
+                           "                      [--capabilities scalar,avx2,avx512]\n");
+      return 2;
+    }
+  }
+  for (const auto& cap : capabilities) {
+    try {
+      sorix::set_cpu_capability(cap);
+    } catch (const std::invalid_argument& e) {
+      std::fprintf(stderr, "bench_training: %s\n", e.what());
       return 2;
     }
   }
@@ -227,27 +246,35 @@ int main(int argc, char** argv) {
   std::printf("Fashion-MNIST recipe, %d epochs, batch 128, RMSprop(1e-3, alpha 0.99); inference: 10,000 images at batch 4096\n"
               "times: medians of %d runs of each side, the two sides alternating run by run\n",
               epochs, runs);
-  std::printf("%7s | %10s %10s %6s | %10s %10s %6s %12s | %11s %11s %8s\n", "threads", "sorix train", "infer", "acc",
-              "torch train", "infer", "acc", "its products", "train ratio", "infer ratio", "acc diff");
+  std::printf("%-6s %7s | %10s %10s %6s | %10s %10s %6s %12s | %11s %11s %8s\n", "cpu", "threads", "sorix train",
+              "infer", "acc", "torch train", "infer", "acc", "its products", "train ratio", "infer ratio", "acc diff");
   for (int t : threads) {
     sorix::parallel::set_num_threads(t);
-    // Alternate the two sides so that the machine's drift during the runs falls on both.
-    std::vector<Result> ours, theirs;
+    // Alternate the sides (PyTorch and each capability) run by run so that the machine's drift
+    // during the runs falls on all of them.
+    std::vector<std::vector<Result>> ours(capabilities.size());
+    std::vector<Result> theirs;
     for (int r = 0; r < runs; ++r) {
-      ours.push_back(run_sorix(train, test, epochs, order_file));
+      for (std::size_t c = 0; c < capabilities.size(); ++c) {
+        sorix::set_cpu_capability(capabilities[c]);
+        ours[c].push_back(run_sorix(train, test, epochs, order_file));
+      }
       if (torch) theirs.push_back(run_torch(t, epochs, order_file, data));
     }
-    const Result s = median_result(ours);
     const Result p = theirs.empty() ? Result{} : median_result(theirs);
+    for (std::size_t c = 0; c < capabilities.size(); ++c) {
+    const Result s = median_result(ours[c]);
+    const char* cap = capabilities[c].c_str();
     if (p.ok) {
-      std::printf("%7d | %9.2fs %8.1fms %6.4f | %9.2fs %8.1fms %6.4f %6.2fs %3.0f%% | %10.2fx %10.2fx %+8.4f\n", t,
-                  s.train, s.infer * 1e3, s.acc, p.train, p.infer * 1e3, p.acc, p.products,
+      std::printf("%-6s %7d | %9.2fs %8.1fms %6.4f | %9.2fs %8.1fms %6.4f %6.2fs %3.0f%% | %10.2fx %10.2fx %+8.4f\n",
+                  cap, t, s.train, s.infer * 1e3, s.acc, p.train, p.infer * 1e3, p.acc, p.products,
                   100.0 * p.products / p.train, p.train / s.train, p.infer / s.infer, s.acc - p.acc);
     } else {
-      std::printf("%7d | %9.2fs %8.1fms %6.4f | %10s %10s %6s |  (%s)\n", t, s.train, s.infer * 1e3, s.acc, "n/a",
-                  "n/a", "n/a", torch ? "PyTorch failed or is missing: make bench installs python3-torch" : "--no-torch");
+      std::printf("%-6s %7d | %9.2fs %8.1fms %6.4f | %10s %10s %6s |  (%s)\n", cap, t, s.train, s.infer * 1e3, s.acc,
+                  "n/a", "n/a", "n/a", torch ? "PyTorch failed or is missing: make bench installs python3-torch" : "--no-torch");
     }
     std::fflush(stdout);
+    }
   }
   std::filesystem::remove(order_file);
   std::printf("ratios are PyTorch time / sorix time (above 1: sorix is faster); \"its products\": PyTorch's eight\n"

@@ -1,10 +1,14 @@
 // Trains the Fashion-MNIST model for a fixed number of steps from one seed at several thread
-// counts — first in this process (a fresh task arena per count), then each in its own process —
+// counts on every CPU capability this machine runs (sorix/core/cpu.hpp) — first in this process
+// (a fresh task arena per count), then each in its own process (SORIX_CPU_CAPABILITY set for it) —
 // and prints SHA-256 digests of the final weights, the loss curve, the last gradients and the
-// optimizer state. Exits non-zero if any row differs from the first.
+// optimizer state. Exits non-zero if any row differs from the first, or from --expect.
 //
 //   determinism_check [--steps 20] [--threads 1,2,3,4,8,16,64] [--seed 0] [--batch-size 128]
 //                     [--data /usr/share/datasets/fashion-mnist] [--no-processes]
+//                     [--capabilities scalar,avx2,avx512] [--expect WEIGHTS_DIGEST]
+// --expect compares with the weights digest of another run (another machine, or an emulated CPU:
+// scripts/check-emulated-cpus.sh).
 // Uses the real training images when present, else a synthetic stand-in of the same shapes.
 #include <cstdio>
 #include <cstdlib>
@@ -29,13 +33,27 @@ struct Args {
   std::string data = "/usr/share/datasets/fashion-mnist";
   bool processes = true;
   bool child = false;
+  // Every capability the CPU runs, or only the one SORIX_CPU_CAPABILITY forces (checked here).
+  std::vector<std::string> capabilities = std::getenv("SORIX_CPU_CAPABILITY") != nullptr
+                                              ? std::vector<std::string>{sorix::cpu_capability()}
+                                              : sorix::available_cpu_capabilities();
+  std::string expect;
 };
 
 [[noreturn]] void usage(const std::string& why) {
   std::cerr << "determinism_check: " << why << "\n"
             << "usage: determinism_check [--steps N] [--threads 1,2,4] [--seed N] [--batch-size N] [--data DIR]\n"
-            << "                         [--no-processes]\n";
+            << "                         [--no-processes] [--capabilities scalar,avx2] [--expect DIGEST]\n";
   std::exit(2);
+}
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) out.push_back(item);
+  if (out.empty()) throw std::invalid_argument("empty list");
+  return out;
 }
 
 std::vector<int> parse_list(const std::string& s) {
@@ -65,6 +83,8 @@ Args parse(int argc, char** argv) {
       else if (f == "--seed") a.seed = std::stoull(v);
       else if (f == "--batch-size") a.batch_size = std::stoll(v);
       else if (f == "--data") a.data = v;
+      else if (f == "--capabilities") a.capabilities = split(v);
+      else if (f == "--expect") a.expect = v;
       else usage("unknown flag " + f);
     } catch (const std::logic_error&) {
       usage("bad value '" + v + "' for " + f);
@@ -85,7 +105,8 @@ std::unique_ptr<sorix::data::Dataset> dataset(const Args& a, bool& real) {
   return std::make_unique<sorix::data::TensorDataset>(sorix::examples::synthetic_fashion(4096, 12345));
 }
 
-Row run(const sorix::data::Dataset& ds, const Args& a, int threads) {
+Row run(const sorix::data::Dataset& ds, const Args& a, int threads, const std::string& capability) {
+  sorix::set_cpu_capability(capability);
   sorix::parallel::set_num_threads(threads);
   auto rec = sorix::examples::train_steps(ds, a.steps, a.seed, a.batch_size);
   return Row{sorix::sha256_hex(rec.weights), sorix::examples::loss_digest(rec.losses), sorix::sha256_hex(rec.gradients),
@@ -94,33 +115,37 @@ Row run(const sorix::data::Dataset& ds, const Args& a, int threads) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) try {
   const Args a = parse(argc, argv);
   bool real = false;
   auto ds = dataset(a, real);
   if (a.child) {  // one row for the parent: "weights losses grads optim"
-    const Row r = run(*ds, a, a.threads.front());
+    const Row r = run(*ds, a, a.threads.front(), sorix::cpu_capability());
     std::printf("%s %s %s %s\n", r.weights.c_str(), r.losses.c_str(), r.grads.c_str(), r.optim.c_str());
     return 0;
   }
   std::printf("determinism_check: %lld steps, seed %llu, %s data, batch %lld\n", static_cast<long long>(a.steps),
               static_cast<unsigned long long>(a.seed), real ? "Fashion-MNIST" : "synthetic",
               static_cast<long long>(a.batch_size));
-  std::printf("%-9s %7s  %-16s %-16s %-16s %-16s\n", "mode", "threads", "weights", "loss curve", "gradients",
-              "optimizer");
+  std::printf("%-9s %-10s %7s  %-16s %-16s %-16s %-16s\n", "mode", "capability", "threads", "weights", "loss curve",
+              "gradients", "optimizer");
   std::vector<Row> rows;
-  auto print = [&](const char* mode, int t, const Row& r) {
-    std::printf("%-9s %7d  %.16s %.16s %.16s %.16s%s\n", mode, t, r.weights.c_str(), r.losses.c_str(), r.grads.c_str(),
-                r.optim.c_str(), rows.empty() || r == rows.front() ? "" : "  <-- DIFFERS");
+  auto print = [&](const char* mode, const std::string& cap, int t, const Row& r) {
+    std::printf("%-9s %-10s %7d  %.16s %.16s %.16s %.16s%s\n", mode, cap.c_str(), t, r.weights.c_str(),
+                r.losses.c_str(), r.grads.c_str(), r.optim.c_str(),
+                rows.empty() || r == rows.front() ? "" : "  <-- DIFFERS");
     std::fflush(stdout);
     rows.push_back(r);
   };
-  for (int t : a.threads) print("arena", t, run(*ds, a, t));
+  for (const std::string& cap : a.capabilities)
+    for (int t : a.threads) print("arena", cap, t, run(*ds, a, t, cap));
   if (a.processes) {
     const std::string self = std::filesystem::canonical("/proc/self/exe").string();
+    for (const std::string& cap : a.capabilities)
     for (int t : a.threads) {
       std::ostringstream cmd;
-      cmd << '"' << self << "\" --child --threads " << t << " --steps " << a.steps << " --seed " << a.seed
+      cmd << "SORIX_CPU_CAPABILITY=" << cap << " \"" << self << "\" --child --threads " << t << " --steps " << a.steps
+          << " --seed " << a.seed
           << " --batch-size " << a.batch_size
           << " --data \"" << a.data << '"';
       std::FILE* p = ::popen(cmd.str().c_str(), "r");
@@ -135,15 +160,20 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "determinism_check: child with %d threads failed (status %d)\n", t, status);
         return 1;
       }
-      print("process", t, Row{w, l, g, o});
+      print("process", cap, t, Row{w, l, g, o});
     }
   }
   bool same = true;
   for (const Row& r : rows) same = same && r == rows.front();
+  const bool expected = a.expect.empty() || a.expect == rows.front().weights;
   std::printf("full digests of row 1:\n  weights    %s\n  loss curve %s\n  gradients  %s\n  optimizer  %s\n",
               rows.front().weights.c_str(), rows.front().losses.c_str(), rows.front().grads.c_str(),
               rows.front().optim.c_str());
-  std::printf("%s\n", same ? "IDENTICAL: one hash for every thread count and process"
-                           : "MISMATCH: results depend on the thread count");
-  return same ? 0 : 1;
+  std::printf("%s\n", same ? "IDENTICAL: one hash for every capability, thread count and process"
+                           : "MISMATCH: results depend on the capability or the thread count");
+  if (!expected) std::printf("MISMATCH: weights differ from --expect %s\n", a.expect.c_str());
+  return same && expected ? 0 : 1;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "determinism_check: %s\n", e.what());
+  return 1;
 }

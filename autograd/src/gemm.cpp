@@ -1,12 +1,16 @@
-// Deterministic parallel GEMM: fixed output blocks, one sequential cblas call per block (gemm.hpp).
+// Parallel GEMM on the active capability's product kernel (gemm.hpp); OpenBLAS only for the
+// unconstrained benchmark variant (parallel::set_deterministic(false)).
 #include "autograd/src/gemm.hpp"
 
-#include "autograd/src/sgemm.hpp"
+#include "core/src/kernels/table.hpp"
 
 #include <cblas.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <memory>
+#include <new>
 #include <limits>
 #include <type_traits>
 
@@ -51,30 +55,76 @@ void blas_call(bool ta, bool tb, blasint m, blasint n, blasint k, T alpha, const
   }
 }
 
-std::size_t round_up(std::size_t v, std::size_t m) { return (v + m - 1) / m * m; }
 std::size_t ceil_div(std::size_t a, std::size_t b) { return (a + b - 1) / b; }
 
-}  // namespace
+struct AlignedFree {
+  void operator()(void* p) const { std::free(p); }
+};
 
-GemmBlocks gemm_blocks(std::size_t M, std::size_t N, std::size_t K) {
-  if (M == 0 || N == 0) return {1, 1};
-  const double work = static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
-  const double wanted_d = std::max(2.0, std::ceil(work / kGemmBlockWork));
-  const std::size_t wanted = wanted_d > 1e6 ? std::size_t{1000000} : static_cast<std::size_t>(wanted_d);
-  std::size_t row_blocks = 1, col_blocks = 1;
-  while (row_blocks * col_blocks < wanted) {
-    const std::size_t h = ceil_div(M, row_blocks), w = ceil_div(N, col_blocks);
-    const bool can_cut_cols = w >= 2 * kGemmMinBlock, can_cut_rows = h >= 2 * kGemmMinBlock;
-    if (can_cut_cols && (w >= h || !can_cut_rows)) {
-      ++col_blocks;
-    } else if (can_cut_rows) {
-      ++row_blocks;
-    } else {
-      break;
-    }
-  }
-  return {round_up(ceil_div(M, row_blocks), kGemmBlockAlign), round_up(ceil_div(N, col_blocks), kGemmBlockAlign)};
+template <class T>
+std::unique_ptr<T[], AlignedFree> aligned_array(std::size_t n) {
+  const std::size_t bytes = (n * sizeof(T) + 63) / 64 * 64;
+  auto* p = static_cast<T*>(std::aligned_alloc(64, bytes == 0 ? 64 : bytes));
+  if (p == nullptr) throw std::bad_alloc();
+  return std::unique_ptr<T[], AlignedFree>(p);
 }
+
+template <class T>
+const GemmKernel<T>& kernel_of(const KernelTable& t) {
+  if constexpr (std::is_same_v<T, float>) return t.sgemm;
+  else return t.dgemm;
+}
+
+/// Columns of C per task: the B panels a task walks stay in the core's L2 (K * kTaskCols values).
+constexpr std::size_t kTaskCols = 128;
+/// The packed copy of B is at most this many bytes (64 MiB); wider products go in column slabs.
+constexpr std::size_t kMaxPackedBytes = std::size_t{1} << 26;
+
+// One product on the active capability's kernel (table.hpp): B packed into panels (in parallel),
+// then tasks of one row panel against a kTaskCols-wide group of column panels. Slabs, tiles and
+// tasks change no element's arithmetic, so none of them depends on anything but the shape.
+template <class T>
+void own_gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, T alpha, const T* A,
+              std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc) {
+  const GemmKernel<T>& kern = kernel_of<T>(active());
+  const std::size_t mr = kern.mr, nr = kern.nr;
+  // Values from one packed panel to the next: K rows of nr, plus one cache line so that the panels
+  // do not all start on the same L1 set (with K a power of two they would).
+  const std::size_t panel = nr * K + 64 / sizeof(T);
+  const std::size_t group = std::max<std::size_t>(1, kTaskCols / nr);  // panels per task
+  const std::size_t per_slab =
+      std::max(nr * group, kMaxPackedBytes / sizeof(T) / std::max<std::size_t>(K, 1) / (nr * group) * (nr * group));
+  const std::size_t slab = std::min(N, per_slab);
+  auto packed = aligned_array<T>(ceil_div(slab, nr) * panel);
+  const double work = static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
+  const bool small = work <= static_cast<double>(kGemmInlineWork);
+  for (std::size_t j0 = 0; j0 < N; j0 += slab) {
+    const std::size_t n = std::min(slab, N - j0);
+    const std::size_t col_panels = ceil_div(n, nr), row_panels = ceil_div(M, mr);
+    const T* b = B + (trans_b ? j0 * ldb : j0);
+    parallel::parallel_for(
+        col_panels, 1,
+        [&](std::size_t q0, std::size_t q1) {
+          for (std::size_t q = q0; q < q1; ++q)
+            kern.pack(trans_b, b, ldb, q * nr, std::min(nr, n - q * nr), K, packed.get() + q * panel);
+        },
+        small ? col_panels : 0);
+    const GemmArgs<T> args{trans_a, M, n, K, alpha, A, lda, beta, C + j0, ldc, packed.get(), panel};
+    const std::size_t groups = ceil_div(col_panels, group);
+    const std::size_t tasks = row_panels * groups;
+    parallel::parallel_for(
+        tasks, 1,
+        [&](std::size_t t0, std::size_t t1) {
+          for (std::size_t task = t0; task < t1; ++task) {
+            const std::size_t t = task % row_panels, g = task / row_panels;
+            kern.tiles(args, t, g * group, std::min(col_panels, (g + 1) * group));
+          }
+        },
+        small ? tasks : 0);
+  }
+}
+
+}  // namespace
 
 template <class T>
 void gemm_batched(std::size_t batch, bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K,
@@ -83,13 +133,6 @@ void gemm_batched(std::size_t batch, bool trans_a, bool trans_b, std::size_t M, 
   if (batch == 0 || M == 0 || N == 0) return;
   check(ldc >= N, "gemm", "ldc = ", ldc, " is smaller than N = ", N);
   check(batch == 1 || stride_c != 0, "gemm", "stride_c must not be 0 for a batch of ", batch);
-
-  const GemmBlocks blocks = gemm_blocks(M, N, K);
-  const std::size_t block_rows = blocks.rows, block_cols = blocks.cols;
-  const std::size_t row_blocks = ceil_div(M, block_rows);
-  const std::size_t col_blocks = ceil_div(N, block_cols);
-  const std::size_t per_matrix = row_blocks * col_blocks;
-  const std::size_t tasks = batch * per_matrix;
 
   if (K == 0) {
     // op(A) op(B) is an empty sum: C = beta * C (and exactly 0 for beta == 0, as BLAS).
@@ -107,63 +150,27 @@ void gemm_batched(std::size_t batch, bool trans_a, bool trans_b, std::size_t M, 
         " is smaller than the row length of A (", trans_a ? M : K, ")");
   check(ldb >= std::max<std::size_t>(1, trans_b ? K : N), "gemm", "ldb = ", ldb,
         " is smaller than the row length of B (", trans_b ? K : N, ")");
-  if constexpr (std::is_same_v<T, float>) {
-    const double product_work = static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
-    if (own_sgemm_available() && product_work > static_cast<double>(kGemmInlineWork)) {
-      // sorix's kernel: its bits do not depend on how the product is cut (sgemm.hpp), so each
-      // product is split into its own tiles; a batch's products run as tasks too. Small products
-      // stay on OpenBLAS below (its small-matrix kernels are faster there), in fixed blocks.
-      parallel::parallel_for(
-          batch, 1,
-          [&](std::size_t begin, std::size_t end) {
-            for (std::size_t i = begin; i < end; ++i) {
-              own_sgemm(trans_a, trans_b, M, N, K, alpha, A + i * stride_a, lda, B + i * stride_b, ldb, beta,
-                        C + i * stride_c, ldc);
-            }
-          },
-          1);
-      return;
-    }
-  }
-  blas_threads_off();
-  const blasint k = as_blasint(K, "K");
-  const blasint ilda = as_blasint(lda, "lda"), ildb = as_blasint(ldb, "ldb"), ildc = as_blasint(ldc, "ldc");
-  as_blasint(M, "M");
-  as_blasint(N, "N");
-
-  auto run_block = [&](std::size_t t) {
-    const std::size_t i = t / per_matrix, r = t % per_matrix;
-    const std::size_t r0 = (r / col_blocks) * block_rows, c0 = (r % col_blocks) * block_cols;
-    const std::size_t m = std::min(block_rows, M - r0), n = std::min(block_cols, N - c0);
-    // Rows r0.. of op(A): rows of A, or columns of A when it is read transposed; likewise B.
-    const T* a = A + i * stride_a + (trans_a ? r0 : r0 * lda);
-    const T* b = B + i * stride_b + (trans_b ? c0 * ldb : c0);
-    T* c = C + i * stride_c + r0 * ldc + c0;
-    blas_call<T>(trans_a, trans_b, static_cast<blasint>(m), static_cast<blasint>(n), k, alpha, a, ilda, b, ildb, beta,
-                 c, ildc);
-  };
-  // Work in multiply-adds decides inline vs tasks; the blocks are the same either way.
+  // A batch's products run as tasks too; each product is split into its own tiles (own_gemm).
   const double work = static_cast<double>(batch) * static_cast<double>(M) * static_cast<double>(N) *
                       static_cast<double>(K);
-  const std::size_t grain = work <= static_cast<double>(kGemmInlineWork) ? tasks : 0;
   parallel::parallel_for(
-      tasks, 1,
+      batch, 1,
       [&](std::size_t begin, std::size_t end) {
-        for (std::size_t t = begin; t < end; ++t) run_block(t);
+        for (std::size_t i = begin; i < end; ++i)
+          own_gemm<T>(trans_a, trans_b, M, N, K, alpha, A + i * stride_a, lda, B + i * stride_b, ldb, beta,
+                      C + i * stride_c, ldc);
       },
-      grain);
+      work <= static_cast<double>(kGemmInlineWork) ? batch : 1);
 }
 
 template <class T>
 void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, T alpha, const T* A,
           std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc) {
   const double work = static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
-  const bool own_kernel = std::is_same_v<T, float> && own_sgemm_available() && work > static_cast<double>(kGemmInlineWork);
-  if (!parallel::deterministic() && !own_kernel && M > 0 && N > 0 && K > 0) {
+  if (!parallel::deterministic() && work > static_cast<double>(kGemmInlineWork)) {
     // Benchmark-only variant (parallel::set_deterministic(false)): one whole product on
-    // OpenBLAS's own threads, whose bits may change with the thread count. (sorix's own float32
-    // kernel is deterministic under any split and faster than this on its shapes, so it is the
-    // fastest variant for those products in both modes.)
+    // OpenBLAS's own threads and CPU-specific kernels, whose bits may change with the thread count
+    // and the CPU: what the determinism guarantee is measured against (examples/bench_determinism).
     blas_threads_off();
     openblas_set_num_threads(parallel::get_num_threads());
     blas_call<T>(trans_a, trans_b, as_blasint(M, "M"), as_blasint(N, "N"), as_blasint(K, "K"), alpha, A,

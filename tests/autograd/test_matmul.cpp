@@ -1,4 +1,4 @@
-// matmul and the blocked GEMM under it: every shape case against a naive double triple loop,
+// matmul and the product kernel under it: every shape case against a naive double triple loop,
 // float64 gradchecks, error messages, bit-identical results at 1, 2, 3 and 8 threads, and
 // second derivatives through create_graph.
 #include <catch2/catch.hpp>
@@ -11,7 +11,8 @@
 #include <vector>
 
 #include "autograd/src/gemm.hpp"
-#include "autograd/src/sgemm.hpp"
+
+#include "support/capabilities.hpp"
 #include "support/gradcheck.hpp"
 #include "support/values.hpp"
 
@@ -217,8 +218,8 @@ TEST_CASE("matmul rejects bad operands with clear messages", "[matmul]") {
 }
 
 TEST_CASE("matmul is bit-identical at 1, 2, 3 and 8 threads", "[matmul]") {
-  // M x K x N that gemm_blocks cuts into several blocks with a ragged last one (rows, columns or
-  // both; the training layer's 128 x 784 x 128), big enough to run as parallel tasks.
+  // M x K x N with ragged edge tiles (rows, columns or both; the training layer's 128 x 784 x
+  // 128), big enough to run as parallel tasks.
   const std::vector<std::array<std::int64_t, 3>> sizes = {{1, 1, 1},       {63, 65, 127},   {200, 300, 129},
                                                           {513, 70, 1000}, {64, 64, 256},   {65, 300, 257},
                                                           {128, 784, 128}, {1000, 150, 600}};
@@ -245,43 +246,6 @@ TEST_CASE("matmul is bit-identical at 1, 2, 3 and 8 threads", "[matmul]") {
     });
     for (std::size_t r = 1; r < runs.size(); ++r) {
       for (std::size_t k = 0; k < 3; ++k) CHECK(testing::bit_identical(runs[0][k], runs[r][k]));
-    }
-  }
-}
-
-TEST_CASE("gemm_blocks depends on the shape only and keeps blocks large and aligned", "[matmul]") {
-  using sorix::kernels::gemm_blocks;
-  const std::size_t align = sorix::kernels::kGemmBlockAlign, min_block = sorix::kernels::kGemmMinBlock;
-  // The training products (batch 128): each in two blocks, the cheaper column cut where it fits.
-  CHECK(gemm_blocks(128, 128, 784).rows == 128);
-  CHECK(gemm_blocks(128, 128, 784).cols == 64);
-  CHECK(gemm_blocks(128, 784, 128).rows == 128);
-  CHECK(gemm_blocks(128, 784, 128).cols == 400);
-  // Too small to cut: one block, whatever the work.
-  CHECK(gemm_blocks(3, 5, 7).rows >= 3);
-  CHECK(gemm_blocks(3, 5, 7).cols >= 5);
-  CHECK(gemm_blocks(100, 100, 100000).rows >= 100);
-  for (std::size_t M : {1, 17, 64, 127, 128, 129, 500, 4096}) {
-    for (std::size_t N : {1, 10, 64, 128, 300, 784, 2000}) {
-      for (std::size_t K : {1, 64, 784, 5000}) {
-        INFO("M N K " << M << " " << N << " " << K);
-        const auto b = gemm_blocks(M, N, K);
-        CHECK(b.rows % align == 0);
-        CHECK(b.cols % align == 0);
-        const std::size_t row_blocks = (M + b.rows - 1) / b.rows, col_blocks = (N + b.cols - 1) / b.cols;
-        // Cut sides stay at least kGemmMinBlock long (every block but a ragged last one).
-        if (row_blocks > 1) CHECK(b.rows >= min_block);
-        if (col_blocks > 1) CHECK(b.cols >= min_block);
-        // Anything with a side of at least 2 * kGemmMinBlock is shared by two threads.
-        if (M >= 2 * min_block || N >= 2 * min_block) CHECK(row_blocks * col_blocks >= 2);
-        // About kGemmBlockWork multiply-adds per block (rounding the sides up to whole panels may
-        // save a block), unless the blocks are already as small as kGemmMinBlock allows.
-        const double work = double(M) * double(N) * double(K);
-        const bool could_cut_more = b.rows >= 2 * min_block + align || b.cols >= 2 * min_block + align;
-        if (could_cut_more && row_blocks * col_blocks > 2) {
-          CHECK(work / double(row_blocks * col_blocks) <= 1.5 * sorix::kernels::kGemmBlockWork);
-        }
-      }
     }
   }
 }
@@ -352,53 +316,63 @@ void check_gemm_flags(double tol) {
 }
 }  // namespace
 
-TEST_CASE("float32 products are one fma chain per element in k order, at any thread count", "[matmul]") {
-  if (!sorix::kernels::own_sgemm_available()) {
-    WARN("no AVX-512 in this build: float32 products use OpenBLAS blocks");
-    return;
-  }
-  // The kernel's contract (sgemm.hpp): c = fma chain over k from +0, then alpha * acc, then
-  // fma(beta, c_old, that). Checked bit for bit against that scalar formula on shapes with ragged
-  // edge tiles, every transpose combination, padded leading dimensions, alpha and beta.
+namespace {
+// The kernel's contract (gemm.hpp): c = fma chain over k from +0, then alpha * acc, then
+// fma(beta, c_old, that). Checked bit for bit against that scalar formula on shapes with ragged
+// edge tiles, every transpose combination, padded leading dimensions, alpha and beta, on every
+// CPU capability this machine runs, at 1, 2, 3 and 8 threads.
+template <class T>
+void check_fma_chain() {
   struct Shape3 {
     std::size_t M, N, K;
   };
-  for (const Shape3 sh : {Shape3{130, 70, 33}, Shape3{9, 300, 41}, Shape3{64, 64, 128}, Shape3{17, 33, 784}}) {
+  for (const Shape3 sh : {Shape3{130, 70, 33}, Shape3{9, 300, 41}, Shape3{64, 64, 128}, Shape3{17, 33, 784},
+                          Shape3{1, 1, 1}, Shape3{5, 3, 2}}) {
     for (bool ta : {false, true}) {
       for (bool tb : {false, true}) {
-        for (float beta : {0.0f, 0.75f}) {
-          const float alpha = beta == 0.0f ? 1.0f : 1.5f;
+        for (T beta : {T(0), T(0.75)}) {
+          const T alpha = beta == T(0) ? T(1) : T(1.5);
           const std::size_t M = sh.M, N = sh.N, K = sh.K, pad = 5;
           INFO("M N K " << M << " " << N << " " << K << " ta " << ta << " tb " << tb << " beta " << beta);
           const std::size_t lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
-          const auto A = values<float>((ta ? K : M) * lda, 11), B = values<float>((tb ? N : K) * ldb, 12);
-          const auto C0 = values<float>(M * ldc, 13);
-          std::vector<float> want = C0;
+          const auto A = values<T>((ta ? K : M) * lda, 11), B = values<T>((tb ? N : K) * ldb, 12);
+          const auto C0 = values<T>(M * ldc, 13);
+          std::vector<T> want = C0;
           for (std::size_t i = 0; i < M; ++i) {
             for (std::size_t j = 0; j < N; ++j) {
-              float acc = 0.0f;
+              T acc = T(0);
               for (std::size_t k = 0; k < K; ++k) {
                 acc = std::fma(ta ? A[k * lda + i] : A[i * lda + k], tb ? B[j * ldb + k] : B[k * ldb + j], acc);
               }
-              const float scaled = alpha == 1.0f ? acc : alpha * acc;
-              want[i * ldc + j] = beta == 0.0f ? scaled : std::fma(beta, C0[i * ldc + j], scaled);
+              const T scaled = alpha == T(1) ? acc : alpha * acc;
+              want[i * ldc + j] = beta == T(0) ? scaled : std::fma(beta, C0[i * ldc + j], scaled);
             }
           }
-          auto runs = testing::at_thread_counts({1, 2, 3, 8}, [&] {
-            std::vector<float> out = C0;
-            sorix::kernels::own_sgemm(ta, tb, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, out.data(), ldc);
-            return out;
+          const auto per_capability = testing::at_capabilities([&] {
+            return testing::at_thread_counts({1, 2, 3, 8}, [&] {
+              std::vector<T> out = C0;
+              sorix::kernels::gemm<T>(ta, tb, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, out.data(), ldc);
+              return out;
+            });
           });
-          for (const auto& out : runs) CHECK(std::memcmp(out.data(), want.data(), want.size() * sizeof(float)) == 0);
+          for (const auto& [cap, runs] : per_capability) {
+            INFO("capability " << cap);
+            for (const auto& out : runs) CHECK(std::memcmp(out.data(), want.data(), want.size() * sizeof(T)) == 0);
+          }
         }
       }
     }
   }
 }
+}  // namespace
+
+TEST_CASE("products are one fma chain per element in k order, on every capability and thread count", "[matmul]") {
+  check_fma_chain<float>();
+  check_fma_chain<double>();
+}
 
 TEST_CASE("float32 products wider than one packed slab keep the fma chain", "[matmul]") {
-  if (!sorix::kernels::own_sgemm_available()) return;
-  // K = 2^16 leaves room for 256 packed columns of B per slab: 300 columns take two slabs.
+  // K = 2^16 leaves room for 256 packed columns of B per 64 MiB slab: 300 columns take two slabs.
   const std::size_t M = 9, N = 300, K = std::size_t{1} << 16;
   for (bool tb : {false, true}) {
     INFO("trans_b " << tb);
@@ -413,7 +387,7 @@ TEST_CASE("float32 products wider than one packed slab keep the fma chain", "[ma
     }
     auto runs = testing::at_thread_counts({1, 3}, [&] {
       std::vector<float> out(M * N, -1.0f);
-      sorix::kernels::own_sgemm(false, tb, M, N, K, 1.0f, A.data(), K, B.data(), tb ? K : N, 0.0f, out.data(), N);
+      sorix::kernels::gemm<float>(false, tb, M, N, K, 1.0f, A.data(), K, B.data(), tb ? K : N, 0.0f, out.data(), N);
       return out;
     });
     for (const auto& out : runs) CHECK(std::memcmp(out.data(), want.data(), want.size() * sizeof(float)) == 0);

@@ -5,6 +5,7 @@
 #include "sorix/autograd/engine.hpp"
 #include "sorix/autograd/grad_mode.hpp"
 #include "sorix/autograd/ops.hpp"
+#include "sorix/core/cpu.hpp"
 #include "sorix/core/dtype.hpp"
 #include "sorix/core/generator.hpp"
 #include "sorix/core/random.hpp"

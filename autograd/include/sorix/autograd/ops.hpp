@@ -82,8 +82,8 @@ Tensor log_softmax(const Tensor& x, std::int64_t dim);
 
 // ---- linear algebra (autograd/src/matmul.cpp) ----------------------------------------------------
 /// 2-D x 2-D, 1-D x 2-D, 2-D x 1-D, 1-D x 1-D (dot), and batched 3-D x 3-D / 3-D x 2-D.
-/// CBLAS sgemm/dgemm with OpenBLAS's own threads off; the output is cut into fixed blocks that
-/// TBB runs in parallel, so the bits never depend on the thread count.
+/// On the kernel layer's product kernel: every element one fma chain in k order, so the bits never
+/// depend on the thread count or the CPU capability (float32 and float64).
 Tensor matmul(const Tensor& a, const Tensor& b);
 
 // ---- shape (autograd/src/reshape.cpp, autograd/src/shape.cpp) ------------------------------------

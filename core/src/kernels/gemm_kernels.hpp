@@ -1,0 +1,133 @@
+#pragma once
+// The matrix-product kernel, written once for every architecture and both float types.
+//
+// Determinism by construction: every element of C is one fused multiply-add chain over
+// k = 0..K-1 in order, starting from +0 (acc = fma(a_ik, b_kj, acc)), then alpha * acc (when
+// alpha != 1), then fma(beta, c, that) (when beta != 0). Tiles only decide which elements are
+// computed together, never how, so the tile shape may differ per architecture (MR x NR: 4 x 2W on
+// SSE2, 6 x 2W on AVX2, 8 x 2W on AVX-512, W = lanes per register) and the bits are the same.
+//
+// Layout: op(B) is packed into panels of NR columns (row k of a panel is NR consecutive values);
+// A is read in place, MR rows at a time (MR broadcasts per k). An MR x NR tile of C accumulates in
+// 2 * MR registers while the kernel walks k.
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
+
+#include "core/src/kernels/arch.hpp"
+#include "core/src/kernels/table.hpp"
+
+namespace sorix::kernels {
+
+template <class A, class T>
+struct GemmKernels {
+  using B = xsimd::batch<T, A>;
+  static constexpr std::size_t W = B::size;
+  static constexpr std::size_t NR = 2 * W;
+  static constexpr std::size_t MR = kIsAvx512<A> ? 8 : kIsAvx2<A> ? 6 : 4;
+
+  static void pack(bool trans, const T* Bm, std::size_t ldb, std::size_t j0, std::size_t cols, std::size_t K, T* dst) {
+    if (!trans) {  // op(B)(k, j) = B[k * ldb + j]: each k is `cols` consecutive values
+      for (std::size_t k = 0; k < K; ++k) {
+        const T* row = Bm + k * ldb + j0;
+        T* out = dst + k * NR;
+        if (cols == NR) {
+          B::load_unaligned(row).store_aligned(out);
+          B::load_unaligned(row + W).store_aligned(out + W);
+        } else {
+          for (std::size_t j = 0; j < NR; ++j) out[j] = j < cols ? row[j] : T(0);
+        }
+      }
+      return;
+    }
+    // op(B)(k, j) = B[j * ldb + k]: column j of op(B) is row j of B. Blocks of 8 k across the
+    // panel's width, so each read line of B is used whole while it is in L1.
+    const T* b = Bm + j0 * ldb;
+    for (std::size_t k0 = 0; k0 < K; k0 += 8) {
+      const std::size_t k1 = std::min(K, k0 + 8);
+      for (std::size_t j = 0; j < NR; ++j) {
+        if (j < cols) {
+          const T* src = b + j * ldb;
+          for (std::size_t k = k0; k < k1; ++k) dst[k * NR + j] = src[k];
+        } else {
+          for (std::size_t k = k0; k < k1; ++k) dst[k * NR + j] = T(0);
+        }
+      }
+    }
+  }
+
+  // One MR x NR tile: acc[r][j] = fma chain over k of a(r, k) * b[k][j], then the epilogue into
+  // the rows x cols corner of C. Rows past `rows` are clamped to the last real row (their results
+  // are never stored).
+  template <bool kTransA>
+  static void tile(std::size_t K, const T* __restrict a, std::size_t lda, const T* __restrict bp, T alpha, T beta,
+                   T* C, std::size_t ldc, std::size_t rows, std::size_t cols) {
+    const std::size_t a_row = kTransA ? 1 : lda;   // from one row of op(A) to the next
+    const std::size_t a_step = kTransA ? lda : 1;  // from k to k + 1 within a row of op(A)
+    const T* ar[MR];
+    B c0[MR], c1[MR];
+#pragma GCC unroll 16
+    for (std::size_t r = 0; r < MR; ++r) {
+      ar[r] = a + (r < rows ? r : rows - 1) * a_row;
+      c0[r] = B(T(0));
+      c1[r] = B(T(0));
+    }
+    for (std::size_t r = 0; r < rows; ++r) __builtin_prefetch(C + r * ldc, 1, 3);
+    for (std::size_t k = 0; k < K; ++k) {
+      const B b0 = B::load_aligned(bp + k * NR);
+      const B b1 = B::load_aligned(bp + k * NR + W);
+      const std::size_t ak = k * a_step;
+#pragma GCC unroll 16
+      for (std::size_t r = 0; r < MR; ++r) {
+        const B av(ar[r][ak]);
+        c0[r] = fmadd(av, b0, c0[r]);
+        c1[r] = fmadd(av, b1, c1[r]);
+      }
+    }
+    const B va(alpha), vb(beta);
+    for (std::size_t r = 0; r < rows; ++r) {
+      T* row = C + r * ldc;
+      B y0 = c0[r], y1 = c1[r];
+      if (alpha != T(1)) {
+        y0 = va * y0;
+        y1 = va * y1;
+      }
+      if (cols == NR) {
+        if (beta != T(0)) {  // beta == 0: C is only written (NaNs in it do not propagate), as BLAS
+          y0 = fmadd(vb, B::load_unaligned(row), y0);
+          y1 = fmadd(vb, B::load_unaligned(row + W), y1);
+        }
+        y0.store_unaligned(row);
+        y1.store_unaligned(row + W);
+      } else {
+        alignas(64) T buf[NR] = {};
+        if (beta != T(0)) {
+          std::memcpy(buf, row, cols * sizeof(T));
+          y0 = fmadd(vb, B::load_aligned(buf), y0);
+          y1 = fmadd(vb, B::load_aligned(buf + W), y1);
+        }
+        y0.store_aligned(buf);
+        y1.store_aligned(buf + W);
+        std::memcpy(row, buf, cols * sizeof(T));
+      }
+    }
+  }
+
+  static void tiles(const GemmArgs<T>& g, std::size_t t, std::size_t u0, std::size_t u1) {
+    const std::size_t i0 = t * MR;
+    const std::size_t rows = std::min(MR, g.M - i0);
+    const T* a = g.A + (g.trans_a ? i0 : i0 * g.lda);
+    for (std::size_t u = u0; u < u1; ++u) {
+      const std::size_t j0 = u * NR;
+      const std::size_t cols = std::min(NR, g.N - j0);
+      const T* b = g.packed + u * g.panel_stride;
+      T* c = g.C + i0 * g.ldc + j0;
+      if (g.trans_a) tile<true>(g.K, a, g.lda, b, g.alpha, g.beta, c, g.ldc, rows, cols);
+      else tile<false>(g.K, a, g.lda, b, g.alpha, g.beta, c, g.ldc, rows, cols);
+    }
+  }
+
+  static constexpr GemmKernel<T> kernel() { return {MR, NR, &pack, &tiles}; }
+};
+
+}  // namespace sorix::kernels

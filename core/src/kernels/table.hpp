@@ -1,0 +1,89 @@
+#pragma once
+// The dispatch table: every per-capability kernel, as plain function pointers (light header, no
+// xsimd). One table per CPU capability is built in its own translation unit (cap_*.cpp); the
+// active one is chosen once, from the CPU's features or SORIX_CPU_CAPABILITY (capability.cpp).
+//
+// Kernels here are serial leaf functions on raw pointers: the parallel loops that call them live
+// in the ops (baseline code), so no code compiled for a wider instruction set is shared with the
+// baseline translation units (no inline function of the standard library or of sorix::parallel is
+// instantiated in a capability's TU with that TU's flags and then picked by the linker for
+// everyone).
+//
+// Every entry gives the same bits in every table (docs/determinism.md; tests/core/test_kernels.cpp
+// compares the tables the CPU can run, bit for bit).
+#include <cstddef>
+#include <cstdint>
+
+namespace sorix::kernels {
+
+/// One matrix product C = alpha * op(A) op(B) + beta * C (row-major, see autograd's gemm.hpp) with
+/// op(B) packed into panels of `nr` columns: panel q holds columns [q*nr, q*nr + nr) as K rows of
+/// nr values (zeros past N), starting at packed + q * panel_stride.
+template <class T>
+struct GemmArgs {
+  bool trans_a;
+  std::size_t M, N, K;
+  T alpha;
+  const T* A;
+  std::size_t lda;
+  T beta;
+  T* C;
+  std::size_t ldc;
+  const T* packed;
+  std::size_t panel_stride;
+};
+
+template <class T>
+struct GemmKernel {
+  std::size_t mr;  // rows of a tile
+  std::size_t nr;  // columns of a tile (and of a packed panel)
+  /// Packs columns [j0, j0 + cols) of op(B) (cols <= nr) into dst[k * nr + j], zeros after cols.
+  /// dst is 64-byte aligned.
+  void (*pack)(bool trans_b, const T* B, std::size_t ldb, std::size_t j0, std::size_t cols, std::size_t K, T* dst);
+  /// The tiles of row panel `row_panel` (rows [row_panel * mr, ...)) against packed panels
+  /// [panel_begin, panel_end). Every element of C is one fma chain over k = 0..K-1 from +0, then
+  /// alpha * acc (when alpha != 1), then fma(beta, c, that) (when beta != 0; beta == 0 only writes).
+  void (*tiles)(const GemmArgs<T>& args, std::size_t row_panel, std::size_t panel_begin, std::size_t panel_end);
+};
+
+struct KernelTable {
+  const char* name;  // "scalar", "avx2", "avx512"
+
+  // Counter-based random kernels: the contracts of sorix/core/philox.hpp.
+  void (*fill_u32)(uint64_t key, uint64_t base, std::size_t first, uint32_t* out, std::size_t n);
+  void (*uniform_f32)(uint64_t key, uint64_t base, std::size_t first, float* out, std::size_t n, float low, float high);
+  void (*uniform_f64)(uint64_t key, uint64_t base, std::size_t first, double* out, std::size_t n, double low,
+                      double high);
+  void (*normal_f32)(uint64_t key, uint64_t base, std::size_t first, float* out, std::size_t n, float mean, float std);
+  void (*normal_f64)(uint64_t key, uint64_t base, std::size_t first, double* out, std::size_t n, double mean,
+                     double std);
+  void (*dropout_f32)(uint64_t key, uint64_t base, std::size_t first, const float* x, float* y, std::size_t n,
+                      uint64_t threshold, float scale, uint8_t* mask_bits);
+  void (*dropout_f64)(uint64_t key, uint64_t base, std::size_t first, const double* x, double* y, std::size_t n,
+                      uint64_t threshold, double scale, uint8_t* mask_bits);
+  void (*dropout_bits_f32)(const float* gy, const uint8_t* bits, float* gx, std::size_t n, float scale);
+  void (*dropout_bits_f64)(const double* gy, const uint8_t* bits, double* gx, std::size_t n, double scale);
+  void (*bernoulli_f32)(uint64_t key, uint64_t base, std::size_t first, float* out, std::size_t n, uint64_t threshold);
+  void (*bernoulli_f64)(uint64_t key, uint64_t base, std::size_t first, double* out, std::size_t n,
+                        uint64_t threshold);
+
+  // Matrix products.
+  GemmKernel<float> sgemm;
+  GemmKernel<double> dgemm;
+};
+
+/// The table of the active capability (chosen on first use; see sorix/core/cpu.hpp).
+const KernelTable& active();
+
+/// The table of a named capability this CPU can run, or nullptr (unknown name, not built, or the
+/// CPU lacks the instructions).
+const KernelTable* table_for(const char* name);
+
+// Defined by the capability translation units (nullptr-free: each exists where it is built).
+const KernelTable& scalar_table();
+#if defined(__x86_64__)
+const KernelTable& avx2_table();
+const KernelTable& avx512_table();
+#endif
+
+}  // namespace sorix::kernels

@@ -1,0 +1,31 @@
+#pragma once
+// Builds the dispatch table of one architecture from the kernel templates. Included only by the
+// capability translation units (cap_*.cpp), each compiled with its capability's flags.
+#include "core/src/kernels/gemm_kernels.hpp"
+#include "core/src/kernels/philox_kernels.hpp"
+#include "core/src/kernels/table.hpp"
+
+namespace sorix::kernels {
+
+template <class A>
+constexpr KernelTable make_table(const char* name) {
+  using P = PhiloxKernels<A>;
+  return KernelTable{
+      name,
+      &P::fill_u32_range,
+      &P::uniform_f32_range,
+      &P::uniform_f64_range,
+      &P::normal_f32_range,
+      &P::normal_f64_range,
+      &P::template dropout<float>,
+      &P::template dropout<double>,
+      &P::template dropout_backward_bits<float>,
+      &P::template dropout_backward_bits<double>,
+      &P::template bernoulli<float>,
+      &P::template bernoulli<double>,
+      GemmKernels<A, float>::kernel(),
+      GemmKernels<A, double>::kernel(),
+  };
+}
+
+}  // namespace sorix::kernels
