@@ -4,8 +4,9 @@
 //
 // Block layout
 // ------------
-// A block is kLanes consecutive counters (4 with SSE2, 8 with AVX2, 16 with AVX-512), evaluated at
-// once in SoA form: four batches w[0..3], lane l holding word 0..3 of one counter. Outputs are
+// A sub-block is kLanes consecutive counters (4 with SSE2, 8 with AVX2, 16 with AVX-512), evaluated
+// at once in SoA form: four batches w[0..3], lane l holding word 0..3 of one counter. A block is
+// kSub consecutive sub-blocks whose rounds are interleaved (2 on SSE2 and AVX2, 1 on AVX-512). Outputs are
 // wanted in stream order (counter c, words 0..3, then counter c+1, ...), so the SoA words must be
 // transposed. Within each 128-bit group of four lanes that is the classic 4x4 transpose with
 // unpack{lo,hi}_epi32 and unpack{lo,hi}_epi64. Across the groups no shuffle is needed, because we
@@ -44,9 +45,12 @@ struct PhiloxKernels {
   using F32 = xsimd::batch<float, A>;
   using F64 = xsimd::batch<double, A>;
 
-  static constexpr std::size_t kLanes = U32::size;    // counters per block
-  static constexpr std::size_t kWords = 4 * kLanes;   // 32-bit words per block
-  static constexpr std::size_t kGroups = kLanes / 4;  // 128-bit groups per batch
+  static constexpr std::size_t kLanes = U32::size;  // counters per register
+  // Sub-blocks (of kLanes counters each) evaluated together: their rounds interleave, so that the
+  // multiply latency of one chain is hidden by the others (AVX-512's two halves already do that).
+  static constexpr std::size_t kSub = 1;
+  static constexpr std::size_t kWords = 4 * kLanes * kSub;  // 32-bit words per block
+  static constexpr std::size_t kGroups = kLanes / 4;        // 128-bit groups per register
   static_assert(kLanes % 4 == 0 && F32::size == kLanes && F64::size * 2 == kLanes);
   static_assert(kWords <= 64, "a block's keep mask must fit in 64 bits");
 
@@ -135,9 +139,25 @@ struct PhiloxKernels {
   // Lane 4q + m evaluates counter G*m + q of the block (see the file comment).
   static uint32_t lane_offset(std::size_t l) { return uint32_t(kGroups * (l % 4) + l / 4); }
 
-  // The ten Philox rounds on SoA words, in place.
-  static void rounds(U32 w[4], uint64_t key) {
-    uint32_t k0 = uint32_t(key), k1 = uint32_t(key >> 32);
+  // The round keys of one key, broadcast once per kernel call (not once per block and round):
+  // lane l of k[r][i] is key word i of round r.
+  struct Keys {
+    alignas(64) uint32_t k[kRounds][2][kLanes];
+    explicit Keys(uint64_t key) {
+      uint32_t k0 = uint32_t(key), k1 = uint32_t(key >> 32);
+      for (int r = 0; r < kRounds; ++r) {
+        if (r > 0) {
+          k0 += kW0;
+          k1 += kW1;
+        }
+        for (std::size_t l = 0; l < kLanes; ++l) k[r][0][l] = k0, k[r][1][l] = k1;
+      }
+    }
+    U32 word(int r, int i) const { return U32::load_aligned(k[r][i]); }
+  };
+
+  // The ten Philox rounds on the SoA words of every sub-block, in place.
+  static void rounds(U32 w[kSub][4], const Keys& keys) {
     if constexpr (kIsAvx512<A>) {
       // _mm512_mul_epu32 multiplies the low 32 bits of each 64-bit lane into a full 64-bit
       // product. So the 16 lanes are split into two halves of 8 counters each kept in the low 32
@@ -146,16 +166,12 @@ struct PhiloxKernels {
       // multiply ignores, and xor keeps garbage in the high half), hi = product >> 32.
       __m512i h[2][4];
       for (int i = 0; i < 4; ++i) {
-        h[0][i] = w[i];
-        h[1][i] = _mm512_srli_epi64(w[i], 32);
+        h[0][i] = w[0][i];
+        h[1][i] = _mm512_srli_epi64(w[0][i], 32);
       }
       const __m512i m0 = _mm512_set1_epi64(kM0), m1 = _mm512_set1_epi64(kM1);
       for (int r = 0; r < kRounds; ++r) {
-        if (r > 0) {
-          k0 += kW0;
-          k1 += kW1;
-        }
-        const __m512i vk0 = _mm512_set1_epi32(int(k0)), vk1 = _mm512_set1_epi32(int(k1));
+        const __m512i vk0 = keys.word(r, 0), vk1 = keys.word(r, 1);
         for (auto& v : h) {
           const __m512i p0 = _mm512_mul_epu32(v[0], m0);  // (hi0 : lo0)
           const __m512i p1 = _mm512_mul_epu32(v[2], m1);  // (hi1 : lo1)
@@ -167,47 +183,99 @@ struct PhiloxKernels {
         }
       }
       for (int i = 0; i < 4; ++i)
-        w[i] = U32(_mm512_mask_blend_epi32(0xAAAA, h[0][i], _mm512_slli_epi64(h[1][i], 32)));
+        w[0][i] = U32(_mm512_mask_blend_epi32(0xAAAA, h[0][i], _mm512_slli_epi64(h[1][i], 32)));
+    } else if constexpr (kIsAvx2<A>) {
+      // The same split into even and odd counters as on AVX-512 (one multiply and one shift per
+      // product instead of two multiplies, three shifts and two blends).
+      __m256i h[2 * kSub][4];
+      for (std::size_t u = 0; u < kSub; ++u) {
+        for (int i = 0; i < 4; ++i) {
+          h[2 * u][i] = w[u][i];
+          h[2 * u + 1][i] = _mm256_srli_epi64(w[u][i], 32);
+        }
+      }
+      const __m256i m0 = _mm256_set1_epi64x(kM0), m1 = _mm256_set1_epi64x(kM1);
+      for (int r = 0; r < kRounds; ++r) {
+        const __m256i vk0 = keys.word(r, 0), vk1 = keys.word(r, 1);
+        for (auto& v : h) {
+          const __m256i p0 = _mm256_mul_epu32(v[0], m0);
+          const __m256i p1 = _mm256_mul_epu32(v[2], m1);
+          v[0] = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p1, 32), v[1]), vk0);
+          v[2] = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p0, 32), v[3]), vk1);
+          v[1] = p1;
+          v[3] = p0;
+        }
+      }
+      for (std::size_t u = 0; u < kSub; ++u)
+        for (int i = 0; i < 4; ++i)
+          w[u][i] = U32(_mm256_blend_epi32(h[2 * u][i], _mm256_slli_epi64(h[2 * u + 1][i], 32), 0xAA));
+    } else if constexpr (kIsSse2<A>) {
+      __m128i h[2 * kSub][4];
+      for (std::size_t u = 0; u < kSub; ++u) {
+        for (int i = 0; i < 4; ++i) {
+          h[2 * u][i] = w[u][i];
+          h[2 * u + 1][i] = _mm_srli_epi64(w[u][i], 32);
+        }
+      }
+      const __m128i m0 = _mm_set1_epi64x(kM0), m1 = _mm_set1_epi64x(kM1);
+      for (int r = 0; r < kRounds; ++r) {
+        const __m128i vk0 = keys.word(r, 0), vk1 = keys.word(r, 1);
+        for (auto& v : h) {
+          const __m128i p0 = _mm_mul_epu32(v[0], m0);
+          const __m128i p1 = _mm_mul_epu32(v[2], m1);
+          v[0] = _mm_xor_si128(_mm_xor_si128(_mm_srli_epi64(p1, 32), v[1]), vk0);
+          v[2] = _mm_xor_si128(_mm_xor_si128(_mm_srli_epi64(p0, 32), v[3]), vk1);
+          v[1] = p1;
+          v[3] = p0;
+        }
+      }
+      const __m128i low = _mm_set1_epi64x(0xFFFFFFFF);
+      for (std::size_t u = 0; u < kSub; ++u)
+        for (int i = 0; i < 4; ++i)
+          w[u][i] = U32(_mm_or_si128(_mm_and_si128(h[2 * u][i], low), _mm_slli_epi64(h[2 * u + 1][i], 32)));
     } else {
       for (int r = 0; r < kRounds; ++r) {
-        if (r > 0) {
-          k0 += kW0;
-          k1 += kW1;
+        const U32 vk0 = keys.word(r, 0), vk1 = keys.word(r, 1);
+        for (std::size_t u = 0; u < kSub; ++u) {
+          U32 hi0, lo0, hi1, lo1;
+          mulhilo(w[u][0], kM0, hi0, lo0);
+          mulhilo(w[u][2], kM1, hi1, lo1);
+          w[u][0] = hi1 ^ w[u][1] ^ vk0;
+          w[u][2] = hi0 ^ w[u][3] ^ vk1;
+          w[u][1] = lo1;
+          w[u][3] = lo0;
         }
-        U32 hi0, lo0, hi1, lo1;
-        mulhilo(w[0], kM0, hi0, lo0);
-        mulhilo(w[2], kM1, hi1, lo1);
-        w[0] = hi1 ^ w[1] ^ U32(k0);
-        w[2] = hi0 ^ w[3] ^ U32(k1);
-        w[1] = lo1;
-        w[3] = lo0;
       }
     }
   }
 
-  // SoA Philox: w[i] lane l = word i of counter (c + lane_offset(l)).
-  static void soa(Ctr128 c, uint64_t key, U32 w[4]) {
+  // SoA Philox: w[u][i] lane l = word i of counter (c + u * kLanes + lane_offset(l)).
+  static void soa(Ctr128 c, const Keys& keys, U32 w[kSub][4]) {
     alignas(64) uint32_t offsets[kLanes];
     for (std::size_t l = 0; l < kLanes; ++l) offsets[l] = lane_offset(l);
     const uint32_t c0 = uint32_t(c.lo);
-    if (c0 <= 0xFFFFFFFFu - (kLanes - 1)) {
+    if (c0 <= 0xFFFFFFFFu - (kSub * kLanes - 1)) {
       // Common case: no lane carries out of the lowest counter word.
-      w[0] = U32(c0) + U32::load_aligned(offsets);
-      w[1] = U32(uint32_t(c.lo >> 32));
-      w[2] = U32(uint32_t(c.hi));
-      w[3] = U32(uint32_t(c.hi >> 32));
-    } else {
-      // Within kLanes of a 2^32 boundary: full 128-bit add per lane (rare).
-      alignas(64) uint32_t a[4][kLanes];
-      for (std::size_t l = 0; l < kLanes; ++l) {
-        const uint64_t lo = c.lo + offsets[l];
-        const uint64_t hi = c.hi + (lo < c.lo ? 1 : 0);
-        a[0][l] = uint32_t(lo), a[1][l] = uint32_t(lo >> 32);
-        a[2][l] = uint32_t(hi), a[3][l] = uint32_t(hi >> 32);
+      for (std::size_t u = 0; u < kSub; ++u) {
+        w[u][0] = U32(c0 + uint32_t(u * kLanes)) + U32::load_aligned(offsets);
+        w[u][1] = U32(uint32_t(c.lo >> 32));
+        w[u][2] = U32(uint32_t(c.hi));
+        w[u][3] = U32(uint32_t(c.hi >> 32));
       }
-      for (int i = 0; i < 4; ++i) w[i] = U32::load_aligned(a[i]);
+    } else {
+      // Within a block of a 2^32 boundary: full 128-bit add per lane (rare).
+      alignas(64) uint32_t a[4][kLanes];
+      for (std::size_t u = 0; u < kSub; ++u) {
+        for (std::size_t l = 0; l < kLanes; ++l) {
+          const uint64_t lo = c.lo + u * kLanes + offsets[l];
+          const uint64_t hi = c.hi + (lo < c.lo ? 1 : 0);
+          a[0][l] = uint32_t(lo), a[1][l] = uint32_t(lo >> 32);
+          a[2][l] = uint32_t(hi), a[3][l] = uint32_t(hi >> 32);
+        }
+        for (int i = 0; i < 4; ++i) w[u][i] = U32::load_aligned(a[i]);
+      }
     }
-    rounds(w, key);
+    rounds(w, keys);
   }
 
   // The epi32 shuffle stage: t[0], t[1] hold (w1:w0) pairs, t[2], t[3] hold (w3:w2) pairs, per
@@ -226,12 +294,15 @@ struct PhiloxKernels {
     r[3] = unpack<64, true>(t[1], t[3]);
   }
 
-  // Words [0, kWords) of the block starting at counter c, in stream order: r[m] = words m*kLanes...
-  static void block_words(Ctr128 c, uint64_t key, U32 r[4]) {
-    U32 w[4], t[4];
-    soa(c, key, w);
-    stage32(w, t);
-    stage64(t, r);
+  // Words [0, kWords) of the block starting at counter c, in stream order: r[m] = words
+  // [m * kLanes, (m + 1) * kLanes), m < 4 * kSub (sub-block u is r[4u .. 4u + 3]).
+  static void block_words(Ctr128 c, const Keys& keys, U32 r[4 * kSub]) {
+    U32 w[kSub][4], t[4];
+    soa(c, keys, w);
+    for (std::size_t u = 0; u < kSub; ++u) {
+      stage32(w[u], t);
+      stage64(t, r + 4 * u);
+    }
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -243,7 +314,7 @@ struct PhiloxKernels {
   // out_offset is the index (relative to `first`) of the block's first used element.
   template <std::size_t E, class Full, class Partial>
   static void walk(uint64_t base, std::size_t first, std::size_t n, Full&& full, Partial&& partial) {
-    constexpr std::size_t kPerBlock = E * kLanes;
+    constexpr std::size_t kPerBlock = E * kLanes * kSub;
     const std::size_t end = first + n;
     std::size_t j = first;
     while (j < end) {
@@ -264,7 +335,7 @@ struct PhiloxKernels {
     walk<E>(
         base, first, n, [&](Ctr128 c, std::size_t o) { block(c, out + o); },
         [&](Ctr128 c, std::size_t skip, std::size_t count, std::size_t o) {
-          alignas(64) T buf[E * kLanes];
+          alignas(64) T buf[E * kLanes * kSub];
           block(c, buf);
           std::memcpy(out + o, buf + skip, count * sizeof(T));
         });
@@ -280,20 +351,22 @@ struct PhiloxKernels {
   // Words and uniforms
 
   static void fill_u32_range(uint64_t key, uint64_t base, std::size_t first, uint32_t* out, std::size_t n) {
-    walk_out<4>(base, first, out, n, [key](Ctr128 c, uint32_t* o) {
-      U32 r[4];
-      block_words(c, key, r);
-      for (int m = 0; m < 4; ++m) r[m].store_unaligned(o + m * kLanes);
+    const Keys keys(key);
+    walk_out<4>(base, first, out, n, [&keys](Ctr128 c, uint32_t* o) {
+      U32 r[4 * kSub];
+      block_words(c, keys, r);
+      for (std::size_t m = 0; m < 4 * kSub; ++m) r[m].store_unaligned(o + m * kLanes);
     });
   }
 
   static void uniform_f32_range(uint64_t key, uint64_t base, std::size_t first, float* out, std::size_t n,
                                 float low, float high) {
+    const Keys keys(key);
     const F32 vlow(low), vrange(high - low), vcap(uniform_cap(low, high)), two_m24(0x1p-24f);
     walk_out<4>(base, first, out, n, [&](Ctr128 c, float* o) {
-      U32 r[4];
-      block_words(c, key, r);
-      for (int m = 0; m < 4; ++m) {
+      U32 r[4 * kSub];
+      block_words(c, keys, r);
+      for (std::size_t m = 0; m < 4 * kSub; ++m) {
         const F32 u = xsimd::to_float(from_u32<I32>(r[m] >> 8)) * two_m24;  // exact, in [0, 1)
         xsimd::min(fmadd(u, vrange, vlow), vcap).store_unaligned(o + m * kLanes);
       }
@@ -316,14 +389,17 @@ struct PhiloxKernels {
 
   static void uniform_f64_range(uint64_t key, uint64_t base, std::size_t first, double* out, std::size_t n,
                                 double low, double high) {
+    const Keys keys(key);
     const F64 vlow(low), vrange(high - low), vcap(uniform_cap(low, high));
     walk_out<2>(base, first, out, n, [&](Ctr128 c, double* o) {
-      U32 w[4], t[4], r[4];
-      soa(c, key, w);
-      stage32(w, t);  // t[i] 64-bit lanes: the 53-bit sources, see stage32
-      for (int i = 0; i < 4; ++i) t[i] = as_u32(xsimd::min(fmadd(u53(t[i], false), vrange, vlow), vcap));
-      stage64(t, r);  // doubles in stream order
-      for (int m = 0; m < 4; ++m) from_u32<F64>(r[m]).store_unaligned(o + m * F64::size);
+      U32 w[kSub][4], t[4], r[4];
+      soa(c, keys, w);
+      for (std::size_t u = 0; u < kSub; ++u) {  // sub-block u: elements [2 * kLanes * u, ...)
+        stage32(w[u], t);  // t[i] 64-bit lanes: the 53-bit sources, see stage32
+        for (int i = 0; i < 4; ++i) t[i] = as_u32(xsimd::min(fmadd(u53(t[i], false), vrange, vlow), vcap));
+        stage64(t, r);  // doubles in stream order
+        for (int m = 0; m < 4; ++m) from_u32<F64>(r[m]).store_unaligned(o + 2 * kLanes * u + m * F64::size);
+      }
     });
   }
 
@@ -333,44 +409,50 @@ struct PhiloxKernels {
 
   static void normal_f32_range(uint64_t key, uint64_t base, std::size_t first, float* out, std::size_t n,
                                float mean, float std) {
+    const Keys keys(key);
     const F32 vmean(mean), vstd(std), two_m24(0x1p-24f);
     walk_out<4>(base, first, out, n, [&](Ctr128 c, float* o) {
-      U32 w[4], t[4], r[4];
-      soa(c, key, w);
-      // Pair (w0, w1) gives elements 4c, 4c+1 of counter c; pair (w2, w3) gives 4c+2, 4c+3.
-      U32 z[4];
-      for (int p = 0; p < 2; ++p) {
-        const F32 u1 = (xsimd::to_float(from_u32<I32>(w[2 * p] >> 8)) + F32(1.0f)) * two_m24;  // (0, 1]
-        const F32 u2 = xsimd::to_float(from_u32<I32>(w[2 * p + 1] >> 8)) * two_m24;           // [0, 1)
-        const F32 rad = xsimd::sqrt(F32(-2.0f) * math::log(u1));
-        const auto sc = math::sincos_2pi(u2);  // (sin, cos)
-        z[2 * p] = as_u32(fmadd(rad * sc.second, vstd, vmean));
-        z[2 * p + 1] = as_u32(fmadd(rad * sc.first, vstd, vmean));
+      U32 w[kSub][4], t[4], r[4];
+      soa(c, keys, w);
+      for (std::size_t u = 0; u < kSub; ++u) {  // sub-block u: elements [4 * kLanes * u, ...)
+        // Pair (w0, w1) gives elements 4c, 4c+1 of counter c; pair (w2, w3) gives 4c+2, 4c+3.
+        U32 z[4];
+        for (int p = 0; p < 2; ++p) {
+          const F32 u1 = (xsimd::to_float(from_u32<I32>(w[u][2 * p] >> 8)) + F32(1.0f)) * two_m24;  // (0, 1]
+          const F32 u2 = xsimd::to_float(from_u32<I32>(w[u][2 * p + 1] >> 8)) * two_m24;           // [0, 1)
+          const F32 rad = xsimd::sqrt(F32(-2.0f) * math::log(u1));
+          const auto sc = math::sincos_2pi(u2);  // (sin, cos)
+          z[2 * p] = as_u32(fmadd(rad * sc.second, vstd, vmean));
+          z[2 * p + 1] = as_u32(fmadd(rad * sc.first, vstd, vmean));
+        }
+        stage32(z, t);
+        stage64(t, r);
+        for (int m = 0; m < 4; ++m) from_u32<F32>(r[m]).store_unaligned(o + 4 * kLanes * u + m * kLanes);
       }
-      stage32(z, t);
-      stage64(t, r);
-      for (int m = 0; m < 4; ++m) from_u32<F32>(r[m]).store_unaligned(o + m * kLanes);
     });
   }
 
   static void normal_f64_range(uint64_t key, uint64_t base, std::size_t first, double* out, std::size_t n,
                                double mean, double std) {
+    const Keys keys(key);
     const F64 vmean(mean), vstd(std);
     walk_out<2>(base, first, out, n, [&](Ctr128 c, double* o) {
-      U32 w[4], t[4], r[4];
-      soa(c, key, w);
-      stage32(w, t);
-      // Counter c is pair c: u1 from (w1:w0) in t[0] / t[1], u2 from (w3:w2) in t[2] / t[3].
-      // Element 2c (cos) goes where (w1:w0) was, 2c+1 (sin) where (w3:w2) was, so stage64 orders them.
-      for (int h = 0; h < 2; ++h) {
-        const F64 u1 = u53(t[h], true), u2 = u53(t[h + 2], false);
-        const F64 rad = xsimd::sqrt(F64(-2.0) * math::log(u1));
-        const auto sc = math::sincos_2pi(u2);
-        t[h] = as_u32(fmadd(rad * sc.second, vstd, vmean));
-        t[h + 2] = as_u32(fmadd(rad * sc.first, vstd, vmean));
+      U32 w[kSub][4], t[4], r[4];
+      soa(c, keys, w);
+      for (std::size_t u = 0; u < kSub; ++u) {  // sub-block u: elements [2 * kLanes * u, ...)
+        stage32(w[u], t);
+        // Counter c is pair c: u1 from (w1:w0) in t[0] / t[1], u2 from (w3:w2) in t[2] / t[3].
+        // Element 2c (cos) goes where (w1:w0) was, 2c+1 (sin) where (w3:w2) was, so stage64 orders them.
+        for (int h = 0; h < 2; ++h) {
+          const F64 u1 = u53(t[h], true), u2 = u53(t[h + 2], false);
+          const F64 rad = xsimd::sqrt(F64(-2.0) * math::log(u1));
+          const auto sc = math::sincos_2pi(u2);
+          t[h] = as_u32(fmadd(rad * sc.second, vstd, vmean));
+          t[h + 2] = as_u32(fmadd(rad * sc.first, vstd, vmean));
+        }
+        stage64(t, r);
+        for (int m = 0; m < 4; ++m) from_u32<F64>(r[m]).store_unaligned(o + 2 * kLanes * u + m * F64::size);
       }
-      stage64(t, r);
-      for (int m = 0; m < 4; ++m) from_u32<F64>(r[m]).store_unaligned(o + m * F64::size);
     });
   }
 
@@ -416,9 +498,9 @@ struct PhiloxKernels {
   // One block of kWords elements: y = keep ? x * scale : 0 with keep = word >= t32; returns the
   // keep bits (bit i = element i of the block). T is float or double.
   template <class T>
-  static uint64_t dropout_block(Ctr128 c, uint64_t key, const T* x, T* y, uint32_t t32, T scale) {
-    U32 r[4];
-    block_words(c, key, r);
+  static uint64_t dropout_block(Ctr128 c, const Keys& keys, const T* x, T* y, uint32_t t32, T scale) {
+    U32 r[4 * kSub];
+    block_words(c, keys, r);
     uint64_t bits = 0;
     if constexpr (kIsAvx512<A>) {
       const __m512i vt = _mm512_set1_epi32(int(t32));
@@ -440,13 +522,19 @@ struct PhiloxKernels {
       const U32 vt(t32);
       using B = xsimd::batch<T, A>;
       const B vs(scale), zero(T(0));
-      for (int m = 0; m < 4; ++m) {
-        const uint64_t mb = lane_bits(at_least(r[m], vt));
+      for (std::size_t m = 0; m < 4 * kSub; ++m) {
+        const auto keep = at_least(r[m], vt);
+        const uint64_t mb = lane_bits(keep);
         bits |= mb << (kLanes * m);
-        for (std::size_t h = 0; h < kLanes / B::size; ++h) {
-          const std::size_t o = kLanes * m + B::size * h;
-          const auto keep = bits_to_lanes<T>(mb >> (B::size * h));
+        if constexpr (std::is_same_v<T, float>) {
+          const std::size_t o = kLanes * m;
           xsimd::select(keep, B::load_unaligned(x + o) * vs, zero).store_unaligned(y + o);
+        } else {
+          for (std::size_t h = 0; h < kLanes / B::size; ++h) {
+            const std::size_t o = kLanes * m + B::size * h;
+            xsimd::select(bits_to_lanes<T>(mb >> (B::size * h)), B::load_unaligned(x + o) * vs, zero)
+                .store_unaligned(y + o);
+          }
         }
       }
     }
@@ -456,6 +544,7 @@ struct PhiloxKernels {
   template <class T>
   static void dropout(uint64_t key, uint64_t base, std::size_t first, const T* x, T* y, std::size_t n,
                       uint64_t threshold, T scale, uint8_t* mask_bits) {
+    const Keys keys(key);
     if (threshold > 0xFFFFFFFFu) {  // p == 1: no word reaches 2^32, everything is dropped
       for (std::size_t i = 0; i < n; ++i) y[i] = T(0);
       if (mask_bits != nullptr) std::memset(mask_bits, 0, (n + 7) / 8);
@@ -467,14 +556,14 @@ struct PhiloxKernels {
     walk<4>(
         base, first, n,
         [&](Ctr128 c, std::size_t o) {
-          const uint64_t bits = dropout_block(c, key, x + o, y + o, t32, scale);
+          const uint64_t bits = dropout_block(c, keys, x + o, y + o, t32, scale);
           if (mask_bits != nullptr)
             for (std::size_t b = 0; b < kWords / 8; ++b) mask_bits[o / 8 + b] = uint8_t(bits >> (8 * b));
         },
         [&](Ctr128 c, std::size_t skip, std::size_t count, std::size_t o) {
           alignas(64) T xb[kWords] = {}, yb[kWords];
           std::memcpy(xb + skip, x + o, count * sizeof(T));
-          uint64_t bits = dropout_block(c, key, xb, yb, t32, scale);
+          uint64_t bits = dropout_block(c, keys, xb, yb, t32, scale);
           std::memcpy(y + o, yb + skip, count * sizeof(T));
           if (mask_bits != nullptr) {  // skip == 0 here (first % 4 == 0)
             if (count < 64) bits &= (uint64_t(1) << count) - 1;
@@ -527,6 +616,7 @@ struct PhiloxKernels {
 
   template <class T>
   static void bernoulli(uint64_t key, uint64_t base, std::size_t first, T* out, std::size_t n, uint64_t t) {
+    const Keys keys(key);
     if (t > 0xFFFFFFFFu) {  // p == 1: every word is below 2^32
       for (std::size_t i = 0; i < n; ++i) out[i] = T(1);
       return;
@@ -534,9 +624,9 @@ struct PhiloxKernels {
     using B = xsimd::batch<T, A>;
     const U32 vt = U32(static_cast<uint32_t>(t));
     walk_out<4>(base, first, out, n, [&](Ctr128 c, T* o) {
-      U32 r[4];
-      block_words(c, key, r);
-      for (int m = 0; m < 4; ++m) {
+      U32 r[4 * kSub];
+      block_words(c, keys, r);
+      for (std::size_t m = 0; m < 4 * kSub; ++m) {
         const uint64_t mb = lane_bits(!at_least(r[m], vt));
         for (std::size_t h = 0; h < kLanes / B::size; ++h)
           xsimd::select(bits_to_lanes<T>(mb >> (B::size * h)), B(T(1)), B(T(0)))
