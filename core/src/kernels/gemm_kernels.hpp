@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
+#include <type_traits>
 
 #include "core/src/kernels/arch.hpp"
 #include "core/src/kernels/table.hpp"
@@ -30,6 +31,32 @@ struct GemmKernels {
   static constexpr std::size_t NR = NV * W;
   static constexpr std::size_t MR = kIsAvx512<A> ? 8 : 4;
 
+  // Transposes the 8 x 8 block in[r * stride + c] into out[c * out_stride + r] (AVX2 and AVX-512).
+  static void transpose8x8(const float* in, std::size_t stride, float* out, std::size_t out_stride) {
+    if constexpr (kIsAvx2<A> || kIsAvx512<A>) {
+      __m256 r[8], t[8], u[8];
+      for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(in + i * stride);
+      for (int i = 0; i < 4; ++i) {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+      }
+      for (int h = 0; h < 2; ++h) {  // rows 0-3 (h = 0) and 4-7 (h = 1)
+        const int o = 4 * h;
+        u[o + 0] = _mm256_shuffle_ps(t[o + 0], t[o + 2], 0x44);
+        u[o + 1] = _mm256_shuffle_ps(t[o + 0], t[o + 2], 0xEE);
+        u[o + 2] = _mm256_shuffle_ps(t[o + 1], t[o + 3], 0x44);
+        u[o + 3] = _mm256_shuffle_ps(t[o + 1], t[o + 3], 0xEE);
+      }
+      for (int i = 0; i < 4; ++i) {
+        _mm256_storeu_ps(out + i * out_stride, _mm256_permute2f128_ps(u[i], u[i + 4], 0x20));
+        _mm256_storeu_ps(out + (i + 4) * out_stride, _mm256_permute2f128_ps(u[i], u[i + 4], 0x31));
+      }
+    } else {
+      for (std::size_t rr = 0; rr < 8; ++rr)
+        for (std::size_t c = 0; c < 8; ++c) out[c * out_stride + rr] = in[rr * stride + c];
+    }
+  }
+
   static void pack(bool trans, const T* Bm, std::size_t ldb, std::size_t j0, std::size_t cols, std::size_t K, T* dst) {
     if (!trans) {  // op(B)(k, j) = B[k * ldb + j]: each k is `cols` consecutive values
       for (std::size_t k = 0; k < K; ++k) {
@@ -46,7 +73,17 @@ struct GemmKernels {
     // op(B)(k, j) = B[j * ldb + k]: column j of op(B) is row j of B. Blocks of 8 k across the
     // panel's width, so each read line of B is used whole while it is in L1.
     const T* b = Bm + j0 * ldb;
-    for (std::size_t k0 = 0; k0 < K; k0 += 8) {
+    std::size_t kk = 0;
+    if constexpr ((kIsAvx2<A> || kIsAvx512<A>) && std::is_same_v<T, float>) {
+      // 8 x 8 register transposes over the whole columns (a copy: the bits are the same).
+      const std::size_t full = cols / 8 * 8;
+      for (; kk + 8 <= K; kk += 8) {
+        for (std::size_t j = 0; j < full; j += 8) transpose8x8(b + j * ldb + kk, ldb, dst + kk * NR + j, NR);
+        for (std::size_t j = full; j < NR; ++j)
+          for (std::size_t k = kk; k < kk + 8; ++k) dst[k * NR + j] = j < cols ? b[j * ldb + k] : T(0);
+      }
+    }
+    for (std::size_t k0 = kk; k0 < K; k0 += 8) {
       const std::size_t k1 = std::min(K, k0 + 8);
       for (std::size_t j = 0; j < NR; ++j) {
         if (j < cols) {

@@ -67,6 +67,15 @@ struct KernelTable {
   void (*bernoulli_f64)(uint64_t key, uint64_t base, std::size_t first, double* out, std::size_t n,
                         uint64_t threshold);
 
+  // Conversions and elementwise updates.
+  /// out[i] = float(in[i]) / 255 (correctly rounded), i in [0, n).
+  void (*bytes_to_unit_f32)(const uint8_t* in, float* out, std::size_t n);
+
+  /// Benchmarks only: 12 * probe_lanes * iters float multiply-adds at this path's best rate
+  /// (returns their sum so that none is dead code).
+  double (*fma_probe)(std::size_t iters);
+  std::size_t probe_lanes;
+
   // Matrix products.
   GemmKernel<float> sgemm;
   GemmKernel<double> dgemm;

@@ -1,6 +1,7 @@
 #pragma once
 // Builds the dispatch table of one architecture from the kernel templates. Included only by the
 // capability translation units (cap_*.cpp), each compiled with its capability's flags.
+#include "core/src/kernels/elementwise_kernels.hpp"
 #include "core/src/kernels/gemm_kernels.hpp"
 #include "core/src/kernels/philox_kernels.hpp"
 #include "core/src/kernels/table.hpp"
@@ -23,6 +24,9 @@ constexpr KernelTable make_table(const char* name) {
       &P::template dropout_backward_bits<double>,
       &P::template bernoulli<float>,
       &P::template bernoulli<double>,
+      &ElementwiseKernels<A>::bytes_to_unit_f32,
+      &ElementwiseKernels<A>::fma_probe,
+      ElementwiseKernels<A>::kProbeLanes,
       GemmKernels<A, float>::kernel(),
       GemmKernels<A, double>::kernel(),
   };

@@ -1,11 +1,11 @@
 // ImageDataset (nn/data/image_dataset.hpp).
 #include "sorix/nn/data/image_dataset.hpp"
 
-#include <cmath>
 #include <cstring>
 #include <stdexcept>
 
 #include "core/src/internal.hpp"
+#include "core/src/kernels/table.hpp"
 #include "nn/src/data/row_gather.hpp"
 #include "sorix/parallel/parallel.hpp"
 
@@ -13,17 +13,9 @@ namespace sorix::data {
 
 namespace {
 
-// out[i] = float(in[i]) / 255.0f, bit for bit, without a vector divide (several times slower):
-// q0 = x * (1/255), then one correction step with the exact residual x - 255 q0 (an fma). For the
-// 256 possible bytes this gives exactly the correctly rounded quotient (checked for every byte by
-// tests/nn/test_data.cpp).
+// out[i] = float(in[i]) / 255.0f, bit for bit (the kernel layer's conversion).
 void bytes_to_unit_floats(const std::uint8_t* in, float* out, std::size_t n) {
-  constexpr float kInv255 = 1.0f / 255.0f;
-  for (std::size_t i = 0; i < n; ++i) {
-    const float x = static_cast<float>(in[i]);
-    const float q0 = x * kInv255;
-    out[i] = std::fma(std::fma(-q0, 255.0f, x), kInv255, q0);
-  }
+  kernels::active().bytes_to_unit_f32(in, out, n);
 }
 
 Shape with_leading(std::int64_t n, const Shape& rest) {
