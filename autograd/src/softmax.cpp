@@ -40,7 +40,7 @@ std::size_t tile_cols(std::size_t r) {
 template <class T>
 struct ExpShift {  // exp(x - m)
   T m;
-  template <class V> V operator()(const V& x) const { return xsimd::exp(x - V(m)); }
+  template <class V> V operator()(const V& x) const { return kernels::exp_of(x - V(m)); }
 };
 template <class T>
 struct DivBy {  // x / s
@@ -53,7 +53,7 @@ struct LogShift {  // (x - m) - log_s
   template <class V> V operator()(const V& x) const { return (x - V(m)) - V(log_s); }
 };
 struct ExpDiff {  // exp(a - b)
-  template <class V> V operator()(const V& a, const V& b) const { return xsimd::exp(a - b); }
+  template <class V> V operator()(const V& a, const V& b) const { return kernels::exp_of(a - b); }
 };
 using kernels::ExpOp;
 struct Max {
@@ -73,7 +73,7 @@ struct SoftmaxGrad {  // y * (g - dot), a = y, b = g
 template <class T>
 struct LogSoftmaxGrad {  // g - exp(y) * s, a = g, b = y
   T s;
-  template <class V> V operator()(const V& g, const V& y) const { return g - xsimd::exp(y) * V(s); }
+  template <class V> V operator()(const V& g, const V& y) const { return g - kernels::exp_of(y) * V(s); }
 };
 
 // Max of x[0..n) (n >= 1). No rounding is involved, so any order gives the same value; a NaN
@@ -160,7 +160,7 @@ void softmax_forward(const T* x, T* y, std::size_t outer, std::size_t r, std::si
       const T m = row_max(xr, r);
       row_map(xr, yr, r, ExpShift<T>{m});
       const T s = row_sum(yr, r);
-      if (log) row_map(xr, yr, r, LogShift<T>{m, std::log(s)});
+      if (log) row_map(xr, yr, r, LogShift<T>{m, kernels::log_of(s)});
       else row_map(yr, yr, r, DivBy<T>{s});
     });
     return;
@@ -178,7 +178,7 @@ void softmax_forward(const T* x, T* y, std::size_t outer, std::size_t r, std::si
       kernels::binary_serial(s.data(), true, yo + k * inner, true, s.data(), n, Add{});
     }
     if (log) {
-      for (std::size_t c = 0; c < n; ++c) s[c] = std::log(s[c]);
+      for (std::size_t c = 0; c < n; ++c) s[c] = kernels::log_of(s[c]);
       for (std::size_t k = 0; k < r; ++k) {
         const T* xk = xo + k * inner;
         T* yk = yo + k * inner;

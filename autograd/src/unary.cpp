@@ -16,13 +16,13 @@ using autograd::SavedTensor;
 
 struct NegOp { template <class V> V operator()(const V& x) const { return -x; } };
 using kernels::ExpOp;
-struct LogOp { template <class V> V operator()(const V& x) const { return xsimd::log(x); } };
+struct LogOp { template <class V> V operator()(const V& x) const { return kernels::log_of(x); } };
 struct SqrtOp { template <class V> V operator()(const V& x) const { return xsimd::sqrt(x); } };
 struct AbsOp { template <class V> V operator()(const V& x) const { return xsimd::abs(x); } };
-struct TanhOp { template <class V> V operator()(const V& x) const { return xsimd::tanh(x); } };
+struct TanhOp { template <class V> V operator()(const V& x) const { return kernels::math::tanh(x); } };
 struct SigmoidOp {
   template <class V>
-  V operator()(const V& x) const { return V(1) / (V(1) + xsimd::exp(-x)); }
+  V operator()(const V& x) const { return V(1) / (V(1) + kernels::exp_of(-x)); }
 };
 struct ReluOp {
   template <class V>

@@ -179,7 +179,7 @@ Tensor cross_entropy(const Tensor& input_in, const Tensor& target_in, const Tens
             T s = 0;
             for (std::size_t k = 0; k < c; ++k) s += e[k];
             for (std::size_t k = 0; k < c; ++k) e[k] = e[k] / s;
-            const T logs = std::log(s);
+            const T logs = kernels::log_of(s);
             rows->logs[i] = logs;
             if (!prob) {
               const std::size_t t = static_cast<std::size_t>(ti[i]);

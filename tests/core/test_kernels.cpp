@@ -147,6 +147,60 @@ TEST_CASE("sorix's own log and sincos(2 pi u) are within 2 ulp, without libm", "
 }
 
 namespace {
+template <class T>
+void check_exp_tanh_sigmoid(double max_ulp) {
+  using V = xsimd::batch<T, kernels::ScalarArch>;
+  constexpr std::size_t W = V::size;
+  const double lo = std::is_same_v<T, float> ? -87.0 : -700.0, hi = -lo;
+  double worst_exp = 0, worst_tanh = 0, worst_sig = 0;
+  const std::size_t n = 200000;
+  for (std::size_t i = 0; i < n; i += W) {
+    alignas(64) T x[W], e[W], t[W], sg[W];
+    for (std::size_t l = 0; l < W; ++l) x[l] = static_cast<T>(lo + (hi - lo) * double(i + l) / double(n));
+    kernels::math::exp(V::load_aligned(x)).store_aligned(e);
+    for (std::size_t l = 0; l < W; ++l) x[l] = x[l] / T(8);  // tanh and sigmoid on [-hi/8, hi/8]
+    kernels::math::tanh(V::load_aligned(x)).store_aligned(t);
+    kernels::math::sigmoid(V::load_aligned(x)).store_aligned(sg);
+    for (std::size_t l = 0; l < W; ++l) {
+      const long double xe = static_cast<long double>(x[l]) * 8;
+      worst_exp = std::max(worst_exp, ulp_error<T>(e[l], std::exp(xe)));
+      const long double xt = static_cast<long double>(x[l]);
+      if (std::tanh(xt) != 0) worst_tanh = std::max(worst_tanh, ulp_error<T>(t[l], std::tanh(xt)));
+      worst_sig = std::max(worst_sig, ulp_error<T>(sg[l], 1.0L / (1.0L + std::exp(-xt))));
+    }
+  }
+  INFO("worst exp " << worst_exp << " ulp, tanh " << worst_tanh << ", sigmoid " << worst_sig);
+  CHECK(worst_exp <= max_ulp);
+  CHECK(worst_tanh <= max_ulp);
+  CHECK(worst_sig <= max_ulp + 1);
+  // Limits: overflow to inf, underflow to 0 (through the subnormals), NaN stays NaN.
+  alignas(64) T s[W], r[W];
+  const T inf = std::numeric_limits<T>::infinity();
+  const T cases[] = {T(0), T(1000), T(-1000), inf, -inf, std::numeric_limits<T>::quiet_NaN()};
+  const T want_exp[] = {T(1), inf, T(0), inf, T(0), std::numeric_limits<T>::quiet_NaN()};
+  const T want_tanh[] = {T(0), T(1), T(-1), T(1), T(-1), std::numeric_limits<T>::quiet_NaN()};
+  for (std::size_t k = 0; k < std::size(cases); ++k) {
+    for (std::size_t l = 0; l < W; ++l) s[l] = cases[k];
+    kernels::math::exp(V::load_aligned(s)).store_aligned(r);
+    CHECK((std::isnan(want_exp[k]) ? std::isnan(r[0]) : r[0] == want_exp[k]));
+    kernels::math::tanh(V::load_aligned(s)).store_aligned(r);
+    CHECK((std::isnan(want_tanh[k]) ? std::isnan(r[0]) : r[0] == want_tanh[k]));
+  }
+  // A subnormal result: exp(log(min normal) - 3), within 1 subnormal step... of the reference.
+  const T x_sub = static_cast<T>(std::log(static_cast<long double>(std::numeric_limits<T>::min())) - 3);
+  for (std::size_t l = 0; l < W; ++l) s[l] = x_sub;
+  kernels::math::exp(V::load_aligned(s)).store_aligned(r);
+  const long double want = std::exp(static_cast<long double>(x_sub));
+  CHECK(std::fabs(static_cast<long double>(r[0]) - want) <= static_cast<long double>(std::numeric_limits<T>::denorm_min()));
+}
+}  // namespace
+
+TEST_CASE("sorix's own exp, tanh and sigmoid are within 2 ulp, with exact limits", "[kernels]") {
+  check_exp_tanh_sigmoid<float>(2.0);
+  check_exp_tanh_sigmoid<double>(2.0);
+}
+
+namespace {
 // Every random kernel over ranges with odd starts and ragged ends, appended into one buffer of bytes.
 std::vector<unsigned char> random_kernel_outputs() {
   std::vector<unsigned char> bytes;

@@ -63,7 +63,7 @@ inline constexpr bool kIsAvx2 = SORIX_X86 && std::is_base_of_v<xsimd::avx2, A> &
 template <class A>
 inline constexpr bool kIsSse2 = SORIX_X86 && std::is_same_v<A, xsimd::sse2>;
 
-namespace detail {
+namespace fma_detail {
 
 #if SORIX_X86
 // fma for two float lanes held as doubles: a * b is exact in double (24 + 24 bits); the sum is
@@ -96,7 +96,7 @@ static inline __m128 fma_sse2_ps(__m128 a, __m128 b, __m128 c) {
 }
 #endif
 
-}  // namespace detail
+}  // namespace fma_detail
 
 /// a * b + c rounded once (IEEE fusedMultiplyAdd), the same bits on every architecture.
 template <class A>
@@ -107,7 +107,7 @@ inline xsimd::batch<float, A> fmadd(const xsimd::batch<float, A>& a, const xsimd
   } else if constexpr (kIsAvx2<A>) {
     return _mm256_fmadd_ps(a, b, c);
   } else if constexpr (kIsSse2<A>) {
-    return detail::fma_sse2_ps(a, b, c);
+    return fma_detail::fma_sse2_ps(a, b, c);
   } else {
     constexpr std::size_t W = xsimd::batch<float, A>::size;
     alignas(64) float x[W], y[W], z[W];

@@ -1,6 +1,8 @@
 #pragma once
 // sorix's own transcendental functions on xsimd batches, the same bits on every architecture.
 //
+// exp, log, tanh, sigmoid and sin/cos of 2 pi u.
+//
 // libm's results vary with the build and the CPU (glibc picks FMA variants of exp and log at run
 // time), and xsimd's vector versions fuse their multiply-adds on some architectures and not on
 // others. These use only IEEE-exact operations (+, -, *, /, comparisons, integer bit moves) and
@@ -153,6 +155,110 @@ inline std::pair<V, V> sincos_2pi(const V& u) {
   sin_v = xsimd::select(neg_sin, -sin_v, sin_v);
   cos_v = xsimd::select(neg_cos, -cos_v, cos_v);
   return {sin_v, cos_v};
+}
+
+namespace detail {
+// 2^k for integral k (as a float value) in [-252, 254] (float) or [-2044, 2046] (double), as two
+// normal powers of two whose product the caller applies one after the other (so that a
+// subnormal result is rounded once).
+template <class V>
+inline std::pair<V, V> pow2_split(const V& k) {
+  using T = typename V::value_type;
+  using I = xsimd::as_integer_t<V>;
+  constexpr bool f = std::is_same_v<T, float>;
+  const V k1 = round_small(k * V(T(0.5)));
+  const V k2 = k - k1;
+  const V magic(f ? T(12582912.0) : T(6755399441055744.0));  // 1.5 * 2^23, 1.5 * 2^52
+  const I magic_bits = xsimd::bitwise_cast<I>(magic);
+  const I bias(f ? 127 : 1023);
+  constexpr int shift = f ? 23 : 52;
+  const I e1 = (xsimd::bitwise_cast<I>(k1 + magic) - magic_bits + bias) << shift;
+  const I e2 = (xsimd::bitwise_cast<I>(k2 + magic) - magic_bits + bias) << shift;
+  return {xsimd::bitwise_cast<V>(e1), xsimd::bitwise_cast<V>(e2)};
+}
+}  // namespace detail
+
+/// e^x. Underflows to +0 below log(smallest subnormal), overflows to +inf above log(max).
+template <class A>
+inline xsimd::batch<float, A> exp(const xsimd::batch<float, A>& x) {
+  using F = xsimd::batch<float, A>;
+  const F k = round_small(x * F(1.44269504088896341f));
+  F r = fmadd(-k, F(f32(0x3f318000u)), x);  // x - k log(2), in two steps
+  r = fmadd(-k, F(f32(0xb95e8083u)), r);
+  const F y = horner(r, {f32(0x3f000000u), f32(0x3e2aa9a5u), f32(0x3d2aa957u), f32(0x3c098d8bu), f32(0x3ab778cfu)});
+  const F e = F(1.0f) + fmadd(y, r * r, r);
+  const auto p = detail::pow2_split(xsimd::min(xsimd::max(k, F(-200.0f)), F(200.0f)));
+  F out = (e * p.first) * p.second;
+  out = xsimd::select(x <= F(-103.972076f), F(0.0f), out);  // below log(2^-150): +0
+  return xsimd::select(x >= F(88.7228394f), F(std::numeric_limits<float>::infinity()), out);
+}
+
+template <class A>
+inline xsimd::batch<double, A> exp(const xsimd::batch<double, A>& x) {
+  using D = xsimd::batch<double, A>;
+  const D k = round_small(x * D(1.442695040888963407359924681001892137));
+  const D hi = fmadd(-k, D(f64(0x3fe62e42fee00000ull)), x);
+  const D lo = k * D(f64(0x3dea39ef35793c76ull));
+  const D r = hi - lo;
+  const D t = r * r;
+  const D h = horner(t, {f64(0x3fc555555555553eull), f64(0xbf66c16c16bebd93ull), f64(0x3f11566aaf25de2cull),
+                         f64(0xbebbbd41c5d26bf1ull), f64(0x3e66376972bea4d0ull)});
+  const D c = fmadd(-t, h, r);
+  const D e = D(1.0) - ((lo - (r * c) / (D(2.0) - c)) - hi);
+  const auto p = detail::pow2_split(xsimd::min(xsimd::max(k, D(-1500.0)), D(1500.0)));
+  D out = (e * p.first) * p.second;
+  out = xsimd::select(x <= D(-745.1332191019412), D(0.0), out);  // below log(2^-1075): +0
+  return xsimd::select(x >= D(709.782712893384), D(std::numeric_limits<double>::infinity()), out);
+}
+
+/// tanh(x): an odd polynomial (float) or rational function (double) below |x| = 0.625, else
+/// 1 - 2 / (1 + e^(2|x|)); the sign is x's.
+template <class A>
+inline xsimd::batch<float, A> tanh(const xsimd::batch<float, A>& self) {
+  using F = xsimd::batch<float, A>;
+  const F x = xsimd::abs(self);
+  const F sign = self & F(-0.0f);
+  const F x2 = x * x;
+  const F small = fmadd(horner(x2, {f32(0xbeaaaa99u), f32(0x3e088393u), f32(0xbd5c1e2du), f32(0x3ca9134eu),
+                                    f32(0xbbbaf0eau)}) * x2,
+                        x, x);
+  const F large = fmadd(F(-2.0f), F(1.0f) / (F(1.0f) + exp(x + x)), F(1.0f));
+  return xsimd::select(x < F(0.625f), small, large) ^ sign;
+}
+
+template <class A>
+inline xsimd::batch<double, A> tanh(const xsimd::batch<double, A>& self) {
+  using D = xsimd::batch<double, A>;
+  const D x = xsimd::abs(self);
+  const D sign = self & D(-0.0);
+  const D x2 = x * x;
+  const D p = horner(x2, {f64(0xc0993ac030580563ull), f64(0xc058d26a0e26682dull), f64(0xbfeedc5baafd6f4bull)});
+  const D q = horner(x2, {f64(0x40b2ec102442040cull), f64(0x40a176fa0e5535faull), f64(0x405c33f28a581b86ull), 1.0});
+  const D small = fmadd(x2 * p / q, x, x);
+  const D large = fmadd(D(-2.0), D(1.0) / (D(1.0) + exp(x + x)), D(1.0));
+  return xsimd::select(x < D(0.625), small, large) ^ sign;
+}
+
+/// 1 / (1 + e^-x).
+template <class V>
+inline V sigmoid(const V& x) {
+  using T = typename V::value_type;
+  return V(T(1)) / (V(T(1)) + exp(-x));
+}
+
+/// Scalar forms: lane 0 of the baseline batch function, so that a scalar and a vector evaluation
+/// of the same input agree bit for bit.
+template <class T>
+inline T exp_scalar(T x) {
+  alignas(64) T out[xsimd::batch<T, ScalarArch>::size];
+  exp(xsimd::batch<T, ScalarArch>(x)).store_aligned(out);
+  return out[0];
+}
+template <class T>
+inline T log_scalar(T x) {
+  alignas(64) T out[xsimd::batch<T, ScalarArch>::size];
+  log(xsimd::batch<T, ScalarArch>(x)).store_aligned(out);
+  return out[0];
 }
 
 }  // namespace sorix::kernels::math

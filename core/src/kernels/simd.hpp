@@ -20,6 +20,7 @@
 #endif
 #include <xsimd/xsimd.hpp>
 
+#include "core/src/kernels/math.hpp"
 #include "sorix/parallel/parallel.hpp"
 
 namespace sorix::kernels {
@@ -63,10 +64,23 @@ inline xsimd::batch<T, A> choose(const xsimd::batch_bool<T, A>& cond, const xsim
   return xsimd::select(cond, a, b);
 }
 
+/// sorix's own exp, log and tanh (kernels/math.hpp, never libm: the same bits on every CPU) on a
+/// batch or a scalar (a scalar is lane 0 of the baseline batch function, so both forms agree).
+template <class V>
+inline V exp_of(const V& x) {
+  if constexpr (std::is_arithmetic_v<V>) return math::exp_scalar(x);
+  else return math::exp(x);
+}
+template <class V>
+inline V log_of(const V& x) {
+  if constexpr (std::is_arithmetic_v<V>) return math::log_scalar(x);
+  else return math::log(x);
+}
+
 /// exp(x) (scalar and batch forms): the one exp of sorix::exp, softmax and the fused losses, so
 /// that they agree bit for bit.
 struct ExpOp {
-  template <class V> V operator()(const V& x) const { return xsimd::exp(x); }
+  template <class V> V operator()(const V& x) const { return exp_of(x); }
 };
 
 /// y[i] = op(x[i]) for i in [0, n), serial (one chunk's work).
