@@ -13,10 +13,19 @@ using autograd::record;
 using kernels::choose;
 using kernels::one_if;
 
-struct AddOp { template <class V> V operator()(const V& a, const V& b) const { return a + b; } };
-struct SubOp { template <class V> V operator()(const V& a, const V& b) const { return a - b; } };
-struct MulOp { template <class V> V operator()(const V& a, const V& b) const { return a * b; } };
-struct DivOp { template <class V> V operator()(const V& a, const V& b) const { return a / b; } };
+// The ops' arithmetic lives in the kernel layer (core/src/kernels/elementwise_ops.hpp), which
+// runs it on the active CPU capability; int64 runs the same functors on the baseline.
+using kernels::ops::AddOp;
+using kernels::ops::DivOp;
+using kernels::ops::EqOp;
+using kernels::ops::GeOp;
+using kernels::ops::GtOp;
+using kernels::ops::LeOp;
+using kernels::ops::LtOp;
+using kernels::ops::MulOp;
+using kernels::ops::NeOp;
+using kernels::ops::SubOp;
+using TakeFirst = kernels::ops::CopyOp;
 struct PowOp {
   template <class V>
   V operator()(const V& a, const V& b) const {
@@ -24,7 +33,9 @@ struct PowOp {
       return static_cast<V>(std::pow(a, b));
     } else {
       // Lane by lane with libm: xsimd 8's pow (exp(y log x)) is off by up to ~17 ulp and gets
-      // special cases wrong (0^0 gave 0, 0^-1 gave 0), which also broke d/dx x^1 at 0.
+      // special cases wrong (0^0 gave 0, 0^-1 gave 0), which also broke d/dx x^1 at 0. (The one
+      // op still on libm: glibc's pow is correctly rounded in nearly all cases, not proven in all,
+      // so its bits across CPUs are not guaranteed; docs/determinism.md.)
       using T = kernels::scalar_of_t<V>;
       alignas(64) T xa[V::size];
       alignas(64) T xb[V::size];
@@ -35,14 +46,6 @@ struct PowOp {
     }
   }
 };
-struct GtOp { template <class V> V operator()(const V& a, const V& b) const { return one_if(a > b, a); } };
-struct LtOp { template <class V> V operator()(const V& a, const V& b) const { return one_if(a < b, a); } };
-struct GeOp { template <class V> V operator()(const V& a, const V& b) const { return one_if(a >= b, a); } };
-struct LeOp { template <class V> V operator()(const V& a, const V& b) const { return one_if(a <= b, a); } };
-struct EqOp { template <class V> V operator()(const V& a, const V& b) const { return one_if(a == b, a); } };
-// Not one_if(a != b): xsimd's != is an ordered compare, false for NaN != NaN (IEEE says true).
-struct NeOp { template <class V> V operator()(const V& a, const V& b) const { return choose(a == b, V(0), V(1)); } };
-struct TakeFirst { template <class V> V operator()(const V& a, const V&) const { return a; } };
 
 // Forward only: out = op(a, b) in dtype dt (inputs already converted to dt).
 template <class Op>

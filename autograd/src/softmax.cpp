@@ -36,45 +36,17 @@ std::size_t tile_cols(std::size_t r) {
   return std::clamp<std::size_t>(fit / 16 * 16, 64, kMaxCols);
 }
 
-// ---- elementwise functors (scalar and batch forms) ---------------------------------------------
-template <class T>
-struct ExpShift {  // exp(x - m)
-  T m;
-  template <class V> V operator()(const V& x) const { return kernels::exp_of(x - V(m)); }
-};
-template <class T>
-struct DivBy {  // x / s
-  T s;
-  template <class V> V operator()(const V& x) const { return x / V(s); }
-};
-template <class T>
-struct LogShift {  // (x - m) - log_s
-  T m, log_s;
-  template <class V> V operator()(const V& x) const { return (x - V(m)) - V(log_s); }
-};
-struct ExpDiff {  // exp(a - b)
-  template <class V> V operator()(const V& a, const V& b) const { return kernels::exp_of(a - b); }
-};
+// ---- elementwise ops: the kernel layer's (core/src/kernels/elementwise_ops.hpp) -------------
 using kernels::ExpOp;
-struct Max {
-  template <class V> V operator()(const V& a, const V& b) const { return xsimd::max(a, b); }
-};
-struct Add {
-  template <class V> V operator()(const V& a, const V& b) const { return a + b; }
-};
-struct Mul {
-  template <class V> V operator()(const V& a, const V& b) const { return a * b; }
-};
-template <class T>
-struct SoftmaxGrad {  // y * (g - dot), a = y, b = g
-  T dot;
-  template <class V> V operator()(const V& y, const V& g) const { return y * (g - V(dot)); }
-};
-template <class T>
-struct LogSoftmaxGrad {  // g - exp(y) * s, a = g, b = y
-  T s;
-  template <class V> V operator()(const V& g, const V& y) const { return g - kernels::exp_of(y) * V(s); }
-};
+using kernels::ops::DivBy;
+using kernels::ops::ExpDiff;
+using kernels::ops::ExpShift;
+using kernels::ops::LogShift;
+using kernels::ops::LogSoftmaxGrad;
+using kernels::ops::SoftmaxGrad;
+using Max = kernels::ops::MaxOp;
+using Add = kernels::ops::AddOp;
+using Mul = kernels::ops::MulOp;
 
 // Max of x[0..n) (n >= 1). No rounding is involved, so any order gives the same value; a NaN
 // may be dropped here, but it reaches the output anyway through its own exp and the row sum.
@@ -158,10 +130,10 @@ void softmax_forward(const T* x, T* y, std::size_t outer, std::size_t r, std::si
       const T* xr = x + o * r;
       T* yr = y + o * r;
       const T m = row_max(xr, r);
-      row_map(xr, yr, r, ExpShift<T>{m});
+      row_map(xr, yr, r, ExpShift{m});
       const T s = row_sum(yr, r);
-      if (log) row_map(xr, yr, r, LogShift<T>{m, kernels::log_of(s)});
-      else row_map(yr, yr, r, DivBy<T>{s});
+      if (log) row_map(xr, yr, r, LogShift{m, kernels::log_of(s)});
+      else row_map(yr, yr, r, DivBy{s});
     });
     return;
   }
@@ -202,10 +174,10 @@ void softmax_backward(const T* g, const T* y, T* dx, std::size_t outer, std::siz
       const T* yr = y + o * r;
       T* dr = dx + o * r;
       if (log) {
-        row_map2(gr, yr, dr, r, LogSoftmaxGrad<T>{row_sum(gr, r)});
+        row_map2(gr, yr, dr, r, LogSoftmaxGrad{row_sum(gr, r)});
       } else {
         row_map2(gr, yr, dr, r, Mul{});  // dx holds g * y until the dot is known
-        row_map2(yr, gr, dr, r, SoftmaxGrad<T>{row_sum(dr, r)});
+        row_map2(yr, gr, dr, r, SoftmaxGrad{row_sum(dr, r)});
       }
     });
     return;

@@ -14,45 +14,19 @@ namespace {
 using autograd::record;
 using autograd::SavedTensor;
 
-struct NegOp { template <class V> V operator()(const V& x) const { return -x; } };
-using kernels::ExpOp;
-struct LogOp { template <class V> V operator()(const V& x) const { return kernels::log_of(x); } };
-struct SqrtOp { template <class V> V operator()(const V& x) const { return xsimd::sqrt(x); } };
-struct AbsOp { template <class V> V operator()(const V& x) const { return xsimd::abs(x); } };
-struct TanhOp { template <class V> V operator()(const V& x) const { return kernels::math::tanh(x); } };
-struct SigmoidOp {
-  template <class V>
-  V operator()(const V& x) const { return V(1) / (V(1) + kernels::exp_of(-x)); }
-};
-struct ReluOp {
-  template <class V>
-  // Select, not max: NaN stays NaN and -0 stays -0 (as PyTorch); xsimd::max(NaN, 0) gives 0.
-  V operator()(const V& x) const { return kernels::choose(x < V(0), V(0), x); }
-};
-// relu's gradient: g * (x > 0 ? 1 : 0), the product kept (not a select) so that it gives exactly
-// what the composite g * x.gt(0) gives (-0 for a negative g, NaN for a NaN g where x <= 0).
-struct ReluGradOp {
-  template <class V>
-  V operator()(const V& g, const V& x) const { return g * kernels::choose(x > V(0), V(1), V(0)); }
-};
-struct LeakyReluOp {
-  double slope;
-  template <class V>
-  V operator()(const V& x) const {
-    using T = kernels::scalar_of_t<V>;
-    return kernels::choose(x > V(0), x, x * V(static_cast<T>(slope)));
-  }
-};
-struct ClampOp {
-  double lo, hi;  // +-inf when absent
-  template <class V>
-  V operator()(const V& x) const {
-    using T = kernels::scalar_of_t<V>;
-    // NaN stays NaN (as PyTorch): select on the comparisons instead of min/max.
-    V r = kernels::choose(x < V(static_cast<T>(lo)), V(static_cast<T>(lo)), x);
-    return kernels::choose(r > V(static_cast<T>(hi)), V(static_cast<T>(hi)), r);
-  }
-};
+// The ops' arithmetic lives in the kernel layer (core/src/kernels/elementwise_ops.hpp), which
+// runs it on the active CPU capability.
+using kernels::ops::AbsOp;
+using kernels::ops::ClampOp;
+using kernels::ops::ExpOp;
+using kernels::ops::LeakyReluOp;
+using kernels::ops::LogOp;
+using kernels::ops::NegOp;
+using kernels::ops::ReluGradOp;
+using kernels::ops::ReluOp;
+using kernels::ops::SigmoidOp;
+using kernels::ops::SqrtOp;
+using kernels::ops::TanhOp;
 
 // Scalar int64 forms for the ops that allow integers.
 struct NegInt { std::int64_t operator()(std::int64_t x) const { return -x; } };

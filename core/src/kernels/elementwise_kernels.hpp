@@ -8,6 +8,8 @@
 #include <cstring>
 
 #include "core/src/kernels/arch.hpp"
+#include "core/src/kernels/elementwise_ops.hpp"
+#include "core/src/kernels/op_kinds.hpp"
 
 namespace sorix::kernels {
 
@@ -61,6 +63,93 @@ struct ElementwiseKernels {
     return total;
   }
   static constexpr std::size_t kProbeLanes = W;
+
+  // ---- the elementwise ops (elementwise_ops.hpp): batches over the body, the tail padded into
+  // one more batch, so every element goes through the same vector code wherever it lies.
+
+  template <class T, class Op>
+  static void run_unary(const T* x, T* y, std::size_t n, const Op& op) {
+    using B = xsimd::batch<T, A>;
+    constexpr std::size_t L = B::size;
+    std::size_t i = 0;
+    for (; i + L <= n; i += L) op(B::load_unaligned(x + i)).store_unaligned(y + i);
+    if (i < n) {
+      alignas(64) T buf[L] = {};
+      std::memcpy(buf, x + i, (n - i) * sizeof(T));
+      op(B::load_aligned(buf)).store_aligned(buf);
+      std::memcpy(y + i, buf, (n - i) * sizeof(T));
+    }
+  }
+
+  template <class T>
+  static void unary(Unary kind, const T* x, T* y, std::size_t n, OpParams p) {
+    switch (kind) {
+      case Unary::Neg: return run_unary(x, y, n, ops::NegOp{});
+      case Unary::Exp: return run_unary(x, y, n, ops::ExpOp{});
+      case Unary::Log: return run_unary(x, y, n, ops::LogOp{});
+      case Unary::Sqrt: return run_unary(x, y, n, ops::SqrtOp{});
+      case Unary::Abs: return run_unary(x, y, n, ops::AbsOp{});
+      case Unary::Tanh: return run_unary(x, y, n, ops::TanhOp{});
+      case Unary::Sigmoid: return run_unary(x, y, n, ops::SigmoidOp{});
+      case Unary::Relu: return run_unary(x, y, n, ops::ReluOp{});
+      case Unary::LeakyRelu: return run_unary(x, y, n, ops::LeakyReluOp{p.a});
+      case Unary::Clamp: return run_unary(x, y, n, ops::ClampOp{p.a, p.b});
+      case Unary::ExpShift: return run_unary(x, y, n, ops::ExpShift{p.a});
+      case Unary::DivBy: return run_unary(x, y, n, ops::DivBy{p.a});
+      case Unary::LogShift: return run_unary(x, y, n, ops::LogShift{p.a, p.b});
+    }
+  }
+
+  // out[i] = op(a[i or 0], b[i or 0]): a_vec / b_vec say whether an operand is a run or one value.
+  template <class T, class Op>
+  static void run_binary(const T* a, bool a_vec, const T* b, bool b_vec, T* out, std::size_t n, const Op& op) {
+    using B = xsimd::batch<T, A>;
+    constexpr std::size_t L = B::size;
+    const B as(a[0]), bs(b[0]);
+    std::size_t i = 0;
+    if (a_vec && b_vec) {
+      for (; i + L <= n; i += L) op(B::load_unaligned(a + i), B::load_unaligned(b + i)).store_unaligned(out + i);
+    } else if (a_vec) {
+      for (; i + L <= n; i += L) op(B::load_unaligned(a + i), bs).store_unaligned(out + i);
+    } else if (b_vec) {
+      for (; i + L <= n; i += L) op(as, B::load_unaligned(b + i)).store_unaligned(out + i);
+    } else {
+      for (; i + L <= n; i += L) op(as, bs).store_unaligned(out + i);
+    }
+    if (i < n) {
+      alignas(64) T ba[L] = {};
+      alignas(64) T bb[L] = {};
+      for (std::size_t k = i; k < n; ++k) {
+        ba[k - i] = a_vec ? a[k] : a[0];
+        bb[k - i] = b_vec ? b[k] : b[0];
+      }
+      op(B::load_aligned(ba), B::load_aligned(bb)).store_aligned(ba);
+      std::memcpy(out + i, ba, (n - i) * sizeof(T));
+    }
+  }
+
+  template <class T>
+  static void binary(Binary kind, const T* a, bool a_vec, const T* b, bool b_vec, T* out, std::size_t n,
+                     OpParams p) {
+    switch (kind) {
+      case Binary::Add: return run_binary(a, a_vec, b, b_vec, out, n, ops::AddOp{});
+      case Binary::Sub: return run_binary(a, a_vec, b, b_vec, out, n, ops::SubOp{});
+      case Binary::Mul: return run_binary(a, a_vec, b, b_vec, out, n, ops::MulOp{});
+      case Binary::Div: return run_binary(a, a_vec, b, b_vec, out, n, ops::DivOp{});
+      case Binary::Gt: return run_binary(a, a_vec, b, b_vec, out, n, ops::GtOp{});
+      case Binary::Lt: return run_binary(a, a_vec, b, b_vec, out, n, ops::LtOp{});
+      case Binary::Ge: return run_binary(a, a_vec, b, b_vec, out, n, ops::GeOp{});
+      case Binary::Le: return run_binary(a, a_vec, b, b_vec, out, n, ops::LeOp{});
+      case Binary::Eq: return run_binary(a, a_vec, b, b_vec, out, n, ops::EqOp{});
+      case Binary::Ne: return run_binary(a, a_vec, b, b_vec, out, n, ops::NeOp{});
+      case Binary::Copy: return run_binary(a, a_vec, b, b_vec, out, n, ops::CopyOp{});
+      case Binary::Max: return run_binary(a, a_vec, b, b_vec, out, n, ops::MaxOp{});
+      case Binary::ExpDiff: return run_binary(a, a_vec, b, b_vec, out, n, ops::ExpDiff{});
+      case Binary::ReluGrad: return run_binary(a, a_vec, b, b_vec, out, n, ops::ReluGradOp{});
+      case Binary::SoftmaxGrad: return run_binary(a, a_vec, b, b_vec, out, n, ops::SoftmaxGrad{p.a});
+      case Binary::LogSoftmaxGrad: return run_binary(a, a_vec, b, b_vec, out, n, ops::LogSoftmaxGrad{p.a});
+    }
+  }
 };
 
 }  // namespace sorix::kernels

@@ -1,7 +1,9 @@
 #pragma once
-// The chunk loops every elementwise kernel runs: xsimd batches over the body, and the tail padded
-// into one more batch so that every element goes through the same SIMD code (an element's value
-// never depends on where a chunk boundary fell). int64 runs a scalar loop.
+// The chunk loops every elementwise kernel runs. An op of the dispatch table (elementwise_ops.hpp,
+// with a `kind`) runs the active CPU capability's kernel on float and double; any other functor
+// runs here, on the baseline's batches. Either way the tail is padded into one more batch, so
+// every element goes through the same SIMD code (an element's value never depends on where a
+// chunk boundary fell). int64 runs a scalar loop.
 //
 // An op is a functor with a templated operator() that works both on T and on xsimd::batch<T>.
 // Heavy (includes xsimd): include only from .cpp files.
@@ -20,7 +22,8 @@
 #endif
 #include <xsimd/xsimd.hpp>
 
-#include "core/src/kernels/math.hpp"
+#include "core/src/kernels/elementwise_ops.hpp"
+#include "core/src/kernels/table.hpp"
 #include "sorix/parallel/parallel.hpp"
 
 namespace sorix::kernels {
@@ -48,45 +51,26 @@ inline constexpr std::size_t width() {
   }
 }
 
-/// 1 where cond holds, else 0, in the value type (scalar and batch forms).
-template <class T>
-inline T one_if(bool cond, T) { return cond ? T(1) : T(0); }
-template <class T, class A>
-inline xsimd::batch<T, A> one_if(const xsimd::batch_bool<T, A>& cond, const xsimd::batch<T, A>&) {
-  return xsimd::select(cond, xsimd::batch<T, A>(T(1)), xsimd::batch<T, A>(T(0)));
-}
-/// cond ? a : b (scalar and batch forms).
-template <class T>
-inline T choose(bool cond, T a, T b) { return cond ? a : b; }
-template <class T, class A>
-inline xsimd::batch<T, A> choose(const xsimd::batch_bool<T, A>& cond, const xsimd::batch<T, A>& a,
-                                 const xsimd::batch<T, A>& b) {
-  return xsimd::select(cond, a, b);
-}
+using ops::choose;
+using ops::exp_of;
+using ops::ExpOp;
+using ops::log_of;
+using ops::one_if;
 
-/// sorix's own exp, log and tanh (kernels/math.hpp, never libm: the same bits on every CPU) on a
-/// batch or a scalar (a scalar is lane 0 of the baseline batch function, so both forms agree).
-template <class V>
-inline V exp_of(const V& x) {
-  if constexpr (std::is_arithmetic_v<V>) return math::exp_scalar(x);
-  else return math::exp(x);
-}
-template <class V>
-inline V log_of(const V& x) {
-  if constexpr (std::is_arithmetic_v<V>) return math::log_scalar(x);
-  else return math::log(x);
-}
-
-/// exp(x) (scalar and batch forms): the one exp of sorix::exp, softmax and the fused losses, so
-/// that they agree bit for bit.
-struct ExpOp {
-  template <class V> V operator()(const V& x) const { return exp_of(x); }
+/// An op of the dispatch table (elementwise_ops.hpp): it names its kind and parameters.
+template <class Op>
+concept TableOp = requires(const Op& op) {
+  Op::kind;
+  op.params();
 };
 
 /// y[i] = op(x[i]) for i in [0, n), serial (one chunk's work).
 template <class T, class Op>
 inline void unary_serial(const T* x, T* y, std::size_t n, const Op& op) {
-  if constexpr (use_simd<T>) {
+  if constexpr (use_simd<T> && TableOp<Op>) {  // the active CPU capability's kernel
+    if constexpr (std::is_same_v<T, float>) active().unary_f32(Op::kind, x, y, n, op.params());
+    else active().unary_f64(Op::kind, x, y, n, op.params());
+  } else if constexpr (use_simd<T>) {
     constexpr std::size_t W = batch<T>::size;
     std::size_t i = 0;
     for (; i + W <= n; i += W) op(batch<T>::load_unaligned(x + i)).store_unaligned(y + i);
@@ -112,7 +96,10 @@ inline void unary_map(const T* x, T* y, std::size_t n, const Op& op) {
 template <class T, class Op>
 inline void binary_serial(const T* a, bool a_vec, const T* b, bool b_vec, T* out, std::size_t n,
                           const Op& op) {
-  if constexpr (use_simd<T>) {
+  if constexpr (use_simd<T> && TableOp<Op>) {  // the active CPU capability's kernel
+    if constexpr (std::is_same_v<T, float>) active().binary_f32(Op::kind, a, a_vec, b, b_vec, out, n, op.params());
+    else active().binary_f64(Op::kind, a, a_vec, b, b_vec, out, n, op.params());
+  } else if constexpr (use_simd<T>) {
     constexpr std::size_t W = batch<T>::size;
     const batch<T> as(a[0]), bs(b[0]);
     auto load = [](const T* p, bool vec, const batch<T>& s, std::size_t i) {

@@ -14,6 +14,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/src/kernels/op_kinds.hpp"
+
 namespace sorix::kernels {
 
 /// One matrix product C = alpha * op(A) op(B) + beta * C (row-major, see autograd's gemm.hpp) with
@@ -66,6 +68,15 @@ struct KernelTable {
   void (*bernoulli_f32)(uint64_t key, uint64_t base, std::size_t first, float* out, std::size_t n, uint64_t threshold);
   void (*bernoulli_f64)(uint64_t key, uint64_t base, std::size_t first, double* out, std::size_t n,
                         uint64_t threshold);
+
+  // Elementwise ops (op_kinds.hpp, elementwise_ops.hpp) over one serial range: y[i] = op(x[i]);
+  // out[i] = op(a[i or 0], b[i or 0]) where a_vec / b_vec say whether an operand is a run.
+  void (*unary_f32)(Unary kind, const float* x, float* y, std::size_t n, OpParams p);
+  void (*unary_f64)(Unary kind, const double* x, double* y, std::size_t n, OpParams p);
+  void (*binary_f32)(Binary kind, const float* a, bool a_vec, const float* b, bool b_vec, float* out, std::size_t n,
+                     OpParams p);
+  void (*binary_f64)(Binary kind, const double* a, bool a_vec, const double* b, bool b_vec, double* out,
+                     std::size_t n, OpParams p);
 
   // Conversions and elementwise updates.
   /// out[i] = float(in[i]) / 255 (correctly rounded), i in [0, n).
