@@ -291,3 +291,72 @@ TEST_CASE("random ops and Dropout give the same bits on every capability at 1, 2
     }
   }
 }
+
+namespace {
+// Every elementwise op family, forward and backward, on ragged sizes (one SIMD tail each), in
+// float32 and float64, with broadcasting; every optimizer's update for three steps.
+std::vector<sorix::Tensor> op_family_outputs() {
+  std::vector<sorix::Tensor> out;
+  for (auto dt : {sorix::float32, sorix::float64}) {
+    sorix::Generator g(99);
+    const auto opts = sorix::TensorOptions().dtype(dt);
+    const sorix::Tensor x = (sorix::randn({37, 1001}, opts, &g) * 3.0).requires_grad_(true);
+    const sorix::Tensor y = sorix::randn({1001}, opts, &g).requires_grad_(true);
+    const sorix::Tensor pos = sorix::rand({37, 1001}, opts, &g) + 0.01;
+    std::vector<sorix::Tensor> fwd = {
+        -x, sorix::exp(x), sorix::log(pos), sorix::sqrt(pos), sorix::abs(x), sorix::tanh(x), sorix::sigmoid(x),
+        sorix::relu(x), sorix::leaky_relu(x, 0.2), sorix::clamp(x, -1.0, 0.5), x + y, x - y, x * y, x / y,
+        sorix::gt(x, y), sorix::lt(x, y), sorix::ge(x, y), sorix::le(x, y), sorix::eq(x, x), sorix::ne(x, y),
+        sorix::softmax(x, 1), sorix::log_softmax(x, 1), sorix::softmax(x, 0)};
+    sorix::Tensor total = sorix::zeros({}, opts);
+    for (const auto& t : fwd) {
+      out.push_back(t.detach());
+      if (t.requires_grad()) total = total + (t * pos).sum();
+    }
+    const auto grads = sorix::autograd::grad({total}, {x, y});
+    out.insert(out.end(), grads.begin(), grads.end());
+    const sorix::Tensor labels = sorix::randint(0, 1001, {37}, sorix::int64, &g);
+    sorix::nn::CrossEntropyLoss ce;
+    const auto ce_grad = sorix::autograd::grad({ce(x, labels)}, {x});
+    out.push_back(ce_grad[0]);
+  }
+  // Optimizers, three steps each on ragged parameters.
+  auto run = [&](auto make_optimizer) {
+    sorix::Generator g(5);
+    std::vector<sorix::Tensor> params = {sorix::randn({37}, {}, &g).requires_grad_(true),
+                                         sorix::randn({20003}, {}, &g).requires_grad_(true)};
+    auto opt = make_optimizer(params);
+    for (int step = 0; step < 3; ++step) {
+      opt.zero_grad();
+      sorix::Tensor loss = sorix::zeros({});
+      for (const auto& p : params) loss = loss + (p * p * p).sum();
+      loss.backward();
+      opt.step();
+    }
+    for (const auto& p : params) out.push_back(p.detach());
+  };
+  namespace optim = sorix::optim;
+  run([](auto& p) { return optim::SGD(p, optim::SGDOptions(0.01).momentum(0.9).nesterov(true).weight_decay(0.1)); });
+  run([](auto& p) { return optim::RMSprop(p, optim::RMSpropOptions(0.01).momentum(0.5).centered(true)); });
+  run([](auto& p) { return optim::RMSprop(p, optim::RMSpropOptions(0.01).alpha(0.99)); });
+  run([](auto& p) { return optim::Adam(p, optim::AdamOptions(0.01).amsgrad(true).weight_decay(0.01)); });
+  run([](auto& p) { return optim::AdamW(p, optim::AdamWOptions(0.01)); });
+  return out;
+}
+}  // namespace
+
+TEST_CASE("elementwise ops, softmax, the loss and every optimizer give the same bits on every capability",
+          "[kernels][determinism]") {
+  const auto runs = testing::at_capabilities([] { return testing::at_thread_counts({1, 2, 3}, op_family_outputs); });
+  const auto& reference = runs.front().second.front();
+  for (const auto& [cap, per_threads] : runs) {
+    for (std::size_t t = 0; t < per_threads.size(); ++t) {
+      INFO("capability " << cap << ", thread count #" << t);
+      REQUIRE(per_threads[t].size() == reference.size());
+      for (std::size_t k = 0; k < reference.size(); ++k) {
+        INFO("output #" << k);
+        CHECK(testing::bit_identical(per_threads[t][k], reference[k]));
+      }
+    }
+  }
+}

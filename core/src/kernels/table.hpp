@@ -48,6 +48,23 @@ struct GemmKernel {
   void (*tiles)(const GemmArgs<T>& args, std::size_t row_panel, std::size_t panel_begin, std::size_t panel_end);
 };
 
+/// One optimizer step's scalars (the element type's values are static_cast from these).
+struct SgdStep {
+  double weight_decay, momentum, one_minus_dampening, neg_lr;
+  bool nesterov, first;  // first: the momentum buffer becomes the (decayed) gradient
+};
+struct RmspropStep {
+  double weight_decay, alpha, one_minus_alpha, eps, momentum, neg_lr;
+  bool centered;
+};
+struct AdamStep {
+  double decay_factor;  // AdamW: 1 - lr * weight_decay
+  double weight_decay;  // Adam: L2 coefficient
+  double beta1, beta2, one_minus_beta1, one_minus_beta2;
+  double bias_correction2_sqrt, neg_step_size, eps;
+  bool decoupled, amsgrad;
+};
+
 struct KernelTable {
   const char* name;  // "scalar", "avx2", "avx512"
 
@@ -77,6 +94,15 @@ struct KernelTable {
                      OpParams p);
   void (*binary_f64)(Binary kind, const double* a, bool a_vec, const double* b, bool b_vec, double* out,
                      std::size_t n, OpParams p);
+
+  // Optimizer updates of elements [0, n) (buffers a variant does not use may be nullptr).
+  void (*sgd_f32)(float* p, const float* g, float* buf, std::size_t n, const SgdStep& s);
+  void (*sgd_f64)(double* p, const double* g, double* buf, std::size_t n, const SgdStep& s);
+  void (*rmsprop_f32)(float* p, const float* g, float* sq, float* buf, float* gavg, std::size_t n, const RmspropStep& s);
+  void (*rmsprop_f64)(double* p, const double* g, double* sq, double* buf, double* gavg, std::size_t n,
+                      const RmspropStep& s);
+  void (*adam_f32)(float* p, const float* g, float* m, float* v, float* vmax, std::size_t n, const AdamStep& s);
+  void (*adam_f64)(double* p, const double* g, double* m, double* v, double* vmax, std::size_t n, const AdamStep& s);
 
   // Conversions and elementwise updates.
   /// out[i] = float(in[i]) / 255 (correctly rounded), i in [0, n).

@@ -3,6 +3,7 @@
 // capability translation units (cap_*.cpp), each compiled with its capability's flags.
 #include "core/src/kernels/elementwise_kernels.hpp"
 #include "core/src/kernels/gemm_kernels.hpp"
+#include "core/src/kernels/optim_kernels.hpp"
 #include "core/src/kernels/philox_kernels.hpp"
 #include "core/src/kernels/table.hpp"
 
@@ -28,6 +29,12 @@ constexpr KernelTable make_table(const char* name) {
       &ElementwiseKernels<A>::template unary<double>,
       &ElementwiseKernels<A>::template binary<float>,
       &ElementwiseKernels<A>::template binary<double>,
+      &OptimKernels<A>::template sgd<float>,
+      &OptimKernels<A>::template sgd<double>,
+      &OptimKernels<A>::template rmsprop<float>,
+      &OptimKernels<A>::template rmsprop<double>,
+      &OptimKernels<A>::template adam<float>,
+      &OptimKernels<A>::template adam<double>,
       &ElementwiseKernels<A>::bytes_to_unit_f32,
       &ElementwiseKernels<A>::fma_probe,
       ElementwiseKernels<A>::kProbeLanes,

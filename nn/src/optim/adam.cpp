@@ -1,49 +1,33 @@
 // Adam / AdamW: one fused kernel per parameter (see adam.hpp for the formulas, PyTorch 1.13's
-// single-tensor order).
+// single-tensor order), the kernel layer's (core/src/kernels/optim_kernels.hpp).
 #include "sorix/nn/optim/adam.hpp"
 
 #include <algorithm>
 #include <cmath>
 
+#include <type_traits>
+
 #include "autograd/src/ops_internal.hpp"
+#include "core/src/kernels/table.hpp"
 
 namespace sorix::optim {
 namespace {
 
-struct AdamScalars {
-  double decay_factor;  // AdamW: 1 - lr * weight_decay
-  double weight_decay;  // Adam: L2 coefficient
-  double beta1, beta2, one_minus_beta1, one_minus_beta2;
-  double bias_correction2_sqrt, neg_step_size, eps;
-  bool decoupled, amsgrad;
-};
-
 template <class T>
-void adam_update(T* __restrict p, const T* __restrict g, T* __restrict m, T* __restrict v, T* __restrict vmax,
-                 std::size_t b, std::size_t e, const AdamScalars& s) {
-  const T decay = static_cast<T>(s.decay_factor), wd = static_cast<T>(s.weight_decay);
-  const T b1 = static_cast<T>(s.beta1), b2 = static_cast<T>(s.beta2);
-  const T c1 = static_cast<T>(s.one_minus_beta1), c2 = static_cast<T>(s.one_minus_beta2);
-  const T bc2 = static_cast<T>(s.bias_correction2_sqrt), nss = static_cast<T>(s.neg_step_size);
-  const T eps = static_cast<T>(s.eps);
-  const bool l2 = !s.decoupled && s.weight_decay != 0;
-  for (std::size_t j = b; j < e; ++j) {
-    T pj = p[j];
-    if (s.decoupled) pj = pj * decay;
-    T gj = g[j];
-    if (l2) gj = gj + wd * pj;
-    const T mj = m[j] * b1 + c1 * gj;
-    const T vj = v[j] * b2 + c2 * gj * gj;
-    m[j] = mj;
-    v[j] = vj;
-    T vh = vj;
-    if (s.amsgrad) {
-      vh = std::max(vmax[j], vj);
-      vmax[j] = vh;
-    }
-    const T denom = std::sqrt(vh) / bc2 + eps;
-    p[j] = pj + nss * mj / denom;
+void adam_update(T* p, const T* g, T* m, T* v, T* vmax, std::size_t n, const kernels::AdamStep& s) {
+  if constexpr (std::is_same_v<T, float>) kernels::active().adam_f32(p, g, m, v, vmax, n, s);
+  else kernels::active().adam_f64(p, g, m, v, vmax, n, s);
+}
+
+// b^t for a step count t >= 1, by squaring in long double (x87: the same on every x86-64 CPU,
+// unlike libm's pow, whose FMA variant glibc picks at run time), then rounded to double once.
+double integer_power(double b, std::int64_t t) {
+  long double result = 1.0L, base = b;
+  for (; t > 0; t >>= 1) {
+    if (t & 1) result *= base;
+    base *= base;
   }
+  return static_cast<double>(result);
 }
 
 }  // namespace
@@ -87,11 +71,10 @@ void Adam::step() {
     ParamState& st = state_[i];
     if (st.step == 0) st.buffers = zero_buffers(i);
     ++st.step;
-    const double t = static_cast<double>(st.step);
     const double lr = options_.lr_, b1 = options_.betas_.first, b2 = options_.betas_.second;
-    const double bias_correction1 = 1 - std::pow(b1, t);
-    const double bias_correction2 = 1 - std::pow(b2, t);
-    AdamScalars s{};
+    const double bias_correction1 = 1 - integer_power(b1, st.step);
+    const double bias_correction2 = 1 - integer_power(b2, st.step);
+    kernels::AdamStep s{};
     s.decay_factor = 1 - lr * options_.weight_decay_;
     s.weight_decay = options_.weight_decay_;
     s.beta1 = b1;
@@ -112,8 +95,9 @@ void Adam::step() {
       T* m = st.buffers[0].data_ptr<T>();
       T* v = st.buffers[1].data_ptr<T>();
       T* vmax = s.amsgrad ? st.buffers[2].data_ptr<T>() : nullptr;
-      parallel::parallel_for(static_cast<std::size_t>(p.numel()), parallel::kChunkSize,
-                             [&](std::size_t b, std::size_t e) { adam_update(pp, gp, m, v, vmax, b, e, s); });
+      parallel::parallel_for(static_cast<std::size_t>(p.numel()), parallel::kChunkSize, [&](std::size_t b, std::size_t e) {
+        adam_update(pp + b, gp + b, m + b, v + b, vmax == nullptr ? nullptr : vmax + b, e - b, s);
+      });
     });
     bump_version(i);
   }

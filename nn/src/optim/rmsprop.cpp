@@ -1,43 +1,19 @@
 // RMSprop: one fused kernel per parameter (see rmsprop.hpp for the formulas, PyTorch 1.13's
-// single-tensor order).
+// single-tensor order), the kernel layer's (core/src/kernels/optim_kernels.hpp).
 #include "sorix/nn/optim/rmsprop.hpp"
 
-#include <cmath>
+#include <type_traits>
 
 #include "autograd/src/ops_internal.hpp"
+#include "core/src/kernels/table.hpp"
 
 namespace sorix::optim {
 namespace {
 
 template <class T>
-void rmsprop_update(T* __restrict p, const T* __restrict g, T* __restrict sq, T* __restrict buf,
-                    T* __restrict gavg, std::size_t b, std::size_t e, const RMSpropOptions& o) {
-  const T wd = static_cast<T>(o.weight_decay()), alpha = static_cast<T>(o.alpha());
-  const T c = static_cast<T>(1 - o.alpha()), eps = static_cast<T>(o.eps());
-  const T mom = static_cast<T>(o.momentum()), neg_lr = static_cast<T>(-o.lr());
-  const bool decay = o.weight_decay() != 0, centered = o.centered(), use_mom = o.momentum() > 0;
-  for (std::size_t j = b; j < e; ++j) {
-    T gj = g[j];
-    if (decay) gj = gj + wd * p[j];
-    const T v = sq[j] * alpha + c * gj * gj;
-    sq[j] = v;
-    T avg;
-    if (centered) {
-      const T a = gavg[j] * alpha + c * gj;
-      gavg[j] = a;
-      avg = std::sqrt(v + T(-1) * a * a);
-    } else {
-      avg = std::sqrt(v);
-    }
-    avg = avg + eps;
-    if (use_mom) {
-      const T bj = buf[j] * mom + T(1) * gj / avg;
-      buf[j] = bj;
-      p[j] = p[j] + neg_lr * bj;
-    } else {
-      p[j] = p[j] + neg_lr * gj / avg;
-    }
-  }
+void rmsprop_update(T* p, const T* g, T* sq, T* buf, T* gavg, std::size_t n, const kernels::RmspropStep& s) {
+  if constexpr (std::is_same_v<T, float>) kernels::active().rmsprop_f32(p, g, sq, buf, gavg, n, s);
+  else kernels::active().rmsprop_f64(p, g, sq, buf, gavg, n, s);
 }
 
 }  // namespace
@@ -86,8 +62,12 @@ void RMSprop::step() {
       T* sq = st.buffers[0].data_ptr<T>();
       T* buf = use_mom ? st.buffers[1].data_ptr<T>() : nullptr;
       T* gavg = centered ? st.buffers[use_mom ? 2 : 1].data_ptr<T>() : nullptr;
-      parallel::parallel_for(static_cast<std::size_t>(p.numel()), parallel::kChunkSize,
-                             [&](std::size_t b, std::size_t e) { rmsprop_update(pp, gp, sq, buf, gavg, b, e, options_); });
+      const kernels::RmspropStep s{options_.weight_decay(), options_.alpha(), 1 - options_.alpha(), options_.eps(),
+                                   options_.momentum(), -options_.lr(), options_.centered()};
+      parallel::parallel_for(static_cast<std::size_t>(p.numel()), parallel::kChunkSize, [&](std::size_t b, std::size_t e) {
+        rmsprop_update(pp + b, gp + b, sq + b, buf == nullptr ? nullptr : buf + b, gavg == nullptr ? nullptr : gavg + b,
+                       e - b, s);
+      });
     });
     bump_version(i);
   }

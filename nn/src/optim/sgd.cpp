@@ -1,28 +1,19 @@
-// SGD: one fused kernel per parameter (see sgd.hpp for the formulas, PyTorch 1.13's order).
+// SGD: one fused kernel per parameter (see sgd.hpp for the formulas, PyTorch 1.13's order), the
+// kernel layer's (core/src/kernels/optim_kernels.hpp).
 #include "sorix/nn/optim/sgd.hpp"
 
+#include <type_traits>
+
 #include "autograd/src/ops_internal.hpp"
+#include "core/src/kernels/table.hpp"
 
 namespace sorix::optim {
 namespace {
 
-// The update of elements [b, e); `first` makes the momentum buffer a copy of the gradient.
 template <class T>
-void sgd_update(T* __restrict p, const T* __restrict g, T* __restrict buf, std::size_t b, std::size_t e,
-                const SGDOptions& o, bool first) {
-  const T wd = static_cast<T>(o.weight_decay()), mom = static_cast<T>(o.momentum());
-  const T damp = static_cast<T>(1 - o.dampening()), neg_lr = static_cast<T>(-o.lr());
-  const bool decay = o.weight_decay() != 0, use_mom = o.momentum() != 0, nesterov = o.nesterov();
-  for (std::size_t j = b; j < e; ++j) {
-    T d = g[j];
-    if (decay) d = d + wd * p[j];
-    if (use_mom) {
-      const T v = first ? d : buf[j] * mom + damp * d;
-      buf[j] = v;
-      d = nesterov ? d + mom * v : v;
-    }
-    p[j] = p[j] + neg_lr * d;
-  }
+void sgd_update(T* p, const T* g, T* buf, std::size_t n, const kernels::SgdStep& s) {
+  if constexpr (std::is_same_v<T, float>) kernels::active().sgd_f32(p, g, buf, n, s);
+  else kernels::active().sgd_f64(p, g, buf, n, s);
 }
 
 }  // namespace
@@ -66,8 +57,11 @@ void SGD::step() {
       T* pp = p.data_ptr<T>();
       const T* gp = g.data_ptr<T>();
       T* bp = st.buffers.empty() ? nullptr : st.buffers[0].data_ptr<T>();
-      parallel::parallel_for(static_cast<std::size_t>(p.numel()), parallel::kChunkSize,
-                             [&](std::size_t b, std::size_t e) { sgd_update(pp, gp, bp, b, e, options_, first); });
+      const kernels::SgdStep s{options_.weight_decay(), options_.momentum(), 1 - options_.dampening(), -options_.lr(),
+                               options_.nesterov(), first};
+      parallel::parallel_for(static_cast<std::size_t>(p.numel()), parallel::kChunkSize, [&](std::size_t b, std::size_t e) {
+        sgd_update(pp + b, gp + b, bp == nullptr ? nullptr : bp + b, e - b, s);
+      });
     });
     bump_version(i);
   }
