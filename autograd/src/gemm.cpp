@@ -102,13 +102,21 @@ void own_gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::siz
     const std::size_t n = std::min(slab, N - j0);
     const std::size_t col_panels = ceil_div(n, nr), row_panels = ceil_div(M, mr);
     const T* b = B + (trans_b ? j0 * ldb : j0);
-    parallel::parallel_for(
-        col_panels, 1,
-        [&](std::size_t q0, std::size_t q1) {
-          for (std::size_t q = q0; q < q1; ++q)
-            kern.pack(trans_b, b, ldb, q * nr, std::min(nr, n - q * nr), K, packed.get() + q * panel);
-        },
-        small ? col_panels : 0);
+    if (trans_b) {  // panel by panel: each reads nr rows of B
+      parallel::parallel_for(
+          col_panels, 1,
+          [&](std::size_t q0, std::size_t q1) {
+            for (std::size_t q = q0; q < q1; ++q)
+              kern.pack(true, b, ldb, q * nr, std::min(nr, n - q * nr), K, packed.get() + q * panel);
+          },
+          small ? col_panels : 0);
+    } else {  // row by row: each row of B is read once, in order, and dealt out to the panels
+      constexpr std::size_t kRowsPerTask = 32;
+      parallel::parallel_for(
+          K, kRowsPerTask,
+          [&](std::size_t k0, std::size_t k1) { kern.pack_rows(b, ldb, n, k0, k1, packed.get(), panel); },
+          small ? K : 0);
+    }
     const GemmArgs<T> args{trans_a, M, n, K, alpha, A, lda, beta, C + j0, ldc, packed.get(), panel};
     const std::size_t groups = ceil_div(col_panels, group);
     const std::size_t tasks = row_panels * groups;

@@ -96,33 +96,52 @@ struct GemmKernels {
     }
   }
 
+  // Rows [k0, k1) of an untransposed B dealt out to every panel of columns [0, N): row k of
+  // panel q is B[k * ldb + q * NR ...], zeros past N. Each row of B is read once, in order.
+  static void pack_rows(const T* Bm, std::size_t ldb, std::size_t N, std::size_t k0, std::size_t k1, T* dst,
+                        std::size_t panel_stride) {
+    const std::size_t full = N / NR;
+    for (std::size_t k = k0; k < k1; ++k) {
+      const T* row = Bm + k * ldb;
+      for (std::size_t q = 0; q < full; ++q) {
+        T* out = dst + q * panel_stride + k * NR;
+        for (std::size_t v = 0; v < NV; ++v) B::load_unaligned(row + q * NR + v * W).store_aligned(out + v * W);
+      }
+      if (full * NR < N) {
+        T* out = dst + full * panel_stride + k * NR;
+        for (std::size_t j = 0; j < NR; ++j) out[j] = full * NR + j < N ? row[full * NR + j] : T(0);
+      }
+    }
+  }
+
   // One MR x NR tile: acc[r][j] = fma chain over k of a(r, k) * b[k][j], then the epilogue into
   // the rows x cols corner of C. Rows past `rows` are clamped to the last real row (their results
-  // are never stored).
-  template <bool kTransA>
+  // are never stored). Only the first kVecs registers of each row are computed (a ragged last
+  // panel of at most kVecs * W columns: fewer multiply-adds, the same chain for each element).
+  template <bool kTransA, std::size_t kVecs>
   static void tile(std::size_t K, const T* __restrict a, std::size_t lda, const T* __restrict bp, T alpha, T beta,
                    T* C, std::size_t ldc, std::size_t rows, std::size_t cols) {
     const std::size_t a_row = kTransA ? 1 : lda;   // from one row of op(A) to the next
     const std::size_t a_step = kTransA ? lda : 1;  // from k to k + 1 within a row of op(A)
     const T* ar[MR];
-    B c[MR][NV];
+    B c[MR][kVecs];
 #pragma GCC unroll 16
     for (std::size_t r = 0; r < MR; ++r) {
       ar[r] = a + (r < rows ? r : rows - 1) * a_row;
 #pragma GCC unroll 4
-      for (std::size_t v = 0; v < NV; ++v) c[r][v] = B(T(0));
+      for (std::size_t v = 0; v < kVecs; ++v) c[r][v] = B(T(0));
     }
     for (std::size_t r = 0; r < rows; ++r) __builtin_prefetch(C + r * ldc, 1, 3);
     for (std::size_t k = 0; k < K; ++k) {
-      B b[NV];
+      B b[kVecs];
 #pragma GCC unroll 4
-      for (std::size_t v = 0; v < NV; ++v) b[v] = B::load_aligned(bp + k * NR + v * W);
+      for (std::size_t v = 0; v < kVecs; ++v) b[v] = B::load_aligned(bp + k * NR + v * W);
       const std::size_t ak = k * a_step;
 #pragma GCC unroll 16
       for (std::size_t r = 0; r < MR; ++r) {
         const B av(ar[r][ak]);
 #pragma GCC unroll 4
-        for (std::size_t v = 0; v < NV; ++v) c[r][v] = fmadd(av, b[v], c[r][v]);
+        for (std::size_t v = 0; v < kVecs; ++v) c[r][v] = fmadd(av, b[v], c[r][v]);
       }
     }
     const B va(alpha), vb(beta);
@@ -132,7 +151,7 @@ struct GemmKernels {
       T* out = cols == NR ? row : buf;  // a ragged tile goes through a buffer
       if (cols != NR && beta != T(0)) std::memcpy(buf, row, cols * sizeof(T));
 #pragma GCC unroll 4
-      for (std::size_t v = 0; v < NV; ++v) {
+      for (std::size_t v = 0; v < kVecs; ++v) {
         B y = c[r][v];
         if (alpha != T(1)) y = va * y;
         // beta == 0: C is only written (NaNs in it do not propagate), as BLAS.
@@ -141,6 +160,17 @@ struct GemmKernels {
       }
       if (cols != NR) std::memcpy(row, buf, cols * sizeof(T));
     }
+  }
+
+  // tile<kTransA, vecs> for a run-time vecs in [1, NV].
+  template <bool kTransA, std::size_t kVecs = NV>
+  static void tile_of_width(std::size_t vecs, std::size_t K, const T* a, std::size_t lda, const T* bp, T alpha,
+                            T beta, T* C, std::size_t ldc, std::size_t rows, std::size_t cols) {
+    if constexpr (kVecs > 1) {
+      if (vecs < kVecs)
+        return tile_of_width<kTransA, kVecs - 1>(vecs, K, a, lda, bp, alpha, beta, C, ldc, rows, cols);
+    }
+    tile<kTransA, kVecs>(K, a, lda, bp, alpha, beta, C, ldc, rows, cols);
   }
 
   static void tiles(const GemmArgs<T>& g, std::size_t t, std::size_t u0, std::size_t u1) {
@@ -152,12 +182,13 @@ struct GemmKernels {
       const std::size_t cols = std::min(NR, g.N - j0);
       const T* b = g.packed + u * g.panel_stride;
       T* c = g.C + i0 * g.ldc + j0;
-      if (g.trans_a) tile<true>(g.K, a, g.lda, b, g.alpha, g.beta, c, g.ldc, rows, cols);
-      else tile<false>(g.K, a, g.lda, b, g.alpha, g.beta, c, g.ldc, rows, cols);
+      const std::size_t vecs = (cols + W - 1) / W;
+      if (g.trans_a) tile_of_width<true>(vecs, g.K, a, g.lda, b, g.alpha, g.beta, c, g.ldc, rows, cols);
+      else tile_of_width<false>(vecs, g.K, a, g.lda, b, g.alpha, g.beta, c, g.ldc, rows, cols);
     }
   }
 
-  static constexpr GemmKernel<T> kernel() { return {MR, NR, &pack, &tiles}; }
+  static constexpr GemmKernel<T> kernel() { return {MR, NR, &pack, &pack_rows, &tiles}; }
 };
 
 }  // namespace sorix::kernels

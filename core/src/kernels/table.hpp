@@ -42,6 +42,10 @@ struct GemmKernel {
   /// Packs columns [j0, j0 + cols) of op(B) (cols <= nr) into dst[k * nr + j], zeros after cols.
   /// dst is 64-byte aligned.
   void (*pack)(bool trans_b, const T* B, std::size_t ldb, std::size_t j0, std::size_t cols, std::size_t K, T* dst);
+  /// Packs rows [k0, k1) of an untransposed B (K x N, leading dimension ldb) into every panel:
+  /// panel q starts at dst + q * panel_stride.
+  void (*pack_rows)(const T* B, std::size_t ldb, std::size_t N, std::size_t k0, std::size_t k1, T* dst,
+                    std::size_t panel_stride);
   /// The tiles of row panel `row_panel` (rows [row_panel * mr, ...)) against packed panels
   /// [panel_begin, panel_end). Every element of C is one fma chain over k = 0..K-1 from +0, then
   /// alpha * acc (when alpha != 1), then fma(beta, c, that) (when beta != 0; beta == 0 only writes).
