@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Packs the scaling and comparison programs for the 16-core device machine that some sessions are
-# lent (it has no package registry and nothing of ours installed): builds them for x86-64-v4
-# (AVX-512, not this machine's -march=native), then tars them with the shared libraries they load
+# lent (it has no package registry and nothing of ours installed): builds them (the default,
+# portable build: each picks the device CPU's best capability at run time), then tars them with the
+# shared libraries they load
 # (all but glibc's own: the device's is newer), the Fashion-MNIST files and scripts/device-run.sh
 # into build-device/bundle.tar.xz (about 45 MB; the device tool carries at most 64 MiB).
 #
@@ -10,14 +11,15 @@
 #     command "tar -xJf build-device/bundle.tar.xz -C /tmp && bash /tmp/bundle/run.sh", timeout 540 s
 #
 # run.sh writes its tables to $OUT (machine.txt, determinism.txt, dropout.txt, training.txt,
-# determinism_cost.txt); docs/benchmarks.md says what to compare.
+# determinism_cost.txt, products.txt, scaling.txt/.csv/.svg); docs/benchmarks.md says what to
+# compare.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$root/build-device
 bundle=$build/bundle
-programs=(bench_dropout bench_training bench_determinism determinism_check)
+programs=(bench_dropout bench_training bench_determinism determinism_check bench_products parallel_scaling)
 
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DSORIX_ARCH=x86-64-v4 > /dev/null
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release > /dev/null
 cmake --build "$build" -j2 --target "${programs[@]}"
 
 rm -rf "$bundle" "$build/bundle.tar.xz"

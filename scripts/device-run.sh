@@ -36,3 +36,5 @@ run determinism "$here/bin/determinism_check" --threads 1,2,3,4,8,16,64 --steps 
 run dropout "$here/bin/bench_dropout" --threads 1,2,4,8,16 --sizes 1e6,1e7,6.4e7
 run training "$here/bin/bench_training" --threads 1,4,16 --data "$here/data"
 run determinism_cost "$here/bin/bench_determinism" --threads 1,4,16 --reps 25
+run products "$here/bin/bench_products" --reps 11
+run scaling "$here/bin/parallel_scaling" --threads 1,2,4,8,16 --reps 5 --csv "$out/scaling.csv" --svg "$out/scaling.svg"
