@@ -307,7 +307,8 @@ std::vector<sorix::Tensor> op_family_outputs() {
         -x, sorix::exp(x), sorix::log(pos), sorix::sqrt(pos), sorix::abs(x), sorix::tanh(x), sorix::sigmoid(x),
         sorix::relu(x), sorix::leaky_relu(x, 0.2), sorix::clamp(x, -1.0, 0.5), x + y, x - y, x * y, x / y,
         sorix::gt(x, y), sorix::lt(x, y), sorix::ge(x, y), sorix::le(x, y), sorix::eq(x, x), sorix::ne(x, y),
-        sorix::softmax(x, 1), sorix::log_softmax(x, 1), sorix::softmax(x, 0)};
+        sorix::softmax(x, 1), sorix::log_softmax(x, 1), sorix::softmax(x, 0), x.sum(), sorix::mean(x),
+        sorix::sum(x, {0}), sorix::sum(x, {1}), sorix::max(x, 1), sorix::matmul(x, y.reshape({1001, 1}))};
     sorix::Tensor total = sorix::zeros({}, opts);
     for (const auto& t : fwd) {
       out.push_back(t.detach());
@@ -319,6 +320,11 @@ std::vector<sorix::Tensor> op_family_outputs() {
     sorix::nn::CrossEntropyLoss ce;
     const auto ce_grad = sorix::autograd::grad({ce(x, labels)}, {x});
     out.push_back(ce_grad[0]);
+    sorix::nn::BatchNorm1d bn(sorix::nn::BatchNorm1dOptions(1001), dt);
+    const auto bn_out = bn(x);
+    const auto bn_grad = sorix::autograd::grad({(bn_out * pos).sum()}, {x});
+    out.push_back(bn_out.detach());
+    out.push_back(bn_grad[0]);
   }
   // Optimizers, three steps each on ragged parameters.
   auto run = [&](auto make_optimizer) {

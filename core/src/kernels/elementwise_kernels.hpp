@@ -64,6 +64,33 @@ struct ElementwiseKernels {
   }
   static constexpr std::size_t kProbeLanes = W;
 
+  // ---- sums: one fixed lane layout on every architecture. Element i of a run goes to logical
+  // lane i mod L (L = 128 bytes of lanes: 32 floats or 16 doubles, however many registers that
+  // is: 8 on SSE2, 4 on AVX2, 2 on AVX-512); the ragged tail is zero-padded into one more row of
+  // lanes; the lanes are then combined in one fixed tree (lane j += lane j + L/2, then + L/4, ...).
+  template <class T>
+  static T sum(const T* x, std::size_t n) {
+    using B = xsimd::batch<T, A>;
+    constexpr std::size_t L = 128 / sizeof(T), R = L / B::size;
+    B acc[R];
+    for (std::size_t r = 0; r < R; ++r) acc[r] = B(T(0));
+    std::size_t i = 0;
+    for (; i + L <= n; i += L) {
+#pragma GCC unroll 8
+      for (std::size_t r = 0; r < R; ++r) acc[r] = acc[r] + B::load_unaligned(x + i + r * B::size);
+    }
+    if (i < n) {
+      alignas(64) T buf[L] = {};
+      std::memcpy(buf, x + i, (n - i) * sizeof(T));
+      for (std::size_t r = 0; r < R; ++r) acc[r] = acc[r] + B::load_aligned(buf + r * B::size);
+    }
+    alignas(64) T lanes[L];
+    for (std::size_t r = 0; r < R; ++r) acc[r].store_aligned(lanes + r * B::size);
+    for (std::size_t h = L / 2; h >= 1; h /= 2)
+      for (std::size_t j = 0; j < h; ++j) lanes[j] = lanes[j] + lanes[j + h];
+    return lanes[0];
+  }
+
   // ---- the elementwise ops (elementwise_ops.hpp): batches over the body, the tail padded into
   // one more batch, so every element goes through the same vector code wherever it lies.
 

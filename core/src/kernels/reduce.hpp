@@ -1,34 +1,23 @@
 #pragma once
-// Deterministic sum kernels. A contiguous run is summed by one fixed pattern (4 SIMD accumulators
-// over the body, the padded tail as one more batch, then a fixed horizontal add), so its bits
-// depend only on the run's length and values. Long runs are cut into parallel::kChunkSize chunks
-// whose partial sums are combined in chunk order. Heavy: include only from .cpp files.
+// Deterministic sum kernels. A contiguous run is summed by one fixed pattern (32 float or 16
+// double lanes, the padded tail as one more row of lanes, then a fixed tree: the kernel layer's
+// sum, the same on every CPU capability), so its bits depend only on the run's length and
+// values. Long runs are cut into parallel::kChunkSize chunks whose partial sums are combined in
+// chunk order. Heavy: include only from .cpp files.
 #include <cstddef>
 
 #include "core/src/kernels/simd.hpp"
 
 namespace sorix::kernels {
 
-/// Sum of x[0..n) in the fixed pattern above (serial).
+/// Sum of x[0..n), serial: the active capability's kernel, in one fixed lane layout on every
+/// CPU (elementwise_kernels.hpp); int64 in index order.
 template <class T>
 T sum_run(const T* x, std::size_t n) {
-  if constexpr (use_simd<T>) {
-    constexpr std::size_t W = batch<T>::size;
-    batch<T> acc0(T(0)), acc1(T(0)), acc2(T(0)), acc3(T(0));
-    std::size_t i = 0;
-    for (; i + 4 * W <= n; i += 4 * W) {
-      acc0 += batch<T>::load_unaligned(x + i);
-      acc1 += batch<T>::load_unaligned(x + i + W);
-      acc2 += batch<T>::load_unaligned(x + i + 2 * W);
-      acc3 += batch<T>::load_unaligned(x + i + 3 * W);
-    }
-    for (; i + W <= n; i += W) acc0 += batch<T>::load_unaligned(x + i);
-    if (i < n) {
-      alignas(64) T buf[W] = {};
-      for (std::size_t k = i; k < n; ++k) buf[k - i] = x[k];
-      acc1 += batch<T>::load_aligned(buf);
-    }
-    return xsimd::hadd((acc0 + acc1) + (acc2 + acc3));
+  if constexpr (std::is_same_v<T, float>) {
+    return active().sum_f32(x, n);
+  } else if constexpr (std::is_same_v<T, double>) {
+    return active().sum_f64(x, n);
   } else {
     T s = 0;
     for (std::size_t i = 0; i < n; ++i) s += x[i];

@@ -99,6 +99,10 @@ struct KernelTable {
   void (*binary_f64)(Binary kind, const double* a, bool a_vec, const double* b, bool b_vec, double* out,
                      std::size_t n, OpParams p);
 
+  /// Sum of x[0..n) in the fixed lane layout of elementwise_kernels.hpp (serial: one chunk).
+  float (*sum_f32)(const float* x, std::size_t n);
+  double (*sum_f64)(const double* x, std::size_t n);
+
   // Optimizer updates of elements [0, n) (buffers a variant does not use may be nullptr).
   void (*sgd_f32)(float* p, const float* g, float* buf, std::size_t n, const SgdStep& s);
   void (*sgd_f64)(double* p, const double* g, double* buf, std::size_t n, const SgdStep& s);

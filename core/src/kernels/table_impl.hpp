@@ -29,6 +29,8 @@ constexpr KernelTable make_table(const char* name) {
       &ElementwiseKernels<A>::template unary<double>,
       &ElementwiseKernels<A>::template binary<float>,
       &ElementwiseKernels<A>::template binary<double>,
+      &ElementwiseKernels<A>::template sum<float>,
+      &ElementwiseKernels<A>::template sum<double>,
       &OptimKernels<A>::template sgd<float>,
       &OptimKernels<A>::template sgd<double>,
       &OptimKernels<A>::template rmsprop<float>,
