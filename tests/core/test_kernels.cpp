@@ -312,7 +312,7 @@ std::vector<sorix::Tensor> op_family_outputs() {
     sorix::Tensor total = sorix::zeros({}, opts);
     for (const auto& t : fwd) {
       out.push_back(t.detach());
-      if (t.requires_grad()) total = total + (t * pos).sum();
+      if (t.requires_grad()) total = total + (t * t).sum();
     }
     const auto grads = sorix::autograd::grad({total}, {x, y});
     out.insert(out.end(), grads.begin(), grads.end());
