@@ -69,10 +69,24 @@ std::unique_ptr<T[], AlignedFree> aligned_array(std::size_t n) {
   return std::unique_ptr<T[], AlignedFree>(p);
 }
 
+// The tile shape with less padded work for an M x N output: a ragged last row panel computes
+// whole tiles, and a ragged last column panel runs at a fraction of the full tile's rate, so both
+// count as full (the products' bits do not depend on the choice).
 template <class T>
-const GemmKernel<T>& kernel_of(const KernelTable& t) {
-  if constexpr (std::is_same_v<T, float>) return t.sgemm;
-  else return t.dgemm;
+const GemmKernel<T>& kernel_for(const KernelTable& t, std::size_t M, std::size_t N) {
+  const GemmKernel<T>* wide;
+  const GemmKernel<T>* narrow;
+  if constexpr (std::is_same_v<T, float>) {
+    wide = &t.sgemm;
+    narrow = &t.sgemm_narrow;
+  } else {
+    wide = &t.dgemm;
+    narrow = &t.dgemm_narrow;
+  }
+  auto padded = [&](const GemmKernel<T>& k) {
+    return (M + k.mr - 1) / k.mr * k.mr * ((N + k.nr - 1) / k.nr * k.nr);
+  };
+  return padded(*narrow) < padded(*wide) ? *narrow : *wide;
 }
 
 /// Columns of C per task: the B panels a task walks stay in the core's L2 (K * kTaskCols values).
@@ -86,7 +100,7 @@ constexpr std::size_t kMaxPackedBytes = std::size_t{1} << 26;
 template <class T>
 void own_gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, T alpha, const T* A,
               std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc) {
-  const GemmKernel<T>& kern = kernel_of<T>(active());
+  const GemmKernel<T>& kern = kernel_for<T>(active(), M, N);
   const std::size_t mr = kern.mr, nr = kern.nr;
   // Values from one packed panel to the next: K rows of nr, plus one cache line so that the panels
   // do not all start on the same L1 set (with K a power of two they would).

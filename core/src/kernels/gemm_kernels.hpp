@@ -5,7 +5,8 @@
 // k = 0..K-1 in order, starting from +0 (acc = fma(a_ik, b_kj, acc)), then alpha * acc (when
 // alpha != 1), then fma(beta, c, that) (when beta != 0). Tiles only decide which elements are
 // computed together, never how, so the tile shape may differ per architecture (MR x NR: 4 x 2W on
-// SSE2, 4 x 3W on AVX2, 8 x 2W on AVX-512, W = lanes per register) and the bits are the same.
+// SSE2, 4 x 3W or 6 x 2W on AVX2, 8 x 2W on AVX-512, W = lanes per register) and the bits are
+// the same.
 //
 // Layout: op(B) is packed into panels of NR columns (row k of a panel is NR consecutive values);
 // A is read in place, MR rows at a time (MR broadcasts per k). An MR x NR tile of C accumulates in
@@ -20,16 +21,18 @@
 
 namespace sorix::kernels {
 
-template <class A, class T>
+// kNarrow: the second tile shape of a capability, for products whose N a full-width panel would
+// leave a one-register tail (autograd/src/gemm.cpp picks the shape with less padded work).
+template <class A, class T, bool kNarrow = false>
 struct GemmKernels {
   using B = xsimd::batch<T, A>;
   static constexpr std::size_t W = B::size;
   // Registers per tile row, and rows: 2 x 8 on AVX-512 (16 accumulators of 32), 3 x 4 on AVX2
-  // (12 of 16: three multiply-adds per broadcast of A, which costs a pipe on Zen 3: 4 x 24 ran
-  // at 1.4x the speed of 6 x 16 there), 2 x 4 on SSE2.
-  static constexpr std::size_t NV = kIsAvx2<A> ? 3 : 2;
+  // (12 of 16: three multiply-adds per broadcast of A; slightly faster than 6 x 16 in cache) or
+  // 2 x 6 narrow, 2 x 4 on SSE2.
+  static constexpr std::size_t NV = kIsAvx2<A> && !kNarrow ? 3 : 2;
   static constexpr std::size_t NR = NV * W;
-  static constexpr std::size_t MR = kIsAvx512<A> ? 8 : 4;
+  static constexpr std::size_t MR = kIsAvx512<A> ? 8 : kIsAvx2<A> && kNarrow ? 6 : 4;
 
   // Transposes the 8 x 8 block in[r * stride + c] into out[c * out_stride + r] (AVX2 and AVX-512).
   static void transpose8x8(const float* in, std::size_t stride, float* out, std::size_t out_stride) {

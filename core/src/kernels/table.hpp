@@ -121,9 +121,9 @@ struct KernelTable {
   double (*fma_probe)(std::size_t iters);
   std::size_t probe_lanes;
 
-  // Matrix products.
-  GemmKernel<float> sgemm;
-  GemmKernel<double> dgemm;
+  // Matrix products: two tile shapes each (the same bits; the driver picks by shape).
+  GemmKernel<float> sgemm, sgemm_narrow;
+  GemmKernel<double> dgemm, dgemm_narrow;
 };
 
 /// The table of the active capability (chosen on first use; see sorix/core/cpu.hpp).

@@ -41,7 +41,9 @@ constexpr KernelTable make_table(const char* name) {
       &ElementwiseKernels<A>::fma_probe,
       ElementwiseKernels<A>::kProbeLanes,
       GemmKernels<A, float>::kernel(),
+      GemmKernels<A, float, true>::kernel(),
       GemmKernels<A, double>::kernel(),
+      GemmKernels<A, double, true>::kernel(),
   };
 }
 
