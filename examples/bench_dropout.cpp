@@ -42,6 +42,8 @@
 
 #include <sorix/sorix.hpp>
 
+#include "examples/support/cli.hpp"
+
 #include "examples/support/python.hpp"
 
 namespace {
@@ -276,14 +278,6 @@ void print_rule(std::ostream& os, const std::vector<int>& widths) {
 
 }  // namespace
 
-std::vector<std::string> split_names(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) out.push_back(item);
-  return out;
-}
-
 int main(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
@@ -294,7 +288,7 @@ int main(int argc, char** argv) {
     else if (a == "--p" && i + 1 < argc) o.p = std::atof(argv[++i]);
     else if (a == "--no-torch") o.torch = false;
     else if (a == "--reuse-memory") o.reuse_memory = true;
-    else if (a == "--capabilities" && i + 1 < argc) o.capabilities = split_names(argv[++i]);
+    else if (a == "--capabilities" && i + 1 < argc) o.capabilities = sorix::examples::split_list(argv[++i]);
     else {
       std::cerr << "usage: bench_dropout [--threads 1,2] [--sizes 10000,1e6,1e7,6.4e7] [--reps N] [--p 0.5] "
                    "[--no-torch] [--reuse-memory] [--capabilities scalar,avx2]\n";

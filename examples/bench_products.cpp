@@ -8,13 +8,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include <sorix/sorix.hpp>
 
 #include "autograd/src/gemm.hpp"
+#include "examples/support/cli.hpp"
 #include "core/src/kernels/table.hpp"
 
 namespace {
@@ -42,14 +42,6 @@ const Product kProducts[] = {
     {"fc3 grad W", true, false, 10, 64, 128},           {"fc3 grad x", false, false, 128, 64, 10},
 };
 
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) out.push_back(item);
-  return out;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) try {
@@ -59,7 +51,7 @@ int main(int argc, char** argv) try {
     const std::string f = argv[i], v = argv[i + 1];
     if (f == "--reps") reps = std::max(1, std::stoi(v));
     else if (f == "--threads") threads = std::max(1, std::stoi(v));
-    else if (f == "--capabilities") caps = split(v);
+    else if (f == "--capabilities") caps = sorix::examples::split_list(v);
     else {
       std::fprintf(stderr, "usage: bench_products [--reps 21] [--threads 1] [--capabilities scalar,avx2]\n");
       return 2;

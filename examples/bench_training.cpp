@@ -20,6 +20,8 @@
 
 #include <sorix/sorix.hpp>
 
+#include "examples/support/cli.hpp"
+
 #include "examples/support/fashion_model.hpp"
 #include "examples/support/python.hpp"
 
@@ -191,14 +193,6 @@ Result median_result(const std::vector<Result>& runs) {
   return m;
 }
 
-std::vector<std::string> split_names(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) out.push_back(item);
-  return out;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -219,7 +213,7 @@ int main(int argc, char** argv) {
     else if (f == "--runs") runs = std::max(1, std::stoi(v));
     else if (f == "--threads") threads = parse_list(v);
     else if (f == "--data") data = v;
-    else if (f == "--capabilities") capabilities = split_names(v);
+    else if (f == "--capabilities") capabilities = sorix::examples::split_list(v);
     else {
       std::fprintf(stderr, "usage: bench_training [--epochs 5] [--runs 3] [--threads 1,2] [--data DIR] [--no-torch]\n"
                            "                      [--capabilities scalar,avx2,avx512]\n");

@@ -21,6 +21,7 @@
 
 #include <sorix/sorix.hpp>
 
+#include "examples/support/cli.hpp"
 #include "examples/support/fashion_model.hpp"
 
 namespace {
@@ -47,28 +48,6 @@ struct Args {
   std::exit(2);
 }
 
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) out.push_back(item);
-  if (out.empty()) throw std::invalid_argument("empty list");
-  return out;
-}
-
-std::vector<int> parse_list(const std::string& s) {
-  std::vector<int> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    const int n = std::stoi(item);
-    if (n < 1) throw std::invalid_argument("thread counts must be >= 1");
-    out.push_back(n);
-  }
-  if (out.empty()) throw std::invalid_argument("empty thread list");
-  return out;
-}
-
 Args parse(int argc, char** argv) {
   Args a;
   for (int i = 1; i < argc; ++i) {
@@ -79,11 +58,11 @@ Args parse(int argc, char** argv) {
     const std::string v = argv[++i];
     try {
       if (f == "--steps") a.steps = std::stoll(v);
-      else if (f == "--threads") a.threads = parse_list(v);
+      else if (f == "--threads") a.threads = sorix::examples::parse_thread_list(v);
       else if (f == "--seed") a.seed = std::stoull(v);
       else if (f == "--batch-size") a.batch_size = std::stoll(v);
       else if (f == "--data") a.data = v;
-      else if (f == "--capabilities") a.capabilities = split(v);
+      else if (f == "--capabilities") a.capabilities = sorix::examples::split_list(v);
       else if (f == "--expect") a.expect = v;
       else usage("unknown flag " + f);
     } catch (const std::logic_error&) {

@@ -19,6 +19,7 @@
 
 #include <sorix/sorix.hpp>
 
+#include "examples/support/cli.hpp"
 #include "examples/support/fashion_model.hpp"
 #include "examples/support/files.hpp"
 #include "examples/support/svg_plot.hpp"
@@ -52,19 +53,6 @@ struct Row {
   bool identical;
 };
 
-std::vector<int> parse_list(const std::string& s) {
-  std::vector<int> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    const int n = std::stoi(item);
-    if (n < 1) throw std::invalid_argument("thread counts must be >= 1, got " + item);
-    out.push_back(n);
-  }
-  if (out.empty()) throw std::invalid_argument("empty thread list");
-  return out;
-}
-
 std::vector<int> default_threads() {
   const int hw = sorix::parallel::hardware_threads();
   std::vector<int> t;
@@ -83,7 +71,7 @@ int main(int argc, char** argv) try {
     const std::string f = argv[i];
     if (i + 1 >= argc) throw std::invalid_argument("missing value after " + f);
     const std::string v = argv[++i];
-    if (f == "--threads") threads = parse_list(v);
+    if (f == "--threads") threads = sorix::examples::parse_thread_list(v);
     else if (f == "--reps") reps = std::max(1, std::stoi(v));
     else if (f == "--csv") csv_path = v;
     else if (f == "--svg") svg_path = v;

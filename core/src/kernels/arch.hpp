@@ -98,6 +98,21 @@ static inline __m128 fma_sse2_ps(__m128 a, __m128 b, __m128 c) {
 
 }  // namespace fma_detail
 
+namespace fma_detail {
+// Lane by lane with std::fma (correctly rounded by definition, whichever way libm computes it).
+template <class T, class A>
+inline xsimd::batch<T, A> fma_per_lane(const xsimd::batch<T, A>& a, const xsimd::batch<T, A>& b,
+                                       const xsimd::batch<T, A>& c) {
+  constexpr std::size_t W = xsimd::batch<T, A>::size;
+  alignas(64) T x[W], y[W], z[W];
+  a.store_aligned(x);
+  b.store_aligned(y);
+  c.store_aligned(z);
+  for (std::size_t i = 0; i < W; ++i) x[i] = std::fma(x[i], y[i], z[i]);
+  return xsimd::batch<T, A>::load_aligned(x);
+}
+}  // namespace fma_detail
+
 /// a * b + c rounded once (IEEE fusedMultiplyAdd), the same bits on every architecture.
 template <class A>
 inline xsimd::batch<float, A> fmadd(const xsimd::batch<float, A>& a, const xsimd::batch<float, A>& b,
@@ -109,13 +124,7 @@ inline xsimd::batch<float, A> fmadd(const xsimd::batch<float, A>& a, const xsimd
   } else if constexpr (kIsSse2<A>) {
     return fma_detail::fma_sse2_ps(a, b, c);
   } else {
-    constexpr std::size_t W = xsimd::batch<float, A>::size;
-    alignas(64) float x[W], y[W], z[W];
-    a.store_aligned(x);
-    b.store_aligned(y);
-    c.store_aligned(z);
-    for (std::size_t i = 0; i < W; ++i) x[i] = std::fma(x[i], y[i], z[i]);
-    return xsimd::batch<float, A>::load_aligned(x);
+    return fma_detail::fma_per_lane(a, b, c);
   }
 }
 
@@ -126,15 +135,8 @@ inline xsimd::batch<double, A> fmadd(const xsimd::batch<double, A>& a, const xsi
     return _mm512_fmadd_pd(a, b, c);
   } else if constexpr (kIsAvx2<A>) {
     return _mm256_fmadd_pd(a, b, c);
-  } else {
-    // std::fma is correctly rounded by definition (IEEE 754), whichever way libm computes it.
-    constexpr std::size_t W = xsimd::batch<double, A>::size;
-    alignas(64) double x[W], y[W], z[W];
-    a.store_aligned(x);
-    b.store_aligned(y);
-    c.store_aligned(z);
-    for (std::size_t i = 0; i < W; ++i) x[i] = std::fma(x[i], y[i], z[i]);
-    return xsimd::batch<double, A>::load_aligned(x);
+  } else {  // SSE2 has no FMA; float64 products are not this path's strength
+    return fma_detail::fma_per_lane(a, b, c);
   }
 }
 

@@ -1,0 +1,31 @@
+#pragma once
+// Comma-separated command-line lists of the example programs ("1,2,4", "scalar,avx2").
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace sorix::examples {
+
+/// "a,b,c" -> {"a", "b", "c"}; throws std::invalid_argument for an empty list.
+inline std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) out.push_back(item);
+  if (out.empty()) throw std::invalid_argument("empty list '" + s + "'");
+  return out;
+}
+
+/// "1,2,4" -> {1, 2, 4}; every count >= 1 (throws std::invalid_argument otherwise).
+inline std::vector<int> parse_thread_list(const std::string& s) {
+  std::vector<int> out;
+  for (const std::string& item : split_list(s)) {
+    const int n = std::stoi(item);
+    if (n < 1) throw std::invalid_argument("thread counts must be >= 1, got " + item);
+    out.push_back(n);
+  }
+  return out;
+}
+
+}  // namespace sorix::examples
