@@ -125,7 +125,14 @@ void for_tiles(std::size_t outer, std::size_t r, std::size_t inner, Tile&& tile)
 // ---- forward -----------------------------------------------------------------------------------
 template <class T>
 void softmax_forward(const T* x, T* y, std::size_t outer, std::size_t r, std::size_t inner, bool log) {
-  if (inner == 1) {
+  if (inner == 1 && r >= 1 && r <= parallel::kChunkSize) {  // the kernel layer's softmax row kernel
+    parallel::parallel_for(
+        outer, std::max<std::size_t>(1, parallel::kChunkSize / r),
+        [&](std::size_t o0, std::size_t o1) { kernels::softmax_rows(x + o0 * r, y + o0 * r, o1 - o0, r, log); },
+        parallel::kInlineGrain / r + 1);
+    return;
+  }
+  if (inner == 1) {  // long rows: each row's passes in parallel chunks (the same arithmetic)
     for_rows(outer, r, [&](std::size_t o) {
       const T* xr = x + o * r;
       T* yr = y + o * r;

@@ -158,29 +158,13 @@ Tensor cross_entropy(const Tensor& input_in, const Tensor& target_in, const Tens
     parallel::parallel_for(
         n, rows_per_chunk,
         [&](std::size_t r0, std::size_t r1) {
-          // The exponentials once, kept (as probabilities) for the backward, which would
-          // otherwise compute them again: the shifted logits of the task's rows first, then one
-          // vectorised exp over all of them (xsimd's, as sorix::exp and softmax: each element's
-          // value depends only on itself), then each row's sum in k order.
+          // The softmax row kernel (the kernel layer's, as softmax's): probabilities kept for the
+          // backward, with each row's max and log(sum exp(x - max)) for the loss.
+          kernels::softmax_rows(x + r0 * c, rows->softmax.data() + r0 * c, r1 - r0, c, false, rows->shift.data() + r0,
+                                rows->logs.data() + r0);
           for (std::size_t i = r0; i < r1; ++i) {
             const T* row = x + i * c;
-            T m = row[0];
-            for (std::size_t k = 1; k < c; ++k) m = row[k] > m ? row[k] : m;
-            T* e = rows->softmax.data() + i * c;
-            for (std::size_t k = 0; k < c; ++k) e[k] = row[k] - m;
-            rows->shift[i] = m;
-          }
-          T* block = rows->softmax.data() + r0 * c;
-          kernels::unary_serial(block, block, (r1 - r0) * c, kernels::ExpOp{});
-          for (std::size_t i = r0; i < r1; ++i) {
-            const T* row = x + i * c;
-            const T m = rows->shift[i];
-            T* e = rows->softmax.data() + i * c;
-            T s = 0;
-            for (std::size_t k = 0; k < c; ++k) s += e[k];
-            for (std::size_t k = 0; k < c; ++k) e[k] = e[k] / s;
-            const T logs = kernels::log_of(s);
-            rows->logs[i] = logs;
+            const T m = rows->shift[i], logs = rows->logs[i];
             if (!prob) {
               const std::size_t t = static_cast<std::size_t>(ti[i]);
               const T wt = w ? w[t] : T(1);

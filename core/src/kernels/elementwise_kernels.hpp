@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 
 #include "core/src/kernels/arch.hpp"
 #include "core/src/kernels/elementwise_ops.hpp"
@@ -89,6 +90,57 @@ struct ElementwiseKernels {
     for (std::size_t h = L / 2; h >= 1; h /= 2)
       for (std::size_t j = 0; j < h; ++j) lanes[j] = lanes[j] + lanes[j + h];
     return lanes[0];
+  }
+
+  // Max of x[0..n) (n >= 1) in the same fixed lane layout, lanes combined in the same tree; a lane
+  // takes a value only if it is greater, so NaNs are skipped and the result never depends on the
+  // register width. (A row of NaNs or of -inf gives -inf: its exps are NaN, as PyTorch's.)
+  template <class T>
+  static T max(const T* x, std::size_t n) {
+    using B = xsimd::batch<T, A>;
+    constexpr std::size_t L = 128 / sizeof(T), R = L / B::size;
+    const T lowest = -std::numeric_limits<T>::infinity();
+    B acc[R];
+    for (std::size_t r = 0; r < R; ++r) acc[r] = B(lowest);
+    auto take = [](const B& a, const B& v) { return xsimd::select(v > a, v, a); };
+    std::size_t i = 0;
+    for (; i + L <= n; i += L) {
+#pragma GCC unroll 8
+      for (std::size_t r = 0; r < R; ++r) acc[r] = take(acc[r], B::load_unaligned(x + i + r * B::size));
+    }
+    if (i < n) {
+      alignas(64) T buf[L];
+      for (std::size_t k = 0; k < L; ++k) buf[k] = i + k < n ? x[i + k] : lowest;
+      for (std::size_t r = 0; r < R; ++r) acc[r] = take(acc[r], B::load_aligned(buf + r * B::size));
+    }
+    alignas(64) T lanes[L];
+    for (std::size_t r = 0; r < R; ++r) acc[r].store_aligned(lanes + r * B::size);
+    for (std::size_t h = L / 2; h >= 1; h /= 2)
+      for (std::size_t j = 0; j < h; ++j) lanes[j] = lanes[j + h] > lanes[j] ? lanes[j + h] : lanes[j];
+    return lanes[0];
+  }
+
+  // The softmax row kernel, for softmax / log_softmax over the last dim and cross-entropy: for
+  // each of `rows` rows of n (>= 1) values, m = max, y = exp(x - m), s = sum(y) (the layouts
+  // above), then y = y / s, or with `log` y = (x - m) - log(s). row_max[i] = m and
+  // row_logsum[i] = log(s) where those pointers are given.
+  template <class T>
+  static void softmax_rows(const T* x, T* y, std::size_t rows, std::size_t n, bool log, T* row_max, T* row_logsum) {
+    using B = xsimd::batch<T, A>;
+    for (std::size_t i = 0; i < rows; ++i) {
+      const T* xr = x + i * n;
+      T* yr = y + i * n;
+      const T m = max<T>(xr, n);
+      run_unary(xr, yr, n, ops::ExpShift{m});
+      const T s = sum<T>(yr, n);
+      alignas(64) T lane[B::size];
+      math::log(B(s)).store_aligned(lane);  // lane 0: the value of the scalar form
+      const T log_s = lane[0];
+      if (log) run_unary(xr, yr, n, ops::LogShift{m, log_s});
+      else run_unary(yr, yr, n, ops::DivBy{s});
+      if (row_max != nullptr) row_max[i] = m;
+      if (row_logsum != nullptr) row_logsum[i] = log_s;
+    }
   }
 
   // ---- the elementwise ops (elementwise_ops.hpp): batches over the body, the tail padded into

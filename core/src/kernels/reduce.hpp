@@ -25,6 +25,14 @@ T sum_run(const T* x, std::size_t n) {
   }
 }
 
+/// The softmax row kernel of the active capability (table.hpp), serial over `rows` rows of n.
+template <class T>
+void softmax_rows(const T* x, T* y, std::size_t rows, std::size_t n, bool log, T* row_max = nullptr,
+                  T* row_logsum = nullptr) {
+  if constexpr (std::is_same_v<T, float>) active().softmax_rows_f32(x, y, rows, n, log, row_max, row_logsum);
+  else active().softmax_rows_f64(x, y, rows, n, log, row_max, row_logsum);
+}
+
 /// Sum of x[0..n): fixed chunks in parallel, partials combined in chunk order.
 template <class T>
 T sum_all(const T* x, std::size_t n) {

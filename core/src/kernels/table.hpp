@@ -103,6 +103,13 @@ struct KernelTable {
   float (*sum_f32)(const float* x, std::size_t n);
   double (*sum_f64)(const double* x, std::size_t n);
 
+  /// The softmax row kernel (elementwise_kernels.hpp): `rows` rows of n >= 1 values; y = softmax
+  /// (or log_softmax) of each; row_max / row_logsum (may be nullptr) get each row's max and log(sum).
+  void (*softmax_rows_f32)(const float* x, float* y, std::size_t rows, std::size_t n, bool log, float* row_max,
+                           float* row_logsum);
+  void (*softmax_rows_f64)(const double* x, double* y, std::size_t rows, std::size_t n, bool log, double* row_max,
+                           double* row_logsum);
+
   // Optimizer updates of elements [0, n) (buffers a variant does not use may be nullptr).
   void (*sgd_f32)(float* p, const float* g, float* buf, std::size_t n, const SgdStep& s);
   void (*sgd_f64)(double* p, const double* g, double* buf, std::size_t n, const SgdStep& s);

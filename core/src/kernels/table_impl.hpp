@@ -31,6 +31,8 @@ constexpr KernelTable make_table(const char* name) {
       &ElementwiseKernels<A>::template binary<double>,
       &ElementwiseKernels<A>::template sum<float>,
       &ElementwiseKernels<A>::template sum<double>,
+      &ElementwiseKernels<A>::template softmax_rows<float>,
+      &ElementwiseKernels<A>::template softmax_rows<double>,
       &OptimKernels<A>::template sgd<float>,
       &OptimKernels<A>::template sgd<double>,
       &OptimKernels<A>::template rmsprop<float>,
