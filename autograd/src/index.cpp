@@ -14,6 +14,7 @@
 #include <stdexcept>
 
 #include "autograd/src/ops_internal.hpp"
+#include "core/src/kernels/scatter.hpp"
 
 namespace sorix {
 namespace {
@@ -158,17 +159,10 @@ Tensor index_select_impl(const Tensor& x, std::size_t dim, const Tensor& index) 
 // result are split between tasks; each sums its contributions in increasing k (a stable
 // counting sort of k by index[k] lists them), so repeated indices give the same bits always.
 Tensor index_add(const Tensor& g, const Shape& xshape, std::size_t dim, const Tensor& index) {
-  Tensor out = zeros(xshape, g.dtype());
+  Tensor out = empty(xshape, g.dtype());
   const Around a = around(detail::to_xshape(xshape, "index_select"), dim);
   const std::size_t K = static_cast<std::size_t>(index.numel());
-  const std::int64_t* idx = index.data_ptr<std::int64_t>();
-  std::vector<std::size_t> begin(a.n + 1, 0), order(K);
-  for (std::size_t k = 0; k < K; ++k) ++begin[static_cast<std::size_t>(idx[k]) + 1];
-  std::partial_sum(begin.begin(), begin.end(), begin.begin());
-  {
-    std::vector<std::size_t> fill(begin.begin(), begin.end() - 1);
-    for (std::size_t k = 0; k < K; ++k) order[fill[static_cast<std::size_t>(idx[k])]++] = k;
-  }
+  const kernels::RowOrder order(index.data_ptr<std::int64_t>(), K, a.n);
   detail::visit_dtype(g.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* src = g.data_ptr<T>();
@@ -176,16 +170,7 @@ Tensor index_add(const Tensor& g, const Shape& xshape, std::size_t dim, const Te
     const std::size_t rows = a.outer * a.n, inner = std::max<std::size_t>(a.inner, 1);
     parallel::parallel_for(
         rows, std::max<std::size_t>(1, parallel::kChunkSize / inner),
-        [&](std::size_t s, std::size_t e) {
-          for (std::size_t row = s; row < e; ++row) {
-            const std::size_t o = row / a.n, j = row % a.n;
-            T* to = dst + row * a.inner;
-            for (std::size_t p = begin[j]; p < begin[j + 1]; ++p) {
-              const T* from = src + (o * K + order[p]) * a.inner;
-              for (std::size_t c = 0; c < a.inner; ++c) to[c] += from[c];
-            }
-          }
-        },
+        [&](std::size_t s, std::size_t e) { kernels::scatter_add_rows(src, dst, order, K, a.n, a.inner, s, e, 0, a.inner); },
         grain_for(rows, a.outer * (a.n + K) * a.inner));
   });
   if (autograd::needs_grad({&g})) {

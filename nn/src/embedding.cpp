@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "autograd/src/ops_internal.hpp"
+#include "core/src/kernels/scatter.hpp"
 #include "sorix/nn/init.hpp"
 
 namespace sorix::nn {
@@ -65,20 +66,13 @@ Tensor lookup(const Tensor& w, const Tensor& indices, std::int64_t padding, bool
   return out;
 }
 
-// d[r, :] = sum over k with idx[k] == r (in increasing k) of g[k, :]; row `padding` stays zero.
+// d[r, :] = sum over k with idx[k] == r (in increasing k) of g[k, :]; row `padding` stays zero
+// (the kernel layer's one scatter-add, core/src/kernels/scatter.hpp).
 Tensor scatter_rows(const Tensor& g, const Tensor& indices, std::int64_t num, std::int64_t padding) {
   const std::int64_t dim = g.shape().back();
   const auto K = static_cast<std::size_t>(indices.numel()), D = static_cast<std::size_t>(dim),
              R = static_cast<std::size_t>(num);
-  const std::int64_t* pi = indices.data_ptr<std::int64_t>();
-  // Stable counting sort: positions of each row, in increasing order.
-  std::vector<std::size_t> start(R + 1, 0), order(K);
-  for (std::size_t k = 0; k < K; ++k) ++start[static_cast<std::size_t>(pi[k]) + 1];
-  for (std::size_t r = 0; r < R; ++r) start[r + 1] += start[r];
-  {
-    std::vector<std::size_t> next(start.begin(), start.end() - 1);
-    for (std::size_t k = 0; k < K; ++k) order[next[static_cast<std::size_t>(pi[k])]++] = k;
-  }
+  const kernels::RowOrder order(indices.data_ptr<std::int64_t>(), K, R);
   Tensor d = empty({num, dim}, g.dtype());
   detail::visit_floating(g.dtype(), "embedding", [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -95,15 +89,7 @@ Tensor scatter_rows(const Tensor& g, const Tensor& indices, std::int64_t num, st
           for (std::size_t t = t0; t < t1; ++t) {
             const std::size_t r0 = (t / col_blocks) * rows_per_task, r1 = std::min(R, r0 + rows_per_task);
             const std::size_t c0 = (t % col_blocks) * kCols, c1 = std::min(D, c0 + kCols);
-            for (std::size_t r = r0; r < r1; ++r) {
-              T* dst = pd + r * D;
-              std::fill(dst + c0, dst + c1, T(0));
-              if (static_cast<std::int64_t>(r) == padding) continue;
-              for (std::size_t j = start[r]; j < start[r + 1]; ++j) {
-                const T* src = pg + order[j] * D;
-                for (std::size_t c = c0; c < c1; ++c) dst[c] += src[c];
-              }
-            }
+            kernels::scatter_add_rows(pg, pd, order, K, R, D, r0, r1, c0, c1, padding);
           }
         },
         small ? row_tasks * col_blocks : 0);
