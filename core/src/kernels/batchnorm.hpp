@@ -1,0 +1,220 @@
+#pragma once
+// BatchNorm's loops (nn/src/batchnorm.cpp owns the checks, the module and the autograd node):
+// per-channel statistics, normalisation, and the fused backward, on raw pointers. Every
+// channel's sums run over (n, l) in one fixed order in double, whatever block or group of channels
+// a task takes and whatever the register width, so the bits depend on nothing but the inputs (the
+// same on every CPU: exact adds and multiplies in a fixed order, -ffp-contract=off).
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <type_traits>
+#include <vector>
+
+#include "sorix/parallel/parallel.hpp"
+
+namespace sorix::kernels::bn {
+
+// Input viewed as [N, C, L]; M = N * L values per channel.
+struct BnDims {
+  std::size_t N, C, L;
+  std::size_t M() const { return N * L; }
+};
+
+// Channels per task of the channel reductions. Each channel is reduced over (n, l) in one fixed
+// order whatever the block, so this only sets the parallel grain, never the bits.
+constexpr std::size_t kChannelBlock = 64;
+
+// Runs body(c0, c1) over fixed channel blocks; inline when the whole input is small.
+template <class Body>
+void for_channel_blocks(const BnDims& d, Body&& body) {
+  parallel::parallel_for(d.C, kChannelBlock, body, parallel::kInlineGrain / std::max<std::size_t>(d.M(), 1));
+}
+
+// Runs body(n0, n1) over fixed blocks of batch rows (elementwise passes).
+template <class Body>
+void for_row_blocks(const BnDims& d, Body&& body) {
+  const std::size_t row = std::max<std::size_t>(d.C * d.L, 1);
+  parallel::parallel_for(d.N, std::max<std::size_t>(1, parallel::kChunkSize / row), body,
+                         parallel::kInlineGrain / row);
+}
+
+// [N, C] inputs: body(G, c) for consecutive groups of G channels covering [c0, c1), G = 32, then
+// 8, then 1 (G a std::integral_constant). A body sums its G channels over n in registers: 32
+// channels (four vectors of 8 doubles) give four independent add chains per row, where summing
+// into memory row by row made every step wait for the previous row's store. Each channel is
+// still summed over n in order, whatever group it falls in.
+template <class Body>
+void for_channel_groups(std::size_t c0, std::size_t c1, Body&& body) {
+  std::size_t c = c0;
+  const auto run = [&](auto group) {
+    for (; c + decltype(group)::value <= c1; c += decltype(group)::value) body(group, c);
+  };
+  run(std::integral_constant<std::size_t, 32>{});
+  run(std::integral_constant<std::size_t, 8>{});
+  run(std::integral_constant<std::size_t, 1>{});
+}
+
+// acc[c - c0] += f(x[n, c, l]) over n then l, for the channels of one block.
+template <class T, class F>
+void accumulate(const T* x, const BnDims& d, std::size_t c0, std::size_t c1, double* acc, F&& f) {
+  if (d.L == 1) {
+    for_channel_groups(c0, c1, [&](auto group, std::size_t c) {
+      constexpr std::size_t G = decltype(group)::value;
+      double s[G];
+      for (std::size_t j = 0; j < G; ++j) s[j] = acc[c - c0 + j];
+      for (std::size_t n = 0; n < d.N; ++n) {
+        const T* row = x + n * d.C + c;
+        for (std::size_t j = 0; j < G; ++j) s[j] += f(row[j], c + j);
+      }
+      for (std::size_t j = 0; j < G; ++j) acc[c - c0 + j] = s[j];
+    });
+    return;
+  }
+  for (std::size_t n = 0; n < d.N; ++n) {
+    const T* row = x + n * d.C * d.L;
+    for (std::size_t c = c0; c < c1; ++c) {
+      const T* p = row + c * d.L;
+      double s = acc[c - c0];
+      for (std::size_t l = 0; l < d.L; ++l) s += f(p[l], c);
+      acc[c - c0] = s;
+    }
+  }
+}
+
+// Per-channel statistics the backward needs: fixed at forward time (in eval mode they are a
+// snapshot of the running statistics, which later training steps change in place).
+struct BnSaved {
+  std::vector<double> mean, invstd;
+};
+
+template <class T>
+void batch_stats(const T* x, const BnDims& d, double eps, BnSaved& s, std::vector<double>& var) {
+  for_channel_blocks(d, [&](std::size_t c0, std::size_t c1) {
+    std::vector<double> acc(c1 - c0, 0.0);
+    accumulate(x, d, c0, c1, acc.data(), [](T v, std::size_t) { return static_cast<double>(v); });
+    const double inv_m = 1.0 / static_cast<double>(d.M());
+    for (std::size_t c = c0; c < c1; ++c) s.mean[c] = acc[c - c0] * inv_m;
+    std::fill(acc.begin(), acc.end(), 0.0);
+    // Two passes (sum of squared deviations from the mean): no cancellation of a one-pass E[x^2] - E[x]^2.
+    // The means go through a restrict pointer so that the [N, C] loop vectorises across channels.
+    const double* __restrict mean = s.mean.data();
+    accumulate(x, d, c0, c1, acc.data(), [mean](T v, std::size_t c) {
+      const double dv = static_cast<double>(v) - mean[c];
+      return dv * dv;
+    });
+    for (std::size_t c = c0; c < c1; ++c) {
+      var[c] = acc[c - c0] * inv_m;
+      s.invstd[c] = 1.0 / std::sqrt(var[c] + eps);
+    }
+  });
+}
+
+// y = (x - mean) * (invstd * w) + b.
+template <class T>
+void normalize(const T* x, T* y, const BnDims& d, const BnSaved& s, const T* w, const T* b) {
+  std::vector<T> mean(d.C), scale(d.C), shift(d.C);
+  for (std::size_t c = 0; c < d.C; ++c) {
+    mean[c] = static_cast<T>(s.mean[c]);
+    scale[c] = static_cast<T>(s.invstd[c] * (w != nullptr ? static_cast<double>(w[c]) : 1.0));
+    shift[c] = b != nullptr ? b[c] : T(0);
+  }
+  for_row_blocks(d, [&](std::size_t n0, std::size_t n1) {
+    for (std::size_t n = n0; n < n1; ++n) {
+      const T* xr = x + n * d.C * d.L;
+      T* yr = y + n * d.C * d.L;
+      if (d.L == 1) {
+        for (std::size_t c = 0; c < d.C; ++c) yr[c] = (xr[c] - mean[c]) * scale[c] + shift[c];
+      } else {
+        for (std::size_t c = 0; c < d.C; ++c) {
+          for (std::size_t l = 0; l < d.L; ++l) yr[c * d.L + l] = (xr[c * d.L + l] - mean[c]) * scale[c] + shift[c];
+        }
+      }
+    }
+  });
+}
+
+/// The backward's per-channel sums: sum_g[c] = sum g, dot[c] = sum g * (x - mean), in the fixed
+/// order of accumulate (for [N, C] both in one pass, the same bits).
+template <class T>
+void backward_sums(const T* g, const T* x, const BnDims& d, const BnSaved& s, double* sum_g, double* dot) {
+  if (d.M() > 0) {
+    for_channel_blocks(d, [&](std::size_t c0, std::size_t c1) {
+      std::vector<double> a(c1 - c0, 0.0), b(c1 - c0, 0.0);
+      // dot needs g and x together: walk both in the same fixed order.
+      if (d.L == 1) {
+        // [N, C]: sum_g and dot in one pass (the bits of accumulate for each).
+        const double* __restrict mp = s.mean.data();
+        for_channel_groups(c0, c1, [&](auto group, std::size_t c) {
+          constexpr std::size_t G = decltype(group)::value;
+          double sum[G] = {}, acc[G] = {};
+          for (std::size_t n = 0; n < d.N; ++n) {
+            const T* gr = g + n * d.C + c;
+            const T* xr = x + n * d.C + c;
+            for (std::size_t j = 0; j < G; ++j) {
+              sum[j] += static_cast<double>(gr[j]);
+              acc[j] += static_cast<double>(gr[j]) * (static_cast<double>(xr[j]) - mp[c + j]);
+            }
+          }
+          for (std::size_t j = 0; j < G; ++j) {
+            a[c - c0 + j] = sum[j];
+            b[c - c0 + j] = acc[j];
+          }
+        });
+      } else {
+        accumulate(g, d, c0, c1, a.data(), [](T v, std::size_t) { return static_cast<double>(v); });
+        for (std::size_t n = 0; n < d.N; ++n) {
+          for (std::size_t c = c0; c < c1; ++c) {
+            const T* gp = g + (n * d.C + c) * d.L;
+            const T* xp = x + (n * d.C + c) * d.L;
+            double acc = b[c - c0];
+            for (std::size_t l = 0; l < d.L; ++l) acc += static_cast<double>(gp[l]) * (static_cast<double>(xp[l]) - s.mean[c]);
+            b[c - c0] = acc;
+          }
+        }
+      }
+      for (std::size_t c = c0; c < c1; ++c) {
+        sum_g[c] = a[c - c0];
+        dot[c] = b[c - c0];
+      }
+    });
+  }
+}
+
+/// dx = (g - sum_g / M - (x - mean) * k) * invstd * w with k = dot * invstd^2 / M (training), or
+/// dx = g * invstd * w (eval).
+template <class T>
+void backward_dx(const T* g, const T* x, const T* w, const BnDims& d, const BnSaved& s, const double* sum_g,
+                 const double* dot, bool training, T* dx) {
+  std::vector<T> mean(d.C), scale(d.C), gmean(d.C), k(d.C);
+  const double inv_m = d.M() > 0 ? 1.0 / static_cast<double>(d.M()) : 0.0;
+  for (std::size_t c = 0; c < d.C; ++c) {
+    mean[c] = static_cast<T>(s.mean[c]);
+    scale[c] = static_cast<T>(s.invstd[c] * (w != nullptr ? static_cast<double>(w[c]) : 1.0));
+    gmean[c] = training ? static_cast<T>(sum_g[c] * inv_m) : T(0);
+    k[c] = training ? static_cast<T>(dot[c] * s.invstd[c] * s.invstd[c] * inv_m) : T(0);
+  }
+  for_row_blocks(d, [&](std::size_t n0, std::size_t n1) {
+    const T* __restrict gm = gmean.data();
+    const T* __restrict mn = mean.data();
+    const T* __restrict kk = k.data();
+    const T* __restrict sc = scale.data();
+    for (std::size_t n = n0; n < n1; ++n) {
+      const std::size_t off = n * d.C * d.L;
+      if (d.L == 1) {
+        const T* __restrict gr = g + off;
+        const T* __restrict xr = x + off;
+        T* __restrict dr = dx + off;
+        for (std::size_t c = 0; c < d.C; ++c) dr[c] = (gr[c] - gm[c] - (xr[c] - mn[c]) * kk[c]) * sc[c];
+        continue;
+      }
+      for (std::size_t c = 0; c < d.C; ++c) {
+        for (std::size_t l = 0; l < d.L; ++l) {
+          const std::size_t i = off + c * d.L + l;
+          dx[i] = (g[i] - gmean[c] - (x[i] - mean[c]) * k[c]) * scale[c];
+        }
+      }
+    }
+  });
+}
+
+}  // namespace sorix::kernels::bn
