@@ -44,27 +44,28 @@ void binary_map(const T* a, const T* b, T* out, const BroadcastPlan& plan, const
       bo += i * plan.b_strides[k];
     }
   };
-  if (row > parallel::kChunkSize) {
+  if (row > parallel::kElementwiseChunk) {
     // Long rows (same-shape operands collapse to a single row of numel elements) are cut into
     // fixed column chunks, so they run in parallel too. An element's value never depends on
     // where a chunk starts (see simd.hpp), so the bits are those of the row loop below.
-    const std::size_t blocks = (row + parallel::kChunkSize - 1) / parallel::kChunkSize;
+    constexpr std::size_t kBlock = parallel::kElementwiseChunk;
+    const std::size_t blocks = (row + kBlock - 1) / kBlock;
     parallel::parallel_for(
         rows * blocks, 1,
         [&](std::size_t t0, std::size_t t1) {
           for (std::size_t t = t0; t < t1; ++t) {
-            const std::size_t r = t / blocks, c0 = (t % blocks) * parallel::kChunkSize;
-            const std::size_t c1 = std::min(row, c0 + parallel::kChunkSize);
+            const std::size_t r = t / blocks, c0 = (t % blocks) * kBlock;
+            const std::size_t c1 = std::min(row, c0 + kBlock);
             std::size_t ao, bo;
             row_offsets(r, ao, bo);
             binary_serial(a + ao + (a_vec ? c0 : 0), a_vec, b + bo + (b_vec ? c0 : 0), b_vec, out + r * row + c0,
                           c1 - c0, op);
           }
         },
-        parallel::kInlineGrain / parallel::kChunkSize);
+        parallel::kElementwiseGrain / kBlock);
     return;
   }
-  const std::size_t rows_per_chunk = std::max<std::size_t>(1, parallel::kChunkSize / row);
+  const std::size_t rows_per_chunk = std::max<std::size_t>(1, parallel::kElementwiseChunk / row);
   parallel::parallel_for(
       rows, rows_per_chunk,
       [&](std::size_t r0, std::size_t r1) {
@@ -89,7 +90,7 @@ void binary_map(const T* a, const T* b, T* out, const BroadcastPlan& plan, const
           }
         }
       },
-      parallel::kInlineGrain / row + 1);
+      parallel::kElementwiseGrain / row + 1);
 }
 
 }  // namespace sorix::kernels

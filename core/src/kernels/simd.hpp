@@ -88,8 +88,9 @@ inline void unary_serial(const T* x, T* y, std::size_t n, const Op& op) {
 /// y[i] = op(x[i]) over fixed chunks in the library arena.
 template <class T, class Op>
 inline void unary_map(const T* x, T* y, std::size_t n, const Op& op) {
-  parallel::parallel_for(n, parallel::kChunkSize,
-                         [&](std::size_t b, std::size_t e) { unary_serial(x + b, y + b, e - b, op); });
+  parallel::parallel_for(
+      n, parallel::kElementwiseChunk, [&](std::size_t b, std::size_t e) { unary_serial(x + b, y + b, e - b, op); },
+      parallel::kElementwiseGrain);
 }
 
 /// out[i] = op(a[i*sa], b[i*sb]) for i in [0, n) where sa, sb are 1 (a row) or 0 (a broadcast scalar).

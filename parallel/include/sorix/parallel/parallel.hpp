@@ -24,6 +24,11 @@ namespace sorix::parallel {
 inline constexpr std::size_t kChunkSize = 16384;
 /// Work of at most this many elements runs on the calling thread (no task is spawned).
 inline constexpr std::size_t kInlineGrain = 32768;
+/// Chunk and inline grain of the elementwise maps (unary, binary with broadcasting). An
+/// elementwise value never depends on the chunking, so these may be finer than kChunkSize: a
+/// [128, 128] activation (16384 values) is still shared by two threads.
+inline constexpr std::size_t kElementwiseChunk = 4096;
+inline constexpr std::size_t kElementwiseGrain = 8192;
 
 /// Sets the number of threads of the library's arena (n >= 1; throws std::invalid_argument).
 void set_num_threads(int n);
