@@ -10,7 +10,7 @@ build="${1:-build}"
 status=0
 for obj in "$build"/CMakeFiles/sorix.dir/core/src/kernels/cap_*.cpp.o; do
   bad=$(nm -C "$obj" | awk '$2 == "W" || $2 == "V" || $2 == "u"' |
-        grep -v -E 'xsimd::(sse2|avx2|fma3<|avx512|generic)|DW\.ref\.__gxx_personality_v0' || true)
+        grep -v -E 'xsimd::(sse2|avx2|fma3<|avx512|neon|generic)|DW\.ref\.__gxx_personality_v0' || true)
   if [ -n "$bad" ]; then
     echo "check-kernel-symbols: $(basename "$obj") defines shared inline code:"
     echo "$bad"

@@ -53,6 +53,7 @@ using Avx2Arch = xsimd::fma3<xsimd::avx2>;
 /// compile at -O0 in xsimd 8.1, so batches use avx512dq; the TU is compiled with BW and VL too.
 using Avx512Arch = xsimd::avx512dq;
 #else
+/// The baseline of other architectures: NEON on arm64 (xsimd's default there).
 using ScalarArch = xsimd::default_arch;
 #endif
 
@@ -62,6 +63,13 @@ template <class A>
 inline constexpr bool kIsAvx2 = SORIX_X86 && std::is_base_of_v<xsimd::avx2, A> && !kIsAvx512<A>;
 template <class A>
 inline constexpr bool kIsSse2 = SORIX_X86 && std::is_same_v<A, xsimd::sse2>;
+#if defined(__aarch64__)
+template <class A>
+inline constexpr bool kIsNeon = std::is_base_of_v<xsimd::neon, A>;
+#else
+template <class A>
+inline constexpr bool kIsNeon = false;
+#endif
 
 namespace fma_detail {
 
@@ -117,26 +125,34 @@ inline xsimd::batch<T, A> fma_per_lane(const xsimd::batch<T, A>& a, const xsimd:
 template <class A>
 inline xsimd::batch<float, A> fmadd(const xsimd::batch<float, A>& a, const xsimd::batch<float, A>& b,
                                     const xsimd::batch<float, A>& c) {
+#if SORIX_X86
   if constexpr (kIsAvx512<A>) {
     return _mm512_fmadd_ps(a, b, c);  // (xsimd 8.1's avx512 fma is a separate multiply and add)
   } else if constexpr (kIsAvx2<A>) {
     return _mm256_fmadd_ps(a, b, c);
   } else if constexpr (kIsSse2<A>) {
     return fma_detail::fma_sse2_ps(a, b, c);
-  } else {
-    return fma_detail::fma_per_lane(a, b, c);
+  } else
+#endif
+  {
+    if constexpr (kIsNeon<A>) return xsimd::fma(a, b, c);  // vfmaq_f32: fused
+    else return fma_detail::fma_per_lane(a, b, c);
   }
 }
 
 template <class A>
 inline xsimd::batch<double, A> fmadd(const xsimd::batch<double, A>& a, const xsimd::batch<double, A>& b,
                                      const xsimd::batch<double, A>& c) {
+#if SORIX_X86
   if constexpr (kIsAvx512<A>) {
     return _mm512_fmadd_pd(a, b, c);
   } else if constexpr (kIsAvx2<A>) {
     return _mm256_fmadd_pd(a, b, c);
-  } else {  // SSE2 has no FMA; float64 products are not this path's strength
-    return fma_detail::fma_per_lane(a, b, c);
+  } else
+#endif
+  {  // SSE2 has no FMA; float64 products are not this path's strength
+    if constexpr (kIsNeon<A>) return xsimd::fma(a, b, c);  // vfmaq_f64: fused
+    else return fma_detail::fma_per_lane(a, b, c);
   }
 }
 

@@ -1,10 +1,11 @@
-// The "scalar" capability's kernels: the kernel templates instantiated for ScalarArch. This file is
-// compiled with no extra flags: baseline x86-64 (SSE2) (CMakeLists.txt), and nothing but kernels lives here.
+// The baseline capability's kernels ("scalar": baseline x86-64, SSE2; "neon" on arm64): the kernel
+// templates instantiated for ScalarArch. This file is compiled with no extra flags
+// (CMakeLists.txt), and nothing but kernels lives here.
 #include "core/src/kernels/table_impl.hpp"
 
 namespace sorix::kernels {
 namespace {
-constexpr KernelTable kScalarTable = make_table<ScalarArch>("scalar");
+constexpr KernelTable kScalarTable = make_table<ScalarArch>(kBaselineCapability);
 }  // namespace
 
 const KernelTable& scalar_table() { return kScalarTable; }

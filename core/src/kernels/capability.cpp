@@ -36,7 +36,7 @@ bool runs_always() { return true; }
 
 // Lowest first.
 const Capability kCapabilities[] = {
-    {"scalar", &scalar_table, &runs_always},
+    {kBaselineCapability, &scalar_table, &runs_always},
 #if defined(__x86_64__)
     {"avx2", &avx2_table, &runs_avx2},
     {"avx512", &avx512_table, &runs_avx512},

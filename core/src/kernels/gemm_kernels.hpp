@@ -36,6 +36,7 @@ struct GemmKernels {
 
   // Transposes the 8 x 8 block in[r * stride + c] into out[c * out_stride + r] (AVX2 and AVX-512).
   static void transpose8x8(const float* in, std::size_t stride, float* out, std::size_t out_stride) {
+#if SORIX_X86
     if constexpr (kIsAvx2<A> || kIsAvx512<A>) {
       __m256 r[8], t[8], u[8];
       for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(in + i * stride);
@@ -54,7 +55,9 @@ struct GemmKernels {
         _mm256_storeu_ps(out + i * out_stride, _mm256_permute2f128_ps(u[i], u[i + 4], 0x20));
         _mm256_storeu_ps(out + (i + 4) * out_stride, _mm256_permute2f128_ps(u[i], u[i + 4], 0x31));
       }
-    } else {
+    } else
+#endif
+    {
       for (std::size_t rr = 0; rr < 8; ++rr)
         for (std::size_t c = 0; c < 8; ++c) out[c * out_stride + rr] = in[rr * stride + c];
     }
@@ -77,6 +80,7 @@ struct GemmKernels {
     // panel's width, so each read line of B is used whole while it is in L1.
     const T* b = Bm + j0 * ldb;
     std::size_t kk = 0;
+#if SORIX_X86
     if constexpr ((kIsAvx2<A> || kIsAvx512<A>) && std::is_same_v<T, float>) {
       // 8 x 8 register transposes over the whole columns (a copy: the bits are the same).
       const std::size_t full = cols / 8 * 8;
@@ -86,6 +90,7 @@ struct GemmKernels {
           for (std::size_t k = kk; k < kk + 8; ++k) dst[k * NR + j] = j < cols ? b[j * ldb + k] : T(0);
       }
     }
+#endif
     for (std::size_t k0 = kk; k0 < K; k0 += 8) {
       const std::size_t k1 = std::min(K, k0 + 8);
       for (std::size_t j = 0; j < NR; ++j) {

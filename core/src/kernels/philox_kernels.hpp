@@ -66,6 +66,7 @@ struct PhiloxKernels {
   // The two primitives xsimd 8.1 lacks: 32x32->64 multiply (hi and lo halves), and in-group unpacks.
 
   static void mulhilo(const U32& a, uint32_t m, U32& hi, U32& lo) {
+#if SORIX_X86
     if constexpr (kIsAvx2<A>) {
       const __m256i va = a, vm = _mm256_set1_epi32(int(m));
       const __m256i pe = _mm256_mul_epu32(va, vm);
@@ -79,7 +80,9 @@ struct PhiloxKernels {
       const __m128i low = _mm_set1_epi64x(0xFFFFFFFF);
       lo = U32(_mm_or_si128(_mm_and_si128(pe, low), _mm_slli_epi64(po, 32)));
       hi = U32(_mm_or_si128(_mm_srli_epi64(pe, 32), _mm_andnot_si128(low, po)));
-    } else {
+    } else
+#endif
+    {
       alignas(64) uint32_t x[kLanes], h[kLanes], l[kLanes];
       a.store_aligned(x);
       for (std::size_t i = 0; i < kLanes; ++i) {
@@ -95,6 +98,7 @@ struct PhiloxKernels {
   // Each 128-bit group is shuffled on its own (the x86 unpack semantics).
   template <int Width, bool High>
   static U32 unpack(const U32& a, const U32& b) {
+#if SORIX_X86
     if constexpr (kIsAvx512<A>) {
       if constexpr (Width == 32) return High ? U32(_mm512_unpackhi_epi32(a, b)) : U32(_mm512_unpacklo_epi32(a, b));
       else return High ? U32(_mm512_unpackhi_epi64(a, b)) : U32(_mm512_unpacklo_epi64(a, b));
@@ -104,7 +108,9 @@ struct PhiloxKernels {
     } else if constexpr (kIsSse2<A>) {
       if constexpr (Width == 32) return High ? U32(_mm_unpackhi_epi32(a, b)) : U32(_mm_unpacklo_epi32(a, b));
       else return High ? U32(_mm_unpackhi_epi64(a, b)) : U32(_mm_unpacklo_epi64(a, b));
-    } else {
+    } else
+#endif
+    {
       alignas(64) uint32_t x[kLanes], y[kLanes], r[kLanes];
       a.store_aligned(x);
       b.store_aligned(y);
@@ -160,6 +166,7 @@ struct PhiloxKernels {
 
   // The ten Philox rounds on the SoA words of every sub-block, in place.
   static void rounds(U32 w[kSub][4], const Keys& keys) {
+#if SORIX_X86
     if constexpr (kIsAvx512<A>) {
       // _mm512_mul_epu32 multiplies the low 32 bits of each 64-bit lane into a full 64-bit
       // product. So the 16 lanes are split into two halves of 8 counters each kept in the low 32
@@ -210,7 +217,9 @@ struct PhiloxKernels {
       for (std::size_t u = 0; u < kSub; ++u)
         for (int i = 0; i < 4; ++i)
           w[u][i] = U32(_mm_or_si128(_mm_and_si128(h[2 * u][i], low), _mm_slli_epi64(h[2 * u + 1][i], 32)));
-    } else {
+    } else
+#endif
+    {
       for (int r = 0; r < kRounds; ++r) {
         const U32 vk0 = keys.word(r, 0), vk1 = keys.word(r, 1);
         for (std::size_t u = 0; u < kSub; ++u) {
@@ -445,13 +454,16 @@ struct PhiloxKernels {
 
   // Bit i of the result = lane i of `keep` (kLanes lanes).
   static uint64_t lane_bits(const xsimd::batch_bool<float, A>& keep) {
+#if SORIX_X86
     if constexpr (kIsAvx512<A>) {
       return uint64_t(__mmask16(keep));
     } else if constexpr (kIsAvx2<A>) {
       return uint64_t(unsigned(_mm256_movemask_ps(keep)));
     } else if constexpr (kIsSse2<A>) {
       return uint64_t(unsigned(_mm_movemask_ps(keep)));
-    } else {
+    } else
+#endif
+    {
       alignas(64) bool b[kLanes];
       keep.store_aligned(b);
       uint64_t bits = 0;
@@ -479,6 +491,7 @@ struct PhiloxKernels {
     U32 r[4 * kSub];
     block_words(c, keys, r);
     uint64_t bits = 0;
+#if SORIX_X86
     if constexpr (kIsAvx512<A>) {
       const __m512i vt = _mm512_set1_epi32(int(t32));
       for (int m = 0; m < 4; ++m) {
@@ -495,7 +508,9 @@ struct PhiloxKernels {
           }
         }
       }
-    } else {
+    } else
+#endif
+    {
       const U32 vt(t32);
       using B = xsimd::batch<T, A>;
       const B vs(scale), zero(T(0));
@@ -552,6 +567,7 @@ struct PhiloxKernels {
   template <class T>
   static void dropout_backward_bits(const T* gy, const uint8_t* bits, T* gx, std::size_t n, T scale) {
     std::size_t i = 0;
+#if SORIX_X86
     if constexpr (kIsAvx512<A>) {
       constexpr std::size_t kStep = 64 / sizeof(T);  // elements per 512-bit register: 16 or 8
       using Mask = std::conditional_t<sizeof(T) == 4, __mmask16, __mmask8>;
@@ -575,7 +591,9 @@ struct PhiloxKernels {
         else
           _mm512_storeu_pd(gx + i, _mm512_maskz_mul_pd(keep, _mm512_loadu_pd(gy + i), _mm512_set1_pd(scale)));
       }
-    } else {
+    } else
+#endif
+    {
       // 8 elements (one mask byte) at a time, in batches of B::size lanes.
       using B = xsimd::batch<T, A>;
       const B vs(scale), zero(T(0));

@@ -133,6 +133,14 @@ struct KernelTable {
   GemmKernel<double> dgemm, dgemm_narrow;
 };
 
+/// The baseline capability's name: "scalar" (baseline x86-64) or, on arm64, "neon" (part of every
+/// arm64 CPU).
+#if defined(__aarch64__)
+inline constexpr const char* kBaselineCapability = "neon";
+#else
+inline constexpr const char* kBaselineCapability = "scalar";
+#endif
+
 /// The table of the active capability (chosen on first use; see sorix/core/cpu.hpp).
 const KernelTable& active();
 

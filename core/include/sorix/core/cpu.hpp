@@ -2,7 +2,8 @@
 // sorix/core/cpu.hpp — which CPU capability's kernels run.
 //
 // One binary carries every numeric kernel compiled once per CPU capability:
-//   "scalar"  baseline x86-64 (SSE2), every x86-64 CPU (the only one on other architectures)
+//   "scalar"  baseline x86-64 (SSE2), every x86-64 CPU ("neon" on arm64, the only one there;
+//             its kernel units compile with g++'s aarch64 cross compiler, untested on hardware)
 //   "avx2"    AVX2 + FMA (Haswell, Zen and later)
 //   "avx512"  AVX-512 F/CD/BW/DQ/VL (Skylake-X, Ice Lake, Zen 4 and later)
 // The highest one the CPU runs is chosen on first use. The environment variable
