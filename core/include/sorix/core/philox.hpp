@@ -41,10 +41,12 @@
 //
 // Affine maps: uniform = min(fma(u, high - low, low), largest value below high) so the result stays
 // in [low, high) despite rounding (requires low < high, both finite, high - low finite; low == high
-// gives low). normal = fma(z, std, mean). The fma is fused where the target has FMA.
-// The transcendental functions in the normal kernels are xsimd's vector log/sincos; every element,
-// including range heads and tails, goes through the same vector code, so a value does not depend on
-// where a range starts or ends. Bit-identity holds for one binary on one CPU (design.md §3).
+// gives low). normal = fma(z, std, mean). Each fma is one rounding on every CPU (emulated exactly
+// where the CPU has no FMA instruction).
+// The transcendental functions in the normal kernels are sorix's own log and sin/cos of 2 pi u
+// (core/src/kernels/math.hpp); every element, including range heads and tails, goes through the same
+// vector code, so a value does not depend on where a range starts or ends, and every CPU capability
+// gives the same bits (the kernels run on the active one: sorix/core/cpu.hpp).
 //
 // Counters consumed by a draw of n elements (advance the generator's offset by this much):
 //   counters_for_u32(n) = ceil(n / 4): fill_u32, uniform_f32, normal_f32, dropout_* (any dtype),
