@@ -446,3 +446,41 @@ TEST_CASE("matmul second derivatives through create_graph", "[matmul]") {
     CHECK(bad == 0);
   }
 }
+
+TEST_CASE("products keep the fma chain where a double-rounded sum would land halfway", "[matmul]") {
+  // acc = 2^30 + 2^7 (an odd float), then + a*b with a*b = 2^6 - 2^-24 exactly: the exact sum is
+  // just below the halfway point 2^30 + 2^7 + 2^6, so fma rounds down to 2^30 + 2^7; the same sum
+  // rounded first to double lands on the halfway point and would round to even, up to 2^30 + 2^8.
+  // A path that emulates fma through double must catch it (the scalar capability does).
+  const float acc0 = 1073741824.0f + 128.0f;
+  const float a1 = std::ldexp(1.0f + std::ldexp(1.0f, -15), 6), b1 = 1.0f - std::ldexp(1.0f, -15);
+  REQUIRE(std::fma(a1, b1, acc0) == acc0);
+  REQUIRE(static_cast<float>(static_cast<double>(a1) * b1 + acc0) != acc0);  // the trap is real
+  // Subnormal sums too: fma(2^-70, 2^-70, 2^-140) is a float subnormal.
+  const float tiny = std::ldexp(1.0f, -70), tiny_c = std::ldexp(1.0f, -140);
+  for (std::size_t M : {1, 3, 7}) {
+    const std::size_t K = 2, N = 11;
+    std::vector<float> A(M * K), B(K * N);
+    for (std::size_t i = 0; i < M; ++i) {
+      A[i * K] = i % 2 ? tiny_c : acc0;
+      A[i * K + 1] = i % 2 ? tiny : a1;
+    }
+    for (std::size_t j = 0; j < N; ++j) {
+      B[j] = 1.0f;
+      B[N + j] = j % 3 == 0 ? tiny : b1;
+    }
+    std::vector<float> want(M * N);
+    for (std::size_t i = 0; i < M; ++i)
+      for (std::size_t j = 0; j < N; ++j)
+        want[i * N + j] = std::fma(A[i * K + 1], B[N + j], std::fma(A[i * K], B[j], 0.0f));
+    const auto runs = testing::at_capabilities([&] {
+      std::vector<float> out(M * N);
+      sorix::kernels::gemm<float>(false, false, M, N, K, 1.0f, A.data(), K, B.data(), N, 0.0f, out.data(), N);
+      return out;
+    });
+    for (const auto& [cap, out] : runs) {
+      INFO("capability " << cap << ", M " << M);
+      CHECK(std::memcmp(out.data(), want.data(), want.size() * sizeof(float)) == 0);
+    }
+  }
+}

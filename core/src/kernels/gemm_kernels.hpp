@@ -32,7 +32,10 @@ struct GemmKernels {
   // 2 x 6 narrow, 2 x 4 on SSE2.
   static constexpr std::size_t NV = kIsAvx2<A> && !kNarrow ? 3 : 2;
   static constexpr std::size_t NR = NV * W;
-  static constexpr std::size_t MR = kIsAvx512<A> ? 8 : kIsAvx2<A> && kNarrow ? 6 : 4;
+  static constexpr std::size_t MR = kIsAvx512<A>                        ? 8
+                                    : kIsAvx2<A> && kNarrow               ? 6
+                                    : kIsSse2<A> && std::is_same_v<T, float> ? 2  // see sse2_chains
+                                                                             : 4;
 
   // Transposes the 8 x 8 block in[r * stride + c] into out[c * out_stride + r] (AVX2 and AVX-512).
   static void transpose8x8(const float* in, std::size_t stride, float* out, std::size_t out_stride) {
@@ -104,6 +107,68 @@ struct GemmKernels {
     }
   }
 
+#if SORIX_X86
+  // The float chains on SSE2, which has no FMA, at about twice the speed of the exact emulation
+  // (fmadd): each accumulator is kept as a double holding a float value, and a step computes
+  // s = a * b + acc in double (the product is exact, the sum rounded once) and rounds s to float.
+  // That is fma(a, b, acc) unless the double rounding was inexact and hit a float rounding
+  // boundary: s exactly halfway between two floats, or s in the float subnormal range. Such a
+  // step is flagged, and a tile with any flagged step is recomputed with the exact emulation
+  // (returns false) — so the result is always the fma chain's, bit for bit.
+  template <std::size_t kVecs>
+  static bool sse2_chains(std::size_t K, const T* const* ar, std::size_t a_step, const T* __restrict bp,
+                          B (&c)[MR][kVecs]) {
+    static_assert(W == 4 && std::is_same_v<T, float>);
+    constexpr std::size_t H = 2 * kVecs;  // doubles registers per tile row
+    __m128d acc[MR][H];
+    for (std::size_t r = 0; r < MR; ++r)
+      for (std::size_t h = 0; h < H; ++h) acc[r][h] = _mm_setzero_pd();
+    // Low dwords: the 29 mantissa bits below a float's; high dwords: the exponent.
+    const __m128i mask = _mm_set_epi32(0x7FF00000, 0x1FFFFFFF, 0x7FF00000, 0x1FFFFFFF);
+    const __m128i halfway = _mm_set_epi32(-1, 0x10000000, -1, 0x10000000);  // -1: never matches
+    const __m128i tiny_limit = _mm_set_epi32(0x38100000, 0, 0x38100000, 0);   // 2^-126; low: never
+    __m128i bad = _mm_setzero_si128();
+    for (std::size_t k = 0; k < K; ++k) {
+      __m128d b[H];
+      for (std::size_t v = 0; v < kVecs; ++v) {
+        const __m128 f = _mm_load_ps(bp + k * NR + v * W);
+        b[2 * v] = _mm_cvtps_pd(f);
+        b[2 * v + 1] = _mm_cvtps_pd(_mm_movehl_ps(f, f));
+      }
+      const std::size_t ak = k * a_step;
+#pragma GCC unroll 4
+      for (std::size_t r = 0; r < MR; ++r) {
+        const __m128d av = _mm_set1_pd(static_cast<double>(ar[r][ak]));
+#pragma GCC unroll 8
+        for (std::size_t h = 0; h < H; ++h) {
+          const __m128d prod = _mm_mul_pd(av, b[h]);
+          const __m128d sum = _mm_add_pd(prod, acc[r][h]);
+          const __m128i m = _mm_and_si128(_mm_castpd_si128(sum), mask);
+          // halfway: low dword == 2^28; subnormal: 0 < exponent field < 2^-126's (high dword).
+          const __m128i tiny = _mm_and_si128(_mm_cmplt_epi32(m, tiny_limit), _mm_cmpgt_epi32(m, _mm_setzero_si128()));
+          const __m128i flag = _mm_or_si128(_mm_cmpeq_epi32(m, halfway), tiny);
+          if (_mm_movemask_epi8(flag) != 0) {
+            // Only an inexact sum can have been moved onto the boundary: an exact one (two floats
+            // of nearby exponents often add up to a halfway value exactly) rounds as fma does.
+            // TwoSum gives the error of the double sum exactly.
+            const __m128d bv = _mm_sub_pd(sum, prod);
+            const __m128d err = _mm_add_pd(_mm_sub_pd(prod, _mm_sub_pd(sum, bv)), _mm_sub_pd(acc[r][h], bv));
+            const __m128i inexact = _mm_castpd_si128(_mm_cmpneq_pd(err, _mm_setzero_pd()));
+            const __m128i lane = _mm_or_si128(flag, _mm_shuffle_epi32(flag, _MM_SHUFFLE(2, 3, 0, 1)));
+            bad = _mm_or_si128(bad, _mm_and_si128(lane, inexact));
+          }
+          acc[r][h] = _mm_cvtps_pd(_mm_cvtpd_ps(sum));
+        }
+      }
+    }
+    if (_mm_movemask_epi8(bad) != 0) return false;
+    for (std::size_t r = 0; r < MR; ++r)
+      for (std::size_t v = 0; v < kVecs; ++v)
+        c[r][v] = B(_mm_movelh_ps(_mm_cvtpd_ps(acc[r][2 * v]), _mm_cvtpd_ps(acc[r][2 * v + 1])));
+    return true;
+  }
+#endif
+
   // Rows [k0, k1) of an untransposed B dealt out to every panel of columns [0, N): row k of
   // panel q is B[k * ldb + q * NR ...], zeros past N. Each row of B is read once, in order.
   static void pack_rows(const T* Bm, std::size_t ldb, std::size_t N, std::size_t k0, std::size_t k1, T* dst,
@@ -140,7 +205,11 @@ struct GemmKernels {
       for (std::size_t v = 0; v < kVecs; ++v) c[r][v] = B(T(0));
     }
     for (std::size_t r = 0; r < rows; ++r) __builtin_prefetch(C + r * ldc, 1, 3);
-    for (std::size_t k = 0; k < K; ++k) {
+    bool done = false;
+#if SORIX_X86
+    if constexpr (kIsSse2<A> && std::is_same_v<T, float>) done = sse2_chains<kVecs>(K, ar, a_step, bp, c);
+#endif
+    for (std::size_t k = 0; k < K && !done; ++k) {
       B b[kVecs];
 #pragma GCC unroll 4
       for (std::size_t v = 0; v < kVecs; ++v) b[v] = B::load_aligned(bp + k * NR + v * W);
