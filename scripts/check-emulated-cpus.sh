@@ -9,6 +9,9 @@
 # Usage: scripts/check-emulated-cpus.sh BUILD_DIR. Exits 77 (ctest: skipped) without qemu-x86_64.
 set -euo pipefail
 build="${1:-build}"
+# Each emulated CPU must pick its own capabilities: a forced one from the caller's environment
+# would hide that.
+unset SORIX_CPU_CAPABILITY
 prog="$build/examples/determinism_check"
 if [ "$(uname -m)" != "x86_64" ] || ! command -v qemu-x86_64 > /dev/null; then
   echo "check-emulated-cpus: needs an x86-64 host with qemu-x86_64 (Debian's qemu-user); skipped"
