@@ -114,7 +114,8 @@ int main(int argc, char** argv) {
       train, sorix::data::DataLoaderOptions().batch_size(args.batch_size).shuffle(true).seed(args.seed));
 
   std::cout << "sorix: Fashion-MNIST, " << train.size() << " training / " << test.size() << " test images, "
-            << sorix::parallel::get_num_threads() << " threads, seed " << args.seed << "\n"
+            << sorix::parallel::get_num_threads() << " threads, CPU capability " << sorix::cpu_capability() << ", seed "
+            << args.seed << "\n"
             << model << "\n";
 
   std::vector<double> step_x, step_loss, epoch_x, train_loss, train_acc, test_loss, test_acc, epoch_secs;
