@@ -34,6 +34,8 @@ bench: deps-bench build
 	@./$(BUILD)/examples/bench_dropout
 	@./$(BUILD)/examples/bench_training
 	@./$(BUILD)/examples/bench_determinism
+	@./$(BUILD)/examples/bench_products
+	@cd $(BUILD) && ./examples/parallel_scaling
 
 clean:
 	rm -rf $(BUILD)
