@@ -133,9 +133,12 @@ struct ElementwiseKernels {
       const T m = max<T>(xr, n);
       run_unary(xr, yr, n, ops::ExpShift{m});
       const T s = sum<T>(yr, n);
-      alignas(64) T lane[B::size];
-      math::log(B(s)).store_aligned(lane);  // lane 0: the value of the scalar form
-      const T log_s = lane[0];
+      T log_s = T(0);
+      if (log || row_logsum != nullptr) {  // (plain softmax needs no log)
+        alignas(64) T lane[B::size];
+        math::log(B(s)).store_aligned(lane);  // lane 0: the value of the scalar form
+        log_s = lane[0];
+      }
       if (log) run_unary(xr, yr, n, ops::LogShift{m, log_s});
       else run_unary(yr, yr, n, ops::DivBy{s});
       if (row_max != nullptr) row_max[i] = m;

@@ -42,22 +42,21 @@ T sum_all(const T* x, std::size_t n) {
 }
 
 /// For a reduction of x viewed as [outer, r, inner] over k (inner > 1): body(o, c0, c1) for
-/// every tile of one o and a block of at most 1024 columns [c0, c1), as parallel tasks (tiles,
+/// every tile of one o and a block of at most `cols` columns [c0, c1), as parallel tasks (tiles,
 /// so that tasks exist even when outer is 1). A body walks the rows k in order across its
 /// columns (contiguous reads); no column's result depends on the tiling.
 template <class Body>
-void for_column_tiles(std::size_t outer, std::size_t r, std::size_t inner, Body&& body) {
-  constexpr std::size_t kCols = 1024;
-  const std::size_t col_blocks = (inner + kCols - 1) / kCols;
+void for_column_tiles(std::size_t outer, std::size_t r, std::size_t inner, Body&& body, std::size_t cols = 1024) {
+  const std::size_t col_blocks = (inner + cols - 1) / cols;
   parallel::parallel_for(
       outer * col_blocks, 1,
       [&](std::size_t t0, std::size_t t1) {
         for (std::size_t t = t0; t < t1; ++t) {
-          const std::size_t o = t / col_blocks, c0 = (t % col_blocks) * kCols;
-          body(o, c0, std::min(inner, c0 + kCols));
+          const std::size_t o = t / col_blocks, c0 = (t % col_blocks) * cols;
+          body(o, c0, std::min(inner, c0 + cols));
         }
       },
-      std::max<std::size_t>(1, parallel::kInlineGrain / std::max<std::size_t>(r * kCols, 1)));
+      std::max<std::size_t>(1, parallel::kInlineGrain / std::max<std::size_t>(r * cols, 1)));
 }
 
 /// x viewed as [outer, r, inner]: out[o, i] = sum over k in order of x[o, k, i].

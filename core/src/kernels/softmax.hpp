@@ -105,17 +105,7 @@ void for_rows(std::size_t outer, std::size_t r, Row&& row) {
 // Runs tile(o, c0, c1) for every [outer, column block] tile of an [outer, r, inner] tensor.
 template <class T, class Tile>
 void for_tiles(std::size_t outer, std::size_t r, std::size_t inner, Tile&& tile) {
-  const std::size_t cols = tile_cols<T>(r);
-  const std::size_t col_blocks = (inner + cols - 1) / cols;
-  parallel::parallel_for(
-      outer * col_blocks, 1,
-      [&](std::size_t t0, std::size_t t1) {
-        for (std::size_t t = t0; t < t1; ++t) {
-          const std::size_t o = t / col_blocks, c0 = (t % col_blocks) * cols;
-          tile(o, c0, std::min(inner, c0 + cols));
-        }
-      },
-      std::max<std::size_t>(1, parallel::kInlineGrain / (r * cols)));
+  for_column_tiles(outer, r, inner, tile, tile_cols<T>(r));
 }
 
 // ---- forward -----------------------------------------------------------------------------------
