@@ -5,6 +5,7 @@
 
 #include "autograd/src/ops_internal.hpp"
 #include "core/src/kernels/broadcast.hpp"
+#include "core/src/kernels/strided.hpp"
 
 namespace sorix {
 namespace {
@@ -48,15 +49,27 @@ struct PowOp {
 };
 
 // Forward only: out = op(a, b) in dtype dt (inputs already converted to dt).
+// Operands are read through their strides (so an expanded view is read in place, as a broadcast);
+// an operand whose rows are not runs (a transpose, a stepped slice) is made contiguous first.
 template <class Op>
-Tensor compute(const Tensor& a, const Tensor& b, const char* name) {
-  const Dtype dt = a.dtype();
-  kernels::BroadcastPlan plan =
-      kernels::broadcast_plan(detail::to_xshape(a.shape(), name), detail::to_xshape(b.shape(), name), name);
+Tensor compute(const Tensor& a_in, const Tensor& b_in, const char* name) {
+  const Dtype dt = a_in.dtype();
+  auto plan_for = [name](const Tensor& a, const Tensor& b) {
+    auto sizes = [name](const Tensor& t) { return detail::to_xshape(t.shape(), name); };
+    auto strides = [name](const Tensor& t) { return detail::to_xshape(t.stride(), name); };
+    return kernels::broadcast_plan(sizes(a), strides(a), sizes(b), strides(b), name);
+  };
+  Tensor a = a_in, b = b_in;
+  kernels::BroadcastPlan plan = plan_for(a, b);
+  if (!kernels::row_kernel_ok(plan)) {
+    if (plan.a_strides.back() > 1) a = detail::contiguous_copy(a);
+    if (plan.b_strides.back() > 1) b = detail::contiguous_copy(b);
+    plan = plan_for(a, b);
+  }
   Tensor out = detail::make_empty(dt, plan.out_shape);
   detail::visit_dtype(dt, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    kernels::binary_map(a.data_ptr<T>(), b.data_ptr<T>(), out.data_ptr<T>(), plan, Op{});
+    kernels::binary_map(a.data_ptr<T>(), b.data_ptr<T>(), detail::flat<T>(out), plan, Op{});
   });
   return out;
 }
@@ -94,28 +107,6 @@ Tensor scalar_tensor(double value, Dtype dtype) {
     a.data()[0] = static_cast<T>(value);
     return Tensor(std::move(a));
   });
-}
-
-Tensor expand(const Tensor& x, const Shape& shape) {
-  detail::check_defined(x, "expand");
-  const auto xs = detail::to_xshape(x.shape(), "expand");
-  const auto target = detail::to_xshape(shape, "expand");
-  kernels::BroadcastPlan plan = kernels::broadcast_plan(xs, target, "expand");
-  check(plan.out_shape == target, "expand", "cannot expand shape ", x.shape(), " to ", shape);
-  if (xs == target) return x;
-  // b only shapes the iteration; TakeFirst never reads it beyond element 0.
-  std::fill(plan.b_strides.begin(), plan.b_strides.end(), 0);
-  Tensor out = detail::make_empty(x.dtype(), target);
-  detail::visit_dtype(x.dtype(), [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    kernels::binary_map(x.data_ptr<T>(), x.data_ptr<T>(), out.data_ptr<T>(), plan, TakeFirst{});
-  });
-  if (autograd::needs_grad({&x})) {
-    record(out, "ExpandBackward", {x}, [xshape = x.shape()](const Tensor& g) -> std::vector<Tensor> {
-      return {sum_to(g, xshape)};
-    });
-  }
-  return out;
 }
 
 Tensor add(const Tensor& a, const Tensor& b) {
@@ -230,17 +221,17 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   Tensor c, xe, ye;
   {
     NoGradGuard no_grad;
-    c = expand(ne(cond, scalar_tensor(0.0, cond.dtype())).to(x.dtype()), out_shape);
-    xe = expand(x, out_shape);
-    ye = expand(y, out_shape);
+    c = expand(ne(cond, scalar_tensor(0.0, cond.dtype())).to(x.dtype()), out_shape).contiguous();
+    xe = expand(x, out_shape).contiguous();
+    ye = expand(y, out_shape).contiguous();
   }
   Tensor out = detail::make_empty(x.dtype(), full);
   detail::visit_dtype(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const T* pc = c.data_ptr<T>();
-    const T* px = xe.data_ptr<T>();
-    const T* py = ye.data_ptr<T>();
-    T* po = out.data_ptr<T>();
+    const T* pc = detail::flat<T>(c);
+    const T* px = detail::flat<T>(xe);
+    const T* py = detail::flat<T>(ye);
+    T* po = detail::flat<T>(out);
     parallel::parallel_for(static_cast<std::size_t>(out.numel()), parallel::kChunkSize,
                            [&](std::size_t s, std::size_t e) {
                              for (std::size_t i = s; i < e; ++i) po[i] = pc[i] != T(0) ? px[i] : py[i];
@@ -334,11 +325,21 @@ Tensor& Tensor::copy_(const Tensor& src) {
   detail::check_inplace(*this, "copy_");
   detail::check_defined(src, "copy_");
   Tensor s = src.dtype() == dtype() ? src : src.to(dtype());
-  return detail::assign_inplace(*this, expand(s, shape()).clone(), "copy_");
+  return detail::assign_inplace(*this, sorix::expand(s, shape()), "copy_");
 }
 
 Tensor& Tensor::fill_(double value) {
   detail::check_inplace(*this, "fill_");
+  if (!(autograd::grad_enabled() && requires_grad())) {
+    // No history to rewrite: fill the memory (through this tensor's strides) directly.
+    detail::visit_dtype(dtype(), [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      kernels::fill_strided(data_ptr<T>(), detail::to_xshape(shape(), "fill_"), detail::to_xshape(stride(), "fill_"),
+                            static_cast<T>(value));
+    });
+    ++impl()->storage->version;
+    return *this;
+  }
   Tensor filled = full(shape(), value, dtype());
   if (autograd::needs_grad({this})) {
     // The new values depend on nothing: the old history gets no gradient.

@@ -25,7 +25,10 @@ struct LeafSink {
   std::unordered_map<const Node*, std::size_t> node_index;        // capture mode: non-leaf inputs
   std::vector<Tensor> captured;
 
-  void leaf(const std::shared_ptr<TensorImpl>& impl, const Tensor& g) {
+  void leaf(const std::shared_ptr<TensorImpl>& impl, const Tensor& g_in) {
+    // A strided gradient (a view of an expand, a permutation) is made contiguous: grad() is
+    // always contiguous, as the optimizers' flat kernels expect.
+    const Tensor g = g_in.contiguous();
     if (capture) {
       auto it = leaf_index.find(impl.get());
       if (it != leaf_index.end()) captured[it->second] = add_grads(captured[it->second], g);
@@ -118,7 +121,9 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
     ready.pop_front();
     Tensor g;
     if (auto it = buffer.find(node.get()); it != buffer.end()) {
-      g = std::move(it->second);
+      // Backward functions read flat memory: a gradient that is a view (of an expand, a
+      // permutation) is made contiguous once here.
+      g = it->second.contiguous();
       buffer.erase(it);
     }
     std::vector<Tensor> input_grads;

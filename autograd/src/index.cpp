@@ -1,13 +1,13 @@
-// Indexing and joining: slice, index_select, gather, cat, stack, split, chunk.
+// Indexing and joining by copy: index_select, gather, cat, stack (the views are in view.cpp).
 //
 // A tensor seen around dim d is [outer, n, inner] (outer: the product of the dims before d,
-// inner: of those after). slice, index_select and cat copy whole rows of `inner` (or more)
+// inner: of those after). index_select and cat copy whole rows of `inner` (or more)
 // contiguous elements; gather picks single elements. Every kernel is a copy, or a scatter-add
 // whose targets are split between tasks so that no two tasks touch the same element and each
 // element sums its contributions in index order (never atomics): the bits never depend on the
 // thread count. Index values are checked before any parallel work starts.
 //
-// Gradients are themselves ops (slice <-> slice_scatter, index_select <-> index_add,
+// Gradients are themselves ops (index_select <-> index_add,
 // gather <-> scatter_add), each recording the other as its gradient, so second derivatives work.
 #include <algorithm>
 #include <numeric>
@@ -63,7 +63,7 @@ Tensor check_int64_index(const Tensor& index, const char* op) {
 
 // Every index value must be in [0, size); the message names op, the value, dim and the shape.
 void check_index_values(const Tensor& index, std::size_t size, std::size_t dim, const Tensor& x, const char* op) {
-  const std::int64_t* idx = index.data_ptr<std::int64_t>();
+  const std::int64_t* idx = detail::flat<std::int64_t>(index);
   for (std::int64_t k = 0; k < index.numel(); ++k) {
     if (idx[k] < 0 || static_cast<std::size_t>(idx[k]) >= size) {
       throw std::out_of_range(error_message(op, "index ", idx[k], " is out of range for dimension ", dim,
@@ -71,57 +71,6 @@ void check_index_values(const Tensor& index, std::size_t size, std::size_t dim, 
                                             "); expected an index in [0, ", size, ")"));
     }
   }
-}
-
-// ---- slice and its gradient, slice_scatter -----------------------------------------------------
-// Positions start, start + step, ... (len of them) along a dim.
-struct Range {
-  std::size_t start, len, step;
-};
-
-Tensor slice_scatter(const Tensor& g, const Shape& xshape, std::size_t dim, Range r);
-
-Tensor slice_impl(const Tensor& x, std::size_t dim, Range r) {
-  XShape os = detail::to_xshape(x.shape(), "slice");
-  const Around a = around(os, dim);
-  os[dim] = r.len;
-  Tensor out = detail::visit_dtype(x.dtype(), [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    Tensor o = detail::make_empty<T>(os);
-    const T* src = x.data_ptr<T>();
-    T* dst = o.data_ptr<T>();
-    copy_rows<T>(
-        a.outer * r.len, a.inner,
-        [&](std::size_t row) { return src + ((row / r.len) * a.n + r.start + (row % r.len) * r.step) * a.inner; },
-        [&](std::size_t row) { return dst + row * a.inner; });
-    return o;
-  });
-  if (autograd::needs_grad({&x})) {
-    record(out, "SliceBackward", {x}, [xshape = x.shape(), dim, r](const Tensor& g) -> std::vector<Tensor> {
-      return {slice_scatter(g, xshape, dim, r)};
-    });
-  }
-  return out;
-}
-
-// Zeros of xshape with g written at the positions slice_impl(., dim, r) reads.
-Tensor slice_scatter(const Tensor& g, const Shape& xshape, std::size_t dim, Range r) {
-  Tensor out = zeros(xshape, g.dtype());
-  const Around a = around(detail::to_xshape(xshape, "slice"), dim);
-  detail::visit_dtype(g.dtype(), [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    const T* src = g.data_ptr<T>();
-    T* dst = out.data_ptr<T>();
-    copy_rows<T>(
-        a.outer * r.len, a.inner, [&](std::size_t row) { return src + row * a.inner; },
-        [&](std::size_t row) { return dst + ((row / r.len) * a.n + r.start + (row % r.len) * r.step) * a.inner; });
-  });
-  if (autograd::needs_grad({&g})) {
-    record(out, "SliceScatterBackward", {g}, [dim, r](const Tensor& gg) -> std::vector<Tensor> {
-      return {slice_impl(gg, dim, r)};
-    });
-  }
-  return out;
 }
 
 // ---- index_select and its gradient, index_add ------------------------------------------------------
@@ -132,12 +81,12 @@ Tensor index_select_impl(const Tensor& x, std::size_t dim, const Tensor& index) 
   const Around a = around(os, dim);
   const std::size_t K = static_cast<std::size_t>(index.numel());
   os[dim] = K;
-  const std::int64_t* idx = index.data_ptr<std::int64_t>();
+  const std::int64_t* idx = detail::flat<std::int64_t>(index);
   Tensor out = detail::visit_dtype(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     Tensor o = detail::make_empty<T>(os);
-    const T* src = x.data_ptr<T>();
-    T* dst = o.data_ptr<T>();
+    const T* src = detail::flat<T>(x);
+    T* dst = detail::flat<T>(o);
     copy_rows<T>(
         a.outer * K, a.inner,
         [&](std::size_t row) {
@@ -162,11 +111,11 @@ Tensor index_add(const Tensor& g, const Shape& xshape, std::size_t dim, const Te
   Tensor out = empty(xshape, g.dtype());
   const Around a = around(detail::to_xshape(xshape, "index_select"), dim);
   const std::size_t K = static_cast<std::size_t>(index.numel());
-  const kernels::RowOrder order(index.data_ptr<std::int64_t>(), K, a.n);
+  const kernels::RowOrder order(detail::flat<std::int64_t>(index), K, a.n);
   detail::visit_dtype(g.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const T* src = g.data_ptr<T>();
-    T* dst = out.data_ptr<T>();
+    const T* src = detail::flat<T>(g);
+    T* dst = detail::flat<T>(out);
     const std::size_t rows = a.outer * a.n, inner = std::max<std::size_t>(a.inner, 1);
     parallel::parallel_for(
         rows, std::max<std::size_t>(1, parallel::kChunkSize / inner),
@@ -253,12 +202,12 @@ Tensor scatter_add(const Tensor& g, const Shape& xshape, std::size_t dim, const 
 
 Tensor gather_impl(const Tensor& x, std::size_t dim, const Tensor& index) {
   const GatherPlan plan(as_1d_at_least(x, "gather"), as_1d_at_least(index, "gather"), dim, false);
-  const std::int64_t* idx = index.data_ptr<std::int64_t>();
+  const std::int64_t* idx = detail::flat<std::int64_t>(index);
   Tensor out = detail::visit_dtype(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     Tensor o = detail::make_empty<T>(detail::to_xshape(index.shape(), "gather"));
-    const T* src = x.data_ptr<T>();
-    T* dst = o.data_ptr<T>();
+    const T* src = detail::flat<T>(x);
+    T* dst = detail::flat<T>(o);
     plan.run(idx, [&](std::size_t e, std::size_t xoff) { dst[e] = src[xoff]; });
     return o;
   });
@@ -279,9 +228,9 @@ Tensor scatter_add(const Tensor& g, const Shape& xshape, std::size_t dim, const 
   const GatherPlan plan(xs, as_1d_at_least(index, "gather"), dim, true);
   detail::visit_dtype(g.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const T* src = g.data_ptr<T>();
-    T* dst = out.data_ptr<T>();
-    plan.run(index.data_ptr<std::int64_t>(), [&](std::size_t e, std::size_t xoff) { dst[xoff] += src[e]; });
+    const T* src = detail::flat<T>(g);
+    T* dst = detail::flat<T>(out);
+    plan.run(detail::flat<std::int64_t>(index), [&](std::size_t e, std::size_t xoff) { dst[xoff] += src[e]; });
   });
   if (autograd::needs_grad({&g})) {
     record(out, "ScatterAddBackward", {g}, [dim, si = SavedTensor(index)](const Tensor& gg) -> std::vector<Tensor> {
@@ -295,19 +244,6 @@ Tensor scatter_add(const Tensor& g, const Shape& xshape, std::size_t dim, const 
 
 // ---- public ops ---------------------------------------------------------------------------------------
 
-Tensor slice(const Tensor& x, std::int64_t dim, std::int64_t start, std::int64_t end, std::int64_t step) {
-  detail::check_defined(x, "slice");
-  check(x.dim() > 0, "slice", "cannot slice a 0-dim tensor");
-  check(step >= 1, "slice", "step must be >= 1, got ", step);
-  const std::size_t d = static_cast<std::size_t>(detail::wrap_dim(dim, x.dim(), "slice"));
-  const std::int64_t n = x.shape()[d];
-  // Python slicing: negative bounds count from the end, then both are clamped to [0, n].
-  auto clamp_bound = [n](std::int64_t b) { return std::clamp(b < 0 ? b + n : b, std::int64_t{0}, n); };
-  const std::int64_t b = clamp_bound(start), e = std::max(b, clamp_bound(end));
-  const std::size_t len = static_cast<std::size_t>((e - b + step - 1) / step);
-  return slice_impl(x, d, {static_cast<std::size_t>(b), len, static_cast<std::size_t>(step)});
-}
-
 Tensor index_select(const Tensor& x, std::int64_t dim, const Tensor& index) {
   detail::check_defined(x, "index_select");
   check_int64_index(index, "index_select");
@@ -315,7 +251,7 @@ Tensor index_select(const Tensor& x, std::int64_t dim, const Tensor& index) {
   check(index.dim() == 1, "index_select", "expected a 1-D index, got shape ", index.shape());
   const std::size_t d = static_cast<std::size_t>(detail::wrap_dim(dim, x.dim(), "index_select"));
   check_index_values(index, static_cast<std::size_t>(x.shape()[d]), d, x, "index_select");
-  return index_select_impl(x, d, index);
+  return index_select_impl(x.contiguous(), d, index.contiguous());
 }
 
 Tensor gather(const Tensor& x, std::int64_t dim, const Tensor& index) {
@@ -330,7 +266,7 @@ Tensor gather(const Tensor& x, std::int64_t dim, const Tensor& index) {
           " in dims other than ", d, " (dim ", k, ")");
   }
   check_index_values(index, xs.empty() ? 1 : static_cast<std::size_t>(xs[d]), d, x, "gather");
-  return gather_impl(x, d, index);
+  return gather_impl(x.contiguous(), d, index.contiguous());
 }
 
 Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim) {
@@ -351,7 +287,7 @@ Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim) {
     for (std::size_t k = 0; same && k < s.size(); ++k) same = k == d || s[k] == first[k];
     check(same, "cat", "tensors must have the same shape except in dim ", d, ": tensor 0 has shape ", first,
           ", tensor ", t, " has shape ", s);
-    in.push_back(tensors[t].dtype() == dt ? tensors[t] : tensors[t].to(dt));
+    in.push_back((tensors[t].dtype() == dt ? tensors[t] : tensors[t].to(dt)).contiguous());
     offset.push_back(offset.back() + static_cast<std::size_t>(s[d]));
   }
   XShape os = detail::to_xshape(first, "cat");
@@ -360,10 +296,10 @@ Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim) {
   Tensor out = detail::visit_dtype(dt, [&](auto tag) {
     using T = typename decltype(tag)::type;
     Tensor o = detail::make_empty<T>(os);
-    T* dst = o.data_ptr<T>();
+    T* dst = detail::flat<T>(o);
     // Each input is `outer` blocks of len * inner contiguous elements, one per output row.
     for (std::size_t t = 0; t < in.size(); ++t) {
-      const T* src = in[t].data_ptr<T>();
+      const T* src = detail::flat<T>(in[t]);
       const std::size_t width = (offset[t + 1] - offset[t]) * a.inner;
       copy_rows<T>(
           a.outer, width, [&](std::size_t row) { return src + row * width; },
@@ -377,7 +313,10 @@ Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim) {
     record(out, "CatBackward", in, [d, offset, wants](const Tensor& g) {
       std::vector<Tensor> grads(wants.size());
       for (std::size_t t = 0; t < wants.size(); ++t) {
-        if (wants[t]) grads[t] = slice_impl(g, d, {offset[t], offset[t + 1] - offset[t], 1});
+        if (wants[t]) {
+          grads[t] = narrow(g, static_cast<std::int64_t>(d), static_cast<std::int64_t>(offset[t]),
+                            static_cast<std::int64_t>(offset[t + 1] - offset[t])).contiguous();
+        }
       }
       return grads;
     });
@@ -401,44 +340,7 @@ Tensor stack(const std::vector<Tensor>& tensors, std::int64_t dim) {
   return cat(parts, d);
 }
 
-std::vector<Tensor> split(const Tensor& x, std::int64_t split_size, std::int64_t dim) {
-  detail::check_defined(x, "split");
-  check(x.dim() > 0, "split", "cannot split a 0-dim tensor");
-  const std::size_t d = static_cast<std::size_t>(detail::wrap_dim(dim, x.dim(), "split"));
-  const std::int64_t n = x.shape()[d];
-  check(split_size > 0 || (split_size == 0 && n == 0), "split", "split_size must be >= 1 (0 only for a dim of size 0), got ",
-        split_size, " for dim ", d, " of size ", n);
-  if (n == 0) return {slice_impl(x, d, {0, 0, 1})};
-  std::vector<Tensor> pieces;
-  for (std::int64_t s = 0; s < n; s += split_size) {
-    const std::int64_t len = std::min(split_size, n - s);
-    pieces.push_back(slice_impl(x, d, {static_cast<std::size_t>(s), static_cast<std::size_t>(len), 1}));
-  }
-  return pieces;
-}
-
-std::vector<Tensor> chunk(const Tensor& x, std::int64_t chunks, std::int64_t dim) {
-  detail::check_defined(x, "chunk");
-  check(chunks >= 1, "chunk", "number of chunks must be >= 1, got ", chunks);
-  check(x.dim() > 0, "chunk", "cannot chunk a 0-dim tensor");
-  const std::size_t d = static_cast<std::size_t>(detail::wrap_dim(dim, x.dim(), "chunk"));
-  const std::int64_t n = x.shape()[d];
-  if (n == 0) {  // as PyTorch: `chunks` empty pieces
-    std::vector<Tensor> pieces;
-    for (std::int64_t c = 0; c < chunks; ++c) pieces.push_back(slice_impl(x, d, {0, 0, 1}));
-    return pieces;
-  }
-  return split(x, (n + chunks - 1) / chunks, static_cast<std::int64_t>(d));
-}
-
-Tensor Tensor::slice(std::int64_t dim, std::int64_t start, std::int64_t end, std::int64_t step) const {
-  return sorix::slice(*this, dim, start, end, step);
-}
 Tensor Tensor::index_select(std::int64_t dim, const Tensor& index) const { return sorix::index_select(*this, dim, index); }
 Tensor Tensor::gather(std::int64_t dim, const Tensor& index) const { return sorix::gather(*this, dim, index); }
-std::vector<Tensor> Tensor::split(std::int64_t split_size, std::int64_t dim) const {
-  return sorix::split(*this, split_size, dim);
-}
-std::vector<Tensor> Tensor::chunk(std::int64_t chunks, std::int64_t dim) const { return sorix::chunk(*this, chunks, dim); }
 
 }  // namespace sorix

@@ -6,6 +6,7 @@
 // broadcast batch), so backward runs straight on gemm, and under create_graph the gradient is
 // itself recorded: second derivatives need no transpose op.
 #include <algorithm>
+#include <tuple>
 
 #include "autograd/src/gemm.hpp"
 #include "autograd/src/ops_internal.hpp"
@@ -40,9 +41,9 @@ Tensor mm(const Tensor& x, MatView xv, bool tx, const Tensor& y, MatView yv, boo
   Tensor out = detail::make_empty(x.dtype(), detail::to_xshape(out_shape, "matmul"));
   detail::visit_floating(x.dtype(), "matmul", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    kernels::gemm_batched<T>(B, tx, ty, M, N, K, T(1), x.data_ptr<T>(),
-                             xv.cols, xv.batch == 1 ? 0 : xv.rows * xv.cols, y.data_ptr<T>(), yv.cols,
-                             yv.batch == 1 ? 0 : yv.rows * yv.cols, T(0), out.data_ptr<T>(), N, M * N);
+    kernels::gemm_batched<T>(B, tx, ty, M, N, K, T(1), detail::flat<T>(x),
+                             xv.cols, xv.batch == 1 ? 0 : xv.rows * xv.cols, detail::flat<T>(y), yv.cols,
+                             yv.batch == 1 ? 0 : yv.rows * yv.cols, T(0), detail::flat<T>(out), N, M * N);
   });
 
   if (autograd::needs_grad({&x, &y})) {
@@ -130,7 +131,19 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   const Dtype dt = promote(a.dtype(), b.dtype());
   const Tensor x = a.dtype() == dt ? a : a.to(dt);
   const Tensor y = b.dtype() == dt ? b : b.to(dt);
-  return mm(x, {na, M, Ka}, false, y, {nb, Kb, N}, false, out_shape);
+  // A transposed view (x.t(), or transpose(-1, -2) of a contiguous batch) goes to the product
+  // kernel as its contiguous self with the transpose flag: no copy.
+  auto operand = [](const Tensor& t, MatView v) -> std::tuple<Tensor, MatView, bool> {
+    if (t.is_contiguous()) return {t, v, false};
+    if (t.dim() >= 2) {
+      Tensor tt = transpose(t, -1, -2);
+      if (tt.is_contiguous()) return {tt, MatView{v.batch, v.cols, v.rows}, true};
+    }
+    return {t.contiguous(), v, false};
+  };
+  auto [xo, xv, tx] = operand(x, {na, M, Ka});
+  auto [yo, yv, ty] = operand(y, {nb, Kb, N});
+  return mm(xo, xv, tx, yo, yv, ty, out_shape);
 }
 
 Tensor Tensor::matmul(const Tensor& o) const { return sorix::matmul(*this, o); }

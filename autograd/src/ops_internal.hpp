@@ -12,6 +12,13 @@ namespace sorix::detail {
 /// each in range; an empty list means every dim. Throws naming op.
 std::vector<std::size_t> normalize_dims(const std::vector<std::int64_t>& dims, std::int64_t ndim, const char* op);
 
+/// x ready for a kernel that reads flat memory: itself when contiguous, else a contiguous copy
+/// (differentiable, so the gradient reaches x). Undefined x throws naming op.
+inline Tensor contiguous_input(const Tensor& x, const char* op) {
+  check_defined(x, op);
+  return x.contiguous();
+}
+
 /// Product of shape[b..e).
 inline std::size_t prod(const XShape& s, std::size_t b, std::size_t e) {
   std::size_t p = 1;

@@ -55,9 +55,9 @@ Tensor sum_dims_forward(const Tensor& x, const std::vector<std::size_t>& dims) {
     detail::visit_dtype(x.dtype(), [&](auto tag) {
       using T = typename decltype(tag)::type;
       if (r == 0) {
-        std::fill(next.data_ptr<T>(), next.data_ptr<T>() + next.numel(), T(0));
+        std::fill(detail::flat<T>(next), detail::flat<T>(next) + next.numel(), T(0));
       } else {
-        kernels::sum_axis(cur.data_ptr<T>(), next.data_ptr<T>(), outer, r, inner);
+        kernels::sum_axis(detail::flat<T>(cur), detail::flat<T>(next), outer, r, inner);
       }
     });
     cur = next;
@@ -76,15 +76,13 @@ Tensor sum_impl(const Tensor& x, const std::vector<std::int64_t>& dims_in, bool 
     out = detail::make_empty(x.dtype(), out_shape);
     detail::visit_dtype(x.dtype(), [&](auto tag) {
       using T = typename decltype(tag)::type;
-      out.data_ptr<T>()[0] = kernels::sum_all(x.data_ptr<T>(), static_cast<std::size_t>(x.numel()));
+      detail::flat<T>(out)[0] = kernels::sum_all(detail::flat<T>(x), static_cast<std::size_t>(x.numel()));
     });
   } else {
     out = sum_dims_forward(x, dims);
     if (!keepdim) {
-      detail::visit_dtype(x.dtype(), [&](auto tag) {
-        using T = typename decltype(tag)::type;
-        out.data<T>().reshape(out_shape);
-      });
+      const Shape s = detail::to_shape(out_shape);
+      out.impl()->set_geometry(s, detail::contiguous_strides(s), 0);  // drop the reduced dims
     }
   }
   if (autograd::needs_grad({&x})) {
@@ -115,13 +113,13 @@ Tensor mean_impl(const Tensor& x, const std::vector<std::int64_t>& dims, bool ke
 
 }  // namespace
 
-Tensor sum(const Tensor& x) { return sum_impl(x, {}, false, true); }
+Tensor sum(const Tensor& x) { return sum_impl(detail::contiguous_input(x, "sum"), {}, false, true); }
 Tensor sum(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim) {
-  return sum_impl(x, dims, keepdim, dims.empty());
+  return sum_impl(detail::contiguous_input(x, "sum"), dims, keepdim, dims.empty());
 }
-Tensor mean(const Tensor& x) { return mean_impl(x, {}, false, true); }
+Tensor mean(const Tensor& x) { return mean_impl(detail::contiguous_input(x, "mean"), {}, false, true); }
 Tensor mean(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim) {
-  return mean_impl(x, dims, keepdim, dims.empty());
+  return mean_impl(detail::contiguous_input(x, "mean"), dims, keepdim, dims.empty());
 }
 
 Tensor sum_to(const Tensor& g, const Shape& shape) {

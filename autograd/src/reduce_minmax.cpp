@@ -36,9 +36,9 @@ Tensor extreme_all(const Tensor& x, const char* op, const char* backward_name) {
   check_nonempty(x, op);
   Tensor out = detail::visit_dtype(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const Best<T> b = scan_all<IsMax>(x.data_ptr<T>(), static_cast<std::size_t>(x.numel()));
+    const Best<T> b = scan_all<IsMax>(detail::flat<T>(x), static_cast<std::size_t>(x.numel()));
     Tensor o = detail::make_empty<T>({});
-    o.data_ptr<T>()[0] = b.value;
+    detail::flat<T>(o)[0] = b.value;
     return o;
   });
   if (autograd::needs_grad({&x})) {
@@ -50,8 +50,8 @@ Tensor extreme_all(const Tensor& x, const char* op, const char* backward_name) {
                        Tensor xv = in.unpack(op), rv = res.unpack(op);
                        Tensor w = detail::visit_floating(xv.dtype(), op, [&](auto tag) {
                          using T = typename decltype(tag)::type;
-                         const T r = rv.data_ptr<T>()[0];
-                         const T* p = xv.data_ptr<T>();
+                         const T r = detail::flat<T>(rv)[0];
+                         const T* p = detail::flat<T>(xv);
                          const std::size_t n = static_cast<std::size_t>(xv.numel());
                          auto hit = [r](T v) { return std::isnan(r) ? std::isnan(v) : v == r; };
                          const std::size_t count = parallel::parallel_reduce<std::size_t>(
@@ -64,7 +64,7 @@ Tensor extreme_all(const Tensor& x, const char* op, const char* backward_name) {
                              [](std::size_t a, std::size_t b) { return a + b; });
                          const T share = T(1) / static_cast<T>(count);
                          Tensor wt = detail::make_empty<T>(detail::to_xshape(xv.shape(), op));
-                         T* q = wt.data_ptr<T>();
+                         T* q = detail::flat<T>(wt);
                          parallel::parallel_for(n, parallel::kChunkSize, [&](std::size_t b, std::size_t e) {
                            for (std::size_t i = b; i < e; ++i) q[i] = hit(p[i]) ? share : T(0);
                          });
@@ -82,9 +82,9 @@ Tensor arg_all(const Tensor& x, const char* op) {
   check_nonempty(x, op);
   return detail::visit_dtype(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const Best<T> b = scan_all<IsMax>(x.data_ptr<T>(), static_cast<std::size_t>(x.numel()));
+    const Best<T> b = scan_all<IsMax>(detail::flat<T>(x), static_cast<std::size_t>(x.numel()));
     Tensor o = detail::make_empty<Index>({});
-    o.data_ptr<Index>()[0] = static_cast<Index>(b.index);
+    detail::flat<Index>(o)[0] = static_cast<Index>(b.index);
     return o;
   });
 }
@@ -122,7 +122,7 @@ std::pair<Tensor, Tensor> extreme_dim(const Tensor& x, const DimPlan& p) {
     Tensor vals = detail::make_empty<T>(p.out_shape);
     Tensor idx = detail::make_empty<Index>(p.out_shape);
     if (p.outer * p.inner > 0) {
-      scan_axis<IsMax>(x.data_ptr<T>(), vals.data_ptr<T>(), idx.data_ptr<Index>(), p.outer, p.r, p.inner);
+      scan_axis<IsMax>(detail::flat<T>(x), detail::flat<T>(vals), detail::flat<Index>(idx), p.outer, p.r, p.inner);
     }
     return std::make_pair(vals, idx);
   });
@@ -143,8 +143,8 @@ Tensor extreme_along(const Tensor& x, std::int64_t dim, bool keepdim, const char
                        Tensor onehot = zeros(xshape, dtype);
                        detail::visit_floating(dtype, op, [&](auto tag) {
                          using T = typename decltype(tag)::type;
-                         T* q = onehot.data_ptr<T>();
-                         const Index* ix = idx.data_ptr<Index>();
+                         T* q = detail::flat<T>(onehot);
+                         const Index* ix = detail::flat<Index>(idx);
                          parallel::parallel_for(p.outer * p.inner, parallel::kChunkSize, [&](std::size_t b, std::size_t e) {
                            for (std::size_t t = b; t < e; ++t) {
                              const std::size_t o = t / p.inner, i = t % p.inner;
@@ -167,18 +167,18 @@ Tensor arg_along(const Tensor& x, std::int64_t dim, bool keepdim, const char* op
 
 }  // namespace
 
-Tensor max(const Tensor& x) { return extreme_all<true>(x, "max", "MaxBackward"); }
-Tensor min(const Tensor& x) { return extreme_all<false>(x, "min", "MinBackward"); }
+Tensor max(const Tensor& x) { return extreme_all<true>(detail::contiguous_input(x, "max"), "max", "MaxBackward"); }
+Tensor min(const Tensor& x) { return extreme_all<false>(detail::contiguous_input(x, "min"), "min", "MinBackward"); }
 Tensor max(const Tensor& x, std::int64_t dim, bool keepdim) {
-  return extreme_along<true>(x, dim, keepdim, "max", "MaxBackward");
+  return extreme_along<true>(detail::contiguous_input(x, "max"), dim, keepdim, "max", "MaxBackward");
 }
 Tensor min(const Tensor& x, std::int64_t dim, bool keepdim) {
-  return extreme_along<false>(x, dim, keepdim, "min", "MinBackward");
+  return extreme_along<false>(detail::contiguous_input(x, "min"), dim, keepdim, "min", "MinBackward");
 }
-Tensor argmax(const Tensor& x) { return arg_all<true>(x, "argmax"); }
-Tensor argmin(const Tensor& x) { return arg_all<false>(x, "argmin"); }
-Tensor argmax(const Tensor& x, std::int64_t dim, bool keepdim) { return arg_along<true>(x, dim, keepdim, "argmax"); }
-Tensor argmin(const Tensor& x, std::int64_t dim, bool keepdim) { return arg_along<false>(x, dim, keepdim, "argmin"); }
+Tensor argmax(const Tensor& x) { return arg_all<true>(detail::contiguous_input(x, "argmax"), "argmax"); }
+Tensor argmin(const Tensor& x) { return arg_all<false>(detail::contiguous_input(x, "argmin"), "argmin"); }
+Tensor argmax(const Tensor& x, std::int64_t dim, bool keepdim) { return arg_along<true>(detail::contiguous_input(x, "argmax"), dim, keepdim, "argmax"); }
+Tensor argmin(const Tensor& x, std::int64_t dim, bool keepdim) { return arg_along<false>(detail::contiguous_input(x, "argmin"), dim, keepdim, "argmin"); }
 
 Tensor Tensor::max() const { return sorix::max(*this); }
 Tensor Tensor::max(std::int64_t dim, bool keepdim) const { return sorix::max(*this, dim, keepdim); }

@@ -42,7 +42,7 @@ Tensor forward(const Tensor& x, const Plan& p, bool log, const char* op) {
   return detail::visit_floating(x.dtype(), op, [&](auto tag) {
     using T = typename decltype(tag)::type;
     Tensor y = detail::make_empty<T>(detail::to_xshape(x.shape(), op));
-    if (x.numel() > 0) softmax_forward(x.data_ptr<T>(), y.data_ptr<T>(), p.outer, p.r, p.inner, log);
+    if (x.numel() > 0) softmax_forward(detail::flat<T>(x), detail::flat<T>(y), p.outer, p.r, p.inner, log);
     return y;
   });
 }
@@ -54,7 +54,7 @@ Tensor fused_backward(const Tensor& g_in, const Tensor& y, const Plan& p, bool l
     using T = typename decltype(tag)::type;
     Tensor dx = detail::make_empty<T>(detail::to_xshape(y.shape(), op));
     if (y.numel() > 0) {
-      softmax_backward(g.data_ptr<T>(), y.data_ptr<T>(), dx.data_ptr<T>(), p.outer, p.r, p.inner, log);
+      softmax_backward(detail::flat<T>(g), detail::flat<T>(y), detail::flat<T>(dx), p.outer, p.r, p.inner, log);
     }
     return dx;
   });
@@ -87,8 +87,10 @@ Tensor softmax_impl(const Tensor& x, std::int64_t dim, bool log) {
 
 }  // namespace
 
-Tensor softmax(const Tensor& x, std::int64_t dim) { return softmax_impl(x, dim, false); }
-Tensor log_softmax(const Tensor& x, std::int64_t dim) { return softmax_impl(x, dim, true); }
+Tensor softmax(const Tensor& x, std::int64_t dim) { return softmax_impl(detail::contiguous_input(x, "softmax"), dim, false); }
+Tensor log_softmax(const Tensor& x, std::int64_t dim) {
+  return softmax_impl(detail::contiguous_input(x, "log_softmax"), dim, true);
+}
 Tensor Tensor::softmax(std::int64_t dim) const { return sorix::softmax(*this, dim); }
 Tensor Tensor::log_softmax(std::int64_t dim) const { return sorix::log_softmax(*this, dim); }
 

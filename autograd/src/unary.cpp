@@ -37,8 +37,9 @@ Tensor map_floating(const Tensor& x, const char* name, const Op& op = Op{}) {
   detail::check_defined(x, name);
   return detail::visit_floating(x.dtype(), name, [&](auto tag) {
     using T = typename decltype(tag)::type;
+    const Tensor xc = detail::contiguous_copy_if_needed(x);
     Tensor out = detail::make_empty<T>(detail::to_xshape(x.shape(), name));
-    kernels::unary_map(x.data_ptr<T>(), out.data_ptr<T>(), static_cast<std::size_t>(x.numel()), op);
+    kernels::unary_map(detail::flat<T>(xc), detail::flat<T>(out), static_cast<std::size_t>(x.numel()), op);
     return out;
   });
 }
@@ -47,8 +48,9 @@ template <class Op, class IntOp>
 Tensor map_any(const Tensor& x, const char* name) {
   detail::check_defined(x, name);
   if (x.dtype() != Dtype::Int64) return map_floating<Op>(x, name);
+  const Tensor xc = detail::contiguous_copy_if_needed(x);
   Tensor out = detail::make_empty<std::int64_t>(detail::to_xshape(x.shape(), name));
-  kernels::unary_map(x.data_ptr<std::int64_t>(), out.data_ptr<std::int64_t>(), static_cast<std::size_t>(x.numel()),
+  kernels::unary_map(detail::flat<std::int64_t>(xc), detail::flat<std::int64_t>(out), static_cast<std::size_t>(x.numel()),
                      IntOp{});
   return out;
 }
@@ -141,15 +143,16 @@ Tensor relu(const Tensor& x) {
     // from differentiable ops.
     record(out, "ReluBackward", {x}, [in = SavedTensor(x)](const Tensor& g) {
       const Tensor xv = in.unpack("relu");
-      if (autograd::grad_enabled() || g.dtype() != xv.dtype() || g.shape() != xv.shape()) {
+      if (autograd::grad_enabled() || g.dtype() != xv.dtype() || g.shape() != xv.shape() || !g.is_contiguous() ||
+          !xv.is_contiguous()) {
         return std::vector<Tensor>{g * xv.gt(0.0)};
       }
       return std::vector<Tensor>{detail::visit_floating(xv.dtype(), "relu", [&](auto tag) {
         using T = typename decltype(tag)::type;
         Tensor gx = detail::make_empty<T>(detail::to_xshape(xv.shape(), "relu"));
-        const T* gp = g.data_ptr<T>();
-        const T* xp = xv.data_ptr<T>();
-        T* op = gx.data_ptr<T>();
+        const T* gp = detail::flat<T>(g);
+        const T* xp = detail::flat<T>(xv);
+        T* op = detail::flat<T>(gx);
         parallel::parallel_for(static_cast<std::size_t>(xv.numel()), parallel::kChunkSize, [&](std::size_t b, std::size_t e) {
           kernels::binary_serial(gp + b, true, xp + b, true, op + b, e - b, ReluGradOp{});
         });

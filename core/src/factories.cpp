@@ -46,7 +46,7 @@ Tensor filled(const Shape& shape, double value, TensorOptions options, const cha
   Tensor t = detail::make_empty(options.dtype_, detail::to_xshape(shape, op));
   detail::visit_dtype(options.dtype_, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    fill_all(t.data_ptr<T>(), static_cast<std::size_t>(t.numel()), static_cast<T>(value));
+    fill_all(detail::flat<T>(t), static_cast<std::size_t>(t.numel()), static_cast<T>(value));
   });
   if (options.requires_grad_) t.requires_grad_(true);
   return t;
@@ -104,7 +104,7 @@ Tensor arange(double start, double end, double step, TensorOptions options) {
   Tensor t = detail::make_empty(options.dtype_, {static_cast<std::size_t>(n)});
   detail::visit_dtype(options.dtype_, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    T* p = t.data_ptr<T>();
+    T* p = detail::flat<T>(t);
     for (std::int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(start + static_cast<double>(i) * step);
   });
   if (options.requires_grad_) t.requires_grad_(true);
@@ -117,7 +117,7 @@ Tensor linspace(double start, double end, std::int64_t steps, TensorOptions opti
   const double step = steps > 1 ? (end - start) / static_cast<double>(steps - 1) : 0.0;
   detail::visit_dtype(options.dtype_, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    T* p = t.data_ptr<T>();
+    T* p = detail::flat<T>(t);
     // Fill from both ends (as PyTorch) so the last element is exactly `end`.
     // (steps == 1 gives [start], as PyTorch: the lower half must hold that one element.)
     const std::int64_t half = steps == 1 ? 1 : steps / 2;
@@ -136,7 +136,7 @@ Tensor eye(std::int64_t n, std::int64_t m, TensorOptions options) {
   Tensor t = zeros({n, m}, options.dtype_);
   detail::visit_dtype(options.dtype_, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    T* p = t.data_ptr<T>();
+    T* p = detail::flat<T>(t);
     for (std::int64_t i = 0; i < std::min(n, m); ++i) p[i * m + i] = T(1);
   });
   if (options.requires_grad_) t.requires_grad_(true);

@@ -65,9 +65,10 @@ void Sha256::update(const Tensor& t) {
   update(&dt, 1);
   for (std::int64_t d : t.shape()) update(&d, sizeof d);
   const std::size_t bytes = static_cast<std::size_t>(t.numel()) * dtype_size(t.dtype());
+  const Tensor flat = detail::contiguous_copy_if_needed(t);  // a view hashes its own elements
   detail::visit_dtype(t.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
-    update(t.data_ptr<T>(), bytes);
+    update(detail::flat<T>(flat), bytes);
   });
 }
 

@@ -10,7 +10,18 @@
 #include "sorix/core/error.hpp"
 #include "sorix/core/tensor.hpp"
 
+namespace sorix::autograd {
+/// Rebuilds a view's grad_fn from its base's when the base's history was rewritten (an in-place
+/// op through another view of it) since the view's grad_fn was made.
+void refresh_view(TensorImpl& view);
+/// After `self` was overwritten in place by `result`: records the history (self's own grad_fn,
+/// or, for a view, its base's, as PyTorch's CopySlices).
+void record_inplace(Tensor& self, const Tensor& result);
+}  // namespace sorix::autograd
+
 namespace sorix::detail {
+
+[[noreturn]] void throw_not_contiguous(const Tensor& t);
 
 using XShape = std::vector<std::size_t>;
 
@@ -22,6 +33,33 @@ Shape shape_of(const S& s) {
   return Shape(s.begin(), s.end());
 }
 std::size_t numel_of(const Shape& s);
+
+/// Row-major strides of `sizes` (size-0 dims count as 1, as PyTorch).
+Shape contiguous_strides(const Shape& sizes);
+/// True when two indices of t may address one memory element (an expanded dim, or strides that
+/// interleave); conservative, as PyTorch's check.
+bool has_internal_overlap(const Tensor& t);
+/// Throws naming op when t cannot be written elementwise (internal overlap).
+void check_writable(const Tensor& t, const char* op);
+/// dst = src elementwise through both tensors' strides (same shape and dtype; dst not
+/// overlapping itself or src).
+void copy_into(const Tensor& src, const Tensor& dst);
+/// A contiguous copy of t (no autograd).
+Tensor contiguous_copy(const Tensor& t);
+/// t itself when contiguous, else contiguous_copy(t) (no autograd: for kernels' inputs in code
+/// that records its own gradient from the original tensor).
+inline Tensor contiguous_copy_if_needed(const Tensor& t) { return t.is_contiguous() ? t : contiguous_copy(t); }
+/// t.contiguous() (differentiable), or t itself when undefined (an optional argument).
+inline Tensor contiguous_or_undefined(const Tensor& t) { return t.defined() ? t.contiguous() : t; }
+
+/// Pointer to the first element of a tensor a kernel reads or writes as flat memory: throws
+/// std::logic_error (a sorix bug, not a user error) if t is not contiguous, so a kernel can never
+/// read a view's memory in the wrong order. Ops call contiguous() on their inputs first.
+template <class T>
+T* flat(const Tensor& t) {
+  if (!t.impl()->contiguous) throw_not_contiguous(t);
+  return const_cast<Tensor&>(t).data_ptr<T>();
+}
 
 /// A tensor of this dtype and shape, elements uninitialised.
 Tensor make_empty(Dtype dtype, const XShape& shape);

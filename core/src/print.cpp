@@ -63,9 +63,10 @@ std::ostream& operator<<(std::ostream& os, const Tensor& t) {
   if (!t.defined()) return os << "tensor(undefined)";
   os << "tensor(";
   const Shape shape = t.shape();
+  const Tensor flat = detail::contiguous_copy_if_needed(t);
   detail::visit_dtype(t.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const T* p = t.data_ptr<T>();
+    const T* p = detail::flat<T>(flat);
     if (shape.empty()) {
       print_value(os, p[0]);
     } else if (t.numel() == 0) {

@@ -43,11 +43,11 @@ void fill_floating(Tensor& t, Generator& gen, F32&& f32, F64&& f64) {
   const std::uint64_t key = gen.seed();
   if (t.dtype() == Dtype::Float32) {
     const std::uint64_t base = gen.reserve(rng::counters_for_f32(n));
-    float* p = t.data_ptr<float>();
+    float* p = detail::flat<float>(t);
     for_chunks(n, [&](std::size_t first, std::size_t m) { f32(key, base, first, p + first, m); });
   } else {
     const std::uint64_t base = gen.reserve(rng::counters_for_f64(n));
-    double* p = t.data_ptr<double>();
+    double* p = detail::flat<double>(t);
     for_chunks(n, [&](std::size_t first, std::size_t m) { f64(key, base, first, p + first, m); });
   }
 }
@@ -90,13 +90,13 @@ void fill_bernoulli(Tensor& t, double prob, Generator& gen, const char* op) {
   const std::uint64_t key = gen.seed();
   const std::uint64_t base = gen.reserve(rng::counters_for_u32(n));
   if (t.dtype() == Dtype::Float32) {
-    float* p = t.data_ptr<float>();
+    float* p = detail::flat<float>(t);
     for_chunks(n, [&](std::size_t first, std::size_t m) { rng::bernoulli_f32_range(key, base, first, p + first, m, prob); });
   } else if (t.dtype() == Dtype::Float64) {
-    double* p = t.data_ptr<double>();
+    double* p = detail::flat<double>(t);
     for_chunks(n, [&](std::size_t first, std::size_t m) { rng::bernoulli_f64_range(key, base, first, p + first, m, prob); });
   } else {
-    std::int64_t* p = t.data_ptr<std::int64_t>();
+    std::int64_t* p = detail::flat<std::int64_t>(t);
     const std::uint64_t threshold = rng::dropout_threshold(prob);
     for_chunks(n, [&](std::size_t first, std::size_t m) {
       std::vector<std::uint32_t> words(m);
@@ -144,7 +144,7 @@ Tensor randint(std::int64_t low, std::int64_t high, const Shape& shape, TensorOp
   const std::uint64_t key = gen.seed();
   const std::uint64_t base = gen.reserve(rng::counters_for_f64(n));
   const std::uint64_t range = static_cast<std::uint64_t>(high) - static_cast<std::uint64_t>(low);
-  std::int64_t* p = t.data_ptr<std::int64_t>();
+  std::int64_t* p = detail::flat<std::int64_t>(t);
   for_chunks(n, [&](std::size_t first, std::size_t m) {
     std::vector<std::uint64_t> bits(m);
     fill_u64(key, base, first, bits.data(), m);
@@ -168,7 +168,7 @@ Tensor randperm(std::int64_t n, TensorOptions options, Generator* generator) {
   std::vector<std::uint64_t> bits(count);
   for_chunks(count, [&](std::size_t first, std::size_t m) { fill_u64(key, base, first, bits.data() + first, m); });
   Tensor t = empty({n}, Dtype::Int64);
-  std::int64_t* p = t.data_ptr<std::int64_t>();
+  std::int64_t* p = detail::flat<std::int64_t>(t);
   std::iota(p, p + count, std::int64_t{0});
   for (std::size_t i = count; i-- > 1;) std::swap(p[i], p[below(bits[i], i + 1)]);
   return options.dtype_ == Dtype::Int64 ? t : t.to(options.dtype_);
@@ -179,16 +179,17 @@ Tensor bernoulli(const Tensor& prob, Generator* generator) {
   check_float(prob.dtype(), "bernoulli");
   Generator& gen = pick(generator);
   const std::size_t n = static_cast<std::size_t>(prob.numel());
+  const Tensor prob_flat = detail::contiguous_copy_if_needed(prob);
   Tensor out = empty(prob.shape(), prob.dtype());
   detail::visit_floating(prob.dtype(), "bernoulli", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const T* pp = prob.data_ptr<T>();
+    const T* pp = detail::flat<T>(prob_flat);
     for (std::size_t i = 0; i < n; ++i) {
       check(pp[i] >= T(0) && pp[i] <= T(1), "bernoulli", "probabilities must be in [0, 1], got ", pp[i], " at index ", i);
     }
     const std::uint64_t key = gen.seed();
     const std::uint64_t base = gen.reserve(rng::counters_for_u32(n));
-    T* po = out.data_ptr<T>();
+    T* po = detail::flat<T>(out);
     for_chunks(n, [&](std::size_t first, std::size_t m) {
       std::vector<std::uint32_t> words(m);
       rng::fill_u32_range(key, base, first, words.data(), m);
@@ -213,27 +214,37 @@ Tensor randint_like(const Tensor& like, std::int64_t low, std::int64_t high, Gen
   return randint(low, high, like.shape(), like.dtype(), generator);
 }
 
+// Runs fill on t's memory, or, for a non-contiguous view, on a contiguous scratch tensor copied
+// in afterwards: the values follow t's row-major element order either way, so a view draws the
+// same numbers as a contiguous tensor of its shape.
+template <class Fill>
+Tensor& fill_inplace(Tensor& t, Fill&& fill) {
+  if (t.is_contiguous()) {
+    fill(t);
+  } else {
+    Tensor scratch = empty(t.shape(), t.dtype());
+    fill(scratch);
+    detail::copy_into(scratch, t);
+  }
+  ++t.impl()->storage->version;
+  return t;
+}
+
 Tensor& uniform_(Tensor& t, double from, double to, Generator* generator) {
   detail::check_inplace(t, "uniform_");
   check_float(t.dtype(), "uniform_");
-  fill_uniform(t, from, to, pick(generator), "uniform_");
-  ++t.impl()->storage->version;
-  return t;
+  return fill_inplace(t, [&](Tensor& d) { fill_uniform(d, from, to, pick(generator), "uniform_"); });
 }
 
 Tensor& normal_(Tensor& t, double mean, double std, Generator* generator) {
   detail::check_inplace(t, "normal_");
   check_float(t.dtype(), "normal_");
-  fill_normal(t, mean, std, pick(generator), "normal_");
-  ++t.impl()->storage->version;
-  return t;
+  return fill_inplace(t, [&](Tensor& d) { fill_normal(d, mean, std, pick(generator), "normal_"); });
 }
 
 Tensor& bernoulli_(Tensor& t, double p, Generator* generator) {
   detail::check_inplace(t, "bernoulli_");
-  fill_bernoulli(t, p, pick(generator), "bernoulli_");
-  ++t.impl()->storage->version;
-  return t;
+  return fill_inplace(t, [&](Tensor& d) { fill_bernoulli(d, p, pick(generator), "bernoulli_"); });
 }
 
 Tensor& Tensor::uniform_(double from, double to, Generator* g) { return sorix::uniform_(*this, from, to, g); }

@@ -106,12 +106,13 @@ class Writer {
   uLong crc_ = crc32(0L, Z_NULL, 0);
 };
 
-void write_tensor_data(Writer& w, const Tensor& t) {
+void write_tensor_data(Writer& w, const Tensor& t_in) {
+  const Tensor t = detail::contiguous_copy_if_needed(t_in);  // a view saves its own elements
   const std::size_t width = dtype_size(t.dtype());
   const std::size_t bytes = static_cast<std::size_t>(t.numel()) * width;
   const void* src = detail::visit_dtype(t.dtype(), [&](auto tag) -> const void* {
     using T = typename decltype(tag)::type;
-    return t.data_ptr<T>();
+    return detail::flat<T>(t);
   });
   if constexpr (std::endian::native == std::endian::little) {
     w.write(src, bytes);
@@ -310,7 +311,7 @@ StateDict load_state(const std::string& path) {
     Tensor t = empty(shape, dtype);
     void* dst = detail::visit_dtype(dtype, [&](auto tag) -> void* {
       using T = typename decltype(tag)::type;
-      return t.data_ptr<T>();
+      return detail::flat<T>(t);
     });
     r.read(dst, bytes, "the data of " + label);
     if constexpr (std::endian::native != std::endian::little) {

@@ -1,10 +1,12 @@
 // The Tensor handle: construction, information, dtype conversion, data access.
 #include "sorix/core/tensor.hpp"
 
+#include <algorithm>
 #include <sstream>
 #include <stdexcept>
 
 #include "core/src/internal.hpp"
+#include "core/src/kernels/strided.hpp"
 #include "sorix/autograd/engine.hpp"
 #include "sorix/autograd/grad_mode.hpp"
 #include "sorix/autograd/node.hpp"
@@ -16,6 +18,12 @@ namespace detail {
 void throw_dtype_mismatch(const char* op, Dtype requested, Dtype actual) {
   throw std::invalid_argument(std::string(op) + ": requested " + dtype_name(requested) +
                               " data from a tensor of dtype " + dtype_name(actual));
+}
+
+void throw_not_contiguous(const Tensor& t) {
+  throw std::logic_error(error_message("sorix internal error", "a kernel was handed a non-contiguous tensor (shape ",
+                                       t.shape(), ", strides ", t.stride(),
+                                       "); the op should have called contiguous() first. Please report this."));
 }
 
 void throw_undefined(const char* op) {
@@ -60,6 +68,76 @@ std::int64_t wrap_dim(std::int64_t dim, std::int64_t ndim, const char* op) {
   return dim < 0 ? dim + (ndim == 0 ? 1 : ndim) : dim;
 }
 
+
+std::size_t span_of(const TensorImpl& impl) {
+  if (impl.numel == 0) return 0;
+  std::size_t span = 1;
+  for (std::size_t d = 0; d < impl.sizes.size(); ++d) {
+    span += static_cast<std::size_t>(impl.sizes[d] - 1) * static_cast<std::size_t>(impl.strides[d]);
+  }
+  return span;
+}
+
+Shape contiguous_strides(const Shape& sizes) {
+  Shape strides(sizes.size(), 1);
+  for (std::size_t d = sizes.size(); d-- > 1;) strides[d - 1] = strides[d] * std::max<std::int64_t>(sizes[d], 1);
+  return strides;
+}
+
+bool has_internal_overlap(const Tensor& t) {
+  // Conservative, as PyTorch's check: a dim of size > 1 and stride 0 always overlaps; otherwise,
+  // sorted by stride, each dim must step past everything the smaller dims span.
+  const TensorImpl& impl = *t.impl();
+  if (impl.contiguous) return false;
+  std::vector<std::pair<std::int64_t, std::int64_t>> dims;  // (stride, size)
+  for (std::size_t d = 0; d < impl.sizes.size(); ++d) {
+    if (impl.sizes[d] == 1) continue;
+    if (impl.sizes[d] == 0) return false;
+    if (impl.strides[d] == 0) return true;
+    dims.emplace_back(impl.strides[d], impl.sizes[d]);
+  }
+  std::sort(dims.begin(), dims.end());
+  std::int64_t span = 1;
+  for (const auto& [stride, size] : dims) {
+    if (stride < span) return true;
+    span = stride * (size - 1) + span;
+  }
+  return false;
+}
+
+namespace {
+kernels::StridedPair strided_pair(const Tensor& src, const Tensor& dst) {
+  kernels::StridedPair p;
+  const TensorImpl& s = *src.impl();
+  const TensorImpl& d = *dst.impl();
+  for (std::size_t k = 0; k < d.sizes.size(); ++k) {
+    p.sizes.push_back(static_cast<std::size_t>(d.sizes[k]));
+    p.src_strides.push_back(static_cast<std::size_t>(s.strides[k]));
+    p.dst_strides.push_back(static_cast<std::size_t>(d.strides[k]));
+  }
+  return p;
+}
+}  // namespace
+
+void copy_into(const Tensor& src, const Tensor& dst) {
+  visit_dtype(dst.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    kernels::copy_strided(src.data_ptr<T>(), const_cast<Tensor&>(dst).data_ptr<T>(), strided_pair(src, dst));
+  });
+}
+
+Tensor contiguous_copy(const Tensor& t) {
+  Tensor out = make_empty(t.dtype(), to_xshape(t.shape(), "contiguous"));
+  copy_into(t, out);
+  return out;
+}
+
+void check_writable(const Tensor& t, const char* op) {
+  check(!has_internal_overlap(t), op,
+        "more than one element of the written-to tensor (shape ", t.shape(), ", strides ", t.stride(),
+        ") refers to a single memory location (an expanded view); clone() it before writing");
+}
+
 void check_inplace(const Tensor& t, const char* op) {
   check_defined(t, op);
   if (autograd::grad_enabled() && t.requires_grad() && t.is_leaf()) {
@@ -67,36 +145,75 @@ void check_inplace(const Tensor& t, const char* op) {
         op, "a leaf tensor that requires grad is being used in an in-place operation; "
             "wrap the update in a NoGradGuard or use detach()"));
   }
+  const TensorImpl& impl = *t.impl();
+  if (autograd::grad_enabled() && impl.view_base && impl.view_base->requires_grad && !impl.view_base->grad_fn) {
+    throw std::runtime_error(error_message(
+        op, "a view of a leaf tensor that requires grad is being used in an in-place operation; "
+            "wrap the update in a NoGradGuard, or change a clone() of the leaf"));
+  }
+  check_writable(t, op);
 }
 
 Tensor& assign_inplace(Tensor& self, Tensor result, const char* op) {
   check(result.shape() == self.shape(), op, "the result has shape ", result.shape(),
         " but the tensor changed in place has shape ", self.shape());
-  if (result.dtype() != self.dtype()) {
-    NoGradGuard no_grad;
-    result = result.to(self.dtype());
+  check_writable(self, op);
+  if (result.dtype() != self.dtype()) result = result.to(self.dtype());
+  TensorImpl& impl = *self.impl();
+  const bool track = autograd::grad_enabled() && (result.requires_grad() || self.requires_grad());
+  if (track && impl.untracked_view) {
+    throw std::runtime_error(error_message(
+        op, "in-place operation with autograd on a view of a non-contiguous tensor that is not "
+            "itself a view (made by detach() or as_strided): call contiguous() on that tensor first"));
   }
-  if (result.impl()->storage.use_count() == 1) {
-    self.impl()->storage->data = std::move(result.impl()->storage->data);
-  } else {  // the result shares its storage (e.g. it is the source itself): copy, never steal
-    self.impl()->storage->data = result.impl()->storage->data;
+  Storage& storage = *impl.storage;
+  const std::size_t storage_size = std::visit([](const auto& b) { return b.size(); }, storage.data);
+  const TensorImpl& r = *result.impl();
+  if (impl.contiguous && impl.offset == 0 && static_cast<std::size_t>(impl.numel) == storage_size &&
+      r.contiguous && r.offset == 0 && result.impl()->storage.use_count() == 1 &&
+      std::visit([](const auto& b) { return b.size(); }, r.storage->data) == storage_size) {
+    // The result owns exactly this many elements and nothing else sees them: take its buffer.
+    storage.data = std::move(result.impl()->storage->data);
+    result.impl()->storage = impl.storage;  // the result's handle sees the same values
+  } else if (result.impl()->storage == impl.storage) {
+    copy_into(contiguous_copy(result), self);  // source and destination may overlap
+  } else {
+    copy_into(result, self);
   }
-  ++self.impl()->storage->version;
-  if (result.grad_fn()) {
-    self.impl()->grad_fn = result.grad_fn();
-    self.impl()->requires_grad = true;
-  }
+  ++storage.version;
+  if (track) autograd::record_inplace(self, result);
   return self;
 }
 
 }  // namespace detail
 
+void TensorImpl::set_geometry(Shape new_sizes, Shape new_strides, std::int64_t new_offset) {
+  sizes = std::move(new_sizes);
+  strides = std::move(new_strides);
+  offset = new_offset;
+  numel = 1;
+  for (std::int64_t s : sizes) numel *= s;
+  contiguous = true;
+  std::int64_t expected = 1;
+  for (std::size_t d = sizes.size(); d-- > 0;) {
+    if (sizes[d] == 1) continue;
+    if (sizes[d] == 0) {
+      contiguous = true;
+      break;
+    }
+    if (strides[d] != expected) contiguous = false;
+    expected *= sizes[d];
+  }
+}
+
 namespace {
 template <class T>
 std::shared_ptr<TensorImpl> impl_from(xt::xarray<T>&& a, bool requires_grad) {
   auto impl = std::make_shared<TensorImpl>();
+  Shape sizes(a.shape().begin(), a.shape().end());
   impl->storage = std::make_shared<Storage>();
-  impl->storage->data = std::move(a);
+  impl->storage->data = std::move(a.storage());
+  impl->set_geometry(sizes, detail::contiguous_strides(sizes), 0);
   if (requires_grad) {
     check(is_floating(dtype_of_v<T>), "Tensor", "only floating tensors can require grad, got int64");
     impl->requires_grad = true;
@@ -117,13 +234,38 @@ Dtype Tensor::dtype() const {
 
 Shape Tensor::shape() const {
   detail::check_defined(*this, "shape");
-  return std::visit([](const auto& a) { return detail::shape_of(a.shape()); }, impl_->storage->data);
+  return impl_->sizes;
 }
 
 std::int64_t Tensor::dim() const {
   detail::check_defined(*this, "dim");
-  return std::visit([](const auto& a) { return static_cast<std::int64_t>(a.dimension()); },
-                    impl_->storage->data);
+  return static_cast<std::int64_t>(impl_->sizes.size());
+}
+
+Shape Tensor::stride() const {
+  detail::check_defined(*this, "stride");
+  return impl_->strides;
+}
+
+std::int64_t Tensor::stride(std::int64_t d) const {
+  const std::int64_t nd = dim();
+  check<std::out_of_range>(nd > 0, "stride", "a 0-dim tensor has no dimension ", d);
+  return impl_->strides[static_cast<std::size_t>(detail::wrap_dim(d, nd, "stride"))];
+}
+
+std::int64_t Tensor::storage_offset() const {
+  detail::check_defined(*this, "storage_offset");
+  return impl_->offset;
+}
+
+bool Tensor::is_contiguous() const {
+  detail::check_defined(*this, "is_contiguous");
+  return impl_->contiguous;
+}
+
+bool Tensor::is_view() const {
+  detail::check_defined(*this, "is_view");
+  return impl_->view_base != nullptr || impl_->untracked_view;
 }
 
 std::int64_t Tensor::size(std::int64_t d) const {
@@ -134,11 +276,14 @@ std::int64_t Tensor::size(std::int64_t d) const {
 
 std::int64_t Tensor::numel() const {
   detail::check_defined(*this, "numel");
-  return std::visit([](const auto& a) { return static_cast<std::int64_t>(a.size()); },
-                    impl_->storage->data);
+  return impl_->numel;
 }
 
-bool Tensor::requires_grad() const { return impl_ && impl_->requires_grad; }
+bool Tensor::requires_grad() const {
+  if (!impl_) return false;
+  autograd::refresh_view(*impl_);
+  return impl_->requires_grad;
+}
 
 Tensor& Tensor::requires_grad_(bool on) {
   detail::check_defined(*this, "requires_grad_");
@@ -150,7 +295,7 @@ Tensor& Tensor::requires_grad_(bool on) {
   return *this;
 }
 
-bool Tensor::is_leaf() const { return !impl_ || impl_->grad_fn == nullptr; }
+bool Tensor::is_leaf() const { return grad_fn() == nullptr; }
 
 Tensor Tensor::grad() const {
   if (!impl_ || !impl_->grad) return Tensor();
@@ -168,7 +313,11 @@ void Tensor::set_grad(const Tensor& g) {
   impl_->grad = g.impl_ptr();
 }
 
-std::shared_ptr<autograd::Node> Tensor::grad_fn() const { return impl_ ? impl_->grad_fn : nullptr; }
+std::shared_ptr<autograd::Node> Tensor::grad_fn() const {
+  if (!impl_) return nullptr;
+  autograd::refresh_view(*impl_);
+  return impl_->grad_fn;
+}
 
 std::uint64_t Tensor::version() const {
   detail::check_defined(*this, "version");
@@ -179,7 +328,7 @@ template <class T>
 T Tensor::item() const {
   detail::check_defined(*this, "item");
   check(numel() == 1, "item", "expected a tensor with one element, got shape ", shape());
-  return std::visit([](const auto& a) { return static_cast<T>(a.data()[0]); }, impl_->storage->data);
+  return std::visit([&](const auto& a) { return static_cast<T>(a.data()[impl_->offset]); }, impl_->storage->data);
 }
 template float Tensor::item<float>() const;
 template double Tensor::item<double>() const;
@@ -190,6 +339,7 @@ Tensor Tensor::detach() const {
   detail::check_defined(*this, "detach");
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = impl_->storage;
+  impl->set_geometry(impl_->sizes, impl_->strides, impl_->offset);
   return Tensor(impl);
 }
 

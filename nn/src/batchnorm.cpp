@@ -34,15 +34,15 @@ BnGrads bn_backward(const T* g, const T* x, const T* w, const BnDims& d, const B
   const auto C = static_cast<std::int64_t>(d.C);
   if (need_b) {
     r.db = empty({C}, dtype_of_v<T>);
-    for (std::size_t c = 0; c < d.C; ++c) r.db.data_ptr<T>()[c] = static_cast<T>(sum_g[c]);
+    for (std::size_t c = 0; c < d.C; ++c) sorix::detail::flat<T>(r.db)[c] = static_cast<T>(sum_g[c]);
   }
   if (need_w) {
     r.dw = empty({C}, dtype_of_v<T>);
-    for (std::size_t c = 0; c < d.C; ++c) r.dw.data_ptr<T>()[c] = static_cast<T>(dot[c] * s.invstd[c]);
+    for (std::size_t c = 0; c < d.C; ++c) sorix::detail::flat<T>(r.dw)[c] = static_cast<T>(dot[c] * s.invstd[c]);
   }
   if (need_x) {
     r.dx = empty(xshape, dtype_of_v<T>);
-    kernels::bn::backward_dx(g, x, w, d, s, sum_g.data(), dot.data(), training, r.dx.data_ptr<T>());
+    kernels::bn::backward_dx(g, x, w, d, s, sum_g.data(), dot.data(), training, sorix::detail::flat<T>(r.dx));
   }
   return r;
 }
@@ -59,7 +59,8 @@ void check_channel_tensor(const Tensor& t, const char* what, const Tensor& input
 
 namespace functional {
 
-Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+namespace {
+Tensor batch_norm_flat(const Tensor& input, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum, double eps) {
   detail::check_defined(input, "batch_norm");
   const Shape xs = input.shape();
@@ -87,15 +88,15 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
   Tensor y = empty(xs, input.dtype());
   detail::visit_floating(input.dtype(), "batch_norm", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const T* x = input.data_ptr<T>();
+    const T* x = sorix::detail::flat<T>(input);
     if (training) {
       std::vector<double> var(d.C, 0.0);
       batch_stats(x, d, eps, *saved, var);
       if (running_mean.defined()) {
         // In place on the buffers (not recorded: running statistics are not differentiated).
         Tensor rm_t = running_mean, rv_t = running_var;  // non-const handles on the caller's buffers
-        T* rm = rm_t.data_ptr<T>();
-        T* rv = rv_t.data_ptr<T>();
+        T* rm = sorix::detail::flat<T>(rm_t);
+        T* rv = sorix::detail::flat<T>(rv_t);
         const double unbias = static_cast<double>(d.M()) / static_cast<double>(d.M() - 1);
         for (std::size_t c = 0; c < d.C; ++c) {
           rm[c] = static_cast<T>((1.0 - momentum) * static_cast<double>(rm[c]) + momentum * saved->mean[c]);
@@ -105,15 +106,15 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
         ++rv_t.impl()->storage->version;
       }
     } else {
-      const T* rm = running_mean.data_ptr<T>();
-      const T* rv = running_var.data_ptr<T>();
+      const T* rm = sorix::detail::flat<T>(running_mean);
+      const T* rv = sorix::detail::flat<T>(running_var);
       for (std::size_t c = 0; c < d.C; ++c) {
         saved->mean[c] = static_cast<double>(rm[c]);
         saved->invstd[c] = 1.0 / std::sqrt(static_cast<double>(rv[c]) + eps);
       }
     }
-    normalize(x, y.data_ptr<T>(), d, *saved, weight.defined() ? weight.data_ptr<T>() : nullptr,
-              bias.defined() ? bias.data_ptr<T>() : nullptr);
+    normalize(x, sorix::detail::flat<T>(y), d, *saved, weight.defined() ? sorix::detail::flat<T>(weight) : nullptr,
+              bias.defined() ? sorix::detail::flat<T>(bias) : nullptr);
   });
 
   if (autograd::needs_grad({&input, &weight, &bias})) {
@@ -157,13 +158,20 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
           }
           BnGrads r = detail::visit_floating(x.dtype(), "batch_norm", [&](auto tag) {
             using T = typename decltype(tag)::type;
-            return bn_backward<T>(g.data_ptr<T>(), x.data_ptr<T>(), w.defined() ? w.data_ptr<T>() : nullptr, d,
+            return bn_backward<T>(sorix::detail::flat<T>(g), sorix::detail::flat<T>(x), w.defined() ? sorix::detail::flat<T>(w) : nullptr, d,
                                   *saved, training, gx, gw, gb, xs);
           });
           return {r.dx, r.dw, r.db};
         });
   }
   return y;
+}
+}  // namespace
+
+Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                  const Tensor& bias, bool training, double momentum, double eps) {
+  // The kernels below read flat memory: views are made contiguous first.
+  return batch_norm_flat(sorix::detail::contiguous_or_undefined(input), sorix::detail::contiguous_or_undefined(running_mean), sorix::detail::contiguous_or_undefined(running_var), sorix::detail::contiguous_or_undefined(weight), sorix::detail::contiguous_or_undefined(bias), training, momentum, eps);
 }
 
 }  // namespace functional
@@ -209,7 +217,7 @@ Tensor BatchNorm1d::forward(const Tensor& input) {
         " channels (dim 1), but num_features is ", options_.num_features());
   const bool update = is_training() && options_.track_running_stats();
   double factor = 0.0;
-  std::int64_t* tracked = update ? num_batches_tracked.data_ptr<std::int64_t>() : nullptr;
+  std::int64_t* tracked = update ? sorix::detail::flat<std::int64_t>(num_batches_tracked) : nullptr;
   if (update) {
     factor = options_.momentum().has_value() ? *options_.momentum() : 1.0 / static_cast<double>(*tracked + 1);
   }

@@ -61,7 +61,7 @@ template <class T>
 Tensor mask_tensor(const Stream& s, const Shape& shape, std::size_t n, const std::uint8_t* bits) {
   Tensor ones_t = ones(shape, dtype_of_v<T>);
   Tensor m = empty(shape, dtype_of_v<T>);
-  backward_kernel<T>(s, ones_t.data_ptr<T>(), m.data_ptr<T>(), n, T(1), bits);
+  backward_kernel<T>(s, sorix::detail::flat<T>(ones_t), sorix::detail::flat<T>(m), n, T(1), bits);
   return m;
 }
 
@@ -69,7 +69,8 @@ Tensor mask_tensor(const Stream& s, const Shape& shape, std::size_t n, const std
 
 namespace functional {
 
-Tensor dropout(const Tensor& input, double p, bool training, Generator* generator, DropoutMask mask) {
+namespace {
+Tensor dropout_flat(const Tensor& input, double p, bool training, Generator* generator, DropoutMask mask) {
   check_p(p);
   detail::check_defined(input, "dropout");
   check(is_floating(input.dtype()), "dropout", "expected a float32 or float64 tensor, got ", dtype_name(input.dtype()));
@@ -87,7 +88,7 @@ Tensor dropout(const Tensor& input, double p, bool training, Generator* generato
     using T = typename decltype(tag)::type;
     // 1/(1-p) once, in the tensor's dtype; p == 1 keeps nothing, so its scale is never used.
     const T scale = p == 1.0 ? T(0) : T(1) / (T(1) - static_cast<T>(p));
-    forward_kernel<T>(stream, input.data_ptr<T>(), out.data_ptr<T>(), n, scale, bits ? bits->data() : nullptr);
+    forward_kernel<T>(stream, sorix::detail::flat<T>(input), sorix::detail::flat<T>(out), n, scale, bits ? bits->data() : nullptr);
   });
 
   if (record) {
@@ -101,12 +102,18 @@ Tensor dropout(const Tensor& input, double p, bool training, Generator* generato
                            return g * mask_tensor<T>(stream, shape, n, b) * static_cast<double>(scale);
                          }
                          Tensor gx = empty(shape, dtype_of_v<T>);
-                         backward_kernel<T>(stream, g.data_ptr<T>(), gx.data_ptr<T>(), n, scale, b);
+                         backward_kernel<T>(stream, sorix::detail::flat<T>(g), sorix::detail::flat<T>(gx), n, scale, b);
                          return gx;
                        })};
                      });
   }
   return out;
+}
+}  // namespace
+
+Tensor dropout(const Tensor& input, double p, bool training, Generator* generator, DropoutMask mask) {
+  // The kernels below read flat memory: views are made contiguous first.
+  return dropout_flat(sorix::detail::contiguous_or_undefined(input), p, training, generator, mask);
 }
 
 }  // namespace functional

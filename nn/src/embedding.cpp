@@ -16,7 +16,7 @@ constexpr std::size_t kCols = 1024;  // columns per scatter task (fixed: never t
 constexpr std::int64_t kNoPadding = -1;
 
 void check_indices(const Tensor& indices, std::int64_t num) {
-  const std::int64_t* p = indices.data_ptr<std::int64_t>();
+  const std::int64_t* p = sorix::detail::flat<std::int64_t>(indices);
   const auto n = static_cast<std::size_t>(indices.numel());
   for (std::size_t i = 0; i < n; ++i) {
     if (p[i] < 0 || p[i] >= num) {
@@ -38,9 +38,9 @@ Tensor lookup(const Tensor& w, const Tensor& indices, std::int64_t padding, bool
   const auto K = static_cast<std::size_t>(indices.numel()), D = static_cast<std::size_t>(dim);
   detail::visit_floating(w.dtype(), "embedding", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const T* pw = w.data_ptr<T>();
-    const std::int64_t* pi = indices.data_ptr<std::int64_t>();
-    T* po = out.data_ptr<T>();
+    const T* pw = sorix::detail::flat<T>(w);
+    const std::int64_t* pi = sorix::detail::flat<std::int64_t>(indices);
+    T* po = sorix::detail::flat<T>(out);
     if (D == 0) return;
     parallel::parallel_for(
         K, std::max<std::size_t>(1, parallel::kChunkSize / D),
@@ -72,12 +72,12 @@ Tensor scatter_rows(const Tensor& g, const Tensor& indices, std::int64_t num, st
   const std::int64_t dim = g.shape().back();
   const auto K = static_cast<std::size_t>(indices.numel()), D = static_cast<std::size_t>(dim),
              R = static_cast<std::size_t>(num);
-  const kernels::RowOrder order(indices.data_ptr<std::int64_t>(), K, R);
+  const kernels::RowOrder order(sorix::detail::flat<std::int64_t>(indices), K, R);
   Tensor d = empty({num, dim}, g.dtype());
   detail::visit_floating(g.dtype(), "embedding", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const T* pg = g.data_ptr<T>();
-    T* pd = d.data_ptr<T>();
+    const T* pg = sorix::detail::flat<T>(g);
+    T* pd = sorix::detail::flat<T>(d);
     if (D == 0) return;
     const std::size_t col_blocks = (D + kCols - 1) / kCols;
     const std::size_t rows_per_task = std::max<std::size_t>(1, parallel::kChunkSize / std::min(D, kCols));
@@ -108,7 +108,8 @@ Tensor scatter_rows(const Tensor& g, const Tensor& indices, std::int64_t num, st
 
 namespace functional {
 
-Tensor embedding(const Tensor& indices, const Tensor& weight, std::optional<std::int64_t> padding_idx) {
+namespace {
+Tensor embedding_flat(const Tensor& indices, const Tensor& weight, std::optional<std::int64_t> padding_idx) {
   detail::check_defined(indices, "embedding");
   detail::check_defined(weight, "embedding");
   check(indices.dtype() == Dtype::Int64, "embedding", "indices must be an int64 tensor, got ",
@@ -125,6 +126,12 @@ Tensor embedding(const Tensor& indices, const Tensor& weight, std::optional<std:
   }
   check_indices(indices, num);
   return lookup(weight, indices, padding_idx.value_or(kNoPadding), false);
+}
+}  // namespace
+
+Tensor embedding(const Tensor& indices, const Tensor& weight, std::optional<std::int64_t> padding_idx) {
+  // The kernels below read flat memory: views are made contiguous first.
+  return embedding_flat(sorix::detail::contiguous_or_undefined(indices), sorix::detail::contiguous_or_undefined(weight), padding_idx);
 }
 
 }  // namespace functional
@@ -152,7 +159,7 @@ void Embedding::reset_parameters() {
     detail::visit_floating(weight.dtype(), "Embedding", [&](auto tag) {
       using T = typename decltype(tag)::type;
       const auto D = static_cast<std::size_t>(options_.embedding_dim());
-      T* row = weight.data_ptr<T>() + static_cast<std::size_t>(*p) * D;
+      T* row = sorix::detail::flat<T>(weight) + static_cast<std::size_t>(*p) * D;
       std::fill(row, row + D, T(0));
     });
     ++weight.impl()->storage->version;

@@ -18,12 +18,12 @@ template <class T>
 Tensor linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, std::size_t rows, std::size_t in,
                       std::size_t out, const Shape& out_shape) {
   Tensor y = detail::make_empty<T>(detail::to_xshape(out_shape, "linear"));
-  T* py = y.data_ptr<T>();
+  T* py = sorix::detail::flat<T>(y);
   if (rows == 0 || out == 0) return y;
   T beta = T(0);
   if (b.defined()) {
     // Preload every row with the bias; the GEMM then accumulates x W^T onto it (beta = 1).
-    const T* pb = b.data_ptr<T>();
+    const T* pb = sorix::detail::flat<T>(b);
     parallel::parallel_for(rows, std::max<std::size_t>(1, parallel::kChunkSize / out), [&](std::size_t r0, std::size_t r1) {
       for (std::size_t r = r0; r < r1; ++r) std::copy(pb, pb + out, py + r * out);
     });
@@ -33,7 +33,7 @@ Tensor linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, std::si
     if (!b.defined()) std::fill(py, py + rows * out, T(0));
     return y;
   }
-  kernels::gemm<T>(false, true, rows, out, in, T(1), x.data_ptr<T>(), in, w.data_ptr<T>(), in, beta, py, out);
+  kernels::gemm<T>(false, true, rows, out, in, T(1), sorix::detail::flat<T>(x), in, sorix::detail::flat<T>(w), in, beta, py, out);
   return y;
 }
 
@@ -46,22 +46,22 @@ template <class T>
 LinearGrads linear_backward(const Tensor& g, const Tensor& x, const Tensor& w, bool need_x, bool need_w, bool need_b,
                             std::size_t rows, std::size_t in, std::size_t out, const Shape& xshape) {
   LinearGrads r;
-  const T* pg = g.data_ptr<T>();
+  const T* pg = sorix::detail::flat<T>(g);
   if (need_x) {
     r.dx = detail::make_empty<T>(detail::to_xshape(xshape, "linear"));
-    T* p = r.dx.data_ptr<T>();
+    T* p = sorix::detail::flat<T>(r.dx);
     if (out == 0) std::fill(p, p + rows * in, T(0));
-    else if (rows > 0 && in > 0) kernels::gemm<T>(false, false, rows, in, out, T(1), pg, out, w.data_ptr<T>(), in, T(0), p, in);
+    else if (rows > 0 && in > 0) kernels::gemm<T>(false, false, rows, in, out, T(1), pg, out, sorix::detail::flat<T>(w), in, T(0), p, in);
   }
   if (need_w) {
     r.dw = detail::make_empty<T>({out, in});
-    T* p = r.dw.data_ptr<T>();
+    T* p = sorix::detail::flat<T>(r.dw);
     if (rows == 0) std::fill(p, p + out * in, T(0));
-    else if (out > 0 && in > 0) kernels::gemm<T>(true, false, out, in, rows, T(1), pg, out, x.data_ptr<T>(), in, T(0), p, in);
+    else if (out > 0 && in > 0) kernels::gemm<T>(true, false, out, in, rows, T(1), pg, out, sorix::detail::flat<T>(x), in, T(0), p, in);
   }
   if (need_b) {
     r.db = detail::make_empty<T>({out});
-    T* p = r.db.data_ptr<T>();
+    T* p = sorix::detail::flat<T>(r.db);
     if (rows == 0) std::fill(p, p + out, T(0));
     else if (out > 0) kernels::sum_axis(pg, p, 1, rows, out);
   }
@@ -72,7 +72,8 @@ LinearGrads linear_backward(const Tensor& g, const Tensor& x, const Tensor& w, b
 
 namespace functional {
 
-Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
+namespace {
+Tensor linear_flat(const Tensor& input, const Tensor& weight, const Tensor& bias) {
   detail::check_defined(input, "linear");
   detail::check_defined(weight, "linear");
   const Shape xs = input.shape(), ws = weight.shape();
@@ -126,6 +127,12 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
         });
   }
   return y;
+}
+}  // namespace
+
+Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
+  // The kernels below read flat memory: views are made contiguous first.
+  return linear_flat(sorix::detail::contiguous_or_undefined(input), sorix::detail::contiguous_or_undefined(weight), sorix::detail::contiguous_or_undefined(bias));
 }
 
 }  // namespace functional

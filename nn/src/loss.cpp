@@ -61,7 +61,8 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
   return reduce_loss(d * d, reduction);
 }
 
-Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, const Tensor& weight,
+namespace {
+Tensor binary_cross_entropy_with_logits_flat(const Tensor& input, const Tensor& target, const Tensor& weight,
                                         const Tensor& pos_weight, Reduction reduction) {
   const char* op = "binary_cross_entropy_with_logits";
   check_floating(input, op, "input");
@@ -91,6 +92,13 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
   if (weight.defined()) loss = loss * weight;
   return reduce_loss(loss, reduction);
 }
+}  // namespace
+
+Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, const Tensor& weight,
+                                        const Tensor& pos_weight, Reduction reduction) {
+  // The kernels below read flat memory: views are made contiguous first.
+  return binary_cross_entropy_with_logits_flat(sorix::detail::contiguous_or_undefined(input), sorix::detail::contiguous_or_undefined(target), sorix::detail::contiguous_or_undefined(weight), sorix::detail::contiguous_or_undefined(pos_weight), reduction);
+}
 
 namespace {
 
@@ -104,7 +112,8 @@ struct CERows {
 
 }  // namespace
 
-Tensor cross_entropy(const Tensor& input_in, const Tensor& target_in, const Tensor& weight, Reduction reduction) {
+namespace {
+Tensor cross_entropy_flat(const Tensor& input_in, const Tensor& target_in, const Tensor& weight, Reduction reduction) {
   const char* op = "cross_entropy";
   check_floating(input_in, op, "input");
   detail::check_defined(target_in, op);
@@ -132,7 +141,7 @@ Tensor cross_entropy(const Tensor& input_in, const Tensor& target_in, const Tens
           "] (one per class) for input shape ", input_in.shape());
   }
   if (!prob) {
-    const std::int64_t* t = target.data_ptr<std::int64_t>();
+    const std::int64_t* t = sorix::detail::flat<std::int64_t>(target);
     for (std::int64_t i = 0; i < N; ++i) {
       check<std::out_of_range>(t[i] >= 0 && t[i] < C, op, "target class index ", t[i], " at position ", i,
                                " is out of range: expected 0 <= index < ", C, " (the number of classes)");
@@ -151,10 +160,10 @@ Tensor cross_entropy(const Tensor& input_in, const Tensor& target_in, const Tens
     rows->logs.resize(n);
     rows->softmax.resize(n * c);
     std::vector<T> row_loss(n), row_weight(prob ? 0 : n);
-    const T* x = input.data_ptr<T>();
-    const T* w = weight.defined() ? weight.data_ptr<T>() : nullptr;
-    const std::int64_t* ti = prob ? nullptr : target.data_ptr<std::int64_t>();
-    const T* y = prob ? target.data_ptr<T>() : nullptr;
+    const T* x = sorix::detail::flat<T>(input);
+    const T* w = weight.defined() ? sorix::detail::flat<T>(weight) : nullptr;
+    const std::int64_t* ti = prob ? nullptr : sorix::detail::flat<std::int64_t>(target);
+    const T* y = prob ? sorix::detail::flat<T>(target) : nullptr;
     parallel::parallel_for(
         n, rows_per_chunk,
         [&](std::size_t r0, std::size_t r1) {
@@ -220,8 +229,8 @@ Tensor cross_entropy(const Tensor& input_in, const Tensor& target_in, const Tens
                 yw = wrow.defined() ? tv * wrow : tv;
               } else {
                 xt::xarray<T> oh = xt::zeros<T>({n, c});
-                const std::int64_t* t = tv.data_ptr<std::int64_t>();
-                const T* wp = wv.defined() ? wv.data_ptr<T>() : nullptr;
+                const std::int64_t* t = sorix::detail::flat<std::int64_t>(tv);
+                const T* wp = wv.defined() ? sorix::detail::flat<T>(wv) : nullptr;
                 for (std::size_t i = 0; i < n; ++i) {
                   const std::size_t k = static_cast<std::size_t>(t[i]);
                   oh(i, k) = wp ? wp[k] : T(1);
@@ -234,20 +243,20 @@ Tensor cross_entropy(const Tensor& input_in, const Tensor& target_in, const Tens
                 gy = neg(wrow.defined() ? lp * wrow : lp) * scale;
               }
             } else {
-              const T* xp = xv.data_ptr<T>();
-              const T* gp = g.data_ptr<T>();
-              const T* wp = wv.defined() ? wv.data_ptr<T>() : nullptr;
-              const std::int64_t* tp = prob ? nullptr : tv.data_ptr<std::int64_t>();
-              const T* yp = prob ? tv.data_ptr<T>() : nullptr;
+              const T* xp = sorix::detail::flat<T>(xv);
+              const T* gp = sorix::detail::flat<T>(g);
+              const T* wp = wv.defined() ? sorix::detail::flat<T>(wv) : nullptr;
+              const std::int64_t* tp = prob ? nullptr : sorix::detail::flat<std::int64_t>(tv);
+              const T* yp = prob ? sorix::detail::flat<T>(tv) : nullptr;
               T* gxp = nullptr;
               T* gyp = nullptr;
               if (need_x) {
                 gx = detail::make_empty<T>({n, c});
-                gxp = gx.data_ptr<T>();
+                gxp = sorix::detail::flat<T>(gx);
               }
               if (need_y) {
                 gy = detail::make_empty<T>({n, c});
-                gyp = gy.data_ptr<T>();
+                gyp = sorix::detail::flat<T>(gy);
               }
               const bool per_row = reduction == Reduction::None;
               parallel::parallel_for(
@@ -295,6 +304,12 @@ Tensor cross_entropy(const Tensor& input_in, const Tensor& target_in, const Tens
     if (unbatched && reduction == Reduction::None) out = out.reshape({});
     return out;
   });
+}
+}  // namespace
+
+Tensor cross_entropy(const Tensor& input_in, const Tensor& target_in, const Tensor& weight, Reduction reduction) {
+  // The kernels below read flat memory: views are made contiguous first.
+  return cross_entropy_flat(sorix::detail::contiguous_or_undefined(input_in), sorix::detail::contiguous_or_undefined(target_in), sorix::detail::contiguous_or_undefined(weight), reduction);
 }
 
 }  // namespace functional

@@ -89,8 +89,9 @@ void check_unary(const Tensor& in, const Tensor& out, Ref ref, double max_ulps) 
 }
 
 template <class T, class Ref>
-void check_binary(const Tensor& a, const Tensor& b, const Tensor& out, Ref ref, double max_ulps) {
-  REQUIRE(out.shape() == a.shape());
+void check_binary(const Tensor& a_in, const Tensor& b_in, const Tensor& out, Ref ref, double max_ulps) {
+  REQUIRE(out.shape() == a_in.shape());
+  const Tensor a = a_in.contiguous(), b = b_in.contiguous();  // an expanded operand reads as its values
   const T* x = a.data_ptr<T>();
   const T* y = b.data_ptr<T>();
   const T* z = out.data_ptr<T>();
@@ -529,7 +530,8 @@ TEST_CASE("expand", "[elementwise]") {
   const std::string m2 = message_of([] { expand(zeros({2, 3}), {3}); });
   CHECK(contains(m2, "expand"));
   CHECK(contains(m2, "[2, 3]"));
-  CHECK_THROWS_AS(expand(x, {3, -1}), std::invalid_argument);
+  CHECK(expand(x, {2, 3, -1}).shape() == Shape{2, 3, 1});  // -1 keeps a size (as PyTorch)
+  CHECK_THROWS_AS(expand(x, {-1, 3, 1}), std::invalid_argument);  // but not for a new dim
   // Gradient: summed back.
   Tensor g = tensor({1.0, 2.0}, true);
   (expand(g, {3, 2}) * tensor({{1.0, 10.0}, {2.0, 20.0}, {3.0, 30.0}})).sum().backward();

@@ -77,7 +77,7 @@ TEST_CASE("slice follows Python slicing", "[index]") {
   for (std::int64_t i = 0; i < 3; ++i)
     for (std::int64_t j = 0; j < 3; ++j)
       for (std::int64_t k = 0; k < 4; ++k)
-        CHECK(y3.data_ptr<std::int64_t>()[(i * 3 + j) * 4 + k] == (i * 6 + 1 + 2 * j) * 4 + k);
+        CHECK(values_of<std::int64_t>(y3)[static_cast<std::size_t>((i * 3 + j) * 4 + k)] == (i * 6 + 1 + 2 * j) * 4 + k);
   Tensor last = iota({2, 5}).slice(1, -2, std::numeric_limits<std::int64_t>::max());
   CHECK(values_of<float>(last) == std::vector<float>{3, 4, 8, 9});
 }

@@ -109,8 +109,9 @@ auto at_thread_counts(const std::vector<int>& counts, Fn&& fn) {
 }
 
 /// True when both tensors have the same dtype, shape and bits.
-inline bool bit_identical(const Tensor& a, const Tensor& b) {
-  if (a.dtype() != b.dtype() || a.shape() != b.shape()) return false;
+inline bool bit_identical(const Tensor& a_in, const Tensor& b_in) {
+  if (a_in.dtype() != b_in.dtype() || a_in.shape() != b_in.shape()) return false;
+  const Tensor a = a_in.contiguous(), b = b_in.contiguous();  // views compare by their elements
   const std::size_t bytes = static_cast<std::size_t>(a.numel()) * dtype_size(a.dtype());
   const void* pa = nullptr;
   const void* pb = nullptr;

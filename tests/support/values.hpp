@@ -17,11 +17,25 @@
 
 namespace sorix::testing {
 
-/// t's elements as a flat vector of T (t must hold T: data_ptr<T> checks the dtype).
+/// t's elements in row-major order as a flat vector of T (t must hold T: data_ptr<T> checks the
+/// dtype). Walks t's own strides, independently of the library's strided copy, so it can check it.
 template <class T>
 std::vector<T> values_of(const Tensor& t) {
   const T* p = t.data_ptr<T>();
-  return std::vector<T>(p, p + t.numel());
+  const Shape sizes = t.shape(), strides = t.stride();
+  std::vector<T> out;
+  out.reserve(static_cast<std::size_t>(t.numel()));
+  std::vector<std::int64_t> idx(sizes.size(), 0);
+  for (std::int64_t i = 0; i < t.numel(); ++i) {
+    std::int64_t off = 0;
+    for (std::size_t d = 0; d < sizes.size(); ++d) off += idx[d] * strides[d];
+    out.push_back(p[off]);
+    for (std::size_t d = sizes.size(); d-- > 0;) {
+      if (++idx[d] < sizes[d]) break;
+      idx[d] = 0;
+    }
+  }
+  return out;
 }
 
 /// t's elements converted to double, whatever t's dtype.

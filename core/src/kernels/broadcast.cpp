@@ -4,13 +4,26 @@
 
 namespace sorix::kernels {
 
+namespace {
+std::vector<std::size_t> row_major_strides(const std::vector<std::size_t>& shape) {
+  std::vector<std::size_t> strides(shape.size(), 1);
+  for (std::size_t k = shape.size(); k-- > 1;) strides[k - 1] = strides[k] * shape[k];
+  return strides;
+}
+}  // namespace
+
 BroadcastPlan broadcast_plan(const std::vector<std::size_t>& a, const std::vector<std::size_t>& b,
+                             const char* op) {
+  return broadcast_plan(a, row_major_strides(a), b, row_major_strides(b), op);
+}
+
+BroadcastPlan broadcast_plan(const std::vector<std::size_t>& a, const std::vector<std::size_t>& a_strides,
+                             const std::vector<std::size_t>& b, const std::vector<std::size_t>& b_strides,
                              const char* op) {
   const std::size_t nd = std::max(a.size(), b.size());
   BroadcastPlan plan;
   plan.out_shape.assign(nd, 1);
   std::vector<std::size_t> sa(nd, 0), sb(nd, 0);
-  std::size_t stride_a = 1, stride_b = 1;
   for (std::size_t k = nd; k-- > 0;) {
     const std::size_t off_a = nd - a.size(), off_b = nd - b.size();
     const std::size_t da = k >= off_a ? a[k - off_a] : 1;
@@ -21,10 +34,8 @@ BroadcastPlan broadcast_plan(const std::vector<std::size_t>& a, const std::vecto
                                                 "; sizes must match or be 1)"));
     }
     plan.out_shape[k] = da == 1 ? db : da;
-    sa[k] = da == 1 ? 0 : stride_a;
-    sb[k] = db == 1 ? 0 : stride_b;
-    stride_a *= da;
-    stride_b *= db;
+    sa[k] = da == 1 ? 0 : a_strides[k - off_a];
+    sb[k] = db == 1 ? 0 : b_strides[k - off_b];
   }
   plan.numel = 1;
   for (std::size_t d : plan.out_shape) plan.numel *= d;

@@ -1,7 +1,8 @@
 #pragma once
-// NumPy broadcasting for binary kernels. The two operands' index maps are collapsed to the fewest
-// dims (same-shape operands become one flat run; [B, C] + [C] becomes rows of C), then the kernel
-// walks output rows: in each row an operand is either a contiguous run or one broadcast value.
+// NumPy broadcasting for binary kernels. The two operands' index maps (their strides, 0 along
+// broadcast or expanded dims) are collapsed to the fewest dims (same-shape operands become one
+// flat run; [B, C] + [C] becomes rows of C), then the kernel walks output rows: in each row an
+// operand is either a contiguous run or one broadcast value. The output is always contiguous.
 // Heavy (includes xsimd through simd.hpp): include only from .cpp files.
 #include <cstddef>
 #include <vector>
@@ -20,6 +21,15 @@ struct BroadcastPlan {
 /// Throws std::invalid_argument naming op and both shapes when they do not broadcast.
 BroadcastPlan broadcast_plan(const std::vector<std::size_t>& a, const std::vector<std::size_t>& b,
                              const char* op);
+/// The same for strided operands (strides in elements; 0 for an expanded dim). binary_map needs
+/// each operand's innermost collapsed stride to be 0 or 1 (row_kernel_ok).
+BroadcastPlan broadcast_plan(const std::vector<std::size_t>& a, const std::vector<std::size_t>& a_strides,
+                             const std::vector<std::size_t>& b, const std::vector<std::size_t>& b_strides,
+                             const char* op);
+/// True when binary_map can walk the plan's rows (each operand's innermost stride 0 or 1).
+inline bool row_kernel_ok(const BroadcastPlan& p) {
+  return p.dims.empty() || ((p.a_strides.back() <= 1) && (p.b_strides.back() <= 1));
+}
 
 /// out = op(a, b) elementwise with broadcasting, as fixed chunks of rows in the library arena.
 template <class T, class Op>

@@ -17,7 +17,7 @@ namespace {
 char* raw_bytes(Tensor& t) {
   return detail::visit_dtype(t.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
-    return reinterpret_cast<char*>(t.data_ptr<T>());
+    return reinterpret_cast<char*>(sorix::detail::flat<T>(t));
   });
 }
 const char* raw_bytes(const Tensor& t) { return raw_bytes(const_cast<Tensor&>(t)); }

@@ -174,7 +174,7 @@ Tensor read_idx(const std::string& path) {
   Tensor t = empty(shape, dtype);
   detail::visit_dtype(dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    T* p = t.data_ptr<T>();
+    T* p = sorix::detail::flat<T>(t);
     for (std::size_t i = 0; i < bytes.size(); ++i) p[i] = static_cast<T>(bytes[i]);
   });
   return t;
@@ -198,7 +198,7 @@ ImageDataset load_fashion_mnist(const std::string& dir, bool train) {
   }
   const std::int64_t n = ishape[0];
   Tensor y = empty({n}, Dtype::Int64);
-  std::int64_t* py = y.data_ptr<std::int64_t>();
+  std::int64_t* py = sorix::detail::flat<std::int64_t>(y);
   for (std::size_t i = 0; i < labels.size(); ++i) py[i] = labels[i];
   return ImageDataset(images, Shape{ishape[1] * ishape[2]}, y);
 }

@@ -53,10 +53,10 @@ Example ImageDataset::get(std::int64_t index) const {
   check<std::out_of_range>(index >= 0 && index < size(), "ImageDataset::get", "index ", index,
                            " out of range for a dataset of size ", size());
   Tensor x = empty(image_shape_, Dtype::Float32);
-  bytes_to_unit_floats(pixels_.get() + static_cast<std::size_t>(index) * image_bytes_, x.data_ptr<float>(),
+  bytes_to_unit_floats(pixels_.get() + static_cast<std::size_t>(index) * image_bytes_, sorix::detail::flat<float>(x),
                        image_bytes_);
   Tensor y = empty({}, Dtype::Int64);
-  y.data_ptr<std::int64_t>()[0] = labels_.data_ptr<std::int64_t>()[index];
+  sorix::detail::flat<std::int64_t>(y)[0] = sorix::detail::flat<std::int64_t>(labels_)[index];
   return Example{x, y};
 }
 
@@ -66,12 +66,12 @@ Batch ImageDataset::get_batch(const std::int64_t* indices, std::int64_t count) c
   row_gather::check_indices(op, indices, count, size());
   Tensor x = empty(with_leading(count, image_shape_), Dtype::Float32);
   Tensor y = empty({count}, Dtype::Int64);
-  float* px = x.data_ptr<float>();
+  float* px = sorix::detail::flat<float>(x);
   const std::size_t per = image_bytes_;
   row_gather::gather_rows(pixels_.get(), per, indices, static_cast<std::size_t>(count), per * sizeof(float),
                       [&](std::size_t r, const unsigned char* row) { bytes_to_unit_floats(row, px + r * per, per); });
-  const std::int64_t* labels = labels_.data_ptr<std::int64_t>();
-  std::int64_t* py = y.data_ptr<std::int64_t>();
+  const std::int64_t* labels = sorix::detail::flat<std::int64_t>(labels_);
+  std::int64_t* py = sorix::detail::flat<std::int64_t>(y);
   for (std::int64_t i = 0; i < count; ++i) py[i] = labels[indices[i]];
   return Batch{x, y};
 }
@@ -83,7 +83,7 @@ void ImageDataset::prefetch(const std::int64_t* indices, std::int64_t count) con
 
 Tensor ImageDataset::data() const {
   Tensor x = empty(with_leading(size(), image_shape_), Dtype::Float32);
-  float* px = x.data_ptr<float>();
+  float* px = sorix::detail::flat<float>(x);
   const std::uint8_t* src = pixels_.get();
   parallel::parallel_for(static_cast<std::size_t>(size()) * image_bytes_, parallel::kChunkSize,
                          [&](std::size_t b, std::size_t e) { bytes_to_unit_floats(src + b, px + b, e - b); });

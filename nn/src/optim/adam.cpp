@@ -90,8 +90,8 @@ void Adam::step() {
     const Tensor g = p.grad();
     detail::visit_floating(p.dtype(), op, [&](auto tag) {
       using T = typename decltype(tag)::type;
-      T* pp = p.data_ptr<T>();
-      const T* gp = g.data_ptr<T>();
+      T* pp = sorix::detail::flat<T>(p);
+      const T* gp = sorix::detail::flat<T>(g);
       T* m = st.buffers[0].data_ptr<T>();
       T* v = st.buffers[1].data_ptr<T>();
       T* vmax = s.amsgrad ? st.buffers[2].data_ptr<T>() : nullptr;

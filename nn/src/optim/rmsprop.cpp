@@ -57,8 +57,8 @@ void RMSprop::step() {
     const Tensor g = p.grad();
     detail::visit_floating(p.dtype(), "RMSprop::step", [&](auto tag) {
       using T = typename decltype(tag)::type;
-      T* pp = p.data_ptr<T>();
-      const T* gp = g.data_ptr<T>();
+      T* pp = sorix::detail::flat<T>(p);
+      const T* gp = sorix::detail::flat<T>(g);
       T* sq = st.buffers[0].data_ptr<T>();
       T* buf = use_mom ? st.buffers[1].data_ptr<T>() : nullptr;
       T* gavg = centered ? st.buffers[use_mom ? 2 : 1].data_ptr<T>() : nullptr;

@@ -54,8 +54,8 @@ void SGD::step() {
     const Tensor g = p.grad();
     detail::visit_floating(p.dtype(), "SGD::step", [&](auto tag) {
       using T = typename decltype(tag)::type;
-      T* pp = p.data_ptr<T>();
-      const T* gp = g.data_ptr<T>();
+      T* pp = sorix::detail::flat<T>(p);
+      const T* gp = sorix::detail::flat<T>(g);
       T* bp = st.buffers.empty() ? nullptr : st.buffers[0].data_ptr<T>();
       const kernels::SgdStep s{options_.weight_decay(), options_.momentum(), 1 - options_.dampening(), -options_.lr(),
                                options_.nesterov(), first};

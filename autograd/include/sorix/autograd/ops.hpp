@@ -31,8 +31,13 @@ Tensor eq(const Tensor& a, const Tensor& b);
 Tensor ne(const Tensor& a, const Tensor& b);
 /// cond != 0 ? a : b, all three broadcast together; gradient flows to a and b.
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
-/// x broadcast to `shape` (NumPy rules; x's dims must be 1 or match). Gradient: sum_to.
-Tensor expand(const Tensor& x, const Shape& shape);
+/// A scalar takes the other argument's dtype; with two scalars the result is float32.
+Tensor where(const Tensor& cond, double a, const Tensor& b);
+Tensor where(const Tensor& cond, const Tensor& a, double b);
+Tensor where(const Tensor& cond, double a, double b);
+/// int64 [count, x.dim()]: the indices of x's nonzero elements in row-major order
+/// (autograd/src/indexing.cpp).
+Tensor nonzero(const Tensor& x);
 /// A 0-dim tensor holding `value` in the dtype an op with `like` should use.
 Tensor scalar_tensor(double value, Dtype dtype);
 
@@ -86,10 +91,11 @@ Tensor log_softmax(const Tensor& x, std::int64_t dim);
 /// depend on the thread count or the CPU capability (float32 and float64).
 Tensor matmul(const Tensor& a, const Tensor& b);
 
-// ---- shape (autograd/src/reshape.cpp, autograd/src/shape.cpp) ------------------------------------
-/// New shape, same elements in row-major order; one size may be -1 (inferred).
+// ---- views (autograd/src/view.cpp): results share x's storage (sorix/core/tensor.hpp) ----------
+/// New shape, same elements in row-major order; one size may be -1 (inferred). A view when x's
+/// strides allow one, else a contiguous copy (as PyTorch).
 Tensor reshape(const Tensor& x, const Shape& shape);
-/// As reshape (every sorix tensor is contiguous, so a view is always possible; it copies).
+/// As reshape, but always a view: throws when x's strides do not allow one.
 Tensor view(const Tensor& x, const Shape& shape);
 Tensor flatten(const Tensor& x, std::int64_t start_dim = 0, std::int64_t end_dim = -1);
 Tensor squeeze(const Tensor& x);
@@ -97,18 +103,33 @@ Tensor squeeze(const Tensor& x, std::int64_t dim);
 Tensor unsqueeze(const Tensor& x, std::int64_t dim);
 Tensor transpose(const Tensor& x, std::int64_t dim0, std::int64_t dim1);
 Tensor permute(const Tensor& x, const std::vector<std::int64_t>& dims);
+/// Elements start, start+step, ... < end along dim (negative start/end count from the end,
+/// clamped to the size as Python slicing; step >= 1, a negative step throws).
+Tensor slice(const Tensor& x, std::int64_t dim, std::int64_t start, std::int64_t end, std::int64_t step = 1);
+/// `length` elements from `start` along dim (start may be negative; the range must fit).
+Tensor narrow(const Tensor& x, std::int64_t dim, std::int64_t start, std::int64_t length);
+/// Element `index` along dim, that dim removed.
+Tensor select(const Tensor& x, std::int64_t dim, std::int64_t index);
+/// x broadcast to `shape` (NumPy rules; -1 keeps a size): expanded dims get stride 0, so the
+/// result must not be written elementwise (in-place ops on it throw). Gradient: sum_to.
+Tensor expand(const Tensor& x, const Shape& shape);
+/// Windows of `size` elements every `step` along dim, as a new last dim (windows may overlap).
+Tensor unfold(const Tensor& x, std::int64_t dim, std::int64_t size, std::int64_t step);
+/// The view with these sizes and strides at `storage_offset` (default: x's) of x's storage;
+/// bounds-checked against the storage. With autograd, x must be contiguous.
+Tensor as_strided(const Tensor& x, const Shape& sizes, const Shape& strides,
+                  std::optional<std::int64_t> storage_offset = std::nullopt);
+std::vector<Tensor> split(const Tensor& x, std::int64_t split_size, std::int64_t dim = 0);
+std::vector<Tensor> chunk(const Tensor& x, std::int64_t chunks, std::int64_t dim = 0);
+/// Every select(x, dim, i).
+std::vector<Tensor> unbind(const Tensor& x, std::int64_t dim = 0);
 
 // ---- indexing and joining (autograd/src/index.cpp) -----------------------------------------------
-/// Elements start, start+step, ... < end along dim (negative start/end count from the end,
-/// clamped to the size as Python slicing; step >= 1).
-Tensor slice(const Tensor& x, std::int64_t dim, std::int64_t start, std::int64_t end, std::int64_t step = 1);
 /// Rows of x along dim picked by a 1-D int64 index; gradient scattered (summed) back.
 Tensor index_select(const Tensor& x, std::int64_t dim, const Tensor& index);
 /// out[i][j] = x[index[i][j]][j] (dim 0) etc.; index int64 with x's number of dims.
 Tensor gather(const Tensor& x, std::int64_t dim, const Tensor& index);
 Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim = 0);
 Tensor stack(const std::vector<Tensor>& tensors, std::int64_t dim = 0);
-std::vector<Tensor> split(const Tensor& x, std::int64_t split_size, std::int64_t dim = 0);
-std::vector<Tensor> chunk(const Tensor& x, std::int64_t chunks, std::int64_t dim = 0);
 
 }  // namespace sorix

@@ -1,15 +1,27 @@
 #pragma once
-// sorix::Tensor — a cheap handle (shared ownership, like torch::Tensor) over contiguous,
-// row-major xt::xarray<T> storage of dtype float32, float64 or int64.
+// sorix::Tensor — a cheap handle (shared ownership, like torch::Tensor) on a strided view of flat,
+// shared storage of dtype float32, float64 or int64.
+//
+// Tensor model: a tensor is (storage, storage_offset, sizes, strides). Element (i0, i1, ...) lives
+// at storage[offset + i0*stride0 + i1*stride1 + ...]; strides are in elements and never negative.
+// Factories and ops return contiguous (row-major, offset 0) tensors that own fresh storage. The
+// shape ops view, reshape (when possible), transpose, t, permute, slice, narrow, select, squeeze,
+// unsqueeze, flatten, expand (stride 0), unfold, split, chunk, unbind, as_strided and basic
+// index() return views: new sizes and strides over the same storage, so writes through a view
+// land in its base, and in-place changes of the base show in the view. Kernels run over flat
+// memory: an op given a non-contiguous input first makes it contiguous (one strided copy, a
+// kernel of the kernel layer); contiguous inputs are used as they are.
 //
 // Ownership: copying a Tensor copies the handle; both see the same data. detach() gives a new
-// handle on the same storage without autograd history. Shape-changing ops (reshape, view,
-// transpose, slicing...) return tensors with their own storage (they copy): every tensor is
-// contiguous, so every kernel runs over flat memory.
+// handle on the same storage and geometry without autograd history.
 //
 // Autograd: a tensor created by an op on inputs that require grad records its grad_fn (a Node of
 // the graph). backward() accumulates gradients into leaf tensors' grad(). A version counter on
-// the storage detects in-place changes to a tensor that backward still needs.
+// the storage (so shared by every view of it) detects in-place changes to a tensor that
+// backward still needs. Views are differentiable (the gradient of a view lands in the matching
+// elements of its base's gradient), and an in-place op on a view of a non-leaf tensor rewrites
+// the base's history as PyTorch does (CopySlices): the base's gradient then flows through the
+// op. An in-place op on a view of a leaf that requires grad is refused while grad mode is on.
 //
 // Threading and determinism: every op runs its kernel as fixed chunks in the library's TBB arena
 // (sorix::parallel); results are bit-identical for any thread count (docs/determinism.md).
@@ -22,9 +34,11 @@
 #include <variant>
 #include <vector>
 
+#include <xtensor/xadapt.hpp>
 #include <xtensor/xarray.hpp>
 
 #include "sorix/core/dtype.hpp"
+#include "sorix/core/indexing.hpp"
 
 namespace sorix {
 
@@ -36,10 +50,15 @@ class Generator;
 /// Sizes of a tensor's dimensions. Signed, as PyTorch's, so user code may pass int variables.
 using Shape = std::vector<std::int64_t>;
 
-/// Shared, versioned storage of one dtype. Its shape is the tensor's shape.
+/// Flat element buffer of one dtype (the buffer type of xt::xarray<T>).
+template <class T>
+using Buffer = typename xt::xarray<T>::storage_type;
+
+/// Shared, versioned, flat storage of one dtype. Tensors view it through their geometry.
 struct Storage {
-  std::variant<xt::xarray<float>, xt::xarray<double>, xt::xarray<std::int64_t>> data;
-  /// Bumped by every in-place change; saved tensors remember it (see autograd/saved.hpp).
+  std::variant<Buffer<float>, Buffer<double>, Buffer<std::int64_t>> data;
+  /// Bumped by every in-place change through any tensor on this storage; saved tensors remember
+  /// it (autograd::SavedTensor), so a change through a view is caught too.
   std::uint64_t version = 0;
 };
 
@@ -48,10 +67,31 @@ class Tensor;
 /// What a Tensor handle points to.
 struct TensorImpl {
   std::shared_ptr<Storage> storage;
+  Shape sizes;
+  Shape strides;                       // in elements, >= 0 (0: a dim made by expand)
+  std::int64_t offset = 0;             // of element (0, 0, ...) in the storage
+  std::int64_t numel = 1;
+  bool contiguous = true;              // row-major with no gaps (cached: is_contiguous())
   bool requires_grad = false;
   std::shared_ptr<TensorImpl> grad;              // accumulated gradient (leaves)
   std::shared_ptr<autograd::Node> grad_fn;       // the op that produced this tensor, if recorded
+  /// Views made by view ops: the tensor whose memory this one views (itself never a view). An
+  /// in-place op through the view rewrites the base's history (see the header comment).
+  std::shared_ptr<TensorImpl> view_base;
+  /// A view whose base could not be tracked (a view of a non-contiguous tensor that is not
+  /// itself a view): in-place ops on it with autograd are refused.
+  bool untracked_view = false;
+  /// Bumped when an in-place op through a view rewrites this (base) tensor's grad_fn; a view
+  /// whose `base_generation` lags rebuilds its grad_fn from the base's when asked.
+  std::uint64_t generation = 0;
+  std::uint64_t base_generation = 0;
+  /// Sets sizes and strides and the cached numel and contiguity.
+  void set_geometry(Shape new_sizes, Shape new_strides, std::int64_t new_offset);
 };
+
+namespace indexing {
+struct TensorIndex;
+}
 
 /// Dtype and requires_grad for factories; a Dtype converts to it: zeros({2, 3}, sorix::float64).
 struct TensorOptions {
@@ -81,6 +121,15 @@ class Tensor {
   /// Size of dimension d (negative d counts from the end).
   std::int64_t size(std::int64_t d) const;
   std::int64_t numel() const;
+  /// Strides in elements, one per dim (as PyTorch's stride()).
+  Shape stride() const;
+  std::int64_t stride(std::int64_t d) const;
+  /// Index of element (0, 0, ...) in the storage.
+  std::int64_t storage_offset() const;
+  /// Row-major with no gaps (size-1 dims may have any stride; an empty tensor is contiguous).
+  bool is_contiguous() const;
+  /// Made by a view op: shares its base's storage (see the header comment).
+  bool is_view() const;
   bool requires_grad() const;
   /// Marks a leaf as requiring grad (floating dtypes only). Returns *this.
   Tensor& requires_grad_(bool on = true);
@@ -92,13 +141,19 @@ class Tensor {
   std::uint64_t version() const;
   TensorImpl* impl() const { return impl_.get(); }
   const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
-  /// True when both handles share one storage.
+  /// True when both handles are the same tensor (one TensorImpl).
   bool is_same(const Tensor& other) const { return impl_ == other.impl_; }
 
-  /// The backing array; the wrong T throws std::invalid_argument naming both dtypes.
-  template <class T> xt::xarray<T>& data();
-  template <class T> const xt::xarray<T>& data() const;
-  /// Raw pointer to the first element (contiguous, row-major).
+  /// An xtensor expression over this tensor's elements: an xt::adapt of the strided memory with
+  /// this tensor's shape and strides, for any tensor (contiguous or a view). Reads see the
+  /// current values; writes land in the tensor's storage (and so in every view of it), without
+  /// bumping the version counter or touching autograd; through an expanded (stride-0) view one
+  /// memory element is shared by several indices. The adaptor does not own the memory: keep
+  /// the tensor alive while using it. The wrong T throws std::invalid_argument naming both dtypes.
+  template <class T> auto data();
+  template <class T> auto data() const;
+  /// Raw pointer to element (0, 0, ...) of this tensor (as PyTorch): storage + storage_offset().
+  /// Walk it with stride(); for a contiguous tensor the elements follow in row-major order.
   template <class T> T* data_ptr();
   template <class T> const T* data_ptr() const;
   /// The single element of a one-element tensor, converted to T.
@@ -107,8 +162,9 @@ class Tensor {
   // ---- conversion and autograd -------------------------------------------------------------
   Tensor to(Dtype d) const;            // differentiable between float dtypes
   Tensor clone() const;                // differentiable copy
-  Tensor detach() const;               // same storage, no history
-  Tensor contiguous() const { return *this; }
+  Tensor detach() const;               // same storage and geometry, no history
+  /// This tensor when it is contiguous, else a contiguous copy (differentiable).
+  Tensor contiguous() const;
   /// Backpropagates from this tensor. `gradient` may be omitted for one-element tensors.
   void backward(const Tensor& gradient = Tensor(), bool retain_graph = false,
                 bool create_graph = false) const;
@@ -155,6 +211,8 @@ class Tensor {
   Tensor& fill_(double value);
   Tensor& zero_();
   Tensor& clamp_(std::optional<double> min, std::optional<double> max);
+  /// Copies src (broadcast to this tensor's shape, converted to its dtype) into this tensor's
+  /// memory: through a view, into its base.
   Tensor& copy_(const Tensor& src);
   /// Random fills on counter-based streams (core/random.hpp; nullptr: the default generator).
   Tensor& uniform_(double from = 0.0, double to = 1.0, Generator* generator = nullptr);
@@ -180,25 +238,82 @@ class Tensor {
   // ---- linear algebra (autograd/src/matmul.cpp) ---------------------------------------------
   Tensor matmul(const Tensor& o) const;
 
-  // ---- shape and indexing (autograd/src/shape.cpp, autograd/src/index.cpp) ------------------
+  // ---- views (autograd/src/view.cpp): share this tensor's storage ----------------------------
   Tensor transpose(std::int64_t dim0, std::int64_t dim1) const;
   Tensor t() const;
   Tensor permute(const std::vector<std::int64_t>& dims) const;
+  /// A view when the strides allow it, else a contiguous copy (as PyTorch).
   Tensor reshape(const Shape& shape) const;
+  /// Always a view; throws when the strides do not allow one (use reshape()).
   Tensor view(const Shape& shape) const;
   Tensor squeeze() const;
   Tensor squeeze(std::int64_t dim) const;
   Tensor unsqueeze(std::int64_t dim) const;
   Tensor flatten(std::int64_t start_dim = 0, std::int64_t end_dim = -1) const;
   Tensor slice(std::int64_t dim, std::int64_t start, std::int64_t end, std::int64_t step = 1) const;
-  Tensor index_select(std::int64_t dim, const Tensor& index) const;
-  Tensor gather(std::int64_t dim, const Tensor& index) const;
+  Tensor narrow(std::int64_t dim, std::int64_t start, std::int64_t length) const;
+  Tensor select(std::int64_t dim, std::int64_t index) const;
+  Tensor expand(const Shape& shape) const;
+  Tensor expand_as(const Tensor& other) const;
+  Tensor unfold(std::int64_t dim, std::int64_t size, std::int64_t step) const;
+  Tensor as_strided(const Shape& sizes, const Shape& strides, std::optional<std::int64_t> storage_offset = {}) const;
   std::vector<Tensor> split(std::int64_t split_size, std::int64_t dim = 0) const;
   std::vector<Tensor> chunk(std::int64_t chunks, std::int64_t dim = 0) const;
+  std::vector<Tensor> unbind(std::int64_t dim = 0) const;
+
+  // ---- indexing (autograd/src/index.cpp, autograd/src/indexing.cpp) -------------------------
+  Tensor index_select(std::int64_t dim, const Tensor& index) const;
+  Tensor gather(std::int64_t dim, const Tensor& index) const;
+  /// libtorch's Tensor::index: integers, Slice, None, Ellipsis, bool and int64 tensors
+  /// (sorix/core/indexing.hpp). Only basic indices (no tensors): a view.
+  Tensor index(const std::vector<indexing::TensorIndex>& indices) const;
+  /// Writes `value` (broadcast) into the elements index(indices) names; for basic indices that
+  /// is a view, so the write lands in this tensor.
+  Tensor& index_put_(const std::vector<indexing::TensorIndex>& indices, const Tensor& value);
+  Tensor& index_put_(const std::vector<indexing::TensorIndex>& indices, double value);
+  /// select(0, i): a view.
+  Tensor operator[](std::int64_t i) const;
+  /// Where mask (bool as 0/1, broadcast to this shape) is nonzero: value.
+  Tensor masked_fill(const Tensor& mask, double value) const;
+  Tensor masked_fill(const Tensor& mask, const Tensor& value) const;
+  Tensor& masked_fill_(const Tensor& mask, double value);
+  Tensor& masked_fill_(const Tensor& mask, const Tensor& value);
+  /// The elements where mask is nonzero, as a 1-D copy (row-major order).
+  Tensor masked_select(const Tensor& mask) const;
 
  private:
   std::shared_ptr<TensorImpl> impl_;
 };
+
+namespace indexing {
+/// One entry of an index list (see sorix/core/indexing.hpp).
+struct TensorIndex {
+  enum class Kind { None, Ellipsis, Integer, Boolean, Slice, Tensor };
+  TensorIndex(std::nullopt_t) : kind(Kind::None) {}                      // NOLINT: implicit by design
+  TensorIndex(EllipsisIndexType) : kind(Kind::Ellipsis) {}               // NOLINT
+  TensorIndex(const char* s);                                            // NOLINT: "..." only
+  TensorIndex(std::int64_t i) : kind(Kind::Integer), integer(i) {}       // NOLINT
+  TensorIndex(int i) : kind(Kind::Integer), integer(i) {}                // NOLINT
+  TensorIndex(bool b) : kind(Kind::Boolean), boolean(b) {}               // NOLINT
+  TensorIndex(Slice s) : kind(Kind::Slice), slice(s) {}                  // NOLINT
+  TensorIndex(sorix::Tensor t) : kind(Kind::Tensor), tensor(std::move(t)) {}  // NOLINT
+  Kind kind;
+  std::int64_t integer = 0;
+  bool boolean = false;
+  Slice slice;
+  sorix::Tensor tensor;
+  bool mask = false;  // a Tensor index read as a mask even when int64 (see mask())
+};
+
+/// A tensor index read as a mask (nonzero = selected) whatever its dtype. Float tensors are masks
+/// anyway; an int64 tensor is read as positions unless wrapped: t.index({mask(x.gt(0))}) for
+/// an int64 x, whose comparisons give int64 0/1.
+inline TensorIndex mask(sorix::Tensor t) {
+  TensorIndex i(std::move(t));
+  i.mask = true;
+  return i;
+}
+}  // namespace indexing
 
 // ---- factories (core/src/factories.cpp) -------------------------------------------------------
 Tensor tensor(std::initializer_list<float> values, bool requires_grad = false);
@@ -270,23 +385,33 @@ namespace detail {
 }  // namespace detail
 
 template <class T>
-xt::xarray<T>& Tensor::data() {
-  if (!impl_) detail::throw_undefined("data");
-  auto* p = std::get_if<xt::xarray<T>>(&impl_->storage->data);
-  if (p == nullptr) detail::throw_dtype_mismatch("data", dtype_of_v<T>, dtype());
-  return *p;
-}
-template <class T>
-const xt::xarray<T>& Tensor::data() const {
-  return const_cast<Tensor*>(this)->data<T>();
-}
-template <class T>
 T* Tensor::data_ptr() {
-  return data<T>().data();
+  if (!impl_) detail::throw_undefined("data_ptr");
+  auto* p = std::get_if<Buffer<T>>(&impl_->storage->data);
+  if (p == nullptr) detail::throw_dtype_mismatch("data_ptr", dtype_of_v<T>, dtype());
+  return p->data() + impl_->offset;
 }
 template <class T>
 const T* Tensor::data_ptr() const {
-  return data<T>().data();
+  return const_cast<Tensor*>(this)->data_ptr<T>();
+}
+namespace detail {
+/// Elements spanned by a view from its first element: 1 + sum (size - 1) * stride (0 if empty).
+std::size_t span_of(const TensorImpl& impl);
+template <class P>
+auto adapt_tensor(P* first, const TensorImpl& impl) {
+  std::vector<std::size_t> shape(impl.sizes.begin(), impl.sizes.end());
+  std::vector<std::ptrdiff_t> strides(impl.strides.begin(), impl.strides.end());
+  return xt::adapt(first, span_of(impl), xt::no_ownership(), shape, strides);
+}
+}  // namespace detail
+template <class T>
+auto Tensor::data() {
+  return detail::adapt_tensor(data_ptr<T>(), *impl_);
+}
+template <class T>
+auto Tensor::data() const {
+  return detail::adapt_tensor(data_ptr<T>(), *impl_);
 }
 
 }  // namespace sorix
