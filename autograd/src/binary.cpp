@@ -330,7 +330,8 @@ Tensor& Tensor::copy_(const Tensor& src) {
 
 Tensor& Tensor::fill_(double value) {
   detail::check_inplace(*this, "fill_");
-  if (!(autograd::grad_enabled() && requires_grad())) {
+  const auto& base = impl()->view_base;
+  if (!(autograd::grad_enabled() && (requires_grad() || (base && base->requires_grad)))) {
     // No history to rewrite: fill the memory (through this tensor's strides) directly.
     detail::visit_dtype(dtype(), [&](auto tag) {
       using T = typename decltype(tag)::type;

@@ -13,6 +13,7 @@
 // indexing a tensor of positions), writes the values there in one serial pass (with repeated
 // positions the last one in row-major order wins, on every run), and stores the result in place
 // (through assign_inplace, so views and autograd behave as for every in-place op).
+#include <cmath>
 #include <limits>
 
 #include "autograd/src/ops_internal.hpp"
@@ -256,13 +257,17 @@ Tensor nonzero(const Tensor& x) {
   return out;
 }
 
+// The dtype a scalar takes beside a tensor: the tensor's, unless an int64 tensor meets a
+// fractional scalar (then float32), as the arithmetic operators do.
 Tensor where(const Tensor& cond, double a, const Tensor& b) {
   detail::check_defined(b, "where");
-  return sorix::where(cond, scalar_tensor(a, b.dtype()), b);
+  const bool fractional = b.dtype() == Dtype::Int64 && std::floor(a) != a;
+  return sorix::where(cond, scalar_tensor(a, fractional ? Dtype::Float32 : b.dtype()), b);
 }
 Tensor where(const Tensor& cond, const Tensor& a, double b) {
   detail::check_defined(a, "where");
-  return sorix::where(cond, a, scalar_tensor(b, a.dtype()));
+  const bool fractional = a.dtype() == Dtype::Int64 && std::floor(b) != b;
+  return sorix::where(cond, a, scalar_tensor(b, fractional ? Dtype::Float32 : a.dtype()));
 }
 Tensor where(const Tensor& cond, double a, double b) {
   return sorix::where(cond, scalar_tensor(a, Dtype::Float32), scalar_tensor(b, Dtype::Float32));

@@ -111,12 +111,16 @@ Tensor make_view(const Tensor& x, const Geometry& view, const Geometry& rel, con
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = xi.storage;
   impl->set_geometry(view.sizes, view.strides, view.offset);
-  if (xi.view_base) {
-    impl->view_base = xi.view_base;
-  } else if (xi.untracked_view || !xi.contiguous) {
-    impl->untracked_view = true;  // rel-to-base geometry is not strided: in-place autograd refused
+  if (impl->numel == 0) impl->offset = xi.offset;  // an empty view never points past the buffer
+  const std::shared_ptr<TensorImpl> base = xi.view_base ? xi.view_base : x.impl_ptr();
+  // The view's elements as positions in its base's row-major layout (the base is contiguous):
+  // an as_strided view may reach outside the base, and then cannot be tracked.
+  const std::int64_t first = impl->offset - base->offset;
+  const bool inside = impl->numel == 0 || (first >= 0 && first + static_cast<std::int64_t>(detail::span_of(*impl)) <= base->numel);
+  if (xi.untracked_view || !base->contiguous || !inside) {
+    impl->untracked_view = true;  // no strided geometry in the base: in-place autograd refused
   } else {
-    impl->view_base = x.impl_ptr();
+    impl->view_base = base;
   }
   if (impl->view_base) impl->base_generation = impl->view_base->generation;
   Tensor out(impl);
@@ -349,7 +353,15 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
   detail::check_defined(x, "reshape");
   const Shape target = infer_shape(x, shape, "reshape");
   Tensor out = try_view(x, target, "ReshapeBackward");
-  return out.defined() ? out : try_view(x.clone(), target, "ReshapeBackward");
+  if (out.defined()) return out;
+  // The strides forbid a view: a contiguous copy in the new shape (not a view of anything).
+  out = detail::contiguous_copy(x);
+  out.impl()->set_geometry(target, detail::contiguous_strides(target), 0);
+  if (autograd::needs_grad({&x})) {
+    autograd::record(out, "ReshapeBackward", {x},
+                     [xs = x.shape()](const Tensor& g) -> std::vector<Tensor> { return {reshape(g, xs)}; });
+  }
+  return out;
 }
 
 Tensor flatten(const Tensor& x, std::int64_t start_dim, std::int64_t end_dim) {
@@ -428,7 +440,7 @@ Tensor slice(const Tensor& x, std::int64_t dim, std::int64_t start, std::int64_t
   // Python slicing: negative bounds count from the end, then both are clamped to [0, n].
   auto clamp_bound = [n](std::int64_t b) { return std::clamp(b < 0 ? b + n : b, std::int64_t{0}, n); };
   const std::int64_t b = clamp_bound(start), e = std::max(b, clamp_bound(end));
-  const std::int64_t len = (e - b + step - 1) / step;
+  const std::int64_t len = e > b ? (e - b - 1) / step + 1 : 0;  // no overflow for a huge step
   return view_op(x, "SliceBackward", Backward::Scatter,
                  [&](const Geometry& g) { return sliced(g, d, b, len, step); });
 }
@@ -524,6 +536,10 @@ Tensor as_strided(const Tensor& x, const Shape& sizes, const Shape& strides, std
   check(!autograd::needs_grad({&x}) || x.is_contiguous(), "as_strided",
         "the gradient needs a contiguous input (its geometry is in the input's row-major layout); got strides ",
         x.stride(), ": call contiguous() first");
+  check(!autograd::needs_grad({&x}) || empty ||
+            (offset >= x.storage_offset() && last < x.storage_offset() + x.numel()),
+        "as_strided", "with autograd the view must stay inside the input's own elements (storage offsets [",
+        x.storage_offset(), ", ", x.storage_offset() + x.numel(), ")); it reaches [", offset, ", ", last, "]");
   const Geometry view{sizes, strides, offset};
   const Geometry rel{sizes, strides, offset - x.storage_offset()};
   return make_view(x, view, rel, "AsStridedBackward", Backward::Scatter);

@@ -227,6 +227,10 @@ Tensor& fill_inplace(Tensor& t, Fill&& fill) {
     detail::copy_into(scratch, t);
   }
   ++t.impl()->storage->version;
+  const auto& base = t.impl()->view_base;
+  if (autograd::grad_enabled() && (t.requires_grad() || (base && base->requires_grad))) {
+    autograd::record_inplace(t, t.detach());  // new values without history: no gradient to the old
+  }
   return t;
 }
 

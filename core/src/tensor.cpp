@@ -151,6 +151,12 @@ void check_inplace(const Tensor& t, const char* op) {
         op, "a view of a leaf tensor that requires grad is being used in an in-place operation; "
             "wrap the update in a NoGradGuard, or change a clone() of the leaf"));
   }
+  if (autograd::grad_enabled() && impl.view_base && impl.view_base->requires_grad && !t.requires_grad()) {
+    throw std::runtime_error(error_message(
+        op, "a view made in no-grad mode of a tensor that requires grad is being changed in place with grad "
+            "mode on (as PyTorch, refused: its gradient would be wrong); make the view with grad mode on, or "
+            "change it under a NoGradGuard"));
+  }
   check_writable(t, op);
 }
 
@@ -160,7 +166,8 @@ Tensor& assign_inplace(Tensor& self, Tensor result, const char* op) {
   check_writable(self, op);
   if (result.dtype() != self.dtype()) result = result.to(self.dtype());
   TensorImpl& impl = *self.impl();
-  const bool track = autograd::grad_enabled() && (result.requires_grad() || self.requires_grad());
+  const bool track = autograd::grad_enabled() && (result.requires_grad() || self.requires_grad() ||
+                                                  (impl.view_base && impl.view_base->requires_grad));
   if (track && impl.untracked_view) {
     throw std::runtime_error(error_message(
         op, "in-place operation with autograd on a view of a non-contiguous tensor that is not "
@@ -170,9 +177,9 @@ Tensor& assign_inplace(Tensor& self, Tensor result, const char* op) {
   const std::size_t storage_size = std::visit([](const auto& b) { return b.size(); }, storage.data);
   const TensorImpl& r = *result.impl();
   if (impl.contiguous && impl.offset == 0 && static_cast<std::size_t>(impl.numel) == storage_size &&
-      r.contiguous && r.offset == 0 && result.impl()->storage.use_count() == 1 &&
+      r.contiguous && r.offset == 0 && result.impl()->storage.use_count() == 1 && result.impl_ptr().use_count() == 1 &&
       std::visit([](const auto& b) { return b.size(); }, r.storage->data) == storage_size) {
-    // The result owns exactly this many elements and nothing else sees them: take its buffer.
+    // The result (a temporary no one else holds) owns exactly this many elements: take its buffer.
     storage.data = std::move(result.impl()->storage->data);
     result.impl()->storage = impl.storage;  // the result's handle sees the same values
   } else if (result.impl()->storage == impl.storage) {

@@ -365,3 +365,54 @@ TEST_CASE("the strided copy is bit-identical at any thread count", "[views][thre
   for (const Tensor& r : writes) CHECK(bit_identical(r, writes[0]));
   CHECK(bit_identical(writes[0].t(), src.select(2, 2)));
 }
+
+TEST_CASE("datasets take views; optimizers refuse non-contiguous parameters", "[views]") {
+  // A TensorDataset built from a transposed view batches its logical rows.
+  Tensor x = iota({3, 4}).t();  // rows [0, 4, 8], [1, 5, 9], ...
+  Tensor y = sorix::tensor({0, 1, 2, 3});
+  sorix::data::TensorDataset ds(x, y);
+  const std::int64_t idx[] = {3, 1};
+  sorix::data::Batch b = ds.get_batch(idx, 2);
+  CHECK(values_of<float>(b.data) == std::vector<float>{3, 7, 11, 1, 5, 9});
+  CHECK(values_of<float>(ds.get(2).data) == std::vector<float>{2, 6, 10});
+  Tensor w = iota({2, 3}).t().detach().requires_grad_();
+  const std::string m = message_of([&] { sorix::optim::SGD(std::vector<Tensor>{w}, 0.1); });
+  CHECK(contains(m, "not contiguous"));
+}
+
+TEST_CASE("edge cases of views and in-place ops", "[views][grad]") {
+  // copy_ never makes the source share the destination's memory.
+  Tensor a = zeros({3}), b = iota({3}).clone();
+  a.copy_(b);
+  a.add_(1.0);
+  CHECK(values_of<float>(b) == std::vector<float>{0, 1, 2});
+  CHECK(values_of<float>(a) == std::vector<float>{1, 2, 3});
+  // A random fill overwrites history: no gradient reaches the old values.
+  Tensor x = sorix::tensor({1.0, 2.0, 3.0}, true);
+  Tensor y = x * 2.0;
+  y.narrow(0, 0, 2).uniform_();
+  y.sum().backward();
+  CHECK(values_of<double>(x.grad()) == std::vector<double>{0, 0, 2});
+  // A view made without grad mode, changed with it: refused, as PyTorch.
+  Tensor x2 = sorix::tensor({1.0, 2.0}, true);
+  Tensor y2 = x2 * 3.0;
+  Tensor v;
+  {
+    sorix::NoGradGuard no_grad;
+    v = y2[0];
+  }
+  const std::string m = message_of<std::runtime_error>([&] { v.mul_(2.0); });
+  CHECK(contains(m, "no-grad mode"));
+  CHECK(values_of<double>(y2) == std::vector<double>{3, 6});  // unchanged
+  // Views of empty tensors stay inside the (empty) buffer; reshape's copy is not a view.
+  Tensor e = zeros({2, 0}).select(0, 1);
+  CHECK(e.storage_offset() == 0);
+  Tensor r = iota({3, 4}).t().reshape({12});
+  CHECK_FALSE(r.is_view());
+  // as_strided with autograd must stay inside the input's own elements.
+  Tensor leaf = sorix::zeros({6}, sorix::float64).requires_grad_();
+  Tensor part = leaf * 1.0;
+  CHECK_THROWS_AS(part.narrow(0, 2, 2).as_strided({4}, {1}, 0), std::invalid_argument);
+  // Scalars in where follow the arithmetic operators' dtype rule.
+  CHECK(sorix::where(sorix::tensor({1, 0}), 0.5, sorix::tensor({3, 4})).dtype() == sorix::float32);
+}

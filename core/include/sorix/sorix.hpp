@@ -1,6 +1,7 @@
 #pragma once
 // The umbrella header: everything a sorix program uses. It also brings xtensor's stream output,
-// so the xt::xarray that Tensor::data<T>() returns prints with operator<< (design.md section 2).
+// so the xtensor adaptor that Tensor::data<T>() returns (and an xt::xarray copied from it) prints
+// with operator<<.
 #include <xtensor/xio.hpp>
 #include "sorix/autograd/engine.hpp"
 #include "sorix/autograd/grad_mode.hpp"

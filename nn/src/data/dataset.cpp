@@ -54,7 +54,10 @@ Tensor stack_rows(const std::vector<Tensor>& rows, const char* what, const std::
   Tensor out = empty(batch_shape(static_cast<std::int64_t>(rows.size()), row_shape), dtype);
   const std::size_t row_bytes = static_cast<std::size_t>(rows[0].numel()) * dtype_size(dtype);
   char* d = raw_bytes(out);
-  for (std::size_t r = 0; r < rows.size() && row_bytes != 0; ++r) std::memcpy(d + r * row_bytes, raw_bytes(rows[r]), row_bytes);
+  for (std::size_t r = 0; r < rows.size() && row_bytes != 0; ++r) {
+    const Tensor row = detail::contiguous_copy_if_needed(rows[r]);  // a Dataset may return views
+    std::memcpy(d + r * row_bytes, raw_bytes(row), row_bytes);
+  }
   return out;
 }
 
@@ -110,6 +113,10 @@ TensorDataset::TensorDataset(Tensor data, Tensor targets) : data_(std::move(data
         shape_string(data_.shape()), " and targets ", shape_string(targets_.shape()));
   check(data_.size(0) == targets_.size(0), op, "data and targets must have the same size in dim 0 (one target per example), got data ",
         shape_string(data_.shape()), " and targets ", shape_string(targets_.shape()));
+  // Batches are gathered as rows of flat memory: a view (a transpose, a stepped slice) is copied
+  // once here. Contiguous tensors, slices of rows included, are used as they are.
+  data_ = detail::contiguous_copy_if_needed(data_);
+  targets_ = detail::contiguous_copy_if_needed(targets_);
 }
 
 std::int64_t TensorDataset::size() const { return data_.size(0); }

@@ -15,6 +15,9 @@ Optimizer::Optimizer(std::vector<Tensor> params) : params_(std::move(params)), s
     check(params_[i].defined(), "Optimizer", "parameter ", i, " is an undefined tensor");
     check(is_floating(params_[i].dtype()), "Optimizer", "parameter ", i, " has dtype ",
           dtype_name(params_[i].dtype()), "; expected float32 or float64");
+    // The update kernels run over flat memory, in place.
+    check(params_[i].is_contiguous(), "Optimizer", "parameter ", i, " (shape ", shape_string(params_[i].shape()),
+          ", strides ", shape_string(params_[i].stride()), ") is not contiguous; pass a contiguous tensor");
   }
 }
 
