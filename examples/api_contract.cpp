@@ -1,4 +1,5 @@
-// The two programs of design.md section 2 (the API contract), verbatim apart from the framing:
+// The two programs of the API contract (the Dropout page's demos and a training loop), verbatim
+// apart from the framing:
 // they must compile against the library and run.
 #include <sorix/sorix.hpp>
 

@@ -1,5 +1,5 @@
 // Dropout benchmark (not a test): sorix's fused dropout forward and backward beside two baselines
-// measured in the same run, as design.md §6 asks:
+// measured in the same run, as the benchmark protocol (docs/benchmarks.md) asks:
 //   * a STREAM-style copy (same sizes, same thread count, parallel through
 //     sorix::parallel::parallel_for): the memory-bandwidth limit of this machine;
 //   * PyTorch's torch.nn.functional.dropout (/usr/bin/python3 with python3-torch, or the interpreter

@@ -28,6 +28,8 @@ using XShape = std::vector<std::size_t>;
 /// Validates (no negative sizes) and converts a user shape; `op` names the caller in errors.
 XShape to_xshape(const Shape& shape, const char* op);
 Shape to_shape(const XShape& shape);
+/// The element count of shape (sizes >= 0); throws naming op when it overflows (or passes 2^60).
+std::int64_t check_numel(const Shape& shape, const char* op);
 template <class S>
 Shape shape_of(const S& s) {
   return Shape(s.begin(), s.end());

@@ -40,7 +40,22 @@ XShape to_xshape(const Shape& shape, const char* op) {
     check(shape[i] >= 0, op, "negative size ", shape[i], " in shape ", shape);
     out[i] = static_cast<std::size_t>(shape[i]);
   }
+  check_numel(shape, op);
   return out;
+}
+
+std::int64_t check_numel(const Shape& shape, const char* op) {
+  // Element counts are multiplied with an overflow check: a wrapped product would make a small
+  // buffer for a huge shape. 2^60 elements of 8 bytes is the most a byte count can hold.
+  constexpr std::int64_t kMaxElements = std::int64_t{1} << 60;
+  std::int64_t n = 1;
+  bool overflow = false;
+  for (std::int64_t d : shape) {
+    if (d == 0) return 0;
+    overflow = overflow || __builtin_mul_overflow(n, d, &n) || n > kMaxElements;
+  }
+  check(!overflow, op, "shape ", shape, " has more than 2^60 elements (the element count overflows)");
+  return n;
 }
 
 Shape to_shape(const XShape& shape) { return Shape(shape.begin(), shape.end()); }
@@ -80,7 +95,12 @@ std::size_t span_of(const TensorImpl& impl) {
 
 Shape contiguous_strides(const Shape& sizes) {
   Shape strides(sizes.size(), 1);
-  for (std::size_t d = sizes.size(); d-- > 1;) strides[d - 1] = strides[d] * std::max<std::int64_t>(sizes[d], 1);
+  // Unsigned: only an empty tensor (whose strides address nothing) can have a product that
+  // overflows, and there it must not be undefined behaviour.
+  for (std::size_t d = sizes.size(); d-- > 1;) {
+    strides[d - 1] = static_cast<std::int64_t>(static_cast<std::uint64_t>(strides[d]) *
+                                               static_cast<std::uint64_t>(std::max<std::int64_t>(sizes[d], 1)));
+  }
   return strides;
 }
 
@@ -174,15 +194,9 @@ Tensor& assign_inplace(Tensor& self, Tensor result, const char* op) {
             "itself a view (made by detach() or as_strided): call contiguous() on that tensor first"));
   }
   Storage& storage = *impl.storage;
-  const std::size_t storage_size = std::visit([](const auto& b) { return b.size(); }, storage.data);
-  const TensorImpl& r = *result.impl();
-  if (impl.contiguous && impl.offset == 0 && static_cast<std::size_t>(impl.numel) == storage_size &&
-      r.contiguous && r.offset == 0 && result.impl()->storage.use_count() == 1 && result.impl_ptr().use_count() == 1 &&
-      std::visit([](const auto& b) { return b.size(); }, r.storage->data) == storage_size) {
-    // The result (a temporary no one else holds) owns exactly this many elements: take its buffer.
-    storage.data = std::move(result.impl()->storage->data);
-    result.impl()->storage = impl.storage;  // the result's handle sees the same values
-  } else if (result.impl()->storage == impl.storage) {
+  // Always written into the existing memory (never a buffer swap, as PyTorch): pointers and
+  // data<T>() adaptors taken before an in-place op stay valid.
+  if (result.impl()->storage == impl.storage) {
     copy_into(contiguous_copy(result), self);  // source and destination may overlap
   } else {
     copy_into(result, self);
@@ -198,8 +212,7 @@ void TensorImpl::set_geometry(Shape new_sizes, Shape new_strides, std::int64_t n
   sizes = std::move(new_sizes);
   strides = std::move(new_strides);
   offset = new_offset;
-  numel = 1;
-  for (std::int64_t s : sizes) numel *= s;
+  numel = detail::check_numel(sizes, "view");
   contiguous = true;
   std::int64_t expected = 1;
   for (std::size_t d = sizes.size(); d-- > 0;) {

@@ -1,7 +1,7 @@
 #pragma once
 // The Python interpreter the benchmarks run PyTorch with: $SORIX_BENCH_PYTHON if set (a machine
 // whose PyTorch lives elsewhere, e.g. a virtual environment), else Debian's /usr/bin/python3 with
-// python3-torch, as design.md's benchmark protocol says.
+// python3-torch, as the benchmark protocol (docs/benchmarks.md) says.
 #include <cstdlib>
 #include <string>
 

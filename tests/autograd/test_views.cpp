@@ -413,6 +413,13 @@ TEST_CASE("edge cases of views and in-place ops", "[views][grad]") {
   Tensor leaf = sorix::zeros({6}, sorix::float64).requires_grad_();
   Tensor part = leaf * 1.0;
   CHECK_THROWS_AS(part.narrow(0, 2, 2).as_strided({4}, {1}, 0), std::invalid_argument);
+  // In-place ops write into the existing memory: a pointer taken before stays valid.
+  Tensor q = iota({4}).clone();
+  const float* before = q.data_ptr<float>();
+  q.mul_(2.0);
+  q.add_(q);
+  CHECK(q.data_ptr<float>() == before);
+  CHECK(before[3] == 12.f);
   // Scalars in where follow the arithmetic operators' dtype rule.
   CHECK(sorix::where(sorix::tensor({1, 0}), 0.5, sorix::tensor({3, 4})).dtype() == sorix::float32);
 }

@@ -413,3 +413,14 @@ TEST_CASE("grad() is undefined until a gradient arrives; set_grad checks", "[ten
   x.set_grad(Tensor());
   CHECK_FALSE(x.grad().defined());
 }
+
+TEST_CASE("element counts that overflow are refused, never wrapped", "[tensor]") {
+  const std::int64_t big = std::int64_t{1} << 40;
+  const std::string m = message_of([&] { zeros({big, big}); });
+  CHECK(contains(m, "zeros"));
+  CHECK(contains(m, "overflows"));
+  CHECK_THROWS_AS(zeros({(std::int64_t{1} << 62) + 1, 4}), std::invalid_argument);
+  CHECK_THROWS_AS(eye(std::int64_t{1} << 32), std::invalid_argument);
+  CHECK_THROWS_AS(ones({1}).expand({big, big}), std::invalid_argument);
+  CHECK(zeros({0, big, big}).numel() == 0);  // a zero dim makes any shape empty
+}

@@ -51,7 +51,7 @@ Tensor input_values(std::int64_t n, bool requires_grad) {
   return t;
 }
 
-// The specification (design.md §3): keep i iff word i >= round(p * 2^32); y = x * (1/(1-p)).
+// The specification (sorix/core/philox.hpp, docs/architecture.md): keep i iff word i >= round(p * 2^32); y = x * (1/(1-p)).
 template <class T>
 std::vector<T> reference(const Tensor& x, double p, std::uint64_t seed, std::uint64_t base) {
   const std::size_t n = static_cast<std::size_t>(x.numel());

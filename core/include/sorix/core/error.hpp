@@ -1,6 +1,6 @@
 #pragma once
 // One helper for input checks: the message names the op, what was given and what was expected.
-//   SORIX_CHECK is not used; call sorix::check(cond, "add", "shapes ", a, " and ", b, " ...").
+//   sorix::check(cond, "add", "shapes ", a, " and ", b, " ...") throws when cond is false.
 #include <sstream>
 #include <stdexcept>
 #include <string>

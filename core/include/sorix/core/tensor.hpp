@@ -169,7 +169,7 @@ class Tensor {
   void backward(const Tensor& gradient = Tensor(), bool retain_graph = false,
                 bool create_graph = false) const;
 
-  // ---- elementwise (autograd/src/elementwise_*.cpp) -----------------------------------------
+  // ---- elementwise (autograd/src/unary.cpp, autograd/src/binary.cpp) ------------------------
   Tensor neg() const;
   Tensor pow(double exponent) const;
   Tensor pow(const Tensor& exponent) const;
