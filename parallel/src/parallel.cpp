@@ -24,9 +24,9 @@ int threads_from_environment() {
   if (env == nullptr || *env == '\0') return fallback;
   char* end = nullptr;
   const long n = std::strtol(env, &end, 10);
-  if (end == env || *end != '\0' || n < 1 || n > 4096) {
-    throw std::invalid_argument(std::string("SORIX_NUM_THREADS: expected a positive integer, got '") +
-                                env + "'");
+  if (end == env || *end != '\0' || n < 1 || n > kMaxThreads) {
+    throw std::invalid_argument(std::string("SORIX_NUM_THREADS: expected an integer in [1, ") +
+                                std::to_string(kMaxThreads) + "], got '" + env + "'");
   }
   return static_cast<int>(n);
 }
@@ -81,9 +81,9 @@ int hardware_threads() {
 }
 
 void set_num_threads(int n) {
-  if (n < 1) {
-    throw std::invalid_argument("set_num_threads: expected a thread count >= 1, got " +
-                                std::to_string(n));
+  if (n < 1 || n > kMaxThreads) {
+    throw std::invalid_argument("set_num_threads: expected a thread count in [1, " + std::to_string(kMaxThreads) +
+                                "], got " + std::to_string(n));
   }
   ArenaState& s = state();
   std::lock_guard<std::mutex> lock(s.mutex);

@@ -242,6 +242,19 @@ TEST_CASE("DataLoader covers every example once per epoch with the right batch s
   CHECK_THROWS_AS(DataLoader(ds, DataLoaderOptions(4).seed(1).generator(&g)), std::invalid_argument);
 }
 
+TEST_CASE("DataLoader owns a dataset handed over as a temporary or a shared pointer", "[data]") {
+  // The temporary dies at the end of the declaration; the loader keeps its own (moved) copy.
+  DataLoader owning(counting_dataset(10, 2), DataLoaderOptions(4));
+  CHECK(owning.num_batches() == 3);
+  CHECK(epoch_order(owning) == std::vector<std::int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
+  std::shared_ptr<const sorix::data::Dataset> shared = std::make_shared<TensorDataset>(counting_dataset(5, 2));
+  DataLoader by_pointer(shared, DataLoaderOptions(2));
+  shared.reset();
+  CHECK(by_pointer.dataset().size() == 5);
+  CHECK(epoch_order(by_pointer) == std::vector<std::int64_t>{0, 1, 2, 3, 4});
+  CHECK_THROWS_AS(DataLoader(std::shared_ptr<const sorix::data::Dataset>(), DataLoaderOptions(2)), std::invalid_argument);
+}
+
 TEST_CASE("DataLoader shuffling is reproducible, differs across epochs and seeds", "[data]") {
   TensorDataset ds = counting_dataset(500, 1);
   auto opts = [](std::uint64_t seed) { return DataLoaderOptions(32).shuffle(true).seed(seed); };

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <vector>
 
@@ -256,6 +257,9 @@ TEST_CASE("optimizers: state_dict layout and load validation", "[optim]") {
   expect_rejected(rebuilt("", "state.0.bogus", sorix::zeros({4, 3}, sorix::float64)), "state.0.bogus");
   expect_rejected(rebuilt("", "num_params", sorix::scalar_tensor(3, sorix::int64)), "num_params");
   expect_rejected(rebuilt("", "group.amsgrad", sorix::scalar_tensor(0, sorix::float64)), "group.amsgrad");
+  // Loaded hyper-parameters are options like any other: NaN or out-of-range values are refused.
+  expect_rejected(rebuilt("", "group.lr", sorix::scalar_tensor(std::nan(""), sorix::float64)), "learning rate");
+  expect_rejected(rebuilt("", "group.beta1", sorix::scalar_tensor(5.0, sorix::float64)), "beta1");
   CHECK_THROWS_AS(target.load_state_dict(rebuilt("", "state.5.step", sorix::scalar_tensor(1, sorix::int64))),
                   std::out_of_range);
   // A different optimizer's dict does not load.
@@ -298,4 +302,22 @@ TEST_CASE("optimizers: invalid options and parameters throw", "[optim]") {
   CHECK(O::AdamWOptions().weight_decay() == 1e-2);
   CHECK(O::AdamOptions().weight_decay() == 0.0);
   CHECK(O::RMSpropOptions().alpha() == 0.99);
+}
+
+TEST_CASE("optimizers and schedulers refuse NaN, infinite and negative options", "[optim]") {
+  const double inf = std::numeric_limits<double>::infinity(), nan = std::nan("");
+  std::vector<Tensor> p = fresh_params();
+  for (double bad : {inf, nan, -1.0}) {
+    INFO(bad);
+    CHECK_THROWS_WITH(O::Adam(p, O::AdamOptions(bad)), Catch::Contains("Adam") && Catch::Contains("learning rate"));
+    CHECK_THROWS_AS(O::SGD(p, O::SGDOptions(bad)), std::invalid_argument);
+    CHECK_THROWS_AS(O::RMSprop(p, O::RMSpropOptions(bad)), std::invalid_argument);
+    CHECK_THROWS_AS(O::Adam(p, O::AdamOptions(0.1).weight_decay(bad)), std::invalid_argument);
+  }
+  O::SGD sgd(p, O::SGDOptions(0.1));
+  CHECK_THROWS_WITH(sgd.set_lr(-1), Catch::Contains("SGD::set_lr") && Catch::Contains("-1"));
+  CHECK_THROWS_AS(sgd.set_lr(nan), std::invalid_argument);
+  CHECK(sgd.lr() == 0.1);  // unchanged
+  CHECK_THROWS_WITH(O::StepLR(sgd, 2, nan), Catch::Contains("StepLR") && Catch::Contains("gamma"));
+  CHECK_THROWS_AS(O::ExponentialLR(sgd, inf), std::invalid_argument);
 }

@@ -295,3 +295,12 @@ TEST_CASE("nested parallel_for works and covers everything", "[parallel]") {
     for (float x : nested) CHECK(std::memcmp(&x, &top, sizeof(float)) == 0);
   }
 }
+
+TEST_CASE("set_num_threads refuses counts beyond its stated limit", "[parallel]") {
+  const int before = sorix::parallel::get_num_threads();
+  CHECK_THROWS_WITH(sorix::parallel::set_num_threads(sorix::parallel::kMaxThreads + 1),
+                    Catch::Contains("set_num_threads") && Catch::Contains(std::to_string(sorix::parallel::kMaxThreads + 1)));
+  CHECK_THROWS_AS(sorix::parallel::set_num_threads(100000), std::invalid_argument);
+  CHECK_THROWS_AS(sorix::parallel::set_num_threads(0), std::invalid_argument);
+  CHECK(sorix::parallel::get_num_threads() == before);  // unchanged
+}

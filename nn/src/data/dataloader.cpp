@@ -11,7 +11,12 @@
 
 namespace sorix::data {
 
-DataLoader::DataLoader(const Dataset& dataset, DataLoaderOptions options) : dataset_(dataset), options_(options) {
+DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, DataLoaderOptions options)
+    : DataLoader(*(dataset ? dataset : throw std::invalid_argument("DataLoader: the dataset pointer is null")), options) {
+  owned_ = std::move(dataset);
+}
+
+DataLoader::DataLoader(const Dataset& dataset, DataLoaderOptions options) : dataset_(&dataset), options_(options) {
   check(options_.batch_size_ > 0, "DataLoader", "batch_size must be positive, got ", options_.batch_size_);
   check(!(options_.seed_ && options_.generator_ != nullptr), "DataLoader",
         "give either a seed or a generator, not both");
@@ -24,13 +29,13 @@ DataLoader::DataLoader(const Dataset& dataset, DataLoaderOptions options) : data
 }
 
 std::int64_t DataLoader::num_batches() const {
-  const std::int64_t n = dataset_.size();
+  const std::int64_t n = dataset_->size();
   const std::int64_t b = options_.batch_size_;
   return options_.drop_last_ ? n / b : (n + b - 1) / b;
 }
 
 DataLoader::Iterator DataLoader::begin() {
-  const std::int64_t n = dataset_.size();
+  const std::int64_t n = dataset_->size();
   auto order = std::make_shared<std::vector<std::int64_t>>(static_cast<std::size_t>(n));
   if (options_.shuffle_) {
     const Tensor perm = randperm(n, Dtype::Int64, gen_);
@@ -54,7 +59,7 @@ Batch DataLoader::make_batch(const std::vector<std::int64_t>& order, std::int64_
   check<std::out_of_range>(b >= 0 && first < n, "DataLoader", "batch ", b, " out of range for ", n,
                            " examples in batches of ", options_.batch_size_);
   const std::int64_t count = std::min(options_.batch_size_, n - first);
-  return dataset_.get_batch(order.data() + first, count);
+  return dataset_->get_batch(order.data() + first, count);
 }
 
 DataLoader::Iterator::Iterator(const DataLoader* loader, std::shared_ptr<const std::vector<std::int64_t>> order,

@@ -37,13 +37,7 @@ Adam::Adam(std::vector<Tensor> params, AdamOptions options) : Adam(std::move(par
 Adam::Adam(std::vector<Tensor> params, AdamOptions options, bool decoupled)
     : Optimizer(std::move(params)), options_(std::move(options)), decoupled_(decoupled) {
   const char* op = decoupled ? "AdamW" : "Adam";
-  check(options_.lr_ >= 0, op, "invalid learning rate ", options_.lr_, " (expected >= 0)");
-  check(options_.eps_ >= 0, op, "invalid eps ", options_.eps_, " (expected >= 0)");
-  check(options_.betas_.first >= 0 && options_.betas_.first < 1, op, "invalid beta1 ", options_.betas_.first,
-        " (expected 0 <= beta1 < 1)");
-  check(options_.betas_.second >= 0 && options_.betas_.second < 1, op, "invalid beta2 ", options_.betas_.second,
-        " (expected 0 <= beta2 < 1)");
-  check(options_.weight_decay_ >= 0, op, "invalid weight_decay ", options_.weight_decay_, " (expected >= 0)");
+  check_options(op);
   amsgrad_flag_ = options_.amsgrad_ ? 1 : 0;
 }
 
@@ -101,6 +95,16 @@ void Adam::step() {
     });
     bump_version(i);
   }
+}
+
+void Adam::check_options(const char* op) const {
+  check(finite_nonnegative(options_.lr_), op, "invalid learning rate ", options_.lr_, " (expected a finite value >= 0)");
+  check(finite_nonnegative(options_.eps_), op, "invalid eps ", options_.eps_, " (expected a finite value >= 0)");
+  check(options_.betas_.first >= 0 && options_.betas_.first < 1, op, "invalid beta1 ", options_.betas_.first,
+        " (expected 0 <= beta1 < 1)");
+  check(options_.betas_.second >= 0 && options_.betas_.second < 1, op, "invalid beta2 ", options_.betas_.second,
+        " (expected 0 <= beta2 < 1)");
+  check(finite_nonnegative(options_.weight_decay_), op, "invalid weight_decay ", options_.weight_decay_, " (expected a finite value >= 0)");
 }
 
 }  // namespace sorix::optim

@@ -10,6 +10,11 @@
 
 namespace sorix::optim {
 
+double Optimizer::checked_lr(double lr, const char* op) {
+  check(finite_nonnegative(lr), op, "invalid learning rate ", lr, " (expected a finite value >= 0)");
+  return lr;
+}
+
 Optimizer::Optimizer(std::vector<Tensor> params) : params_(std::move(params)), state_(params_.size()) {
   for (std::size_t i = 0; i < params_.size(); ++i) {
     check(params_[i].defined(), "Optimizer", "parameter ", i, " is an undefined tensor");
@@ -129,8 +134,20 @@ void Optimizer::load_state_dict(const StateDict& sd) {
       new_state[idx].buffers.push_back(b.detach().clone());
     }
   }
-  // 4. Everything checked out: apply.
-  for (std::size_t k = 0; k < hps.size(); ++k) *hps[k].value = new_values[k];
+  // 4. The loaded values must be valid options (an lr of NaN, a beta of 5): checked in place,
+  // put back if they are not.
+  std::vector<double> old_values;
+  for (std::size_t k = 0; k < hps.size(); ++k) {
+    old_values.push_back(*hps[k].value);
+    *hps[k].value = new_values[k];
+  }
+  try {
+    check_options(op);
+  } catch (...) {
+    for (std::size_t k = 0; k < hps.size(); ++k) *hps[k].value = old_values[k];
+    throw;
+  }
+  // 5. Everything checked out: apply.
   state_ = std::move(new_state);
 }
 

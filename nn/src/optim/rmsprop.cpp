@@ -21,11 +21,7 @@ void rmsprop_update(T* p, const T* g, T* sq, T* buf, T* gavg, std::size_t n, con
 RMSprop::RMSprop(std::vector<Tensor> params, RMSpropOptions options)
     : Optimizer(std::move(params)), options_(options) {
   const char* op = "RMSprop";
-  check(options_.lr_ >= 0, op, "invalid learning rate ", options_.lr_, " (expected >= 0)");
-  check(options_.eps_ >= 0, op, "invalid eps ", options_.eps_, " (expected >= 0)");
-  check(options_.alpha_ >= 0, op, "invalid alpha ", options_.alpha_, " (expected >= 0)");
-  check(options_.weight_decay_ >= 0, op, "invalid weight_decay ", options_.weight_decay_, " (expected >= 0)");
-  check(options_.momentum_ >= 0, op, "invalid momentum ", options_.momentum_, " (expected >= 0)");
+  check_options(op);
   centered_flag_ = options_.centered_ ? 1 : 0;
 }
 
@@ -71,6 +67,14 @@ void RMSprop::step() {
     });
     bump_version(i);
   }
+}
+
+void RMSprop::check_options(const char* op) const {
+  check(finite_nonnegative(options_.lr_), op, "invalid learning rate ", options_.lr_, " (expected a finite value >= 0)");
+  check(finite_nonnegative(options_.eps_), op, "invalid eps ", options_.eps_, " (expected a finite value >= 0)");
+  check(finite_nonnegative(options_.alpha_), op, "invalid alpha ", options_.alpha_, " (expected a finite value >= 0)");
+  check(finite_nonnegative(options_.weight_decay_), op, "invalid weight_decay ", options_.weight_decay_, " (expected a finite value >= 0)");
+  check(finite_nonnegative(options_.momentum_), op, "invalid momentum ", options_.momentum_, " (expected a finite value >= 0)");
 }
 
 }  // namespace sorix::optim

@@ -67,6 +67,7 @@ std::vector<SchedulerBase::Field> LRScheduler::fields() {
 StepLR::StepLR(Optimizer& optimizer, std::int64_t step_size, double gamma)
     : LRScheduler(optimizer), step_size_(step_size), gamma_(gamma) {
   check(step_size >= 1, "StepLR", "step_size must be >= 1, got ", step_size);
+  check(std::isfinite(gamma) && gamma >= 0, "StepLR", "gamma must be finite and >= 0, got ", gamma);
 }
 
 double StepLR::compute_lr() {
@@ -81,7 +82,9 @@ std::vector<SchedulerBase::Field> StepLR::fields() {
   return f;
 }
 
-ExponentialLR::ExponentialLR(Optimizer& optimizer, double gamma) : LRScheduler(optimizer), gamma_(gamma) {}
+ExponentialLR::ExponentialLR(Optimizer& optimizer, double gamma) : LRScheduler(optimizer), gamma_(gamma) {
+  check(std::isfinite(gamma) && gamma >= 0, "ExponentialLR", "gamma must be finite and >= 0, got ", gamma);
+}
 
 double ExponentialLR::compute_lr() {
   if (last_epoch_ == 0) return optimizer_->lr();

@@ -20,12 +20,7 @@ void sgd_update(T* p, const T* g, T* buf, std::size_t n, const kernels::SgdStep&
 
 SGD::SGD(std::vector<Tensor> params, SGDOptions options) : Optimizer(std::move(params)), options_(options) {
   const char* op = "SGD";
-  check(options_.lr_ >= 0, op, "invalid learning rate ", options_.lr_, " (expected >= 0)");
-  check(options_.momentum_ >= 0, op, "invalid momentum ", options_.momentum_, " (expected >= 0)");
-  check(options_.weight_decay_ >= 0, op, "invalid weight_decay ", options_.weight_decay_, " (expected >= 0)");
-  check(!options_.nesterov_ || (options_.momentum_ > 0 && options_.dampening_ == 0), op,
-        "nesterov momentum requires momentum > 0 and dampening == 0, got momentum ", options_.momentum_,
-        " and dampening ", options_.dampening_);
+  check_options(op);
   nesterov_flag_ = options_.nesterov_ ? 1 : 0;
 }
 
@@ -65,6 +60,15 @@ void SGD::step() {
     });
     bump_version(i);
   }
+}
+
+void SGD::check_options(const char* op) const {
+  check(finite_nonnegative(options_.lr_), op, "invalid learning rate ", options_.lr_, " (expected a finite value >= 0)");
+  check(finite_nonnegative(options_.momentum_), op, "invalid momentum ", options_.momentum_, " (expected a finite value >= 0)");
+  check(finite_nonnegative(options_.weight_decay_), op, "invalid weight_decay ", options_.weight_decay_, " (expected a finite value >= 0)");
+  check(!options_.nesterov_ || (options_.momentum_ > 0 && options_.dampening_ == 0), op,
+        "nesterov momentum requires momentum > 0 and dampening == 0, got momentum ", options_.momentum_,
+        " and dampening ", options_.dampening_);
 }
 
 }  // namespace sorix::optim

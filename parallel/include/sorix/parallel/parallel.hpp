@@ -30,7 +30,11 @@ inline constexpr std::size_t kInlineGrain = 32768;
 inline constexpr std::size_t kElementwiseChunk = 4096;
 inline constexpr std::size_t kElementwiseGrain = 8192;
 
-/// Sets the number of threads of the library's arena (n >= 1; throws std::invalid_argument).
+/// The most threads the arena may have: a count beyond it is a mistake, not a machine (it would
+/// start that many OS threads).
+inline constexpr int kMaxThreads = 1024;
+/// Sets the number of threads of the library's arena (1 <= n <= kMaxThreads; otherwise throws
+/// std::invalid_argument naming the value).
 void set_num_threads(int n);
 /// The current thread count (SORIX_NUM_THREADS or every core unless set_num_threads was called).
 int get_num_threads();

@@ -28,6 +28,7 @@
 #include <iterator>
 #include <memory>
 #include <optional>
+#include <type_traits>
 #include <vector>
 
 #include "sorix/core/generator.hpp"
@@ -56,9 +57,17 @@ struct DataLoaderOptions {
 
 class DataLoader {
  public:
-  /// The dataset is referenced, not copied: it must outlive the loader. Throws
+  /// A named dataset (an lvalue) is referenced, not copied: it must outlive the loader. Throws
   /// std::invalid_argument for batch_size <= 0 or both seed and generator given.
   explicit DataLoader(const Dataset& dataset, DataLoaderOptions options = {});
+  /// A dataset handed over as a temporary (DataLoader loader(TensorDataset(x, y), opts)) or a
+  /// shared pointer is owned by the loader (as libtorch's loaders own theirs).
+  explicit DataLoader(std::shared_ptr<const Dataset> dataset, DataLoaderOptions options = {});
+  template <class D, class = std::enable_if_t<std::is_base_of_v<Dataset, std::decay_t<D>> &&
+                                              !std::is_lvalue_reference_v<D>>>
+  explicit DataLoader(D&& dataset, DataLoaderOptions options = {})
+      : DataLoader(std::shared_ptr<const Dataset>(std::make_shared<std::decay_t<D>>(std::forward<D>(dataset))),
+                   options) {}
 
   class Iterator {
    public:
@@ -93,7 +102,7 @@ class DataLoader {
   std::int64_t num_batches() const;
   std::int64_t epochs_started() const { return epoch_; }
   const DataLoaderOptions& options() const { return options_; }
-  const Dataset& dataset() const { return dataset_; }
+  const Dataset& dataset() const { return *dataset_; }
   /// The generator shuffling draws from.
   Generator& generator() const { return *gen_; }
 
@@ -106,7 +115,8 @@ class DataLoader {
   void load_state_dict(const StateDict& state);
 
  private:
-  const Dataset& dataset_;
+  std::shared_ptr<const Dataset> owned_;  // set when the loader owns its dataset
+  const Dataset* dataset_;
   DataLoaderOptions options_;
   std::unique_ptr<Generator> own_gen_;
   Generator* gen_ = nullptr;

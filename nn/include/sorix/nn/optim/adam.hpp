@@ -59,7 +59,8 @@ class Adam : public Optimizer {
   Adam(std::vector<Tensor> params, AdamOptions options = {});
   void step() override;
   double lr() const override { return options_.lr_; }
-  void set_lr(double lr) override { options_.lr_ = lr; }
+  void check_options(const char* op) const override;
+  void set_lr(double lr) override { options_.lr_ = checked_lr(lr, "Adam::set_lr"); }
   const AdamOptions& options() const { return options_; }
 
  protected:

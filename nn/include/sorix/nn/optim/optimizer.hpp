@@ -24,6 +24,7 @@
 // load_state_dict validates every entry (count, names, shapes, dtypes, flags equal to this
 // optimizer's) before changing anything; the first offending entry is named in a
 // std::invalid_argument.
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -51,6 +52,7 @@ class Optimizer {
 
   /// The learning rate (schedulers read and write it).
   virtual double lr() const = 0;
+  /// A finite lr >= 0; anything else throws std::invalid_argument naming the optimizer and value.
   virtual void set_lr(double lr) = 0;
 
   const std::vector<Tensor>& parameters() const { return params_; }
@@ -58,6 +60,10 @@ class Optimizer {
   std::int64_t step_count(std::size_t i) const { return state_.at(i).step; }
 
  protected:
+  /// Hyper-parameters must be finite and >= 0 (an inf or NaN lr would turn every weight inf/NaN).
+  static bool finite_nonnegative(double v) { return std::isfinite(v) && v >= 0; }
+  /// lr itself when finite_nonnegative, else throws std::invalid_argument naming op and lr.
+  static double checked_lr(double lr, const char* op);
   /// A hyper-parameter as saved: `structural` ones (flags that decide which buffers exist)
   /// must equal this optimizer's when loading; the others are loaded.
   struct HyperParam {
@@ -73,6 +79,9 @@ class Optimizer {
   };
 
   virtual std::vector<HyperParam> hyper_params() = 0;
+  /// Throws std::invalid_argument naming op and the value when an option is out of range (the
+  /// constructor calls it, and load_state_dict with the loaded values before it applies them).
+  virtual void check_options(const char* op) const = 0;
   /// Names of the per-parameter buffers with the current options ("exp_avg", ...).
   virtual std::vector<std::string> buffer_names() const = 0;
   /// Checks a parameter's gradient (shape, dtype); true when the parameter is to be updated.

@@ -45,7 +45,8 @@ class RMSprop : public Optimizer {
   RMSprop(std::vector<Tensor> params, RMSpropOptions options = {});
   void step() override;
   double lr() const override { return options_.lr_; }
-  void set_lr(double lr) override { options_.lr_ = lr; }
+  void check_options(const char* op) const override;
+  void set_lr(double lr) override { options_.lr_ = checked_lr(lr, "RMSprop::set_lr"); }
   const RMSpropOptions& options() const { return options_; }
 
  protected:

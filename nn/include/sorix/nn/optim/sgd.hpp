@@ -41,7 +41,8 @@ class SGD : public Optimizer {
   SGD(std::vector<Tensor> params, SGDOptions options);
   void step() override;
   double lr() const override { return options_.lr_; }
-  void set_lr(double lr) override { options_.lr_ = lr; }
+  void check_options(const char* op) const override;
+  void set_lr(double lr) override { options_.lr_ = checked_lr(lr, "SGD::set_lr"); }
   const SGDOptions& options() const { return options_; }
 
  protected:
