@@ -148,8 +148,8 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
       if (e.fn) {
         if (has_grad) buffer[e.fn.get()] = add_grads(buffer[e.fn.get()], input_grads[i]);
         if (--deps[e.fn.get()] == 0) ready.push_back(e.fn);
-      } else if (e.leaf && has_grad) {
-        sink.leaf(e.leaf, input_grads[i]);
+      } else if (has_grad) {
+        if (std::shared_ptr<TensorImpl> leaf = e.leaf.lock()) sink.leaf(leaf, input_grads[i]);
       }
     }
     if (!retain_graph) node->release();

@@ -39,7 +39,12 @@ Node::~Node() {
   }
 }
 
-SavedTensor::SavedTensor(const Tensor& t) : tensor_(t), version_(t.defined() ? t.version() : 0) {}
+SavedTensor::SavedTensor(const Tensor& t) : tensor_(t), version_(t.defined() ? t.version() : 0) {
+  if (t.defined() && t.requires_grad() && t.is_leaf()) {
+    leaf_ = t.impl_ptr();
+    tensor_ = t.detach();  // shares the storage and its version counter
+  }
+}
 
 SavedTensor SavedTensor::output(const Tensor& t) {
   // The output's handle would point back to the node that saves it (a cycle); a detached handle
@@ -55,6 +60,7 @@ Tensor SavedTensor::unpack(const char* op) const {
         tensor_.version(), ", saved at version ", version_,
         "); use an out-of-place op or clone() before changing it"));
   }
+  if (std::shared_ptr<TensorImpl> leaf = leaf_.lock()) return Tensor(leaf);
   return tensor_;
 }
 

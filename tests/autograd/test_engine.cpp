@@ -367,3 +367,22 @@ TEST_CASE("backward through a broadcast is bit-identical across thread counts", 
     CHECK(testing::bit_identical(results[0][1], results[i][1]));
   }
 }
+
+TEST_CASE("backward with create_graph into a leaf that is then dropped frees the leaf and its graph", "[engine]") {
+  std::weak_ptr<sorix::TensorImpl> leaf_impl, grad_impl;
+  {
+    sorix::Tensor x = sorix::tensor({1.0, 2.0, 3.0}, true);
+    sorix::Tensor y = (x * x * x).sum();
+    y.backward(sorix::Tensor(), false, /*create_graph=*/true);
+    REQUIRE(x.grad().defined());
+    CHECK(x.grad().grad_fn() != nullptr);  // the gradient has its own graph (second derivatives)
+    // It still reaches x: d/dx sum(grad) = sum(6x).
+    sorix::Tensor gg = sorix::autograd::grad({x.grad().sum()}, {x})[0];
+    CHECK(gg.data_ptr<double>()[2] == 18.0);
+    leaf_impl = x.impl_ptr();
+    grad_impl = x.grad().impl_ptr();
+  }
+  // No cycle through the leaf's gradient: both are gone with the last handle.
+  CHECK(leaf_impl.expired());
+  CHECK(grad_impl.expired());
+}

@@ -17,8 +17,11 @@ namespace sorix::autograd {
 
 struct Edge {
   std::shared_ptr<Node> fn;            // input produced by an op
-  std::shared_ptr<TensorImpl> leaf;    // input is a leaf that requires grad
-  bool defined() const { return fn != nullptr || leaf != nullptr; }
+  /// Input is a leaf that requires grad. Weak: a gradient recorded under create_graph lives in the
+  /// leaf's grad() and its graph leads back here, so a strong edge would be a cycle that keeps a
+  /// dropped leaf and its whole graph alive. A leaf that is gone needs no gradient.
+  std::weak_ptr<TensorImpl> leaf;
+  bool defined() const { return fn != nullptr || !leaf.expired(); }
 };
 
 /// Given the gradient of the output, returns one gradient per input (undefined where none).
@@ -60,7 +63,10 @@ class SavedTensor {
   bool defined() const { return tensor_.defined(); }
 
  private:
-  Tensor tensor_;
+  Tensor tensor_;  // for a leaf that requires grad: a detached handle on its storage
+  /// A saved leaf that requires grad is held weakly, as the graph's edges to leaves are: unpack()
+  /// returns the leaf itself while it lives (so create_graph formulas reach it), else its data.
+  std::weak_ptr<TensorImpl> leaf_;
   std::uint64_t version_ = 0;
 };
 
