@@ -89,16 +89,15 @@ Tensor comparison(const Tensor& a, const Tensor& b, const char* name) {
   return compute<Op>(x, y, name);
 }
 
-// The dtype a scalar takes beside a tensor: the tensor's, unless an int64 tensor meets a
-// fractional scalar (then float32, as PyTorch).
-Tensor scalar_for(const Tensor& t, double v, const char* name) {
+
+}  // namespace
+
+Tensor detail::scalar_for(const Tensor& t, double v, const char* name) {
   detail::check_defined(t, name);
   Dtype dt = t.dtype();
   if (dt == Dtype::Int64 && std::floor(v) != v) dt = Dtype::Float32;
   return scalar_tensor(v, dt);
 }
-
-}  // namespace
 
 Tensor scalar_tensor(double value, Dtype dtype) {
   return detail::visit_dtype(dtype, [&](auto tag) {
@@ -252,14 +251,14 @@ Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
 Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
 Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
-Tensor operator+(const Tensor& a, double b) { return add(a, scalar_for(a, b, "add")); }
-Tensor operator-(const Tensor& a, double b) { return sub(a, scalar_for(a, b, "sub")); }
-Tensor operator*(const Tensor& a, double b) { return mul(a, scalar_for(a, b, "mul")); }
-Tensor operator/(const Tensor& a, double b) { return div(a, scalar_for(a, b, "div")); }
-Tensor operator+(double a, const Tensor& b) { return add(scalar_for(b, a, "add"), b); }
-Tensor operator-(double a, const Tensor& b) { return sub(scalar_for(b, a, "sub"), b); }
-Tensor operator*(double a, const Tensor& b) { return mul(scalar_for(b, a, "mul"), b); }
-Tensor operator/(double a, const Tensor& b) { return div(scalar_for(b, a, "div"), b); }
+Tensor operator+(const Tensor& a, double b) { return add(a, detail::scalar_for(a, b, "add")); }
+Tensor operator-(const Tensor& a, double b) { return sub(a, detail::scalar_for(a, b, "sub")); }
+Tensor operator*(const Tensor& a, double b) { return mul(a, detail::scalar_for(a, b, "mul")); }
+Tensor operator/(const Tensor& a, double b) { return div(a, detail::scalar_for(a, b, "div")); }
+Tensor operator+(double a, const Tensor& b) { return add(detail::scalar_for(b, a, "add"), b); }
+Tensor operator-(double a, const Tensor& b) { return sub(detail::scalar_for(b, a, "sub"), b); }
+Tensor operator*(double a, const Tensor& b) { return mul(detail::scalar_for(b, a, "mul"), b); }
+Tensor operator/(double a, const Tensor& b) { return div(detail::scalar_for(b, a, "div"), b); }
 Tensor& operator+=(Tensor& a, const Tensor& b) { return a.add_(b); }
 Tensor& operator-=(Tensor& a, const Tensor& b) { return a.sub_(b); }
 Tensor& operator*=(Tensor& a, const Tensor& b) { return a.mul_(b); }
@@ -281,12 +280,12 @@ Tensor Tensor::ge(const Tensor& o) const { return sorix::ge(*this, o); }
 Tensor Tensor::le(const Tensor& o) const { return sorix::le(*this, o); }
 Tensor Tensor::eq(const Tensor& o) const { return sorix::eq(*this, o); }
 Tensor Tensor::ne(const Tensor& o) const { return sorix::ne(*this, o); }
-Tensor Tensor::gt(double o) const { return sorix::gt(*this, scalar_for(*this, o, "gt")); }
-Tensor Tensor::lt(double o) const { return sorix::lt(*this, scalar_for(*this, o, "lt")); }
-Tensor Tensor::ge(double o) const { return sorix::ge(*this, scalar_for(*this, o, "ge")); }
-Tensor Tensor::le(double o) const { return sorix::le(*this, scalar_for(*this, o, "le")); }
-Tensor Tensor::eq(double o) const { return sorix::eq(*this, scalar_for(*this, o, "eq")); }
-Tensor Tensor::ne(double o) const { return sorix::ne(*this, scalar_for(*this, o, "ne")); }
+Tensor Tensor::gt(double o) const { return sorix::gt(*this, detail::scalar_for(*this, o, "gt")); }
+Tensor Tensor::lt(double o) const { return sorix::lt(*this, detail::scalar_for(*this, o, "lt")); }
+Tensor Tensor::ge(double o) const { return sorix::ge(*this, detail::scalar_for(*this, o, "ge")); }
+Tensor Tensor::le(double o) const { return sorix::le(*this, detail::scalar_for(*this, o, "le")); }
+Tensor Tensor::eq(double o) const { return sorix::eq(*this, detail::scalar_for(*this, o, "eq")); }
+Tensor Tensor::ne(double o) const { return sorix::ne(*this, detail::scalar_for(*this, o, "ne")); }
 
 // In-place: computed out of place (so the graph, when recorded, is the ordinary one), then moved
 // into this tensor's storage with the version bumped (detail::assign_inplace).

@@ -13,10 +13,10 @@
 // indexing a tensor of positions), writes the values there in one serial pass (with repeated
 // positions the last one in row-major order wins, on every run), and stores the result in place
 // (through assign_inplace, so views and autograd behave as for every in-place op).
-#include <cmath>
 #include <limits>
 
 #include "autograd/src/ops_internal.hpp"
+#include "core/src/kernels/broadcast.hpp"
 
 namespace sorix {
 
@@ -44,15 +44,9 @@ struct Basic {
   std::vector<Advanced> advanced;
 };
 
+// NumPy broadcasting of two shapes: the binary kernels' own rule (and error message).
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
-  Shape out(std::max(a.size(), b.size()), 1);
-  for (std::size_t k = 0; k < out.size(); ++k) {
-    const std::size_t oa = out.size() - a.size(), ob = out.size() - b.size();
-    const std::int64_t da = k >= oa ? a[k - oa] : 1, db = k >= ob ? b[k - ob] : 1;
-    check(da == db || da == 1 || db == 1, op, "shapes ", a, " and ", b, " cannot be broadcast together");
-    out[k] = da == 1 ? db : da;
-  }
-  return out;
+  return detail::to_shape(kernels::broadcast_plan(detail::to_xshape(a, op), detail::to_xshape(b, op), op).out_shape);
 }
 
 bool is_mask(const TensorIndex& i) { return i.mask || i.tensor.dtype() != Dtype::Int64; }
@@ -257,18 +251,9 @@ Tensor nonzero(const Tensor& x) {
   return out;
 }
 
-// The dtype a scalar takes beside a tensor: the tensor's, unless an int64 tensor meets a
-// fractional scalar (then float32), as the arithmetic operators do.
-Tensor where(const Tensor& cond, double a, const Tensor& b) {
-  detail::check_defined(b, "where");
-  const bool fractional = b.dtype() == Dtype::Int64 && std::floor(a) != a;
-  return sorix::where(cond, scalar_tensor(a, fractional ? Dtype::Float32 : b.dtype()), b);
-}
-Tensor where(const Tensor& cond, const Tensor& a, double b) {
-  detail::check_defined(a, "where");
-  const bool fractional = a.dtype() == Dtype::Int64 && std::floor(b) != b;
-  return sorix::where(cond, a, scalar_tensor(b, fractional ? Dtype::Float32 : a.dtype()));
-}
+// A scalar takes the dtype the arithmetic operators give it beside the other argument.
+Tensor where(const Tensor& cond, double a, const Tensor& b) { return sorix::where(cond, detail::scalar_for(b, a, "where"), b); }
+Tensor where(const Tensor& cond, const Tensor& a, double b) { return sorix::where(cond, a, detail::scalar_for(a, b, "where")); }
 Tensor where(const Tensor& cond, double a, double b) {
   return sorix::where(cond, scalar_tensor(a, Dtype::Float32), scalar_tensor(b, Dtype::Float32));
 }

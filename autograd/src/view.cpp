@@ -33,13 +33,6 @@ Geometry row_major(const Shape& sizes) { return {sizes, detail::contiguous_strid
 
 std::vector<std::size_t> to_sizes(const Shape& s) { return std::vector<std::size_t>(s.begin(), s.end()); }
 
-bool overlaps(const Geometry& g) {
-  // has_internal_overlap reads only the geometry.
-  auto impl = std::make_shared<TensorImpl>();
-  impl->set_geometry(g.sizes, g.strides, g.offset);
-  return detail::has_internal_overlap(Tensor(impl));
-}
-
 Edge edge_to(const std::shared_ptr<TensorImpl>& impl) {
   Edge e;
   if (!impl->requires_grad) return e;
@@ -63,7 +56,7 @@ Tensor view_scatter_add(const Tensor& g, const Shape& sizes, const Geometry& rel
   auto target = std::make_shared<TensorImpl>();
   target->storage = out.impl()->storage;
   target->set_geometry(rel.sizes, rel.strides, rel.offset);
-  if (!overlaps(rel)) {
+  if (!detail::has_internal_overlap(rel.sizes, rel.strides)) {
     detail::copy_into(gc, Tensor(target));
   } else {
     detail::visit_dtype(g.dtype(), [&](auto tag) {

@@ -41,6 +41,7 @@ Shape contiguous_strides(const Shape& sizes);
 /// True when two indices of t may address one memory element (an expanded dim, or strides that
 /// interleave); conservative, as PyTorch's check.
 bool has_internal_overlap(const Tensor& t);
+bool has_internal_overlap(const Shape& sizes, const Shape& strides);
 /// Throws naming op when t cannot be written elementwise (internal overlap).
 void check_writable(const Tensor& t, const char* op);
 /// dst = src elementwise through both tensors' strides (same shape and dtype; dst not

@@ -105,16 +105,18 @@ Shape contiguous_strides(const Shape& sizes) {
 }
 
 bool has_internal_overlap(const Tensor& t) {
+  return !t.impl()->contiguous && has_internal_overlap(t.impl()->sizes, t.impl()->strides);
+}
+
+bool has_internal_overlap(const Shape& sizes, const Shape& strides) {
   // Conservative, as PyTorch's check: a dim of size > 1 and stride 0 always overlaps; otherwise,
   // sorted by stride, each dim must step past everything the smaller dims span.
-  const TensorImpl& impl = *t.impl();
-  if (impl.contiguous) return false;
   std::vector<std::pair<std::int64_t, std::int64_t>> dims;  // (stride, size)
-  for (std::size_t d = 0; d < impl.sizes.size(); ++d) {
-    if (impl.sizes[d] == 1) continue;
-    if (impl.sizes[d] == 0) return false;
-    if (impl.strides[d] == 0) return true;
-    dims.emplace_back(impl.strides[d], impl.sizes[d]);
+  for (std::size_t d = 0; d < sizes.size(); ++d) {
+    if (sizes[d] == 1) continue;
+    if (sizes[d] == 0) return false;
+    if (strides[d] == 0) return true;
+    dims.emplace_back(strides[d], sizes[d]);
   }
   std::sort(dims.begin(), dims.end());
   std::int64_t span = 1;
