@@ -155,6 +155,70 @@ def activation_case(dtype, g):
     w.close()
 
 
+def layer_case(name, dtype, g, layer, xshape, opts, scale=1.0):
+    """One layer's forward and gradients: x, parameters, y, gy, dx, d<param>; opts as scalars."""
+    w = Writer(name, dtype)
+    layer = layer.to(dtype)
+    with torch.no_grad():
+        for pname, p in layer.named_parameters():
+            p.copy_(torch.randn(*p.shape, generator=g, dtype=dtype))
+    for k, v in opts.items():
+        w.scalar(k, v)
+    x = leaf(torch.randn(*xshape, generator=g, dtype=dtype) * scale)
+    out = layer(x)
+    y, idx = (out if isinstance(out, tuple) else (out, None))
+    gy = torch.randn(*y.shape, generator=g, dtype=dtype)
+    y.backward(gy)
+    w.tensor("x", x)
+    for pname, p in layer.named_parameters():
+        w.tensor(pname, p)
+        w.tensor("d" + pname, p.grad)
+    w.tensor("y", y)
+    if idx is not None:
+        w.tensor("indices", idx)
+    w.tensor("gy", gy)
+    w.tensor("dx", x.grad)
+    w.close()
+
+
+def cnn_cases(dtype, g):
+    nn = torch.nn
+    conv2d = (
+        ("conv2d_strided", dict(cin=3, cout=4, kh=3, kw=2, sh=2, sw=1, ph=1, pw=0, dh=1, dw=2, groups=1, bias=1, same=0), (2, 3, 7, 6)),
+        ("conv2d_groups", dict(cin=4, cout=6, kh=3, kw=3, sh=1, sw=1, ph=1, pw=1, dh=1, dw=1, groups=2, bias=1, same=0), (2, 4, 5, 5)),
+        ("conv2d_same", dict(cin=2, cout=3, kh=4, kw=3, sh=1, sw=1, ph=0, pw=0, dh=1, dw=2, groups=1, bias=1, same=1), (1, 2, 6, 5)),
+        ("conv2d_pointwise", dict(cin=3, cout=5, kh=1, kw=1, sh=1, sw=1, ph=0, pw=0, dh=1, dw=1, groups=1, bias=0, same=0), (2, 3, 4, 4)),
+        ("conv2d_unbatched", dict(cin=2, cout=3, kh=2, kw=2, sh=1, sw=2, ph=1, pw=1, dh=1, dw=1, groups=1, bias=1, same=0), (2, 5, 5)),
+    )
+    for name, o, xshape in conv2d:
+        layer = nn.Conv2d(o["cin"], o["cout"], (o["kh"], o["kw"]), stride=(o["sh"], o["sw"]),
+                          padding="same" if o["same"] else (o["ph"], o["pw"]), dilation=(o["dh"], o["dw"]),
+                          groups=o["groups"], bias=bool(o["bias"]))
+        layer_case(name, dtype, g, layer, xshape, o)
+    o = dict(cin=3, cout=4, k=3, s=2, p=1, d=1, groups=1, bias=1)
+    layer_case("conv1d", dtype, g, nn.Conv1d(3, 4, 3, stride=2, padding=1), (2, 3, 9), o)
+    o = dict(cin=4, cout=6, kh=3, kw=2, sh=2, sw=1, ph=1, pw=0, oph=1, opw=0, dh=1, dw=1, groups=2, bias=1)
+    layer_case("conv_transpose2d", dtype, g,
+               nn.ConvTranspose2d(4, 6, (3, 2), stride=(2, 1), padding=(1, 0), output_padding=(1, 0), groups=2),
+               (2, 4, 4, 3), o)
+    o = dict(k=3, s=2, p=1, d=1, ceil=1)
+    layer_case("maxpool2d", dtype, g, nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True, return_indices=True),
+               (2, 3, 7, 8), o)
+    o = dict(k=2, s=1, p=0, d=2, ceil=0)
+    layer_case("maxpool2d_dilated", dtype, g, nn.MaxPool2d(2, stride=1, dilation=2, return_indices=True), (1, 2, 5, 5), o)
+    o = dict(k=3, s=2, p=1, d=1, ceil=0)
+    layer_case("maxpool1d", dtype, g, nn.MaxPool1d(3, stride=2, padding=1, return_indices=True), (2, 3, 10), o)
+    o = dict(k=3, s=2, p=1, ceil=1, include_pad=0, divisor=0)
+    layer_case("avgpool2d", dtype, g, nn.AvgPool2d(3, stride=2, padding=1, ceil_mode=True, count_include_pad=False),
+               (2, 3, 7, 6), o)
+    o = dict(k=2, s=2, p=1, ceil=0, include_pad=1, divisor=3)
+    layer_case("avgpool2d_divisor", dtype, g, nn.AvgPool2d(2, stride=2, padding=1, divisor_override=3), (1, 2, 5, 4), o)
+    o = dict(oh=3, ow=2)
+    layer_case("adaptive_avgpool2d", dtype, g, nn.AdaptiveAvgPool2d((3, 2)), (2, 3, 7, 5), o)
+    bn = nn.BatchNorm2d(3)
+    layer_case("batchnorm2d_4d", dtype, g, bn, (2, 3, 4, 5), dict(eps=1e-5, momentum=0.1), scale=2.0)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     for dtype in (torch.float64, torch.float32):
@@ -163,6 +227,7 @@ def main():
         batchnorm_case(dtype, g)
         embedding_case(dtype, g)
         activation_case(dtype, g)
+        cnn_cases(dtype, g)
 
 
 if __name__ == "__main__":

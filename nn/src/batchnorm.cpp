@@ -176,10 +176,15 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
 
 }  // namespace functional
 
-BatchNorm1d::BatchNorm1d(const BatchNorm1dOptions& options, Dtype dtype) : options_(options) {
-  check(options.num_features() >= 0, "BatchNorm1d", "num_features must be >= 0, got ", options.num_features());
-  check(is_floating(dtype), "BatchNorm1d", "parameters must be float32 or float64, got ", dtype_name(dtype));
-  check(options.eps() >= 0.0, "BatchNorm1d", "eps must be >= 0, got ", options.eps());
+namespace {
+const char* layer_name(std::size_t d) { return d == 1 ? "BatchNorm1d" : d == 2 ? "BatchNorm2d" : "BatchNorm3d"; }
+}  // namespace
+
+template <std::size_t D>
+BatchNormNd<D>::BatchNormNd(const BatchNormOptions& options, Dtype dtype) : options_(options) {
+  check(options.num_features() >= 0, layer_name(D), "num_features must be >= 0, got ", options.num_features());
+  check(is_floating(dtype), layer_name(D), "parameters must be float32 or float64, got ", dtype_name(dtype));
+  check(options.eps() >= 0.0, layer_name(D), "eps must be >= 0, got ", options.eps());
   const Shape s{options.num_features()};
   if (options.affine()) {
     weight = register_parameter("weight", ones(s, dtype));
@@ -192,7 +197,8 @@ BatchNorm1d::BatchNorm1d(const BatchNorm1dOptions& options, Dtype dtype) : optio
   }
 }
 
-void BatchNorm1d::reset_running_stats() {
+template <std::size_t D>
+void BatchNormNd<D>::reset_running_stats() {
   if (!options_.track_running_stats()) return;
   NoGradGuard no_grad;
   running_mean.fill_(0.0);
@@ -200,7 +206,8 @@ void BatchNorm1d::reset_running_stats() {
   num_batches_tracked.fill_(0.0);
 }
 
-void BatchNorm1d::reset_parameters() {
+template <std::size_t D>
+void BatchNormNd<D>::reset_parameters() {
   reset_running_stats();
   if (options_.affine()) {
     init::ones_(weight);
@@ -208,12 +215,15 @@ void BatchNorm1d::reset_parameters() {
   }
 }
 
-Tensor BatchNorm1d::forward(const Tensor& input) {
-  detail::check_defined(input, "BatchNorm1d");
+template <std::size_t D>
+Tensor BatchNormNd<D>::forward(const Tensor& input) {
+  detail::check_defined(input, layer_name(D));
   const Shape xs = input.shape();
-  check(xs.size() == 2 || xs.size() == 3, "BatchNorm1d", "expected 2D or 3D input ([N, C] or [N, C, L]), got ",
-        xs.size(), "D input of shape ", xs);
-  check(xs[1] == options_.num_features(), "BatchNorm1d", "input of shape ", xs, " has ", xs[1],
+  const bool rank_ok = D == 1 ? (xs.size() == 2 || xs.size() == 3) : xs.size() == D + 2;
+  check(rank_ok, layer_name(D), "expected ",
+        D == 1 ? "2D or 3D input ([N, C] or [N, C, L])" : D == 2 ? "4D input ([N, C, H, W])" : "5D input ([N, C, D, H, W])",
+        ", got ", xs.size(), "D input of shape ", xs);
+  check(xs[1] == options_.num_features(), layer_name(D), "input of shape ", xs, " has ", xs[1],
         " channels (dim 1), but num_features is ", options_.num_features());
   const bool update = is_training() && options_.track_running_stats();
   double factor = 0.0;
@@ -232,7 +242,8 @@ Tensor BatchNorm1d::forward(const Tensor& input) {
   return y;
 }
 
-std::string BatchNorm1d::extra_repr() const {
+template <std::size_t D>
+std::string BatchNormNd<D>::extra_repr() const {
   std::ostringstream os;
   os << options_.num_features() << ", eps=" << options_.eps() << ", momentum=";
   if (options_.momentum()) os << *options_.momentum();
@@ -241,5 +252,9 @@ std::string BatchNorm1d::extra_repr() const {
      << ", track_running_stats=" << (options_.track_running_stats() ? "True" : "False");
   return os.str();
 }
+
+template class BatchNormNd<1>;
+template class BatchNormNd<2>;
+template class BatchNormNd<3>;
 
 }  // namespace sorix::nn

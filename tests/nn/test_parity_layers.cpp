@@ -3,6 +3,8 @@
 // to 1e-10 and float32 to 1e-5, relative to the tensor's largest magnitude.
 #include <catch2/catch.hpp>
 
+#include "support/parity.hpp"
+
 #include <cmath>
 #include <fstream>
 #include <map>
@@ -17,74 +19,12 @@ using sorix::Tensor;
 namespace nn = sorix::nn;
 namespace F = sorix::nn::functional;
 
-namespace {
+using parity::Case;
+using parity::check_matches;
+using parity::kDtypes;
+using parity::load;
+using parity::param;
 
-// One reference file: named tensors and scalars.
-struct Case {
-  std::map<std::string, Tensor> tensors;
-  std::map<std::string, double> scalars;
-  const Tensor& at(const std::string& name) const {
-    auto it = tensors.find(name);
-    if (it == tensors.end()) throw std::runtime_error("parity file has no tensor " + name);
-    return it->second;
-  }
-};
-
-Case load(const std::string& name, sorix::Dtype dt) {
-  const std::string path = std::string(SORIX_TEST_DATA_DIR) + "/parity_layers_" + name + "_" + sorix::dtype_name(dt) + ".txt";
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot open " + path + " (regenerate with scripts/gen_parity_layers.py)");
-  Case c;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    std::istringstream head(line);
-    std::string kind, tname;
-    head >> kind >> tname;
-    if (kind == "scalar") {
-      head >> c.scalars[tname];
-      continue;
-    }
-    std::string dtype;
-    int ndim = 0;
-    head >> dtype >> ndim;
-    Shape shape(static_cast<std::size_t>(ndim));
-    for (auto& s : shape) head >> s;
-    std::getline(in, line);
-    std::istringstream body(line);
-    std::vector<double> values;
-    double v;
-    while (body >> v) values.push_back(v);
-    const sorix::Dtype tdt = dtype == "int64" ? sorix::int64 : dtype == "float32" ? sorix::float32 : sorix::float64;
-    c.tensors[tname] = sorix::tensor(values, shape, tdt);
-  }
-  return c;
-}
-
-double tolerance(sorix::Dtype dt) { return dt == sorix::float64 ? 1e-10 : 1e-5; }
-
-void check_matches(const Tensor& got, const Tensor& want, const std::string& what) {
-  INFO(what << ": got shape " << sorix::shape_string(got.shape()) << ", want " << sorix::shape_string(want.shape()));
-  REQUIRE(got.defined());
-  REQUIRE(got.shape() == want.shape());
-  REQUIRE(got.dtype() == want.dtype());
-  const double tol = tolerance(want.dtype());
-  Tensor g = got.to(sorix::float64), w = want.to(sorix::float64);
-  const double* pg = g.data_ptr<double>();
-  const double* pw = w.data_ptr<double>();
-  double scale = 0;
-  for (std::int64_t i = 0; i < w.numel(); ++i) scale = std::max(scale, std::abs(pw[i]));
-  for (std::int64_t i = 0; i < w.numel(); ++i) {
-    INFO("element " << i << ": got " << pg[i] << ", torch " << pw[i]);
-    CHECK(std::abs(pg[i] - pw[i]) <= tol * std::max(std::abs(pw[i]), 1e-3 * scale) + 1e-300);
-  }
-}
-
-Tensor param(const Tensor& t) { return t.clone().requires_grad_(true); }
-
-const std::vector<sorix::Dtype> kDtypes{sorix::float64, sorix::float32};
-
-}  // namespace
 
 TEST_CASE("parity: Linear forward and gradients match PyTorch", "[nn][parity]") {
   for (sorix::Dtype dt : kDtypes) {

@@ -26,6 +26,8 @@
 #include "sorix/nn/linear.hpp"
 #include "sorix/nn/activation.hpp"
 #include "sorix/nn/batchnorm.hpp"
+#include "sorix/nn/conv.hpp"
+#include "sorix/nn/pooling.hpp"
 #include "sorix/nn/embedding.hpp"
 #include "sorix/nn/functional.hpp"
 #include "sorix/core/hash.hpp"

@@ -1,5 +1,6 @@
 #pragma once
-// nn::BatchNorm1d, as torch::nn::BatchNorm1d: per-channel normalisation of [N, C] or [N, C, L].
+// nn::BatchNorm1d / BatchNorm2d / BatchNorm3d, as torch's: per-channel normalisation of [N, C] or
+// [N, C, L] (1d), [N, C, H, W] (2d), [N, C, D, H, W] (3d).
 //
 //   y = (x - mean) / sqrt(var + eps) * weight + bias
 // Training: mean/var are the batch statistics over N (and L) per channel (biased variance); the
@@ -25,14 +26,14 @@
 
 namespace sorix::nn {
 
-struct BatchNorm1dOptions {
-  BatchNorm1dOptions(std::int64_t num_features) : num_features_(num_features) {}  // NOLINT: implicit, as PyTorch's
-  BatchNorm1dOptions& num_features(std::int64_t v) { num_features_ = v; return *this; }
-  BatchNorm1dOptions& eps(double v) { eps_ = v; return *this; }
+struct BatchNormOptions {
+  BatchNormOptions(std::int64_t num_features) : num_features_(num_features) {}  // NOLINT: implicit, as PyTorch's
+  BatchNormOptions& num_features(std::int64_t v) { num_features_ = v; return *this; }
+  BatchNormOptions& eps(double v) { eps_ = v; return *this; }
   /// nullopt: cumulative moving average (1 / num_batches_tracked).
-  BatchNorm1dOptions& momentum(std::optional<double> v) { momentum_ = v; return *this; }
-  BatchNorm1dOptions& affine(bool v) { affine_ = v; return *this; }
-  BatchNorm1dOptions& track_running_stats(bool v) { track_running_stats_ = v; return *this; }
+  BatchNormOptions& momentum(std::optional<double> v) { momentum_ = v; return *this; }
+  BatchNormOptions& affine(bool v) { affine_ = v; return *this; }
+  BatchNormOptions& track_running_stats(bool v) { track_running_stats_ = v; return *this; }
   std::int64_t num_features() const { return num_features_; }
   double eps() const { return eps_; }
   std::optional<double> momentum() const { return momentum_; }
@@ -47,6 +48,10 @@ struct BatchNorm1dOptions {
   bool track_running_stats_ = true;
 };
 
+using BatchNorm1dOptions = BatchNormOptions;
+using BatchNorm2dOptions = BatchNormOptions;
+using BatchNorm3dOptions = BatchNormOptions;
+
 namespace functional {
 /// Batch normalisation of input [N, C, *] (channels in dim 1), as torch.nn.functional.batch_norm.
 /// weight, bias, running_mean, running_var are [C] or undefined (no affine / no running stats).
@@ -60,19 +65,22 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
                   double momentum = 0.1, double eps = 1e-5);
 }  // namespace functional
 
-class BatchNorm1d : public Module {
+/// D = 1, 2, 3: BatchNorm1d, BatchNorm2d, BatchNorm3d.
+template <std::size_t D>
+class BatchNormNd : public Module {
  public:
   /// weight = 1, bias = 0 (parameters, when affine); running_mean = 0, running_var = 1,
   /// num_batches_tracked = 0 (int64, 0-dim) (buffers, when track_running_stats).
-  explicit BatchNorm1d(const BatchNorm1dOptions& options, Dtype dtype = Dtype::Float32);
-  explicit BatchNorm1d(std::int64_t num_features) : BatchNorm1d(BatchNorm1dOptions(num_features)) {}
+  explicit BatchNormNd(const BatchNormOptions& options, Dtype dtype = Dtype::Float32);
+  explicit BatchNormNd(std::int64_t num_features) : BatchNormNd(BatchNormOptions(num_features)) {}
 
-  /// Input [N, C] or [N, C, L] with C == num_features; anything else throws std::invalid_argument.
+  /// Input [N, C] or [N, C, L] (1d), [N, C, H, W] (2d), [N, C, D, H, W] (3d) with
+  /// C == num_features; anything else throws std::invalid_argument.
   Tensor forward(const Tensor& input) override;
-  std::string name() const override { return "BatchNorm1d"; }
+  std::string name() const override { return D == 1 ? "BatchNorm1d" : D == 2 ? "BatchNorm2d" : "BatchNorm3d"; }
   /// "128, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True" (PyTorch's text).
   std::string extra_repr() const override;
-  const BatchNorm1dOptions& options() const { return options_; }
+  const BatchNormOptions& options() const { return options_; }
   void reset_running_stats();
   void reset_parameters();
 
@@ -80,7 +88,10 @@ class BatchNorm1d : public Module {
   Tensor running_mean, running_var, num_batches_tracked;  // when track_running_stats
 
  private:
-  BatchNorm1dOptions options_;
+  BatchNormOptions options_;
 };
+using BatchNorm1d = BatchNormNd<1>;
+using BatchNorm2d = BatchNormNd<2>;
+using BatchNorm3d = BatchNormNd<3>;
 
 }  // namespace sorix::nn

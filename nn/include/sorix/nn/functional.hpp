@@ -5,9 +5,11 @@
 #include "sorix/autograd/ops.hpp"
 #include "sorix/nn/activation.hpp"
 #include "sorix/nn/batchnorm.hpp"
+#include "sorix/nn/conv.hpp"
 #include "sorix/nn/dropout.hpp"
 #include "sorix/nn/embedding.hpp"
 #include "sorix/nn/linear.hpp"
+#include "sorix/nn/pooling.hpp"
 
 namespace sorix::nn::functional {
 

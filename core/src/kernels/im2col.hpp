@@ -1,0 +1,46 @@
+#pragma once
+// The column form of a convolution (im2col) and its adjoint (col2im): the moves that turn
+// Conv1d/Conv2d/ConvTranspose2d into one matrix product on the library's product kernel.
+//
+// Geometry: N images of C channels, each H x W; a kernel of kh x kw taps with stride, zero
+// padding (before the first row/column; the far side is whatever the output size leaves) and
+// dilation; an output grid of OH x OW. The column matrix has C * kh * kw rows and N * OH * OW
+// columns (ld = N * OH * OW), row (c, ki, kj) = c * kh * kw + ki * kw + kj and column
+// (n, oh, ow) = n * OH * OW + oh * OW + ow, holding x[n][c][oh * sh - ph + ki * dh][ow * sw - pw + kj * dw]
+// (0 outside the image). Putting the batch in the columns makes a layer's weight gradient ONE
+// product over all images (one fma chain per weight, in image order), never a sum of per-image
+// products.
+//
+// Both kernels work on one (channel, image) plane, serially; the ops run the N * C planes as
+// parallel tasks. im2col is a copy (exact); col2im adds the kh * kw * OH * OW contributions to
+// each input element in one fixed order (taps outer, output positions inner), so both give the
+// same bits for any thread count and on every CPU (scalar loops; additions of one element never
+// depend on vector width).
+#include <cstddef>
+
+namespace sorix::kernels {
+
+struct ConvGeometry {
+  std::size_t N, C, H, W;  // images, channels, image height and width
+  std::size_t kh, kw;      // taps
+  std::size_t sh, sw;      // stride
+  std::size_t ph, pw;      // padding before the first row / column
+  std::size_t dh, dw;      // dilation
+  std::size_t OH, OW;      // output grid
+  std::size_t taps() const { return kh * kw; }
+  std::size_t positions() const { return OH * OW; }
+  std::size_t rows() const { return C * kh * kw; }
+  std::size_t cols() const { return N * OH * OW; }
+};
+
+/// Writes the kh * kw rows of channel c of image n into the column matrix `cols` (ld = g.cols()):
+/// x_plane is that image's H x W plane of channel c.
+template <class T>
+void im2col_plane(const T* x_plane, const ConvGeometry& g, std::size_t n, std::size_t c, T* cols);
+
+/// x_plane (H x W, channel c of image n) = the sum of every column entry that reads it (zero
+/// where none does): the adjoint of im2col_plane, overwriting the plane.
+template <class T>
+void col2im_plane(const T* cols, const ConvGeometry& g, std::size_t n, std::size_t c, T* x_plane);
+
+}  // namespace sorix::kernels

@@ -1,0 +1,325 @@
+// Conv1d, Conv2d, ConvTranspose2d: checks, the column layout and one product per group
+// (sorix/nn/conv.hpp). Conv1d is Conv2d over a height of 1.
+#include "sorix/nn/conv.hpp"
+
+#include <cmath>
+#include <sstream>
+
+#include "autograd/src/ops_internal.hpp"
+#include "nn/src/conv_columns.hpp"
+#include "sorix/nn/init.hpp"
+
+namespace sorix::nn {
+namespace {
+
+using kernels::ConvGeometry;
+
+// One convolution's settings in 2-D form (a 1-D one has a height of 1 everywhere).
+struct Conv2dSpec {
+  const char* op;
+  std::int64_t stride[2], dilation[2], padding[2];  // padding before; -1 = "same"
+  std::int64_t output_padding[2] = {0, 0};
+  std::int64_t groups;
+};
+
+void check_spec(const Conv2dSpec& s, std::size_t dims) {
+  for (std::size_t i = 2 - dims; i < 2; ++i) {
+    check(s.stride[i] >= 1, s.op, "stride must be >= 1, got ", s.stride[i]);
+    check(s.dilation[i] >= 1, s.op, "dilation must be >= 1, got ", s.dilation[i]);
+    check(s.padding[i] >= 0 || s.padding[i] == -1, s.op, "padding must be >= 0, got ", s.padding[i]);
+  }
+  check(s.groups >= 1, s.op, "groups must be >= 1, got ", s.groups);
+}
+
+void check_operands(const char* op, const Tensor& x, const Tensor& w, const Tensor& b, std::size_t spatial,
+                    bool transposed, std::int64_t groups) {
+  sorix::detail::check_defined(x, op);
+  sorix::detail::check_defined(w, op);
+  const Shape xs = x.shape(), ws = w.shape();
+  check(xs.size() == spatial + 1 || xs.size() == spatial + 2, op, "expected a ", spatial + 1, "-D (unbatched) or ",
+        spatial + 2, "-D (batched) input, got shape ", xs);
+  check(ws.size() == spatial + 2, op, "expected a ", spatial + 2, "-D weight [",
+        transposed ? "C_in, C_out / groups" : "C_out, C_in / groups", ", kernel...], got shape ", ws);
+  check(is_floating(x.dtype()) && x.dtype() == w.dtype(), op, "input and weight must have the same floating dtype, got ",
+        dtype_name(x.dtype()), " and ", dtype_name(w.dtype()));
+  for (std::size_t i = 2; i < ws.size(); ++i) check(ws[i] >= 1, op, "kernel sizes must be >= 1, got weight shape ", ws);
+  const std::int64_t c_in = xs[xs.size() - spatial - 1];
+  if (!transposed) {
+    check(ws[0] % groups == 0, op, "out_channels (", ws[0], " in weight ", ws, ") must be divisible by groups (", groups, ")");
+    check(c_in == ws[1] * groups, op, "input shape ", xs, " has ", c_in, " channels, but weight ", ws, " with groups=",
+          groups, " expects ", ws[1] * groups);
+  } else {
+    check(ws[0] % groups == 0, op, "in_channels (", ws[0], " in weight ", ws, ") must be divisible by groups (", groups, ")");
+    check(c_in == ws[0], op, "input shape ", xs, " has ", c_in, " channels, but weight ", ws, " expects ", ws[0]);
+  }
+  if (b.defined()) {
+    const std::int64_t c_out = transposed ? ws[1] * groups : ws[0];
+    check(b.shape() == Shape{c_out}, op, "bias must have shape [", c_out, "], got ", b.shape());
+    check(b.dtype() == w.dtype(), op, "bias dtype ", dtype_name(b.dtype()), " does not match weight dtype ",
+          dtype_name(w.dtype()));
+  }
+}
+
+// The 4-D form of a conv1d/conv2d input or weight: [N, C, L] -> [N, C, 1, L]; unbatched gets N = 1.
+Tensor as_4d(const Tensor& t, std::size_t spatial, bool batched) {
+  Tensor r = batched ? t : unsqueeze(t, 0);
+  return spatial == 1 ? unsqueeze(r, -2) : r;
+}
+Tensor from_4d(const Tensor& y, std::size_t spatial, bool batched) {
+  Tensor r = spatial == 1 ? squeeze(y, -2) : y;
+  return batched ? r : squeeze(r, 0);
+}
+
+std::size_t sz(std::int64_t v) { return static_cast<std::size_t>(v); }
+
+// y [N, C_out, OH, OW] = x [N, C, H, W] conv w [C_out, C / G, kh, kw] (+ b).
+Tensor conv2d_4d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dSpec& s) {
+  const Shape xs = x.shape(), ws = w.shape();
+  ConvGeometry g{};
+  g.N = sz(xs[0]); g.C = sz(xs[1]); g.H = sz(xs[2]); g.W = sz(xs[3]);
+  g.kh = sz(ws[2]); g.kw = sz(ws[3]);
+  g.sh = sz(s.stride[0]); g.sw = sz(s.stride[1]);
+  g.dh = sz(s.dilation[0]); g.dw = sz(s.dilation[1]);
+  std::int64_t out[2];
+  const std::int64_t in[2] = {xs[2], xs[3]}, k[2] = {ws[2], ws[3]};
+  std::size_t pad[2];
+  for (int i = 0; i < 2; ++i) {
+    const std::int64_t span = s.dilation[i] * (k[i] - 1);
+    if (s.padding[i] == -1) {  // same: total padding span, the odd one after
+      pad[i] = sz(span / 2);
+      out[i] = in[i];
+    } else {
+      pad[i] = sz(s.padding[i]);
+      out[i] = (in[i] + 2 * s.padding[i] - span - 1) >= 0 ? (in[i] + 2 * s.padding[i] - span - 1) / s.stride[i] + 1 : 0;
+    }
+  }
+  check(out[0] >= 1 && out[1] >= 1, s.op, "input shape ", xs, " (padded by ", pad[0], ", ", pad[1],
+        ") is smaller than the dilated kernel of weight ", ws, ": the output would be ", out[0], " x ", out[1]);
+  g.ph = pad[0]; g.pw = pad[1];
+  g.OH = sz(out[0]); g.OW = sz(out[1]);
+  const std::int64_t G = s.groups, OC = ws[0], N = xs[0];
+  const std::int64_t P = out[0] * out[1];
+  const bool pointwise = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
+  // cols [C * taps, N * P]: a 1x1 kernel's columns are the input with images and channels swapped.
+  Tensor cols = pointwise ? reshape(permute(reshape(x, {N, xs[1], P}), {1, 0, 2}), {xs[1], N * P}) : detail::im2col(x, g);
+  const std::int64_t K = ws[1] * ws[2] * ws[3];
+  Tensor y2 = G == 1 ? matmul(reshape(w, {OC, K}), cols)
+                     : matmul(reshape(w, {G, OC / G, K}), reshape(cols, {G, K, N * P}));
+  Tensor y = permute(reshape(y2, {OC, N, out[0], out[1]}), {1, 0, 2, 3});
+  return b.defined() ? add(y, reshape(b, {1, OC, 1, 1})) : y.contiguous();
+}
+
+// y [N, C_out, OH, OW] = x [N, C_in, H, W] transposed-conv w [C_in, C_out / G, kh, kw] (+ b).
+Tensor conv_transpose2d_4d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dSpec& s) {
+  const Shape xs = x.shape(), ws = w.shape();
+  const std::int64_t G = s.groups, IC = xs[1], N = xs[0], OCg = ws[1], OC = OCg * G;
+  const std::int64_t in[2] = {xs[2], xs[3]}, k[2] = {ws[2], ws[3]};
+  std::int64_t out[2];
+  for (int i = 0; i < 2; ++i) {
+    check(s.output_padding[i] >= 0 && s.output_padding[i] < std::max(s.stride[i], s.dilation[i]), s.op,
+          "output_padding must be >= 0 and smaller than either stride or dilation, got output_padding=",
+          s.output_padding[i], ", stride=", s.stride[i], ", dilation=", s.dilation[i]);
+    out[i] = (in[i] - 1) * s.stride[i] - 2 * s.padding[i] + s.dilation[i] * (k[i] - 1) + s.output_padding[i] + 1;
+  }
+  check(out[0] >= 1 && out[1] >= 1, s.op, "input shape ", xs, " with weight ", ws, " gives an output of ", out[0],
+        " x ", out[1], ": padding too large");
+  // The geometry of the forward convolution this one is the adjoint of: its image is our output.
+  ConvGeometry g{};
+  g.N = sz(N); g.C = sz(OC); g.H = sz(out[0]); g.W = sz(out[1]);
+  g.kh = sz(k[0]); g.kw = sz(k[1]);
+  g.sh = sz(s.stride[0]); g.sw = sz(s.stride[1]);
+  g.ph = sz(s.padding[0]); g.pw = sz(s.padding[1]);
+  g.dh = sz(s.dilation[0]); g.dw = sz(s.dilation[1]);
+  g.OH = sz(in[0]); g.OW = sz(in[1]);
+  const std::int64_t HW = in[0] * in[1], K = OCg * k[0] * k[1];
+  Tensor xg = reshape(permute(reshape(x, {N, IC, HW}), {1, 0, 2}), {IC, N * HW});  // [C_in, N * HW]
+  Tensor cols = G == 1 ? matmul(reshape(w, {IC, K}).t(), xg)
+                       : reshape(matmul(transpose(reshape(w, {G, IC / G, K}), 1, 2), reshape(xg, {G, IC / G, N * HW})),
+                                 {OC * k[0] * k[1], N * HW});
+  Tensor y = detail::col2im(cols, g);
+  return b.defined() ? add(y, reshape(b, {1, OC, 1, 1})) : y;
+}
+
+template <std::size_t D>
+Conv2dSpec spec_of(const char* op, const ExpandingArray<D>& stride, const ConvPadding<D>& padding,
+                   const ExpandingArray<D>& dilation, std::int64_t groups) {
+  Conv2dSpec s{op, {1, 1}, {1, 1}, {0, 0}, {0, 0}, groups};
+  for (std::size_t i = 0; i < D; ++i) {
+    const std::size_t j = i + 2 - D;
+    s.stride[j] = stride[i];
+    s.dilation[j] = dilation[i];
+    if (std::holds_alternative<SamePadding>(padding)) s.padding[j] = -1;
+    else if (std::holds_alternative<ValidPadding>(padding)) s.padding[j] = 0;
+    else {
+      s.padding[j] = std::get<ExpandingArray<D>>(padding)[i];
+      check(s.padding[j] >= 0, op, "padding must be >= 0, got ", std::get<ExpandingArray<D>>(padding).str());
+    }
+  }
+  if (std::holds_alternative<SamePadding>(padding)) {
+    for (std::size_t i = 0; i < D; ++i)
+      check(stride[i] == 1, op, "padding='same' is not supported for strided convolutions, got stride ", stride.str());
+  }
+  check_spec(s, D);
+  return s;
+}
+
+template <std::size_t D>
+Tensor conv_nd(const char* op, const Tensor& input, const Tensor& weight, const ConvFuncOptions<D>& o) {
+  const Conv2dSpec s = spec_of<D>(op, o.stride(), o.padding(), o.dilation(), o.groups());
+  check_operands(op, input, weight, o.bias(), D, false, o.groups());
+  const bool batched = input.dim() == static_cast<std::int64_t>(D) + 2;
+  const Tensor w4 = D == 1 ? unsqueeze(weight, -2) : weight;
+  return from_4d(conv2d_4d(as_4d(input, D, batched), w4, o.bias(), s), D, batched);
+}
+
+}  // namespace
+
+namespace functional {
+
+Tensor conv1d(const Tensor& input, const Tensor& weight, const Conv1dFuncOptions& options) {
+  return conv_nd<1>("conv1d", input, weight, options);
+}
+
+Tensor conv2d(const Tensor& input, const Tensor& weight, const Conv2dFuncOptions& options) {
+  return conv_nd<2>("conv2d", input, weight, options);
+}
+
+Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const ConvTranspose2dFuncOptions& o) {
+  const char* op = "conv_transpose2d";
+  Conv2dSpec s = spec_of<2>(op, o.stride(), ExpandingArray<2>(o.padding()), o.dilation(), o.groups());
+  s.output_padding[0] = o.output_padding()[0];
+  s.output_padding[1] = o.output_padding()[1];
+  check_operands(op, input, weight, o.bias(), 2, true, o.groups());
+  const bool batched = input.dim() == 4;
+  return from_4d(conv_transpose2d_4d(as_4d(input, 2, batched), weight, o.bias(), s), 2, batched);
+}
+
+}  // namespace functional
+
+// ---- modules ---------------------------------------------------------------------------------------
+
+namespace {
+
+template <std::size_t D>
+void check_layer_sizes(const char* layer, std::int64_t in, std::int64_t out, const ExpandingArray<D>& kernel,
+                       const ExpandingArray<D>& stride, const ExpandingArray<D>& dilation, std::int64_t groups) {
+  check(in >= 1, layer, "in_channels must be >= 1, got ", in);
+  check(out >= 1, layer, "out_channels must be >= 1, got ", out);
+  for (std::size_t i = 0; i < D; ++i) {
+    check(kernel[i] >= 1, layer, "kernel_size must be >= 1, got ", kernel.str());
+    check(stride[i] >= 1, layer, "stride must be >= 1, got ", stride.str());
+    check(dilation[i] >= 1, layer, "dilation must be >= 1, got ", dilation.str());
+  }
+  check(groups >= 1, layer, "groups must be >= 1, got ", groups);
+  check(in % groups == 0, layer, "in_channels (", in, ") must be divisible by groups (", groups, ")");
+  check(out % groups == 0, layer, "out_channels (", out, ") must be divisible by groups (", groups, ")");
+}
+
+// PyTorch's default: kaiming_uniform_(a = sqrt(5)) for the weight, U(+-1/sqrt(fan_in)) for the bias.
+void reset_conv_parameters(Tensor& weight, Tensor& bias) {
+  init::kaiming_uniform_(weight, std::sqrt(5.0));
+  if (bias.defined()) {
+    const auto fans = init::calculate_fan_in_and_fan_out(weight);
+    const double bound = 1.0 / std::sqrt(static_cast<double>(fans.first));
+    init::uniform_(bias, -bound, bound);
+  }
+}
+
+template <std::size_t D>
+std::string padding_text(const ConvPadding<D>& p) {
+  if (std::holds_alternative<SamePadding>(p)) return "same";
+  if (std::holds_alternative<ValidPadding>(p)) return "valid";
+  return std::get<ExpandingArray<D>>(p).str();
+}
+
+}  // namespace
+
+template <std::size_t D>
+ConvNd<D>::ConvNd(const ConvOptions<D>& options, Dtype dtype) : options_(options) {
+  const char* layer = D == 1 ? "Conv1d" : "Conv2d";
+  const auto& o = options;
+  check_layer_sizes<D>(layer, o.in_channels(), o.out_channels(), o.kernel_size(), o.stride(), o.dilation(), o.groups());
+  (void)spec_of<D>(layer, o.stride(), o.padding(), o.dilation(), o.groups());  // padding checks
+  check(is_floating(dtype), layer, "parameters must be float32 or float64, got ", dtype_name(dtype));
+  Shape ws{o.out_channels(), o.in_channels() / o.groups()};
+  for (std::size_t i = 0; i < D; ++i) ws.push_back(o.kernel_size()[i]);
+  weight = register_parameter("weight", empty(ws, dtype));
+  if (o.bias()) bias = register_parameter("bias", empty({o.out_channels()}, dtype));
+  reset_parameters();
+}
+
+template <std::size_t D>
+void ConvNd<D>::reset_parameters() { reset_conv_parameters(weight, bias); }
+
+template <std::size_t D>
+Tensor ConvNd<D>::forward(const Tensor& input) {
+  ConvFuncOptions<D> f;
+  f.bias(bias).stride(options_.stride()).dilation(options_.dilation()).groups(options_.groups());
+  std::visit([&](const auto& p) { f.padding(p); }, options_.padding());
+  if constexpr (D == 1) return functional::conv1d(input, weight, f);
+  else return functional::conv2d(input, weight, f);
+}
+
+template <std::size_t D>
+std::string ConvNd<D>::extra_repr() const {
+  const auto& o = options_;
+  std::ostringstream os;
+  os << o.in_channels() << ", " << o.out_channels() << ", kernel_size=" << o.kernel_size().str()
+     << ", stride=" << o.stride().str();
+  const bool zero_pad = std::holds_alternative<ExpandingArray<D>>(o.padding()) &&
+                        std::get<ExpandingArray<D>>(o.padding()) == ExpandingArray<D>(0);
+  if (!zero_pad) os << ", padding=" << padding_text<D>(o.padding());
+  if (o.dilation() != ExpandingArray<D>(1)) os << ", dilation=" << o.dilation().str();
+  if (o.groups() != 1) os << ", groups=" << o.groups();
+  if (!o.bias()) os << ", bias=False";
+  return os.str();
+}
+
+template class ConvNd<1>;
+template class ConvNd<2>;
+
+ConvTranspose2d::ConvTranspose2d(const ConvTranspose2dOptions& options, Dtype dtype) : options_(options) {
+  const auto& o = options;
+  const char* layer = "ConvTranspose2d";
+  check_layer_sizes<2>(layer, o.in_channels(), o.out_channels(), o.kernel_size(), o.stride(), o.dilation(), o.groups());
+  for (std::size_t i = 0; i < 2; ++i) {
+    check(o.padding()[i] >= 0, layer, "padding must be >= 0, got ", o.padding().str());
+    check(o.output_padding()[i] >= 0 && o.output_padding()[i] < std::max(o.stride()[i], o.dilation()[i]), layer,
+          "output_padding must be >= 0 and smaller than either stride or dilation, got output_padding=",
+          o.output_padding().str(), ", stride=", o.stride().str(), ", dilation=", o.dilation().str());
+  }
+  check(is_floating(dtype), layer, "parameters must be float32 or float64, got ", dtype_name(dtype));
+  weight = register_parameter(
+      "weight", empty({o.in_channels(), o.out_channels() / o.groups(), o.kernel_size()[0], o.kernel_size()[1]}, dtype));
+  if (o.bias()) bias = register_parameter("bias", empty({o.out_channels()}, dtype));
+  reset_parameters();
+}
+
+void ConvTranspose2d::reset_parameters() { reset_conv_parameters(weight, bias); }
+
+Tensor ConvTranspose2d::forward(const Tensor& input) {
+  const auto& o = options_;
+  return functional::conv_transpose2d(input, weight,
+                                      functional::ConvTranspose2dFuncOptions()
+                                          .bias(bias)
+                                          .stride(o.stride())
+                                          .padding(o.padding())
+                                          .output_padding(o.output_padding())
+                                          .groups(o.groups())
+                                          .dilation(o.dilation()));
+}
+
+std::string ConvTranspose2d::extra_repr() const {
+  const auto& o = options_;
+  std::ostringstream os;
+  os << o.in_channels() << ", " << o.out_channels() << ", kernel_size=" << o.kernel_size().str()
+     << ", stride=" << o.stride().str();
+  if (o.padding() != ExpandingArray<2>(0)) os << ", padding=" << o.padding().str();
+  if (o.output_padding() != ExpandingArray<2>(0)) os << ", output_padding=" << o.output_padding().str();
+  if (o.dilation() != ExpandingArray<2>(1)) os << ", dilation=" << o.dilation().str();
+  if (o.groups() != 1) os << ", groups=" << o.groups();
+  if (!o.bias()) os << ", bias=False";
+  return os.str();
+}
+
+}  // namespace sorix::nn

@@ -1,0 +1,237 @@
+// Convolutions and pooling: PyTorch parity (tests/data, scripts/gen_parity_layers.py), float64
+// gradchecks (first and second order), thread invariance, and bad options.
+#include <catch2/catch.hpp>
+
+#include "support/errors.hpp"
+#include "support/gradcheck.hpp"
+#include "support/parity.hpp"
+
+#include <sorix/sorix.hpp>
+
+using sorix::Shape;
+using sorix::Tensor;
+using sorix::testing::contains;
+using sorix::testing::gradcheck;
+using sorix::testing::message_of;
+using sorix::testing::randn_f64;
+namespace nn = sorix::nn;
+namespace F = sorix::nn::functional;
+using parity::Case;
+using parity::check_matches;
+using parity::kDtypes;
+using parity::load;
+using parity::param;
+
+namespace {
+
+// Convolution outputs are sums of up to ~50 terms that often cancel: float32 errors are measured
+// against a tenth of the tensor's largest magnitude (float64 still agrees to 1e-10 of it).
+constexpr double kFloor = 0.1;
+
+std::int64_t iv(const Case& c, const char* name) { return static_cast<std::int64_t>(c.scalars.at(name)); }
+
+// Runs `layer` on the case's x with its parameters loaded, checks y, dx and every parameter's gradient.
+void check_layer(nn::Module& layer, const Case& c, const std::vector<std::string>& params) {
+  sorix::StateDict sd;
+  for (const auto& p : params) sd.insert(p, c.at(p));
+  if (!params.empty()) layer.load_state_dict(sd, false);
+  Tensor x = param(c.at("x"));
+  Tensor y = layer(x);
+  check_matches(y, c.at("y"), "y", kFloor);
+  y.backward(c.at("gy"));
+  check_matches(x.grad(), c.at("dx"), "dx", kFloor);
+  for (const auto& [name, t] : layer.named_parameters()) check_matches(t.grad(), c.at("d" + name), "d" + name, kFloor);
+}
+
+}  // namespace
+
+TEST_CASE("parity: Conv2d (stride, padding, same, dilation, groups, 1x1, unbatched) matches PyTorch", "[nn][parity][conv]") {
+  for (sorix::Dtype dt : kDtypes) {
+    for (const char* name : {"conv2d_strided", "conv2d_groups", "conv2d_same", "conv2d_pointwise", "conv2d_unbatched"}) {
+      INFO(name << " " << sorix::dtype_name(dt));
+      Case c = load(name, dt);
+      nn::Conv2dOptions o(iv(c, "cin"), iv(c, "cout"), {iv(c, "kh"), iv(c, "kw")});
+      o.stride({iv(c, "sh"), iv(c, "sw")}).dilation({iv(c, "dh"), iv(c, "dw")}).groups(iv(c, "groups")).bias(iv(c, "bias") != 0);
+      if (iv(c, "same")) o.padding(nn::kSame);
+      else o.padding({iv(c, "ph"), iv(c, "pw")});
+      nn::Conv2d conv(o, dt);
+      std::vector<std::string> params{"weight"};
+      if (o.bias()) params.push_back("bias");
+      check_layer(conv, c, params);
+    }
+  }
+}
+
+TEST_CASE("parity: Conv1d and ConvTranspose2d match PyTorch", "[nn][parity][conv]") {
+  for (sorix::Dtype dt : kDtypes) {
+    INFO(sorix::dtype_name(dt));
+    Case c = load("conv1d", dt);
+    nn::Conv1d conv1(nn::Conv1dOptions(3, 4, 3).stride(2).padding(1), dt);
+    check_layer(conv1, c, {"weight", "bias"});
+    Case t = load("conv_transpose2d", dt);
+    nn::ConvTranspose2d convt(
+        nn::ConvTranspose2dOptions(4, 6, {3, 2}).stride({2, 1}).padding({1, 0}).output_padding({1, 0}).groups(2), dt);
+    check_layer(convt, t, {"weight", "bias"});
+  }
+}
+
+TEST_CASE("parity: MaxPool1d/2d (with indices), AvgPool2d, AdaptiveAvgPool2d, BatchNorm2d match PyTorch", "[nn][parity][conv]") {
+  for (sorix::Dtype dt : kDtypes) {
+    INFO(sorix::dtype_name(dt));
+    {
+      Case c = load("maxpool2d", dt);
+      nn::MaxPool2d pool(nn::MaxPool2dOptions(3).stride(2).padding(1).ceil_mode(true));
+      check_layer(pool, c, {});
+      auto [y, idx] = pool.forward_with_indices(c.at("x"));
+      CHECK(sorix::testing::bit_identical(idx, c.at("indices")));
+    }
+    {
+      Case c = load("maxpool2d_dilated", dt);
+      nn::MaxPool2d pool(nn::MaxPool2dOptions(2).stride(1).dilation(2));
+      check_layer(pool, c, {});
+      CHECK(sorix::testing::bit_identical(pool.forward_with_indices(c.at("x")).second, c.at("indices")));
+    }
+    {
+      Case c = load("maxpool1d", dt);
+      nn::MaxPool1d pool(nn::MaxPool1dOptions(3).stride(2).padding(1));
+      check_layer(pool, c, {});
+      CHECK(sorix::testing::bit_identical(F::max_pool1d_with_indices(c.at("x"), nn::MaxPool1dOptions(3).stride(2).padding(1)).second,
+                                          c.at("indices")));
+    }
+    {
+      Case c = load("avgpool2d", dt);
+      nn::AvgPool2d pool(nn::AvgPool2dOptions(3).stride(2).padding(1).ceil_mode(true).count_include_pad(false));
+      check_layer(pool, c, {});
+    }
+    {
+      Case c = load("avgpool2d_divisor", dt);
+      nn::AvgPool2d pool(nn::AvgPool2dOptions(2).stride(2).padding(1).divisor_override(3));
+      check_layer(pool, c, {});
+    }
+    {
+      Case c = load("adaptive_avgpool2d", dt);
+      nn::AdaptiveAvgPool2d pool(nn::AdaptiveAvgPool2dOptions({3, 2}));
+      check_layer(pool, c, {});
+    }
+    {
+      Case c = load("batchnorm2d_4d", dt);
+      nn::BatchNorm2d bn(nn::BatchNorm2dOptions(3), dt);
+      check_layer(bn, c, {"weight", "bias"});
+    }
+  }
+}
+
+TEST_CASE("conv and pooling gradients pass float64 gradchecks", "[nn][conv][gradcheck]") {
+  SECTION("conv2d: stride, padding, dilation, groups, bias") {
+    Tensor x = randn_f64({2, 4, 6, 5}, 1), w = randn_f64({6, 2, 3, 2}, 2), b = randn_f64({6}, 3);
+    auto r = gradcheck([](const std::vector<Tensor>& in) {
+      return F::conv2d(in[0], in[1], F::Conv2dFuncOptions().bias(in[2]).stride({2, 1}).padding({1, 1}).dilation({1, 2}).groups(2));
+    }, {x, w, b});
+    INFO(r.message);
+    CHECK(r.ok);
+  }
+  SECTION("conv2d same padding with an even kernel, and conv1d") {
+    Tensor x = randn_f64({1, 2, 5, 4}, 4), w = randn_f64({3, 2, 2, 3}, 5);
+    auto r = gradcheck([](const std::vector<Tensor>& in) {
+      return F::conv2d(in[0], in[1], F::Conv2dFuncOptions().padding(nn::kSame));
+    }, {x, w});
+    INFO(r.message);
+    CHECK(r.ok);
+    Tensor x1 = randn_f64({2, 3, 8}, 6), w1 = randn_f64({2, 3, 3}, 7), b1 = randn_f64({2}, 8);
+    auto r1 = gradcheck([](const std::vector<Tensor>& in) {
+      return F::conv1d(in[0], in[1], F::Conv1dFuncOptions().bias(in[2]).stride(2).padding(2).dilation(2));
+    }, {x1, w1, b1});
+    INFO(r1.message);
+    CHECK(r1.ok);
+  }
+  SECTION("conv_transpose2d with groups, stride and output_padding") {
+    Tensor x = randn_f64({2, 4, 3, 3}, 9), w = randn_f64({4, 3, 3, 2}, 10), b = randn_f64({6}, 11);
+    auto r = gradcheck([](const std::vector<Tensor>& in) {
+      return F::conv_transpose2d(in[0], in[1], F::ConvTranspose2dFuncOptions().bias(in[2]).stride(2).padding({1, 0})
+                                                   .output_padding({1, 0}).groups(2));
+    }, {x, w, b});
+    INFO(r.message);
+    CHECK(r.ok);
+  }
+  SECTION("pooling") {
+    Tensor x = randn_f64({2, 2, 7, 6}, 12);
+    for (const auto& fn : std::vector<sorix::testing::TensorFn>{
+             [](const std::vector<Tensor>& in) { return F::max_pool2d(in[0], nn::MaxPool2dOptions({3, 2}).stride(2).padding(1).ceil_mode(true)); },
+             [](const std::vector<Tensor>& in) { return F::avg_pool2d(in[0], nn::AvgPool2dOptions(3).stride(2).padding(1).count_include_pad(false)); },
+             [](const std::vector<Tensor>& in) { return F::adaptive_avg_pool2d(in[0], nn::AdaptiveAvgPool2dOptions({4, 4})); },
+             [](const std::vector<Tensor>& in) { return F::max_pool1d(in[0].flatten(2), nn::MaxPool1dOptions(4).stride(3)); }}) {
+      auto r = gradcheck(fn, {x});
+      INFO(r.message);
+      CHECK(r.ok);
+    }
+  }
+  SECTION("second order: the gradient of conv2d and of max_pool2d differentiate again") {
+    Tensor x = randn_f64({1, 2, 5, 5}, 13), w = randn_f64({3, 2, 3, 3}, 14);
+    auto r = gradcheck([](const std::vector<Tensor>& in) {
+      Tensor y = F::conv2d(in[0], in[1], F::Conv2dFuncOptions().padding(1).stride(2));
+      Tensor p = F::max_pool2d(y * y, nn::MaxPool2dOptions(2).stride(1));
+      auto g = sorix::autograd::grad({p.sum()}, {in[0], in[1]}, {}, true, true);
+      return (g[0] * g[0]).sum() + (g[1] * g[1]).sum();
+    }, {x, w});
+    INFO(r.message);
+    CHECK(r.ok);
+  }
+}
+
+TEST_CASE("conv, pooling and their gradients are bit-identical at 1, 2, 3 and 8 threads", "[nn][conv][determinism]") {
+  for (sorix::Dtype dt : kDtypes) {
+    INFO(sorix::dtype_name(dt));
+    auto run = [dt] {
+      sorix::manual_seed(5);
+      nn::Conv2d conv(nn::Conv2dOptions(3, 16, 3).padding(1), dt);
+      nn::ConvTranspose2d up(nn::ConvTranspose2dOptions(16, 4, 2).stride(2), dt);
+      Tensor x = sorix::randn({8, 3, 30, 30}, dt).requires_grad_(true);
+      Tensor h = F::max_pool2d(sorix::relu(conv(x)), nn::MaxPool2dOptions(2));
+      Tensor y = F::avg_pool2d(up(h), nn::AvgPool2dOptions(3).stride(2).padding(1));
+      (y * y).sum().backward();
+      return std::vector<Tensor>{y, x.grad(), conv.weight.grad(), conv.bias.grad(), up.weight.grad()};
+    };
+    auto runs = sorix::testing::at_thread_counts({1, 2, 3, 8}, run);
+    for (std::size_t i = 1; i < runs.size(); ++i)
+      for (std::size_t k = 0; k < runs[0].size(); ++k) {
+        INFO("run " << i << " tensor " << k);
+        CHECK(sorix::testing::bit_identical(runs[i][k], runs[0][k]));
+      }
+  }
+}
+
+TEST_CASE("bad conv and pooling options raise errors naming the layer and the value", "[nn][conv][errors]") {
+  CHECK(contains(message_of([] { nn::Conv2d(nn::Conv2dOptions(3, 4, 0)); }), "Conv2d"));
+  CHECK(contains(message_of([] { nn::Conv2d(nn::Conv2dOptions(3, 4, 0)); }), "kernel_size must be >= 1, got (0, 0)"));
+  CHECK(contains(message_of([] { nn::Conv2d(nn::Conv2dOptions(3, 4, 3).padding(-1)); }), "padding must be >= 0"));
+  CHECK(contains(message_of([] { nn::Conv2d(nn::Conv2dOptions(3, 4, 3).groups(2)); }), "in_channels (3) must be divisible by groups (2)"));
+  CHECK(contains(message_of([] { nn::Conv2d(nn::Conv2dOptions(4, 3, 3).groups(2)); }), "out_channels (3) must be divisible by groups (2)"));
+  CHECK(contains(message_of([] { nn::Conv2d(nn::Conv2dOptions(4, 4, 3).stride(2).padding(nn::kSame)); }), "padding='same'"));
+  CHECK(contains(message_of([] { nn::Conv1d(nn::Conv1dOptions(0, 4, 3)); }), "Conv1d: in_channels must be >= 1, got 0"));
+  CHECK(contains(message_of([] { nn::ConvTranspose2d(nn::ConvTranspose2dOptions(4, 4, 3).output_padding(1)); }), "output_padding"));
+  nn::Conv2d conv(nn::Conv2dOptions(3, 4, 3));
+  std::string m = message_of([&] { conv(sorix::zeros({2, 3, 5})); });
+  CHECK(contains(m, "conv2d"));
+  CHECK(contains(m, "[2, 3, 5]"));
+  CHECK(contains(message_of([&] { conv(sorix::zeros({2, 5, 8, 8})); }), "has 5 channels"));
+  CHECK(contains(message_of([&] { conv(sorix::zeros({1, 3, 2, 2})); }), "smaller than the dilated kernel"));
+  CHECK(contains(message_of([&] { conv(sorix::zeros({1, 3, 5, 5}, sorix::int64)); }), "floating"));
+  CHECK(contains(message_of([] { nn::MaxPool2d(nn::MaxPool2dOptions(0)); }), "MaxPool2d: kernel_size must be >= 1"));
+  CHECK(contains(message_of([] { nn::MaxPool2d(nn::MaxPool2dOptions(2).padding(2)); }), "at most half the kernel size"));
+  CHECK(contains(message_of([] { nn::AvgPool2d(nn::AvgPool2dOptions(2).stride(0)); }), "AvgPool2d: stride must be >= 1"));
+  CHECK(contains(message_of([] { nn::AdaptiveAvgPool2d(nn::AdaptiveAvgPool2dOptions({0, 2})); }), "output_size"));
+  CHECK(contains(message_of([] { F::max_pool2d(sorix::zeros({4, 4}), nn::MaxPool2dOptions(2)); }), "max_pool2d: expected a 3-D"));
+  CHECK(contains(message_of([] { nn::BatchNorm2d(3)(sorix::zeros({2, 3, 4})); }), "BatchNorm2d: expected 4D input"));
+  // A failed call leaves the layer usable.
+  CHECK(conv(sorix::zeros({1, 3, 5, 5})).shape() == Shape{1, 4, 3, 3});
+}
+
+TEST_CASE("conv and pooling modules print as PyTorch's", "[nn][conv]") {
+  CHECK(nn::Conv2d(nn::Conv2dOptions(1, 32, 3).padding(1)).extra_repr() == "1, 32, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1)");
+  CHECK(nn::Conv1d(nn::Conv1dOptions(2, 4, 5).bias(false).groups(2)).extra_repr() ==
+        "2, 4, kernel_size=(5,), stride=(1,), groups=2, bias=False");
+  CHECK(nn::Conv2d(nn::Conv2dOptions(2, 2, 3).padding(nn::kSame)).extra_repr() ==
+        "2, 2, kernel_size=(3, 3), stride=(1, 1), padding=same");
+  CHECK(nn::MaxPool2d(nn::MaxPool2dOptions(2)).extra_repr() ==
+        "kernel_size=(2, 2), stride=(2, 2), padding=(0, 0), dilation=(1, 1), ceil_mode=False");
+}
