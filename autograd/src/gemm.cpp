@@ -89,6 +89,24 @@ const GemmKernel<T>& kernel_for(const KernelTable& t, std::size_t M, std::size_t
   return padded(*narrow) < padded(*wide) ? *narrow : *wide;
 }
 
+// A per-thread packing buffer of at least n values (64-byte aligned), kept for the thread's next
+// product (TBB's workers live as long as the arena): no allocation, and no page faults, per task.
+template <class T>
+T* thread_buffer(std::size_t n) {
+  thread_local std::unique_ptr<T[], AlignedFree> buf;
+  thread_local std::size_t capacity = 0;
+  if (n > capacity) {
+    buf = aligned_array<T>(n);
+    capacity = n;
+  }
+  return buf.get();
+}
+
+/// Products with longer chains (alpha 1, beta 0) run in blocks of this many k (see own_gemm).
+constexpr std::size_t kBlockK = 512;
+/// Products with at least this many column groups pack each group inside its task.
+constexpr std::size_t kMinStreamGroups = 4;
+
 /// Columns of C per task: the B panels a task walks stay in the core's L2 (K * kTaskCols values).
 constexpr std::size_t kTaskCols = 128;
 /// The packed copy of B is at most this many bytes (64 MiB); wider products go in column slabs.
@@ -109,9 +127,65 @@ void own_gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::siz
   const std::size_t per_slab =
       std::max(nr * group, kMaxPackedBytes / sizeof(T) / std::max<std::size_t>(K, 1) / (nr * group) * (nr * group));
   const std::size_t slab = std::min(N, per_slab);
-  auto packed = aligned_array<T>(ceil_div(slab, nr) * panel);
   const double work = static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
   const bool small = work <= static_cast<double>(kGemmInlineWork);
+  const std::size_t all_groups = ceil_div(ceil_div(N, nr), group);
+  if (!small && all_groups >= kMinStreamGroups) {
+    // Wide products (a convolution's [C_out, C_in * taps] x [C_in * taps, images * positions]):
+    // each task packs one group of columns into a buffer of its thread, while it is hot in L2,
+    // and runs every row panel over it. Packing all of B first would write it to memory and read
+    // it back, which costs more than the product when M is small.
+    const std::size_t row_panels = ceil_div(M, mr);
+    parallel::parallel_for(all_groups, 1, [&](std::size_t g0, std::size_t g1) {
+      T* buf = thread_buffer<T>(group * panel);
+      for (std::size_t g = g0; g < g1; ++g) {
+        const std::size_t j0 = g * group * nr, n = std::min(group * nr, N - j0);
+        const std::size_t col_panels = ceil_div(n, nr);
+        if (trans_b) {
+          for (std::size_t q = 0; q < col_panels; ++q)
+            kern.pack(true, B + j0 * ldb, ldb, q * nr, std::min(nr, n - q * nr), K, buf + q * panel);
+        } else {
+          kern.pack_rows(B + j0, ldb, n, 0, K, buf, panel);
+        }
+        const GemmArgs<T> args{trans_a, M, n, K, alpha, A, lda, beta, C + j0, ldc, buf, panel};
+        for (std::size_t t = 0; t < row_panels; ++t) kern.tiles(args, t, 0, col_panels);
+      }
+    });
+    return;
+  }
+  if (!small && K > kBlockK && alpha == T(1) && beta == T(0)) {
+    // Long chains (a convolution's weight gradient: K = images * positions): op(B) is packed
+    // kBlockK rows at a time, so the panels every row panel walks stay in L2; each block continues
+    // the chains from the partial sums the previous one stored in C (GemmArgs::accumulate), so
+    // the bits are those of one unsplit chain per element.
+    const std::size_t col_panels = ceil_div(N, nr), row_panels = ceil_div(M, mr);
+    const std::size_t kpanel = nr * kBlockK + 64 / sizeof(T);
+    auto packed = aligned_array<T>(col_panels * kpanel);
+    const std::size_t groups = ceil_div(col_panels, group);
+    for (std::size_t k0 = 0; k0 < K; k0 += kBlockK) {
+      const std::size_t kb = std::min(kBlockK, K - k0);
+      if (trans_b) {
+        parallel::parallel_for(col_panels, 1, [&](std::size_t q0, std::size_t q1) {
+          for (std::size_t q = q0; q < q1; ++q)
+            kern.pack(true, B + k0, ldb, q * nr, std::min(nr, N - q * nr), kb, packed.get() + q * kpanel);
+        });
+      } else {
+        parallel::parallel_for(kb, 32, [&](std::size_t r0, std::size_t r1) {
+          kern.pack_rows(B + k0 * ldb, ldb, N, r0, r1, packed.get(), kpanel);
+        });
+      }
+      GemmArgs<T> args{trans_a, M, N, kb, T(1), A + (trans_a ? k0 * lda : k0), lda, T(0), C, ldc, packed.get(), kpanel};
+      args.accumulate = k0 > 0;
+      parallel::parallel_for(row_panels * groups, 1, [&](std::size_t t0, std::size_t t1) {
+        for (std::size_t task = t0; task < t1; ++task) {
+          const std::size_t t = task % row_panels, g = task / row_panels;
+          kern.tiles(args, t, g * group, std::min(col_panels, (g + 1) * group));
+        }
+      });
+    }
+    return;
+  }
+  auto packed = aligned_array<T>(ceil_div(slab, nr) * panel);
   for (std::size_t j0 = 0; j0 < N; j0 += slab) {
     const std::size_t n = std::min(slab, N - j0);
     const std::size_t col_panels = ceil_div(n, nr), row_panels = ceil_div(M, mr);

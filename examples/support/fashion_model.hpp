@@ -16,6 +16,18 @@ inline nn::Sequential make_fashion_model() {
                         nn::Linear(128, 64), nn::ReLU(), nn::Dropout(0.2), nn::Linear(64, 10));
 }
 
+/// The CNN of `train_fashion_mnist --model cnn` and `bench_training --model cnn`:
+///   [N, 784] -> Unflatten [N, 1, 28, 28] -> Conv2d(32, 3x3, padding 1) -> BatchNorm2d -> ReLU
+///   -> MaxPool2d(2) -> Conv2d(64, 3x3, padding 1) -> BatchNorm2d -> ReLU -> MaxPool2d(2)
+///   -> Flatten [N, 3136] -> Dropout(0.25) -> Linear(10); CrossEntropyLoss; Adam(lr=1e-3); batch 128.
+inline nn::Sequential make_fashion_cnn() {
+  return nn::Sequential(nn::Unflatten(1, {1, 28, 28}), nn::Conv2d(nn::Conv2dOptions(1, 32, 3).padding(1)),
+                        nn::BatchNorm2d(32), nn::ReLU(), nn::MaxPool2d(nn::MaxPool2dOptions(2)),
+                        nn::Conv2d(nn::Conv2dOptions(32, 64, 3).padding(1)), nn::BatchNorm2d(64), nn::ReLU(),
+                        nn::MaxPool2d(nn::MaxPool2dOptions(2)), nn::Flatten(), nn::Dropout(0.25),
+                        nn::Linear(64 * 7 * 7, 10));
+}
+
 /// n images of 784 values in [0, 1) and labels in 0..9 from `seed` (a stand-in with the real
 /// data's shapes where the dataset is not installed, e.g. in CI).
 inline data::TensorDataset synthetic_fashion(std::int64_t n, std::uint64_t seed) {

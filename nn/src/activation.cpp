@@ -3,7 +3,7 @@
 
 #include <sstream>
 
-#include "sorix/autograd/ops.hpp"
+#include "autograd/src/ops_internal.hpp"
 
 namespace sorix::nn {
 
@@ -31,6 +31,29 @@ Tensor Flatten::forward(const Tensor& input) {
 }
 std::string Flatten::extra_repr() const {
   return "start_dim=" + std::to_string(options_.start_dim()) + ", end_dim=" + std::to_string(options_.end_dim());
+}
+
+Tensor Unflatten::forward(const Tensor& input) {
+  sorix::detail::check_defined(input, "Unflatten");
+  const Shape s = input.shape();
+  const std::int64_t d = sorix::detail::wrap_dim(options_.dim(), static_cast<std::int64_t>(s.size()), "Unflatten");
+  std::int64_t known = 1, unknown = 0;
+  for (std::int64_t v : options_.sizes()) {
+    if (v == -1) ++unknown;
+    else known *= v;
+  }
+  const std::int64_t have = s[static_cast<std::size_t>(d)];
+  check(!options_.sizes().empty() && unknown <= 1 && (unknown ? known > 0 && have % known == 0 : known == have),
+        "Unflatten", "sizes ", options_.sizes(), " do not unflatten dim ", d, " of size ", have, " (input shape ", s, ")");
+  Shape out(s.begin(), s.begin() + d);
+  out.insert(out.end(), options_.sizes().begin(), options_.sizes().end());
+  out.insert(out.end(), s.begin() + d + 1, s.end());
+  return sorix::reshape(input, out);
+}
+std::string Unflatten::extra_repr() const {
+  std::string r = "dim=" + std::to_string(options_.dim()) + ", unflattened_size=(";
+  for (std::size_t i = 0; i < options_.sizes().size(); ++i) r += (i ? ", " : "") + std::to_string(options_.sizes()[i]);
+  return r + (options_.sizes().size() == 1 ? ",)" : ")");
 }
 
 }  // namespace sorix::nn

@@ -122,7 +122,11 @@ struct GemmKernels {
     constexpr std::size_t H = 2 * kVecs;  // doubles registers per tile row
     __m128d acc[MR][H];
     for (std::size_t r = 0; r < MR; ++r)
-      for (std::size_t h = 0; h < H; ++h) acc[r][h] = _mm_setzero_pd();
+      for (std::size_t v = 0; v < kVecs; ++v) {  // from c's starting values (+0, or a partial sum)
+        const __m128 f = c[r][v];
+        acc[r][2 * v] = _mm_cvtps_pd(f);
+        acc[r][2 * v + 1] = _mm_cvtps_pd(_mm_movehl_ps(f, f));
+      }
     // Low dwords: the 29 mantissa bits below a float's; high dwords: the exponent.
     const __m128i mask = _mm_set_epi32(0x7FF00000, 0x1FFFFFFF, 0x7FF00000, 0x1FFFFFFF);
     const __m128i halfway = _mm_set_epi32(-1, 0x10000000, -1, 0x10000000);  // -1: never matches
@@ -193,7 +197,7 @@ struct GemmKernels {
   // panel of at most kVecs * W columns: fewer multiply-adds, the same chain for each element).
   template <bool kTransA, std::size_t kVecs>
   static void tile(std::size_t K, const T* __restrict a, std::size_t lda, const T* __restrict bp, T alpha, T beta,
-                   T* C, std::size_t ldc, std::size_t rows, std::size_t cols) {
+                   T* C, std::size_t ldc, std::size_t rows, std::size_t cols, bool accumulate) {
     const std::size_t a_row = kTransA ? 1 : lda;   // from one row of op(A) to the next
     const std::size_t a_step = kTransA ? lda : 1;  // from k to k + 1 within a row of op(A)
     const T* ar[MR];
@@ -203,6 +207,18 @@ struct GemmKernels {
       ar[r] = a + (r < rows ? r : rows - 1) * a_row;
 #pragma GCC unroll 4
       for (std::size_t v = 0; v < kVecs; ++v) c[r][v] = B(T(0));
+    }
+    if (accumulate) {  // continue the chains from C's partial sums (rows past `rows` stay +0)
+      for (std::size_t r = 0; r < rows; ++r) {
+        alignas(64) T buf[NR] = {};
+        const T* in = C + r * ldc;
+        if (cols != NR) {
+          std::memcpy(buf, in, cols * sizeof(T));
+          in = buf;
+        }
+#pragma GCC unroll 4
+        for (std::size_t v = 0; v < kVecs; ++v) c[r][v] = B::load_unaligned(in + v * W);
+      }
     }
     for (std::size_t r = 0; r < rows; ++r) __builtin_prefetch(C + r * ldc, 1, 3);
     bool done = false;
@@ -242,12 +258,12 @@ struct GemmKernels {
   // tile<kTransA, vecs> for a run-time vecs in [1, NV].
   template <bool kTransA, std::size_t kVecs = NV>
   static void tile_of_width(std::size_t vecs, std::size_t K, const T* a, std::size_t lda, const T* bp, T alpha,
-                            T beta, T* C, std::size_t ldc, std::size_t rows, std::size_t cols) {
+                            T beta, T* C, std::size_t ldc, std::size_t rows, std::size_t cols, bool accumulate) {
     if constexpr (kVecs > 1) {
       if (vecs < kVecs)
-        return tile_of_width<kTransA, kVecs - 1>(vecs, K, a, lda, bp, alpha, beta, C, ldc, rows, cols);
+        return tile_of_width<kTransA, kVecs - 1>(vecs, K, a, lda, bp, alpha, beta, C, ldc, rows, cols, accumulate);
     }
-    tile<kTransA, kVecs>(K, a, lda, bp, alpha, beta, C, ldc, rows, cols);
+    tile<kTransA, kVecs>(K, a, lda, bp, alpha, beta, C, ldc, rows, cols, accumulate);
   }
 
   static void tiles(const GemmArgs<T>& g, std::size_t t, std::size_t u0, std::size_t u1) {
@@ -260,8 +276,8 @@ struct GemmKernels {
       const T* b = g.packed + u * g.panel_stride;
       T* c = g.C + i0 * g.ldc + j0;
       const std::size_t vecs = (cols + W - 1) / W;
-      if (g.trans_a) tile_of_width<true>(vecs, g.K, a, g.lda, b, g.alpha, g.beta, c, g.ldc, rows, cols);
-      else tile_of_width<false>(vecs, g.K, a, g.lda, b, g.alpha, g.beta, c, g.ldc, rows, cols);
+      if (g.trans_a) tile_of_width<true>(vecs, g.K, a, g.lda, b, g.alpha, g.beta, c, g.ldc, rows, cols, g.accumulate);
+      else tile_of_width<false>(vecs, g.K, a, g.lda, b, g.alpha, g.beta, c, g.ldc, rows, cols, g.accumulate);
     }
   }
 

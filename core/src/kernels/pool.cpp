@@ -2,13 +2,75 @@
 #include "core/src/kernels/pool.hpp"
 
 #include <algorithm>
+#include <bit>
+#include <cstdint>
 #include <cmath>
 #include <limits>
 
 namespace sorix::kernels {
 
+namespace {
+template <class T> struct SameSizeUint;
+template <> struct SameSizeUint<float> { using type = std::uint32_t; };
+template <> struct SameSizeUint<double> { using type = std::uint64_t; };
+
+// Every window inside the plane (no padding, no dilation, no ceil-mode overhang): the same rule
+// as the general loop without its bounds tests, and without branches (random data mispredicts a
+// branch on every other tap): the winner is selected with masks on the bits.
+template <class T>
+void max_pool_interior(const T* x, const MaxPoolGeometry& geometry, T* y, std::int64_t* indices) {
+  using U = typename SameSizeUint<T>::type;
+  const MaxPoolGeometry g = geometry;  // a local copy: stores to y / indices cannot alias it
+  auto pick = [](T v, std::uint64_t i, T& best, std::uint64_t& at) {
+    const bool take = (v > best) | (v != v);  // v != v: NaN
+    const U m = U(0) - static_cast<U>(take);
+    best = std::bit_cast<T>((std::bit_cast<U>(v) & m) | (std::bit_cast<U>(best) & ~m));
+    const std::uint64_t m64 = std::uint64_t{0} - static_cast<std::uint64_t>(take);
+    at = (i & m64) | (at & ~m64);
+  };
+  if (g.kh == 2 && g.kw == 2) {  // the common 2 x 2 window: taps in the general loop's order
+    for (std::size_t oh = 0; oh < g.OH; ++oh) {
+      const std::size_t r0 = oh * g.sh * g.W, r1 = r0 + g.W;
+      T* yr = y + oh * g.OW;
+      std::int64_t* ir = indices + oh * g.OW;
+      for (std::size_t ow = 0; ow < g.OW; ++ow) {
+        const std::size_t c = ow * g.sw;
+        T best = x[r0 + c];
+        std::uint64_t at = r0 + c;
+        pick(x[r0 + c + 1], r0 + c + 1, best, at);
+        pick(x[r1 + c], r1 + c, best, at);
+        pick(x[r1 + c + 1], r1 + c + 1, best, at);
+        yr[ow] = best;
+        ir[ow] = static_cast<std::int64_t>(at);
+      }
+    }
+    return;
+  }
+  for (std::size_t oh = 0; oh < g.OH; ++oh) {
+    for (std::size_t ow = 0; ow < g.OW; ++ow) {
+      const std::size_t first = oh * g.sh * g.W + ow * g.sw;
+      T best = x[first];
+      std::uint64_t at = first;
+      for (std::size_t ki = 0; ki < g.kh; ++ki) {
+        const std::size_t row = first + ki * g.W;
+        for (std::size_t kj = (ki == 0 ? 1 : 0); kj < g.kw; ++kj) {
+          pick(x[row + kj], row + kj, best, at);
+        }
+      }
+      y[oh * g.OW + ow] = best;
+      indices[oh * g.OW + ow] = static_cast<std::int64_t>(at);
+    }
+  }
+}
+}  // namespace
+
 template <class T>
 void max_pool_plane(const T* x, const MaxPoolGeometry& g, T* y, std::int64_t* indices) {
+  if (g.ph == 0 && g.pw == 0 && g.dh == 1 && g.dw == 1 && (g.OH - 1) * g.sh + g.kh <= g.H &&
+      (g.OW - 1) * g.sw + g.kw <= g.W) {
+    max_pool_interior(x, g, y, indices);
+    return;
+  }
   for (std::size_t oh = 0; oh < g.OH; ++oh) {
     for (std::size_t ow = 0; ow < g.OW; ++ow) {
       T best = -std::numeric_limits<T>::infinity();

@@ -33,6 +33,10 @@ struct GemmArgs {
   std::size_t ldc;
   const T* packed;
   std::size_t panel_stride;
+  /// Continue each element's chain from the value in C (a partial sum over earlier k, stored by a
+  /// call over those k with alpha == 1 and beta == 0) instead of from +0: a product split along K
+  /// gives the bits of the unsplit one. Only with alpha == 1 and beta == 0.
+  bool accumulate = false;
 };
 
 template <class T>
@@ -48,7 +52,8 @@ struct GemmKernel {
                     std::size_t panel_stride);
   /// The tiles of row panel `row_panel` (rows [row_panel * mr, ...)) against packed panels
   /// [panel_begin, panel_end). Every element of C is one fma chain over k = 0..K-1 from +0, then
-  /// alpha * acc (when alpha != 1), then fma(beta, c, that) (when beta != 0; beta == 0 only writes).
+  /// alpha * acc (when alpha != 1), then fma(beta, c, that) (when beta != 0; beta == 0 only writes);
+  /// with args.accumulate the chains start from C's values (see GemmArgs).
   void (*tiles)(const GemmArgs<T>& args, std::size_t row_panel, std::size_t panel_begin, std::size_t panel_end);
 };
 

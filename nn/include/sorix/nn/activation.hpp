@@ -4,6 +4,7 @@
 // count; softmax/log_softmax are numerically stable). They hold no parameters.
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "sorix/nn/module.hpp"
 
@@ -117,6 +118,42 @@ class Flatten : public Module {
 
  private:
   FlattenOptions options_;
+};
+
+struct UnflattenOptions {
+  UnflattenOptions(std::int64_t dim, Shape sizes) : dim_(dim), sizes_(std::move(sizes)) {}
+  UnflattenOptions& dim(std::int64_t v) { dim_ = v; return *this; }
+  UnflattenOptions& sizes(Shape v) { sizes_ = std::move(v); return *this; }
+  std::int64_t dim() const { return dim_; }
+  const Shape& sizes() const { return sizes_; }
+
+ private:
+  std::int64_t dim_;
+  Shape sizes_;
+};
+
+/// Splits dim `dim` into `sizes` (one may be -1): Unflatten(1, {1, 28, 28}) turns [N, 784] into
+/// [N, 1, 28, 28]. A view when the input's strides allow one. Sizes whose product does not match
+/// the dim throw std::invalid_argument naming both.
+class Unflatten : public Module {
+ public:
+  explicit Unflatten(const UnflattenOptions& options) : options_(options) {}
+  Unflatten(std::int64_t dim, Shape sizes) : options_(dim, std::move(sizes)) {}
+  Tensor forward(const Tensor& input) override;
+  std::string name() const override { return "Unflatten"; }
+  /// "dim=1, unflattened_size=(1, 28, 28)"
+  std::string extra_repr() const override;
+  const UnflattenOptions& options() const { return options_; }
+
+ private:
+  UnflattenOptions options_;
+};
+
+/// Returns its input (a placeholder stage, as torch::nn::Identity).
+class Identity : public Module {
+ public:
+  Tensor forward(const Tensor& input) override { return input; }
+  std::string name() const override { return "Identity"; }
 };
 
 }  // namespace sorix::nn
