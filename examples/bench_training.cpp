@@ -5,7 +5,9 @@
 // Both are pinned to the thread count under test (sorix's arena; torch.set_num_threads and
 // OPENBLAS/OMP/MKL_NUM_THREADS for PyTorch).
 //
-//   bench_training [--epochs 5] [--runs 3] [--threads 1,2] [--data /usr/share/datasets/fashion-mnist] [--no-torch]
+// --model cnn runs the CNN of `train_fashion_mnist --model cnn` (Adam) on both sides instead.
+//
+//   bench_training [--model mlp|cnn] [--epochs 5] [--runs 3] [--threads 1,2] [--data /usr/share/datasets/fashion-mnist] [--no-torch]
 //                  [--capabilities scalar,avx2,avx512] (default: the CPU's best)
 #include <unistd.h>
 
@@ -14,6 +16,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -48,9 +51,16 @@ Y = torch.from_numpy(idx("train-labels-idx1-ubyte.gz").astype(np.int64))
 Xt = torch.from_numpy(idx("t10k-images-idx3-ubyte.gz").reshape(-1, 784).astype(np.float32) / 255.0)
 Yt = torch.from_numpy(idx("t10k-labels-idx1-ubyte.gz").astype(np.int64))
 orders = torch.from_numpy(np.fromfile(order_file, dtype=np.int64).reshape(epochs, -1))
-model = nn.Sequential(nn.Linear(784, 128, bias=False), nn.BatchNorm1d(128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(),
-                      nn.Dropout(0.2), nn.Linear(64, 10))
-opt = torch.optim.RMSprop(model.parameters(), lr=1e-3, alpha=0.99)
+cnn = sys.argv[6] == "cnn"
+if cnn:
+    model = nn.Sequential(nn.Unflatten(1, (1, 28, 28)), nn.Conv2d(1, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
+                          nn.MaxPool2d(2), nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
+                          nn.MaxPool2d(2), nn.Flatten(), nn.Dropout(0.25), nn.Linear(64 * 7 * 7, 10))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+else:
+    model = nn.Sequential(nn.Linear(784, 128, bias=False), nn.BatchNorm1d(128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(),
+                          nn.Dropout(0.2), nn.Linear(64, 10))
+    opt = torch.optim.RMSprop(model.parameters(), lr=1e-3, alpha=0.99)
 loss_fn = nn.CrossEntropyLoss()
 n = X.shape[0]
 t0 = time.perf_counter()
@@ -75,6 +85,9 @@ acc = (preds == Yt).double().mean().item()
 # The step's eight matrix products alone (forward, weight and input gradients; transposes are
 # free views), on the same shapes and threads: a floor under any step that calls the same BLAS.
 steps = epochs * ((n + bs - 1) // bs)
+if cnn:  # no product floor for the CNN: its products are inside the convolutions
+    print(f"{train} {best} {acc} 0 {torch.__version__}")
+    sys.exit(0)
 W1, W2, W3 = model[0].weight.detach(), model[3].weight.detach(), model[6].weight.detach()
 xb, h1, h2 = X[:bs].clone(), torch.randn(bs, 128), torch.randn(bs, 64)
 g1, g2, g3 = torch.randn(bs, 128), torch.randn(bs, 64), torch.randn(bs, 10)
@@ -111,10 +124,13 @@ std::vector<int> parse_list(const std::string& s) {
 
 // Trains with sorix and writes the epochs' batch orders to order_file for PyTorch.
 Result run_sorix(const sorix::data::ImageDataset& train, const sorix::data::ImageDataset& test, int epochs,
-                 const std::string& order_file) {
+                 const std::string& order_file, bool cnn) {
   sorix::manual_seed(0);
-  sorix::nn::Sequential model = sorix::examples::make_fashion_model();
-  sorix::optim::RMSprop opt(model.parameters(), sorix::optim::RMSpropOptions(1e-3).alpha(0.99));
+  sorix::nn::Sequential model = cnn ? sorix::examples::make_fashion_cnn() : sorix::examples::make_fashion_model();
+  std::unique_ptr<sorix::optim::Optimizer> optimizer;
+  if (cnn) optimizer = std::make_unique<sorix::optim::Adam>(model.parameters(), sorix::optim::AdamOptions(1e-3));
+  else optimizer = std::make_unique<sorix::optim::RMSprop>(model.parameters(), sorix::optim::RMSpropOptions(1e-3).alpha(0.99));
+  sorix::optim::Optimizer& opt = *optimizer;
   sorix::nn::CrossEntropyLoss loss_fn;
   sorix::data::DataLoader loader(train, sorix::data::DataLoaderOptions().batch_size(128).shuffle(true).seed(0));
   {  // the loader draws one randperm per epoch from its generator: replay them for PyTorch
@@ -158,14 +174,14 @@ Result run_sorix(const sorix::data::ImageDataset& train, const sorix::data::Imag
   return r;
 }
 
-Result run_torch(int threads, int epochs, const std::string& order_file, const std::string& data) {
+Result run_torch(int threads, int epochs, const std::string& order_file, const std::string& data, bool cnn) {
   Result r;
   const std::string script = std::filesystem::temp_directory_path() / ("sorix_bench_training_" + std::to_string(::getpid()) + ".py");
   std::ofstream(script) << kTorchScript;
   const std::string t = std::to_string(threads);
   const std::string cmd = "OPENBLAS_NUM_THREADS=" + t + " OMP_NUM_THREADS=" + t + " MKL_NUM_THREADS=" + t +
                           " " + sorix::examples::bench_python() + " " + script + " " + t + " " + std::to_string(epochs) + " 128 " + order_file +
-                          " " + data + " 2>/dev/null";
+                          " " + data + (cnn ? " cnn" : " mlp") + " 2>/dev/null";
   if (std::FILE* p = ::popen(cmd.c_str(), "r")) {
     char version[64] = {};
     r.ok = std::fscanf(p, "%lf %lf %lf %lf %63s", &r.train, &r.infer, &r.acc, &r.products, version) == 5;
@@ -201,6 +217,7 @@ int main(int argc, char** argv) {
   std::string data = "/usr/share/datasets/fashion-mnist";
   bool torch = true;
   int runs = 3;
+  bool cnn = false;
   // The CPU's best capability unless --capabilities names others (the scalar path's products take
   // ~30x longer, so it is measured only when asked for).
   std::vector<std::string> capabilities = {sorix::cpu_capability()};
@@ -209,13 +226,14 @@ int main(int argc, char** argv) {
     if (f == "--no-torch") { torch = false; continue; }
     if (i + 1 >= argc) { std::fprintf(stderr, "missing value after %s\n", f.c_str()); return 2; }
     const std::string v = argv[++i];
-    if (f == "--epochs") epochs = std::stoi(v);
+    if (f == "--model" && (v == "cnn" || v == "mlp")) cnn = v == "cnn";
+    else if (f == "--epochs") epochs = std::stoi(v);
     else if (f == "--runs") runs = std::max(1, std::stoi(v));
     else if (f == "--threads") threads = parse_list(v);
     else if (f == "--data") data = v;
     else if (f == "--capabilities") capabilities = sorix::examples::split_list(v);
     else {
-      std::fprintf(stderr, "usage: bench_training [--epochs 5] [--runs 3] [--threads 1,2] [--data DIR] [--no-torch]\n"
+      std::fprintf(stderr, "usage: bench_training [--model mlp|cnn] [--epochs 5] [--runs 3] [--threads 1,2] [--data DIR] [--no-torch]\n"
                            "                      [--capabilities scalar,avx2,avx512]\n");
       return 2;
     }
@@ -240,9 +258,10 @@ int main(int argc, char** argv) {
   auto test = sorix::data::load_fashion_mnist(data, false);
   const std::string order_file = std::filesystem::temp_directory_path() / ("sorix_orders_" + std::to_string(::getpid()));
 
-  std::printf("Fashion-MNIST recipe, %d epochs, batch 128, RMSprop(1e-3, alpha 0.99); inference: 10,000 images at batch 4096\n"
+  std::printf("Fashion-MNIST %s, %d epochs, batch 128, %s; inference: 10,000 images at batch 4096\n"
               "times: medians of %d runs of each side, the two sides alternating run by run\n",
-              epochs, runs);
+              cnn ? "CNN (conv-bn-relu-pool x2, dropout, linear)" : "recipe (MLP)", epochs,
+              cnn ? "Adam(1e-3)" : "RMSprop(1e-3, alpha 0.99)", runs);
   std::printf("%-6s %7s | %10s %10s %6s | %10s %10s %6s %12s | %11s %11s %8s\n", "cpu", "threads", "sorix train",
               "infer", "acc", "torch train", "infer", "acc", "its products", "train ratio", "infer ratio", "acc diff");
   for (int t : threads) {
@@ -254,9 +273,9 @@ int main(int argc, char** argv) {
     for (int r = 0; r < runs; ++r) {
       for (std::size_t c = 0; c < capabilities.size(); ++c) {
         sorix::set_cpu_capability(capabilities[c]);
-        ours[c].push_back(run_sorix(train, test, epochs, order_file));
+        ours[c].push_back(run_sorix(train, test, epochs, order_file, cnn));
       }
-      if (torch) theirs.push_back(run_torch(t, epochs, order_file, data));
+      if (torch) theirs.push_back(run_torch(t, epochs, order_file, data, cnn));
     }
     const Result p = theirs.empty() ? Result{} : median_result(theirs);
     for (std::size_t c = 0; c < capabilities.size(); ++c) {

@@ -643,3 +643,21 @@ TEST_CASE("Embedding: forward and backward bit-identical at 1, 2, 3, 8 threads",
     CHECK(same);
   }
 }
+
+TEST_CASE("Unflatten splits a dim as torch::nn::Unflatten; Identity passes its input through", "[nn][layers]") {
+  nn::Unflatten unflatten(1, {1, 28, 28});
+  Tensor x = sorix::arange(2 * 784, sorix::float32).reshape({2, 784}).requires_grad_(true);
+  Tensor y = unflatten(x);
+  CHECK(y.shape() == Shape{2, 1, 28, 28});
+  CHECK(y.is_view());
+  CHECK(unflatten.extra_repr() == "dim=1, unflattened_size=(1, 28, 28)");
+  CHECK(nn::Unflatten(-1, {-1, 4})(sorix::zeros({3, 8})).shape() == Shape{3, 2, 4});
+  y.sum().backward();
+  CHECK(x.grad().sum().item<double>() == 2 * 784);
+  const std::string m = sorix::testing::message_of([&] { nn::Unflatten(1, {3, 5})(sorix::zeros({2, 784})); });
+  CHECK(sorix::testing::contains(m, "Unflatten"));
+  CHECK(sorix::testing::contains(m, "784"));
+  nn::Identity id;
+  Tensor z = sorix::ones({3});
+  CHECK(id(z).impl() == z.impl());
+}
