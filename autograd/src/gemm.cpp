@@ -102,122 +102,67 @@ T* thread_buffer(std::size_t n) {
   return buf.get();
 }
 
-/// Products with longer chains (alpha 1, beta 0) run in blocks of this many k (see own_gemm).
+/// Products with longer chains (alpha 1, beta 0) run in blocks of this many k: a task's packed
+/// panels stay in L2 however long K is (see own_gemm).
 constexpr std::size_t kBlockK = 512;
-/// Products with at least this many column groups pack each group inside its task.
-constexpr std::size_t kMinStreamGroups = 4;
-
-/// Columns of C per task: the B panels a task walks stay in the core's L2 (K * kTaskCols values).
+/// Columns of C per task at most: the B panels a task walks stay in the core's L2.
 constexpr std::size_t kTaskCols = 128;
-/// The packed copy of B is at most this many bytes (64 MiB); wider products go in column slabs.
-constexpr std::size_t kMaxPackedBytes = std::size_t{1} << 26;
+/// A task that splits a column group by rows keeps at least this many row panels, so that
+/// packing its panels stays a small share of its multiply-adds.
+constexpr std::size_t kMinRowPanelsPerTask = 4;
 
-// One product on the active capability's kernel (table.hpp): B packed into panels (in parallel),
-// then tasks of one row panel against a kTaskCols-wide group of column panels. Slabs, tiles and
-// tasks change no element's arithmetic, so none of them depends on anything but the shape.
+// One product on the active capability's kernel (table.hpp). Tasks are blocks of C: a group of
+// column panels (at most kTaskCols columns) times a block of row panels. Each task packs the
+// columns of op(B) it needs into a buffer of its own thread and runs its row panels over them,
+// kBlockK k at a time when the chains are long. No thread reads what another packed: on a
+// machine whose cores sit far apart (measured on a 2-core KVM guest of an AMD EPYC, Zen 5), a
+// shared packed copy of B cost more in cache-line transfers between the cores than a second core
+// gave back. The blocks change no element's arithmetic (one fma chain in k order, continued from
+// C across K blocks), so they may follow the thread count: the bits never do.
 template <class T>
 void own_gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, T alpha, const T* A,
               std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc) {
   const GemmKernel<T>& kern = kernel_for<T>(active(), M, N);
   const std::size_t mr = kern.mr, nr = kern.nr;
-  // Values from one packed panel to the next: K rows of nr, plus one cache line so that the panels
-  // do not all start on the same L1 set (with K a power of two they would).
-  const std::size_t panel = nr * K + 64 / sizeof(T);
-  const std::size_t group = std::max<std::size_t>(1, kTaskCols / nr);  // panels per task
-  const std::size_t per_slab =
-      std::max(nr * group, kMaxPackedBytes / sizeof(T) / std::max<std::size_t>(K, 1) / (nr * group) * (nr * group));
-  const std::size_t slab = std::min(N, per_slab);
+  const std::size_t col_panels = ceil_div(N, nr), row_panels = ceil_div(M, mr);
   const double work = static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
   const bool small = work <= static_cast<double>(kGemmInlineWork);
-  const std::size_t all_groups = ceil_div(ceil_div(N, nr), group);
-  if (!small && all_groups >= kMinStreamGroups) {
-    // Wide products (a convolution's [C_out, C_in * taps] x [C_in * taps, images * positions]):
-    // each task packs one group of columns into a buffer of its thread, while it is hot in L2,
-    // and runs every row panel over it. Packing all of B first would write it to memory and read
-    // it back, which costs more than the product when M is small.
-    const std::size_t row_panels = ceil_div(M, mr);
-    parallel::parallel_for(all_groups, 1, [&](std::size_t g0, std::size_t g1) {
-      T* buf = thread_buffer<T>(group * panel);
-      for (std::size_t g = g0; g < g1; ++g) {
-        const std::size_t j0 = g * group * nr, n = std::min(group * nr, N - j0);
-        const std::size_t col_panels = ceil_div(n, nr);
-        if (trans_b) {
-          for (std::size_t q = 0; q < col_panels; ++q)
-            kern.pack(true, B + j0 * ldb, ldb, q * nr, std::min(nr, n - q * nr), K, buf + q * panel);
-        } else {
-          kern.pack_rows(B + j0, ldb, n, 0, K, buf, panel);
-        }
-        const GemmArgs<T> args{trans_a, M, n, K, alpha, A, lda, beta, C + j0, ldc, buf, panel};
-        for (std::size_t t = 0; t < row_panels; ++t) kern.tiles(args, t, 0, col_panels);
-      }
-    });
-    return;
-  }
-  if (!small && K > kBlockK && alpha == T(1) && beta == T(0)) {
-    // Long chains (a convolution's weight gradient: K = images * positions): op(B) is packed
-    // kBlockK rows at a time, so the panels every row panel walks stay in L2; each block continues
-    // the chains from the partial sums the previous one stored in C (GemmArgs::accumulate), so
-    // the bits are those of one unsplit chain per element.
-    const std::size_t col_panels = ceil_div(N, nr), row_panels = ceil_div(M, mr);
-    const std::size_t kpanel = nr * kBlockK + 64 / sizeof(T);
-    auto packed = aligned_array<T>(col_panels * kpanel);
-    const std::size_t groups = ceil_div(col_panels, group);
-    for (std::size_t k0 = 0; k0 < K; k0 += kBlockK) {
-      const std::size_t kb = std::min(kBlockK, K - k0);
-      if (trans_b) {
-        parallel::parallel_for(col_panels, 1, [&](std::size_t q0, std::size_t q1) {
-          for (std::size_t q = q0; q < q1; ++q)
-            kern.pack(true, B + k0, ldb, q * nr, std::min(nr, N - q * nr), kb, packed.get() + q * kpanel);
-        });
-      } else {
-        parallel::parallel_for(kb, 32, [&](std::size_t r0, std::size_t r1) {
-          kern.pack_rows(B + k0 * ldb, ldb, N, r0, r1, packed.get(), kpanel);
-        });
-      }
-      GemmArgs<T> args{trans_a, M, N, kb, T(1), A + (trans_a ? k0 * lda : k0), lda, T(0), C, ldc, packed.get(), kpanel};
-      args.accumulate = k0 > 0;
-      parallel::parallel_for(row_panels * groups, 1, [&](std::size_t t0, std::size_t t1) {
-        for (std::size_t task = t0; task < t1; ++task) {
-          const std::size_t t = task % row_panels, g = task / row_panels;
-          kern.tiles(args, t, g * group, std::min(col_panels, (g + 1) * group));
-        }
-      });
-    }
-    return;
-  }
-  auto packed = aligned_array<T>(ceil_div(slab, nr) * panel);
-  for (std::size_t j0 = 0; j0 < N; j0 += slab) {
-    const std::size_t n = std::min(slab, N - j0);
-    const std::size_t col_panels = ceil_div(n, nr), row_panels = ceil_div(M, mr);
-    const T* b = B + (trans_b ? j0 * ldb : j0);
-    if (trans_b) {  // panel by panel: each reads nr rows of B
-      parallel::parallel_for(
-          col_panels, 1,
-          [&](std::size_t q0, std::size_t q1) {
-            for (std::size_t q = q0; q < q1; ++q)
-              kern.pack(true, b, ldb, q * nr, std::min(nr, n - q * nr), K, packed.get() + q * panel);
-          },
-          small ? col_panels : 0);
-    } else {  // row by row: each row of B is read once, in order, and dealt out to the panels
-      constexpr std::size_t kRowsPerTask = 32;
-      parallel::parallel_for(
-          K, kRowsPerTask,
-          [&](std::size_t k0, std::size_t k1) { kern.pack_rows(b, ldb, n, k0, k1, packed.get(), panel); },
-          small ? K : 0);
-    }
-    const GemmArgs<T> args{trans_a, M, n, K, alpha, A, lda, beta, C + j0, ldc, packed.get(), panel};
-    const std::size_t groups = ceil_div(col_panels, group);
-    const std::size_t tasks = row_panels * groups;
-    parallel::parallel_for(
-        tasks, 1,
-        [&](std::size_t t0, std::size_t t1) {
-          for (std::size_t task = t0; task < t1; ++task) {
-            const std::size_t t = task % row_panels, g = task / row_panels;
-            kern.tiles(args, t, g * group, std::min(col_panels, (g + 1) * group));
+  // Enough tasks for every thread to get two (load balance), as wide as kTaskCols allows.
+  const std::size_t target = small ? 1 : 2 * static_cast<std::size_t>(parallel::get_num_threads());
+  const std::size_t group = std::clamp<std::size_t>(ceil_div(col_panels, target), 1, std::max<std::size_t>(1, kTaskCols / nr));
+  const std::size_t groups = ceil_div(col_panels, group);
+  const std::size_t row_blocks =
+      std::clamp<std::size_t>(ceil_div(target, groups), 1, std::max<std::size_t>(1, row_panels / kMinRowPanelsPerTask));
+  const std::size_t rows_per_block = ceil_div(row_panels, row_blocks);
+  // Long chains are split along K only where C can hold the partial sums (alpha 1, beta 0).
+  const bool split_k = K > kBlockK && alpha == T(1) && beta == T(0);
+  const std::size_t kmax = split_k ? kBlockK : K;
+  // Values from one packed panel to the next: kmax rows of nr, plus one cache line so that the
+  // panels do not all start on the same L1 set (with K a power of two they would).
+  const std::size_t panel = nr * kmax + 64 / sizeof(T);
+  parallel::parallel_for(
+      groups * row_blocks, 1,
+      [&](std::size_t task0, std::size_t task1) {
+        T* buf = thread_buffer<T>(group * panel);
+        for (std::size_t task = task0; task < task1; ++task) {
+          const std::size_t g = task / row_blocks, rb = task % row_blocks;
+          const std::size_t j0 = g * group * nr, n = std::min(group * nr, N - j0), panels = ceil_div(n, nr);
+          const std::size_t t0 = rb * rows_per_block, t1 = std::min(row_panels, t0 + rows_per_block);
+          for (std::size_t k0 = 0; k0 < K; k0 += kmax) {
+            const std::size_t kb = std::min(kmax, K - k0);
+            if (trans_b) {
+              for (std::size_t q = 0; q < panels; ++q)
+                kern.pack(true, B + k0, ldb, j0 + q * nr, std::min(nr, n - q * nr), kb, buf + q * panel);
+            } else {
+              kern.pack_rows(B + k0 * ldb + j0, ldb, n, 0, kb, buf, panel);
+            }
+            GemmArgs<T> args{trans_a, M, n, kb, alpha, A + (trans_a ? k0 * lda : k0), lda, beta, C + j0, ldc, buf, panel};
+            args.accumulate = k0 > 0;
+            for (std::size_t t = t0; t < t1; ++t) kern.tiles(args, t, 0, panels);
           }
-        },
-        small ? tasks : 0);
-  }
+        }
+      },
+      small ? groups * row_blocks : 0);
 }
 
 }  // namespace
