@@ -484,6 +484,18 @@ struct PhiloxKernels {
     return xsimd::bool_cast(sel != UI(UT(0)));
   }
 
+#if SORIX_X86
+  // v where the mask bit is set, +0 elsewhere, as an AND with the mask widened to lanes. Not
+  // _mm512_maskz_mul_ps(keep, load, s): g++ folds the load into the multiply, and a masked
+  // memory operand ran at 57% of a copy's speed on AMD Zen 5 (this AND: 102%).
+  static __m512 keep_f32(__mmask16 keep, __m512 v) {
+    return _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v), _mm512_movm_epi32(keep)));
+  }
+  static __m512d keep_f64(__mmask8 keep, __m512d v) {
+    return _mm512_castsi512_pd(_mm512_and_si512(_mm512_castpd_si512(v), _mm512_movm_epi64(keep)));
+  }
+#endif
+
   // One block of kWords elements: y = keep ? x * scale : 0 with keep = word >= t32; returns the
   // keep bits (bit i = element i of the block). T is float or double.
   template <class T>
@@ -498,13 +510,11 @@ struct PhiloxKernels {
         const __mmask16 keep = _mm512_cmpge_epu32_mask(r[m], vt);
         bits |= uint64_t(keep) << (16 * m);
         if constexpr (std::is_same_v<T, float>) {
-          const __m512 xv = _mm512_loadu_ps(x + 16 * m);
-          _mm512_storeu_ps(y + 16 * m, _mm512_maskz_mul_ps(keep, xv, _mm512_set1_ps(scale)));
+          _mm512_storeu_ps(y + 16 * m, keep_f32(keep, _mm512_mul_ps(_mm512_loadu_ps(x + 16 * m), _mm512_set1_ps(scale))));
         } else {
           for (int h = 0; h < 2; ++h) {
             const __m512d xv = _mm512_loadu_pd(x + 16 * m + 8 * h);
-            const __mmask8 k = __mmask8(keep >> (8 * h));
-            _mm512_storeu_pd(y + 16 * m + 8 * h, _mm512_maskz_mul_pd(k, xv, _mm512_set1_pd(scale)));
+            _mm512_storeu_pd(y + 16 * m + 8 * h, keep_f64(__mmask8(keep >> (8 * h)), _mm512_mul_pd(xv, _mm512_set1_pd(scale))));
           }
         }
       }
@@ -571,6 +581,19 @@ struct PhiloxKernels {
     if constexpr (kIsAvx512<A>) {
       constexpr std::size_t kStep = 64 / sizeof(T);  // elements per 512-bit register: 16 or 8
       using Mask = std::conditional_t<sizeof(T) == 4, __mmask16, __mmask8>;
+      // 64 elements per mask word, while whole words remain (one load of the bits per 4 or 8
+      // registers).
+      for (; i + 64 <= n; i += 64) {
+        uint64_t word;
+        std::memcpy(&word, bits + i / 8, sizeof(word));  // bit b of byte k is element 8k + b (little-endian)
+        for (std::size_t v = 0; v < 64; v += kStep) {
+          const Mask keep = Mask(word >> v);
+          if constexpr (sizeof(T) == 4)
+            _mm512_storeu_ps(gx + i + v, keep_f32(keep, _mm512_mul_ps(_mm512_loadu_ps(gy + i + v), _mm512_set1_ps(scale))));
+          else
+            _mm512_storeu_pd(gx + i + v, keep_f64(keep, _mm512_mul_pd(_mm512_loadu_pd(gy + i + v), _mm512_set1_pd(scale))));
+        }
+      }
       for (; i < n; i += kStep) {
         Mask keep = 0;
         if (n - i < kStep) {  // tail: masked loads and stores, only the bytes that exist are read
@@ -587,9 +610,9 @@ struct PhiloxKernels {
         }
         std::memcpy(&keep, bits + i / 8, sizeof(Mask));  // bit b of byte k is element 8k + b (little-endian)
         if constexpr (sizeof(T) == 4)
-          _mm512_storeu_ps(gx + i, _mm512_maskz_mul_ps(keep, _mm512_loadu_ps(gy + i), _mm512_set1_ps(scale)));
+          _mm512_storeu_ps(gx + i, keep_f32(keep, _mm512_mul_ps(_mm512_loadu_ps(gy + i), _mm512_set1_ps(scale))));
         else
-          _mm512_storeu_pd(gx + i, _mm512_maskz_mul_pd(keep, _mm512_loadu_pd(gy + i), _mm512_set1_pd(scale)));
+          _mm512_storeu_pd(gx + i, keep_f64(keep, _mm512_mul_pd(_mm512_loadu_pd(gy + i), _mm512_set1_pd(scale))));
       }
     } else
 #endif
