@@ -367,3 +367,61 @@ TEST_CASE("elementwise ops, softmax, the loss and every optimizer give the same 
     }
   }
 }
+
+namespace {
+// Rows of values that stress the max and sum trees: ties, +-0, -inf, NaN, huge and tiny values.
+template <class T>
+std::vector<T> tricky_rows(std::size_t rows, std::size_t n) {
+  const T specials[] = {T(0), -T(0), T(1), T(-3.5), T(80), T(-80), T(1e-30), -std::numeric_limits<T>::infinity(),
+                        std::numeric_limits<T>::quiet_NaN(), T(7.25), T(7.25)};
+  std::vector<T> v(rows * n);
+  std::uint32_t s = 12345u;
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    s = s * 1664525u + 1013904223u;
+    v[i] = (s >> 28) < 3 ? specials[(s >> 8) % std::size(specials)] : T(int((s >> 8) % 2001) - 1000) / T(37);
+  }
+  return v;
+}
+
+// Bit for bit, except that any NaN equals any NaN: which NaN an operation on NaNs returns is not
+// part of the guarantee (docs/determinism.md); that the result is NaN is.
+template <class T>
+bool same_bits_or_both_nan(const std::vector<T>& a, const std::vector<T>& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (std::isnan(a[i]) && std::isnan(b[i])) continue;
+    if (std::memcmp(&a[i], &b[i], sizeof(T)) != 0) return false;
+  }
+  return true;
+}
+
+// Many rows go through the narrow-row form (rows across lanes); one row at a time through the row
+// form. Both must give the same bits, probabilities, log-probabilities, maxima and log-sums.
+template <class T, class Kernel>
+void check_narrow_rows_match_row_form(Kernel softmax) {
+  for (std::size_t n : {1, 2, 3, 5, 10, 15, 16, 17, 31, 32}) {
+    for (std::size_t rows : {2, 3, 7, 16, 17, 33}) {
+      if (n > 128 / sizeof(T)) continue;
+      const std::vector<T> x = tricky_rows<T>(rows, n);
+      for (bool log : {false, true}) {
+        INFO("n " << n << ", rows " << rows << ", log " << log);
+        std::vector<T> many(rows * n), one(rows * n), max_many(rows), max_one(rows), ls_many(rows), ls_one(rows);
+        softmax(x.data(), many.data(), rows, n, log, max_many.data(), ls_many.data());
+        for (std::size_t i = 0; i < rows; ++i)
+          softmax(x.data() + i * n, one.data() + i * n, 1, n, log, max_one.data() + i, ls_one.data() + i);
+        CHECK(same_bits_or_both_nan(many, one));
+        CHECK(same_bits_or_both_nan(max_many, max_one));
+        CHECK(same_bits_or_both_nan(ls_many, ls_one));
+      }
+    }
+  }
+}
+}  // namespace
+
+TEST_CASE("softmax rows of at most 128 bytes, rows across lanes, give the row form's bits", "[kernels][softmax]") {
+  testing::at_capabilities([] {
+    check_narrow_rows_match_row_form<float>(sorix::kernels::active().softmax_rows_f32);
+    check_narrow_rows_match_row_form<double>(sorix::kernels::active().softmax_rows_f64);
+    return 0;
+  });
+}
