@@ -54,6 +54,18 @@ void for_channel_groups(std::size_t c0, std::size_t c1, Body&& body) {
   run(std::integral_constant<std::size_t, 1>{});
 }
 
+// [N, C, L] inputs: body(G, c) for consecutive groups of G channels covering [c0, c1), G = 8,
+// then 1. Each channel is still summed over (n, l) in order, whatever group it falls in.
+template <class Body>
+void for_plane_groups(std::size_t c0, std::size_t c1, Body&& body) {
+  std::size_t c = c0;
+  const auto run = [&](auto group) {
+    for (; c + decltype(group)::value <= c1; c += decltype(group)::value) body(group, c);
+  };
+  run(std::integral_constant<std::size_t, 8>{});
+  run(std::integral_constant<std::size_t, 1>{});
+}
+
 // acc[c - c0] += f(x[n, c, l]) over n then l, for the channels of one block.
 template <class T, class F>
 void accumulate(const T* x, const BnDims& d, std::size_t c0, std::size_t c1, double* acc, F&& f) {
@@ -70,15 +82,20 @@ void accumulate(const T* x, const BnDims& d, std::size_t c0, std::size_t c1, dou
     });
     return;
   }
-  for (std::size_t n = 0; n < d.N; ++n) {
-    const T* row = x + n * d.C * d.L;
-    for (std::size_t c = c0; c < c1; ++c) {
-      const T* p = row + c * d.L;
-      double s = acc[c - c0];
-      for (std::size_t l = 0; l < d.L; ++l) s += f(p[l], c);
-      acc[c - c0] = s;
+  // [N, C, L]: each channel's chain walks its planes in (n, l) order. G channels advance side by
+  // side, so G independent add chains fill the core's adders; one channel at a time waited on
+  // every add's latency (4 cycles a value).
+  for_plane_groups(c0, c1, [&](auto group, std::size_t c) {
+    constexpr std::size_t G = decltype(group)::value;
+    double s[G];
+    for (std::size_t j = 0; j < G; ++j) s[j] = acc[c - c0 + j];
+    for (std::size_t n = 0; n < d.N; ++n) {
+      const T* p = x + (n * d.C + c) * d.L;
+      for (std::size_t l = 0; l < d.L; ++l)
+        for (std::size_t j = 0; j < G; ++j) s[j] += f(p[j * d.L + l], c + j);
     }
-  }
+    for (std::size_t j = 0; j < G; ++j) acc[c - c0 + j] = s[j];
+  });
 }
 
 // Per-channel statistics the backward needs: fixed at forward time (in eval mode they are a
@@ -161,16 +178,27 @@ void backward_sums(const T* g, const T* x, const BnDims& d, const BnSaved& s, do
           }
         });
       } else {
-        accumulate(g, d, c0, c1, a.data(), [](T v, std::size_t) { return static_cast<double>(v); });
-        for (std::size_t n = 0; n < d.N; ++n) {
-          for (std::size_t c = c0; c < c1; ++c) {
+        // [N, C, L]: sum_g and dot in one walk, G channels side by side (as accumulate).
+        for_plane_groups(c0, c1, [&](auto group, std::size_t c) {
+          constexpr std::size_t G = decltype(group)::value;
+          double sum[G] = {}, acc[G] = {}, mean[G];
+          for (std::size_t j = 0; j < G; ++j) mean[j] = s.mean[c + j];
+          for (std::size_t n = 0; n < d.N; ++n) {
             const T* gp = g + (n * d.C + c) * d.L;
             const T* xp = x + (n * d.C + c) * d.L;
-            double acc = b[c - c0];
-            for (std::size_t l = 0; l < d.L; ++l) acc += static_cast<double>(gp[l]) * (static_cast<double>(xp[l]) - s.mean[c]);
-            b[c - c0] = acc;
+            for (std::size_t l = 0; l < d.L; ++l) {
+              for (std::size_t j = 0; j < G; ++j) {
+                const double gv = static_cast<double>(gp[j * d.L + l]);
+                sum[j] += gv;
+                acc[j] += gv * (static_cast<double>(xp[j * d.L + l]) - mean[j]);
+              }
+            }
           }
-        }
+          for (std::size_t j = 0; j < G; ++j) {
+            a[c - c0 + j] = sum[j];
+            b[c - c0 + j] = acc[j];
+          }
+        });
       }
       for (std::size_t c = c0; c < c1; ++c) {
         sum_g[c] = a[c - c0];
