@@ -1,12 +1,15 @@
 // Checkpoint files (format: core/include/sorix/core/serialize.hpp, docs/checkpoint-format.md).
 #include "sorix/core/serialize.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cerrno>
 #include <cstdio>
@@ -78,6 +81,44 @@ std::string directory_of(const std::string& path) {
   throw std::runtime_error("save_state: cannot write '" + path + "': " + what + ": " + errno_text(err));
 }
 
+// Temporaries are "<target>.tmp.<pid>.<n>": n counts the saves of this process, so two threads
+// (or two processes) saving to one path never share a temporary, and a temporary names the
+// process that wrote it.
+std::string temp_prefix(const std::string& path) { return path + ".tmp."; }
+
+std::string file_name_of(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+// Removes the temporaries of `path` whose writer is gone (a process killed during a save leaves
+// its temporary behind; nothing else ever removes it). A temporary of a live process, this one
+// included, may belong to a save in progress and is left alone; so is any name that is not one
+// of ours. Best effort: a temporary that cannot be removed is no error of this save.
+void remove_stale_temporaries(const std::string& path) {
+  const std::string dir = directory_of(path), prefix = file_name_of(temp_prefix(path));
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return;
+  const long self = static_cast<long>(::getpid());
+  while (const dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (name.compare(0, prefix.size(), prefix) != 0) continue;
+    // "<pid>.<n>", both decimal.
+    const std::string rest = name.substr(prefix.size());
+    const auto dot = rest.find('.');
+    if (dot == 0 || dot == std::string::npos || dot + 1 == rest.size()) continue;
+    if (rest.find_first_not_of("0123456789.") != std::string::npos || rest.find('.', dot + 1) != std::string::npos) continue;
+    if (dot > 9) continue;  // not a pid
+    const long pid = std::stol(rest.substr(0, dot));
+    if (pid <= 0 || pid == self) continue;
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // alive, or not ours to judge
+    ::unlink((dir + "/" + name).c_str());
+  }
+  ::closedir(d);
+}
+
+std::atomic<std::uint64_t> g_save_serial{0};
+
 // The temp file of one save: removed unless committed.
 struct TempFile {
   std::string path;
@@ -137,10 +178,19 @@ void save_state(const StateDict& state, const std::string& path) {
     check(t.defined(), "save_state", "entry '", name, "' is an undefined tensor (nothing written to '", path, "')");
     check(name.size() <= std::numeric_limits<std::uint32_t>::max(), "save_state", "entry name too long");
   }
+  remove_stale_temporaries(path);
   TempFile tmp;
-  tmp.path = path + ".tmp." + std::to_string(::getpid());
-  const int fd = ::open(tmp.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) save_error(path, "cannot create temp file '" + tmp.path + "'", errno);
+  int fd = -1;
+  for (int attempt = 0; fd < 0; ++attempt) {
+    // O_EXCL: a name left by an earlier process with our pid is skipped, never truncated.
+    tmp.path = temp_prefix(path) + std::to_string(::getpid()) + "." + std::to_string(g_save_serial.fetch_add(1));
+    fd = ::open(tmp.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0 && (errno != EEXIST || attempt >= 1000)) {
+      const int err = errno;
+      tmp.committed = true;  // nothing of ours to remove
+      save_error(path, "cannot create temp file '" + tmp.path + "'", err);
+    }
+  }
   tmp.file = ::fdopen(fd, "wb");
   if (tmp.file == nullptr) {
     const int err = errno;

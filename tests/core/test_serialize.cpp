@@ -1,16 +1,20 @@
 // Checkpoint file format: round trips, and every kind of damage rejected cleanly.
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <atomic>
 #include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <limits>
+#include <random>
 #include <sorix/sorix.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/temp_files.hpp"
@@ -351,4 +355,112 @@ TEST_CASE("save_state is atomic and cleans up after failures", "[serialize]") {
     CHECK(same_state(sorix::load_state(path), old_state));
     CHECK_FALSE(has_temp_files(dir.path));
   }
+}
+
+namespace {
+// Two different checkpoints big enough (~0.8 MB) that a save takes a while.
+StateDict filled_state(float v) {
+  StateDict s;
+  s.insert("w", sorix::full({200000}, v));
+  s.insert("step", sorix::tensor({static_cast<std::int64_t>(v)}));
+  return s;
+}
+
+std::size_t count_temp_files(const fs::path& dir) {
+  std::size_t n = 0;
+  for (const auto& e : fs::directory_iterator(dir)) n += e.path().filename().string().find(".tmp.") != std::string::npos;
+  return n;
+}
+
+// In a forked child: saves `a` and `b` in turn to `path` until killed, or `times` saves; never
+// returns. Only file I/O happens here (the tensors are contiguous: no parallel work in the child).
+[[noreturn]] void save_in_child(const StateDict& a, const StateDict& b, const std::string& path, int times) {
+  try {
+    for (int i = 0; times < 0 || i < times; ++i) sorix::save_state(i % 2 ? a : b, path);
+  } catch (...) {
+    ::_exit(1);
+  }
+  ::_exit(0);
+}
+}  // namespace
+
+TEST_CASE("a save killed at any moment leaves the old or the new checkpoint, and no temporaries pile up",
+          "[serialize][kill]") {
+  TempDir dir("sorix_serialize_kill_");
+  const std::string path = dir.file("model.sorix");
+  const StateDict a = filled_state(1.0f), b = filled_state(2.0f);
+  sorix::save_state(a, path);
+  std::mt19937 rng(2024);
+  std::uniform_int_distribution<int> delay_us(0, 3000);
+  int old_or_new = 0;
+  for (int round = 0; round < 200; ++round) {
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) save_in_child(a, b, path, -1);
+    ::usleep(static_cast<useconds_t>(delay_us(rng)));
+    ::kill(child, SIGKILL);
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    const StateDict loaded = sorix::load_state(path);  // never throws: a complete file is in place
+    const bool ok = same_state(loaded, a) || same_state(loaded, b);
+    old_or_new += ok;
+    // Each child's first save removed the temporaries of the children killed before it.
+    REQUIRE(count_temp_files(dir.path) <= 1);
+  }
+  CHECK(old_or_new == 200);
+  sorix::save_state(a, path);  // removes the last killed child's temporary
+  CHECK(count_temp_files(dir.path) == 0);
+}
+
+TEST_CASE("threads and processes saving to one path while another thread loads it", "[serialize][kill]") {
+  TempDir dir("sorix_serialize_race_");
+  const std::string path = dir.file("model.sorix");
+  const StateDict a = filled_state(3.0f), b = filled_state(4.0f);
+  sorix::save_state(a, path);
+  // Processes first (fork before this test starts threads of its own).
+  std::vector<pid_t> children;
+  for (int p = 0; p < 2; ++p) {
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) save_in_child(a, b, path, 30);
+    children.push_back(child);
+  }
+  std::atomic<int> writers_left{3};
+  std::atomic<int> save_errors{0}, loads{0}, bad_loads{0};
+  std::vector<std::thread> writers;
+  for (int t = 0; t < 3; ++t) {
+    writers.emplace_back([&, t] {
+      for (int i = 0; i < 30; ++i) {
+        try {
+          sorix::save_state((i + t) % 2 ? a : b, path);
+        } catch (...) {
+          ++save_errors;
+        }
+      }
+      --writers_left;
+    });
+  }
+  std::thread reader([&] {
+    while (writers_left.load() > 0 || loads.load() < 20) {
+      try {
+        const StateDict loaded = sorix::load_state(path);
+        bad_loads += !(same_state(loaded, a) || same_state(loaded, b));
+      } catch (...) {
+        ++bad_loads;
+      }
+      ++loads;
+    }
+  });
+  for (auto& w : writers) w.join();
+  reader.join();
+  for (pid_t child : children) {
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+  }
+  CHECK(save_errors == 0);
+  CHECK(bad_loads == 0);
+  CHECK(loads >= 20);
+  CHECK(count_temp_files(dir.path) == 0);
 }

@@ -8,9 +8,11 @@
 //              size bytes, raw little-endian, row-major) |
 //   CRC-32 u32 (zlib's crc32) over every byte before it.
 //
-// Writes are atomic: the file is written to "<path>.tmp.<pid>", flushed and fsync'ed, renamed over
-// `path`, and the directory is fsync'ed. A failed save leaves any old file at `path` untouched and
-// no temp file behind.
+// Writes are atomic: the file is written to a temporary unique to that write,
+// "<path>.tmp.<pid>.<n>", flushed and fsync'ed, renamed over `path`, and the directory is
+// fsync'ed. A failed save leaves any old file at `path` untouched and no temp file behind; the
+// temporaries of writers that were killed are removed by the next save to that path. Threads and
+// processes may save to one path at once: a load always sees one complete checkpoint.
 //
 // Loads validate everything (magic, version, every length against the bytes left in the file,
 // ndim, dtype codes, duplicate names, the CRC) before returning, and allocate no more than the
