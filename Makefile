@@ -23,7 +23,9 @@ configure:
 build: configure
 	@cmake --build $(BUILD) -j $(JOBS)
 
-run: deps-run build
+# Builds only the program it runs (and the library).
+run: deps-run configure
+	@cmake --build $(BUILD) -j $(JOBS) --target $(MAIN)
 	@./$(BUILD)/examples/$(MAIN) $(ARGS)
 
 test: deps build
