@@ -3,6 +3,8 @@
 // Gradients meeting at a node are summed in that fixed order, so backward is deterministic.
 #include "sorix/autograd/engine.hpp"
 
+#include <atomic>
+#include <cmath>
 #include <deque>
 #include <stdexcept>
 #include <unordered_map>
@@ -14,6 +16,36 @@
 
 namespace sorix::autograd {
 namespace {
+
+std::atomic<bool> g_detect_anomaly{false};
+
+// What non-finite value a floating gradient holds ("nan", "inf"), or "" when it holds none.
+std::string non_finite_kind(const Tensor& grad) {
+  if (!grad.defined() || !is_floating(grad.dtype())) return "";
+  const Tensor g = grad.contiguous();
+  return sorix::detail::visit_floating(g.dtype(), "detect_anomaly", [&](auto tag) -> std::string {
+    using T = typename decltype(tag)::type;
+    const T* p = sorix::detail::flat<T>(g);
+    bool inf = false;
+    for (std::int64_t i = 0, n = g.numel(); i < n; ++i) {
+      if (std::isnan(p[i])) return "nan";
+      inf = inf || std::isinf(p[i]);
+    }
+    return inf ? "inf" : "";
+  });
+}
+
+// Anomaly mode: the first non-finite gradient of an op's backward is an error naming the op.
+void check_anomaly(const Node& node, const std::vector<Tensor>& input_grads) {
+  for (std::size_t i = 0; i < input_grads.size(); ++i) {
+    const std::string kind = non_finite_kind(input_grads[i]);
+    if (kind.empty()) continue;
+    throw std::runtime_error(error_message("backward", "function '", node.name(), "' returned ", kind,
+                                           " values in the gradient of its input ", i, " (shape ",
+                                           input_grads[i].shape(), "); found by detect_anomaly"));
+  }
+}
+
 
 Tensor add_grads(const Tensor& a, const Tensor& b) { return a.defined() ? a + b : b; }
 
@@ -138,6 +170,7 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
         throw std::logic_error(error_message("backward", node->name(), " returned ", input_grads.size(),
                                              " gradients for ", node->next().size(), " inputs"));
       }
+      if (g_detect_anomaly.load(std::memory_order_relaxed)) check_anomaly(*node, input_grads);
     } else if (node->released()) {
       node->apply(g);  // throws the "second time" error
     }
@@ -157,6 +190,9 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
 }
 
 }  // namespace
+
+void detect_anomaly(bool enabled) { g_detect_anomaly.store(enabled); }
+bool anomaly_enabled() { return g_detect_anomaly.load(); }
 
 void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grad_roots, bool retain_graph,
               bool create_graph) {

@@ -23,4 +23,23 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
                          const std::vector<Tensor>& grad_outputs = {}, bool create_graph = false,
                          std::optional<bool> retain_graph = std::nullopt, bool allow_unused = false);
 
+/// Anomaly detection, as PyTorch's set_detect_anomaly: while on (for the whole process), every
+/// backward checks each gradient an op's backward returns and throws std::runtime_error at the
+/// first that holds NaN or Inf, naming the op, which of its inputs the gradient is for, and its
+/// shape. It costs one pass over every gradient: a debugging aid, off by default.
+void detect_anomaly(bool enabled);
+bool anomaly_enabled();
+
+/// RAII: anomaly detection on while it lives (then back to what it was).
+class DetectAnomalyGuard {
+ public:
+  DetectAnomalyGuard() : previous_(anomaly_enabled()) { detect_anomaly(true); }
+  ~DetectAnomalyGuard() { detect_anomaly(previous_); }
+  DetectAnomalyGuard(const DetectAnomalyGuard&) = delete;
+  DetectAnomalyGuard& operator=(const DetectAnomalyGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
 }  // namespace sorix::autograd
