@@ -28,8 +28,10 @@
 //     std::invalid_argument naming it and its position), y: same shape, weight broadcasts to x.
 //       l = -w (y max(log x, -100) + (1 - y) max(log(1 - x), -100))   (PyTorch's clamp of the logs)
 //     Gradient by hand, PyTorch's: dx = w (x - y) / max(x (1 - x), 1e-12) (finite at x = 0 and 1),
-//     dy = w (max(log(1 - x), -100) - max(log x, -100)); weight gets none (as PyTorch). The
-//     backward is built from Tensor ops, so it differentiates again.
+//     dy = w (max(log(1 - x), -100) - max(log x, -100)) (the derivative of the clamped loss;
+//     PyTorch's -w logit(x) is the same except within e^-100 of 0 or 1, where it is infinite);
+//     weight gets none (as PyTorch). The backward is built from Tensor ops, so it differentiates
+//     again.
 //   kl_div:  x: log-probabilities, y: target of x's shape.
 //       log_target false:  l = y (log y - x), 0 where y = 0 (PyTorch's xlogy(y, y) - y x);
 //                          value and gradients are 0 where y = 0 (torch 1.13's gradient
