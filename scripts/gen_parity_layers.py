@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Writes PyTorch reference values for the nn layers into tests/data/parity_layers_*.txt.
+"""Writes PyTorch reference values for the nn layers and losses into tests/data/parity_layers_*.txt.
 
 Run with Debian's python3-torch (1.13):  /usr/bin/python3 scripts/gen_parity_layers.py
 tests/nn/test_parity_layers.cpp reads the files (no torch needed at test time).
@@ -219,6 +219,99 @@ def cnn_cases(dtype, g):
     layer_case("batchnorm2d_4d", dtype, g, bn, (2, 3, 4, 5), dict(eps=1e-5, momentum=0.1), scale=2.0)
 
 
+def loss_case(name, dtype, g, fn, inputs, diff, reductions, opts=None):
+    """A loss at each reduction: the inputs, then per reduction r: y_r, gy_r (a random output
+    gradient) and d<input>_r for each differentiable input. Options as scalars."""
+    w = Writer("loss_" + name, dtype)
+    for k, v in (opts or {}).items():
+        w.scalar(k, v)
+    for k, t in inputs.items():
+        w.tensor(k, t)
+    for r in reductions:
+        leaves = {k: (leaf(t) if k in diff else t) for k, t in inputs.items()}
+        y = fn(leaves, r)
+        gy = torch.randn(tuple(y.shape), generator=g, dtype=dtype)
+        y.backward(gy)
+        w.tensor("y_" + r, y)
+        w.tensor("gy_" + r, gy)
+        for k in diff:
+            w.tensor("d%s_%s" % (k, r), leaves[k].grad)
+    w.close()
+
+
+def loss_cases(dtype, g):
+    F = torch.nn.functional
+    R = ("none", "mean", "sum")
+    rn = lambda *shape: torch.randn(*shape, generator=g, dtype=dtype)
+    ri = lambda hi, *shape: torch.randint(0, hi, shape, generator=g)
+
+    # Elementwise losses: two branches each (|x - y| on both sides of beta / delta).
+    x, y = rn(3, 4), rn(3, 4)
+    both = dict(x=x, target=y)
+    loss_case("l1", dtype, g, lambda a, r: F.l1_loss(a["x"], a["target"], reduction=r), both, ("x", "target"), R)
+    for nm, beta in (("smooth_l1", 1.0), ("smooth_l1_beta", 0.6), ("smooth_l1_beta0", 0.0)):
+        loss_case(nm, dtype, g, lambda a, r, b=beta: F.smooth_l1_loss(a["x"], a["target"], reduction=r, beta=b),
+                  both, ("x", "target"), R, dict(beta=beta))
+    for nm, delta in (("huber", 1.0), ("huber_delta", 0.7), ("huber_delta_big", 2.5)):
+        loss_case(nm, dtype, g, lambda a, r, d=delta: F.huber_loss(a["x"], a["target"], reduction=r, delta=d),
+                  both, ("x", "target"), R, dict(delta=delta))
+
+    # BCE on probabilities; weight [4] broadcasts over [3, 4].
+    p, t = torch.sigmoid(rn(3, 4)), torch.rand(3, 4, generator=g, dtype=dtype)
+    loss_case("bce", dtype, g, lambda a, r: F.binary_cross_entropy(a["x"], a["target"], reduction=r),
+              dict(x=p, target=t), ("x", "target"), R)
+    loss_case("bce_weight", dtype, g,
+              lambda a, r: F.binary_cross_entropy(a["x"], a["target"], weight=a["weight"], reduction=r),
+              dict(x=p, target=t, weight=torch.rand(4, generator=g, dtype=dtype) + 0.5), ("x", "target"), R)
+
+    # KL divergence (a zero in the target is tested in C++: torch 1.13's target gradient is NaN there).
+    lp = F.log_softmax(rn(3, 5), 1)
+    q = F.softmax(rn(3, 5), 1)
+    KR = ("none", "batchmean", "mean", "sum")
+    loss_case("kl_div", dtype, g, lambda a, r: F.kl_div(a["x"], a["target"], reduction=r),
+              dict(x=lp, target=q), ("x", "target"), KR)
+    loss_case("kl_div_log_target", dtype, g, lambda a, r: F.kl_div(a["x"], a["target"], reduction=r, log_target=True),
+              dict(x=lp, target=F.log_softmax(rn(3, 5), 1)), ("x", "target"), KR, dict(log_target=1))
+
+    # NLL: [N, C] plain, weighted with an ignored class, [N, C, d1, d2], one sample.
+    t5 = torch.tensor([1, 2, 0, 2, 3])
+    x54 = F.log_softmax(rn(5, 4), 1)
+    cw = torch.rand(4, generator=g, dtype=dtype) + 0.5
+    loss_case("nll", dtype, g, lambda a, r: F.nll_loss(a["x"], a["target"], reduction=r),
+              dict(x=x54, target=t5), ("x",), R)
+    loss_case("nll_weight_ignore", dtype, g,
+              lambda a, r: F.nll_loss(a["x"], a["target"], weight=a["weight"], ignore_index=2, reduction=r),
+              dict(x=x54, target=t5, weight=cw), ("x",), R, dict(ignore_index=2))
+    tk = ri(4, 2, 3, 2)
+    tk[0, 1, 1] = -100
+    loss_case("nll_kdim", dtype, g, lambda a, r: F.nll_loss(a["x"], a["target"], weight=a["weight"], reduction=r),
+              dict(x=F.log_softmax(rn(2, 4, 3, 2), 1), target=tk, weight=cw), ("x",), R)
+    loss_case("nll_unbatched", dtype, g, lambda a, r: F.nll_loss(a["x"], a["target"], reduction=r),
+              dict(x=F.log_softmax(rn(4), 0), target=torch.tensor(3)), ("x",), R)
+
+    # Cross entropy: ignore_index and label_smoothing, on indices, probabilities and [N, C, d].
+    logits = rn(5, 4) * 2
+    loss_case("ce_ignore", dtype, g,
+              lambda a, r: F.cross_entropy(a["x"], a["target"], ignore_index=2, reduction=r),
+              dict(x=logits, target=t5), ("x",), R, dict(ignore_index=2, label_smoothing=0))
+    loss_case("ce_smooth_weight_ignore", dtype, g,
+              lambda a, r: F.cross_entropy(a["x"], a["target"], weight=a["weight"], ignore_index=0,
+                                           label_smoothing=0.15, reduction=r),
+              dict(x=logits, target=t5, weight=cw), ("x",), R, dict(ignore_index=0, label_smoothing=0.15))
+    loss_case("ce_smooth_probs", dtype, g,
+              lambda a, r: F.cross_entropy(a["x"], F.softmax(a["target"], 1), weight=a["weight"],
+                                           label_smoothing=0.3, reduction=r),
+              dict(x=logits, target=rn(5, 4), weight=cw), ("x", "target"), R, dict(label_smoothing=0.3))
+    tk = ri(3, 2, 2, 3)
+    tk[1, 0, 2] = 1
+    loss_case("ce_kdim", dtype, g,
+              lambda a, r: F.cross_entropy(a["x"], a["target"], ignore_index=1, label_smoothing=0.1, reduction=r),
+              dict(x=rn(2, 3, 2, 3), target=tk), ("x",), R, dict(ignore_index=1, label_smoothing=0.1))
+    loss_case("ce_kdim_probs", dtype, g,
+              lambda a, r: F.cross_entropy(a["x"], F.softmax(a["target"], 1), reduction=r),
+              dict(x=rn(2, 3, 4), target=rn(2, 3, 4)), ("x", "target"), R)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     for dtype in (torch.float64, torch.float32):
@@ -228,6 +321,9 @@ def main():
         embedding_case(dtype, g)
         activation_case(dtype, g)
         cnn_cases(dtype, g)
+    # The losses draw from their own generator: the layer files above stay as they were.
+    for dtype in (torch.float64, torch.float32):
+        loss_cases(dtype, torch.Generator().manual_seed(31337 + (dtype == torch.float32)))
 
 
 if __name__ == "__main__":
