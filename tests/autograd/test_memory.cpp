@@ -18,6 +18,14 @@ std::size_t rss_bytes() {
 
 constexpr std::size_t kMiB = std::size_t{1} << 20;
 
+// AddressSanitizer holds freed memory in quarantine, so the resident set grows by design; there
+// its leak checker (make test-asan) finds what these tests look for.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kRssIsMeaningful = false;
+#else
+constexpr bool kRssIsMeaningful = true;
+#endif
+
 }  // namespace
 
 TEST_CASE("10,000 training steps keep the resident set flat", "[memory]") {
@@ -40,7 +48,7 @@ TEST_CASE("10,000 training steps keep the resident set flat", "[memory]") {
   const std::size_t after = rss_bytes();
   INFO("RSS before " << before / 1024 << " KiB, after " << after / 1024 << " KiB");
   // A step allocates ~30 KiB of tensors; leaking even one small buffer a step would add > 4 MiB.
-  CHECK(after < before + 4 * kMiB);
+  if (kRssIsMeaningful) CHECK(after < before + 4 * kMiB);
 }
 
 TEST_CASE("create_graph gradients into leaves that are then dropped free their graphs", "[memory]") {
@@ -59,5 +67,5 @@ TEST_CASE("create_graph gradients into leaves that are then dropped free their g
   const std::size_t after = rss_bytes();
   INFO("RSS before " << before / 1024 << " KiB, after " << after / 1024 << " KiB");
   // Leaking the ~4 KiB graph of an iteration would add ~35 MiB.
-  CHECK(after < before + 4 * kMiB);
+  if (kRssIsMeaningful) CHECK(after < before + 4 * kMiB);
 }
