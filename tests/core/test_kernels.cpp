@@ -22,6 +22,7 @@
 namespace rng = sorix::rng;
 namespace kernels = sorix::kernels;
 namespace testing = sorix::testing;
+namespace F = sorix::nn::functional;
 
 TEST_CASE("cpu_capability names one the CPU runs; bad names are clear errors", "[kernels]") {
   const auto caps = sorix::available_cpu_capabilities();
@@ -309,7 +310,14 @@ std::vector<sorix::Tensor> op_family_outputs() {
         sorix::relu(x), sorix::leaky_relu(x, 0.2), sorix::clamp(x, -1.0, 0.5), x + y, x - y, x * y, x / y,
         sorix::gt(x, y), sorix::lt(x, y), sorix::ge(x, y), sorix::le(x, y), sorix::eq(x, x), sorix::ne(x, y),
         sorix::softmax(x, 1), sorix::log_softmax(x, 1), sorix::softmax(x, 0), x.sum(), sorix::mean(x),
-        sorix::sum(x, {0}), sorix::sum(x, {1}), sorix::max(x, 1), sorix::matmul(x, y.reshape({1001, 1}))};
+        sorix::sum(x, {0}), sorix::sum(x, {1}), sorix::max(x, 1), sorix::matmul(x, y.reshape({1001, 1})),
+        // The math ops and activations of issue 12 (forward here, gradients through `total`).
+        sorix::sin(x), sorix::cos(x * 40.0), sorix::tan(sorix::tanh(x)), sorix::sign(x), sorix::round(x),
+        sorix::floor(x), sorix::ceil(x), sorix::trunc(x), sorix::log1p(pos), sorix::expm1(x), sorix::square(x),
+        sorix::rsqrt(pos), sorix::reciprocal(pos), sorix::erf(x), sorix::clamp_min(x, -0.5), sorix::clamp_max(x, 0.5),
+        F::gelu(x), F::gelu(x, F::GELUFuncOptions().approximate("tanh")), F::silu(x),
+        F::elu(x, F::ELUFuncOptions().alpha(0.7)), F::softplus(x, F::SoftplusFuncOptions().beta(2.0).threshold(4.0)),
+        F::hardtanh(x, F::HardtanhFuncOptions().min_val(-0.5).max_val(2.0))};
     sorix::Tensor total = sorix::zeros({}, opts);
     for (const auto& t : fwd) {
       out.push_back(t.detach());

@@ -32,10 +32,11 @@ struct Case {
   }
 };
 
-inline Case load(const std::string& name, sorix::Dtype dt) {
-  const std::string path = std::string(SORIX_TEST_DATA_DIR) + "/parity_layers_" + name + "_" + sorix::dtype_name(dt) + ".txt";
+/// prefix: "parity_layers_" (scripts/gen_parity_layers.py) or "parity_ops_" (scripts/gen_parity_ops.py).
+inline Case load(const std::string& name, sorix::Dtype dt, const std::string& prefix = "parity_layers_") {
+  const std::string path = std::string(SORIX_TEST_DATA_DIR) + "/" + prefix + name + "_" + sorix::dtype_name(dt) + ".txt";
   std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot open " + path + " (regenerate with scripts/gen_parity_layers.py)");
+  if (!in) throw std::runtime_error("cannot open " + path + " (regenerate with scripts/gen_parity_*.py)");
   Case c;
   std::string line;
   while (std::getline(in, line)) {

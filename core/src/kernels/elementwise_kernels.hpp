@@ -231,6 +231,25 @@ struct ElementwiseKernels {
       case Unary::ExpShift: return run_unary(x, y, n, ops::ExpShift{p.a});
       case Unary::DivBy: return run_unary(x, y, n, ops::DivBy{p.a});
       case Unary::LogShift: return run_unary(x, y, n, ops::LogShift{p.a, p.b});
+      case Unary::Sin: return run_unary(x, y, n, ops::SinOp{});
+      case Unary::Cos: return run_unary(x, y, n, ops::CosOp{});
+      case Unary::Tan: return run_unary(x, y, n, ops::TanOp{});
+      case Unary::Sign: return run_unary(x, y, n, ops::SignOp{});
+      case Unary::Round: return run_unary(x, y, n, ops::RoundOp{});
+      case Unary::Floor: return run_unary(x, y, n, ops::FloorOp{});
+      case Unary::Ceil: return run_unary(x, y, n, ops::CeilOp{});
+      case Unary::Trunc: return run_unary(x, y, n, ops::TruncOp{});
+      case Unary::Log1p: return run_unary(x, y, n, ops::Log1pOp{});
+      case Unary::Expm1: return run_unary(x, y, n, ops::Expm1Op{});
+      case Unary::Square: return run_unary(x, y, n, ops::SquareOp{});
+      case Unary::Rsqrt: return run_unary(x, y, n, ops::RsqrtOp{});
+      case Unary::Reciprocal: return run_unary(x, y, n, ops::ReciprocalOp{});
+      case Unary::Erf: return run_unary(x, y, n, ops::ErfOp{});
+      case Unary::Gelu: return run_unary(x, y, n, ops::GeluOp{});
+      case Unary::GeluTanh: return run_unary(x, y, n, ops::GeluTanhOp{});
+      case Unary::Silu: return run_unary(x, y, n, ops::SiluOp{});
+      case Unary::Elu: return run_unary(x, y, n, ops::EluOp{p.a});
+      case Unary::Softplus: return run_unary(x, y, n, ops::SoftplusOp{p.a, p.b});
     }
   }
 
@@ -282,6 +301,12 @@ struct ElementwiseKernels {
       case Binary::ReluGrad: return run_binary(a, a_vec, b, b_vec, out, n, ops::ReluGradOp{});
       case Binary::SoftmaxGrad: return run_binary(a, a_vec, b, b_vec, out, n, ops::SoftmaxGrad{p.a});
       case Binary::LogSoftmaxGrad: return run_binary(a, a_vec, b, b_vec, out, n, ops::LogSoftmaxGrad{p.a});
+      case Binary::GeluGrad: return run_binary(a, a_vec, b, b_vec, out, n, ops::GeluGradOp{});
+      case Binary::GeluTanhGrad: return run_binary(a, a_vec, b, b_vec, out, n, ops::GeluTanhGradOp{});
+      case Binary::SiluGrad: return run_binary(a, a_vec, b, b_vec, out, n, ops::SiluGradOp{});
+      case Binary::EluGrad: return run_binary(a, a_vec, b, b_vec, out, n, ops::EluGradOp{p.a});
+      case Binary::SoftplusGrad: return run_binary(a, a_vec, b, b_vec, out, n, ops::SoftplusGradOp{p.a, p.b});
+      case Binary::HardtanhGrad: return run_binary(a, a_vec, b, b_vec, out, n, ops::HardtanhGradOp{p.a, p.b});
     }
   }
 };

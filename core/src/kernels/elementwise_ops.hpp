@@ -3,8 +3,10 @@
 // (and scalars, where the baseline code needs one). Each names its kind in the dispatch table
 // (op_kinds.hpp); the kernel layer instantiates them per CPU capability (elementwise_kernels.hpp),
 // and the ops in autograd/ and nn/ pass them to kernels::unary_map / binary_map, which run the
-// active capability's instantiation. Every op is exact IEEE arithmetic, a comparison, or sorix's
-// own exp/log/tanh (math.hpp), so every capability gives the same bits.
+// active capability's instantiation. Every op is exact IEEE arithmetic, a comparison, fmadd, or
+// sorix's own exp/log/tanh/sin/cos/tan/log1p/expm1/erf/erfc (math.hpp), so every capability gives
+// the same bits. The new math ops (sin ... erf) and the activations (activation_ops.hpp) have only
+// the batch form: the table runs them for float and double.
 //
 // Heavy (xsimd): include only from .cpp files.
 #include <type_traits>
@@ -43,6 +45,38 @@ inline V log_of(const V& x) {
   else return math::log(x);
 }
 
+/// Round half to even, exact: |x| + 2^p - 2^p rounds in the FPU's default mode (ties to even) for
+/// |x| < 2^p (p = 23 float, 52 double; above it every value is an integer). The sign is copied
+/// back from x, so -0.3 rounds to -0 (as PyTorch). NaN and +-inf pass through.
+template <class V>
+inline V copy_sign_of(const V& magnitude, const V& x) {
+  using T = scalar_t<V>;
+  return xsimd::abs(magnitude) | (x & V(T(-0.0)));
+}
+template <class V>
+inline V round_even(const V& x) {
+  using T = scalar_t<V>;
+  const V ax = xsimd::abs(x);
+  const V two_p(std::is_same_v<T, float> ? T(8388608.0) : T(4503599627370496.0));
+  return copy_sign_of(choose(ax < two_p, (ax + two_p) - two_p, ax), x);
+}
+/// floor, ceil, trunc from round_even by one exact +-1 step; the sign of a zero result is x's
+/// (floor(-0) = -0, ceil(-0.5) = -0, as PyTorch).
+template <class V>
+inline V floor_of(const V& x) {
+  const V r = round_even(x);
+  return copy_sign_of(choose(r > x, r - V(1), r), x);
+}
+template <class V>
+inline V ceil_of(const V& x) {
+  const V r = round_even(x);
+  return copy_sign_of(choose(r < x, r + V(1), r), x);
+}
+template <class V>
+inline V trunc_of(const V& x) {
+  return copy_sign_of(floor_of(xsimd::abs(x)), x);
+}
+
 // ---- unary -------------------------------------------------------------------------------------
 #define SORIX_UNARY(Name, Kind, expr)                                 \
   struct Name {                                                       \
@@ -60,6 +94,22 @@ SORIX_UNARY(TanhOp, Tanh, math::tanh(x))
 SORIX_UNARY(SigmoidOp, Sigmoid, V(1) / (V(1) + exp_of(-x)))
 // Select, not max: NaN stays NaN and -0 stays -0 (as PyTorch); xsimd::max(NaN, 0) gives 0.
 SORIX_UNARY(ReluOp, Relu, choose(x < V(0), V(0), x))
+SORIX_UNARY(SinOp, Sin, math::sin(x))
+SORIX_UNARY(CosOp, Cos, math::cos(x))
+SORIX_UNARY(TanOp, Tan, math::tan(x))
+// (x > 0) - (x < 0): +0 at +-0 and at NaN (as PyTorch 1.13).
+SORIX_UNARY(SignOp, Sign, one_if(x > V(0), x) - one_if(x < V(0), x))
+SORIX_UNARY(RoundOp, Round, round_even(x))
+SORIX_UNARY(FloorOp, Floor, floor_of(x))
+SORIX_UNARY(CeilOp, Ceil, ceil_of(x))
+SORIX_UNARY(TruncOp, Trunc, trunc_of(x))
+SORIX_UNARY(Log1pOp, Log1p, math::log1p(x))
+SORIX_UNARY(Expm1Op, Expm1, math::expm1(x))
+SORIX_UNARY(SquareOp, Square, x * x)
+// 1 / sqrt(x), two roundings (as PyTorch's CPU kernel; no rsqrt estimate instruction).
+SORIX_UNARY(RsqrtOp, Rsqrt, V(1) / xsimd::sqrt(x))
+SORIX_UNARY(ReciprocalOp, Reciprocal, V(1) / x)
+SORIX_UNARY(ErfOp, Erf, math::erf(x))
 #undef SORIX_UNARY
 
 struct LeakyReluOp {
@@ -148,3 +198,5 @@ struct LogSoftmaxGrad {  // g - exp(y) * s, a = g, b = y
 };
 
 }  // namespace sorix::kernels::ops
+
+#include "core/src/kernels/activation_ops.hpp"

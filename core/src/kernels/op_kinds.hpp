@@ -12,6 +12,11 @@ enum class Unary : std::uint8_t {
   ExpShift,   // exp(x - a)
   DivBy,      // x / a
   LogShift,   // (x - a) - b
+  Sin, Cos, Tan, Sign, Round, Floor, Ceil, Trunc, Log1p, Expm1, Square, Rsqrt, Reciprocal, Erf,
+  // Activations (activation_ops.hpp)
+  Gelu, GeluTanh, Silu,
+  Elu,       // a = alpha
+  Softplus,  // a = beta, b = threshold
 };
 
 enum class Binary : std::uint8_t {
@@ -22,6 +27,11 @@ enum class Binary : std::uint8_t {
   ReluGrad,        // a * (b > 0 ? 1 : 0)
   SoftmaxGrad,     // a * (b - p)   (a = y, b = g, p = the row's dot)
   LogSoftmaxGrad,  // a - exp(b) * p (a = g, b = y, p = the row's sum of g)
+  // Activation gradients g * f'(x), a = g, b = x (activation_ops.hpp)
+  GeluGrad, GeluTanhGrad, SiluGrad,
+  EluGrad,       // p.a = alpha
+  SoftplusGrad,  // p.a = beta, p.b = threshold
+  HardtanhGrad,  // p.a = min_val, p.b = max_val
 };
 
 /// Scalar parameters of an op (converted to the element type inside the kernel).

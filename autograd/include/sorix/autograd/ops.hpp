@@ -54,6 +54,45 @@ Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
 /// Limits to [min, max]; gradient 1 inside (and at the bounds), 0 outside.
 Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> max);
 
+// ---- elementwise math (autograd/src/unary_math.cpp) ----------------------------------------------
+// float32 / float64 (int64 throws naming the op). Values on every capability and thread count are
+// the same bits: sorix's own polynomials (core/src/kernels/math.hpp), never libm. Accuracy: a few
+// ulp (sin/cos/tan: for |x| <= 2^20 (float32) / 2^30 (float64); further out deterministic but
+// inexact). Gradients are composed from differentiable ops (twice differentiable).
+/// sin(x); gradient g cos(x). sin(+-0) = +-0, sin(+-inf) = NaN.
+Tensor sin(const Tensor& x);
+/// cos(x); gradient -g sin(x).
+Tensor cos(const Tensor& x);
+/// tan(x); gradient g (1 + tan(x)^2).
+Tensor tan(const Tensor& x);
+/// (x > 0) - (x < 0): -1, +0 or 1; +0 for +-0 and NaN (as PyTorch 1.13). Gradient 0 everywhere.
+Tensor sign(const Tensor& x);
+/// Nearest integer, ties to even (round(0.5) = 0, round(2.5) = 2, round(-0.3) = -0). Gradient 0.
+Tensor round(const Tensor& x);
+/// Largest integer <= x (floor(-0) = -0). Gradient 0 everywhere, also at the integers.
+Tensor floor(const Tensor& x);
+/// Smallest integer >= x (ceil(-0.5) = -0). Gradient 0 everywhere.
+Tensor ceil(const Tensor& x);
+/// x rounded toward zero, sign kept (trunc(-0.7) = -0). Gradient 0 everywhere.
+Tensor trunc(const Tensor& x);
+/// log(1 + x), accurate near 0; -1 gives -inf, below -1 NaN. Gradient g / (1 + x).
+Tensor log1p(const Tensor& x);
+/// e^x - 1, accurate near 0. Gradient g e^x.
+Tensor expm1(const Tensor& x);
+/// x * x. Gradient 2 x g.
+Tensor square(const Tensor& x);
+/// 1 / sqrt(x) (two roundings); +0 gives +inf, -0 gives -inf, x < 0 NaN. Gradient -g y^3 / 2.
+Tensor rsqrt(const Tensor& x);
+/// 1 / x; +-0 gives +-inf. Gradient -g / x^2 (as -g y^2).
+Tensor reciprocal(const Tensor& x);
+/// The error function, 2/sqrt(pi) * integral_0^x e^(-t^2) dt. Gradient g 2/sqrt(pi) e^(-x^2).
+Tensor erf(const Tensor& x);
+/// max(x, min), NaN stays NaN. Gradient g where x >= min (1 at x == min, as PyTorch), else 0.
+/// A NaN min throws std::invalid_argument.
+Tensor clamp_min(const Tensor& x, double min);
+/// min(x, max), NaN stays NaN. Gradient g where x <= max, else 0.
+Tensor clamp_max(const Tensor& x, double max);
+
 // ---- reductions (autograd/src/reduce.cpp, autograd/src/reduce_minmax.cpp) ------------------------
 /// Sum of all elements (0-dim). Deterministic: fixed chunks combined in index order.
 Tensor sum(const Tensor& x);

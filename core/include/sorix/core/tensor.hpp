@@ -182,6 +182,23 @@ class Tensor {
   Tensor relu() const;
   Tensor leaky_relu(double negative_slope = 0.01) const;
   Tensor clamp(std::optional<double> min, std::optional<double> max) const;
+  // (autograd/src/unary_math.cpp; the formulas and gradients are documented in sorix/autograd/ops.hpp)
+  Tensor sin() const;
+  Tensor cos() const;
+  Tensor tan() const;
+  Tensor sign() const;
+  Tensor round() const;
+  Tensor floor() const;
+  Tensor ceil() const;
+  Tensor trunc() const;
+  Tensor log1p() const;
+  Tensor expm1() const;
+  Tensor square() const;
+  Tensor rsqrt() const;
+  Tensor reciprocal() const;
+  Tensor erf() const;
+  Tensor clamp_min(double min) const;
+  Tensor clamp_max(double max) const;
   Tensor add(const Tensor& o) const;
   Tensor sub(const Tensor& o) const;
   Tensor mul(const Tensor& o) const;

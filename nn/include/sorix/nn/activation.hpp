@@ -156,4 +156,137 @@ class Identity : public Module {
   std::string name() const override { return "Identity"; }
 };
 
+// ---- GELU, SiLU, ELU, Softplus, Hardtanh (nn/src/activation_functions.cpp) ----------------------
+// float32 / float64; forward and gradient are kernel-layer functors side by side
+// (core/src/kernels/activation_ops.hpp), the same bits on every CPU capability and thread count.
+// Under create_graph the gradient is composed from differentiable ops instead (equal to rounding).
+
+struct GELUOptions {
+  GELUOptions() = default;
+  /// "none" (exact, erf) or "tanh" (the tanh approximation); others throw when used.
+  GELUOptions& approximate(std::string v) { approximate_ = std::move(v); return *this; }
+  const std::string& approximate() const { return approximate_; }
+
+ private:
+  std::string approximate_ = "none";
+};
+
+/// GELU: x Phi(x) = x/2 (1 + erf(x / sqrt 2)); "tanh": x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+/// Smooth: no kinks. gelu(-0) = -0 (exact), +0 (tanh). The exact form uses erfc in the left tail,
+/// where PyTorch's 1 + erf cancels (float32 at x = -4: sorix 1e-6 relative, PyTorch 1e-3). approximate other than "none"/"tanh" throws
+/// std::invalid_argument naming GELU and the value.
+class GELU : public Module {
+ public:
+  explicit GELU(const GELUOptions& options = {});
+  Tensor forward(const Tensor& input) override;
+  std::string name() const override { return "GELU"; }
+  /// "approximate='none'"
+  std::string extra_repr() const override;
+  const GELUOptions& options() const { return options_; }
+
+ private:
+  GELUOptions options_;
+};
+
+/// SiLU (swish): x sigmoid(x) = x / (1 + e^-x). Smooth; silu(-0) = -0, silu(-inf) = NaN (as PyTorch).
+class SiLU : public Module {
+ public:
+  Tensor forward(const Tensor& input) override;
+  std::string name() const override { return "SiLU"; }
+};
+
+struct ELUOptions {
+  ELUOptions() = default;
+  ELUOptions& alpha(double v) { alpha_ = v; return *this; }
+  double alpha() const { return alpha_; }
+
+ private:
+  double alpha_ = 1.0;
+};
+
+/// ELU: x for x > 0, alpha expm1(x) for x <= 0 (elu(-0) = -0; PyTorch 1.13's exp(x) - 1 gives
+/// +0). Gradient at 0: alpha (the left side, as PyTorch). A non-finite alpha throws
+/// std::invalid_argument naming ELU and the value.
+class ELU : public Module {
+ public:
+  explicit ELU(const ELUOptions& options = {});
+  Tensor forward(const Tensor& input) override;
+  std::string name() const override { return "ELU"; }
+  /// "alpha=1"
+  std::string extra_repr() const override;
+  const ELUOptions& options() const { return options_; }
+
+ private:
+  ELUOptions options_;
+};
+
+struct SoftplusOptions {
+  SoftplusOptions() = default;
+  SoftplusOptions& beta(double v) { beta_ = v; return *this; }
+  SoftplusOptions& threshold(double v) { threshold_ = v; return *this; }
+  double beta() const { return beta_; }
+  double threshold() const { return threshold_; }
+
+ private:
+  double beta_ = 1.0;
+  double threshold_ = 20.0;
+};
+
+/// Softplus: log(1 + e^(beta x)) / beta, and x itself where beta x > threshold (PyTorch's switch,
+/// a jump of at most e^-threshold / beta). Gradient sigmoid(beta x), 1 past the threshold.
+/// beta <= 0 or NaN, or a NaN threshold, throws std::invalid_argument naming Softplus and the value.
+class Softplus : public Module {
+ public:
+  explicit Softplus(const SoftplusOptions& options = {});
+  Tensor forward(const Tensor& input) override;
+  std::string name() const override { return "Softplus"; }
+  /// "beta=1, threshold=20"
+  std::string extra_repr() const override;
+  const SoftplusOptions& options() const { return options_; }
+
+ private:
+  SoftplusOptions options_;
+};
+
+struct HardtanhOptions {
+  HardtanhOptions() = default;
+  HardtanhOptions& min_val(double v) { min_val_ = v; return *this; }
+  HardtanhOptions& max_val(double v) { max_val_ = v; return *this; }
+  double min_val() const { return min_val_; }
+  double max_val() const { return max_val_; }
+
+ private:
+  double min_val_ = -1.0;
+  double max_val_ = 1.0;
+};
+
+/// Hardtanh: x clamped to [min_val, max_val] (NaN stays NaN). Gradient 1 strictly inside, 0 at
+/// the bounds and beyond (as PyTorch). min_val > max_val (or NaN) throws std::invalid_argument
+/// naming Hardtanh and both values.
+class Hardtanh : public Module {
+ public:
+  explicit Hardtanh(const HardtanhOptions& options = {});
+  Tensor forward(const Tensor& input) override;
+  std::string name() const override { return "Hardtanh"; }
+  /// "min_val=-1, max_val=1"
+  std::string extra_repr() const override;
+  const HardtanhOptions& options() const { return options_; }
+
+ private:
+  HardtanhOptions options_;
+};
+
+namespace functional {
+using GELUFuncOptions = GELUOptions;
+using ELUFuncOptions = ELUOptions;
+using SoftplusFuncOptions = SoftplusOptions;
+using HardtanhFuncOptions = HardtanhOptions;
+/// The modules' ops (their checks name the function: "gelu", "elu", "softplus", "hardtanh").
+Tensor gelu(const Tensor& input, const GELUFuncOptions& options = {});
+Tensor silu(const Tensor& input);
+Tensor elu(const Tensor& input, const ELUFuncOptions& options = {});
+Tensor softplus(const Tensor& input, const SoftplusFuncOptions& options = {});
+Tensor hardtanh(const Tensor& input, const HardtanhFuncOptions& options = {});
+}  // namespace functional
+
 }  // namespace sorix::nn

@@ -13,6 +13,8 @@
 
 namespace sorix::nn::functional {
 
+using sorix::clamp_max;
+using sorix::clamp_min;
 using sorix::flatten;
 using sorix::leaky_relu;
 using sorix::log_softmax;
