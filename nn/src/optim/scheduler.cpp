@@ -43,16 +43,33 @@ void SchedulerBase::load_state_dict(const StateDict& sd) {
 }
 
 // ---- epoch-based -------------------------------------------------------------------------------
-LRScheduler::LRScheduler(Optimizer& optimizer) : SchedulerBase(optimizer), base_lr_(optimizer.lr()) {
-  // PyTorch's constructor steps once to epoch 0, where every schedule keeps the lr.
+LRScheduler::LRScheduler(Optimizer& optimizer) : SchedulerBase(optimizer) {
+  // PyTorch: group.setdefault('initial_lr', group['lr']); base_lrs are the initial lrs.
+  if (!optimizer.initial_lr().has_value()) optimizer.set_initial_lr(optimizer.lr());
+  base_lr_ = *optimizer.initial_lr();
+  // PyTorch's constructor steps once to epoch 0, where these schedules keep the lr (those that
+  // do not call initial_step()).
   last_epoch_ = 0;
   last_lr_ = optimizer.lr();
+}
+
+void LRScheduler::initial_step() {
+  const double lr = compute_lr();
+  optimizer_->set_lr(lr);
+  last_lr_ = lr;
 }
 
 void LRScheduler::step() {
   ++step_count_;
   ++last_epoch_;
-  const double lr = compute_lr();
+  double lr = 0;
+  try {
+    lr = compute_lr();
+  } catch (...) {  // a step past a schedule's end (OneCycleLR) changes nothing
+    --step_count_;
+    --last_epoch_;
+    throw;
+  }
   optimizer_->set_lr(lr);
   last_lr_ = lr;
 }
@@ -75,6 +92,10 @@ double StepLR::compute_lr() {
   return optimizer_->lr() * gamma_;
 }
 
+double StepLR::closed_form_lr() {
+  return base_lr_ * std::pow(gamma_, static_cast<double>(last_epoch_ / step_size_));
+}
+
 std::vector<SchedulerBase::Field> StepLR::fields() {
   auto f = LRScheduler::fields();
   f.push_back({"step_size", nullptr, &step_size_});
@@ -90,6 +111,8 @@ double ExponentialLR::compute_lr() {
   if (last_epoch_ == 0) return optimizer_->lr();
   return optimizer_->lr() * gamma_;
 }
+
+double ExponentialLR::closed_form_lr() { return base_lr_ * std::pow(gamma_, static_cast<double>(last_epoch_)); }
 
 std::vector<SchedulerBase::Field> ExponentialLR::fields() {
   auto f = LRScheduler::fields();
@@ -111,6 +134,11 @@ double CosineAnnealingLR::compute_lr() {
     return lr + (base_lr_ - eta_min_) * (1 - std::cos(pi / T)) / 2;
   }
   return (1 + std::cos(pi * e / T)) / (1 + std::cos(pi * (e - 1) / T)) * (lr - eta_min_) + eta_min_;
+}
+
+double CosineAnnealingLR::closed_form_lr() {
+  const double e = static_cast<double>(last_epoch_), T = static_cast<double>(T_max_);
+  return eta_min_ + (base_lr_ - eta_min_) * (1 + std::cos(std::numbers::pi * e / T)) / 2;
 }
 
 std::vector<SchedulerBase::Field> CosineAnnealingLR::fields() {

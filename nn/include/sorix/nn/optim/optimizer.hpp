@@ -26,6 +26,7 @@
 // std::invalid_argument.
 #include <cmath>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,11 @@ class Optimizer {
   virtual double lr() const = 0;
   /// A finite lr >= 0; anything else throws std::invalid_argument naming the optimizer and value.
   virtual void set_lr(double lr) = 0;
+
+  /// PyTorch's group["initial_lr"]: set by the first lr scheduler built on this optimizer (to the
+  /// lr then, or OneCycleLR's max_lr / div_factor), read by the later ones as their base lr.
+  std::optional<double> initial_lr() const { return initial_lr_; }
+  void set_initial_lr(double lr) { initial_lr_ = lr; }
 
   const std::vector<Tensor>& parameters() const { return params_; }
   /// Number of steps taken for parameter i (0 before its first update).
@@ -93,6 +99,7 @@ class Optimizer {
 
   std::vector<Tensor> params_;
   std::vector<ParamState> state_;
+  std::optional<double> initial_lr_;
 };
 
 }  // namespace sorix::optim

@@ -13,6 +13,11 @@
 // threshold, mode min or max); after more than `patience` of them, lr = max(lr * factor, min_lr)
 // (skipped if the change is at most eps), then `cooldown` epochs pass before counting again.
 //
+// base_lr is PyTorch's group["initial_lr"]: the optimizer's lr when its first scheduler was
+// built (Optimizer::initial_lr), so schedulers built one after another on one optimizer (as
+// SequentialLR's) share it. More schedulers (LambdaLR, MultiStepLR, LinearLR, OneCycleLR,
+// SequentialLR): lr_schedules.hpp.
+//
 // get_last_lr() is the lr the last step set. state_dict()/load_state_dict() save every field as a
 // 0-dim tensor (int64 counters, float64 values); loading checks every entry (present, dtype,
 // 0-dim) before changing anything and throws std::invalid_argument naming the offending one. The
@@ -25,6 +30,8 @@
 #include "sorix/nn/optim/optimizer.hpp"
 
 namespace sorix::optim {
+
+class SequentialLR;
 
 /// Shared state machinery of the schedulers.
 class SchedulerBase {
@@ -44,6 +51,7 @@ class SchedulerBase {
   };
   /// Every saved field (subclasses append theirs to the base's).
   virtual std::vector<Field> fields();
+  friend class SequentialLR;  // saves its schedulers' fields with its own
 
   Optimizer* optimizer_;
   std::int64_t last_epoch_ = 0;
@@ -60,7 +68,14 @@ class LRScheduler : public SchedulerBase {
  protected:
   /// The lr for last_epoch_ (already advanced), from the optimizer's current lr.
   virtual double compute_lr() = 0;
+  /// PyTorch's _get_closed_form_lr (from base_lr and last_epoch_ alone), used when SequentialLR
+  /// switches to this scheduler; schedulers without one use compute_lr().
+  virtual double closed_form_lr() { return compute_lr(); }
+  /// PyTorch's constructor step to epoch 0 for schedules that change the lr there (LambdaLR,
+  /// LinearLR, OneCycleLR): sets the optimizer's lr to compute_lr(). Called by their constructors.
+  void initial_step();
   std::vector<Field> fields() override;
+  friend class SequentialLR;
   double base_lr_;
   std::int64_t step_count_ = 1;
 };
@@ -72,6 +87,7 @@ class StepLR : public LRScheduler {
 
  protected:
   double compute_lr() override;
+  double closed_form_lr() override;
   std::vector<Field> fields() override;
 
  private:
@@ -85,6 +101,7 @@ class ExponentialLR : public LRScheduler {
 
  protected:
   double compute_lr() override;
+  double closed_form_lr() override;
   std::vector<Field> fields() override;
 
  private:
@@ -98,6 +115,7 @@ class CosineAnnealingLR : public LRScheduler {
 
  protected:
   double compute_lr() override;
+  double closed_form_lr() override;
   std::vector<Field> fields() override;
 
  private:
