@@ -164,6 +164,29 @@ TEST_CASE("parity: optimizers match PyTorch 1.13 over 5 steps", "[parity][optim]
          return std::make_unique<O::Adagrad>(
              p, O::AdagradOptions(0.05).lr_decay(0.01).weight_decay(0.01).initial_accumulator_value(0.1));
        }},
+      // Parameter groups: p0 with the defaults, p1 with its own options.
+      {"sgd_groups", [](auto p) {
+         return std::make_unique<O::SGD>(
+             std::vector<O::OptimizerParamGroup>{
+                 O::OptimizerParamGroup({p[0]}),
+                 O::OptimizerParamGroup({p[1]}, std::make_unique<O::SGDOptions>(O::SGDOptions(0.3).momentum(0.5)))},
+             O::SGDOptions(0.1).momentum(0.9));
+       }},
+      {"adam_groups", [](auto p) {
+         return std::make_unique<O::Adam>(
+             std::vector<O::OptimizerParamGroup>{
+                 O::OptimizerParamGroup({p[0]}),
+                 O::OptimizerParamGroup({p[1]}, std::make_unique<O::AdamOptions>(
+                                                    O::AdamOptions(0.05).weight_decay(0.1).amsgrad(true)))},
+             O::AdamOptions(0.01));
+       }},
+      {"adagrad_groups", [](auto p) {
+         return std::make_unique<O::Adagrad>(
+             std::vector<O::OptimizerParamGroup>{
+                 O::OptimizerParamGroup({p[0]}, std::make_unique<O::AdagradOptions>(O::AdagradOptions(0.05).lr_decay(0.1))),
+                 O::OptimizerParamGroup({p[1]}, std::make_unique<O::AdagradOptions>(0.2))},
+             O::AdagradOptions(0.05));
+       }},
   };
   for (const auto& [name, make] : configs) {
     SECTION(name) {

@@ -29,7 +29,7 @@ LambdaLR::LambdaLR(Optimizer& optimizer, std::function<double(std::int64_t)> lr_
   initial_step();
 }
 
-double LambdaLR::compute_lr() { return base_lr_ * lr_lambda_(last_epoch_); }
+double LambdaLR::compute_lr(double, double base_lr) { return base_lr * lr_lambda_(last_epoch_); }
 
 // ---- MultiStepLR --------------------------------------------------------------------------------
 MultiStepLR::MultiStepLR(Optimizer& optimizer, std::vector<std::int64_t> milestones, double gamma)
@@ -42,14 +42,13 @@ std::int64_t MultiStepLR::milestones_passed(std::int64_t epoch) const {
   return std::upper_bound(milestones_.begin(), milestones_.end(), epoch) - milestones_.begin();
 }
 
-double MultiStepLR::compute_lr() {
-  const double lr = optimizer_->lr();
+double MultiStepLR::compute_lr(double lr, double) {
   // PyTorch: lr * gamma ** count with a count of 1 (milestones are distinct here): lr * gamma.
   return std::binary_search(milestones_.begin(), milestones_.end(), last_epoch_) ? lr * gamma_ : lr;
 }
 
-double MultiStepLR::closed_form_lr() {
-  return base_lr_ * std::pow(gamma_, static_cast<double>(milestones_passed(last_epoch_)));
+double MultiStepLR::closed_form_lr(double, double base_lr) {
+  return base_lr * std::pow(gamma_, static_cast<double>(milestones_passed(last_epoch_)));
 }
 
 std::vector<SchedulerBase::Field> MultiStepLR::fields() {
@@ -71,8 +70,7 @@ LinearLR::LinearLR(Optimizer& optimizer, double start_factor, double end_factor,
   initial_step();
 }
 
-double LinearLR::compute_lr() {
-  const double lr = optimizer_->lr();
+double LinearLR::compute_lr(double lr, double) {
   if (last_epoch_ == 0) return lr * start_factor_;
   if (last_epoch_ > total_iters_) return lr;
   const double span = end_factor_ - start_factor_;
@@ -80,9 +78,9 @@ double LinearLR::compute_lr() {
                             static_cast<double>(last_epoch_ - 1) * span));
 }
 
-double LinearLR::closed_form_lr() {
+double LinearLR::closed_form_lr(double, double base_lr) {
   const double done = static_cast<double>(std::min(total_iters_, last_epoch_));
-  return base_lr_ * (start_factor_ + (end_factor_ - start_factor_) * done / static_cast<double>(total_iters_));
+  return base_lr * (start_factor_ + (end_factor_ - start_factor_) * done / static_cast<double>(total_iters_));
 }
 
 std::vector<SchedulerBase::Field> LinearLR::fields() {
@@ -112,8 +110,10 @@ OneCycleLR::OneCycleLR(Optimizer& optimizer, const OneCycleLROptions& o)
   initial_lr_ = max_lr_ / o.div_factor();
   min_lr_ = initial_lr_ / o.final_div_factor();
   // PyTorch sets group['initial_lr'] itself (not setdefault), so it is the base lr from here on.
-  optimizer.set_initial_lr(initial_lr_);
-  base_lr_ = initial_lr_;
+  for (std::size_t k = 0; k < base_lrs_.size(); ++k) {
+    optimizer.set_initial_lr(k, initial_lr_);
+    base_lrs_[k] = initial_lr_;
+  }
   initial_step();
 }
 
@@ -127,7 +127,7 @@ std::vector<OneCycleLR::Phase> OneCycleLR::phases() const {
   return {{pct_start_ * total - 1, initial_lr_, max_lr_}, {total - 1, max_lr_, min_lr_}};
 }
 
-double OneCycleLR::compute_lr() {
+double OneCycleLR::compute_lr(double, double) {
   const char* op = "OneCycleLR";
   check(last_epoch_ <= total_steps_, op, "step ", last_epoch_, " is past the end of the schedule (total_steps ",
         total_steps_, ")");
@@ -147,7 +147,7 @@ double OneCycleLR::compute_lr() {
     }
     start_step = ph[i].end_step;
   }
-  return optimizer_->lr();  // not reached: the last phase always matches
+  return min_lr_;  // not reached: the last phase always matches
 }
 
 std::vector<SchedulerBase::Field> OneCycleLR::fields() {
@@ -177,16 +177,20 @@ SequentialLR::SequentialLR(Optimizer& optimizer, std::vector<std::shared_ptr<LRS
   check_milestones(milestones_, op);
   // As PyTorch: back to the initial lr, undo every scheduler's constructor step, then run the
   // first one's epoch-0 step again.
-  optimizer.set_lr(*optimizer.initial_lr());
+  for (std::size_t k = 0; k < optimizer.param_groups().size(); ++k) {
+    check(optimizer.initial_lr(k).has_value(), op, "parameter group ", k, " has no initial lr");
+    optimizer.set_group_lr(k, *optimizer.initial_lr(k));
+  }
   for (auto& s : schedulers_) --s->last_epoch_;
   LRScheduler& first = *schedulers_.front();
   first.step_count_ = 0;
   first.step();
   last_epoch_ = 0;
-  last_lr_ = first.get_last_lr();
+  last_lrs_ = first.get_last_lrs();
 }
 
 void SequentialLR::step() {
+  check_group_count("SequentialLR::step");
   ++last_epoch_;
   const std::size_t idx = static_cast<std::size_t>(
       std::upper_bound(milestones_.begin(), milestones_.end(), last_epoch_) - milestones_.begin());
@@ -195,13 +199,11 @@ void SequentialLR::step() {
     // PyTorch's scheduler.step(0): epoch 0 by the closed form (from the base lr).
     ++s.step_count_;
     s.last_epoch_ = 0;
-    const double lr = s.closed_form_lr();
-    optimizer_->set_lr(lr);
-    s.last_lr_ = lr;
+    s.apply([&](double lr, double base) { return s.closed_form_lr(lr, base); });
   } else {
     s.step();
   }
-  last_lr_ = s.get_last_lr();
+  last_lrs_ = s.get_last_lrs();
 }
 
 std::vector<SchedulerBase::Field> SequentialLR::fields() {

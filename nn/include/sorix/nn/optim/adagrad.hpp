@@ -1,6 +1,6 @@
 #pragma once
 // Adagrad; PyTorch 1.13's single-tensor update, per parameter p with gradient g and step count t
-// (incremented first; see optimizer.hpp for threading and state):
+// (incremented first) and its group's options (see optimizer.hpp for groups, threading and state):
 //   g = g + weight_decay * p                      (if weight_decay != 0)
 //   clr = lr / (1 + (t - 1) * lr_decay)           (in double)
 //   sum = sum + g * g                             (sum starts at initial_accumulator_value)
@@ -13,7 +13,7 @@
 
 namespace sorix::optim {
 
-struct AdagradOptions {
+struct AdagradOptions : OptimizerCloneableOptions<AdagradOptions> {
   AdagradOptions(double lr = 1e-2) : lr_(lr) {}  // NOLINT: implicit, as PyTorch's
   AdagradOptions& lr(double v) { lr_ = v; return *this; }
   AdagradOptions& lr_decay(double v) { lr_decay_ = v; return *this; }
@@ -25,6 +25,8 @@ struct AdagradOptions {
   double weight_decay() const { return weight_decay_; }
   double initial_accumulator_value() const { return initial_accumulator_value_; }
   double eps() const { return eps_; }
+  double get_lr() const override { return lr_; }
+  void set_lr(double v) override { lr_ = v; }
 
  private:
   friend class Adagrad;
@@ -37,21 +39,20 @@ struct AdagradOptions {
 
 class Adagrad : public Optimizer {
  public:
-  /// lr, lr_decay, weight_decay, initial_accumulator_value or eps negative or not finite throws
-  /// std::invalid_argument naming "Adagrad" and the value.
-  Adagrad(std::vector<Tensor> params, AdagradOptions options = {});
+  /// lr, lr_decay, weight_decay, initial_accumulator_value or eps negative or not finite (in the
+  /// defaults or any group's options) throws std::invalid_argument naming "Adagrad" and the value.
+  Adagrad(std::vector<OptimizerParamGroup> param_groups, AdagradOptions defaults = {});
+  Adagrad(std::vector<Tensor> params, AdagradOptions defaults = {});
   void step() override;
-  double lr() const override { return options_.lr_; }
-  void check_options(const char* op) const override;
-  void set_lr(double lr) override { options_.lr_ = checked_lr(lr, "Adagrad::set_lr"); }
-  const AdagradOptions& options() const { return options_; }
+  const char* name() const override { return "Adagrad"; }
+  /// The defaults (groups without their own options copy them).
+  const AdagradOptions& options() const { return static_cast<const AdagradOptions&>(defaults()); }
 
  protected:
-  std::vector<HyperParam> hyper_params() override;
-  std::vector<std::string> buffer_names() const override { return {"sum"}; }
-
- private:
-  AdagradOptions options_;
+  std::vector<HyperParam> hyper_params(const OptimizerOptions& options) const override;
+  void set_hyper_params(OptimizerOptions& options, const std::vector<double>& values) const override;
+  void check_options(const OptimizerOptions& options, const char* op) const override;
+  std::vector<std::string> buffer_names(const OptimizerOptions&) const override { return {"sum"}; }
 };
 
 }  // namespace sorix::optim

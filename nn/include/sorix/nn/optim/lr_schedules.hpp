@@ -30,7 +30,7 @@ class LambdaLR : public LRScheduler {
   LambdaLR(Optimizer& optimizer, std::function<double(std::int64_t)> lr_lambda);
 
  protected:
-  double compute_lr() override;
+  double compute_lr(double lr, double base_lr) override;
 
  private:
   std::function<double(std::int64_t)> lr_lambda_;
@@ -42,8 +42,8 @@ class MultiStepLR : public LRScheduler {
   MultiStepLR(Optimizer& optimizer, std::vector<std::int64_t> milestones, double gamma = 0.1);
 
  protected:
-  double compute_lr() override;
-  double closed_form_lr() override;
+  double compute_lr(double lr, double base_lr) override;
+  double closed_form_lr(double lr, double base_lr) override;
   std::vector<Field> fields() override;
 
  private:
@@ -58,8 +58,8 @@ class LinearLR : public LRScheduler {
   LinearLR(Optimizer& optimizer, double start_factor = 1.0 / 3, double end_factor = 1.0, std::int64_t total_iters = 5);
 
  protected:
-  double compute_lr() override;
-  double closed_form_lr() override;
+  double compute_lr(double lr, double base_lr) override;
+  double closed_form_lr(double lr, double base_lr) override;
   std::vector<Field> fields() override;
 
  private:
@@ -99,14 +99,15 @@ struct OneCycleLROptions {
 class OneCycleLR : public LRScheduler {
  public:
   /// max_lr finite and >= 0, total_steps >= 1, pct_start in [0, 1], div_factor and
-  /// final_div_factor finite and > 0. Sets the optimizer's lr (and initial_lr) to max_lr / div_factor.
+  /// final_div_factor finite and > 0. Sets every group's lr (and initial_lr) to max_lr / div_factor
+  /// (one max_lr for every group, as PyTorch's with a single max_lr).
   OneCycleLR(Optimizer& optimizer, const OneCycleLROptions& options);
   // step(): steps 1..total_steps are allowed (as PyTorch's; step total_steps extrapolates past
-  // the final lr, which linear annealing can take below 0, and the optimizer refuses that);
+  // the final lr, which linear annealing can take below 0, and the schedulers refuse that);
   // one more throws std::invalid_argument naming the step and total_steps, and changes nothing.
 
  protected:
-  double compute_lr() override;
+  double compute_lr(double lr, double base_lr) override;
   std::vector<Field> fields() override;
 
  private:
@@ -122,7 +123,7 @@ class OneCycleLR : public LRScheduler {
 class SequentialLR : public SchedulerBase {
  public:
   /// milestones.size() == schedulers.size() - 1, strictly increasing, >= 1; every scheduler
-  /// built on `optimizer` (and kept alive here). Resets the lr to the optimizer's initial_lr and
+  /// built on `optimizer` (and kept alive here). Resets every group's lr to its initial_lr and
   /// restarts schedulers[0] at epoch 0, as PyTorch's. The state dict holds every scheduler's state
   /// ("schedulers.<i>.<field>").
   SequentialLR(Optimizer& optimizer, std::vector<std::shared_ptr<LRScheduler>> schedulers,
