@@ -87,6 +87,19 @@ std::vector<Tensor> Module::buffers(bool recurse) const {
   return out;
 }
 
+std::vector<Module*> Module::modules(bool include_self) {
+  std::vector<Module*> out;
+  if (include_self) out.push_back(this);
+  for (const auto& [n, child] : children_) {
+    for (Module* m : child->modules(true)) out.push_back(m);
+  }
+  return out;
+}
+
+void Module::apply(const std::function<void(Module&)>& fn) {
+  for (Module* m : modules(true)) fn(*m);
+}
+
 std::vector<std::shared_ptr<Module>> Module::children() const {
   std::vector<std::shared_ptr<Module>> out;
   for (const auto& c : children_) out.push_back(c.second);

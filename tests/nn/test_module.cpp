@@ -239,3 +239,69 @@ TEST_CASE("ModuleList holds modules by value or shared_ptr, names them 0, 1, ...
   nn::ModuleList copy(list);  // a copy, not a nested list
   CHECK(copy.size() == 3);
 }
+
+TEST_CASE("Module::modules and apply: self and every descendant, parents first", "[module]") {
+  nn::Sequential inner(nn::Linear(2, 3), nn::ReLU());
+  nn::Sequential model(nn::Linear(4, 2), inner, nn::Linear(3, 1));
+  const std::vector<nn::Module*> all = model.modules();
+  REQUIRE(all.size() == 6);  // model, Linear, inner, its Linear and ReLU, Linear
+  CHECK(all[0] == &model);
+  CHECK(all[2]->name() == "Sequential");
+  CHECK(all[3]->name() == "Linear");
+  CHECK(all[4]->name() == "ReLU");
+  CHECK(model.modules(false).size() == 5);
+  std::vector<std::string> visited;
+  int linears = 0;
+  model.apply([&](nn::Module& m) {
+    visited.push_back(m.name());
+    if (m.name() == "Linear") {
+      for (Tensor p : m.parameters(false)) {
+        sorix::NoGradGuard g;
+        p.fill_(0.5);
+      }
+      ++linears;
+    }
+  });
+  CHECK(visited == std::vector<std::string>{"Sequential", "Linear", "Sequential", "Linear", "ReLU", "Linear"});
+  CHECK(linears == 3);
+  for (const Tensor& p : model.parameters()) CHECK(p.max().item<float>() == 0.5f);
+}
+
+TEST_CASE("ModuleDict: ordered keys, lookup, children named by key", "[module]") {
+  nn::ModuleDict dict;
+  dict.insert("encoder", nn::Linear(4, 3));
+  dict.insert("act", std::make_shared<nn::ReLU>());
+  dict.insert("decoder", nn::Linear(3, 2));
+  CHECK(dict.size() == 3);
+  CHECK(dict.keys() == std::vector<std::string>{"encoder", "act", "decoder"});
+  CHECK(dict.contains("act"));
+  CHECK_FALSE(dict.contains("missing"));
+  CHECK(dict["decoder"]->name() == "Linear");
+  CHECK(dict.items()[1].first == "act");
+  CHECK(dict.values().size() == 3);
+  CHECK_THROWS_WITH(dict["missing"], Catch::Contains("ModuleDict") && Catch::Contains("missing"));
+  CHECK_THROWS_WITH(dict.insert("act", nn::ReLU()), Catch::Contains("'act' is already present"));
+  CHECK_THROWS_WITH(dict.insert("a.b", nn::ReLU()), Catch::Contains("'a.b'"));
+  // As a child, its parameters read "<dict>.<key>.weight".
+  struct Net : nn::Module {
+    Net() : heads(register_module("heads", nn::ModuleDict({{"a", std::make_shared<nn::Linear>(2, 2)},
+                                                           {"b", std::make_shared<nn::Linear>(2, 1)}}))) {}
+    std::shared_ptr<nn::ModuleDict> heads;
+  };
+  Net net;
+  CHECK(names(net.named_parameters()) ==
+        std::vector<std::string>{"heads.a.weight", "heads.a.bias", "heads.b.weight", "heads.b.bias"});
+  CHECK(net.state_dict().contains("heads.b.bias"));
+}
+
+TEST_CASE("Functional: a function as a Sequential stage", "[module]") {
+  nn::Sequential model(nn::Linear(3, 2), nn::Functional([](Tensor x) { return x * 2.0; }),
+                       nn::Functional([](Tensor x) { return sorix::relu(x); }));
+  const Tensor x = testing::randn_f64({4, 3}, 1, false).to(sorix::float32);
+  nn::Linear first = *std::dynamic_pointer_cast<nn::Linear>(model[0]);
+  const Tensor want = sorix::relu(first(x) * 2.0);
+  CHECK(testing::bit_identical(model(x), want));
+  CHECK(model.parameters().size() == 2);  // Functional adds none
+  CHECK(model[1]->name() == "Functional");
+  CHECK_THROWS_WITH(nn::Functional(nullptr), Catch::Contains("Functional"));
+}
