@@ -305,3 +305,35 @@ TEST_CASE("Functional: a function as a Sequential stage", "[module]") {
   CHECK(model[1]->name() == "Functional");
   CHECK_THROWS_WITH(nn::Functional(nullptr), Catch::Contains("Functional"));
 }
+
+TEST_CASE("Module::to(Dtype): parameters and buffers converted in place, identity kept", "[module]") {
+  nn::Sequential model(nn::Linear(3, 4), nn::BatchNorm1d(4), nn::Linear(4, 2));
+  const std::vector<Tensor> handles = model.parameters();
+  std::vector<Tensor> before;
+  for (const Tensor& p : handles) before.push_back(p.detach().clone());
+  model.to(sorix::float64);
+  const std::vector<Tensor> after = model.parameters();
+  REQUIRE(after.size() == handles.size());
+  for (std::size_t i = 0; i < handles.size(); ++i) {
+    CHECK(after[i].impl() == handles[i].impl());  // the same tensor
+    CHECK(handles[i].dtype() == sorix::float64);
+    CHECK(handles[i].requires_grad());
+    CHECK(testing::bit_identical(handles[i], before[i].to(sorix::float64)));
+  }
+  CHECK(model.state_dict().at("1.running_var").dtype() == sorix::float64);
+  CHECK(model.state_dict().at("1.num_batches_tracked").dtype() == sorix::int64);
+  // An optimizer built after the conversion trains the float64 model.
+  sorix::optim::SGD opt(model.parameters(), sorix::optim::SGDOptions(0.1));
+  const Tensor x = testing::randn_f64({5, 3}, 2, false);
+  model(x).sum().backward();
+  CHECK(handles[0].grad().dtype() == sorix::float64);
+  opt.step();
+  CHECK_FALSE(testing::bit_identical(handles[0], before[0].to(sorix::float64)));
+  // Back to float32: exact for values that came from float32.
+  nn::Linear lin(2, 2);
+  const Tensor w = lin.parameters()[0].detach().clone();
+  lin.to(sorix::float64);
+  lin.to(sorix::float32);
+  CHECK(testing::bit_identical(lin.parameters()[0], w));
+  CHECK_THROWS_WITH(lin.to(sorix::int64), Catch::Contains("Module::to") && Catch::Contains("int64"));
+}

@@ -88,6 +88,13 @@ class Module {
   /// Clears (undefines) the gradient of every parameter.
   void zero_grad();
 
+  /// Converts every floating parameter and buffer (recursively) to dtype, float32 or float64 (else
+  /// std::invalid_argument), in place: each tensor keeps its identity (every handle, a layer's
+  /// own members included, sees the new values and dtype) and gets new storage with the values
+  /// converted; its gradient is cleared. Integer buffers (num_batches_tracked) are kept. Build
+  /// optimizers after converting: their state buffers have the old dtype.
+  void to(Dtype dtype);
+
   // ---- state -------------------------------------------------------------------------------
   /// Parameters and buffers by name ("0.weight", "1.running_mean", ...). The tensors are
   /// detached handles on the module's own storage.
