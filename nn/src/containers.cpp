@@ -22,4 +22,46 @@ Tensor Sequential::forward(const Tensor& input) {
   return x;
 }
 
+ModuleDict::ModuleDict(const NamedModules& items) {
+  for (const auto& [key, m] : items) insert_ptr(key, m);
+}
+
+void ModuleDict::insert_ptr(const std::string& key, std::shared_ptr<Module> m) {
+  // Keys become parameter name parts ("key.weight"): a dot or an empty key would be ambiguous.
+  check(!key.empty() && key.find('.') == std::string::npos, "ModuleDict", "invalid key '", key,
+        "' (expected a non-empty key without '.')");
+  check(!contains(key), "ModuleDict", "key '", key, "' is already present");
+  register_module(key, std::move(m));
+}
+
+std::shared_ptr<Module> ModuleDict::operator[](const std::string& key) const {
+  for (const auto& [k, m] : named_children()) {
+    if (k == key) return m;
+  }
+  throw std::out_of_range(error_message("ModuleDict", "no module under key '", key, "' (keys ", keys(), ")"));
+}
+
+bool ModuleDict::contains(const std::string& key) const {
+  for (const auto& [k, m] : named_children()) {
+    if (k == key) return true;
+  }
+  return false;
+}
+
+std::vector<std::string> ModuleDict::keys() const {
+  std::vector<std::string> out;
+  for (const auto& [k, m] : named_children()) out.push_back(k);
+  return out;
+}
+
+std::vector<std::shared_ptr<Module>> ModuleDict::values() const {
+  std::vector<std::shared_ptr<Module>> out;
+  for (const auto& [k, m] : named_children()) out.push_back(m);
+  return out;
+}
+
+Functional::Functional(std::function<Tensor(Tensor)> fn) : fn_(std::move(fn)) {
+  check(static_cast<bool>(fn_), "Functional", "the function is empty");
+}
+
 }  // namespace sorix::nn

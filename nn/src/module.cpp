@@ -87,6 +87,37 @@ std::vector<Tensor> Module::buffers(bool recurse) const {
   return out;
 }
 
+void Module::to(Dtype dtype) {
+  check(is_floating(dtype), "Module::to", name(), ": expected float32 or float64, got ", dtype_name(dtype));
+  NoGradGuard no_grad;
+  for (Module* m : modules(true)) {
+    for (auto* list : {&m->parameters_, &m->buffers_}) {
+      for (auto& [n, t] : *list) {
+        if (!is_floating(t.dtype()) || t.dtype() == dtype) continue;
+        // Swap the storage under the same TensorImpl, so every handle on it follows.
+        const Tensor c = t.detach().to(dtype).contiguous();
+        TensorImpl* impl = t.impl();
+        impl->storage = c.impl()->storage;
+        impl->set_geometry(c.impl()->sizes, c.impl()->strides, c.impl()->offset);
+        impl->grad.reset();
+      }
+    }
+  }
+}
+
+std::vector<Module*> Module::modules(bool include_self) {
+  std::vector<Module*> out;
+  if (include_self) out.push_back(this);
+  for (const auto& [n, child] : children_) {
+    for (Module* m : child->modules(true)) out.push_back(m);
+  }
+  return out;
+}
+
+void Module::apply(const std::function<void(Module&)>& fn) {
+  for (Module* m : modules(true)) fn(*m);
+}
+
 std::vector<std::shared_ptr<Module>> Module::children() const {
   std::vector<std::shared_ptr<Module>> out;
   for (const auto& c : children_) out.push_back(c.second);

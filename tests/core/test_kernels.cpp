@@ -356,6 +356,7 @@ std::vector<sorix::Tensor> op_family_outputs() {
   run([](auto& p) { return optim::RMSprop(p, optim::RMSpropOptions(0.01).alpha(0.99)); });
   run([](auto& p) { return optim::Adam(p, optim::AdamOptions(0.01).amsgrad(true).weight_decay(0.01)); });
   run([](auto& p) { return optim::AdamW(p, optim::AdamWOptions(0.01)); });
+  run([](auto& p) { return optim::Adagrad(p, optim::AdagradOptions(0.01).lr_decay(0.01).weight_decay(0.1).initial_accumulator_value(0.1)); });
   return out;
 }
 }  // namespace

@@ -239,3 +239,101 @@ TEST_CASE("ModuleList holds modules by value or shared_ptr, names them 0, 1, ...
   nn::ModuleList copy(list);  // a copy, not a nested list
   CHECK(copy.size() == 3);
 }
+
+TEST_CASE("Module::modules and apply: self and every descendant, parents first", "[module]") {
+  nn::Sequential inner(nn::Linear(2, 3), nn::ReLU());
+  nn::Sequential model(nn::Linear(4, 2), inner, nn::Linear(3, 1));
+  const std::vector<nn::Module*> all = model.modules();
+  REQUIRE(all.size() == 6);  // model, Linear, inner, its Linear and ReLU, Linear
+  CHECK(all[0] == &model);
+  CHECK(all[2]->name() == "Sequential");
+  CHECK(all[3]->name() == "Linear");
+  CHECK(all[4]->name() == "ReLU");
+  CHECK(model.modules(false).size() == 5);
+  std::vector<std::string> visited;
+  int linears = 0;
+  model.apply([&](nn::Module& m) {
+    visited.push_back(m.name());
+    if (m.name() == "Linear") {
+      for (Tensor p : m.parameters(false)) {
+        sorix::NoGradGuard g;
+        p.fill_(0.5);
+      }
+      ++linears;
+    }
+  });
+  CHECK(visited == std::vector<std::string>{"Sequential", "Linear", "Sequential", "Linear", "ReLU", "Linear"});
+  CHECK(linears == 3);
+  for (const Tensor& p : model.parameters()) CHECK(p.max().item<float>() == 0.5f);
+}
+
+TEST_CASE("ModuleDict: ordered keys, lookup, children named by key", "[module]") {
+  nn::ModuleDict dict;
+  dict.insert("encoder", nn::Linear(4, 3));
+  dict.insert("act", std::make_shared<nn::ReLU>());
+  dict.insert("decoder", nn::Linear(3, 2));
+  CHECK(dict.size() == 3);
+  CHECK(dict.keys() == std::vector<std::string>{"encoder", "act", "decoder"});
+  CHECK(dict.contains("act"));
+  CHECK_FALSE(dict.contains("missing"));
+  CHECK(dict["decoder"]->name() == "Linear");
+  CHECK(dict.items()[1].first == "act");
+  CHECK(dict.values().size() == 3);
+  CHECK_THROWS_WITH(dict["missing"], Catch::Contains("ModuleDict") && Catch::Contains("missing"));
+  CHECK_THROWS_WITH(dict.insert("act", nn::ReLU()), Catch::Contains("'act' is already present"));
+  CHECK_THROWS_WITH(dict.insert("a.b", nn::ReLU()), Catch::Contains("'a.b'"));
+  // As a child, its parameters read "<dict>.<key>.weight".
+  struct Net : nn::Module {
+    Net() : heads(register_module("heads", nn::ModuleDict({{"a", std::make_shared<nn::Linear>(2, 2)},
+                                                           {"b", std::make_shared<nn::Linear>(2, 1)}}))) {}
+    std::shared_ptr<nn::ModuleDict> heads;
+  };
+  Net net;
+  CHECK(names(net.named_parameters()) ==
+        std::vector<std::string>{"heads.a.weight", "heads.a.bias", "heads.b.weight", "heads.b.bias"});
+  CHECK(net.state_dict().contains("heads.b.bias"));
+}
+
+TEST_CASE("Functional: a function as a Sequential stage", "[module]") {
+  nn::Sequential model(nn::Linear(3, 2), nn::Functional([](Tensor x) { return x * 2.0; }),
+                       nn::Functional([](Tensor x) { return sorix::relu(x); }));
+  const Tensor x = testing::randn_f64({4, 3}, 1, false).to(sorix::float32);
+  nn::Linear first = *std::dynamic_pointer_cast<nn::Linear>(model[0]);
+  const Tensor want = sorix::relu(first(x) * 2.0);
+  CHECK(testing::bit_identical(model(x), want));
+  CHECK(model.parameters().size() == 2);  // Functional adds none
+  CHECK(model[1]->name() == "Functional");
+  CHECK_THROWS_WITH(nn::Functional(nullptr), Catch::Contains("Functional"));
+}
+
+TEST_CASE("Module::to(Dtype): parameters and buffers converted in place, identity kept", "[module]") {
+  nn::Sequential model(nn::Linear(3, 4), nn::BatchNorm1d(4), nn::Linear(4, 2));
+  const std::vector<Tensor> handles = model.parameters();
+  std::vector<Tensor> before;
+  for (const Tensor& p : handles) before.push_back(p.detach().clone());
+  model.to(sorix::float64);
+  const std::vector<Tensor> after = model.parameters();
+  REQUIRE(after.size() == handles.size());
+  for (std::size_t i = 0; i < handles.size(); ++i) {
+    CHECK(after[i].impl() == handles[i].impl());  // the same tensor
+    CHECK(handles[i].dtype() == sorix::float64);
+    CHECK(handles[i].requires_grad());
+    CHECK(testing::bit_identical(handles[i], before[i].to(sorix::float64)));
+  }
+  CHECK(model.state_dict().at("1.running_var").dtype() == sorix::float64);
+  CHECK(model.state_dict().at("1.num_batches_tracked").dtype() == sorix::int64);
+  // An optimizer built after the conversion trains the float64 model.
+  sorix::optim::SGD opt(model.parameters(), sorix::optim::SGDOptions(0.1));
+  const Tensor x = testing::randn_f64({5, 3}, 2, false);
+  model(x).sum().backward();
+  CHECK(handles[0].grad().dtype() == sorix::float64);
+  opt.step();
+  CHECK_FALSE(testing::bit_identical(handles[0], before[0].to(sorix::float64)));
+  // Back to float32: exact for values that came from float32.
+  nn::Linear lin(2, 2);
+  const Tensor w = lin.parameters()[0].detach().clone();
+  lin.to(sorix::float64);
+  lin.to(sorix::float32);
+  CHECK(testing::bit_identical(lin.parameters()[0], w));
+  CHECK_THROWS_WITH(lin.to(sorix::int64), Catch::Contains("Module::to") && Catch::Contains("int64"));
+}

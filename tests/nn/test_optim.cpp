@@ -140,6 +140,30 @@ TEST_CASE("RMSprop: plain, momentum, centered against a reference", "[optim]") {
   }
 }
 
+TEST_CASE("Adagrad: lr_decay, weight decay and the initial accumulator against a reference", "[optim][adagrad]") {
+  const double lr = 0.1, lr_decay = 0.2, wd = 0.05, init = 0.3, eps = 1e-6;
+  std::vector<double> p{0.3, 0.1, -0.7, 1.2, 0.05}, sum(5, init);
+  for (int t = 1; t <= 6; ++t) {
+    std::vector<double> g = grad_of(p);
+    const double clr = lr / (1 + (t - 1) * lr_decay);
+    for (std::size_t i = 0; i < p.size(); ++i) {
+      const double gi = g[i] + wd * p[i];
+      sum[i] = sum[i] + gi * gi;
+      p[i] = p[i] + (-clr) * gi / (std::sqrt(sum[i]) + eps);
+    }
+  }
+  Tensor q = start();
+  O::Adagrad opt({q}, O::AdagradOptions(lr).lr_decay(lr_decay).weight_decay(wd).initial_accumulator_value(init).eps(eps));
+  expect_near(run(opt, q, 6), p);
+  CHECK(opt.step_count(0) == 6);
+  const sorix::StateDict sd = opt.state_dict();
+  CHECK(sd.at("group.lr_decay").item<double>() == lr_decay);
+  CHECK(sd.at("group.initial_accumulator_value").item<double>() == init);
+  CHECK(sd.at("state.0.sum").shape() == sorix::Shape{5});
+  CHECK(O::AdagradOptions().lr() == 0.01);
+  CHECK(O::AdagradOptions().eps() == 1e-10);
+}
+
 TEST_CASE("optimizers: training loop decreases the loss; undefined grads are skipped", "[optim]") {
   Tensor p = start(), frozen = randn_f64({3}, 1);
   Tensor frozen_before = frozen.detach().clone();
@@ -170,6 +194,9 @@ const std::vector<std::pair<const char*, Make>> kConfigs{
     {"AdamW", [](auto p) { return std::make_unique<O::AdamW>(p, O::AdamWOptions(0.01)); }},
     {"RMSprop centered momentum", [](auto p) { return std::make_unique<O::RMSprop>(p, O::RMSpropOptions(0.01).momentum(0.9).centered(true)); }},
     {"RMSprop", [](auto p) { return std::make_unique<O::RMSprop>(p, O::RMSpropOptions(0.01)); }},
+    {"Adagrad decay", [](auto p) {
+       return std::make_unique<O::Adagrad>(p, O::AdagradOptions(0.01).lr_decay(0.1).weight_decay(0.01).initial_accumulator_value(0.2));
+     }},
 };
 
 // Fixed gradient for step s of parameter k (no autograd needed).
@@ -313,7 +340,15 @@ TEST_CASE("optimizers and schedulers refuse NaN, infinite and negative options",
     CHECK_THROWS_AS(O::SGD(p, O::SGDOptions(bad)), std::invalid_argument);
     CHECK_THROWS_AS(O::RMSprop(p, O::RMSpropOptions(bad)), std::invalid_argument);
     CHECK_THROWS_AS(O::Adam(p, O::AdamOptions(0.1).weight_decay(bad)), std::invalid_argument);
+    CHECK_THROWS_WITH(O::Adagrad(p, O::AdagradOptions(bad)), Catch::Contains("Adagrad") && Catch::Contains("learning rate"));
+    CHECK_THROWS_WITH(O::Adagrad(p, O::AdagradOptions(0.1).lr_decay(bad)), Catch::Contains("Adagrad") && Catch::Contains("lr_decay"));
+    CHECK_THROWS_WITH(O::Adagrad(p, O::AdagradOptions(0.1).eps(bad)), Catch::Contains("Adagrad") && Catch::Contains("eps"));
+    CHECK_THROWS_WITH(O::Adagrad(p, O::AdagradOptions(0.1).weight_decay(bad)),
+                      Catch::Contains("Adagrad") && Catch::Contains("weight_decay"));
+    CHECK_THROWS_WITH(O::Adagrad(p, O::AdagradOptions(0.1).initial_accumulator_value(bad)),
+                      Catch::Contains("Adagrad") && Catch::Contains("initial_accumulator_value"));
   }
+  CHECK_THROWS_WITH(O::Adagrad(p, O::AdagradOptions(0.1).lr_decay(-2.5)), Catch::Contains("-2.5"));
   O::SGD sgd(p, O::SGDOptions(0.1));
   CHECK_THROWS_WITH(sgd.set_lr(-1), Catch::Contains("SGD::set_lr") && Catch::Contains("-1"));
   CHECK_THROWS_AS(sgd.set_lr(nan), std::invalid_argument);

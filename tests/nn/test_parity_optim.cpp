@@ -7,6 +7,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <memory>
 #include <sstream>
 #include <string>
 
@@ -154,6 +155,38 @@ TEST_CASE("parity: optimizers match PyTorch 1.13 over 5 steps", "[parity][optim]
       {"sgd_f32", [](auto p) {
          return std::make_unique<O::SGD>(p, O::SGDOptions(0.1).momentum(0.9).nesterov(true).weight_decay(0.01));
        }},
+      {"adagrad", [](auto p) { return std::make_unique<O::Adagrad>(p, O::AdagradOptions(0.1)); }},
+      {"adagrad_decay", [](auto p) {
+         return std::make_unique<O::Adagrad>(
+             p, O::AdagradOptions(0.1).lr_decay(0.05).weight_decay(0.1).initial_accumulator_value(0.5).eps(1e-6));
+       }},
+      {"adagrad_f32", [](auto p) {
+         return std::make_unique<O::Adagrad>(
+             p, O::AdagradOptions(0.05).lr_decay(0.01).weight_decay(0.01).initial_accumulator_value(0.1));
+       }},
+      // Parameter groups: p0 with the defaults, p1 with its own options.
+      {"sgd_groups", [](auto p) {
+         return std::make_unique<O::SGD>(
+             std::vector<O::OptimizerParamGroup>{
+                 O::OptimizerParamGroup({p[0]}),
+                 O::OptimizerParamGroup({p[1]}, std::make_unique<O::SGDOptions>(O::SGDOptions(0.3).momentum(0.5)))},
+             O::SGDOptions(0.1).momentum(0.9));
+       }},
+      {"adam_groups", [](auto p) {
+         return std::make_unique<O::Adam>(
+             std::vector<O::OptimizerParamGroup>{
+                 O::OptimizerParamGroup({p[0]}),
+                 O::OptimizerParamGroup({p[1]}, std::make_unique<O::AdamOptions>(
+                                                    O::AdamOptions(0.05).weight_decay(0.1).amsgrad(true)))},
+             O::AdamOptions(0.01));
+       }},
+      {"adagrad_groups", [](auto p) {
+         return std::make_unique<O::Adagrad>(
+             std::vector<O::OptimizerParamGroup>{
+                 O::OptimizerParamGroup({p[0]}, std::make_unique<O::AdagradOptions>(O::AdagradOptions(0.05).lr_decay(0.1))),
+                 O::OptimizerParamGroup({p[1]}, std::make_unique<O::AdagradOptions>(0.2))},
+             O::AdagradOptions(0.05));
+       }},
   };
   for (const auto& [name, make] : configs) {
     SECTION(name) {
@@ -200,4 +233,52 @@ TEST_CASE("parity: lr schedulers match PyTorch 1.13", "[parity][sched]") {
   run("plateau_max",
       [](O::Optimizer& o) { return O::ReduceLROnPlateau(o, O::PlateauMode::Max, 0.1, 1, 0.05, O::ThresholdMode::Abs); },
       [&](auto& s, std::int64_t i) { s.step(m_max.data_ptr<double>()[i]); });
+}
+
+// The newer schedulers: the lr after construction and after every step equal PyTorch's bits.
+TEST_CASE("parity: LambdaLR, MultiStepLR, LinearLR, OneCycleLR, SequentialLR equal PyTorch 1.13 exactly",
+          "[parity][sched]") {
+  namespace O = sorix::optim;
+  auto run = [](const std::string& name, auto make) {
+    Tensor p = sorix::zeros({1}).requires_grad_(true);
+    O::SGD opt({p}, O::SGDOptions(0.1));
+    auto sched = make(opt);
+    INFO(name << " after construction: got " << opt.lr());
+    CHECK(opt.lr() == reference("sched." + name + ".lr0").data_ptr<double>()[0]);
+    Tensor want = reference("sched." + name + ".lr");
+    for (std::int64_t s = 0; s < want.numel(); ++s) {
+      sched.step();
+      const double w = want.data_ptr<double>()[s];
+      INFO(name << " step " << s << ": got " << opt.lr() << ", PyTorch " << w);
+      CHECK(opt.lr() == w);
+      CHECK(sched.get_last_lr() == opt.lr());
+    }
+  };
+  using O::Optimizer;
+  run("lambda", [](Optimizer& o) { return O::LambdaLR(o, [](std::int64_t e) { return 1.0 / (1.0 + 0.5 * e); }); });
+  run("multistep", [](Optimizer& o) { return O::MultiStepLR(o, {2, 5, 9}, 0.3); });
+  run("linear_up", [](Optimizer& o) { return O::LinearLR(o, 0.25, 1.0, 4); });
+  run("linear_down", [](Optimizer& o) { return O::LinearLR(o, 1.0, 0.1, 5); });
+  run("onecycle_cos", [](Optimizer& o) { return O::OneCycleLR(o, O::OneCycleLROptions(1.0, 20)); });
+  run("onecycle_linear", [](Optimizer& o) {
+    return O::OneCycleLR(o, O::OneCycleLROptions(0.5, 16)
+                                .pct_start(0.25)
+                                .anneal_strategy(O::AnnealStrategy::Linear)
+                                .div_factor(10.0)
+                                .final_div_factor(100.0));
+  });
+  run("onecycle_three", [](Optimizer& o) {
+    return O::OneCycleLR(o, O::OneCycleLROptions(2.0, 20).pct_start(0.3).three_phase(true));
+  });
+  run("sequential", [](Optimizer& o) {
+    auto warm = std::make_shared<O::LinearLR>(o, 0.1, 1.0, 3);
+    auto decay = std::make_shared<O::ExponentialLR>(o, 0.9);
+    return O::SequentialLR(o, {warm, decay}, {3});
+  });
+  run("sequential3", [](Optimizer& o) {
+    auto warm = std::make_shared<O::LinearLR>(o, 0.2, 1.0, 4);
+    auto cosine = std::make_shared<O::CosineAnnealingLR>(o, 6, 0.001);
+    auto steps = std::make_shared<O::StepLR>(o, 2, 0.5);
+    return O::SequentialLR(o, {warm, cosine, steps}, {4, 10});
+  });
 }

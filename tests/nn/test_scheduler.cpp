@@ -2,7 +2,10 @@
 // logic (patience, cooldown, min_lr, modes), state round trips and argument checks.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
+#include <memory>
 #include <numbers>
 #include <vector>
 
@@ -141,4 +144,139 @@ TEST_CASE("schedulers: invalid arguments throw", "[sched]") {
   CHECK_THROWS_AS(O::CosineAnnealingLR(f.opt, 0), std::invalid_argument);
   CHECK_THROWS_AS(O::ReduceLROnPlateau(f.opt, O::PlateauMode::Min, 1.0), std::invalid_argument);
   CHECK_THROWS_AS(O::ReduceLROnPlateau(f.opt, O::PlateauMode::Min, 0.1, -1), std::invalid_argument);
+}
+
+TEST_CASE("LambdaLR, MultiStepLR, LinearLR: hand-computed sequences (epoch 0 included)", "[sched]") {
+  {
+    Fixture f;
+    O::LambdaLR s(f.opt, [](std::int64_t e) { return e < 3 ? 0.5 : 2.0; });
+    CHECK(f.opt.lr() == 0.1 * 0.5);  // the constructor applies lambda(0)
+    for (double factor : {0.5, 0.5, 2.0, 2.0}) {  // epochs 1..4
+      s.step();
+      CHECK(f.opt.lr() == 0.1 * factor);
+    }
+  }
+  {
+    Fixture f;
+    O::MultiStepLR s(f.opt, {2, 3, 6}, 0.5);
+    CHECK(f.opt.lr() == 0.1);
+    std::vector<double> got;
+    for (int e = 1; e <= 7; ++e) {
+      s.step();
+      got.push_back(f.opt.lr());
+    }
+    CHECK(got == std::vector<double>{0.1, 0.05, 0.025, 0.025, 0.025, 0.0125, 0.0125});
+  }
+  {
+    Fixture f;
+    O::LinearLR s(f.opt, 0.5, 1.0, 2);
+    CHECK(f.opt.lr() == 0.05);
+    s.step();
+    CHECK(f.opt.lr() == Approx(0.075).epsilon(1e-15));
+    s.step();
+    CHECK(f.opt.lr() == Approx(0.1).epsilon(1e-15));
+    s.step();
+    CHECK(f.opt.lr() == Approx(0.1).epsilon(1e-15));  // past total_iters: unchanged
+  }
+}
+
+TEST_CASE("OneCycleLR: starts at max_lr / div_factor, peaks at max_lr, ends at the minimum", "[sched]") {
+  Fixture f;
+  O::OneCycleLR s(f.opt, O::OneCycleLROptions(1.0, 10).pct_start(0.5).div_factor(4).final_div_factor(5));
+  CHECK(f.opt.lr() == 0.25);
+  CHECK(f.opt.initial_lr() == 0.25);
+  double peak = 0;
+  for (int e = 1; e <= 9; ++e) {
+    s.step();
+    peak = std::max(peak, f.opt.lr());
+  }
+  CHECK(peak == 1.0);  // at step pct_start * total - 1 = 4
+  CHECK(f.opt.lr() == Approx(0.05).epsilon(1e-15));
+  s.step();  // step total_steps is allowed, as PyTorch's
+  CHECK_THROWS_WITH(s.step(), Catch::Contains("OneCycleLR") && Catch::Contains("11") && Catch::Contains("10"));
+  CHECK(s.last_epoch() == 10);  // the refused step changed nothing
+}
+
+TEST_CASE("SequentialLR: warm-up then decay; schedulers share the initial lr", "[sched]") {
+  Fixture f;
+  auto warm = std::make_shared<O::LinearLR>(f.opt, 0.5, 1.0, 2);
+  auto decay = std::make_shared<O::StepLR>(f.opt, 1, 0.5);
+  CHECK(decay->base_lr() == 0.1);  // the initial lr, not the warm-up's 0.05
+  O::SequentialLR s(f.opt, {warm, decay}, {2});
+  CHECK(f.opt.lr() == 0.05);
+  std::vector<double> got;
+  for (int e = 1; e <= 4; ++e) {
+    s.step();
+    got.push_back(f.opt.lr());
+  }
+  // Epoch 1: warm-up; epoch 2: StepLR restarted at its epoch 0 (base lr); then halving.
+  CHECK(got[0] == Approx(0.075).epsilon(1e-15));
+  CHECK(got[1] == 0.1);
+  CHECK(got[2] == 0.05);
+  CHECK(got[3] == 0.025);
+  CHECK(s.get_last_lr() == 0.025);
+}
+
+TEST_CASE("new schedulers: state_dict round trip continues identically", "[sched]") {
+  auto resumes = [](auto make, int k, int n) {
+    auto run = [&](Fixture& fx, auto& sched, int steps) {
+      std::vector<double> out;
+      for (int s = 0; s < steps; ++s) {
+        sched.step();
+        out.push_back(fx.opt.lr());
+      }
+      return out;
+    };
+    Fixture a, b, c;
+    auto sa = make(a.opt);
+    const std::vector<double> full = run(a, sa, n);
+    auto sb = make(b.opt);
+    std::vector<double> resumed = run(b, sb, k);
+    auto sc = make(c.opt);
+    c.opt.load_state_dict(b.opt.state_dict());
+    sc.load_state_dict(sb.state_dict());
+    const std::vector<double> rest = run(c, sc, n - k);
+    resumed.insert(resumed.end(), rest.begin(), rest.end());
+    return full == resumed;
+  };
+  CHECK(resumes([](O::Optimizer& o) { return O::MultiStepLR(o, {2, 4}, 0.5); }, 3, 8));
+  CHECK(resumes([](O::Optimizer& o) { return O::LinearLR(o, 0.3, 0.9, 4); }, 2, 7));
+  CHECK(resumes([](O::Optimizer& o) { return O::OneCycleLR(o, O::OneCycleLROptions(1.0, 12).three_phase(true)); }, 5, 12));
+  CHECK(resumes([](O::Optimizer& o) {
+          auto warm = std::make_shared<O::LinearLR>(o, 0.1, 1.0, 3);
+          auto decay = std::make_shared<O::ExponentialLR>(o, 0.7);
+          return O::SequentialLR(o, {warm, decay}, {3});
+        }, 4, 9));
+  Fixture f;
+  auto warm = std::make_shared<O::LinearLR>(f.opt, 0.1, 1.0, 3);
+  auto decay = std::make_shared<O::ExponentialLR>(f.opt, 0.7);
+  O::SequentialLR s(f.opt, {warm, decay}, {3});
+  const sorix::StateDict sd = s.state_dict();
+  CHECK(sd.contains("schedulers.1.gamma"));
+  CHECK(sd.contains("schedulers.0.total_iters"));
+}
+
+TEST_CASE("new schedulers: invalid arguments throw, naming the scheduler and the value", "[sched]") {
+  Fixture f;
+  const double nan = std::nan("");
+  CHECK_THROWS_WITH(O::MultiStepLR(f.opt, {3, 2}), Catch::Contains("MultiStepLR") && Catch::Contains("[3, 2]"));
+  CHECK_THROWS_WITH(O::MultiStepLR(f.opt, {2, 2}), Catch::Contains("strictly increasing"));
+  CHECK_THROWS_WITH(O::MultiStepLR(f.opt, {0, 2}), Catch::Contains("MultiStepLR") && Catch::Contains(">= 1"));
+  CHECK_THROWS_AS(O::MultiStepLR(f.opt, {1}, nan), std::invalid_argument);
+  CHECK_THROWS_WITH(O::LinearLR(f.opt, 0.0), Catch::Contains("LinearLR") && Catch::Contains("start_factor"));
+  CHECK_THROWS_WITH(O::LinearLR(f.opt, 0.5, 1.5), Catch::Contains("LinearLR") && Catch::Contains("1.5"));
+  CHECK_THROWS_WITH(O::LinearLR(f.opt, 0.5, 1.0, 0), Catch::Contains("total_iters"));
+  CHECK_THROWS_AS(O::LambdaLR(f.opt, nullptr), std::invalid_argument);
+  CHECK_THROWS_WITH(O::OneCycleLR(f.opt, O::OneCycleLROptions(1.0, 0)),
+                    Catch::Contains("OneCycleLR") && Catch::Contains("total_steps") && Catch::Contains("0"));
+  CHECK_THROWS_WITH(O::OneCycleLR(f.opt, O::OneCycleLROptions(1.0, 10).pct_start(1.5)), Catch::Contains("pct_start"));
+  CHECK_THROWS_AS(O::OneCycleLR(f.opt, O::OneCycleLROptions(nan, 10)), std::invalid_argument);
+  CHECK_THROWS_AS(O::OneCycleLR(f.opt, O::OneCycleLROptions(1.0, 10).div_factor(0)), std::invalid_argument);
+  auto a = std::make_shared<O::ExponentialLR>(f.opt, 0.9);
+  auto b = std::make_shared<O::ExponentialLR>(f.opt, 0.8);
+  CHECK_THROWS_WITH(O::SequentialLR(f.opt, {a, b}, {}), Catch::Contains("SequentialLR") && Catch::Contains("milestones"));
+  CHECK_THROWS_WITH(O::SequentialLR(f.opt, {a, b}, {0}), Catch::Contains("SequentialLR"));
+  Fixture other;
+  auto c = std::make_shared<O::ExponentialLR>(other.opt, 0.8);
+  CHECK_THROWS_WITH(O::SequentialLR(f.opt, {a, c}, {2}), Catch::Contains("another optimizer"));
 }

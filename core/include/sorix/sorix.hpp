@@ -36,4 +36,7 @@
 #include "sorix/nn/optim/sgd.hpp"
 #include "sorix/nn/optim/adam.hpp"
 #include "sorix/nn/optim/rmsprop.hpp"
+#include "sorix/nn/optim/adagrad.hpp"
 #include "sorix/nn/optim/scheduler.hpp"
+#include "sorix/nn/optim/lr_schedules.hpp"
+#include "sorix/nn/utils/clip_grad.hpp"

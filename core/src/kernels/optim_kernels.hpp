@@ -1,5 +1,5 @@
 #pragma once
-// Optimizer updates (SGD, RMSprop, Adam/AdamW), written once for every architecture. Each is the
+// Optimizer updates (SGD, RMSprop, Adam/AdamW, Adagrad), written once for every architecture. Each is the
 // optimizer's formula in PyTorch 1.13's single-tensor order (nn/include/sorix/nn/optim/*.hpp), as
 // separate IEEE multiplies, adds, divides and square roots (never fused), so a lane computes
 // exactly what the scalar formula computes, on every capability. A ragged tail runs the same
@@ -128,6 +128,26 @@ struct OptimKernels {
       }
       const B denom = xsimd::sqrt(vh) / bc2 + eps;
       (pj + nss * mj / denom).store_unaligned(op[0]);
+    });
+  }
+
+  // PyTorch's grad.add(p, alpha=wd); state_sum.addcmul_(grad, grad, value=1);
+  // std = state_sum.sqrt().add_(eps); p.addcdiv_(grad, std, value=-clr).
+  template <class T>
+  static void adagrad(T* p, const T* g, T* sum, std::size_t n, const AdagradStep& s) {
+    using B = xsimd::batch<T, A>;
+    const B wd(static_cast<T>(s.weight_decay)), neg_clr(static_cast<T>(s.neg_clr)), eps(static_cast<T>(s.eps));
+    const bool decay = s.weight_decay != 0;
+    const T* const in[1] = {g};
+    T* const out[2] = {p, sum};
+    blocks<T>(n, in, out, [&](const T* const* ip, T* const* op) {
+      const B pj = B::load_unaligned(op[0]);
+      B gj = B::load_unaligned(ip[0]);
+      if (decay) gj = gj + wd * pj;
+      const B sj = B::load_unaligned(op[1]) + gj * gj;  // value=1: 1 * g * g is g * g exactly
+      sj.store_unaligned(op[1]);
+      const B denom = xsimd::sqrt(sj) + eps;
+      (pj + neg_clr * gj / denom).store_unaligned(op[0]);
     });
   }
 };

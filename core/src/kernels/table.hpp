@@ -73,6 +73,11 @@ struct AdamStep {
   double bias_correction2_sqrt, neg_step_size, eps;
   bool decoupled, amsgrad;
 };
+struct AdagradStep {
+  double weight_decay;  // L2 coefficient (0: none)
+  double neg_clr;       // -lr / (1 + (step - 1) * lr_decay)
+  double eps;
+};
 
 struct KernelTable {
   const char* name;  // "scalar", "avx2", "avx512"
@@ -123,6 +128,8 @@ struct KernelTable {
                       const RmspropStep& s);
   void (*adam_f32)(float* p, const float* g, float* m, float* v, float* vmax, std::size_t n, const AdamStep& s);
   void (*adam_f64)(double* p, const double* g, double* m, double* v, double* vmax, std::size_t n, const AdamStep& s);
+  void (*adagrad_f32)(float* p, const float* g, float* sum, std::size_t n, const AdagradStep& s);
+  void (*adagrad_f64)(double* p, const double* g, double* sum, std::size_t n, const AdagradStep& s);
 
   // Conversions and elementwise updates.
   /// out[i] = float(in[i]) / 255 (correctly rounded), i in [0, n).

@@ -39,6 +39,8 @@ constexpr KernelTable make_table(const char* name) {
       &OptimKernels<A>::template rmsprop<double>,
       &OptimKernels<A>::template adam<float>,
       &OptimKernels<A>::template adam<double>,
+      &OptimKernels<A>::template adagrad<float>,
+      &OptimKernels<A>::template adagrad<double>,
       &ElementwiseKernels<A>::bytes_to_unit_f32,
       &ElementwiseKernels<A>::fma_probe,
       ElementwiseKernels<A>::kProbeLanes,

@@ -32,28 +32,44 @@ double integer_power(double b, std::int64_t t) {
 
 }  // namespace
 
-Adam::Adam(std::vector<Tensor> params, AdamOptions options) : Adam(std::move(params), std::move(options), false) {}
+Adam::Adam(std::vector<OptimizerParamGroup> param_groups, AdamOptions defaults)
+    : Adam(std::move(param_groups), defaults, false) {}
 
-Adam::Adam(std::vector<Tensor> params, AdamOptions options, bool decoupled)
-    : Optimizer(std::move(params)), options_(std::move(options)), decoupled_(decoupled) {
-  const char* op = decoupled ? "AdamW" : "Adam";
-  check_options(op);
-  amsgrad_flag_ = options_.amsgrad_ ? 1 : 0;
+Adam::Adam(std::vector<Tensor> params, AdamOptions defaults)
+    : Adam(std::vector<OptimizerParamGroup>{OptimizerParamGroup(std::move(params))}, defaults, false) {}
+
+Adam::Adam(std::vector<OptimizerParamGroup> param_groups, const AdamOptions& defaults, bool decoupled)
+    : Optimizer(std::move(param_groups), defaults.clone()), decoupled_(decoupled) {
+  check_groups();
 }
 
-AdamW::AdamW(std::vector<Tensor> params, AdamWOptions options) : Adam(std::move(params), options, true) {}
+AdamW::AdamW(std::vector<OptimizerParamGroup> param_groups, AdamWOptions defaults)
+    : Adam(std::move(param_groups), defaults, true) {}
 
-std::vector<Optimizer::HyperParam> Adam::hyper_params() {
-  return {{"lr", &options_.lr_, false},
-          {"beta1", &options_.betas_.first, false},
-          {"beta2", &options_.betas_.second, false},
-          {"eps", &options_.eps_, false},
-          {"weight_decay", &options_.weight_decay_, false},
-          {"amsgrad", &amsgrad_flag_, true}};
+AdamW::AdamW(std::vector<Tensor> params, AdamWOptions defaults)
+    : Adam(std::vector<OptimizerParamGroup>{OptimizerParamGroup(std::move(params))}, defaults, true) {}
+
+std::vector<Optimizer::HyperParam> Adam::hyper_params(const OptimizerOptions& options) const {
+  const auto& o = static_cast<const AdamOptions&>(options);
+  return {{"lr", o.lr_, false},
+          {"beta1", o.betas_.first, false},
+          {"beta2", o.betas_.second, false},
+          {"eps", o.eps_, false},
+          {"weight_decay", o.weight_decay_, false},
+          {"amsgrad", o.amsgrad_ ? 1.0 : 0.0, true}};
 }
 
-std::vector<std::string> Adam::buffer_names() const {
-  if (options_.amsgrad_) return {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
+void Adam::set_hyper_params(OptimizerOptions& options, const std::vector<double>& v) const {
+  auto& o = static_cast<AdamOptions&>(options);
+  o.lr_ = v.at(0);
+  o.betas_ = {v.at(1), v.at(2)};
+  o.eps_ = v.at(3);
+  o.weight_decay_ = v.at(4);
+  o.amsgrad_ = v.at(5) != 0;
+}
+
+std::vector<std::string> Adam::buffer_names(const OptimizerOptions& options) const {
+  if (static_cast<const AdamOptions&>(options).amsgrad_) return {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
   return {"exp_avg", "exp_avg_sq"};
 }
 
@@ -62,24 +78,25 @@ void Adam::step() {
   const char* op = decoupled_ ? "AdamW::step" : "Adam::step";
   for (std::size_t i = 0; i < params_.size(); ++i) {
     if (!has_grad(i, op)) continue;
+    const AdamOptions& o = options_of<AdamOptions>(i);
     ParamState& st = state_[i];
     if (st.step == 0) st.buffers = zero_buffers(i);
     ++st.step;
-    const double lr = options_.lr_, b1 = options_.betas_.first, b2 = options_.betas_.second;
+    const double lr = o.lr_, b1 = o.betas_.first, b2 = o.betas_.second;
     const double bias_correction1 = 1 - integer_power(b1, st.step);
     const double bias_correction2 = 1 - integer_power(b2, st.step);
     kernels::AdamStep s{};
-    s.decay_factor = 1 - lr * options_.weight_decay_;
-    s.weight_decay = options_.weight_decay_;
+    s.decay_factor = 1 - lr * o.weight_decay_;
+    s.weight_decay = o.weight_decay_;
     s.beta1 = b1;
     s.beta2 = b2;
     s.one_minus_beta1 = 1 - b1;
     s.one_minus_beta2 = 1 - b2;
     s.bias_correction2_sqrt = std::sqrt(bias_correction2);
     s.neg_step_size = -(lr / bias_correction1);
-    s.eps = options_.eps_;
+    s.eps = o.eps_;
     s.decoupled = decoupled_;
-    s.amsgrad = options_.amsgrad_;
+    s.amsgrad = o.amsgrad_;
     Tensor& p = params_[i];
     const Tensor g = p.grad();
     detail::visit_floating(p.dtype(), op, [&](auto tag) {
@@ -97,14 +114,17 @@ void Adam::step() {
   }
 }
 
-void Adam::check_options(const char* op) const {
-  check(finite_nonnegative(options_.lr_), op, "invalid learning rate ", options_.lr_, " (expected a finite value >= 0)");
-  check(finite_nonnegative(options_.eps_), op, "invalid eps ", options_.eps_, " (expected a finite value >= 0)");
-  check(options_.betas_.first >= 0 && options_.betas_.first < 1, op, "invalid beta1 ", options_.betas_.first,
-        " (expected 0 <= beta1 < 1)");
-  check(options_.betas_.second >= 0 && options_.betas_.second < 1, op, "invalid beta2 ", options_.betas_.second,
+void Adam::check_options(const OptimizerOptions& options, const char* op) const {
+  const auto* po = dynamic_cast<const AdamOptions*>(&options);
+  check(po != nullptr, op, "a parameter group's options are not AdamOptions");
+  const AdamOptions& o = *po;
+  check(finite_nonnegative(o.lr_), op, "invalid learning rate ", o.lr_, " (expected a finite value >= 0)");
+  check(finite_nonnegative(o.eps_), op, "invalid eps ", o.eps_, " (expected a finite value >= 0)");
+  check(o.betas_.first >= 0 && o.betas_.first < 1, op, "invalid beta1 ", o.betas_.first, " (expected 0 <= beta1 < 1)");
+  check(o.betas_.second >= 0 && o.betas_.second < 1, op, "invalid beta2 ", o.betas_.second,
         " (expected 0 <= beta2 < 1)");
-  check(finite_nonnegative(options_.weight_decay_), op, "invalid weight_decay ", options_.weight_decay_, " (expected a finite value >= 0)");
+  check(finite_nonnegative(o.weight_decay_), op, "invalid weight_decay ", o.weight_decay_,
+        " (expected a finite value >= 0)");
 }
 
 }  // namespace sorix::optim

@@ -11,8 +11,29 @@
 namespace sorix::optim {
 
 // ---- state -------------------------------------------------------------------------------------
+SchedulerBase::SchedulerBase(Optimizer& optimizer) : optimizer_(&optimizer) { record_lrs(); }
+
+void SchedulerBase::record_lrs() {
+  last_lrs_.resize(optimizer_->param_groups().size());
+  for (std::size_t k = 0; k < last_lrs_.size(); ++k) last_lrs_[k] = optimizer_->group_lr(k);
+}
+
+void SchedulerBase::check_group_count(const char* op) const {
+  check(optimizer_->param_groups().size() == last_lrs_.size(), op, "the optimizer has ",
+        optimizer_->param_groups().size(), " parameter groups but had ", last_lrs_.size(),
+        " when the scheduler was built; build the scheduler after add_param_group");
+}
+
+void SchedulerBase::add_per_group(std::vector<Field>& f, const std::string& name, std::vector<double>& values) {
+  for (std::size_t k = 0; k < values.size(); ++k) {
+    f.push_back({k == 0 ? name : name + "." + std::to_string(k), &values[k], nullptr});
+  }
+}
+
 std::vector<SchedulerBase::Field> SchedulerBase::fields() {
-  return {{"last_epoch", nullptr, &last_epoch_}, {"last_lr", &last_lr_, nullptr}};
+  std::vector<Field> f{{"last_epoch", nullptr, &last_epoch_}};
+  add_per_group(f, "last_lr", last_lrs_);
+  return f;
 }
 
 StateDict SchedulerBase::state_dict() const {
@@ -43,23 +64,42 @@ void SchedulerBase::load_state_dict(const StateDict& sd) {
 }
 
 // ---- epoch-based -------------------------------------------------------------------------------
-LRScheduler::LRScheduler(Optimizer& optimizer) : SchedulerBase(optimizer), base_lr_(optimizer.lr()) {
-  // PyTorch's constructor steps once to epoch 0, where every schedule keeps the lr.
+LRScheduler::LRScheduler(Optimizer& optimizer) : SchedulerBase(optimizer) {
+  // PyTorch: group.setdefault('initial_lr', group['lr']); base_lrs are the initial lrs.
+  for (std::size_t k = 0; k < optimizer.param_groups().size(); ++k) {
+    if (!optimizer.initial_lr(k).has_value()) optimizer.set_initial_lr(k, optimizer.group_lr(k));
+    base_lrs_.push_back(*optimizer.initial_lr(k));
+  }
+  // PyTorch's constructor steps once to epoch 0, where these schedules keep the lr (those that
+  // do not call initial_step()).
   last_epoch_ = 0;
-  last_lr_ = optimizer.lr();
+}
+
+void LRScheduler::check_lr(double lr, std::size_t group) const {
+  check(std::isfinite(lr) && lr >= 0, "LRScheduler::step", "the schedule gives parameter group ", group,
+        " the learning rate ", lr, " at epoch ", last_epoch_, " (expected a finite value >= 0)");
+}
+
+void LRScheduler::initial_step() {
+  apply([&](double lr, double base) { return compute_lr(lr, base); });
 }
 
 void LRScheduler::step() {
+  check_group_count("LRScheduler::step");
   ++step_count_;
   ++last_epoch_;
-  const double lr = compute_lr();
-  optimizer_->set_lr(lr);
-  last_lr_ = lr;
+  try {
+    apply([&](double lr, double base) { return compute_lr(lr, base); });
+  } catch (...) {  // a step past a schedule's end (OneCycleLR) changes nothing
+    --step_count_;
+    --last_epoch_;
+    throw;
+  }
 }
 
 std::vector<SchedulerBase::Field> LRScheduler::fields() {
   auto f = SchedulerBase::fields();
-  f.push_back({"base_lr", &base_lr_, nullptr});
+  add_per_group(f, "base_lr", base_lrs_);
   f.push_back({"step_count", nullptr, &step_count_});
   return f;
 }
@@ -70,9 +110,13 @@ StepLR::StepLR(Optimizer& optimizer, std::int64_t step_size, double gamma)
   check(std::isfinite(gamma) && gamma >= 0, "StepLR", "gamma must be finite and >= 0, got ", gamma);
 }
 
-double StepLR::compute_lr() {
-  if (last_epoch_ == 0 || last_epoch_ % step_size_ != 0) return optimizer_->lr();
-  return optimizer_->lr() * gamma_;
+double StepLR::compute_lr(double lr, double) {
+  if (last_epoch_ == 0 || last_epoch_ % step_size_ != 0) return lr;
+  return lr * gamma_;
+}
+
+double StepLR::closed_form_lr(double, double base_lr) {
+  return base_lr * std::pow(gamma_, static_cast<double>(last_epoch_ / step_size_));
 }
 
 std::vector<SchedulerBase::Field> StepLR::fields() {
@@ -86,10 +130,12 @@ ExponentialLR::ExponentialLR(Optimizer& optimizer, double gamma) : LRScheduler(o
   check(std::isfinite(gamma) && gamma >= 0, "ExponentialLR", "gamma must be finite and >= 0, got ", gamma);
 }
 
-double ExponentialLR::compute_lr() {
-  if (last_epoch_ == 0) return optimizer_->lr();
-  return optimizer_->lr() * gamma_;
+double ExponentialLR::compute_lr(double lr, double) {
+  if (last_epoch_ == 0) return lr;
+  return lr * gamma_;
 }
+
+double ExponentialLR::closed_form_lr(double, double base_lr) { return base_lr * std::pow(gamma_, static_cast<double>(last_epoch_)); }
 
 std::vector<SchedulerBase::Field> ExponentialLR::fields() {
   auto f = LRScheduler::fields();
@@ -102,15 +148,19 @@ CosineAnnealingLR::CosineAnnealingLR(Optimizer& optimizer, std::int64_t T_max, d
   check(T_max >= 1, "CosineAnnealingLR", "T_max must be >= 1, got ", T_max);
 }
 
-double CosineAnnealingLR::compute_lr() {
+double CosineAnnealingLR::compute_lr(double lr, double base_lr) {
   constexpr double pi = std::numbers::pi;
-  const double lr = optimizer_->lr();
   const double e = static_cast<double>(last_epoch_), T = static_cast<double>(T_max_);
   if (last_epoch_ == 0) return lr;
   if ((last_epoch_ - 1 - T_max_) % (2 * T_max_) == 0) {
-    return lr + (base_lr_ - eta_min_) * (1 - std::cos(pi / T)) / 2;
+    return lr + (base_lr - eta_min_) * (1 - std::cos(pi / T)) / 2;
   }
   return (1 + std::cos(pi * e / T)) / (1 + std::cos(pi * (e - 1) / T)) * (lr - eta_min_) + eta_min_;
+}
+
+double CosineAnnealingLR::closed_form_lr(double, double base_lr) {
+  const double e = static_cast<double>(last_epoch_), T = static_cast<double>(T_max_);
+  return eta_min_ + (base_lr - eta_min_) * (1 + std::cos(std::numbers::pi * e / T)) / 2;
 }
 
 std::vector<SchedulerBase::Field> CosineAnnealingLR::fields() {
@@ -141,7 +191,6 @@ ReduceLROnPlateau::ReduceLROnPlateau(Optimizer& optimizer, PlateauMode mode, dou
   check(min_lr >= 0, op, "min_lr must be >= 0, got ", min_lr);
   check(eps >= 0, op, "eps must be >= 0, got ", eps);
   best_ = mode_ == 0 ? std::numeric_limits<double>::infinity() : -std::numeric_limits<double>::infinity();
-  last_lr_ = optimizer.lr();
 }
 
 bool ReduceLROnPlateau::is_better(double a) const {
@@ -151,6 +200,7 @@ bool ReduceLROnPlateau::is_better(double a) const {
 }
 
 void ReduceLROnPlateau::step(double metric) {
+  check_group_count("ReduceLROnPlateau::step");
   ++last_epoch_;
   if (is_better(metric)) {
     best_ = metric;
@@ -163,13 +213,15 @@ void ReduceLROnPlateau::step(double metric) {
     num_bad_epochs_ = 0;  // bad epochs in cooldown do not count
   }
   if (num_bad_epochs_ > patience_) {
-    const double old_lr = optimizer_->lr();
-    const double new_lr = std::max(old_lr * factor_, min_lr_);
-    if (old_lr - new_lr > eps_) optimizer_->set_lr(new_lr);
+    for (std::size_t k = 0; k < last_lrs_.size(); ++k) {
+      const double old_lr = optimizer_->group_lr(k);
+      const double new_lr = std::max(old_lr * factor_, min_lr_);
+      if (old_lr - new_lr > eps_) optimizer_->set_group_lr(k, new_lr);
+    }
     cooldown_counter_ = cooldown_;
     num_bad_epochs_ = 0;
   }
-  last_lr_ = optimizer_->lr();
+  record_lrs();
 }
 
 std::vector<SchedulerBase::Field> ReduceLROnPlateau::fields() {

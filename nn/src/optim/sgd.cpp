@@ -1,5 +1,5 @@
 // SGD: one fused kernel per parameter (see sgd.hpp for the formulas, PyTorch 1.13's order), the
-// kernel layer's (core/src/kernels/optim_kernels.hpp).
+// kernel layer's (core/src/kernels/optim_kernels.hpp), with the parameter's group's options.
 #include "sorix/nn/optim/sgd.hpp"
 
 #include <type_traits>
@@ -18,22 +18,34 @@ void sgd_update(T* p, const T* g, T* buf, std::size_t n, const kernels::SgdStep&
 
 }  // namespace
 
-SGD::SGD(std::vector<Tensor> params, SGDOptions options) : Optimizer(std::move(params)), options_(options) {
-  const char* op = "SGD";
-  check_options(op);
-  nesterov_flag_ = options_.nesterov_ ? 1 : 0;
+SGD::SGD(std::vector<OptimizerParamGroup> param_groups, SGDOptions defaults)
+    : Optimizer(std::move(param_groups), defaults.clone()) {
+  check_groups();
 }
 
-std::vector<Optimizer::HyperParam> SGD::hyper_params() {
-  return {{"lr", &options_.lr_, false},
-          {"momentum", &options_.momentum_, true},
-          {"dampening", &options_.dampening_, false},
-          {"weight_decay", &options_.weight_decay_, false},
-          {"nesterov", &nesterov_flag_, true}};
+SGD::SGD(std::vector<Tensor> params, SGDOptions defaults)
+    : SGD(std::vector<OptimizerParamGroup>{OptimizerParamGroup(std::move(params))}, std::move(defaults)) {}
+
+std::vector<Optimizer::HyperParam> SGD::hyper_params(const OptimizerOptions& options) const {
+  const auto& o = static_cast<const SGDOptions&>(options);
+  return {{"lr", o.lr_, false},
+          {"momentum", o.momentum_, true},
+          {"dampening", o.dampening_, false},
+          {"weight_decay", o.weight_decay_, false},
+          {"nesterov", o.nesterov_ ? 1.0 : 0.0, true}};
 }
 
-std::vector<std::string> SGD::buffer_names() const {
-  if (options_.momentum_ != 0) return {"momentum_buffer"};
+void SGD::set_hyper_params(OptimizerOptions& options, const std::vector<double>& v) const {
+  auto& o = static_cast<SGDOptions&>(options);
+  o.lr_ = v.at(0);
+  o.momentum_ = v.at(1);
+  o.dampening_ = v.at(2);
+  o.weight_decay_ = v.at(3);
+  o.nesterov_ = v.at(4) != 0;
+}
+
+std::vector<std::string> SGD::buffer_names(const OptimizerOptions& options) const {
+  if (static_cast<const SGDOptions&>(options).momentum_ != 0) return {"momentum_buffer"};
   return {};
 }
 
@@ -41,6 +53,7 @@ void SGD::step() {
   NoGradGuard no_grad;
   for (std::size_t i = 0; i < params_.size(); ++i) {
     if (!has_grad(i, "SGD::step")) continue;
+    const SGDOptions& o = options_of<SGDOptions>(i);
     ParamState& st = state_[i];
     const bool first = st.step == 0;
     if (first) st.buffers = zero_buffers(i);
@@ -52,8 +65,7 @@ void SGD::step() {
       T* pp = sorix::detail::flat<T>(p);
       const T* gp = sorix::detail::flat<T>(g);
       T* bp = st.buffers.empty() ? nullptr : st.buffers[0].data_ptr<T>();
-      const kernels::SgdStep s{options_.weight_decay(), options_.momentum(), 1 - options_.dampening(), -options_.lr(),
-                               options_.nesterov(), first};
+      const kernels::SgdStep s{o.weight_decay(), o.momentum(), 1 - o.dampening(), -o.lr(), o.nesterov(), first};
       parallel::parallel_for(static_cast<std::size_t>(p.numel()), parallel::kChunkSize, [&](std::size_t b, std::size_t e) {
         sgd_update(pp + b, gp + b, bp == nullptr ? nullptr : bp + b, e - b, s);
       });
@@ -62,13 +74,16 @@ void SGD::step() {
   }
 }
 
-void SGD::check_options(const char* op) const {
-  check(finite_nonnegative(options_.lr_), op, "invalid learning rate ", options_.lr_, " (expected a finite value >= 0)");
-  check(finite_nonnegative(options_.momentum_), op, "invalid momentum ", options_.momentum_, " (expected a finite value >= 0)");
-  check(finite_nonnegative(options_.weight_decay_), op, "invalid weight_decay ", options_.weight_decay_, " (expected a finite value >= 0)");
-  check(!options_.nesterov_ || (options_.momentum_ > 0 && options_.dampening_ == 0), op,
-        "nesterov momentum requires momentum > 0 and dampening == 0, got momentum ", options_.momentum_,
-        " and dampening ", options_.dampening_);
+void SGD::check_options(const OptimizerOptions& options, const char* op) const {
+  const auto* po = dynamic_cast<const SGDOptions*>(&options);
+  check(po != nullptr, op, "a parameter group's options are not SGDOptions");
+  const SGDOptions& o = *po;
+  check(finite_nonnegative(o.lr_), op, "invalid learning rate ", o.lr_, " (expected a finite value >= 0)");
+  check(finite_nonnegative(o.momentum_), op, "invalid momentum ", o.momentum_, " (expected a finite value >= 0)");
+  check(finite_nonnegative(o.weight_decay_), op, "invalid weight_decay ", o.weight_decay_, " (expected a finite value >= 0)");
+  check(!o.nesterov_ || (o.momentum_ > 0 && o.dampening_ == 0), op,
+        "nesterov momentum requires momentum > 0 and dampening == 0, got momentum ", o.momentum_,
+        " and dampening ", o.dampening_);
 }
 
 }  // namespace sorix::optim

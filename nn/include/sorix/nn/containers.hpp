@@ -1,8 +1,14 @@
 #pragma once
 // Containers: Sequential (runs its children in order) and ModuleList (holds them, no forward).
 // Children are named "0", "1", ... so parameters read "0.weight", "1.bias", as in PyTorch.
+// ModuleDict holds children by string key, in insertion order ("dict.key.weight"); Functional
+// wraps a function as a module (a Sequential stage without parameters).
+#include <functional>
 #include <memory>
+#include <string>
 #include <type_traits>
+#include <utility>
+#include <vector>
 
 #include "sorix/nn/module.hpp"
 
@@ -51,6 +57,42 @@ class ModuleList : public detail::IndexedModules<ModuleList> {
  public:
   using IndexedModules::IndexedModules;
   std::string name() const override { return "ModuleList"; }
+};
+
+/// Children by key, in insertion order, registered under their keys (parameters "key.weight").
+class ModuleDict : public Module {
+ public:
+  ModuleDict() = default;
+  explicit ModuleDict(const NamedModules& items);
+  /// Adds a module (by value or shared_ptr) under key; an existing key (or an empty or dotted
+  /// one) throws std::invalid_argument naming it.
+  template <class M>
+  void insert(const std::string& key, M&& m) {
+    insert_ptr(key, detail::to_module_ptr(std::forward<M>(m)));
+  }
+  /// The module under key; a missing key throws std::out_of_range naming it.
+  std::shared_ptr<Module> operator[](const std::string& key) const;
+  bool contains(const std::string& key) const;
+  std::vector<std::string> keys() const;
+  std::vector<std::shared_ptr<Module>> values() const;
+  const NamedModules& items() const { return named_children(); }
+  std::size_t size() const { return named_children().size(); }
+  std::string name() const override { return "ModuleDict"; }
+
+ private:
+  void insert_ptr(const std::string& key, std::shared_ptr<Module> m);
+};
+
+/// A function as a module: forward(x) = fn(x); no parameters (e.g. a Sequential stage).
+class Functional : public Module {
+ public:
+  /// An empty fn throws std::invalid_argument.
+  explicit Functional(std::function<Tensor(Tensor)> fn);
+  Tensor forward(const Tensor& input) override { return fn_(input); }
+  std::string name() const override { return "Functional"; }
+
+ private:
+  std::function<Tensor(Tensor)> fn_;
 };
 
 class Sequential : public detail::IndexedModules<Sequential> {

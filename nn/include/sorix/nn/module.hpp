@@ -12,6 +12,7 @@
 //     sorix::Tensor forward(const sorix::Tensor& x) override { return fc->forward(x); }
 //     std::shared_ptr<sorix::nn::Linear> fc;
 //   };
+#include <functional>
 #include <iosfwd>
 #include <memory>
 #include <string>
@@ -70,6 +71,13 @@ class Module {
   NamedTensors named_buffers(bool recurse = true) const;
   const NamedModules& named_children() const { return children_; }
   std::vector<std::shared_ptr<Module>> children() const;
+  /// This module (unless include_self is false) and every descendant, parents before their
+  /// children (libtorch's order). Raw pointers: modules are value types, often not owned by a
+  /// shared_ptr, so self cannot be handed out as one; they stay valid while this module lives.
+  std::vector<Module*> modules(bool include_self = true);
+  /// Calls fn on this module and every descendant, in modules() order (libtorch's apply; e.g.
+  /// to initialize every Linear's weight).
+  void apply(const std::function<void(Module&)>& fn);
 
   // ---- mode ------------------------------------------------------------------------------
   /// Sets training mode on this module and every descendant.
@@ -79,6 +87,13 @@ class Module {
 
   /// Clears (undefines) the gradient of every parameter.
   void zero_grad();
+
+  /// Converts every floating parameter and buffer (recursively) to dtype, float32 or float64 (else
+  /// std::invalid_argument), in place: each tensor keeps its identity (every handle, a layer's
+  /// own members included, sees the new values and dtype) and gets new storage with the values
+  /// converted; its gradient is cleared. Integer buffers (num_batches_tracked) are kept. Build
+  /// optimizers after converting: their state buffers have the old dtype.
+  void to(Dtype dtype);
 
   // ---- state -------------------------------------------------------------------------------
   /// Parameters and buffers by name ("0.weight", "1.running_mean", ...). The tensors are

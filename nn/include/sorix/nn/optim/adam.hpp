@@ -1,6 +1,6 @@
 #pragma once
 // Adam and AdamW; PyTorch 1.13's single-tensor update, per parameter p with gradient g and step
-// count t (incremented first; see optimizer.hpp for threading and state):
+// count t (incremented first) and its group's options (see optimizer.hpp for groups, threading and state):
 //   Adam:  g = g + weight_decay * p              (L2 penalty, if weight_decay != 0)
 //   AdamW: p = p * (1 - lr * weight_decay)       (decoupled decay)
 //   m = beta1 * m + (1 - beta1) * g
@@ -16,7 +16,7 @@
 
 namespace sorix::optim {
 
-struct AdamOptions {
+struct AdamOptions : OptimizerCloneableOptions<AdamOptions> {
   AdamOptions(double lr = 1e-3) : lr_(lr) {}  // NOLINT: implicit, as PyTorch's
   AdamOptions& lr(double v) { lr_ = v; return *this; }
   AdamOptions& betas(std::pair<double, double> v) { betas_ = v; return *this; }
@@ -28,6 +28,8 @@ struct AdamOptions {
   double eps() const { return eps_; }
   double weight_decay() const { return weight_decay_; }
   bool amsgrad() const { return amsgrad_; }
+  double get_lr() const override { return lr_; }
+  void set_lr(double v) override { lr_ = v; }
 
  protected:
   friend class Adam;
@@ -55,29 +57,31 @@ struct AdamWOptions : AdamOptions {
 
 class Adam : public Optimizer {
  public:
-  /// lr < 0, eps < 0, betas outside [0, 1) or weight_decay < 0 throw std::invalid_argument.
-  Adam(std::vector<Tensor> params, AdamOptions options = {});
+  /// lr < 0, eps < 0, betas outside [0, 1) or weight_decay < 0 (in the defaults or any group's
+  /// options) throw std::invalid_argument.
+  Adam(std::vector<OptimizerParamGroup> param_groups, AdamOptions defaults = {});
+  Adam(std::vector<Tensor> params, AdamOptions defaults = {});
   void step() override;
-  double lr() const override { return options_.lr_; }
-  void check_options(const char* op) const override;
-  void set_lr(double lr) override { options_.lr_ = checked_lr(lr, "Adam::set_lr"); }
-  const AdamOptions& options() const { return options_; }
+  const char* name() const override { return decoupled_ ? "AdamW" : "Adam"; }
+  /// The defaults (groups without their own options copy them).
+  const AdamOptions& options() const { return static_cast<const AdamOptions&>(defaults()); }
 
  protected:
-  Adam(std::vector<Tensor> params, AdamOptions options, bool decoupled);
-  std::vector<HyperParam> hyper_params() override;
-  std::vector<std::string> buffer_names() const override;
+  Adam(std::vector<OptimizerParamGroup> param_groups, const AdamOptions& defaults, bool decoupled);
+  std::vector<HyperParam> hyper_params(const OptimizerOptions& options) const override;
+  void set_hyper_params(OptimizerOptions& options, const std::vector<double>& values) const override;
+  void check_options(const OptimizerOptions& options, const char* op) const override;
+  std::vector<std::string> buffer_names(const OptimizerOptions& options) const override;
 
  private:
-  AdamOptions options_;
   bool decoupled_ = false;
-  double amsgrad_flag_ = 0;
 };
 
 /// Adam with decoupled weight decay (Loshchilov & Hutter): see the formulas above.
 class AdamW : public Adam {
  public:
-  AdamW(std::vector<Tensor> params, AdamWOptions options = {});
+  AdamW(std::vector<OptimizerParamGroup> param_groups, AdamWOptions defaults = {});
+  AdamW(std::vector<Tensor> params, AdamWOptions defaults = {});
 };
 
 }  // namespace sorix::optim

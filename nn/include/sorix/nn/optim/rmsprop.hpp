@@ -1,6 +1,6 @@
 #pragma once
-// RMSprop; PyTorch 1.13's single-tensor update, per parameter p with gradient g (see
-// optimizer.hpp for threading and state):
+// RMSprop; PyTorch 1.13's single-tensor update, per parameter p with gradient g and its group's
+// options (see optimizer.hpp for groups, threading and state):
 //   g = g + weight_decay * p                          (if weight_decay != 0)
 //   v = alpha * v + (1 - alpha) * g * g
 //   centered: a = alpha * a + (1 - alpha) * g;  avg = sqrt(v + (-1) * a * a) + eps
@@ -14,7 +14,7 @@
 
 namespace sorix::optim {
 
-struct RMSpropOptions {
+struct RMSpropOptions : OptimizerCloneableOptions<RMSpropOptions> {
   RMSpropOptions(double lr = 1e-2) : lr_(lr) {}  // NOLINT: implicit, as PyTorch's
   RMSpropOptions& lr(double v) { lr_ = v; return *this; }
   RMSpropOptions& alpha(double v) { alpha_ = v; return *this; }
@@ -28,6 +28,8 @@ struct RMSpropOptions {
   double weight_decay() const { return weight_decay_; }
   double momentum() const { return momentum_; }
   bool centered() const { return centered_; }
+  double get_lr() const override { return lr_; }
+  void set_lr(double v) override { lr_ = v; }
 
  private:
   friend class RMSprop;
@@ -41,21 +43,20 @@ struct RMSpropOptions {
 
 class RMSprop : public Optimizer {
  public:
-  /// lr, alpha, eps, weight_decay or momentum < 0 throw std::invalid_argument naming the value.
-  RMSprop(std::vector<Tensor> params, RMSpropOptions options = {});
+  /// lr, alpha, eps, weight_decay or momentum < 0 (in the defaults or any group's options) throw
+  /// std::invalid_argument naming the value.
+  RMSprop(std::vector<OptimizerParamGroup> param_groups, RMSpropOptions defaults = {});
+  RMSprop(std::vector<Tensor> params, RMSpropOptions defaults = {});
   void step() override;
-  double lr() const override { return options_.lr_; }
-  void check_options(const char* op) const override;
-  void set_lr(double lr) override { options_.lr_ = checked_lr(lr, "RMSprop::set_lr"); }
-  const RMSpropOptions& options() const { return options_; }
+  const char* name() const override { return "RMSprop"; }
+  /// The defaults (groups without their own options copy them).
+  const RMSpropOptions& options() const { return static_cast<const RMSpropOptions&>(defaults()); }
 
  protected:
-  std::vector<HyperParam> hyper_params() override;
-  std::vector<std::string> buffer_names() const override;
-
- private:
-  RMSpropOptions options_;
-  double centered_flag_ = 0;
+  std::vector<HyperParam> hyper_params(const OptimizerOptions& options) const override;
+  void set_hyper_params(OptimizerOptions& options, const std::vector<double>& values) const override;
+  void check_options(const OptimizerOptions& options, const char* op) const override;
+  std::vector<std::string> buffer_names(const OptimizerOptions& options) const override;
 };
 
 }  // namespace sorix::optim

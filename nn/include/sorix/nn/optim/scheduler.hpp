@@ -1,5 +1,8 @@
 #pragma once
-// Learning-rate schedulers, as PyTorch 1.13's (torch.optim.lr_scheduler), on an Optimizer's lr.
+// Learning-rate schedulers, as PyTorch 1.13's (torch.optim.lr_scheduler), on an Optimizer's lr:
+// every parameter group's, each from its own lr and base lr (as PyTorch's per-group lists). A
+// scheduler keeps as many groups as the optimizer had when it was built; stepping after
+// add_param_group throws std::invalid_argument (PyTorch would silently skip the new group).
 //
 // Epoch-based schedulers (StepLR, ExponentialLR, CosineAnnealingLR) behave as PyTorch's
 // constructed with last_epoch = -1: the constructor counts epoch 0 (lr unchanged), and each
@@ -13,7 +16,13 @@
 // threshold, mode min or max); after more than `patience` of them, lr = max(lr * factor, min_lr)
 // (skipped if the change is at most eps), then `cooldown` epochs pass before counting again.
 //
-// get_last_lr() is the lr the last step set. state_dict()/load_state_dict() save every field as a
+// base_lr (per group) is PyTorch's group["initial_lr"]: the optimizer's lr when its first scheduler was
+// built (Optimizer::initial_lr), so schedulers built one after another on one optimizer (as
+// SequentialLR's) share it. More schedulers (LambdaLR, MultiStepLR, LinearLR, OneCycleLR,
+// SequentialLR): lr_schedules.hpp.
+//
+// get_last_lr() is the first group's lr the last step set, get_last_lrs() every group's.
+// state_dict()/load_state_dict() save every field as a
 // 0-dim tensor (int64 counters, float64 values); loading checks every entry (present, dtype,
 // 0-dim) before changing anything and throws std::invalid_argument naming the offending one. The
 // optimizer's lr lives in the optimizer's own state dict.
@@ -26,12 +35,15 @@
 
 namespace sorix::optim {
 
+class SequentialLR;
+
 /// Shared state machinery of the schedulers.
 class SchedulerBase {
  public:
-  explicit SchedulerBase(Optimizer& optimizer) : optimizer_(&optimizer) {}
+  explicit SchedulerBase(Optimizer& optimizer);
   virtual ~SchedulerBase() = default;
-  double get_last_lr() const { return last_lr_; }
+  double get_last_lr() const { return last_lrs_.front(); }
+  const std::vector<double>& get_last_lrs() const { return last_lrs_; }
   std::int64_t last_epoch() const { return last_epoch_; }
   StateDict state_dict() const;
   void load_state_dict(const StateDict& state);
@@ -44,10 +56,17 @@ class SchedulerBase {
   };
   /// Every saved field (subclasses append theirs to the base's).
   virtual std::vector<Field> fields();
+  friend class SequentialLR;  // saves its schedulers' fields with its own
+  /// One field per group: `name` for group 0 (the single-group name), `name.<k>` for the others.
+  static void add_per_group(std::vector<Field>& f, const std::string& name, std::vector<double>& values);
+  /// Throws when the optimizer's group count changed since construction.
+  void check_group_count(const char* op) const;
+  /// last_lrs_ = every group's current lr.
+  void record_lrs();
 
   Optimizer* optimizer_;
   std::int64_t last_epoch_ = 0;
-  double last_lr_ = 0;
+  std::vector<double> last_lrs_;
 };
 
 /// Epoch-based schedulers: step() advances one epoch.
@@ -55,13 +74,34 @@ class LRScheduler : public SchedulerBase {
  public:
   explicit LRScheduler(Optimizer& optimizer);
   void step();
-  double base_lr() const { return base_lr_; }
+  double base_lr() const { return base_lrs_.front(); }
+  const std::vector<double>& base_lrs() const { return base_lrs_; }
 
  protected:
-  /// The lr for last_epoch_ (already advanced), from the optimizer's current lr.
-  virtual double compute_lr() = 0;
+  /// A group's lr for last_epoch_ (already advanced), from its current lr and base lr.
+  virtual double compute_lr(double lr, double base_lr) = 0;
+  /// PyTorch's _get_closed_form_lr (from base_lr and last_epoch_ alone), used when SequentialLR
+  /// switches to this scheduler; schedulers without one use compute_lr().
+  virtual double closed_form_lr(double lr, double base_lr) { return compute_lr(lr, base_lr); }
+  /// PyTorch's constructor step to epoch 0 for schedules that change the lr there (LambdaLR,
+  /// LinearLR, OneCycleLR): sets every group's lr to compute_lr(). Called by their constructors.
+  void initial_step();
+  /// Sets every group's lr to f(lr, base_lr), all computed and checked first (finite, >= 0) so
+  /// a throw changes nothing.
+  template <class F>
+  void apply(F&& f) {
+    std::vector<double> lrs(base_lrs_.size());
+    for (std::size_t k = 0; k < lrs.size(); ++k) {
+      lrs[k] = f(optimizer_->group_lr(k), base_lrs_[k]);
+      check_lr(lrs[k], k);
+    }
+    for (std::size_t k = 0; k < lrs.size(); ++k) optimizer_->set_group_lr(k, lrs[k]);
+    last_lrs_ = lrs;
+  }
+  void check_lr(double lr, std::size_t group) const;
   std::vector<Field> fields() override;
-  double base_lr_;
+  friend class SequentialLR;
+  std::vector<double> base_lrs_;
   std::int64_t step_count_ = 1;
 };
 
@@ -71,7 +111,8 @@ class StepLR : public LRScheduler {
   StepLR(Optimizer& optimizer, std::int64_t step_size, double gamma = 0.1);
 
  protected:
-  double compute_lr() override;
+  double compute_lr(double lr, double base_lr) override;
+  double closed_form_lr(double lr, double base_lr) override;
   std::vector<Field> fields() override;
 
  private:
@@ -84,7 +125,8 @@ class ExponentialLR : public LRScheduler {
   ExponentialLR(Optimizer& optimizer, double gamma);
 
  protected:
-  double compute_lr() override;
+  double compute_lr(double lr, double base_lr) override;
+  double closed_form_lr(double lr, double base_lr) override;
   std::vector<Field> fields() override;
 
  private:
@@ -97,7 +139,8 @@ class CosineAnnealingLR : public LRScheduler {
   CosineAnnealingLR(Optimizer& optimizer, std::int64_t T_max, double eta_min = 0.0);
 
  protected:
-  double compute_lr() override;
+  double compute_lr(double lr, double base_lr) override;
+  double closed_form_lr(double lr, double base_lr) override;
   std::vector<Field> fields() override;
 
  private:
