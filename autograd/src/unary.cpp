@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "autograd/src/ops_internal.hpp"
+#include "autograd/src/unary_map.hpp"
 #include "core/src/kernels/simd.hpp"
 
 namespace sorix {
@@ -32,17 +33,7 @@ using kernels::ops::TanhOp;
 struct NegInt { std::int64_t operator()(std::int64_t x) const { return -x; } };
 struct AbsInt { std::int64_t operator()(std::int64_t x) const { return x < 0 ? -x : x; } };
 
-template <class Op>
-Tensor map_floating(const Tensor& x, const char* name, const Op& op = Op{}) {
-  detail::check_defined(x, name);
-  return detail::visit_floating(x.dtype(), name, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    const Tensor xc = detail::contiguous_copy_if_needed(x);
-    Tensor out = detail::make_empty<T>(detail::to_xshape(x.shape(), name));
-    kernels::unary_map(detail::flat<T>(xc), detail::flat<T>(out), static_cast<std::size_t>(x.numel()), op);
-    return out;
-  });
-}
+using detail::map_floating;
 
 template <class Op, class IntOp>
 Tensor map_any(const Tensor& x, const char* name) {

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "autograd/src/ops_internal.hpp"
+#include "autograd/src/unary_map.hpp"
 #include "core/src/kernels/simd.hpp"
 
 namespace sorix {
@@ -15,17 +16,7 @@ using autograd::record;
 using autograd::SavedTensor;
 namespace kops = kernels::ops;
 
-template <class Op>
-Tensor map_floating(const Tensor& x, const char* name, const Op& op = Op{}) {
-  detail::check_defined(x, name);
-  return detail::visit_floating(x.dtype(), name, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    const Tensor xc = detail::contiguous_copy_if_needed(x);
-    Tensor out = detail::make_empty<T>(detail::to_xshape(x.shape(), name));
-    kernels::unary_map(detail::flat<T>(xc), detail::flat<T>(out), static_cast<std::size_t>(x.numel()), op);
-    return out;
-  });
-}
+using detail::map_floating;
 
 /// Records `grad(g, x)` as x's gradient when x requires one.
 template <class Grad>

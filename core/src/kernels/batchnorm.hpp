@@ -38,32 +38,30 @@ void for_row_blocks(const BnDims& d, Body&& body) {
                          parallel::kInlineGrain / row);
 }
 
-// [N, C] inputs: body(G, c) for consecutive groups of G channels covering [c0, c1), G = 32, then
-// 8, then 1 (G a std::integral_constant). A body sums its G channels over n in registers: 32
-// channels (four vectors of 8 doubles) give four independent add chains per row, where summing
-// into memory row by row made every step wait for the previous row's store. Each channel is
-// still summed over n in order, whatever group it falls in.
-template <class Body>
-void for_channel_groups(std::size_t c0, std::size_t c1, Body&& body) {
+// body(G, c) for consecutive groups of G channels covering [c0, c1): as many groups of the first
+// size as fit, then of the next, ... (G a std::integral_constant). A body sums its G channels side
+// by side: independent add chains, where one channel at a time waited on every add's latency.
+// Each channel is still summed in its own fixed order, whatever group it falls in.
+template <std::size_t... Sizes, class Body>
+void for_groups(std::size_t c0, std::size_t c1, Body&& body) {
   std::size_t c = c0;
   const auto run = [&](auto group) {
     for (; c + decltype(group)::value <= c1; c += decltype(group)::value) body(group, c);
   };
-  run(std::integral_constant<std::size_t, 32>{});
-  run(std::integral_constant<std::size_t, 8>{});
-  run(std::integral_constant<std::size_t, 1>{});
+  (run(std::integral_constant<std::size_t, Sizes>{}), ...);
 }
 
-// [N, C, L] inputs: body(G, c) for consecutive groups of G channels covering [c0, c1), G = 8,
-// then 1. Each channel is still summed over (n, l) in order, whatever group it falls in.
+// [N, C] inputs: groups of 32 channels (four vectors of 8 doubles: four add chains per row), then
+// 8, then 1.
+template <class Body>
+void for_channel_groups(std::size_t c0, std::size_t c1, Body&& body) {
+  for_groups<32, 8, 1>(c0, c1, body);
+}
+
+// [N, C, L] inputs: groups of 8 channels (planes read side by side), then 1.
 template <class Body>
 void for_plane_groups(std::size_t c0, std::size_t c1, Body&& body) {
-  std::size_t c = c0;
-  const auto run = [&](auto group) {
-    for (; c + decltype(group)::value <= c1; c += decltype(group)::value) body(group, c);
-  };
-  run(std::integral_constant<std::size_t, 8>{});
-  run(std::integral_constant<std::size_t, 1>{});
+  for_groups<8, 1>(c0, c1, body);
 }
 
 // acc[c - c0] += f(x[n, c, l]) over n then l, for the channels of one block.
