@@ -1,0 +1,4 @@
+#pragma once
+// Python sorix's toolbox in C++ (docs/toolbox.md): metrics, preprocessing, model selection and
+// clustering, with scikit-learn's definitions.
+#include "sorix/toolbox/metrics.hpp"

@@ -1,0 +1,126 @@
+#!/usr/bin/python3
+"""Writes tests/data/toolbox_reference.txt and tests/data/toolbox_report_*.txt: scikit-learn 1.2
+reference values for sorix's toolbox (metrics, preprocessing, model selection, clustering), read by
+tests/toolbox/*.cpp (scikit-learn is not needed at test time).
+Run: /usr/bin/python3 scripts/gen_reference_toolbox.py
+
+Format of toolbox_reference.txt, one array per line:  <key> <dtype> <ndim> <dim0> ... <values...>
+(float64 as %.17g, int64 as %d). The inputs of every case are written too, so the C++ tests
+read them rather than regenerate them. Text reports go to toolbox_report_<case>.txt verbatim.
+"""
+import os
+import warnings
+
+import numpy as np
+import sklearn
+from sklearn import cluster, metrics, model_selection, preprocessing
+
+warnings.filterwarnings("ignore")  # zero_division="warn" cases warn by design
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data")
+lines = [f"# scikit-learn {sklearn.__version__}, numpy {np.__version__}"]
+
+
+def put(key, a):
+    a = np.asarray(a)
+    if a.dtype.kind in "iub":
+        dt, vals = "int64", ["%d" % v for v in a.reshape(-1)]
+    else:
+        dt, vals = "float64", ["%.17g" % v for v in a.astype(np.float64).reshape(-1)]
+    lines.append(" ".join([key, dt, str(a.ndim)] + [str(d) for d in a.shape] + vals))
+
+
+def report(name, text):
+    with open(os.path.join(DATA, f"toolbox_report_{name}.txt"), "w") as f:
+        f.write(text)
+
+
+rs = np.random.RandomState(1234)
+
+# ---- regression metrics -----------------------------------------------------------------------
+reg = {
+    "reg1": (rs.normal(3.0, 2.0, 50), None),
+    "reg2": (rs.normal(0.0, 1.0, (30, 3)), None),
+}
+reg["reg1"] = (reg["reg1"][0], reg["reg1"][0] + rs.normal(0, 0.5, 50))
+reg["reg2"] = (reg["reg2"][0], reg["reg2"][0] * 0.8 + rs.normal(0, 0.3, (30, 3)))
+y0 = rs.normal(0, 1, 20)
+y0[[3, 7]] = 0.0  # MAPE divides by max(|y|, eps)
+reg["reg_zero"] = (y0, y0 + rs.normal(0, 0.1, 20))
+yc = np.full((12, 2), 2.5)
+pc = yc.copy()
+pc[:, 1] += rs.normal(0, 0.1, 12)  # constant target: r2 is 1 for output 0 (exact), 0 for output 1
+reg["reg_const"] = (yc, pc)
+for name, (y, p) in reg.items():
+    put(f"{name}.y", y)
+    put(f"{name}.p", p)
+    put(f"{name}.mse", metrics.mean_squared_error(y, p))
+    put(f"{name}.rmse", metrics.mean_squared_error(y, p, squared=False))
+    put(f"{name}.mae", metrics.mean_absolute_error(y, p))
+    put(f"{name}.mape", metrics.mean_absolute_percentage_error(y, p))
+    put(f"{name}.r2", metrics.r2_score(y, p))
+
+# ---- classification metrics ---------------------------------------------------------------------
+yt = rs.choice([0, 1, 2, 5], size=60, p=[0.4, 0.3, 0.2, 0.1])
+yp = np.where(rs.uniform(size=60) < 0.65, yt, rs.choice([0, 1, 2, 7], size=60))  # 7: predicted only
+yb_t = rs.randint(0, 2, 40)
+yb_p = np.where(rs.uniform(size=40) < 0.7, yb_t, 1 - yb_t)
+ys_t = np.array([-1, 1, 1, -1, 1, 1, -1, 1])
+ys_p = np.array([1, 1, -1, -1, 1, 1, 1, 1])
+yn_t = np.array([0, 0, 1, 1, 2, 2])  # label 2 never predicted; label 3 never true
+yn_p = np.array([0, 1, 1, 1, 3, 3])
+cls = {"multi": (yt, yp), "bin": (yb_t, yb_p), "signed": (ys_t, ys_p), "nopred": (yn_t, yn_p)}
+ZD = {"warn": "warn", "0": 0, "1": 1}
+for name, (t, p) in cls.items():
+    put(f"{name}.y_true", t)
+    put(f"{name}.y_pred", p)
+    put(f"{name}.accuracy", metrics.accuracy_score(t, p))
+    put(f"{name}.cm", metrics.confusion_matrix(t, p))
+    for norm in ["true", "pred", "all"]:
+        put(f"{name}.cm_{norm}", metrics.confusion_matrix(t, p, normalize=norm))
+    avgs = ["micro", "macro", "weighted", None]
+    if len(np.unique(np.concatenate([t, p]))) <= 2:
+        avgs.append("binary")
+    for avg in avgs:
+        for zk, zv in ZD.items():
+            kw = dict(average=avg, zero_division=zv)
+            if avg == "binary":
+                kw["pos_label"] = -1 if name == "signed" else 1
+            an = avg or "none"
+            put(f"{name}.precision.{an}.{zk}", metrics.precision_score(t, p, **kw))
+            put(f"{name}.recall.{an}.{zk}", metrics.recall_score(t, p, **kw))
+            put(f"{name}.f1.{an}.{zk}", metrics.f1_score(t, p, **kw))
+# Explicit labels: a subset (micro avg instead of accuracy in the report), and one absent label.
+put("multi.cm_labels", metrics.confusion_matrix(yt, yp, labels=[5, 0, 2]))
+put("multi.f1.labels.macro", metrics.f1_score(yt, yp, labels=[5, 0, 2, 9], average="macro", zero_division=0))
+put("multi.f1.labels.none", metrics.f1_score(yt, yp, labels=[5, 0, 2, 9], average=None, zero_division=0))
+report("multi", metrics.classification_report(yt, yp))
+report("multi_digits4", metrics.classification_report(yt, yp, digits=4, zero_division=1))
+report("multi_labels", metrics.classification_report(yt, yp, labels=[0, 1, 2],
+                                                     target_names=["zero", "one", "a longer name"]))
+report("bin", metrics.classification_report(yb_t, yb_p))
+
+# find_optimal_threshold: the grid k / 200 and binary F1 (zero_division 0), first maximum.
+ythr = rs.randint(0, 2, 300)
+sthr = np.clip(np.where(ythr == 1, rs.normal(0.62, 0.2, 300), rs.normal(0.38, 0.2, 300)), 0, 1)
+put("thr.y_true", ythr)
+put("thr.y_score", sthr)
+best_t, best_f = None, -1.0
+for k in range(1, 200):
+    th = k / 200
+    f = metrics.f1_score(ythr, (sthr >= th).astype(int), zero_division=0)
+    if f > best_f:
+        best_t, best_f = th, f
+put("thr.threshold", best_t)
+put("thr.f1", best_f)
+best_t, best_f = None, -1.0
+for k in range(1, 50):
+    th = k / 50
+    f = metrics.accuracy_score(ythr, (sthr >= th).astype(int))
+    if f > best_f:
+        best_t, best_f = th, f
+put("thr.acc_threshold", best_t)
+put("thr.acc", best_f)
+
+with open(os.path.join(DATA, "toolbox_reference.txt"), "w") as f:
+    f.write("\n".join(lines) + "\n")
+print(f"wrote {len(lines) - 1} arrays")
