@@ -121,6 +121,62 @@ for k in range(1, 50):
 put("thr.acc_threshold", best_t)
 put("thr.acc", best_f)
 
+# ---- preprocessing ------------------------------------------------------------------------------
+Xp = rs.normal(0, 1, (41, 3)) * np.array([1.0, 10.0, 0.01]) + np.array([5.0, -3.0, 0.5])
+Xp[3, 0], Xp[17, 1] = 40.0, -90.0  # outliers
+Xp_const = np.hstack([Xp[:, :2], np.full((41, 1), 7.25)])
+Xp_even = Xp[:40]
+Xq = rs.normal(0, 2, (9, 3))  # unseen data
+for name, X in {"pp": Xp, "pp_const": Xp_const, "pp_even": Xp_even}.items():
+    put(f"{name}.x", X)
+    cases = {
+        "minmax": preprocessing.MinMaxScaler(),
+        "minmax_range": preprocessing.MinMaxScaler(feature_range=(-1, 2)),
+        "minmax_clip": preprocessing.MinMaxScaler(feature_range=(-1, 2), clip=True),
+        "std": preprocessing.StandardScaler(),
+        "std_nomean": preprocessing.StandardScaler(with_mean=False),
+        "std_nostd": preprocessing.StandardScaler(with_std=False),
+        "robust": preprocessing.RobustScaler(),
+        "robust_range": preprocessing.RobustScaler(quantile_range=(10.0, 90.0)),
+        "robust_nocenter": preprocessing.RobustScaler(with_centering=False),
+    }
+    for cname, sc in cases.items():
+        key = f"{name}.{cname}"
+        put(f"{key}.fit_transform", sc.fit_transform(X))
+        put(f"{key}.transform_new", sc.transform(Xq))
+        put(f"{key}.inverse_new", sc.inverse_transform(Xq))
+        for attr in ["data_min_", "data_max_", "data_range_", "scale_", "min_", "mean_", "var_", "center_"]:
+            v = getattr(sc, attr, None)
+            if v is not None:
+                put(f"{key}.{attr}", v)
+put("pp.x_new", Xq)
+put("pp.p30", np.percentile(Xp, 30, axis=0))
+put("pp.p62_5", np.percentile(Xp_even, 62.5, axis=0))
+put("pp.median_even", np.median(Xp_even, axis=0))
+
+codes = np.stack([rs.choice([3, -1, 10, 7], 25), rs.choice([0, 1], 25), rs.choice([100, 5, 42], 25)], axis=1)
+put("ohe.x", codes)
+enc = preprocessing.OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+put("ohe.fit_transform", enc.fit_transform(codes))
+new_codes = np.array([[3, 1, 5], [8, 0, 100], [-1, 2, 42]])  # 8 and 2 unseen
+put("ohe.x_new", new_codes)
+put("ohe.transform_new", enc.transform(new_codes))
+for j, c in enumerate(enc.categories_):
+    put(f"ohe.categories.{j}", c)
+strs = np.array([["red", "b"], ["green", "a"], ["blue", "b"], ["red", "c"], ["Zed", "a"]], dtype=object)
+senc = preprocessing.OneHotEncoder(sparse_output=False).fit(strs)
+put("ohe_str.fit_transform", senc.transform(strs))
+
+Xc = np.hstack([Xp[:12, :1], codes[:12, 1:2].astype(float), Xp[:12, 1:3]])
+put("ct.x", Xc)
+ct = __import__("sklearn.compose", fromlist=["ColumnTransformer"]).ColumnTransformer(
+    [("num", preprocessing.StandardScaler(), [0, 2]), ("cat", preprocessing.OneHotEncoder(sparse_output=False), [1])],
+    remainder="passthrough")
+put("ct.fit_transform", ct.fit_transform(Xc))
+ct_drop = __import__("sklearn.compose", fromlist=["ColumnTransformer"]).ColumnTransformer(
+    [("rob", preprocessing.RobustScaler(), [3]), ("mm", preprocessing.MinMaxScaler(), [0, 3])])
+put("ct_drop.fit_transform", ct_drop.fit_transform(Xc))
+
 with open(os.path.join(DATA, "toolbox_reference.txt"), "w") as f:
     f.write("\n".join(lines) + "\n")
 print(f"wrote {len(lines) - 1} arrays")
