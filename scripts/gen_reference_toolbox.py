@@ -177,6 +177,31 @@ ct_drop = __import__("sklearn.compose", fromlist=["ColumnTransformer"]).ColumnTr
     [("rob", preprocessing.RobustScaler(), [3]), ("mm", preprocessing.MinMaxScaler(), [0, 3])])
 put("ct_drop.fit_transform", ct_drop.fit_transform(Xc))
 
+# ---- model selection ----------------------------------------------------------------------------
+size_cases = {  # name: (n, kwargs)
+    "default": (10, {}), "frac": (37, dict(test_size=0.33)), "count": (37, dict(test_size=7)),
+    "train_frac": (37, dict(train_size=0.6)), "both_frac": (37, dict(train_size=0.5, test_size=0.3)),
+    "both_count": (37, dict(train_size=11, test_size=5)), "train_count": (9, dict(train_size=2)),
+}
+for name, (n, kw) in size_cases.items():
+    tr, te = model_selection.train_test_split(np.arange(n), shuffle=False, **kw)
+    put(f"tts.{name}.train", tr)
+    put(f"tts.{name}.test", te)
+ys = np.repeat([4, 0, 9], [47, 31, 22])
+put("tts.strat.y", ys)
+tr, te = model_selection.train_test_split(ys, test_size=0.3, stratify=ys, random_state=0)
+put("tts.strat.train_counts", [np.sum(tr == c) for c in [0, 4, 9]])
+put("tts.strat.test_counts", [np.sum(te == c) for c in [0, 4, 9]])
+tss_cases = {  # name: (n, kwargs)
+    "plain": (20, dict(n_splits=5)), "gap": (23, dict(n_splits=3, test_size=4, gap=2)),
+    "sliding": (30, dict(n_splits=4, max_train_size=8)),
+    "sliding_gap": (30, dict(n_splits=4, max_train_size=8, gap=1, test_size=3)),
+}
+for name, (n, kw) in tss_cases.items():
+    for k, (tr, te) in enumerate(model_selection.TimeSeriesSplit(**kw).split(np.zeros(n))):
+        put(f"tss.{name}.{k}.train", tr)
+        put(f"tss.{name}.{k}.test", te)
+
 with open(os.path.join(DATA, "toolbox_reference.txt"), "w") as f:
     f.write("\n".join(lines) + "\n")
 print(f"wrote {len(lines) - 1} arrays")

@@ -3,3 +3,4 @@
 // clustering, with scikit-learn's definitions.
 #include "sorix/toolbox/metrics.hpp"
 #include "sorix/toolbox/preprocessing.hpp"
+#include "sorix/toolbox/model_selection.hpp"
