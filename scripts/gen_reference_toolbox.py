@@ -202,6 +202,39 @@ for name, (n, kw) in tss_cases.items():
         put(f"tss.{name}.{k}.train", tr)
         put(f"tss.{name}.{k}.test", te)
 
+# ---- clustering -------------------------------------------------------------------------------
+from sklearn.datasets import make_blobs  # noqa: E402
+
+Xk, _ = make_blobs(n_samples=150, centers=4, n_features=3, cluster_std=1.5, random_state=7)
+Xk_new = rs.normal(0, 6, (10, 3))
+put("km.x", Xk)
+put("km.x_new", Xk_new)
+far = np.vstack([Xk[[0, 1, 2]], [[100.0, 100.0, 100.0]]])  # an empty cluster to relocate
+km_cases = {  # name: (init, kwargs)
+    "given": (Xk[[0, 50, 100, 3]], {}),
+    "empty": (far, {}),
+    "max_iter": (Xk[[5, 6, 7, 8]], dict(max_iter=2)),
+    "tol": (Xk[[5, 6, 7, 8]], dict(tol=0.5)),
+}
+for name, (init, kw) in km_cases.items():
+    for dt in ["float64", "float32"]:
+        X = Xk.astype(dt)
+        km = cluster.KMeans(n_clusters=4, init=init.astype(dt), n_init=1, **kw).fit(X)
+        key = f"km.{name}.{dt}"
+        put(f"{key}.init", init)
+        put(f"{key}.centers", km.cluster_centers_)
+        put(f"{key}.labels", km.labels_)
+        put(f"{key}.inertia", km.inertia_)
+        put(f"{key}.n_iter", km.n_iter_)
+        put(f"{key}.predict_new", km.predict(Xk_new.astype(dt)))
+        put(f"{key}.transform_new", km.transform(Xk_new.astype(dt)))
+        put(f"{key}.score_new", -km.score(Xk_new.astype(dt)))
+Xs, _ = make_blobs(n_samples=300, centers=[[0, 0], [8, 8], [-8, 6]], cluster_std=0.7, random_state=3)
+put("km.sep.x", Xs)
+kms = cluster.KMeans(n_clusters=3, n_init=10, random_state=0).fit(Xs)
+put("km.sep.inertia", kms.inertia_)
+put("km.sep.centers", kms.cluster_centers_[np.argsort(kms.cluster_centers_[:, 0])])
+
 with open(os.path.join(DATA, "toolbox_reference.txt"), "w") as f:
     f.write("\n".join(lines) + "\n")
 print(f"wrote {len(lines) - 1} arrays")

@@ -4,3 +4,4 @@
 #include "sorix/toolbox/metrics.hpp"
 #include "sorix/toolbox/preprocessing.hpp"
 #include "sorix/toolbox/model_selection.hpp"
+#include "sorix/toolbox/clustering.hpp"
