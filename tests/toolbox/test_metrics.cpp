@@ -124,6 +124,16 @@ TEST_CASE("find_optimal_threshold: Python sorix's grid, scikit-learn's F1", "[to
   const auto acc = M::find_optimal_threshold(t, s, M::accuracy_score, 50);
   CHECK(acc.threshold == scalar("thr.acc_threshold"));
   CHECK(close(acc.score, scalar("thr.acc")));
+  // Thresholds where the metric throws are skipped: this one refuses fewer than 150 positives.
+  auto picky = [](const Tensor& yt, const Tensor& yp) -> double {
+    if (yp.sum().item<double>() < 150) throw std::invalid_argument("too few positives");
+    return M::f1_score(yt, yp).item<double>();
+  };
+  const auto skipped = M::find_optimal_threshold(t, s, picky);
+  const Tensor at = s.ge(skipped.threshold).to(sorix::int64);
+  CHECK(at.sum().item<double>() >= 150);
+  CHECK(close(skipped.score, M::f1_score(t, at).item<double>()));
+  CHECK(skipped.score <= best.score);
   // A metric that always throws is broken: runtime_error with its message.
   auto broken = [](const Tensor&, const Tensor&) -> double { throw std::invalid_argument("nope"); };
   CHECK(contains(message_of<std::runtime_error>([&] { M::find_optimal_threshold(t, s, broken); }), "last error: nope"));
