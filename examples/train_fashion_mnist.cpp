@@ -4,7 +4,8 @@
 //   --model cnn: conv-bn-relu-pool twice (32 and 64 channels), dropout, linear
 //       (examples/support/fashion_model.hpp); Adam(lr=1e-3).
 //   CrossEntropyLoss, batch 128, shuffled, 5 epochs, inputs scaled to [0, 1].
-// Prints a progress bar per epoch, then test accuracy (eval mode) and time per epoch; writes a
+// Prints a progress bar per epoch, then test accuracy (eval mode) and time per epoch, the test
+// set's confusion matrix and per-class precision, recall and F1 (sorix::metrics); writes a
 // checkpoint, the curves as CSV and an SVG plot into the output folder.
 //
 //   train_fashion_mnist [--model mlp|cnn] [--epochs 5] [--batch-size 128] [--lr 1e-3] [--threads N] [--seed 0]
@@ -96,6 +97,34 @@ std::pair<double, double> evaluate(nn::Module& model, const Tensor& images, cons
   return {loss / static_cast<double>(n), correct / static_cast<double>(n)};
 }
 
+// The predicted class of every image (eval mode, batches of 4096): int64 [n].
+Tensor predict_classes(nn::Module& model, const Tensor& images) {
+  sorix::NoGradGuard no_grad;
+  model.eval();
+  std::vector<Tensor> parts;
+  for (std::int64_t b = 0; b < images.size(0); b += 4096) {
+    parts.push_back(model(images.slice(0, b, std::min(images.size(0), b + 4096))).argmax(1));
+  }
+  model.train();
+  return sorix::cat(parts, 0);
+}
+
+const std::vector<std::string> kClassNames{"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                           "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+
+// Rows: true class; columns: predicted class (numbered as the rows).
+void print_confusion_matrix(const Tensor& cm) {
+  std::printf("confusion matrix (rows: true class, columns: predicted class)\n%16s", "");
+  for (std::int64_t j = 0; j < cm.size(1); ++j) std::printf(" %5lld", static_cast<long long>(j));
+  std::printf("\n");
+  for (std::int64_t i = 0; i < cm.size(0); ++i) {
+    std::printf("%2lld %-13s", static_cast<long long>(i), kClassNames[static_cast<std::size_t>(i)].c_str());
+    for (std::int64_t j = 0; j < cm.size(1); ++j)
+      std::printf(" %5lld", static_cast<long long>(cm.data_ptr<std::int64_t>()[i * cm.size(1) + j]));
+    std::printf("\n");
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -172,6 +201,17 @@ int main(int argc, char** argv) {
   for (double s : epoch_secs) total += s;
   std::printf("test accuracy (eval mode): %.4f\ntime per epoch: %.2f s (total %.2f s)\n", test_acc.back(),
               total / static_cast<double>(epoch_secs.size()), total);
+
+  {
+    const Tensor predicted = predict_classes(model, test.data());
+    const std::vector<std::int64_t> classes{0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+    print_confusion_matrix(sorix::metrics::confusion_matrix(
+        test.targets(), predicted, sorix::metrics::ConfusionMatrixOptions().labels(classes)));
+    std::cout << "\n"
+              << sorix::metrics::classification_report(
+                     test.targets(), predicted,
+                     sorix::metrics::ClassificationReportOptions().labels(classes).target_names(kClassNames).digits(3));
+  }
 
   std::filesystem::create_directories(args.out);
   const std::string checkpoint = cnn ? "/fashion_mnist_cnn.sorix" : "/fashion_mnist.sorix";

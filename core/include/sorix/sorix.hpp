@@ -40,3 +40,4 @@
 #include "sorix/nn/optim/scheduler.hpp"
 #include "sorix/nn/optim/lr_schedules.hpp"
 #include "sorix/nn/utils/clip_grad.hpp"
+#include "sorix/toolbox.hpp"
