@@ -9,6 +9,7 @@
 #include "sorix/nn/dropout.hpp"
 #include "sorix/nn/embedding.hpp"
 #include "sorix/nn/linear.hpp"
+#include "sorix/nn/normalization.hpp"
 #include "sorix/nn/pooling.hpp"
 
 namespace sorix::nn::functional {
