@@ -130,4 +130,12 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
   return matmul(a, b);
 }
 
+bool Tensor::allclose(const Tensor& other, double rtol, double atol, bool equal_nan) const {
+  return sorix::allclose(*this, other, rtol, atol, equal_nan);
+}
+bool Tensor::equal(const Tensor& other) const { return sorix::equal(*this, other); }
+Tensor Tensor::repeat(const std::vector<std::int64_t>& repeats) const { return sorix::repeat(*this, repeats); }
+Tensor Tensor::diag(std::int64_t diagonal) const { return sorix::diag(*this, diagonal); }
+Tensor Tensor::bmm(const Tensor& o) const { return sorix::bmm(*this, o); }
+
 }  // namespace sorix

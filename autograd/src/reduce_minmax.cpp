@@ -200,4 +200,11 @@ Tensor Tensor::argmax(std::int64_t dim, bool keepdim) const { return sorix::argm
 Tensor Tensor::argmin() const { return sorix::argmin(*this); }
 Tensor Tensor::argmin(std::int64_t dim, bool keepdim) const { return sorix::argmin(*this, dim, keepdim); }
 
+std::tuple<Tensor, Tensor> Tensor::max_with_indices(std::int64_t dim, bool keepdim) const {
+  return sorix::max_with_indices(*this, dim, keepdim);
+}
+std::tuple<Tensor, Tensor> Tensor::min_with_indices(std::int64_t dim, bool keepdim) const {
+  return sorix::min_with_indices(*this, dim, keepdim);
+}
+
 }  // namespace sorix

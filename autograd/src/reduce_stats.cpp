@@ -167,4 +167,19 @@ Tensor any(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim)
   return reshape(sum(x.ne(0.0), as_dims(d), true).gt(0.0), reduced_shape(x, d, keepdim));
 }
 
+Tensor Tensor::var(const std::vector<std::int64_t>& dims, std::int64_t correction, bool keepdim) const {
+  return sorix::var(*this, dims, correction, keepdim);
+}
+Tensor Tensor::std(const std::vector<std::int64_t>& dims, std::int64_t correction, bool keepdim) const {
+  return sorix::std(*this, dims, correction, keepdim);
+}
+Tensor Tensor::norm(double p, const std::vector<std::int64_t>& dims, bool keepdim) const {
+  return sorix::norm(*this, p, dims, keepdim);
+}
+Tensor Tensor::logsumexp(const std::vector<std::int64_t>& dims, bool keepdim) const {
+  return sorix::logsumexp(*this, dims, keepdim);
+}
+Tensor Tensor::all(const std::vector<std::int64_t>& dims, bool keepdim) const { return sorix::all(*this, dims, keepdim); }
+Tensor Tensor::any(const std::vector<std::int64_t>& dims, bool keepdim) const { return sorix::any(*this, dims, keepdim); }
+
 }  // namespace sorix

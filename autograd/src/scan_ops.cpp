@@ -72,4 +72,7 @@ Tensor cumprod(const Tensor& x, std::int64_t dim) {
   return out;
 }
 
+Tensor Tensor::cumsum(std::int64_t dim) const { return sorix::cumsum(*this, dim); }
+Tensor Tensor::cumprod(std::int64_t dim) const { return sorix::cumprod(*this, dim); }
+
 }  // namespace sorix

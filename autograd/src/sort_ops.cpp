@@ -59,4 +59,12 @@ std::tuple<Tensor, Tensor> topk(const Tensor& x, std::int64_t k, std::int64_t di
   return {values_at(x, dim, indices, values), indices};
 }
 
+std::tuple<Tensor, Tensor> Tensor::sort(std::int64_t dim, bool descending) const {
+  return sorix::sort(*this, dim, descending);
+}
+Tensor Tensor::argsort(std::int64_t dim, bool descending) const { return sorix::argsort(*this, dim, descending); }
+std::tuple<Tensor, Tensor> Tensor::topk(std::int64_t k, std::int64_t dim, bool largest, bool sorted) const {
+  return sorix::topk(*this, k, dim, largest, sorted);
+}
+
 }  // namespace sorix

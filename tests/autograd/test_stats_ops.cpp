@@ -368,3 +368,27 @@ TEST_CASE("einsum: the common forms agree with explicit ops; unsupported forms t
   CHECK(contains(message_of([&] { einsum("ii->i", {a}); }), "repeated with different sizes 3 and 4"));
   CHECK(contains(message_of([&] { einsum("i1->i", {a}); }), "invalid subscript '1'"));
 }
+
+TEST_CASE("issue 12 ops as Tensor methods give the free functions' results", "[autograd][ops12]") {
+  Tensor x = randn_f64({3, 4}, 31, false);
+  CHECK(bit_identical(std::get<1>(x.max_with_indices(1)), std::get<1>(max_with_indices(x, 1))));
+  CHECK(bit_identical(std::get<0>(x.min_with_indices(0, true)), std::get<0>(min_with_indices(x, 0, true))));
+  CHECK(bit_identical(x.var({1}), var(x, {1})));
+  CHECK(bit_identical(x.std({}, 0, true), sorix::std(x, {}, 0, true)));
+  CHECK(bit_identical(x.norm(3.0, {0}), norm(x, 3.0, {0})));
+  CHECK(bit_identical(x.logsumexp({1}, true), logsumexp(x, {1}, true)));
+  CHECK(bit_identical(x.all({1}), all(x, {1})));
+  CHECK(bit_identical(x.any(), any(x)));
+  CHECK(x.allclose(x.clone()));
+  CHECK(x.equal(x.clone()));
+  CHECK(bit_identical(x.cumsum(0), cumsum(x, 0)));
+  CHECK(bit_identical(x.cumprod(1), cumprod(x, 1)));
+  CHECK(bit_identical(std::get<1>(x.sort(0, true)), std::get<1>(sort(x, 0, true))));
+  CHECK(bit_identical(x.argsort(), argsort(x)));
+  CHECK(bit_identical(std::get<0>(x.topk(2)), std::get<0>(topk(x, 2))));
+  CHECK(bit_identical(x.repeat({2, 2}), repeat(x, {2, 2})));
+  CHECK(bit_identical(x.diag(1), diag(x, 1)));
+  Tensor b = randn_f64({2, 3, 4}, 32, false), c = randn_f64({2, 4, 5}, 33, false);
+  CHECK(bit_identical(b.bmm(c), matmul(b, c)));
+  CHECK(bit_identical(nn::functional::one_hot(tensor({1, 0}), 3), one_hot(tensor({1, 0}), 3)));
+}

@@ -188,7 +188,7 @@ Tensor std(const Tensor& x, const std::vector<std::int64_t>& dims = {}, std::int
 /// Vector p-norm over dims (empty: all elements): p = 2 (default), 1, +inf (max |x|), -inf
 /// (min |x|), 0 (count of nonzeros), any other p > 0 as (sum |x|^p)^(1/p). Gradient 0 where the
 /// norm is 0; for +-inf split evenly among the elements at the extreme (as PyTorch). p < 0 other
-/// than -inf, or NaN, throws.
+/// than -inf, or NaN, throws. Any other p uses pow (libm: docs/determinism.md).
 Tensor norm(const Tensor& x, double p = 2.0, const std::vector<std::int64_t>& dims = {}, bool keepdim = false);
 /// log(sum(exp(x))) over dims, stable (the max is subtracted first; all -inf gives -inf, +inf
 /// gives +inf). Gradient g * softmax.
@@ -224,7 +224,7 @@ Tensor repeat(const Tensor& x, const std::vector<std::int64_t>& repeats);
 /// 1-D x: a square 2-D tensor with x on diagonal `diagonal` (> 0 above); 2-D x: that diagonal as
 /// a 1-D copy. Differentiable.
 Tensor diag(const Tensor& x, std::int64_t diagonal = 0);
-/// base ** linspace(start, end, steps) (float32 unless a dtype is given).
+/// base ** linspace(start, end, steps) (float32 unless a dtype is given), through pow (libm).
 Tensor logspace(double start, double end, std::int64_t steps, double base = 10.0, TensorOptions options = {});
 /// Batched product [B, n, m] x [B, m, p] -> [B, n, p] on the product kernel (matmul's bits).
 Tensor bmm(const Tensor& a, const Tensor& b);

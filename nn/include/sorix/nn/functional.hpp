@@ -19,6 +19,7 @@ using sorix::clamp_min;
 using sorix::flatten;
 using sorix::leaky_relu;
 using sorix::log_softmax;
+using sorix::one_hot;
 using sorix::relu;
 using sorix::sigmoid;
 using sorix::softmax;
