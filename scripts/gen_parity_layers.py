@@ -312,6 +312,17 @@ def loss_cases(dtype, g):
               dict(x=rn(2, 3, 4), target=rn(2, 3, 4)), ("x", "target"), R)
 
 
+def norm_cases(dtype, g):
+    """LayerNorm and GroupNorm (random affine parameters), forward and gradients."""
+    nn = torch.nn
+    layer_case("layernorm", dtype, g, nn.LayerNorm([4, 5], eps=1e-5), (2, 3, 4, 5), dict(eps=1e-5))
+    layer_case("layernorm_last_noaffine", dtype, g, nn.LayerNorm(6, eps=1e-3, elementwise_affine=False), (3, 6),
+               dict(eps=1e-3))
+    layer_case("groupnorm", dtype, g, nn.GroupNorm(2, 6, eps=1e-5), (2, 6, 3, 4), dict(eps=1e-5))
+    layer_case("groupnorm_3d_eps", dtype, g, nn.GroupNorm(3, 3, eps=0.1), (4, 3, 5), dict(eps=0.1))
+    layer_case("groupnorm_noaffine", dtype, g, nn.GroupNorm(1, 4, affine=False), (2, 4), dict(eps=1e-5))
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     for dtype in (torch.float64, torch.float32):
@@ -324,6 +335,9 @@ def main():
     # The losses draw from their own generator: the layer files above stay as they were.
     for dtype in (torch.float64, torch.float32):
         loss_cases(dtype, torch.Generator().manual_seed(31337 + (dtype == torch.float32)))
+    # The norms too (issue 12's layers).
+    for dtype in (torch.float64, torch.float32):
+        norm_cases(dtype, torch.Generator().manual_seed(777 + (dtype == torch.float32)))
 
 
 if __name__ == "__main__":

@@ -86,11 +86,96 @@ def activation_case(dtype, g):
     w.close()
 
 
+def record_multi(w, g, name, fn, inputs):
+    """fn(**leaves) returns y or (y, indices); writes NAME_<input>, NAME_y, NAME_gy, NAME_d<input>
+    (floating inputs) and NAME_indices."""
+    leaves = {k: v.clone().requires_grad_(v.is_floating_point()) for k, v in inputs.items()}
+    out = fn(**leaves)
+    y, idx = out if isinstance(out, tuple) else (out, None)
+    gy = torch.randn(tuple(y.shape), generator=g, dtype=y.dtype)
+    y.backward(gy)
+    for k, v in leaves.items():
+        w.tensor("%s_%s" % (name, k), v)
+    w.tensor(name + "_y", y)
+    w.tensor(name + "_gy", gy)
+    for k, v in leaves.items():
+        if v.is_floating_point():
+            w.tensor("%s_d%s" % (name, k), v.grad if v.grad is not None else torch.zeros_like(v))
+    if idx is not None:
+        w.tensor(name + "_indices", idx)
+
+
+def reduce_case(dtype, g):
+    """Issue 12's ops with gradients: max/min(dim), var, std, norm, logsumexp, cumsum, cumprod,
+    sort, topk, repeat, diag, bmm, einsum (logspace has no gradient: its values only)."""
+    w = OpsWriter("reduce", dtype)
+    r = lambda *s: torch.randn(*s, generator=g, dtype=dtype)  # noqa: E731
+    x = r(3, 4, 5)
+    rec = lambda name, fn, **inputs: record_multi(w, g, name, fn, inputs)  # noqa: E731
+    rec("max_dim", lambda x: tuple(torch.max(x, 1)), x=x)
+    rec("min_dim_keep", lambda x: tuple(torch.min(x, -1, keepdim=True)), x=x)
+    rec("var_12", lambda x: torch.var(x, (1, 2)), x=x)
+    rec("var_all_c0", lambda x: torch.var(x, None, correction=0), x=x)
+    rec("var_0_c2_keep", lambda x: torch.var(x, 0, correction=2, keepdim=True), x=x)
+    rec("std_1", lambda x: torch.std(x, 1), x=x)
+    rec("std_all", lambda x: torch.std(x), x=x)
+    rec("std_02_keep_c0", lambda x: torch.std(x, (0, 2), correction=0, keepdim=True), x=x)
+    rec("norm_2_1", lambda x: torch.linalg.vector_norm(x, 2, 1), x=x)
+    rec("norm_1_02", lambda x: torch.linalg.vector_norm(x, 1, (0, 2)), x=x)
+    rec("norm_inf_last", lambda x: torch.linalg.vector_norm(x, float("inf"), -1), x=x)
+    rec("norm_ninf_keep", lambda x: torch.linalg.vector_norm(x, float("-inf"), 1, keepdim=True), x=x)
+    rec("norm_3_all", lambda x: torch.linalg.vector_norm(x, 3), x=x)
+    rec("norm_half_1", lambda x: torch.linalg.vector_norm(x, 0.5, 1), x=x)
+    rec("norm_0_2", lambda x: torch.linalg.vector_norm(x, 0, 2), x=x)
+    rec("logsumexp_1", lambda x: torch.logsumexp(x * 10, 1), x=x)
+    rec("logsumexp_02_keep", lambda x: torch.logsumexp(x, (0, 2), keepdim=True), x=x)
+    rec("cumsum_1", lambda x: torch.cumsum(x, 1), x=x)
+    rec("cumsum_last", lambda x: torch.cumsum(x, -1), x=x)
+    xz = x.clone()
+    xz[0, 1, 2] = 0  # one zero in a line
+    xz[1, 2, 1] = 0  # two zeros in a line
+    xz[1, 2, 3] = 0
+    xz[2, 0, 4] = 0  # a zero at the end of a line
+    rec("cumprod_last", lambda x: torch.cumprod(x, -1), x=xz)
+    rec("cumprod_0", lambda x: torch.cumprod(x, 0), x=xz)
+    rec("sort_1", lambda x: tuple(torch.sort(x, 1)), x=x)
+    rec("sort_desc_last", lambda x: tuple(torch.sort(x, -1, descending=True)), x=x)
+    rec("topk_2_1", lambda x: tuple(torch.topk(x, 2, 1)), x=x)
+    rec("topk_3_small", lambda x: tuple(torch.topk(x, 3, -1, largest=False)), x=x)
+    rec("repeat", lambda x: x.repeat(2, 1, 3), x=r(2, 3))
+    rec("repeat_lead", lambda x: x.repeat(2, 1, 3), x=r(3))
+    rec("diag_1d", lambda x: torch.diag(x, -1), x=r(4))
+    rec("diag_2d", lambda x: torch.diag(x, 1), x=r(3, 5))
+    rec("diag_2d_low", lambda x: torch.diag(x, -2), x=r(4, 3))
+    rec("bmm", torch.bmm, input=r(2, 3, 4), mat2=r(2, 4, 5))
+    for name, eq, shapes in (("ij_jk", "ij,jk->ik", ((3, 4), (4, 5))),
+                             ("bij_bjk", "bij,bjk->bik", ((2, 3, 4), (2, 4, 5))),
+                             ("ij_ji", "ij->ji", ((3, 4),)),
+                             ("ii_i", "ii->i", ((4, 4),)),
+                             ("ij_ij", "ij,ij->ij", ((3, 4), (3, 4))),
+                             ("i_j", "i,j->ij", ((3,), (4,))),
+                             ("bi_bi", "bi,bi->b", ((3, 4), (3, 4))),
+                             ("ij_sum", "ij->", ((3, 4),)),
+                             ("implicit", "ij,jk", ((3, 4), (4, 2))),
+                             ("outer_sum", "ij,kj->i", ((3, 4), (2, 4))),
+                             ("bij_jk_bk", "bij,jk->bk", ((2, 3, 4), (4, 5)))):
+        ins = {"a": r(*shapes[0])}
+        if len(shapes) > 1:
+            ins["b"] = r(*shapes[1])
+        rec("einsum_" + name, lambda **t: torch.einsum(eq, *t.values()), **ins)
+    w.tensor("logspace", torch.logspace(-2, 3, 7, dtype=dtype))
+    w.tensor("logspace_base2", torch.logspace(0.5, -4, 10, base=2, dtype=dtype))
+    w.close()
+
+
 def main():
     for dtype in (torch.float64, torch.float32):
         g = torch.Generator().manual_seed(1234)
         unary_case(dtype, g)
         activation_case(dtype, g)
+    # Issue 12's ops draw from their own generator: the files above stay as they were.
+    for dtype in (torch.float64, torch.float32):
+        reduce_case(dtype, torch.Generator().manual_seed(4321))
 
 
 if __name__ == "__main__":

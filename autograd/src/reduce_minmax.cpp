@@ -128,8 +128,10 @@ std::pair<Tensor, Tensor> extreme_dim(const Tensor& x, const DimPlan& p) {
   });
 }
 
+// (values, indices); the values carry the gradient.
 template <bool IsMax>
-Tensor extreme_along(const Tensor& x, std::int64_t dim, bool keepdim, const char* op, const char* backward_name) {
+std::pair<Tensor, Tensor> extreme_along(const Tensor& x, std::int64_t dim, bool keepdim, const char* op,
+                                        const char* backward_name) {
   detail::check_defined(x, op);
   const DimPlan p = dim_plan(x, dim, keepdim, op);
   std::pair<Tensor, Tensor> res = extreme_dim<IsMax>(x, p);
@@ -137,7 +139,7 @@ Tensor extreme_along(const Tensor& x, std::int64_t dim, bool keepdim, const char
   if (autograd::needs_grad({&x})) {
     // The gradient goes to the element the index picked (first occurrence), as PyTorch: a
     // one-hot weight built from the saved indices, a constant of the backward (so g * weight is
-    // differentiable in g under create_graph). idx never leaves this op, so it is not versioned.
+    // differentiable in g under create_graph). The returned indices are a copy, so idx is not versioned.
     autograd::record(out, backward_name, {x},
                      [idx = res.second, p, xshape = x.shape(), dtype = x.dtype(), op](const Tensor& g) {
                        Tensor onehot = zeros(xshape, dtype);
@@ -156,7 +158,8 @@ Tensor extreme_along(const Tensor& x, std::int64_t dim, bool keepdim, const char
                        return std::vector<Tensor>{expand(gk, xshape) * onehot};
                      });
   }
-  return out;
+  // The backward keeps its own indices: the caller may change the returned ones in place.
+  return {out, out.requires_grad() ? res.second.clone() : res.second};
 }
 
 template <bool IsMax>
@@ -170,10 +173,18 @@ Tensor arg_along(const Tensor& x, std::int64_t dim, bool keepdim, const char* op
 Tensor max(const Tensor& x) { return extreme_all<true>(detail::contiguous_input(x, "max"), "max", "MaxBackward"); }
 Tensor min(const Tensor& x) { return extreme_all<false>(detail::contiguous_input(x, "min"), "min", "MinBackward"); }
 Tensor max(const Tensor& x, std::int64_t dim, bool keepdim) {
-  return extreme_along<true>(detail::contiguous_input(x, "max"), dim, keepdim, "max", "MaxBackward");
+  return extreme_along<true>(detail::contiguous_input(x, "max"), dim, keepdim, "max", "MaxBackward").first;
 }
 Tensor min(const Tensor& x, std::int64_t dim, bool keepdim) {
-  return extreme_along<false>(detail::contiguous_input(x, "min"), dim, keepdim, "min", "MinBackward");
+  return extreme_along<false>(detail::contiguous_input(x, "min"), dim, keepdim, "min", "MinBackward").first;
+}
+std::tuple<Tensor, Tensor> max_with_indices(const Tensor& x, std::int64_t dim, bool keepdim) {
+  auto r = extreme_along<true>(detail::contiguous_input(x, "max"), dim, keepdim, "max", "MaxBackward");
+  return {r.first, r.second};
+}
+std::tuple<Tensor, Tensor> min_with_indices(const Tensor& x, std::int64_t dim, bool keepdim) {
+  auto r = extreme_along<false>(detail::contiguous_input(x, "min"), dim, keepdim, "min", "MinBackward");
+  return {r.first, r.second};
 }
 Tensor argmax(const Tensor& x) { return arg_all<true>(detail::contiguous_input(x, "argmax"), "argmax"); }
 Tensor argmin(const Tensor& x) { return arg_all<false>(detail::contiguous_input(x, "argmin"), "argmin"); }
@@ -188,5 +199,12 @@ Tensor Tensor::argmax() const { return sorix::argmax(*this); }
 Tensor Tensor::argmax(std::int64_t dim, bool keepdim) const { return sorix::argmax(*this, dim, keepdim); }
 Tensor Tensor::argmin() const { return sorix::argmin(*this); }
 Tensor Tensor::argmin(std::int64_t dim, bool keepdim) const { return sorix::argmin(*this, dim, keepdim); }
+
+std::tuple<Tensor, Tensor> Tensor::max_with_indices(std::int64_t dim, bool keepdim) const {
+  return sorix::max_with_indices(*this, dim, keepdim);
+}
+std::tuple<Tensor, Tensor> Tensor::min_with_indices(std::int64_t dim, bool keepdim) const {
+  return sorix::min_with_indices(*this, dim, keepdim);
+}
 
 }  // namespace sorix

@@ -26,6 +26,7 @@
 #include "sorix/nn/linear.hpp"
 #include "sorix/nn/activation.hpp"
 #include "sorix/nn/batchnorm.hpp"
+#include "sorix/nn/normalization.hpp"
 #include "sorix/nn/conv.hpp"
 #include "sorix/nn/pooling.hpp"
 #include "sorix/nn/embedding.hpp"

@@ -9,6 +9,8 @@
 // Comparisons return 1/0 in the promoted dtype (so a mask multiplies directly), no gradient.
 #include <cstdint>
 #include <optional>
+#include <string>
+#include <tuple>
 #include <vector>
 
 #include "sorix/core/tensor.hpp"
@@ -170,5 +172,66 @@ Tensor index_select(const Tensor& x, std::int64_t dim, const Tensor& index);
 Tensor gather(const Tensor& x, std::int64_t dim, const Tensor& index);
 Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim = 0);
 Tensor stack(const std::vector<Tensor>& tensors, std::int64_t dim = 0);
+
+// ---- issue 12's ops (reduce_stats.cpp, scan_ops.cpp, sort_ops.cpp, einsum.cpp, misc_ops.cpp) ----
+// Deterministic at any thread count and on every capability: composed from sorix's ops and
+// kernels, or (scans, sorts) one fixed sequential order per line, lines split across tasks.
+/// max/min along dim with the int64 index of the first occurrence (NaN counts as the extreme),
+/// as libtorch's std::tuple-returning max(dim): (values, indices). Gradient to the picked element.
+std::tuple<Tensor, Tensor> max_with_indices(const Tensor& x, std::int64_t dim, bool keepdim = false);
+std::tuple<Tensor, Tensor> min_with_indices(const Tensor& x, std::int64_t dim, bool keepdim = false);
+/// Variance sum((x - mean)^2) / (n - correction) over dims (empty: all), float32/float64;
+/// n - correction <= 0 gives inf (or NaN for n == 0), as PyTorch. Gradient composed (twice differentiable).
+Tensor var(const Tensor& x, const std::vector<std::int64_t>& dims = {}, std::int64_t correction = 1, bool keepdim = false);
+/// sqrt(var); the gradient is var's scaled by 1 / (2 std), and 0 where std is 0 (as PyTorch).
+Tensor std(const Tensor& x, const std::vector<std::int64_t>& dims = {}, std::int64_t correction = 1, bool keepdim = false);
+/// Vector p-norm over dims (empty: all elements): p = 2 (default), 1, +inf (max |x|), -inf
+/// (min |x|), 0 (count of nonzeros), any other p > 0 as (sum |x|^p)^(1/p). Gradient 0 where the
+/// norm is 0; for +-inf split evenly among the elements at the extreme (as PyTorch). p < 0 other
+/// than -inf, or NaN, throws. Any other p uses pow (libm: docs/determinism.md).
+Tensor norm(const Tensor& x, double p = 2.0, const std::vector<std::int64_t>& dims = {}, bool keepdim = false);
+/// log(sum(exp(x))) over dims, stable (the max is subtracted first; all -inf gives -inf, +inf
+/// gives +inf). Gradient g * softmax.
+Tensor logsumexp(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim = false);
+/// Running sum / product along dim, each line in index order (one rounding chain per line, the
+/// same bits at any thread count). int64 allowed (no gradient). cumprod's gradient handles zeros
+/// (as PyTorch) and is twice differentiable.
+Tensor cumsum(const Tensor& x, std::int64_t dim);
+Tensor cumprod(const Tensor& x, std::int64_t dim);
+/// Sorted values and int64 indices along dim. The sort is always stable (ties keep their input
+/// order; `stable` is accepted for libtorch's signature); NaN sorts as the largest value.
+/// Gradient: g scattered back to the source positions.
+std::tuple<Tensor, Tensor> sort(const Tensor& x, std::int64_t dim = -1, bool descending = false, bool stable = false);
+Tensor argsort(const Tensor& x, std::int64_t dim = -1, bool descending = false);
+/// The k largest (or smallest) along dim, values and int64 indices, sorted (ties: the earlier
+/// element first; `sorted` false gives the same order). 0 <= k <= size(dim).
+std::tuple<Tensor, Tensor> topk(const Tensor& x, std::int64_t k, std::int64_t dim = -1, bool largest = true,
+                                bool sorted = true);
+/// 1 where all / any element (over dims; empty: all dims) is nonzero (NaN counts as nonzero),
+/// else 0, in x's dtype (as the comparisons); all of nothing is 1, any of nothing 0. No gradient.
+Tensor all(const Tensor& x, const std::vector<std::int64_t>& dims = {}, bool keepdim = false);
+Tensor any(const Tensor& x, const std::vector<std::int64_t>& dims = {}, bool keepdim = false);
+/// |a - b| <= atol + rtol |b| everywhere (broadcasting); NaNs equal only with equal_nan; infs
+/// must match exactly.
+bool allclose(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol = 1e-8, bool equal_nan = false);
+/// Same shape and the same values (any dtypes, compared as values; NaN != NaN).
+bool equal(const Tensor& a, const Tensor& b);
+/// int64 [*, num_classes] with 1 at each index of an int64 tensor; num_classes -1 takes
+/// max(index) + 1. A negative index or one >= num_classes throws naming it.
+Tensor one_hot(const Tensor& index, std::int64_t num_classes = -1);
+/// x tiled repeats[i] times along dim i (repeats may have more dims than x: leading dims added).
+Tensor repeat(const Tensor& x, const std::vector<std::int64_t>& repeats);
+/// 1-D x: a square 2-D tensor with x on diagonal `diagonal` (> 0 above); 2-D x: that diagonal as
+/// a 1-D copy. Differentiable.
+Tensor diag(const Tensor& x, std::int64_t diagonal = 0);
+/// base ** linspace(start, end, steps) (float32 unless a dtype is given), through pow (libm).
+Tensor logspace(double start, double end, std::int64_t steps, double base = 10.0, TensorOptions options = {});
+/// Batched product [B, n, m] x [B, m, p] -> [B, n, p] on the product kernel (matmul's bits).
+Tensor bmm(const Tensor& a, const Tensor& b);
+/// Einstein summation over one or two operands, lower/upper-case letter labels, explicit ("->")
+/// or implicit output: transposes ("ij->ji"), diagonals ("ii->i"), sums ("ij->"), products and
+/// contractions ("ij,jk->ik", "bij,bjk->bik", "i,j->ij", "bi,bi->b", "ij,ij->ij"), all through
+/// permute/reshape, sum and the batched product kernel. Ellipsis and more than two operands throw.
+Tensor einsum(const std::string& equation, const std::vector<Tensor>& operands);
 
 }  // namespace sorix

@@ -31,6 +31,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <variant>
 #include <vector>
 
@@ -251,9 +252,28 @@ class Tensor {
   Tensor argmin(std::int64_t dim, bool keepdim = false) const;
   Tensor softmax(std::int64_t dim) const;
   Tensor log_softmax(std::int64_t dim) const;
+  // (issue 12's ops; the semantics, dtypes and gradients are documented in sorix/autograd/ops.hpp)
+  std::tuple<Tensor, Tensor> max_with_indices(std::int64_t dim, bool keepdim = false) const;
+  std::tuple<Tensor, Tensor> min_with_indices(std::int64_t dim, bool keepdim = false) const;
+  Tensor var(const std::vector<std::int64_t>& dims = {}, std::int64_t correction = 1, bool keepdim = false) const;
+  Tensor std(const std::vector<std::int64_t>& dims = {}, std::int64_t correction = 1, bool keepdim = false) const;
+  Tensor norm(double p = 2.0, const std::vector<std::int64_t>& dims = {}, bool keepdim = false) const;
+  Tensor logsumexp(const std::vector<std::int64_t>& dims, bool keepdim = false) const;
+  Tensor all(const std::vector<std::int64_t>& dims = {}, bool keepdim = false) const;
+  Tensor any(const std::vector<std::int64_t>& dims = {}, bool keepdim = false) const;
+  bool allclose(const Tensor& other, double rtol = 1e-5, double atol = 1e-8, bool equal_nan = false) const;
+  bool equal(const Tensor& other) const;
+  Tensor cumsum(std::int64_t dim) const;
+  Tensor cumprod(std::int64_t dim) const;
+  std::tuple<Tensor, Tensor> sort(std::int64_t dim = -1, bool descending = false) const;
+  Tensor argsort(std::int64_t dim = -1, bool descending = false) const;
+  std::tuple<Tensor, Tensor> topk(std::int64_t k, std::int64_t dim = -1, bool largest = true, bool sorted = true) const;
+  Tensor repeat(const std::vector<std::int64_t>& repeats) const;
+  Tensor diag(std::int64_t diagonal = 0) const;
 
   // ---- linear algebra (autograd/src/matmul.cpp) ---------------------------------------------
   Tensor matmul(const Tensor& o) const;
+  Tensor bmm(const Tensor& o) const;
 
   // ---- views (autograd/src/view.cpp): share this tensor's storage ----------------------------
   Tensor transpose(std::int64_t dim0, std::int64_t dim1) const;

@@ -9,6 +9,7 @@
 #include "sorix/nn/dropout.hpp"
 #include "sorix/nn/embedding.hpp"
 #include "sorix/nn/linear.hpp"
+#include "sorix/nn/normalization.hpp"
 #include "sorix/nn/pooling.hpp"
 
 namespace sorix::nn::functional {
@@ -18,6 +19,7 @@ using sorix::clamp_min;
 using sorix::flatten;
 using sorix::leaky_relu;
 using sorix::log_softmax;
+using sorix::one_hot;
 using sorix::relu;
 using sorix::sigmoid;
 using sorix::softmax;

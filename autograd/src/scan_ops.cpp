@@ -1,0 +1,78 @@
+// cumsum and cumprod: each line along dim one add (multiply) chain in index order, lines split
+// across tasks (core/src/kernels/scan.hpp), so the bits never depend on the thread count or the
+// CPU. Gradients are composed from differentiable ops (themselves scans), so they differentiate
+// again.
+#include "autograd/src/ops_internal.hpp"
+#include "core/src/kernels/scan.hpp"
+
+namespace sorix {
+namespace {
+
+// The forward of a scan along dim, no graph: x's dtype and shape.
+template <bool Product>
+Tensor scan_forward(const Tensor& x, std::int64_t dim, bool reverse, const char* op) {
+  detail::check_defined(x, op);
+  const Tensor xc = detail::contiguous_copy_if_needed(x);
+  const detail::XShape xs = detail::to_xshape(x.shape(), op);
+  Tensor out = detail::make_empty(x.dtype(), xs);
+  if (xs.empty()) {  // a 0-dim tensor is its own scan (as PyTorch); dim must still be valid
+    detail::wrap_dim(dim, 1, op);
+    return xc.clone().detach();
+  }
+  const auto d = static_cast<std::size_t>(detail::wrap_dim(dim, x.dim(), op));
+  detail::visit_dtype(x.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    kernels::scan::scan_axis<Product>(detail::flat<T>(xc), detail::flat<T>(out), detail::prod(xs, 0, d), xs[d],
+                                      detail::prod(xs, d + 1, xs.size()), reverse);
+  });
+  return out;
+}
+
+// cumsum forward (reverse: from the end); the gradient of one direction is the other's scan.
+Tensor cumsum_dir(const Tensor& x, std::int64_t dim, bool reverse) {
+  Tensor out = scan_forward<false>(x, dim, reverse, "cumsum");
+  if (autograd::needs_grad({&x})) {
+    autograd::record(out, reverse ? "CumsumReverseBackward" : "CumsumBackward", {x},
+                     [dim, reverse](const Tensor& g) { return std::vector<Tensor>{cumsum_dir(g, dim, !reverse)}; });
+  }
+  return out;
+}
+
+// d/dx_k of sum_j g_j y_j with y = cumprod(x), line by line, z the first zero of the line:
+//   k < z:  sum_{j >= k} g_j y_j / x_k                  (x_k != 0)
+//   k == z: sum_{j >= z} g_j prod_{i <= j, i != z} x_i  (= reverse cumsum of g * cumprod(x, x_z -> 1))
+//   k > z:  0                                           (every term keeps the factor x_z = 0)
+// as PyTorch's cumprod_backward. The masks are constants; the rest is differentiable.
+Tensor cumprod_grad(const Tensor& g, const Tensor& x, std::int64_t dim) {
+  Tensor before, at;
+  {
+    NoGradGuard no_grad;
+    const Tensor zero = x.eq(0.0).to(Dtype::Int64);
+    const Tensor seen = cumsum_dir(zero, dim, false);  // zeros up to and including k (exact in int64)
+    before = seen.eq(0.0).to(x.dtype());
+    at = (zero * seen.eq(1.0)).to(x.dtype());
+  }
+  const Tensor y = cumprod(x, dim);
+  const Tensor term_before = cumsum_dir(g * y, dim, true) / where(before, x, 1.0);
+  const Tensor term_at = cumsum_dir(g * cumprod(where(at, 1.0, x), dim), dim, true);
+  return where(before, term_before, where(at, term_at, 0.0));
+}
+
+}  // namespace
+
+Tensor cumsum(const Tensor& x, std::int64_t dim) { return cumsum_dir(x, dim, false); }
+
+Tensor cumprod(const Tensor& x, std::int64_t dim) {
+  Tensor out = scan_forward<true>(x, dim, false, "cumprod");
+  if (autograd::needs_grad({&x})) {
+    autograd::record(out, "CumprodBackward", {x}, [in = autograd::SavedTensor(x), dim](const Tensor& g) {
+      return std::vector<Tensor>{cumprod_grad(g, in.unpack("cumprod"), dim)};
+    });
+  }
+  return out;
+}
+
+Tensor Tensor::cumsum(std::int64_t dim) const { return sorix::cumsum(*this, dim); }
+Tensor Tensor::cumprod(std::int64_t dim) const { return sorix::cumprod(*this, dim); }
+
+}  // namespace sorix

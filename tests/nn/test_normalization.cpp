@@ -1,0 +1,250 @@
+// LayerNorm, GroupNorm, Dropout2d (nn/src/normalization.cpp): PyTorch 1.13 parity
+// (tests/data/parity_layers_{layernorm,groupnorm}*.txt, scripts/gen_parity_layers.py), float64
+// gradchecks (and second order), thread and capability invariance, Dropout2d's channel masks
+// exactly, and errors naming the layer and the value.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include <sorix/sorix.hpp>
+
+#include "tests/support/capabilities.hpp"
+#include "tests/support/errors.hpp"
+#include "tests/support/gradcheck.hpp"
+#include "tests/support/parity.hpp"
+#include "tests/support/values.hpp"
+
+using namespace sorix;
+namespace F = sorix::nn::functional;
+using testing::bit_identical;
+using testing::contains;
+using testing::gradcheck;
+using testing::message_of;
+using testing::randn_f64;
+
+namespace {
+
+const std::vector<int> kThreads{1, 2, 3};
+// dx of a norm is g minus its projections on 1 and xhat (terms of the size of g that cancel): its
+// float32 rounding is relative to those terms, so errors are measured against 2% of the largest.
+constexpr double kDxFloor = 0.02;
+
+// Forward and gradient of `model` at 1, 2 and 3 threads and on every capability: bit-identical.
+void check_invariant(nn::Module& model, const Shape& shape) {
+  auto run = [&] {
+    manual_seed(5);
+    Tensor x = randn(shape).requires_grad_(true);
+    model.zero_grad();
+    Tensor y = model(x);
+    (y * y).sum().backward();
+    std::vector<Tensor> out{y, x.grad()};
+    for (const Tensor& p : model.parameters()) out.push_back(p.grad());
+    return out;
+  };
+  auto check_all = [](const std::vector<std::vector<Tensor>>& runs) {
+    for (std::size_t r = 1; r < runs.size(); ++r) {
+      for (std::size_t k = 0; k < runs[0].size(); ++k) CHECK(bit_identical(runs[0][k], runs[r][k]));
+    }
+  };
+  check_all(testing::at_thread_counts(kThreads, run));
+  std::vector<std::vector<Tensor>> caps;
+  for (auto& [name, r] : testing::at_capabilities(run)) caps.push_back(r);
+  check_all(caps);
+}
+
+}  // namespace
+
+TEST_CASE("LayerNorm and GroupNorm match PyTorch (forward, input and parameter gradients)", "[nn][parity][norm]") {
+  for (Dtype dt : parity::kDtypes) {
+    for (const std::string name : {"layernorm", "layernorm_last_noaffine"}) {
+      INFO(name << " " << dtype_name(dt));
+      parity::Case c = parity::load(name, dt);
+      const bool affine = c.tensors.count("weight") > 0;
+      const Shape ns = name == "layernorm" ? Shape{4, 5} : Shape{6};
+      nn::LayerNorm ln(nn::LayerNormOptions(ns).eps(c.scalars.at("eps")).elementwise_affine(affine), dt);
+      if (affine) ln.load_state_dict({{"weight", c.at("weight")}, {"bias", c.at("bias")}});
+      Tensor x = parity::param(c.at("x"));
+      Tensor y = ln(x);
+      parity::check_matches(y, c.at("y"), "y");
+      y.backward(c.at("gy"));
+      parity::check_matches(x.grad(), c.at("dx"), "dx", kDxFloor);
+      if (affine) {
+        parity::check_matches(ln.weight.grad(), c.at("dweight"), "dweight");
+        parity::check_matches(ln.bias.grad(), c.at("dbias"), "dbias");
+      }
+    }
+    for (const std::string name : {"groupnorm", "groupnorm_3d_eps", "groupnorm_noaffine"}) {
+      INFO(name << " " << dtype_name(dt));
+      parity::Case c = parity::load(name, dt);
+      const bool affine = c.tensors.count("weight") > 0;
+      const std::int64_t C = c.at("x").size(1), G = name == "groupnorm" ? 2 : name == "groupnorm_3d_eps" ? 3 : 1;
+      nn::GroupNorm gn(nn::GroupNormOptions(G, C).eps(c.scalars.at("eps")).affine(affine), dt);
+      if (affine) gn.load_state_dict({{"weight", c.at("weight")}, {"bias", c.at("bias")}});
+      Tensor x = parity::param(c.at("x"));
+      Tensor y = gn(x);
+      parity::check_matches(y, c.at("y"), "y");
+      y.backward(c.at("gy"));
+      parity::check_matches(x.grad(), c.at("dx"), "dx", kDxFloor);
+      if (affine) {
+        parity::check_matches(gn.weight.grad(), c.at("dweight"), "dweight");
+        parity::check_matches(gn.bias.grad(), c.at("dbias"), "dbias");
+      }
+    }
+  }
+}
+
+TEST_CASE("layer_norm and group_norm: float64 gradchecks, also of the gradient", "[nn][norm][gradcheck]") {
+  using V = std::vector<Tensor>;
+  auto ln = [](const V& in) {
+    return F::layer_norm(in[0], F::LayerNormFuncOptions({3, 4}).weight(in[1]).bias(in[2]).eps(1e-3));
+  };
+  auto r = gradcheck(ln, {randn_f64({2, 3, 4}, 1), randn_f64({3, 4}, 2), randn_f64({3, 4}, 3)});
+  INFO(r.message);
+  CHECK(r.ok);
+  auto gn = [](const V& in) {
+    return F::group_norm(in[0], F::GroupNormFuncOptions(2).weight(in[1]).bias(in[2]).eps(1e-3));
+  };
+  r = gradcheck(gn, {randn_f64({2, 4, 3}, 4), randn_f64({4}, 5), randn_f64({4}, 6)});
+  INFO(r.message);
+  CHECK(r.ok);
+  // Second order: the gradient is composed from differentiable ops.
+  auto ln_grad = [](const V& in) {
+    Tensor y = F::layer_norm(in[0], F::LayerNormFuncOptions({5}).eps(1e-3));
+    return autograd::grad({(y * y * y).sum()}, {in[0]}, {}, true, true, false)[0];
+  };
+  r = gradcheck(ln_grad, {randn_f64({3, 5}, 7)});
+  INFO(r.message);
+  CHECK(r.ok);
+  auto gn_grad = [](const V& in) {
+    Tensor y = F::group_norm(in[0], F::GroupNormFuncOptions(3).eps(1e-3));
+    return autograd::grad({(y * y * y).sum()}, {in[0]}, {}, true, true, false)[0];
+  };
+  r = gradcheck(gn_grad, {randn_f64({2, 3, 4}, 8)});
+  INFO(r.message);
+  CHECK(r.ok);
+}
+
+TEST_CASE("LayerNorm and GroupNorm are bit-identical at 1, 2, 3 threads and on every capability", "[nn][norm][determinism]") {
+  // Big enough that the reductions and products span several chunks.
+  nn::LayerNorm ln(nn::LayerNormOptions({300}));
+  check_invariant(ln, {200, 300});
+  nn::GroupNorm gn(nn::GroupNormOptions(4, 8));
+  check_invariant(gn, {6, 8, 40, 40});
+}
+
+TEST_CASE("LayerNorm and GroupNorm: statistics per row / group, module text, state", "[nn][norm]") {
+  nn::LayerNorm ln(nn::LayerNormOptions({2, 3}));
+  CHECK(ln.extra_repr() == "(2, 3), eps=1e-05, elementwise_affine=True");
+  CHECK(nn::LayerNorm(nn::LayerNormOptions({7})).extra_repr() == "(7,), eps=1e-05, elementwise_affine=True");
+  CHECK(ln.parameters().size() == 2);
+  CHECK(nn::LayerNorm(nn::LayerNormOptions({3}).elementwise_affine(false)).parameters().empty());
+  // Each [2, 3] block normalised on its own: mean 0, biased variance 1 - eps-ish.
+  Tensor x = arange(12.0, Dtype::Float64).reshape({2, 2, 3}) * 3.0 + 1.0;
+  Tensor y = nn::LayerNorm(nn::LayerNormOptions({2, 3}).eps(0.0), Dtype::Float64)(x);
+  for (std::int64_t n = 0; n < 2; ++n) {
+    CHECK(std::abs(y[n].mean().item<double>()) < 1e-12);
+    CHECK(std::abs((y[n] * y[n]).mean().item<double>() - 1.0) < 1e-12);
+  }
+  nn::GroupNorm gn(nn::GroupNormOptions(2, 4));
+  CHECK(gn.extra_repr() == "2, 4, eps=1e-05, affine=True");
+  CHECK(nn::GroupNorm(1, 3).parameters().size() == 2);
+  CHECK(nn::GroupNorm(nn::GroupNormOptions(1, 3).affine(false)).parameters().empty());
+  // GroupNorm with one group per channel on [N, C, L] is instance norm: each (n, c) row normalised.
+  Tensor z = randn_f64({2, 3, 5}, 3, false);
+  Tensor g1 = F::group_norm(z, F::GroupNormFuncOptions(3).eps(0.0));
+  Tensor want = (z - z.mean({2}, true)) / sqrt(((z - z.mean({2}, true)) * (z - z.mean({2}, true))).mean({2}, true));
+  CHECK(allclose(g1, want, 1e-12, 1e-12));
+  // An empty batch passes through with its shape.
+  CHECK(gn(zeros({0, 4, 3})).shape() == Shape{0, 4, 3});
+}
+
+TEST_CASE("LayerNorm, GroupNorm: bad options and inputs throw naming the layer and the value", "[nn][norm][errors]") {
+  CHECK(contains(message_of([] { nn::GroupNorm(4, 6); }), "GroupNorm"));
+  CHECK(contains(message_of([] { nn::GroupNorm(4, 6); }), "num_groups 4 must divide num_channels 6"));
+  CHECK(contains(message_of([] { nn::GroupNorm(0, 6); }), "num_groups must be >= 1, got 0"));
+  CHECK(contains(message_of([] { nn::GroupNorm(nn::GroupNormOptions(2, 4).eps(-1)); }), "eps must be >= 0, got -1"));
+  CHECK(contains(message_of([] { nn::LayerNorm(nn::LayerNormOptions({})); }), "LayerNorm: normalized_shape must not be empty"));
+  CHECK(contains(message_of([] { nn::LayerNorm(nn::LayerNormOptions({3, -2})); }), "normalized_shape sizes must be >= 0"));
+  CHECK(contains(message_of([] { nn::LayerNorm(nn::LayerNormOptions({3}).eps(-0.5)); }), "-0.5"));
+  nn::LayerNorm ln(nn::LayerNormOptions({4, 5}));
+  const std::string m = message_of([&] { ln(zeros({2, 5, 4})); });
+  CHECK(contains(m, "layer_norm"));
+  CHECK(contains(m, "[2, 5, 4]"));
+  CHECK(contains(m, "[4, 5]"));
+  CHECK(contains(message_of([&] { ln(zeros({5})); }), "does not end in normalized_shape"));
+  CHECK(contains(message_of([&] { ln(zeros({4, 5}, Dtype::Int64)); }), "int64"));
+  CHECK(contains(message_of([] { F::layer_norm(zeros({2, 3}), F::LayerNormFuncOptions({3}).weight(ones({4}))); }),
+                 "weight must have shape [3]"));
+  CHECK(contains(message_of([] {
+                   F::layer_norm(zeros({2, 3}), F::LayerNormFuncOptions({3}).bias(ones({3}, Dtype::Float64)));
+                 }),
+                 "bias dtype float64 does not match input dtype float32"));
+  nn::GroupNorm gn(2, 4);
+  CHECK(contains(message_of([&] { gn(zeros({2, 6, 3})); }), "GroupNorm: expected input [N, 4, *], got shape [2, 6, 3]"));
+  CHECK(contains(message_of([&] { gn(zeros({4})); }), "GroupNorm"));
+  CHECK(contains(message_of([] { F::group_norm(zeros({2, 6, 3}), F::GroupNormFuncOptions(4)); }),
+                 "group_norm: num_groups 4 must divide the number of channels 6"));
+  CHECK(contains(message_of([] { F::group_norm(zeros({2, 6}), F::GroupNormFuncOptions(2).weight(ones({3}))); }),
+                 "weight must have shape [6]"));
+}
+
+TEST_CASE("Dropout2d zeroes whole channels with the counter-based stream, scales survivors, eval is identity",
+          "[nn][dropout2d]") {
+  const double p = 0.4;
+  manual_seed(11);
+  Tensor x = (randn({5, 7, 3, 4}, Dtype::Float64) + 10.0).requires_grad_(true);  // no zeros of its own
+  nn::Dropout2d drop(p);
+  CHECK(drop.extra_repr() == "p=0.4");
+  manual_seed(3);
+  Tensor y = drop(x);
+  // The mask is exactly F::dropout's on an [N, C] tensor of ones from the same stream.
+  manual_seed(3);
+  Tensor want_mask = F::dropout(ones({5, 7}, Dtype::Float64), p, true);
+  int kept = 0;
+  for (std::int64_t n = 0; n < 5; ++n) {
+    for (std::int64_t c = 0; c < 7; ++c) {
+      const double m = want_mask[n][c].item<double>();
+      kept += m != 0.0;
+      CHECK(bit_identical(y[n][c], x[n][c].detach() * m));
+    }
+  }
+  CHECK(kept > 0);
+  CHECK(kept < 35);
+  y.backward(ones_like(y));
+  CHECK(bit_identical(x.grad(), want_mask.reshape({5, 7, 1, 1}).expand({5, 7, 3, 4}).contiguous()));
+  // Unbatched [C, H, W]: one word per channel.
+  manual_seed(3);
+  Tensor u = F::dropout2d(ones({7, 2, 2}), F::Dropout2dFuncOptions().p(p));
+  manual_seed(3);
+  Tensor um = F::dropout(ones({7}), p, true);
+  CHECK(bit_identical(u, um.reshape({7, 1, 1}).expand({7, 2, 2}).contiguous()));
+  // Eval and p == 0: the input itself; p == 1: zeros.
+  drop.eval();
+  CHECK(drop(x).is_same(x));
+  CHECK(F::dropout2d(x, F::Dropout2dFuncOptions().p(0.0)).is_same(x));
+  CHECK(F::dropout2d(x, F::Dropout2dFuncOptions().training(false)).is_same(x));
+  CHECK(F::dropout2d(x, F::Dropout2dFuncOptions().p(1.0)).abs().sum().item<double>() == 0.0);
+  // A generator of its own gives the same mask as the default one seeded alike.
+  Generator gen(3);
+  manual_seed(3);
+  CHECK(bit_identical(F::dropout2d(x.detach(), F::Dropout2dFuncOptions().p(p).generator(&gen)),
+                      F::dropout2d(x.detach(), F::Dropout2dFuncOptions().p(p))));
+}
+
+TEST_CASE("Dropout2d is bit-identical at 1, 2, 3 threads; bad p and ranks throw", "[nn][dropout2d]") {
+  nn::Dropout2d drop(0.3);
+  auto runs = testing::at_thread_counts(kThreads, [&] {
+    manual_seed(9);
+    Tensor x = randn({64, 300, 2, 2});
+    return drop(x);
+  });
+  CHECK(bit_identical(runs[0], runs[1]));
+  CHECK(bit_identical(runs[0], runs[2]));
+  CHECK(contains(message_of([] { nn::Dropout2d(1.5); }), "Dropout2d: probability has to be between 0 and 1, but got 1.5"));
+  CHECK(contains(message_of([] { F::dropout2d(ones({2, 3, 4, 4}), F::Dropout2dFuncOptions().p(-0.1)); }), "-0.1"));
+  CHECK(contains(message_of([&] { drop(ones({2, 3})); }), "dropout2d: expected a 3D (unbatched [C, H, W]) or 4D"));
+  CHECK(contains(message_of([&] { drop(ones({2, 3, 4, 4, 1})); }), "got 5D input of shape [2, 3, 4, 4, 1]"));
+  CHECK(contains(message_of([&] { drop(ones({2, 3, 4}, Dtype::Int64)); }), "int64"));
+}
