@@ -86,8 +86,10 @@ Tensor dropout_flat(const Tensor& input, double p, bool training, Generator* gen
   // every rank reserves the global batch's counters (generators stay in step) and reads its rows.
   std::size_t stream_n = n, offset = 0;
   if (const parallel::BatchShard* shard = parallel::batch_shard(); shard != nullptr && input.dim() >= 1) {
+    // The row length from the shape (a rank may hold no rows, and must still reserve the stream).
     const std::size_t rows = static_cast<std::size_t>(input.size(0));
-    const std::size_t row = rows == 0 ? 0 : n / rows;
+    std::size_t row = 1;
+    for (std::int64_t d = 1; d < input.dim(); ++d) row *= static_cast<std::size_t>(input.size(d));
     check(shard->first_row + rows <= shard->global_rows, "dropout", "input of ", rows, " rows does not fit rows [",
           shard->first_row, ", ", shard->global_rows, ") of the batch shard");
     stream_n = shard->global_rows * row;

@@ -29,14 +29,14 @@ Node normalise(Node x) {
 }  // namespace
 
 std::vector<ChunkRange> split_batch_tree(std::size_t n, std::size_t parts) {
-  if (parts == 0 || parts > n) {
+  if (parts == 0) {
     std::ostringstream os;
-    os << "split_batch_tree: cannot split a batch of " << n << " chunks of " << kBatchChunk << " rows into "
-       << parts << " parts: every part (rank) needs at least one chunk";
+    os << "split_batch_tree: cannot split a batch of " << n << " chunks of " << kBatchChunk << " rows into 0 parts";
     throw std::invalid_argument(os.str());
   }
+  if (n == 0) return std::vector<ChunkRange>(parts, ChunkRange{0, 0});
   std::vector<Node> nodes{normalise(Node{detail::tree_levels(n), 0, n})};
-  while (nodes.size() < parts) {
+  while (nodes.size() < std::min(parts, n)) {
     std::size_t best = 0;
     for (std::size_t i = 1; i < nodes.size(); ++i)
       if (nodes[i].end - nodes[i].begin > nodes[best].end - nodes[best].begin) best = i;
@@ -48,6 +48,7 @@ std::vector<ChunkRange> split_batch_tree(std::size_t n, std::size_t parts) {
   std::vector<ChunkRange> out;
   out.reserve(nodes.size());
   for (const Node& x : nodes) out.push_back({x.begin, x.end});
+  out.resize(parts, ChunkRange{n, n});  // more parts than chunks: the last ones are empty
   return out;
 }
 

@@ -127,7 +127,10 @@ TEST_CASE("the batch splits into tree nodes, largest first", "[batch_tree]") {
       CHECK(expanded == tree_text(n, leaves(n)));
     }
   }
-  CHECK_THROWS_WITH(sorix::parallel::split_batch_tree(3, 4), Catch::Contains("every part (rank) needs at least one chunk"));
+  // More parts than chunks (a short last batch): one chunk each, then empty parts.
+  CHECK(sorix::parallel::split_batch_tree(3, 5) == V{{0, 1}, {1, 2}, {2, 3}, {3, 3}, {3, 3}});
+  CHECK(tree_text(3, sorix::parallel::split_batch_tree(3, 5)) == "((0+1)+2)");
+  CHECK(sorix::parallel::split_batch_tree(0, 2) == V{{0, 0}, {0, 0}});
   CHECK_THROWS_AS(sorix::parallel::split_batch_tree(3, 0), std::invalid_argument);
 }
 

@@ -33,11 +33,13 @@ struct ChunkRange {
 
 /// The canonical split of n chunks into `parts` tree nodes, in chunk order: starting from the
 /// root, the node with the most chunks (the leftmost of equals) is split into its two children
-/// until there are `parts` nodes. A function of (n, parts) alone. Throws std::invalid_argument
-/// when parts is 0 or exceeds n (a rank must own at least one chunk).
+/// until there are `parts` nodes. A function of (n, parts) alone. With more parts than chunks
+/// (a short last batch), every chunk is a part and the remaining parts are empty ({n, n}: a rank
+/// with no rows; its values are never used). Throws std::invalid_argument when parts is 0.
 std::vector<ChunkRange> split_batch_tree(std::size_t n, std::size_t parts);
 
-/// Combines the values of tree nodes that partition [0, n) (split_batch_tree's, in chunk order)
+/// Combines the values of tree nodes that partition [0, n) (split_batch_tree's, in chunk order;
+/// empty ranges are skipped)
 /// into the root, in the tree's order: combine(left, right) is called for every internal node
 /// above the given ones, left to right, bottom up within each subtree. `node_value(i)` gives
 /// node i's value; the result is what the single-process tree gives when every node holds its
@@ -91,7 +93,7 @@ T combine_node(std::size_t level, std::size_t begin, std::size_t n, const std::v
                Value& node_value, Combine& combine) {
   const std::size_t end = std::min(n, begin + (std::size_t{1} << level));
   for (std::size_t i = 0; i < nodes.size(); ++i)
-    if (nodes[i].begin == begin && nodes[i].end == end) return node_value(i);
+    if (nodes[i].begin == begin && nodes[i].end == end && (begin < end || n == 0)) return node_value(i);
   // Not a given node: it is left + right (a node whose right child is empty is its left child).
   const std::size_t mid = begin + (std::size_t{1} << (level - 1));
   T left = combine_node<T>(level - 1, begin, n, nodes, node_value, combine);

@@ -1,0 +1,159 @@
+// The rank program of tests/distributed/test_distributed.cpp (started by it, one process per rank).
+//
+//   worker train  <store> <rank> <world> <out_file>   a few training steps; world 0: one process,
+//                                                    no process group, plain BatchNorm
+// <store> is a directory (file://) or tcp://host:port (the TCP store rank 0 serves).
+//   worker missing <store_dir> <rank> <world> <timeout_ms> joins a group whose peers never come
+//   worker die    <store_dir> <rank> <world> <victim>      trains; rank `victim` kills itself mid-run
+//
+// Exit codes: 0 done; 3 the expected clear error (printed on stderr); 1 anything else.
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <string>
+
+#include "sorix/core/hash.hpp"
+#include "sorix/nn/data/distributed_sampler.hpp"
+#include "sorix/nn/distributed/data_parallel.hpp"
+#include "sorix/nn/distributed/process_group.hpp"
+#include "sorix/nn/optim/sgd.hpp"
+#include "sorix/sorix.hpp"
+
+namespace nn = sorix::nn;
+namespace dist = sorix::distributed;
+using sorix::Tensor;
+
+namespace {
+
+// The small benchmark-like MLP: Linear, BatchNorm, ReLU, Dropout, Linear.
+std::shared_ptr<nn::Sequential> make_model() {
+  auto m = std::make_shared<nn::Sequential>();
+  m->push_back(nn::Linear(20, 64));
+  m->push_back(nn::BatchNorm1d(64));
+  m->push_back(nn::ReLU());
+  m->push_back(nn::Dropout(0.3));
+  m->push_back(nn::Linear(64, 10));
+  return m;
+}
+
+// Trains 6 optimizer steps (the last two accumulate two batches each) on synthetic data; rank
+// `victim` (>= 0) kills itself before its third step. Returns the digest of weights, buffers and
+// losses.
+std::string train(bool distributed, int victim) {
+  sorix::manual_seed(1234);
+  const std::int64_t N = 600, batch = 200;
+  const Tensor X = sorix::randn({N, 20});
+  const Tensor Y = sorix::randint(0, 10, {N});
+  auto model = make_model();
+  std::shared_ptr<nn::Module> net = model;
+  std::shared_ptr<nn::DistributedDataParallel> ddp;
+  if (distributed) {
+    ddp = std::make_shared<nn::DistributedDataParallel>(nn::convert_sync_batchnorm(model));
+    net = ddp;
+  }
+  sorix::optim::SGD opt(model->parameters(), sorix::optim::SGDOptions(0.05).momentum(0.9));
+  sorix::data::DistributedSampler sampler(N, sorix::data::DistributedSamplerOptions(batch).seed(7),
+                                          distributed ? -1 : 0, distributed ? -1 : 1);
+  sorix::Sha256 losses;
+  int step = 0;
+  auto loss_of = [&](const Tensor& idx) {
+    Tensor x = sorix::index_select(X, 0, idx), y = sorix::index_select(Y, 0, idx);
+    Tensor loss = nn::functional::cross_entropy(net->forward(x), y);
+    losses.update(loss);
+    return loss;
+  };
+  for (std::int64_t epoch = 0; epoch < 2; ++epoch) {
+    sampler.set_epoch(epoch);
+    if (epoch == 0) {
+      while (auto idx = sampler.next()) {
+        if (step++ == 2 && victim == dist::get_rank()) ::raise(SIGKILL);
+        opt.zero_grad();
+        loss_of(*idx).backward();
+        opt.step();
+      }
+    } else {
+      // Gradient accumulation: two batches per step (no_sync on the first).
+      opt.zero_grad();
+      auto a = sampler.next();
+      if (ddp) {
+        auto guard = ddp->no_sync();
+        loss_of(*a).backward();
+      } else {
+        loss_of(*a).backward();
+      }
+      loss_of(*sampler.next()).backward();
+      opt.step();
+      opt.zero_grad();
+      loss_of(*sampler.next()).backward();
+      opt.step();
+    }
+  }
+  return sorix::sha256_hex(model->state_dict()) + " " + losses.hex_digest();
+}
+
+int usage() {
+  std::cerr << "usage: worker train|missing|die <store_dir> <rank> <world> <arg>\n";
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 6) return usage();
+  const std::string mode = argv[1], store = argv[2];
+  const int rank = std::atoi(argv[3]), world = std::atoi(argv[4]);
+  try {
+    if (mode == "train") {
+      const bool distributed = world > 0;
+      if (distributed) {
+        dist::InitProcessGroupOptions o;
+        o.init_method = store.rfind("tcp://", 0) == 0 ? store : "file://" + store;
+        o.rank = rank;
+        o.world_size = world;
+        o.timeout = std::chrono::seconds(120);
+        dist::init_process_group(o);
+      }
+      const std::string digest = train(distributed, -1);
+      std::ofstream(argv[5]) << digest << "\n";
+      if (distributed) dist::destroy_process_group();
+      return 0;
+    }
+    if (mode == "missing") {
+      dist::InitProcessGroupOptions o;
+      o.init_method = "file://" + store;
+      o.rank = rank;
+      o.world_size = world;
+      o.timeout = std::chrono::milliseconds(std::atoi(argv[5]));
+      try {
+        dist::init_process_group(o);
+      } catch (const std::runtime_error& e) {
+        std::cerr << e.what() << "\n";
+        return 3;
+      }
+      return 0;
+    }
+    if (mode == "die") {
+      dist::InitProcessGroupOptions o;
+      o.init_method = "file://" + store;
+      o.rank = rank;
+      o.world_size = world;
+      o.timeout = std::chrono::seconds(120);
+      dist::init_process_group(o);
+      try {
+        train(true, std::atoi(argv[5]));
+      } catch (const std::runtime_error& e) {
+        std::cerr << e.what() << "\n";
+        return 3;
+      }
+      return 0;
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "worker " << mode << " rank " << rank << ": " << e.what() << "\n";
+    return 1;
+  }
+  return usage();
+}
