@@ -158,6 +158,18 @@ TEST_CASE("1 to 4 ranks at 1 to 3 threads train to the single-process bits", "[d
   for (const std::string& got : train(8, 1)) CHECK(got == want);
 }
 
+TEST_CASE("barrier, broadcast, all_gather and all_reduce across 3 ranks", "[distributed]") {
+  const fs::path dir = fresh_dir("collectives");
+  std::vector<std::vector<std::string>> args;
+  for (int r = 0; r < 3; ++r) args.push_back({"collectives", (dir / "store").string(), std::to_string(r), "3", "-"});
+  const auto res = run_workers(args, 1, dir);
+  for (const auto& r : res) {
+    INFO(r.err);
+    CHECK(r.code == 0);
+  }
+  fs::remove_all(dir);
+}
+
 TEST_CASE("a missing peer is a clear timeout", "[distributed]") {
   const fs::path dir = fresh_dir("missing");
   // Rank 0 of 2 alone; 1.5 s bounds the wait.
@@ -180,6 +192,29 @@ TEST_CASE("a killed rank makes the others fail cleanly", "[distributed]") {
     CHECK_THAT(res[static_cast<std::size_t>(r)].err, Catch::Contains("failed on rank " + std::to_string(r) + " of 3"));
   }
   fs::remove_all(dir);
+}
+
+TEST_CASE("DistributedDataParallel refuses rows off the batch tree and different models", "[distributed]") {
+  const fs::path dir = fresh_dir("misuse_rows");
+  const auto rows = run_workers({{"misuse", (dir / "store").string(), "0", "2", "rows"},
+                                 {"misuse", (dir / "store").string(), "1", "2", "rows"}},
+                                1, dir);
+  for (const auto& r : rows) {
+    INFO(r.err);
+    CHECK(r.code == 3);
+    CHECK_THAT(r.err, Catch::Contains("rank 0 of 2 must hold rows [0, 128)"));
+  }
+  fs::remove_all(dir);
+  const fs::path dir2 = fresh_dir("misuse_model");
+  const auto model = run_workers({{"misuse", (dir2 / "store").string(), "0", "2", "model"},
+                                  {"misuse", (dir2 / "store").string(), "1", "2", "model"}},
+                                 1, dir2);
+  for (const auto& r : model) {
+    INFO(r.err);
+    CHECK(r.code == 3);
+    CHECK_THAT(r.err, Catch::Contains("have different parameters or buffers"));
+  }
+  fs::remove_all(dir2);
 }
 
 TEST_CASE("DistributedSampler gives each rank its tree node of DataLoader's batches, resumably", "[distributed]") {

@@ -5,6 +5,9 @@
 // <store> is a directory (file://) or tcp://host:port (the TCP store rank 0 serves).
 //   worker missing <store_dir> <rank> <world> <timeout_ms> joins a group whose peers never come
 //   worker die    <store_dir> <rank> <world> <victim>      trains; rank `victim` kills itself mid-run
+//   worker collectives <store_dir> <rank> <world> -        barrier, broadcast, all_gather, all_reduce
+//   worker misuse <store_dir> <rank> <world> rows|model    every rank 100 rows of a batch (not the
+//                                                          tree's split), or rank 1 a wider model
 //
 // Exit codes: 0 done; 3 the expected clear error (printed on stderr); 1 anything else.
 #include <signal.h>
@@ -131,6 +134,51 @@ int main(int argc, char** argv) {
       try {
         dist::init_process_group(o);
       } catch (const std::runtime_error& e) {
+        std::cerr << e.what() << "\n";
+        return 3;
+      }
+      return 0;
+    }
+    if (mode == "collectives") {
+      dist::InitProcessGroupOptions o;
+      o.init_method = "file://" + store;
+      o.rank = rank;
+      o.world_size = world;
+      o.timeout = std::chrono::seconds(120);
+      dist::init_process_group(o);
+      bool ok = dist::get_rank() == rank && dist::get_world_size() == world;
+      dist::barrier();
+      Tensor b = sorix::full({3}, static_cast<double>(rank), sorix::float64);
+      dist::broadcast(b, world - 1);  // every rank gets the last rank's values
+      ok = ok && b.data_ptr<double>()[2] == static_cast<double>(world - 1);
+      const auto all = dist::all_gather(sorix::full({2}, static_cast<double>(10 * rank), sorix::float32));
+      ok = ok && static_cast<int>(all.size()) == world;
+      for (int r = 0; r < world && ok; ++r) ok = all[static_cast<std::size_t>(r)].data_ptr<float>()[1] == 10.0f * static_cast<float>(r);
+      Tensor ones = sorix::ones({5}, sorix::float32);
+      dist::all_reduce(ones);
+      ok = ok && ones.data_ptr<float>()[4] == static_cast<float>(world);
+      Tensor m = sorix::full({1}, static_cast<double>(rank), sorix::float64);
+      dist::all_reduce(m, dist::ReduceOp::Max);
+      ok = ok && m.data_ptr<double>()[0] == static_cast<double>(world - 1);
+      dist::destroy_process_group();
+      ok = ok && !dist::is_initialized() && dist::get_world_size() == 1;
+      return ok ? 0 : 1;
+    }
+    if (mode == "misuse") {
+      dist::InitProcessGroupOptions o;
+      o.init_method = "file://" + store;
+      o.rank = rank;
+      o.world_size = world;
+      o.timeout = std::chrono::seconds(120);
+      dist::init_process_group(o);
+      const std::string kind = argv[5];
+      try {
+        sorix::manual_seed(1);
+        std::shared_ptr<nn::Module> model = make_model();
+        if (kind == "model" && rank == 1) model = std::make_shared<nn::Linear>(20, 11);
+        auto ddp = std::make_shared<nn::DistributedDataParallel>(model);
+        ddp->forward(sorix::randn({100, 20}));
+      } catch (const std::exception& e) {
         std::cerr << e.what() << "\n";
         return 3;
       }
