@@ -220,6 +220,8 @@ Tensor DistributedDataParallel::forward(const Tensor& input) {
                    [weak, self, params, split](const Tensor& g) -> std::vector<Tensor> {
                      auto s = weak.lock();
                      if (s == nullptr) return {g};
+                     // A step whose backward threw before its end left no gradients: forget it.
+                     if (!s->steps.empty() && s->steps.back().grads.empty()) s->steps.pop_back();
                      if (!s->window_open) {
                        s->before.clear();
                        for (const Tensor& p : params) s->before.push_back(p.grad());

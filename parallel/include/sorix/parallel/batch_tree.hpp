@@ -13,6 +13,7 @@
 //
 // Threading: these are plain descriptions; the kernels that follow them parallelise over outputs
 // (columns, channels, tiles), never over chunks of one output.
+#include <algorithm>
 #include <cstddef>
 #include <utility>
 #include <vector>

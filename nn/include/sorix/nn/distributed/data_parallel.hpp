@@ -16,7 +16,10 @@
 // alone; backward's last step sends each node's shards to the shards' owners (all-to-all), each
 // owner finishes the tree for its shard in the tree's order, and the shards are gathered: the
 // engine moves bytes, sorix does every addition. The loss's mean, SyncBatchNorm's statistics and
-// Dropout's masks see the whole batch through the batch shard that forward sets for the step.
+// Dropout's masks see the whole batch through the batch shard that forward sets for the step
+// (SyncBatchNorm's weight and bias gradients come out of its backward as whole-batch values and
+// are not reduced again). Plain BatchNorm keeps each rank's own statistics (as PyTorch's): use
+// convert_sync_batchnorm for the guarantee.
 //
 // Costs: 2 (R - 1) / R times the gradient bytes per rank per step, as a ring all-reduce; with a
 // world size that does not divide the chunks into equal tree nodes, ranks hold unequal rows (the
