@@ -55,14 +55,15 @@ constexpr auto kForever = std::chrono::hours(24 * 365);
 // Rank 0's server: one thread accepting, one per client connection; a map guarded by a mutex.
 class TcpStoreServer {
  public:
-  explicit TcpStoreServer(std::uint16_t port) {
+  // loopback: listen on 127.0.0.1 only (a store for this machine's ranks); else every interface.
+  TcpStoreServer(std::uint16_t port, bool loopback) {
     listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     if (listen_fd_ < 0) fail("socket");
     const int one = 1;
     ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_ANY);
+    addr.sin_addr.s_addr = htonl(loopback ? INADDR_LOOPBACK : INADDR_ANY);
     addr.sin_port = htons(port);
     if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
       const int e = errno;
@@ -151,7 +152,10 @@ class TcpStoreServer {
 
 TcpStore::TcpStore(const std::string& host, std::uint16_t port, bool is_server, std::chrono::milliseconds timeout)
     : where_(host + ":" + std::to_string(port)), timeout_(timeout) {
-  if (is_server) server_ = std::make_unique<TcpStoreServer>(port);
+  if (is_server) {
+    const bool loopback = host == "127.0.0.1" || host == "localhost";
+    server_ = std::make_unique<TcpStoreServer>(port, loopback);
+  }
   addrinfo hints{};
   hints.ai_family = AF_INET;
   hints.ai_socktype = SOCK_STREAM;

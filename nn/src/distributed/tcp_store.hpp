@@ -16,8 +16,8 @@ class TcpStoreServer;
 
 class TcpStore : public gloo::rendezvous::Store {
  public:
-  /// is_server: also serve the store on `port` (every interface). Connects to host:port, retrying
-  /// until `timeout`.
+  /// is_server: also serve the store on `port` (on 127.0.0.1 only when host is 127.0.0.1 or
+  /// localhost, else on every interface). Connects to host:port, retrying until `timeout`.
   TcpStore(const std::string& host, std::uint16_t port, bool is_server, std::chrono::milliseconds timeout);
   ~TcpStore() override;
 
