@@ -14,8 +14,8 @@
 // --distributed: one rank of a data-parallel run (sorixrun --nproc N train_fashion_mnist --distributed
 // ...; docs/distributed.md): the model in nn::DistributedDataParallel with SyncBatchNorm, each rank
 // its rows of the same global batches (data::DistributedSampler, the DataLoader's order). It trains
-// to the weights of the single-process run, bit for bit, at any number of ranks (the mlp model; the
-// cnn's convolution gradients are not yet batch-tree sums). Rank 0 prints and writes the outputs.
+// to the weights of the single-process run, bit for bit, at any number of ranks (mlp and cnn).
+// Rank 0 prints and writes the outputs.
 #include <sys/stat.h>
 
 #include <chrono>

@@ -13,6 +13,7 @@
 
 #include "autograd/src/gemm.hpp"
 #include "core/src/kernels/batch_tree.hpp"
+#include "sorix/nn/conv.hpp"
 #include "sorix/nn/linear.hpp"
 #include "sorix/parallel/batch_tree.hpp"
 #include "sorix/sorix.hpp"
@@ -228,5 +229,45 @@ TEST_CASE("Linear's gradients over a batch are the tree of its ranks' gradients"
     INFO("parts " << parts);
     CHECK(std::memcmp(dw.data(), whole.first.data(), dw.size() * sizeof(float)) == 0);
     CHECK(std::memcmp(db.data(), whole.second.data(), db.size() * sizeof(float)) == 0);
+  }
+}
+
+TEST_CASE("Conv2d's weight and bias gradients are the tree of its ranks' gradients", "[batch_tree]") {
+  // As Linear's: chunks of kBatchChunk images (each P = 8 x 8 output columns).
+  sorix::manual_seed(12);
+  const std::int64_t N = 70, C = 3, OC = 4;  // 3 chunks, the last one of 6 images
+  const sorix::Tensor x = sorix::randn({N, C, 8, 8}), w = sorix::randn({OC, C, 3, 3}), b = sorix::randn({OC}),
+                      g = sorix::randn({N, OC, 8, 8});
+  auto grads = [&](std::int64_t r0, std::int64_t r1) {
+    sorix::Tensor wl = w.detach().requires_grad_(true), bl = b.detach().requires_grad_(true);
+    sorix::Tensor y = sorix::nn::functional::conv2d(x.slice(0, r0, r1), wl,
+                                                    sorix::nn::functional::Conv2dFuncOptions().bias(bl).padding(1));
+    y.backward(g.slice(0, r0, r1).contiguous());
+    return std::pair{testing::values_of<float>(wl.grad()), testing::values_of<float>(bl.grad())};
+  };
+  const auto whole = testing::at_thread_counts({1, 2, 3}, [&] { return grads(0, N); });
+  for (const auto& run : whole) {
+    CHECK(run.first == whole[0].first);
+    CHECK(run.second == whole[0].second);
+  }
+  const std::size_t n = sorix::parallel::batch_chunks(N);
+  auto add = [](std::vector<float> a, const std::vector<float>& c) {
+    for (std::size_t i = 0; i < a.size(); ++i) a[i] = a[i] + c[i];
+    return a;
+  };
+  for (std::size_t parts = 1; parts <= n; ++parts) {
+    const auto nodes = sorix::parallel::split_batch_tree(n, parts);
+    std::vector<std::pair<std::vector<float>, std::vector<float>>> part;
+    for (const auto& nd : nodes) {
+      part.push_back(grads(static_cast<std::int64_t>(nd.begin * kBatchChunk),
+                           std::min<std::int64_t>(N, static_cast<std::int64_t>(nd.end * kBatchChunk))));
+    }
+    const auto dw = sorix::parallel::combine_batch_tree<std::vector<float>>(
+        n, nodes, [&](std::size_t i) { return part[i].first; }, add);
+    const auto db = sorix::parallel::combine_batch_tree<std::vector<float>>(
+        n, nodes, [&](std::size_t i) { return part[i].second; }, add);
+    INFO("parts " << parts);
+    CHECK(std::memcmp(dw.data(), whole[0].first.data(), dw.size() * sizeof(float)) == 0);
+    CHECK(std::memcmp(db.data(), whole[0].second.data(), db.size() * sizeof(float)) == 0);
   }
 }

@@ -116,13 +116,13 @@ int free_port() {
 
 // The digest of a training run at `world` ranks (0: one process, no process group), meeting
 // through a file store, or through the TCP store when tcp.
-std::vector<std::string> train(int world, int threads, bool tcp = false) {
+std::vector<std::string> train(int world, int threads, bool tcp = false, const std::string& mode = "train") {
   const fs::path dir = fresh_dir("train_" + std::to_string(world) + "_" + std::to_string(threads));
   const std::string store = tcp ? "tcp://127.0.0.1:" + std::to_string(free_port()) : (dir / "store").string();
   std::vector<std::vector<std::string>> args;
   const int procs = std::max(world, 1);
   for (int r = 0; r < procs; ++r) {
-    args.push_back({"train", store, std::to_string(r), std::to_string(world),
+    args.push_back({mode, store, std::to_string(r), std::to_string(world),
                     (dir / ("out." + std::to_string(r))).string()});
   }
   const auto res = run_workers(args, threads, dir);
@@ -156,6 +156,17 @@ TEST_CASE("1 to 4 ranks at 1 to 3 threads train to the single-process bits", "[d
   for (const std::string& got : train(3, 1, true)) CHECK(got == want);
   // More ranks than the batch's 7 chunks: the last rank holds no rows and still takes part.
   for (const std::string& got : train(8, 1)) CHECK(got == want);
+}
+
+TEST_CASE("a CNN (Conv2d, BatchNorm2d, Dropout) at 1 to 4 ranks trains to the single-process bits", "[distributed]") {
+  const std::string want = train(0, 1, false, "train_cnn").at(0);
+  CHECK(want != train(0, 1).at(0));  // another model
+  for (int world : {1, 2, 3, 4}) {
+    for (const std::string& got : train(world, world == 3 ? 2 : 1, false, "train_cnn")) {
+      INFO("world " << world);
+      CHECK(got == want);
+    }
+  }
 }
 
 TEST_CASE("barrier, broadcast, all_gather and all_reduce across 3 ranks", "[distributed]") {

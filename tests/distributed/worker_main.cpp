@@ -2,6 +2,7 @@
 //
 //   worker train  <store> <rank> <world> <out_file>   a few training steps; world 0: one process,
 //                                                    no process group, plain BatchNorm
+//   worker train_cnn ...                             the same with a small CNN
 // <store> is a directory (file://) or tcp://host:port (the TCP store rank 0 serves).
 //   worker missing <store_dir> <rank> <world> <timeout_ms> joins a group whose peers never come
 //   worker die    <store_dir> <rank> <world> <victim>      trains; rank `victim` kills itself mid-run
@@ -43,15 +44,29 @@ std::shared_ptr<nn::Sequential> make_model() {
   return m;
 }
 
+// A small CNN on the same rows: [N, 20] as [N, 1, 4, 5] -> Conv2d(4, 3x3, padding 1) ->
+// BatchNorm2d -> ReLU -> Flatten -> Dropout -> Linear(10).
+std::shared_ptr<nn::Sequential> make_cnn() {
+  auto m = std::make_shared<nn::Sequential>();
+  m->push_back(nn::Unflatten(1, {1, 4, 5}));
+  m->push_back(nn::Conv2d(nn::Conv2dOptions(1, 4, 3).padding(1)));
+  m->push_back(nn::BatchNorm2d(4));
+  m->push_back(nn::ReLU());
+  m->push_back(nn::Flatten());
+  m->push_back(nn::Dropout(0.3));
+  m->push_back(nn::Linear(80, 10));
+  return m;
+}
+
 // Trains 6 optimizer steps (the last two accumulate two batches each) on synthetic data; rank
 // `victim` (>= 0) kills itself before its third step. Returns the digest of weights, buffers and
 // losses.
-std::string train(bool distributed, int victim) {
+std::string train(bool distributed, int victim, bool cnn = false) {
   sorix::manual_seed(1234);
   const std::int64_t N = 600, batch = 200;
   const Tensor X = sorix::randn({N, 20});
   const Tensor Y = sorix::randint(0, 10, {N});
-  auto model = make_model();
+  auto model = cnn ? make_cnn() : make_model();
   std::shared_ptr<nn::Module> net = model;
   std::shared_ptr<nn::DistributedDataParallel> ddp;
   if (distributed) {
@@ -110,7 +125,7 @@ int main(int argc, char** argv) {
   const std::string mode = argv[1], store = argv[2];
   const int rank = std::atoi(argv[3]), world = std::atoi(argv[4]);
   try {
-    if (mode == "train") {
+    if (mode == "train" || mode == "train_cnn") {
       const bool distributed = world > 0;
       if (distributed) {
         dist::InitProcessGroupOptions o;
@@ -120,7 +135,7 @@ int main(int argc, char** argv) {
         o.timeout = std::chrono::seconds(120);
         dist::init_process_group(o);
       }
-      const std::string digest = train(distributed, -1);
+      const std::string digest = train(distributed, -1, mode == "train_cnn");
       std::ofstream(argv[5]) << digest << "\n";
       if (distributed) dist::destroy_process_group();
       return 0;

@@ -12,6 +12,7 @@
 #include <gloo/rendezvous/file_store.h>
 #include <gloo/rendezvous/prefix_store.h>
 #include <gloo/transport/tcp/device.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -93,6 +94,10 @@ class GlooGroup final : public ProcessGroup {
  public:
   explicit GlooGroup(const InitProcessGroupOptions& o) : timeout_(o.timeout) {
     check(o.timeout.count() > 0, "init_process_group", "timeout must be positive, got ", o.timeout.count(), " ms");
+    // Gloo writes to its sockets without MSG_NOSIGNAL: a peer gone would kill this process with
+    // SIGPIPE instead of failing the collective. Ignore SIGPIPE if the program left it at default.
+    struct sigaction current {};
+    if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) ::signal(SIGPIPE, SIG_IGN);
     const Where w = parse_init_method(o, rank_, size_);
     gloo::transport::tcp::attr attr;
     if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME"); ifname != nullptr && *ifname != '\0') {

@@ -27,8 +27,9 @@
 // overlapped with it (docs/distributed.md).
 //
 // Supported inside the module: any layer whose batch reductions are the library's (Linear,
-// BatchNorm via convert_sync_batchnorm, Dropout, activations, CrossEntropyLoss with the mean over
-// [N, C] inputs); a convolution's weight gradient is not yet a batch-tree sum (docs/distributed.md).
+// Conv2d/Conv1d with groups 1, BatchNorm via convert_sync_batchnorm, Dropout, activations, pooling,
+// CrossEntropyLoss with the mean over [N, C] inputs); grouped and transposed convolutions' weight
+// gradients are not yet batch-tree sums (docs/distributed.md).
 // Threading: forward and backward on one thread per rank; the collectives run on that thread.
 #include <cstdint>
 #include <memory>

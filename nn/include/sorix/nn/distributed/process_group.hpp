@@ -14,6 +14,8 @@
 //
 // Errors: the engine's failures (a peer gone, a timeout: every operation waits at most the
 // group's timeout) are std::runtime_error naming this rank, the world size and the operation.
+// init_process_group sets SIGPIPE to ignored when the program left it at its default (Gloo's
+// sockets would otherwise kill the process when a peer is gone, as Python ignores it for PyTorch).
 // Threading: one collective at a time per group, called from one thread (as Gloo requires).
 // Determinism: broadcast, all_gather and barrier move bytes only. all_reduce adds in an order that
 // depends on the world size (Gloo's ring), so its bits change with the number of ranks: it is for
