@@ -75,6 +75,9 @@ Tensor from_4d(const Tensor& y, std::size_t spatial, bool batched) {
 std::size_t sz(std::int64_t v) { return static_cast<std::size_t>(v); }
 
 // y [N, C_out, OH, OW] = x [N, C, H, W] conv w [C_out, C / G, kh, kw] (+ b).
+// With groups == 1 the weight and bias gradients are sums over the batch by the batch tree, so
+// data-parallel ranks reproduce one process (docs/distributed.md); grouped ones are not yet.
+//
 // W [OC, K] x cols [K, N * P] (columns image-major): matmul's bits forward, but the weight
 // gradient g cols^T is a sum over the batch, so it is the batch tree's (sorix/parallel/
 // batch_tree.hpp): chunks of kBatchChunk images, P columns each (gemm_batch_tree), as Linear's.

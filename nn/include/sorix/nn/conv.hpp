@@ -16,9 +16,7 @@
 // product kernel per group, W [C_out, C_in * taps] x columns; the transposed convolution is the
 // adjoint (W^T x input, then col2im). Every step is a recorded op (column moves, matmul,
 // permute, bias add), so gradients reach input, weight and bias and differentiate again.
-// A 1x1 kernel with stride 1 and no padding skips im2col. With groups == 1, the weight and bias
-// gradients are sums over the batch by the batch tree (chunks of 32 images; sorix/parallel/
-// batch_tree.hpp), so data-parallel ranks reproduce one process (docs/distributed.md).
+// A 1x1 kernel with stride 1 and no padding skips im2col.
 // Threading/determinism: the column moves run image/channel planes as parallel tasks (a copy, and
 // a sum in one fixed order per element), and each product element is one fma chain in a fixed
 // order (the weight gradient's over every image, in image order), so results are bit-identical
