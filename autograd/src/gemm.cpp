@@ -112,7 +112,7 @@ constexpr std::size_t kTaskCols = 128;
 /// packing its panels stays a small share of its multiply-adds.
 constexpr std::size_t kMinRowPanelsPerTask = 4;
 
-// One task of a chunked product (own_gemm, chunk_k > 0): rows panels [t0, t1) of C against its n
+// One task of a chunked product (own_gemm, chunk_k > 0): row panels [t0, t1) of C against its n
 // columns from j0. Stack slot s of row panel t holds mr x n values at stack + ((t - t0) *
 // max_depth + s) * mr * n; the tree's bookkeeping is the same for every row panel (it follows the
 // chunk index only): before chunk i the stack holds popcount(i) nodes, after it countr_zero(i + 1)
@@ -181,7 +181,8 @@ void chunked_task(const GemmKernel<T>& kern, bool trans_a, bool trans_b, std::si
 // element is the batch tree (sorix/parallel/batch_tree.hpp) over its chunk partials. A task keeps,
 // for each of its row panels, the tree's stack of partial nodes (at most log2(chunks) + 1 blocks of
 // mr x its columns, in its thread's buffer): a chunk's tiles write their partial on top, completed
-// pairs are added, and the stack is folded into C at the end. Whole chunks fit in a K block.
+// pairs are added, and the stack is folded into C at the end. A K block is a whole number of
+// chunks (one chunk when a chunk is longer than kBlockK).
 template <class T>
 void own_gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, T alpha, const T* A,
               std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc, std::size_t chunk_k = 0) {
