@@ -133,15 +133,20 @@ void chunked_task(const GemmKernel<T>& kern, bool trans_a, bool trans_b, std::si
     } else {
       kern.pack_rows(B + k0 * ldb + j0, ldb, n, 0, kb, buf, panel);
     }
-    for (std::size_t kc = k0; kc < k0 + kb; kc += chunk_k, ++chunk) {
-      const std::size_t len = std::min(chunk_k, K - kc);
+    // The pieces of chunks in this block: a chunk longer than the block continues its chains
+    // from the partial sums on the stack (exact: GemmArgs::accumulate) in the next block.
+    for (std::size_t kc = k0; kc < k0 + kb;) {
+      const std::size_t chunk_begin = chunk * chunk_k, chunk_end = std::min(K, chunk_begin + chunk_k);
+      const std::size_t end = std::min(chunk_end, k0 + kb);
+      const bool ends_chunk = end == chunk_end;
       const std::size_t depth = static_cast<std::size_t>(std::popcount(chunk));
-      const int merges = std::countr_zero(chunk + 1);
+      const int merges = ends_chunk ? std::countr_zero(chunk + 1) : 0;
       for (std::size_t t = t0; t < t1; ++t) {
         const std::size_t i0 = t * mr, rows = std::min(mr, M - i0);
         T* slots = stack + (t - t0) * max_depth * block;
         const T* a = A + (trans_a ? kc * lda + i0 : i0 * lda + kc);
-        GemmArgs<T> args{trans_a, rows, n, len, T(1), a, lda, T(0), slots + depth * block, n, buf + (kc - k0) * nr, panel};
+        GemmArgs<T> args{trans_a, rows, n, end - kc, T(1), a, lda, T(0), slots + depth * block, n, buf + (kc - k0) * nr, panel};
+        args.accumulate = kc > chunk_begin;
         kern.tiles(args, 0, 0, panels);
         for (std::size_t d = depth + 1, m = 0; m < static_cast<std::size_t>(merges); ++m, --d) {
           T* left = slots + (d - 2) * block;
@@ -149,6 +154,8 @@ void chunked_task(const GemmKernel<T>& kern, bool trans_a, bool trans_b, std::si
           for (std::size_t e = 0; e < rows * n; ++e) left[e] = left[e] + right[e];
         }
       }
+      if (ends_chunk) ++chunk;
+      kc = end;
     }
   }
   // The root: the stack folded from the right, into C.
@@ -182,7 +189,8 @@ void chunked_task(const GemmKernel<T>& kern, bool trans_a, bool trans_b, std::si
 // for each of its row panels, the tree's stack of partial nodes (at most log2(chunks) + 1 blocks of
 // mr x its columns, in its thread's buffer): a chunk's tiles write their partial on top, completed
 // pairs are added, and the stack is folded into C at the end. A K block is a whole number of
-// chunks (one chunk when a chunk is longer than kBlockK).
+// chunks, or kBlockK values when a chunk is longer: the chunk's chains then continue from its
+// partial sums on the stack in the next block (exact), so the packed panels stay in L2.
 template <class T>
 void own_gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, T alpha, const T* A,
               std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc, std::size_t chunk_k = 0) {
@@ -201,7 +209,9 @@ void own_gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::siz
   // Long chains are split along K only where C can hold the partial sums (alpha 1, beta 0).
   const bool chunked = chunk_k > 0 && chunk_k < K;
   const bool split_k = K > kBlockK && alpha == T(1) && beta == T(0);
-  const std::size_t kmax = chunked ? std::max(chunk_k, kBlockK / chunk_k * chunk_k) : split_k ? kBlockK : K;
+  // Chunked: K blocks of whole chunks, or of kBlockK when a chunk is longer (it spans blocks).
+  const std::size_t kmax = chunked ? (chunk_k <= kBlockK ? kBlockK / chunk_k * chunk_k : kBlockK)
+                                   : split_k ? kBlockK : K;
   const std::size_t chunks = chunked ? ceil_div(K, chunk_k) : 0;
   const std::size_t max_depth = static_cast<std::size_t>(std::bit_width(chunks)) + 1;
   // Values from one packed panel to the next: kmax rows of nr, plus one cache line so that the
