@@ -28,7 +28,7 @@ install(FILES ${PROJECT_BINARY_DIR}/sorixConfig.cmake ${PROJECT_BINARY_DIR}/sori
   DESTINATION ${SORIX_CMAKE_DIR})
 
 if(SORIX_STATIC)
-  set(SORIX_PC_PRIVATE_LIBS "-lopenblas -lz")
+  set(SORIX_PC_PRIVATE_LIBS "-lopenblas -lz -lgloo")
 else()
   set(SORIX_PC_PRIVATE_LIBS "")
 endif()

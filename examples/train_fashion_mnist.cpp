@@ -6,10 +6,17 @@
 //   CrossEntropyLoss, batch 128, shuffled, 5 epochs, inputs scaled to [0, 1].
 // Prints a progress bar per epoch, then test accuracy (eval mode) and time per epoch, the test
 // set's confusion matrix and per-class precision, recall and F1 (sorix::metrics); writes a
-// checkpoint, the curves as CSV and an SVG plot into the output folder.
+// checkpoint, the curves as CSV and an SVG plot into the output folder, and prints the weights'
+// SHA-256 digest.
 //
 //   train_fashion_mnist [--model mlp|cnn] [--epochs 5] [--batch-size 128] [--lr 1e-3] [--threads N] [--seed 0]
-//                       [--data /usr/share/datasets/fashion-mnist] [--out out]
+//                       [--data /usr/share/datasets/fashion-mnist] [--out out] [--distributed]
+//
+// --distributed: one rank of a data-parallel run (sorixrun --nproc N train_fashion_mnist --distributed
+// ...; docs/distributed.md): the model in nn::DistributedDataParallel with SyncBatchNorm, each rank
+// its rows of the same global batches (data::DistributedSampler, the DataLoader's order). It trains
+// to the weights of the single-process run, bit for bit, at any number of ranks (mlp and cnn).
+// Rank 0 prints and writes the outputs.
 #include <sys/stat.h>
 
 #include <chrono>
@@ -17,6 +24,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <sstream>
@@ -29,6 +37,9 @@
 #include "examples/support/files.hpp"
 #include "examples/support/progress.hpp"
 #include "examples/support/svg_plot.hpp"
+#include "sorix/nn/data/distributed_sampler.hpp"
+#include "sorix/nn/distributed/data_parallel.hpp"
+#include "sorix/nn/distributed/process_group.hpp"
 
 namespace nn = sorix::nn;
 using sorix::Tensor;
@@ -44,12 +55,13 @@ struct Args {
   std::string data = "/usr/share/datasets/fashion-mnist";
   std::string out = "out";
   std::string model = "mlp";
+  bool distributed = false;
 };
 
 [[noreturn]] void usage(const std::string& why) {
   std::cerr << "train_fashion_mnist: " << why << "\n"
             << "usage: train_fashion_mnist [--model mlp|cnn] [--epochs N] [--batch-size N] [--lr X] [--threads N] [--seed N]\n"
-            << "                           [--data DIR] [--out DIR]\n";
+            << "                           [--data DIR] [--out DIR] [--distributed]\n";
   std::exit(2);
 }
 
@@ -58,6 +70,10 @@ Args parse(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     if (flag == "--help" || flag == "-h") usage("train the Fashion-MNIST benchmark model");
+    if (flag == "--distributed") {
+      a.distributed = true;
+      continue;
+    }
     if (i + 1 >= argc) usage("missing value after " + flag);
     const std::string v = argv[++i];
     try {
@@ -141,9 +157,18 @@ int main(int argc, char** argv) {
   auto train = sorix::data::load_fashion_mnist(args.data, /*train=*/true);
   auto test = sorix::data::load_fashion_mnist(args.data, /*train=*/false);
 
+  if (args.distributed) sorix::distributed::init_process_group();  // env:// (set by sorixrun)
+  const int rank = sorix::distributed::get_rank(), world = sorix::distributed::get_world_size();
+  const bool lead = rank == 0;  // prints and writes the outputs
+
   sorix::manual_seed(args.seed);
   const bool cnn = args.model == "cnn";
-  nn::Sequential model = cnn ? sorix::examples::make_fashion_cnn() : sorix::examples::make_fashion_model();
+  auto model_ptr = std::make_shared<nn::Sequential>(cnn ? sorix::examples::make_fashion_cnn()
+                                                        : sorix::examples::make_fashion_model());
+  nn::Sequential& model = *model_ptr;
+  std::shared_ptr<nn::DistributedDataParallel> ddp;
+  if (args.distributed) ddp = std::make_shared<nn::DistributedDataParallel>(nn::convert_sync_batchnorm(model_ptr));
+  nn::Module& net = ddp ? static_cast<nn::Module&>(*ddp) : model;
   std::unique_ptr<sorix::optim::Optimizer> optimizer;
   if (cnn) optimizer = std::make_unique<sorix::optim::Adam>(model.parameters(), sorix::optim::AdamOptions(args.lr));
   else optimizer = std::make_unique<sorix::optim::RMSprop>(model.parameters(), sorix::optim::RMSpropOptions(args.lr).alpha(0.99));
@@ -151,41 +176,63 @@ int main(int argc, char** argv) {
   nn::CrossEntropyLoss loss_fn;
   sorix::data::DataLoader loader(
       train, sorix::data::DataLoaderOptions().batch_size(args.batch_size).shuffle(true).seed(args.seed));
+  std::unique_ptr<sorix::data::DistributedSampler> sampler;
+  if (args.distributed) {
+    sampler = std::make_unique<sorix::data::DistributedSampler>(
+        train.size(), sorix::data::DistributedSamplerOptions(args.batch_size).seed(args.seed));
+  }
+  // The epoch's batches: this rank's rows of each global batch (distributed), or the loader's.
+  auto for_each_batch = [&](int epoch, const std::function<void(const sorix::data::Batch&)>& body) {
+    if (!sampler) {
+      for (auto& batch : loader) body(batch);
+      return;
+    }
+    sampler->set_epoch(epoch - 1);
+    while (auto idx = sampler->next()) body(train.get_batch(idx->data_ptr<std::int64_t>(), idx->numel()));
+  };
 
+  if (!lead) std::cout.setstate(std::ios::failbit);  // one rank prints
   std::cout << "sorix: Fashion-MNIST, " << train.size() << " training / " << test.size() << " test images, "
             << sorix::parallel::get_num_threads() << " threads, CPU capability " << sorix::cpu_capability() << ", seed "
-            << args.seed << "\n"
+            << args.seed << (args.distributed ? ", " + std::to_string(world) + " ranks" : std::string()) << "\n"
             << model << "\n";
 
   std::vector<double> step_x, step_loss, epoch_x, train_loss, train_acc, test_loss, test_acc, epoch_secs;
   const std::size_t batches = static_cast<std::size_t>(loader.num_batches());
   std::int64_t global_step = 0;
-  model.train();
+  net.train();
   for (int epoch = 1; epoch <= args.epochs; ++epoch) {
-    sorix::examples::ProgressBar bar("epoch " + std::to_string(epoch) + "/" + std::to_string(args.epochs), batches);
+    std::unique_ptr<sorix::examples::ProgressBar> bar;
+    if (lead) bar = std::make_unique<sorix::examples::ProgressBar>("epoch " + std::to_string(epoch) + "/" + std::to_string(args.epochs), batches);
     double loss_total = 0, correct = 0;
     std::size_t seen = 0, done = 0;
-    for (auto& batch : loader) {
-      Tensor logits = model(batch.data);
+    for_each_batch(epoch, [&](const sorix::data::Batch& batch) {
+      Tensor logits = net.forward(batch.data);
       Tensor loss = loss_fn(logits, batch.target);
       opt.zero_grad();
       loss.backward();
       opt.step();
-      const double l = loss.item<double>();
-      const std::size_t bs = static_cast<std::size_t>(batch.data.size(0));
-      loss_total += l * static_cast<double>(bs);
+      const double l = loss.item<double>();  // the global batch's mean on every rank
+      std::size_t bs = static_cast<std::size_t>(batch.data.size(0));
       {
         sorix::NoGradGuard no_grad;
-        correct += logits.argmax(1).eq(batch.target).sum().item<double>();
+        Tensor counts = sorix::tensor(std::vector<double>{logits.argmax(1).eq(batch.target).sum().item<double>(),
+                                                          static_cast<double>(bs)}, {2}, sorix::float64);
+        // Whole-batch counts (integers: exact in any order).
+        if (args.distributed) sorix::distributed::all_reduce(counts);
+        correct += counts.data_ptr<double>()[0];
+        bs = static_cast<std::size_t>(counts.data_ptr<double>()[1]);
       }
+      loss_total += l * static_cast<double>(bs);
       seen += bs;
       ++done;
       ++global_step;
       step_x.push_back(static_cast<double>(global_step));
       step_loss.push_back(l);
-      bar.update(done, loss_total / static_cast<double>(seen), seen);
-    }
-    const double secs = bar.elapsed();
+      if (bar) bar->update(done, loss_total / static_cast<double>(seen), seen);
+    });
+    const double secs = bar ? bar->elapsed() : 0.0;
+    if (!lead) continue;
     auto [tl, ta] = evaluate(model, test.data(), test.targets());
     epoch_x.push_back(epoch);
     train_loss.push_back(loss_total / static_cast<double>(seen));
@@ -193,10 +240,16 @@ int main(int argc, char** argv) {
     test_loss.push_back(tl);
     test_acc.push_back(ta);
     epoch_secs.push_back(secs);
-    std::printf("epoch %d: train loss %.4f acc %.4f | test loss %.4f acc %.4f | %.2f s\n", epoch, train_loss.back(),
-                train_acc.back(), tl, ta, secs);
+    if (lead) {
+      std::printf("epoch %d: train loss %.4f acc %.4f | test loss %.4f acc %.4f | %.2f s\n", epoch,
+                  train_loss.back(), train_acc.back(), tl, ta, secs);
+    }
   }
 
+  if (!lead) {
+    sorix::distributed::destroy_process_group();
+    return 0;
+  }
   double total = 0;
   for (double s : epoch_secs) total += s;
   std::printf("test accuracy (eval mode): %.4f\ntime per epoch: %.2f s (total %.2f s)\n", test_acc.back(),
@@ -238,5 +291,7 @@ int main(int argc, char** argv) {
                                      450, 0, 450, 340));
   sorix::examples::write_file_atomic(args.out + "/curves.svg", svg);
   std::cout << "wrote " << args.out << checkpoint << ", curves.csv, loss_per_step.csv, curves.svg\n";
+  std::cout << "weights digest: " << sorix::sha256_hex(model.state_dict()) << "\n";
+  if (args.distributed) sorix::distributed::destroy_process_group();
   return 0;
 }

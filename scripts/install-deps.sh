@@ -8,6 +8,8 @@ set -euo pipefail
 level="${1:-core}"
 pkgs=(libtbb-dev libxtensor-dev libxsimd-dev xtl-dev librandom123-dev catch2 libopenblas-dev zlib1g-dev cmake g++ make
       binutils python3)
+# Gloo: the engine of sorix::distributed (its tests are part of make test).
+pkgs+=(libgloo-dev)
 # qemu-user runs the test suite's emulated-CPU check (scripts/check-emulated-cpus.sh), x86-64 only.
 if [ "$(uname -m)" = "x86_64" ]; then pkgs+=(qemu-user); fi
 case "$level" in

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cmath>
 #include <deque>
+#include <functional>
 #include <stdexcept>
 #include <unordered_map>
 #include <unordered_set>
@@ -194,11 +195,29 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
 void detect_anomaly(bool enabled) { g_detect_anomaly.store(enabled); }
 bool anomaly_enabled() { return g_detect_anomaly.load(); }
 
+namespace {
+// The callbacks of the backward running on this thread (nullptr outside one).
+thread_local std::vector<std::function<void()>>* tls_callbacks = nullptr;
+}  // namespace
+
+void queue_callback(std::function<void()> fn) {
+  if (tls_callbacks == nullptr) throw std::logic_error("queue_callback: called outside a backward()");
+  tls_callbacks->push_back(std::move(fn));
+}
+
 void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grad_roots, bool retain_graph,
               bool create_graph) {
   LeafSink sink;
   sink.create_graph = create_graph;
+  std::vector<std::function<void()>> callbacks;
+  struct Scope {
+    std::vector<std::function<void()>>* previous;
+    ~Scope() { tls_callbacks = previous; }
+  } scope{tls_callbacks};
+  tls_callbacks = &callbacks;
   run_backward(roots, grad_roots, retain_graph || create_graph, create_graph, sink);
+  tls_callbacks = scope.previous;
+  for (auto& fn : callbacks) fn();
 }
 
 std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,

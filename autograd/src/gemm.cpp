@@ -7,6 +7,7 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdlib>
 #include <memory>
@@ -91,7 +92,7 @@ const GemmKernel<T>& kernel_for(const KernelTable& t, std::size_t M, std::size_t
 
 // A per-thread packing buffer of at least n values (64-byte aligned), kept for the thread's next
 // product (TBB's workers live as long as the arena): no allocation, and no page faults, per task.
-template <class T>
+template <class T, int Tag = 0>
 T* thread_buffer(std::size_t n) {
   thread_local std::unique_ptr<T[], AlignedFree> buf;
   thread_local std::size_t capacity = 0;
@@ -111,6 +112,69 @@ constexpr std::size_t kTaskCols = 128;
 /// packing its panels stays a small share of its multiply-adds.
 constexpr std::size_t kMinRowPanelsPerTask = 4;
 
+// One task of a chunked product (own_gemm, chunk_k > 0): row panels [t0, t1) of C against its n
+// columns from j0. Stack slot s of row panel t holds mr x n values at stack + ((t - t0) *
+// max_depth + s) * mr * n; the tree's bookkeeping is the same for every row panel (it follows the
+// chunk index only): before chunk i the stack holds popcount(i) nodes, after it countr_zero(i + 1)
+// pairs are added.
+template <class T>
+void chunked_task(const GemmKernel<T>& kern, bool trans_a, bool trans_b, std::size_t M, std::size_t K, const T* A,
+                  std::size_t lda, const T* B, std::size_t ldb, T* C, std::size_t ldc, std::size_t chunk_k,
+                  std::size_t kmax, std::size_t max_depth, T* buf, std::size_t panel, std::size_t j0, std::size_t n,
+                  std::size_t panels, std::size_t t0, std::size_t t1) {
+  const std::size_t mr = kern.mr, nr = kern.nr, block = mr * n;
+  T* stack = thread_buffer<T, 1>((t1 - t0) * max_depth * block);
+  std::size_t chunk = 0;
+  for (std::size_t k0 = 0; k0 < K; k0 += kmax) {
+    const std::size_t kb = std::min(kmax, K - k0);
+    if (trans_b) {
+      for (std::size_t q = 0; q < panels; ++q)
+        kern.pack(true, B + k0, ldb, j0 + q * nr, std::min(nr, n - q * nr), kb, buf + q * panel);
+    } else {
+      kern.pack_rows(B + k0 * ldb + j0, ldb, n, 0, kb, buf, panel);
+    }
+    // The pieces of chunks in this block: a chunk longer than the block continues its chains
+    // from the partial sums on the stack (exact: GemmArgs::accumulate) in the next block.
+    for (std::size_t kc = k0; kc < k0 + kb;) {
+      const std::size_t chunk_begin = chunk * chunk_k, chunk_end = std::min(K, chunk_begin + chunk_k);
+      const std::size_t end = std::min(chunk_end, k0 + kb);
+      const bool ends_chunk = end == chunk_end;
+      const std::size_t depth = static_cast<std::size_t>(std::popcount(chunk));
+      const int merges = ends_chunk ? std::countr_zero(chunk + 1) : 0;
+      for (std::size_t t = t0; t < t1; ++t) {
+        const std::size_t i0 = t * mr, rows = std::min(mr, M - i0);
+        T* slots = stack + (t - t0) * max_depth * block;
+        const T* a = A + (trans_a ? kc * lda + i0 : i0 * lda + kc);
+        GemmArgs<T> args{trans_a, rows, n, end - kc, T(1), a, lda, T(0), slots + depth * block, n, buf + (kc - k0) * nr, panel};
+        args.accumulate = kc > chunk_begin;
+        kern.tiles(args, 0, 0, panels);
+        for (std::size_t d = depth + 1, m = 0; m < static_cast<std::size_t>(merges); ++m, --d) {
+          T* left = slots + (d - 2) * block;
+          const T* right = left + block;
+          for (std::size_t e = 0; e < rows * n; ++e) left[e] = left[e] + right[e];
+        }
+      }
+      if (ends_chunk) ++chunk;
+      kc = end;
+    }
+  }
+  // The root: the stack folded from the right, into C.
+  const std::size_t depth = static_cast<std::size_t>(std::popcount(chunk));
+  for (std::size_t t = t0; t < t1; ++t) {
+    const std::size_t i0 = t * mr, rows = std::min(mr, M - i0);
+    const T* slots = stack + (t - t0) * max_depth * block;
+    for (std::size_t r = 0; r < rows; ++r) {
+      T* out = C + (i0 + r) * ldc + j0;
+      const T* top = slots + (depth - 1) * block + r * n;
+      std::copy(top, top + n, out);
+      for (std::size_t s = depth - 1; s-- > 0;) {
+        const T* left = slots + s * block + r * n;
+        for (std::size_t j = 0; j < n; ++j) out[j] = left[j] + out[j];
+      }
+    }
+  }
+}
+
 // One product on the active capability's kernel (table.hpp). Tasks are blocks of C: a group of
 // column panels (at most kTaskCols columns) times a block of row panels. Each task packs the
 // columns of op(B) it needs into a buffer of its own thread and runs its row panels over them,
@@ -119,9 +183,17 @@ constexpr std::size_t kMinRowPanelsPerTask = 4;
 // shared packed copy of B cost more in cache-line transfers between the cores than a second core
 // gave back. The blocks change no element's arithmetic (one fma chain in k order, continued from
 // C across K blocks), so they may follow the thread count: the bits never do.
+//
+// chunk_k > 0 (alpha 1, beta 0): the chains restart from +0 every chunk_k values of k, and each
+// element is the batch tree (sorix/parallel/batch_tree.hpp) over its chunk partials. A task keeps,
+// for each of its row panels, the tree's stack of partial nodes (at most log2(chunks) + 1 blocks of
+// mr x its columns, in its thread's buffer): a chunk's tiles write their partial on top, completed
+// pairs are added, and the stack is folded into C at the end. A K block is a whole number of
+// chunks, or kBlockK values when a chunk is longer: the chunk's chains then continue from its
+// partial sums on the stack in the next block (exact), so the packed panels stay in L2.
 template <class T>
 void own_gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, T alpha, const T* A,
-              std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc) {
+              std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc, std::size_t chunk_k = 0) {
   const GemmKernel<T>& kern = kernel_for<T>(active(), M, N);
   const std::size_t mr = kern.mr, nr = kern.nr;
   const std::size_t col_panels = ceil_div(N, nr), row_panels = ceil_div(M, mr);
@@ -135,8 +207,13 @@ void own_gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::siz
       std::clamp<std::size_t>(ceil_div(target, groups), 1, std::max<std::size_t>(1, row_panels / kMinRowPanelsPerTask));
   const std::size_t rows_per_block = ceil_div(row_panels, row_blocks);
   // Long chains are split along K only where C can hold the partial sums (alpha 1, beta 0).
+  const bool chunked = chunk_k > 0 && chunk_k < K;
   const bool split_k = K > kBlockK && alpha == T(1) && beta == T(0);
-  const std::size_t kmax = split_k ? kBlockK : K;
+  // Chunked: K blocks of whole chunks, or of kBlockK when a chunk is longer (it spans blocks).
+  const std::size_t kmax = chunked ? (chunk_k <= kBlockK ? kBlockK / chunk_k * chunk_k : kBlockK)
+                                   : split_k ? kBlockK : K;
+  const std::size_t chunks = chunked ? ceil_div(K, chunk_k) : 0;
+  const std::size_t max_depth = static_cast<std::size_t>(std::bit_width(chunks)) + 1;
   // Values from one packed panel to the next: kmax rows of nr, plus one cache line so that the
   // panels do not all start on the same L1 set (with K a power of two they would).
   const std::size_t panel = nr * kmax + 64 / sizeof(T);
@@ -148,6 +225,11 @@ void own_gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::siz
           const std::size_t g = task / row_blocks, rb = task % row_blocks;
           const std::size_t j0 = g * group * nr, n = std::min(group * nr, N - j0), panels = ceil_div(n, nr);
           const std::size_t t0 = rb * rows_per_block, t1 = std::min(row_panels, t0 + rows_per_block);
+          if (chunked) {
+            chunked_task(kern, trans_a, trans_b, M, K, A, lda, B, ldb, C, ldc, chunk_k, kmax, max_depth, buf, panel, j0,
+                         n, panels, t0, t1);
+            continue;
+          }
           for (std::size_t k0 = 0; k0 < K; k0 += kmax) {
             const std::size_t kb = std::min(kmax, K - k0);
             if (trans_b) {
@@ -222,6 +304,27 @@ void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t 
   gemm_batched<T>(1, trans_a, trans_b, M, N, K, alpha, A, lda, 0, B, ldb, 0, beta, C, ldc, 0);
 }
 
+template <class T>
+void gemm_batch_tree(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, const T* A,
+                     std::size_t lda, const T* B, std::size_t ldb, T* C, std::size_t ldc, std::size_t chunk_k) {
+  check(chunk_k > 0, "gemm_batch_tree", "chunk_k must be positive");
+  if (M == 0 || N == 0) return;
+  if (K == 0) {
+    gemm_batched<T>(1, trans_a, trans_b, M, N, K, T(1), A, lda, 0, B, ldb, 0, T(0), C, ldc, 0);
+    return;
+  }
+  check(ldc >= N, "gemm", "ldc = ", ldc, " is smaller than N = ", N);
+  check(lda >= std::max<std::size_t>(1, trans_a ? M : K), "gemm", "lda = ", lda,
+        " is smaller than the row length of A (", trans_a ? M : K, ")");
+  check(ldb >= std::max<std::size_t>(1, trans_b ? K : N), "gemm", "ldb = ", ldb,
+        " is smaller than the row length of B (", trans_b ? K : N, ")");
+  own_gemm<T>(trans_a, trans_b, M, N, K, T(1), A, lda, B, ldb, T(0), C, ldc, chunk_k);
+}
+
+template void gemm_batch_tree<float>(bool, bool, std::size_t, std::size_t, std::size_t, const float*, std::size_t,
+                                     const float*, std::size_t, float*, std::size_t, std::size_t);
+template void gemm_batch_tree<double>(bool, bool, std::size_t, std::size_t, std::size_t, const double*, std::size_t,
+                                      const double*, std::size_t, double*, std::size_t, std::size_t);
 template void gemm<float>(bool, bool, std::size_t, std::size_t, std::size_t, float, const float*, std::size_t,
                           const float*, std::size_t, float, float*, std::size_t);
 template void gemm<double>(bool, bool, std::size_t, std::size_t, std::size_t, double, const double*, std::size_t,

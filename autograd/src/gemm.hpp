@@ -39,4 +39,12 @@ void gemm_batched(std::size_t batch, bool trans_a, bool trans_b, std::size_t M, 
                   T alpha, const T* A, std::size_t lda, std::size_t stride_a, const T* B, std::size_t ldb,
                   std::size_t stride_b, T beta, T* C, std::size_t ldc, std::size_t stride_c);
 
+/// C = op(A) op(B) with K a batch (sorix/parallel/batch_tree.hpp): every element's chain restarts
+/// from +0 every chunk_k values of k, and the chunk partials are combined by the batch tree.
+/// Linear's weight gradient (chunk_k = kBatchChunk rows) and a convolution's (kBatchChunk images
+/// of L columns each). Thread-count and CPU invariant as gemm; K <= chunk_k gives gemm's bits.
+template <class T>
+void gemm_batch_tree(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, const T* A,
+                     std::size_t lda, const T* B, std::size_t ldb, T* C, std::size_t ldc, std::size_t chunk_k);
+
 }  // namespace sorix::kernels

@@ -8,6 +8,8 @@
 #include <vector>
 
 #include <sorix/sorix.hpp>
+#include <sorix/nn/data/distributed_sampler.hpp>
+#include <sorix/nn/distributed/data_parallel.hpp>
 
 namespace sorix::examples {
 
@@ -69,6 +71,40 @@ inline RunRecord train_steps(const data::Dataset& dataset, std::int64_t steps, s
   rec.weights = model.state_dict();
   rec.optimizer = opt.state_dict();
   for (const auto& [name, p] : model.named_parameters()) {
+    if (p.grad().defined()) rec.gradients.insert(name, p.grad());
+  }
+  return rec;
+}
+
+/// train_steps as one rank of the default process group: the same model (SyncBatchNorm) in
+/// nn::DistributedDataParallel, this rank's rows of the same global batches (data::
+/// DistributedSampler: DataLoader's order). Every rank returns the record train_steps gives in one
+/// process, bit for bit.
+inline RunRecord train_steps_distributed(const data::Dataset& dataset, std::int64_t steps, std::uint64_t seed,
+                                         std::int64_t batch_size = 128) {
+  manual_seed(seed);
+  auto model = std::make_shared<nn::Sequential>(make_fashion_model());
+  auto ddp = std::make_shared<nn::DistributedDataParallel>(nn::convert_sync_batchnorm(model));
+  optim::RMSprop opt(model->parameters(), optim::RMSpropOptions(1e-3).alpha(0.99));
+  nn::CrossEntropyLoss loss_fn;
+  data::DistributedSampler sampler(dataset.size(), data::DistributedSamplerOptions(batch_size).seed(seed));
+  RunRecord rec;
+  ddp->train();
+  for (std::int64_t epoch = 0; static_cast<std::int64_t>(rec.losses.size()) < steps; ++epoch) {
+    sampler.set_epoch(epoch);
+    while (auto idx = sampler.next()) {
+      const data::Batch batch = dataset.get_batch(idx->data_ptr<std::int64_t>(), idx->numel());
+      Tensor loss = loss_fn(ddp->forward(batch.data), batch.target);
+      opt.zero_grad();
+      loss.backward();
+      opt.step();
+      rec.losses.push_back(loss.item<float>());
+      if (static_cast<std::int64_t>(rec.losses.size()) == steps) break;
+    }
+  }
+  rec.weights = model->state_dict();
+  rec.optimizer = opt.state_dict();
+  for (const auto& [name, p] : model->named_parameters()) {
     if (p.grad().defined()) rec.gradients.insert(name, p.grad());
   }
   return rec;

@@ -27,9 +27,9 @@ struct BnGrads {
 // with k = dot * invstd^2 / M, dot = sum(g * (x - mean)); eval: dx = g * w * invstd.
 template <class T>
 BnGrads bn_backward(const T* g, const T* x, const T* w, const BnDims& d, const BnSaved& s, bool training,
-                    bool need_x, bool need_w, bool need_b, const Shape& xshape) {
+                    bool need_x, bool need_w, bool need_b, const Shape& xshape, parallel::BatchReducer* reducer) {
   std::vector<double> sum_g(d.C, 0.0), dot(d.C, 0.0);
-  kernels::bn::backward_sums(g, x, d, s, sum_g.data(), dot.data());
+  kernels::bn::backward_sums(g, x, d, s, sum_g.data(), dot.data(), training ? reducer : nullptr);
   BnGrads r;
   const auto C = static_cast<std::int64_t>(d.C);
   if (need_b) {
@@ -61,15 +61,23 @@ namespace functional {
 
 namespace {
 Tensor batch_norm_flat(const Tensor& input, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
-                  const Tensor& bias, bool training, double momentum, double eps) {
+                  const Tensor& bias, bool training, double momentum, double eps, bool sync = false) {
   detail::check_defined(input, "batch_norm");
   const Shape xs = input.shape();
   check(xs.size() >= 2, "batch_norm", "expected an input of at least 2 dims [N, C, *], got shape ", xs);
   check(is_floating(input.dtype()), "batch_norm", "expected a float32 or float64 input, got ",
         dtype_name(input.dtype()));
   check(eps >= 0.0, "batch_norm", "eps must be >= 0, got ", eps);
-  const BnDims d{static_cast<std::size_t>(xs[0]), static_cast<std::size_t>(xs[1]),
-                 detail::numel_of(Shape(xs.begin() + 2, xs.end()))};
+  BnDims d{static_cast<std::size_t>(xs[0]), static_cast<std::size_t>(xs[1]),
+           detail::numel_of(Shape(xs.begin() + 2, xs.end()))};
+  // SyncBatchNorm under a batch shard: the whole batch's statistics (kernels' reducer, global count).
+  const parallel::BatchShard* shard = sync && training ? parallel::batch_shard() : nullptr;
+  parallel::BatchReducer* reducer = shard != nullptr ? shard->reducer : nullptr;
+  if (reducer != nullptr) {
+    check(shard->first_row + d.N <= shard->global_rows, "sync_batch_norm", "input of ", d.N,
+          " rows does not fit rows [", shard->first_row, ", ", shard->global_rows, ") of the batch shard");
+    d.m_total = shard->global_rows * d.L;
+  }
   check_channel_tensor(weight, "weight", input, d.C);
   check_channel_tensor(bias, "bias", input, d.C);
   check_channel_tensor(running_mean, "running_mean", input, d.C);
@@ -79,7 +87,7 @@ Tensor batch_norm_flat(const Tensor& input, const Tensor& running_mean, const Te
   check(training || running_mean.defined(), "batch_norm",
         "running_mean and running_var are required when training is false");
   if (training) {
-    check(d.M() > 1, "batch_norm", "Expected more than 1 value per channel when training, got input size ", xs);
+    check(d.count() > 1, "batch_norm", "Expected more than 1 value per channel when training, got input size ", xs);
   }
 
   auto saved = std::make_shared<BnSaved>();
@@ -91,13 +99,13 @@ Tensor batch_norm_flat(const Tensor& input, const Tensor& running_mean, const Te
     const T* x = sorix::detail::flat<T>(input);
     if (training) {
       std::vector<double> var(d.C, 0.0);
-      batch_stats(x, d, eps, *saved, var);
+      batch_stats(x, d, eps, *saved, var, reducer);
       if (running_mean.defined()) {
         // In place on the buffers (not recorded: running statistics are not differentiated).
         Tensor rm_t = running_mean, rv_t = running_var;  // non-const handles on the caller's buffers
         T* rm = sorix::detail::flat<T>(rm_t);
         T* rv = sorix::detail::flat<T>(rv_t);
-        const double unbias = static_cast<double>(d.M()) / static_cast<double>(d.M() - 1);
+        const double unbias = d.count() / (d.count() - 1.0);
         for (std::size_t c = 0; c < d.C; ++c) {
           rm[c] = static_cast<T>((1.0 - momentum) * static_cast<double>(rm[c]) + momentum * saved->mean[c]);
           rv[c] = static_cast<T>((1.0 - momentum) * static_cast<double>(rv[c]) + momentum * var[c] * unbias);
@@ -123,10 +131,11 @@ Tensor batch_norm_flat(const Tensor& input, const Tensor& running_mean, const Te
     autograd::record(
         y, "BatchNormBackward", {input, weight, bias},
         [sx = autograd::SavedTensor(input), sw = autograd::SavedTensor(weight), saved, d, training, eps, gx, gw, gb,
-         xs](const Tensor& grad) -> std::vector<Tensor> {
+         xs, reducer](const Tensor& grad) -> std::vector<Tensor> {
           Tensor x = sx.unpack("batch_norm"), w = sw.unpack("batch_norm");
           Tensor g = grad.dtype() == x.dtype() ? grad : grad.to(x.dtype());
           if (autograd::grad_enabled()) {
+            check(reducer == nullptr, "sync_batch_norm", "create_graph is not supported across ranks");
             // create_graph: the same formulas as recorded Tensor ops (statistics recomputed from x
             // in training, so they carry x's dependence).
             const auto C = static_cast<std::int64_t>(d.C);
@@ -159,7 +168,7 @@ Tensor batch_norm_flat(const Tensor& input, const Tensor& running_mean, const Te
           BnGrads r = detail::visit_floating(x.dtype(), "batch_norm", [&](auto tag) {
             using T = typename decltype(tag)::type;
             return bn_backward<T>(sorix::detail::flat<T>(g), sorix::detail::flat<T>(x), w.defined() ? sorix::detail::flat<T>(w) : nullptr, d,
-                                  *saved, training, gx, gw, gb, xs);
+                                  *saved, training, gx, gw, gb, xs, reducer);
           });
           return {r.dx, r.dw, r.db};
         });
@@ -167,6 +176,13 @@ Tensor batch_norm_flat(const Tensor& input, const Tensor& running_mean, const Te
   return y;
 }
 }  // namespace
+
+Tensor sync_batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                       const Tensor& bias, bool training, double momentum, double eps) {
+  return batch_norm_flat(sorix::detail::contiguous_or_undefined(input), sorix::detail::contiguous_or_undefined(running_mean),
+                         sorix::detail::contiguous_or_undefined(running_var), sorix::detail::contiguous_or_undefined(weight),
+                         sorix::detail::contiguous_or_undefined(bias), training, momentum, eps, true);
+}
 
 Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum, double eps) {
@@ -217,9 +233,14 @@ void BatchNormNd<D>::reset_parameters() {
 
 template <std::size_t D>
 Tensor BatchNormNd<D>::forward(const Tensor& input) {
+  return forward_checked(input, false);
+}
+
+template <std::size_t D>
+Tensor BatchNormNd<D>::forward_checked(const Tensor& input, bool any_rank) {
   detail::check_defined(input, layer_name(D));
   const Shape xs = input.shape();
-  const bool rank_ok = D == 1 ? (xs.size() == 2 || xs.size() == 3) : xs.size() == D + 2;
+  const bool rank_ok = any_rank ? xs.size() >= 2 : D == 1 ? (xs.size() == 2 || xs.size() == 3) : xs.size() == D + 2;
   check(rank_ok, layer_name(D), "expected ",
         D == 1 ? "2D or 3D input ([N, C] or [N, C, L])" : D == 2 ? "4D input ([N, C, H, W])" : "5D input ([N, C, D, H, W])",
         ", got ", xs.size(), "D input of shape ", xs);
@@ -233,8 +254,11 @@ Tensor BatchNormNd<D>::forward(const Tensor& input) {
   }
   // Without running statistics (track_running_stats false) batch statistics are used in eval too.
   // running_mean/var are undefined handles then.
-  Tensor y = functional::batch_norm(input, running_mean, running_var, weight, bias,
-                                    is_training() || !options_.track_running_stats(), factor, options_.eps());
+  const bool batch_stats = is_training() || !options_.track_running_stats();
+  Tensor y = sync_ ? functional::sync_batch_norm(input, running_mean, running_var, weight, bias, batch_stats, factor,
+                                                 options_.eps())
+                   : functional::batch_norm(input, running_mean, running_var, weight, bias, batch_stats, factor,
+                                            options_.eps());
   if (update) {  // counted only once the step succeeded
     *tracked += 1;
     ++num_batches_tracked.impl()->storage->version;

@@ -5,7 +5,9 @@
 #include <cmath>
 #include <sstream>
 
+#include "autograd/src/gemm.hpp"
 #include "autograd/src/ops_internal.hpp"
+#include "core/src/kernels/batch_tree.hpp"
 #include "nn/src/conv_columns.hpp"
 #include "sorix/nn/init.hpp"
 
@@ -73,6 +75,90 @@ Tensor from_4d(const Tensor& y, std::size_t spatial, bool batched) {
 std::size_t sz(std::int64_t v) { return static_cast<std::size_t>(v); }
 
 // y [N, C_out, OH, OW] = x [N, C, H, W] conv w [C_out, C / G, kh, kw] (+ b).
+// With groups == 1 the weight and bias gradients are sums over the batch by the batch tree, so
+// data-parallel ranks reproduce one process (docs/distributed.md); grouped ones are not yet.
+//
+// W [OC, K] x cols [K, N * P] (columns image-major): matmul's bits forward, but the weight
+// gradient g cols^T is a sum over the batch, so it is the batch tree's (sorix/parallel/
+// batch_tree.hpp): chunks of kBatchChunk images, P columns each (gemm_batch_tree), as Linear's.
+Tensor weight_product(const Tensor& w2, const Tensor& cols, std::int64_t P) {
+  Tensor y;
+  {
+    NoGradGuard no_grad;
+    y = matmul(w2, cols);
+  }
+  if (!autograd::needs_grad({&w2, &cols})) return y;
+  const bool gw = w2.requires_grad(), gc = cols.requires_grad();
+  autograd::record(
+      y, "ConvWeightProductBackward", {w2, cols},
+      [sw = autograd::SavedTensor(w2), sc = autograd::SavedTensor(cols), gw, gc, P](const Tensor& grad) -> std::vector<Tensor> {
+        const Tensor w = sw.unpack("conv2d"), c = sc.unpack("conv2d");
+        if (autograd::grad_enabled()) {  // create_graph: matmul's formulas, differentiable again
+          return {gw ? matmul(grad, c.t()) : Tensor(), gc ? matmul(w.t(), grad) : Tensor()};
+        }
+        Tensor dw;
+        if (gw) {
+          const Tensor g = grad.contiguous(), cc = c.contiguous();
+          const std::size_t OC = sz(w.size(0)), K = sz(w.size(1)), NP = sz(cc.size(1));
+          dw = sorix::detail::visit_floating(w.dtype(), "conv2d", [&](auto tag) {
+            using T = typename decltype(tag)::type;
+            Tensor out = sorix::detail::make_empty<T>({OC, K});
+            T* p = sorix::detail::flat<T>(out);
+            if (NP == 0) std::fill(p, p + OC * K, T(0));
+            else kernels::gemm_batch_tree<T>(false, true, OC, K, NP, sorix::detail::flat<T>(g), NP,
+                                             sorix::detail::flat<T>(cc), NP, p, K, parallel::kBatchChunk * sz(P));
+            return out;
+          });
+        }
+        return {dw, gc ? matmul(w.t(), grad) : Tensor()};
+      });
+  return y;
+}
+
+// y [N, OC, OH, OW] + b [OC]: add's bits forward; the bias gradient, a sum over the batch and the
+// positions, is the batch tree's over chunks of kBatchChunk images (each chunk summed over (n, p)
+// in order from +0).
+Tensor bias_add(const Tensor& y, const Tensor& b) {
+  const std::int64_t OC = y.size(1);
+  Tensor out;
+  {
+    NoGradGuard no_grad;
+    out = add(y, reshape(b, {1, OC, 1, 1}));
+  }
+  if (!autograd::needs_grad({&y, &b})) return out;
+  const bool gb = b.requires_grad();
+  autograd::record(out, "ConvBiasBackward", {y, b}, [gb](const Tensor& grad) -> std::vector<Tensor> {
+    if (!gb) return {grad, Tensor()};
+    if (autograd::grad_enabled()) return {grad, sum(grad, {0, 2, 3})};
+    const Tensor g = grad.contiguous();
+    const std::size_t N = sz(g.size(0)), C = sz(g.size(1)), P = sz(g.size(2) * g.size(3));
+    Tensor db = sorix::detail::visit_floating(g.dtype(), "conv2d", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      Tensor o = sorix::detail::make_empty<T>({C});
+      T* po = sorix::detail::flat<T>(o);
+      const T* pg = sorix::detail::flat<T>(g);
+      parallel::parallel_for(C, 1, [&](std::size_t c0, std::size_t c1) {
+        for (std::size_t c = c0; c < c1; ++c) {
+          kernels::ChunkTree<T> tree(1);
+          for (std::size_t n0 = 0; n0 < N; n0 += parallel::kBatchChunk) {
+            T acc = 0;
+            for (std::size_t n = n0; n < std::min(N, n0 + parallel::kBatchChunk); ++n) {
+              const T* plane = pg + (n * C + c) * P;
+              for (std::size_t q = 0; q < P; ++q) acc += plane[q];
+            }
+            *tree.next() = acc;
+            tree.push();
+          }
+          tree.finish(po + c);
+        }
+      }, parallel::kInlineGrain / std::max<std::size_t>(N * P, 1) + 1);
+      return o;
+    });
+    return {grad, db};
+  });
+  return out;
+}
+
 Tensor conv2d_4d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dSpec& s) {
   const Shape xs = x.shape(), ws = w.shape();
   ConvGeometry g{};
@@ -103,10 +189,10 @@ Tensor conv2d_4d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2d
   // cols [C * taps, N * P]: a 1x1 kernel's columns are the input with images and channels swapped.
   Tensor cols = pointwise ? reshape(permute(reshape(x, {N, xs[1], P}), {1, 0, 2}), {xs[1], N * P}) : detail::im2col(x, g);
   const std::int64_t K = ws[1] * ws[2] * ws[3];
-  Tensor y2 = G == 1 ? matmul(reshape(w, {OC, K}), cols)
+  Tensor y2 = G == 1 ? weight_product(reshape(w, {OC, K}), cols, P)
                      : matmul(reshape(w, {G, OC / G, K}), reshape(cols, {G, K, N * P}));
   Tensor y = permute(reshape(y2, {OC, N, out[0], out[1]}), {1, 0, 2, 3});
-  return b.defined() ? add(y, reshape(b, {1, OC, 1, 1})) : y.contiguous();
+  return b.defined() ? bias_add(y, b) : y.contiguous();
 }
 
 // y [N, C_out, OH, OW] = x [N, C_in, H, W] transposed-conv w [C_in, C_out / G, kh, kw] (+ b).

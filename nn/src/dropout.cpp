@@ -9,6 +9,7 @@
 
 #include "autograd/src/ops_internal.hpp"
 #include "sorix/core/philox.hpp"
+#include "sorix/parallel/batch_tree.hpp"
 
 namespace sorix::nn {
 
@@ -23,10 +24,13 @@ void check_p(double p) {
 }
 
 // The random words of one call: where its stream starts and the keep threshold.
+// offset: the stream index of element 0 (a rank's first row times the row length under a batch
+// shard, so that an element's mask is that of its global row, whatever the split; 0 otherwise).
 struct Stream {
   std::uint64_t key;
   std::uint64_t base;
   std::uint64_t threshold;
+  std::size_t offset = 0;
 };
 
 template <class T>
@@ -36,9 +40,9 @@ void forward_kernel(const Stream& s, const T* x, T* y, std::size_t n, T scale, s
   parallel::parallel_for(n, parallel::kChunkSize, [&](std::size_t b, std::size_t e) {
     std::uint8_t* chunk_bits = bits != nullptr ? bits + b / 8 : nullptr;
     if constexpr (std::is_same_v<T, float>) {
-      rng::dropout_forward_f32(s.key, s.base, b, x + b, y + b, e - b, s.threshold, scale, chunk_bits);
+      rng::dropout_forward_f32(s.key, s.base, s.offset + b, x + b, y + b, e - b, s.threshold, scale, chunk_bits);
     } else {
-      rng::dropout_forward_f64(s.key, s.base, b, x + b, y + b, e - b, s.threshold, scale, chunk_bits);
+      rng::dropout_forward_f64(s.key, s.base, s.offset + b, x + b, y + b, e - b, s.threshold, scale, chunk_bits);
     }
   });
 }
@@ -48,10 +52,10 @@ void backward_kernel(const Stream& s, const T* g, T* gx, std::size_t n, T scale,
   parallel::parallel_for(n, parallel::kChunkSize, [&](std::size_t b, std::size_t e) {
     if constexpr (std::is_same_v<T, float>) {
       if (bits != nullptr) rng::dropout_backward_bits_f32(g + b, bits + b / 8, gx + b, e - b, scale);
-      else rng::dropout_backward_regen_f32(s.key, s.base, b, g + b, gx + b, e - b, s.threshold, scale);
+      else rng::dropout_backward_regen_f32(s.key, s.base, s.offset + b, g + b, gx + b, e - b, s.threshold, scale);
     } else {
       if (bits != nullptr) rng::dropout_backward_bits_f64(g + b, bits + b / 8, gx + b, e - b, scale);
-      else rng::dropout_backward_regen_f64(s.key, s.base, b, g + b, gx + b, e - b, s.threshold, scale);
+      else rng::dropout_backward_regen_f64(s.key, s.base, s.offset + b, g + b, gx + b, e - b, s.threshold, scale);
     }
   });
 }
@@ -78,7 +82,20 @@ Tensor dropout_flat(const Tensor& input, double p, bool training, Generator* gen
 
   Generator& gen = generator != nullptr ? *generator : default_generator();
   const std::size_t n = static_cast<std::size_t>(input.numel());
-  const Stream stream{gen.seed(), gen.reserve(rng::counters_for_u32(n)), rng::dropout_threshold(p)};
+  // Under a batch shard (one rank of nn::DistributedDataParallel) the stream is the whole batch's:
+  // every rank reserves the global batch's counters (generators stay in step) and reads its rows.
+  std::size_t stream_n = n, offset = 0;
+  if (const parallel::BatchShard* shard = parallel::batch_shard(); shard != nullptr && input.dim() >= 1) {
+    // The row length from the shape (a rank may hold no rows, and must still reserve the stream).
+    const std::size_t rows = static_cast<std::size_t>(input.size(0));
+    std::size_t row = 1;
+    for (std::int64_t d = 1; d < input.dim(); ++d) row *= static_cast<std::size_t>(input.size(d));
+    check(shard->first_row + rows <= shard->global_rows, "dropout", "input of ", rows, " rows does not fit rows [",
+          shard->first_row, ", ", shard->global_rows, ") of the batch shard");
+    stream_n = shard->global_rows * row;
+    offset = shard->first_row * row;
+  }
+  const Stream stream{gen.seed(), gen.reserve(rng::counters_for_u32(stream_n)), rng::dropout_threshold(p), offset};
   const bool record = autograd::needs_grad({&input});
   std::shared_ptr<std::vector<std::uint8_t>> bits;
   if (record && mask == DropoutMask::Bits) bits = std::make_shared<std::vector<std::uint8_t>>((n + 7) / 8);

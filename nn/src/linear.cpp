@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "autograd/src/gemm.hpp"
+#include "core/src/kernels/batch_tree.hpp"
 #include "autograd/src/ops_internal.hpp"
 #include "core/src/kernels/reduce.hpp"
 #include "sorix/nn/init.hpp"
@@ -57,13 +58,16 @@ LinearGrads linear_backward(const Tensor& g, const Tensor& x, const Tensor& w, b
     r.dw = detail::make_empty<T>({out, in});
     T* p = sorix::detail::flat<T>(r.dw);
     if (rows == 0) std::fill(p, p + out * in, T(0));
-    else if (out > 0 && in > 0) kernels::gemm<T>(true, false, out, in, rows, T(1), pg, out, sorix::detail::flat<T>(x), in, T(0), p, in);
+    // A sum over the batch: chunk partials combined by the batch tree (sorix/parallel/batch_tree.hpp).
+    else if (out > 0 && in > 0)
+      kernels::gemm_batch_tree<T>(true, false, out, in, rows, pg, out, sorix::detail::flat<T>(x), in, p, in,
+                                  parallel::kBatchChunk);
   }
   if (need_b) {
     r.db = detail::make_empty<T>({out});
     T* p = sorix::detail::flat<T>(r.db);
     if (rows == 0) std::fill(p, p + out, T(0));
-    else if (out > 0) kernels::sum_axis(pg, p, 1, rows, out);
+    else if (out > 0) kernels::batch_sum_rows(pg, p, rows, out);
   }
   return r;
 }

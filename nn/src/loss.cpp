@@ -9,6 +9,8 @@
 #include <limits>
 
 #include "autograd/src/ops_internal.hpp"
+#include "core/src/kernels/batch_tree.hpp"
+#include "sorix/parallel/batch_tree.hpp"
 #include "core/src/kernels/reduce.hpp"
 #include "core/src/kernels/simd.hpp"
 
@@ -401,12 +403,19 @@ Tensor cross_entropy_flat(const Tensor& input_in, const Tensor& target_in, const
       std::copy(row_loss.begin(), row_loss.end(), a.data());
       out = Tensor(std::move(a));
     } else {
-      const T total = kernels::sum_all(row_loss.data(), n);
-      if (reduction == Reduction::Mean) {
-        // Index targets: the weight sum of the rows not ignored (their count without weights,
-        // exact: sums of ones); 0 when all are ignored, so the mean is NaN as PyTorch's.
-        denom = !prob ? kernels::sum_all(row_weight.data(), n) : static_cast<T>(N);
-      }
+      // Sums over the batch by the batch tree (sorix/parallel/batch_tree.hpp). Under a batch
+      // shard (one rank of nn::DistributedDataParallel) these are this rank's tree nodes, finished
+      // across the ranks: every rank gets the whole batch's loss and divisor, the single-process bits.
+      const parallel::BatchShard* shard = parallel::batch_shard();
+      T sums[2] = {0, 0};
+      kernels::batch_sum_rows(row_loss.data(), &sums[0], n, 1);
+      // Index targets: the weight sum of the rows not ignored (their count without weights,
+      // exact: sums of ones); 0 when all are ignored, so the mean is NaN as PyTorch's.
+      if (!prob) kernels::batch_sum_rows(row_weight.data(), &sums[1], n, 1);
+      else sums[1] = static_cast<T>(shard != nullptr ? static_cast<std::int64_t>(shard->global_rows) : N);
+      if (shard != nullptr && shard->reducer != nullptr) shard->reducer->finish(sums, prob ? 1 : 2);
+      const T total = sums[0];
+      if (reduction == Reduction::Mean) denom = sums[1];
       out = scalar_tensor(static_cast<double>(reduction == Reduction::Mean ? total / denom : total), input.dtype());
     }
 

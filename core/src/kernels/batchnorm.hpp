@@ -1,15 +1,20 @@
 #pragma once
 // BatchNorm's loops (nn/src/batchnorm.cpp owns the checks, the module and the autograd node):
 // per-channel statistics, normalisation, and the fused backward, on raw pointers. Every
-// channel's sums run over (n, l) in one fixed order in double, whatever block or group of channels
-// a task takes and whatever the register width, so the bits depend on nothing but the inputs (the
-// same on every CPU: exact adds and multiplies in a fixed order, -ffp-contract=off).
+// channel's sums are batch sums (sorix/parallel/batch_tree.hpp): each chunk of kBatchChunk images
+// summed over (n, l) in order in double from +0, the chunks combined by the batch tree, whatever
+// block or group of channels a task takes and whatever the register width, so the bits depend on
+// nothing but the inputs (the same on every CPU: exact adds and multiplies in a fixed order,
+// -ffp-contract=off), and a rank holding a subtree of the batch computes that node exactly
+// (SyncBatchNorm finishes the tree across ranks through a parallel::BatchReducer).
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <type_traits>
 #include <vector>
 
+#include "core/src/kernels/batch_tree.hpp"
+#include "sorix/parallel/batch_tree.hpp"
 #include "sorix/parallel/parallel.hpp"
 
 namespace sorix::kernels::bn {
@@ -17,7 +22,10 @@ namespace sorix::kernels::bn {
 // Input viewed as [N, C, L]; M = N * L values per channel.
 struct BnDims {
   std::size_t N, C, L;
+  /// Values per channel over the whole batch (SyncBatchNorm: every rank's); 0: this input's M().
+  std::size_t m_total = 0;
   std::size_t M() const { return N * L; }
+  double count() const { return static_cast<double>(m_total != 0 ? m_total : M()); }
 };
 
 // Channels per task of the channel reductions. Each channel is reduced over (n, l) in one fixed
@@ -64,19 +72,25 @@ void for_plane_groups(std::size_t c0, std::size_t c1, Body&& body) {
   for_groups<8, 1>(c0, c1, body);
 }
 
-// acc[c - c0] += f(x[n, c, l]) over n then l, for the channels of one block.
+// acc[c - c0] = the batch sum of f(x[n, c, l]) (chunks of kBatchChunk images over n then l, the
+// chunk partials combined by the batch tree), for the channels of one block.
 template <class T, class F>
 void accumulate(const T* x, const BnDims& d, std::size_t c0, std::size_t c1, double* acc, F&& f) {
+  constexpr std::size_t kChunk = parallel::kBatchChunk;
   if (d.L == 1) {
     for_channel_groups(c0, c1, [&](auto group, std::size_t c) {
       constexpr std::size_t G = decltype(group)::value;
-      double s[G];
-      for (std::size_t j = 0; j < G; ++j) s[j] = acc[c - c0 + j];
-      for (std::size_t n = 0; n < d.N; ++n) {
-        const T* row = x + n * d.C + c;
-        for (std::size_t j = 0; j < G; ++j) s[j] += f(row[j], c + j);
+      ChunkTree<double> tree(G);
+      for (std::size_t n0 = 0; n0 < d.N; n0 += kChunk) {
+        double s[G] = {};
+        for (std::size_t n = n0; n < std::min(d.N, n0 + kChunk); ++n) {
+          const T* row = x + n * d.C + c;
+          for (std::size_t j = 0; j < G; ++j) s[j] += f(row[j], c + j);
+        }
+        std::copy(s, s + G, tree.next());
+        tree.push();
       }
-      for (std::size_t j = 0; j < G; ++j) acc[c - c0 + j] = s[j];
+      tree.finish(acc + (c - c0));
     });
     return;
   }
@@ -85,14 +99,18 @@ void accumulate(const T* x, const BnDims& d, std::size_t c0, std::size_t c1, dou
   // every add's latency (4 cycles a value).
   for_plane_groups(c0, c1, [&](auto group, std::size_t c) {
     constexpr std::size_t G = decltype(group)::value;
-    double s[G];
-    for (std::size_t j = 0; j < G; ++j) s[j] = acc[c - c0 + j];
-    for (std::size_t n = 0; n < d.N; ++n) {
-      const T* p = x + (n * d.C + c) * d.L;
-      for (std::size_t l = 0; l < d.L; ++l)
-        for (std::size_t j = 0; j < G; ++j) s[j] += f(p[j * d.L + l], c + j);
+    ChunkTree<double> tree(G);
+    for (std::size_t n0 = 0; n0 < d.N; n0 += kChunk) {
+      double s[G] = {};
+      for (std::size_t n = n0; n < std::min(d.N, n0 + kChunk); ++n) {
+        const T* p = x + (n * d.C + c) * d.L;
+        for (std::size_t l = 0; l < d.L; ++l)
+          for (std::size_t j = 0; j < G; ++j) s[j] += f(p[j * d.L + l], c + j);
+      }
+      std::copy(s, s + G, tree.next());
+      tree.push();
     }
-    for (std::size_t j = 0; j < G; ++j) acc[c - c0 + j] = s[j];
+    tree.finish(acc + (c - c0));
   });
 }
 
@@ -102,26 +120,33 @@ struct BnSaved {
   std::vector<double> mean, invstd;
 };
 
+/// The batch statistics (two passes: the sum of squared deviations from the mean, no cancellation
+/// of a one-pass E[x^2] - E[x]^2). With a reducer (SyncBatchNorm), each pass's sums are this
+/// rank's tree nodes, finished across the ranks before they are used; d.count() is then the
+/// global count.
 template <class T>
-void batch_stats(const T* x, const BnDims& d, double eps, BnSaved& s, std::vector<double>& var) {
+void batch_stats(const T* x, const BnDims& d, double eps, BnSaved& s, std::vector<double>& var,
+                 parallel::BatchReducer* reducer = nullptr) {
+  std::vector<double> sums(d.C, 0.0);
   for_channel_blocks(d, [&](std::size_t c0, std::size_t c1) {
-    std::vector<double> acc(c1 - c0, 0.0);
-    accumulate(x, d, c0, c1, acc.data(), [](T v, std::size_t) { return static_cast<double>(v); });
-    const double inv_m = 1.0 / static_cast<double>(d.M());
-    for (std::size_t c = c0; c < c1; ++c) s.mean[c] = acc[c - c0] * inv_m;
-    std::fill(acc.begin(), acc.end(), 0.0);
-    // Two passes (sum of squared deviations from the mean): no cancellation of a one-pass E[x^2] - E[x]^2.
-    // The means go through a restrict pointer so that the [N, C] loop vectorises across channels.
-    const double* __restrict mean = s.mean.data();
-    accumulate(x, d, c0, c1, acc.data(), [mean](T v, std::size_t c) {
+    accumulate(x, d, c0, c1, sums.data() + c0, [](T v, std::size_t) { return static_cast<double>(v); });
+  });
+  if (reducer != nullptr) reducer->finish(sums.data(), d.C);
+  const double inv_m = 1.0 / d.count();
+  for (std::size_t c = 0; c < d.C; ++c) s.mean[c] = sums[c] * inv_m;
+  // The means go through a restrict pointer so that the [N, C] loop vectorises across channels.
+  const double* __restrict mean = s.mean.data();
+  for_channel_blocks(d, [&](std::size_t c0, std::size_t c1) {
+    accumulate(x, d, c0, c1, sums.data() + c0, [mean](T v, std::size_t c) {
       const double dv = static_cast<double>(v) - mean[c];
       return dv * dv;
     });
-    for (std::size_t c = c0; c < c1; ++c) {
-      var[c] = acc[c - c0] * inv_m;
-      s.invstd[c] = 1.0 / std::sqrt(var[c] + eps);
-    }
   });
+  if (reducer != nullptr) reducer->finish(sums.data(), d.C);
+  for (std::size_t c = 0; c < d.C; ++c) {
+    var[c] = sums[c] * inv_m;
+    s.invstd[c] = 1.0 / std::sqrt(var[c] + eps);
+  }
 }
 
 // y = (x - mean) * (invstd * w) + b.
@@ -148,61 +173,59 @@ void normalize(const T* x, T* y, const BnDims& d, const BnSaved& s, const T* w, 
   });
 }
 
-/// The backward's per-channel sums: sum_g[c] = sum g, dot[c] = sum g * (x - mean), in the fixed
-/// order of accumulate (for [N, C] both in one pass, the same bits).
+/// The backward's per-channel batch sums: sum_g[c] = sum g, dot[c] = sum g * (x - mean), each
+/// by the batch tree in the order of accumulate (both in one walk, the same bits). With a reducer
+/// (SyncBatchNorm) they are finished across the ranks.
 template <class T>
-void backward_sums(const T* g, const T* x, const BnDims& d, const BnSaved& s, double* sum_g, double* dot) {
+void backward_sums(const T* g, const T* x, const BnDims& d, const BnSaved& s, double* sum_g, double* dot,
+                   parallel::BatchReducer* reducer = nullptr) {
+  constexpr std::size_t kChunk = parallel::kBatchChunk;
   if (d.M() > 0) {
     for_channel_blocks(d, [&](std::size_t c0, std::size_t c1) {
-      std::vector<double> a(c1 - c0, 0.0), b(c1 - c0, 0.0);
-      // dot needs g and x together: walk both in the same fixed order.
-      if (d.L == 1) {
-        // [N, C]: sum_g and dot in one pass (the bits of accumulate for each).
-        const double* __restrict mp = s.mean.data();
-        for_channel_groups(c0, c1, [&](auto group, std::size_t c) {
-          constexpr std::size_t G = decltype(group)::value;
+      const auto walk = [&](auto group, std::size_t c) {
+        constexpr std::size_t G = decltype(group)::value;
+        ChunkTree<double> tree(2 * G);  // [sum_g of G channels, dot of G channels]
+        double mean[G];
+        for (std::size_t j = 0; j < G; ++j) mean[j] = s.mean[c + j];
+        for (std::size_t n0 = 0; n0 < d.N; n0 += kChunk) {
           double sum[G] = {}, acc[G] = {};
-          for (std::size_t n = 0; n < d.N; ++n) {
-            const T* gr = g + n * d.C + c;
-            const T* xr = x + n * d.C + c;
-            for (std::size_t j = 0; j < G; ++j) {
-              sum[j] += static_cast<double>(gr[j]);
-              acc[j] += static_cast<double>(gr[j]) * (static_cast<double>(xr[j]) - mp[c + j]);
-            }
-          }
-          for (std::size_t j = 0; j < G; ++j) {
-            a[c - c0 + j] = sum[j];
-            b[c - c0 + j] = acc[j];
-          }
-        });
-      } else {
-        // [N, C, L]: sum_g and dot in one walk, G channels side by side (as accumulate).
-        for_plane_groups(c0, c1, [&](auto group, std::size_t c) {
-          constexpr std::size_t G = decltype(group)::value;
-          double sum[G] = {}, acc[G] = {}, mean[G];
-          for (std::size_t j = 0; j < G; ++j) mean[j] = s.mean[c + j];
-          for (std::size_t n = 0; n < d.N; ++n) {
-            const T* gp = g + (n * d.C + c) * d.L;
-            const T* xp = x + (n * d.C + c) * d.L;
-            for (std::size_t l = 0; l < d.L; ++l) {
+          for (std::size_t n = n0; n < std::min(d.N, n0 + kChunk); ++n) {
+            if (d.L == 1) {
+              const T* gr = g + n * d.C + c;
+              const T* xr = x + n * d.C + c;
               for (std::size_t j = 0; j < G; ++j) {
-                const double gv = static_cast<double>(gp[j * d.L + l]);
-                sum[j] += gv;
-                acc[j] += gv * (static_cast<double>(xp[j * d.L + l]) - mean[j]);
+                sum[j] += static_cast<double>(gr[j]);
+                acc[j] += static_cast<double>(gr[j]) * (static_cast<double>(xr[j]) - mean[j]);
+              }
+            } else {
+              const T* gp = g + (n * d.C + c) * d.L;
+              const T* xp = x + (n * d.C + c) * d.L;
+              for (std::size_t l = 0; l < d.L; ++l) {
+                for (std::size_t j = 0; j < G; ++j) {
+                  const double gv = static_cast<double>(gp[j * d.L + l]);
+                  sum[j] += gv;
+                  acc[j] += gv * (static_cast<double>(xp[j * d.L + l]) - mean[j]);
+                }
               }
             }
           }
-          for (std::size_t j = 0; j < G; ++j) {
-            a[c - c0 + j] = sum[j];
-            b[c - c0 + j] = acc[j];
-          }
-        });
-      }
-      for (std::size_t c = c0; c < c1; ++c) {
-        sum_g[c] = a[c - c0];
-        dot[c] = b[c - c0];
-      }
+          double* node = tree.next();
+          std::copy(sum, sum + G, node);
+          std::copy(acc, acc + G, node + G);
+          tree.push();
+        }
+        double root[2 * G];
+        tree.finish(root);
+        std::copy(root, root + G, sum_g + c);
+        std::copy(root + G, root + 2 * G, dot + c);
+      };
+      if (d.L == 1) for_channel_groups(c0, c1, walk);
+      else for_plane_groups(c0, c1, walk);
     });
+  }
+  if (reducer != nullptr) {
+    reducer->finish(sum_g, d.C);
+    reducer->finish(dot, d.C);
   }
 }
 
@@ -212,7 +235,7 @@ template <class T>
 void backward_dx(const T* g, const T* x, const T* w, const BnDims& d, const BnSaved& s, const double* sum_g,
                  const double* dot, bool training, T* dx) {
   std::vector<T> mean(d.C), scale(d.C), gmean(d.C), k(d.C);
-  const double inv_m = d.M() > 0 ? 1.0 / static_cast<double>(d.M()) : 0.0;
+  const double inv_m = d.count() > 0 ? 1.0 / d.count() : 0.0;
   for (std::size_t c = 0; c < d.C; ++c) {
     mean[c] = static_cast<T>(s.mean[c]);
     scale[c] = static_cast<T>(s.invstd[c] * (w != nullptr ? static_cast<double>(w[c]) : 1.0));

@@ -2,6 +2,7 @@
 // The backward engine: an iterative topological walk (no recursion, so a 100,000-op chain works),
 // gradients summed in a fixed order (the graph's recording order), saved tensors freed afterwards
 // unless retain_graph.
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -22,6 +23,12 @@ void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grad_
 std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
                          const std::vector<Tensor>& grad_outputs = {}, bool create_graph = false,
                          std::optional<bool> retain_graph = std::nullopt, bool allow_unused = false);
+
+/// Queues fn to run on this thread once the backward() now running has walked its whole graph
+/// (callbacks run in the order queued, before backward returns), as PyTorch's queue_callback:
+/// nn::DistributedDataParallel reduces the gradients this way. Called from an op's backward;
+/// outside a backward it throws std::logic_error.
+void queue_callback(std::function<void()> fn);
 
 /// Anomaly detection, as PyTorch's set_detect_anomaly: while on (for the whole process), every
 /// backward checks each gradient an op's backward returns and throws std::runtime_error at the

@@ -63,6 +63,12 @@ namespace functional {
 Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var,
                   const Tensor& weight = Tensor(), const Tensor& bias = Tensor(), bool training = false,
                   double momentum = 0.1, double eps = 1e-5);
+/// batch_norm whose training statistics (and their gradients) are the whole batch's under a batch
+/// shard (sorix/parallel/batch_tree.hpp; nn::DistributedDataParallel sets it): the same bits on
+/// every rank as batch_norm on the whole batch in one process. Without a shard, batch_norm.
+Tensor sync_batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var,
+                       const Tensor& weight = Tensor(), const Tensor& bias = Tensor(), bool training = false,
+                       double momentum = 0.1, double eps = 1e-5);
 }  // namespace functional
 
 /// D = 1, 2, 3: BatchNorm1d, BatchNorm2d, BatchNorm3d.
@@ -87,11 +93,36 @@ class BatchNormNd : public Module {
   Tensor weight, bias;                                  // [C], when affine
   Tensor running_mean, running_var, num_batches_tracked;  // when track_running_stats
 
+  /// SyncBatchNorm's mode (set by nn::convert_sync_batchnorm): in training, the statistics and
+  /// their gradients are the whole batch's — finished across the ranks of the current batch shard
+  /// (sorix/parallel/batch_tree.hpp, set by nn::DistributedDataParallel) by the batch tree, so
+  /// every rank gets the single-process bits. Without a shard it changes nothing.
+  void set_sync(bool on) { sync_ = on; }
+  bool sync() const { return sync_; }
+
+ protected:
+  /// forward's body; any_rank accepts every input [N, C, *] (SyncBatchNorm).
+  Tensor forward_checked(const Tensor& input, bool any_rank);
+  bool sync_ = false;
+
  private:
   BatchNormOptions options_;
 };
 using BatchNorm1d = BatchNormNd<1>;
 using BatchNorm2d = BatchNormNd<2>;
 using BatchNorm3d = BatchNormNd<3>;
+
+/// BatchNorm over any input [N, C, *] whose training statistics (and their gradients) are the
+/// whole batch's across the ranks of nn::DistributedDataParallel (torch.nn.SyncBatchNorm; see
+/// BatchNormNd::set_sync). Without a batch shard it is BatchNorm. Same parameters and buffers.
+class SyncBatchNorm : public BatchNormNd<1> {
+ public:
+  explicit SyncBatchNorm(const BatchNormOptions& options, Dtype dtype = Dtype::Float32) : BatchNormNd<1>(options, dtype) {
+    sync_ = true;
+  }
+  explicit SyncBatchNorm(std::int64_t num_features) : SyncBatchNorm(BatchNormOptions(num_features)) {}
+  Tensor forward(const Tensor& input) override { return forward_checked(input, true); }
+  std::string name() const override { return "SyncBatchNorm"; }
+};
 
 }  // namespace sorix::nn

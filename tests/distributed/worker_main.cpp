@@ -1,0 +1,222 @@
+// The rank program of tests/distributed/test_distributed.cpp (started by it, one process per rank).
+//
+//   worker train  <store> <rank> <world> <out_file>   a few training steps; world 0: one process,
+//                                                    no process group, plain BatchNorm
+//   worker train_cnn ...                             the same with a small CNN
+// <store> is a directory (file://) or tcp://host:port (the TCP store rank 0 serves).
+//   worker missing <store_dir> <rank> <world> <timeout_ms> joins a group whose peers never come
+//   worker die    <store_dir> <rank> <world> <victim>      trains; rank `victim` kills itself mid-run
+//   worker collectives <store_dir> <rank> <world> -        barrier, broadcast, all_gather, all_reduce
+//   worker misuse <store_dir> <rank> <world> rows|model    every rank 100 rows of a batch (not the
+//                                                          tree's split), or rank 1 a wider model
+//
+// Exit codes: 0 done; 3 the expected clear error (printed on stderr); 1 anything else.
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <string>
+
+#include "sorix/core/hash.hpp"
+#include "sorix/nn/data/distributed_sampler.hpp"
+#include "sorix/nn/distributed/data_parallel.hpp"
+#include "sorix/nn/distributed/process_group.hpp"
+#include "sorix/nn/optim/sgd.hpp"
+#include "sorix/sorix.hpp"
+
+namespace nn = sorix::nn;
+namespace dist = sorix::distributed;
+using sorix::Tensor;
+
+namespace {
+
+// The small benchmark-like MLP: Linear, BatchNorm, ReLU, Dropout, Linear.
+std::shared_ptr<nn::Sequential> make_model() {
+  auto m = std::make_shared<nn::Sequential>();
+  m->push_back(nn::Linear(20, 64));
+  m->push_back(nn::BatchNorm1d(64));
+  m->push_back(nn::ReLU());
+  m->push_back(nn::Dropout(0.3));
+  m->push_back(nn::Linear(64, 10));
+  return m;
+}
+
+// A small CNN on the same rows: [N, 20] as [N, 1, 4, 5] -> Conv2d(4, 3x3, padding 1) ->
+// BatchNorm2d -> ReLU -> Flatten -> Dropout -> Linear(10).
+std::shared_ptr<nn::Sequential> make_cnn() {
+  auto m = std::make_shared<nn::Sequential>();
+  m->push_back(nn::Unflatten(1, {1, 4, 5}));
+  m->push_back(nn::Conv2d(nn::Conv2dOptions(1, 4, 3).padding(1)));
+  m->push_back(nn::BatchNorm2d(4));
+  m->push_back(nn::ReLU());
+  m->push_back(nn::Flatten());
+  m->push_back(nn::Dropout(0.3));
+  m->push_back(nn::Linear(80, 10));
+  return m;
+}
+
+// Trains 6 optimizer steps (the last two accumulate two batches each) on synthetic data; rank
+// `victim` (>= 0) kills itself before its third step. Returns the digest of weights, buffers and
+// losses.
+std::string train(bool distributed, int victim, bool cnn = false) {
+  sorix::manual_seed(1234);
+  const std::int64_t N = 600, batch = 200;
+  const Tensor X = sorix::randn({N, 20});
+  const Tensor Y = sorix::randint(0, 10, {N});
+  auto model = cnn ? make_cnn() : make_model();
+  std::shared_ptr<nn::Module> net = model;
+  std::shared_ptr<nn::DistributedDataParallel> ddp;
+  if (distributed) {
+    ddp = std::make_shared<nn::DistributedDataParallel>(nn::convert_sync_batchnorm(model));
+    net = ddp;
+  }
+  sorix::optim::SGD opt(model->parameters(), sorix::optim::SGDOptions(0.05).momentum(0.9));
+  sorix::data::DistributedSampler sampler(N, sorix::data::DistributedSamplerOptions(batch).seed(7),
+                                          distributed ? -1 : 0, distributed ? -1 : 1);
+  sorix::Sha256 losses;
+  int step = 0;
+  auto loss_of = [&](const Tensor& idx) {
+    Tensor x = sorix::index_select(X, 0, idx), y = sorix::index_select(Y, 0, idx);
+    Tensor loss = nn::functional::cross_entropy(net->forward(x), y);
+    losses.update(loss);
+    return loss;
+  };
+  for (std::int64_t epoch = 0; epoch < 2; ++epoch) {
+    sampler.set_epoch(epoch);
+    if (epoch == 0) {
+      while (auto idx = sampler.next()) {
+        if (step++ == 2 && victim == dist::get_rank()) ::raise(SIGKILL);
+        opt.zero_grad();
+        loss_of(*idx).backward();
+        opt.step();
+      }
+    } else {
+      // Gradient accumulation: two batches per step (no_sync on the first).
+      opt.zero_grad();
+      auto a = sampler.next();
+      if (ddp) {
+        auto guard = ddp->no_sync();
+        loss_of(*a).backward();
+      } else {
+        loss_of(*a).backward();
+      }
+      loss_of(*sampler.next()).backward();
+      opt.step();
+      opt.zero_grad();
+      loss_of(*sampler.next()).backward();
+      opt.step();
+    }
+  }
+  return sorix::sha256_hex(model->state_dict()) + " " + losses.hex_digest();
+}
+
+int usage() {
+  std::cerr << "usage: worker train|missing|die <store_dir> <rank> <world> <arg>\n";
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 6) return usage();
+  const std::string mode = argv[1], store = argv[2];
+  const int rank = std::atoi(argv[3]), world = std::atoi(argv[4]);
+  try {
+    if (mode == "train" || mode == "train_cnn") {
+      const bool distributed = world > 0;
+      if (distributed) {
+        dist::InitProcessGroupOptions o;
+        o.init_method = store.rfind("tcp://", 0) == 0 ? store : "file://" + store;
+        o.rank = rank;
+        o.world_size = world;
+        o.timeout = std::chrono::seconds(120);
+        dist::init_process_group(o);
+      }
+      const std::string digest = train(distributed, -1, mode == "train_cnn");
+      std::ofstream(argv[5]) << digest << "\n";
+      if (distributed) dist::destroy_process_group();
+      return 0;
+    }
+    if (mode == "missing") {
+      dist::InitProcessGroupOptions o;
+      o.init_method = "file://" + store;
+      o.rank = rank;
+      o.world_size = world;
+      o.timeout = std::chrono::milliseconds(std::atoi(argv[5]));
+      try {
+        dist::init_process_group(o);
+      } catch (const std::runtime_error& e) {
+        std::cerr << e.what() << "\n";
+        return 3;
+      }
+      return 0;
+    }
+    if (mode == "collectives") {
+      dist::InitProcessGroupOptions o;
+      o.init_method = "file://" + store;
+      o.rank = rank;
+      o.world_size = world;
+      o.timeout = std::chrono::seconds(120);
+      dist::init_process_group(o);
+      bool ok = dist::get_rank() == rank && dist::get_world_size() == world;
+      dist::barrier();
+      Tensor b = sorix::full({3}, static_cast<double>(rank), sorix::float64);
+      dist::broadcast(b, world - 1);  // every rank gets the last rank's values
+      ok = ok && b.data_ptr<double>()[2] == static_cast<double>(world - 1);
+      const auto all = dist::all_gather(sorix::full({2}, static_cast<double>(10 * rank), sorix::float32));
+      ok = ok && static_cast<int>(all.size()) == world;
+      for (int r = 0; r < world && ok; ++r) ok = all[static_cast<std::size_t>(r)].data_ptr<float>()[1] == 10.0f * static_cast<float>(r);
+      Tensor ones = sorix::ones({5}, sorix::float32);
+      dist::all_reduce(ones);
+      ok = ok && ones.data_ptr<float>()[4] == static_cast<float>(world);
+      Tensor m = sorix::full({1}, static_cast<double>(rank), sorix::float64);
+      dist::all_reduce(m, dist::ReduceOp::Max);
+      ok = ok && m.data_ptr<double>()[0] == static_cast<double>(world - 1);
+      dist::destroy_process_group();
+      ok = ok && !dist::is_initialized() && dist::get_world_size() == 1;
+      return ok ? 0 : 1;
+    }
+    if (mode == "misuse") {
+      dist::InitProcessGroupOptions o;
+      o.init_method = "file://" + store;
+      o.rank = rank;
+      o.world_size = world;
+      o.timeout = std::chrono::seconds(120);
+      dist::init_process_group(o);
+      const std::string kind = argv[5];
+      try {
+        sorix::manual_seed(1);
+        std::shared_ptr<nn::Module> model = make_model();
+        if (kind == "model" && rank == 1) model = std::make_shared<nn::Linear>(20, 11);
+        auto ddp = std::make_shared<nn::DistributedDataParallel>(model);
+        ddp->forward(sorix::randn({100, 20}));
+      } catch (const std::exception& e) {
+        std::cerr << e.what() << "\n";
+        return 3;
+      }
+      return 0;
+    }
+    if (mode == "die") {
+      dist::InitProcessGroupOptions o;
+      o.init_method = "file://" + store;
+      o.rank = rank;
+      o.world_size = world;
+      o.timeout = std::chrono::seconds(120);
+      dist::init_process_group(o);
+      try {
+        train(true, std::atoi(argv[5]));
+      } catch (const std::runtime_error& e) {
+        std::cerr << e.what() << "\n";
+        return 3;
+      }
+      return 0;
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "worker " << mode << " rank " << rank << ": " << e.what() << "\n";
+    return 1;
+  }
+  return usage();
+}
