@@ -117,6 +117,18 @@ constexpr std::size_t kMinRowPanelsPerTask = 4;
 // max_depth + s) * mr * n; the tree's bookkeeping is the same for every row panel (it follows the
 // chunk index only): before chunk i the stack holds popcount(i) nodes, after it countr_zero(i + 1)
 // pairs are added.
+// Packs rows [k0, k0 + kb) of B's columns [j0, j0 + n) into `panels` panels of nr columns.
+template <class T>
+void pack_columns(const GemmKernel<T>& kern, bool trans_b, const T* B, std::size_t ldb, std::size_t k0, std::size_t kb,
+                  std::size_t j0, std::size_t n, std::size_t panels, T* buf, std::size_t panel) {
+  if (trans_b) {
+    for (std::size_t q = 0; q < panels; ++q)
+      kern.pack(true, B + k0, ldb, j0 + q * kern.nr, std::min(kern.nr, n - q * kern.nr), kb, buf + q * panel);
+  } else {
+    kern.pack_rows(B + k0 * ldb + j0, ldb, n, 0, kb, buf, panel);
+  }
+}
+
 template <class T>
 void chunked_task(const GemmKernel<T>& kern, bool trans_a, bool trans_b, std::size_t M, std::size_t K, const T* A,
                   std::size_t lda, const T* B, std::size_t ldb, T* C, std::size_t ldc, std::size_t chunk_k,
@@ -127,12 +139,7 @@ void chunked_task(const GemmKernel<T>& kern, bool trans_a, bool trans_b, std::si
   std::size_t chunk = 0;
   for (std::size_t k0 = 0; k0 < K; k0 += kmax) {
     const std::size_t kb = std::min(kmax, K - k0);
-    if (trans_b) {
-      for (std::size_t q = 0; q < panels; ++q)
-        kern.pack(true, B + k0, ldb, j0 + q * nr, std::min(nr, n - q * nr), kb, buf + q * panel);
-    } else {
-      kern.pack_rows(B + k0 * ldb + j0, ldb, n, 0, kb, buf, panel);
-    }
+    pack_columns(kern, trans_b, B, ldb, k0, kb, j0, n, panels, buf, panel);
     // The pieces of chunks in this block: a chunk longer than the block continues its chains
     // from the partial sums on the stack (exact: GemmArgs::accumulate) in the next block.
     for (std::size_t kc = k0; kc < k0 + kb;) {
@@ -232,12 +239,7 @@ void own_gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::siz
           }
           for (std::size_t k0 = 0; k0 < K; k0 += kmax) {
             const std::size_t kb = std::min(kmax, K - k0);
-            if (trans_b) {
-              for (std::size_t q = 0; q < panels; ++q)
-                kern.pack(true, B + k0, ldb, j0 + q * nr, std::min(nr, n - q * nr), kb, buf + q * panel);
-            } else {
-              kern.pack_rows(B + k0 * ldb + j0, ldb, n, 0, kb, buf, panel);
-            }
+            pack_columns(kern, trans_b, B, ldb, k0, kb, j0, n, panels, buf, panel);
             GemmArgs<T> args{trans_a, M, n, kb, alpha, A + (trans_a ? k0 * lda : k0), lda, beta, C + j0, ldc, buf, panel};
             args.accumulate = k0 > 0;
             for (std::size_t t = t0; t < t1; ++t) kern.tiles(args, t, 0, panels);

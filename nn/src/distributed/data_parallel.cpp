@@ -1,6 +1,7 @@
 // nn::DistributedDataParallel (data_parallel.hpp): the structure check and broadcast, the step's
 // batch shard, and the reduction of the gradients by the batch tree across the ranks.
 #include "sorix/nn/distributed/data_parallel.hpp"
+#include "nn/src/distributed/tensor_bytes.hpp"
 
 #include <cstring>
 #include <numeric>
@@ -34,14 +35,6 @@ void combine_nodes(std::size_t chunks, const std::vector<ChunkRange>& nodes, con
   std::copy(root.begin(), root.end(), out);
 }
 
-void* raw(Tensor& t) {
-  switch (t.dtype()) {
-    case Dtype::Float32: return t.data_ptr<float>();
-    case Dtype::Float64: return t.data_ptr<double>();
-    case Dtype::Int64: return t.data_ptr<std::int64_t>();
-  }
-  return nullptr;
-}
 
 std::string shape_text(const Shape& s) {
   std::string out = "[";
@@ -159,11 +152,11 @@ DistributedDataParallel::DistributedDataParallel(std::shared_ptr<Module> module,
   }
   NoGradGuard no_grad;
   for (Tensor t : module_->parameters()) {
-    group_->broadcast(raw(t), static_cast<std::size_t>(t.numel()) * dtype_size(t.dtype()), options_.broadcast_root());
+    group_->broadcast(raw_bytes(t), bytes_of(t), options_.broadcast_root());
     ++t.impl()->storage->version;
   }
   for (Tensor t : module_->buffers()) {
-    group_->broadcast(raw(t), static_cast<std::size_t>(t.numel()) * dtype_size(t.dtype()), options_.broadcast_root());
+    group_->broadcast(raw_bytes(t), bytes_of(t), options_.broadcast_root());
     ++t.impl()->storage->version;
   }
 }

@@ -1,5 +1,6 @@
 // The default process group and the tensor-level collectives of sorix::distributed.
 #include "sorix/nn/distributed/process_group.hpp"
+#include "nn/src/distributed/tensor_bytes.hpp"
 
 #include <cstring>
 #include <mutex>
@@ -13,17 +14,7 @@ namespace {
 std::mutex group_mutex;
 std::unique_ptr<ProcessGroup> group;
 
-std::size_t bytes_of(const Tensor& t) { return static_cast<std::size_t>(t.numel()) * dtype_size(t.dtype()); }
 
-// The first element of a contiguous tensor, as bytes.
-void* raw(Tensor& t) {
-  switch (t.dtype()) {
-    case Dtype::Float32: return t.data_ptr<float>();
-    case Dtype::Float64: return t.data_ptr<double>();
-    case Dtype::Int64: return t.data_ptr<std::int64_t>();
-  }
-  return nullptr;
-}
 }  // namespace
 
 void init_process_group(const InitProcessGroupOptions& options) {
@@ -58,7 +49,7 @@ void barrier() { default_group().barrier(); }
 
 void broadcast(Tensor& tensor, int src) {
   check(tensor.is_contiguous(), "broadcast", "tensor must be contiguous, got shape ", tensor.shape());
-  default_group().broadcast(raw(tensor), bytes_of(tensor), src);
+  default_group().broadcast(raw_bytes(tensor), bytes_of(tensor), src);
   ++tensor.impl()->storage->version;
 }
 
@@ -67,11 +58,11 @@ std::vector<Tensor> all_gather(const Tensor& tensor) {
   Tensor in = tensor.contiguous();
   const std::size_t bytes = bytes_of(in);
   std::vector<char> buf(bytes * static_cast<std::size_t>(g.size()));
-  g.all_gather(raw(in), buf.data(), bytes);
+  g.all_gather(raw_bytes(in), buf.data(), bytes);
   std::vector<Tensor> out;
   for (int r = 0; r < g.size(); ++r) {
     Tensor t = empty(in.shape(), in.dtype());
-    std::memcpy(raw(t), buf.data() + static_cast<std::size_t>(r) * bytes, bytes);
+    std::memcpy(raw_bytes(t), buf.data() + static_cast<std::size_t>(r) * bytes, bytes);
     out.push_back(t);
   }
   return out;
