@@ -476,6 +476,7 @@ Tensor expand(const Tensor& x, const Shape& shape) {
           " has size ", have, " (only size-1 dims can expand)");
     check(target[k] >= 0, "expand", "invalid size ", shape[k], " in ", shape);
   }
+  detail::check_numel(target, "expand");  // before the view is built, so the error names expand
   if (target == xs) return x;
   return view_op(x, "ExpandBackward", Backward::Expand, [&](const Geometry& g) {
     Geometry r{target, Shape(target.size(), 0), g.offset};
