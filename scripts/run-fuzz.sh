@@ -11,6 +11,10 @@ seconds="${2:-60}"
 bin="$build/tests/fuzz"
 seeds="$build/fuzz-seeds"
 rm -rf "$seeds"
+# The targets write each input to a scratch file (the readers take paths): keep those in here.
+export TMPDIR="$build/fuzz-tmp"
+rm -rf "$TMPDIR"
+mkdir -p "$TMPDIR"
 "$bin/fuzz_seeds" "$seeds"
 mkdir -p "$build/fuzz-artifacts"
 status=0
@@ -32,4 +36,5 @@ for target in checkpoint idx; do
     grep -E "stat::number_of_executed_units|stat::peak_rss_mb" "$build/fuzz-$target.log" | sed "s/^/fuzz: $target /" || true
   fi
 done
+rm -rf "$TMPDIR"
 exit $status
