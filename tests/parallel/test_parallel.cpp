@@ -172,7 +172,10 @@ TEST_CASE("parallel_for runs on as many threads as set_num_threads asks", "[para
             ids.insert(std::this_thread::get_id());
           }
           ++arrived;
-          const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+          // The deadline only ends a failing run: a working arena passes as soon as its threads
+          // arrive. 3 s was too short on a loaded 2-core machine (and under ThreadSanitizer), where
+          // a worker can wait that long to be scheduled.
+          const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
           while (arrived.load() < want && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
         },
         0);
