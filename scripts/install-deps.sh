@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages sorix needs, and only those that are missing.
-# Usage: scripts/install-deps.sh [core|run|bench]
+# Usage: scripts/install-deps.sh [core|run|bench|fuzz]
 #   core  - build + test dependencies (default; what `make test` needs)
 #   run   - core + the Fashion-MNIST data (what `make run` needs)
 #   bench - run + PyTorch and NumPy for the side-by-side benchmarks
+#   fuzz  - core + clang and its libFuzzer / sanitizer runtimes (what `make fuzz` needs)
 set -euo pipefail
 level="${1:-core}"
 pkgs=(libtbb-dev libxtensor-dev libxsimd-dev xtl-dev librandom123-dev catch2 libopenblas-dev zlib1g-dev cmake g++ make
@@ -16,7 +17,8 @@ case "$level" in
   core) ;;
   run) pkgs+=(dataset-fashion-mnist) ;;
   bench) pkgs+=(dataset-fashion-mnist python3-torch python3-numpy) ;;
-  *) echo "install-deps.sh: unknown level '$level' (expected core, run or bench)" >&2; exit 2 ;;
+  fuzz) pkgs+=(clang libclang-rt-dev) ;;
+  *) echo "install-deps.sh: unknown level '$level' (expected core, run, bench or fuzz)" >&2; exit 2 ;;
 esac
 missing=()
 for p in "${pkgs[@]}"; do

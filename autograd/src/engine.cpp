@@ -110,6 +110,9 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
       g = grad_roots[i];
       check(g.shape() == r.shape(), "backward", "gradient shape ", g.shape(), " does not match output shape ",
             r.shape());
+      // An integer gradient would be truncated on its way into floating gradients (PyTorch refuses it too).
+      check(is_floating(g.dtype()), "backward", "gradient ", i, " has dtype ", dtype_name(g.dtype()),
+            "; expected a floating gradient (float32 or float64) for output dtype ", dtype_name(r.dtype()));
       if (g.dtype() != r.dtype()) g = g.to(r.dtype());
     } else {
       check(r.numel() == 1, "backward",

@@ -217,23 +217,28 @@ Shape infer_shape(const Tensor& x, const Shape& shape, const char* op) {
   Shape out = shape;
   std::int64_t known = 1;
   int infer = -1;
+  bool overflow = false;
   for (std::size_t i = 0; i < out.size(); ++i) {
     if (out[i] == -1) {
       check(infer < 0, op, "only one dimension can be -1, got shape ", shape);
       infer = static_cast<int>(i);
     } else {
       check(out[i] >= 0, op, "invalid size ", out[i], " in shape ", shape);
-      known *= out[i];
+      overflow = overflow || __builtin_mul_overflow(known, out[i], &known);
     }
   }
   const std::int64_t n = x.numel();
+  // Found by make test-asan (UBSan): the product was multiplied unchecked. No tensor has a
+  // count that overflows, so such a shape fits no input.
+  check(!overflow, op, "shape ", shape, " is invalid for input of size ", n, " (shape ", x.shape(),
+        "): its element count overflows");
   if (infer >= 0) {
     check(known != 0 && n % known == 0, op, "shape ", shape, " is invalid for input of size ", n, " (shape ",
           x.shape(), ")");
     out[static_cast<std::size_t>(infer)] = n / known;
   }
-  check(detail::numel_of(out) == static_cast<std::size_t>(n), op, "shape ", shape, " is invalid for input of size ", n,
-        " (shape ", x.shape(), ")");
+  check(detail::check_numel(out, op) == n, op, "shape ", shape, " is invalid for input of size ", n, " (shape ",
+        x.shape(), ")");
   return out;
 }
 
@@ -476,6 +481,7 @@ Tensor expand(const Tensor& x, const Shape& shape) {
           " has size ", have, " (only size-1 dims can expand)");
     check(target[k] >= 0, "expand", "invalid size ", shape[k], " in ", shape);
   }
+  detail::check_numel(target, "expand");  // before the view is built, so the error names expand
   if (target == xs) return x;
   return view_op(x, "ExpandBackward", Backward::Expand, [&](const Geometry& g) {
     Geometry r{target, Shape(target.size(), 0), g.offset};

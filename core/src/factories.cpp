@@ -100,7 +100,11 @@ Tensor arange(double start, double end, double step, TensorOptions options) {
         " end=", end);
   check((end - start) / step >= 0 || start == end, "arange", "step ", step, " moves away from end: start=",
         start, " end=", end);
-  const auto n = static_cast<std::int64_t>(std::max(0.0, std::ceil((end - start) / step)));
+  // The count is checked as a double first: converting a count beyond int64 is undefined.
+  const double count = std::max(0.0, std::ceil((end - start) / step));
+  check(count <= 0x1p60, "arange", "start=", start, " end=", end, " step=", step, " gives ", count,
+        " elements, more than 2^60 (the element count overflows)");
+  const auto n = static_cast<std::int64_t>(count);
   Tensor t = detail::make_empty(options.dtype_, {static_cast<std::size_t>(n)});
   detail::visit_dtype(options.dtype_, [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -113,6 +117,7 @@ Tensor arange(double start, double end, double step, TensorOptions options) {
 
 Tensor linspace(double start, double end, std::int64_t steps, TensorOptions options) {
   check(steps >= 0, "linspace", "number of steps must be non-negative, got ", steps);
+  detail::check_numel({steps}, "linspace");
   Tensor t = detail::make_empty(options.dtype_, {static_cast<std::size_t>(steps)});
   const double step = steps > 1 ? (end - start) / static_cast<double>(steps - 1) : 0.0;
   detail::visit_dtype(options.dtype_, [&](auto tag) {

@@ -159,6 +159,7 @@ Tensor randint(std::int64_t low, std::int64_t high, const Shape& shape, TensorOp
 
 Tensor randperm(std::int64_t n, TensorOptions options, Generator* generator) {
   check(n >= 0, "randperm", "n must be non-negative, got ", n);
+  detail::check_numel({n}, "randperm");  // before the random words are reserved
   Generator& gen = pick(generator);
   const std::size_t count = static_cast<std::size_t>(n);
   const std::uint64_t key = gen.seed();

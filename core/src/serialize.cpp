@@ -64,7 +64,7 @@ U get_le(const unsigned char* p) {
 }
 
 // Reverses the bytes of each `width`-byte element (big-endian hosts only).
-void swap_elements(unsigned char* p, std::size_t bytes, std::size_t width) {
+[[maybe_unused]] void swap_elements(unsigned char* p, std::size_t bytes, std::size_t width) {
   for (std::size_t i = 0; i + width <= bytes; i += width) std::reverse(p + i, p + i + width);
 }
 
@@ -344,16 +344,25 @@ StateDict load_state(const std::string& path) {
       fail("corrupt ndim " + std::to_string(ndim) + " in " + label + " (at most " + std::to_string(kMaxNdim) + ")");
     }
     Shape shape(ndim);
-    std::uint64_t numel = 1;
-    bool overflow = false;
+    // `span` is the product of the dims with zeros counted as 1: a tensor's strides, which must
+    // fit even when a zero dim makes it empty ([0, 2^32, 2^32] is refused here, not wrapped later).
+    std::uint64_t numel = 1, span = 1;
+    bool overflow = false, has_zero = false;
     for (std::uint32_t d = 0; d < ndim; ++d) {
       shape[d] = static_cast<std::int64_t>(r.read_le<std::uint64_t>("dim " + std::to_string(d) + " of " + label));
       if (shape[d] < 0) fail("corrupt dim " + std::to_string(shape[d]) + " in " + label + " (negative)");
-      overflow = overflow || __builtin_mul_overflow(numel, static_cast<std::uint64_t>(shape[d]), &numel);
+      has_zero = has_zero || shape[d] == 0;
+      overflow = overflow || __builtin_mul_overflow(span, std::max<std::uint64_t>(static_cast<std::uint64_t>(shape[d]), 1), &span) ||
+                 span > (std::uint64_t{1} << 60);
     }
+    if (overflow) {
+      fail("corrupt shape " + shape_string(shape) + " of " + label +
+           ": its element count (not counting zero dims) overflows (more than 2^60)");
+    }
+    numel = has_zero ? 0 : span;
     const std::uint64_t width = dtype_size(dtype);
     std::uint64_t bytes = 0;
-    overflow = overflow || __builtin_mul_overflow(numel, width, &bytes);
+    overflow = __builtin_mul_overflow(numel, width, &bytes);
     if (overflow || bytes > r.remaining()) {
       fail("corrupt shape " + shape_string(shape) + " of " + label + ": its " + dtype_name(dtype) +
            " data runs past the end of the file (" + std::to_string(r.remaining()) + " bytes remain)");

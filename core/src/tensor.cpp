@@ -47,15 +47,18 @@ XShape to_xshape(const Shape& shape, const char* op) {
 std::int64_t check_numel(const Shape& shape, const char* op) {
   // Element counts are multiplied with an overflow check: a wrapped product would make a small
   // buffer for a huge shape. 2^60 elements of 8 bytes is the most a byte count can hold.
+  // A zero dim makes the tensor empty, but the strides are still products of the other dims
+  // (xtensor computes them in signed arithmetic), so those must fit too: [0, 2^40, 2^40] is refused.
   constexpr std::int64_t kMaxElements = std::int64_t{1} << 60;
   std::int64_t n = 1;
-  bool overflow = false;
+  bool overflow = false, has_zero = false;
   for (std::int64_t d : shape) {
-    if (d == 0) return 0;
-    overflow = overflow || __builtin_mul_overflow(n, d, &n) || n > kMaxElements;
+    if (d == 0) has_zero = true;
+    overflow = overflow || __builtin_mul_overflow(n, std::max<std::int64_t>(d, 1), &n) || n > kMaxElements;
   }
-  check(!overflow, op, "shape ", shape, " has more than 2^60 elements (the element count overflows)");
-  return n;
+  check(!overflow, op, "shape ", shape,
+        " has more than 2^60 elements, not counting zero dims (the element count overflows)");
+  return has_zero ? 0 : n;
 }
 
 Shape to_shape(const XShape& shape) { return Shape(shape.begin(), shape.end()); }

@@ -201,6 +201,10 @@ BatchNormNd<D>::BatchNormNd(const BatchNormOptions& options, Dtype dtype) : opti
   check(options.num_features() >= 0, layer_name(D), "num_features must be >= 0, got ", options.num_features());
   check(is_floating(dtype), layer_name(D), "parameters must be float32 or float64, got ", dtype_name(dtype));
   check(options.eps() >= 0.0, layer_name(D), "eps must be >= 0, got ", options.eps());
+  // nullopt is the cumulative average; a factor outside [0, 1] (or NaN) would poison the running
+  // statistics on the first training step.
+  check(!options.momentum() || (*options.momentum() >= 0.0 && *options.momentum() <= 1.0), layer_name(D),
+        "momentum must be in [0, 1] (or nullopt), got ", options.momentum().value_or(0.0));
   const Shape s{options.num_features()};
   if (options.affine()) {
     weight = register_parameter("weight", ones(s, dtype));

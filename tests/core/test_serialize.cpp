@@ -464,3 +464,34 @@ TEST_CASE("threads and processes saving to one path while another thread loads i
   CHECK(loads >= 20);
   CHECK(count_temp_files(dir.path) == 0);
 }
+
+TEST_CASE("a zero dim beside dims whose product overflows is refused, naming the file and entry", "[serialize][fuzz]") {
+  // Found by fuzz_checkpoint (tests/fuzz): with a zero dim the data size is 0 bytes, so nothing in
+  // the file bounds the other dims; the tensor's strides (their product) then overflowed in signed
+  // arithmetic inside xtensor. The file is otherwise valid, CRC included.
+  TempDir dir("sorix_ckpt_");
+  const std::string p = dir.file("zero.sorix");
+  for (auto dims : std::vector<std::vector<std::int64_t>>{{0, std::int64_t{1} << 32, std::int64_t{1} << 32},
+                                                         {std::int64_t{1} << 40, 0, std::int64_t{1} << 40},
+                                                         {0, std::int64_t{1} << 61}}) {
+    auto b = header(1, 1);
+    put<std::uint32_t>(b, 4);
+    for (char ch : std::string("zero")) b.push_back(static_cast<unsigned char>(ch));
+    b.push_back(0);  // float32
+    put<std::uint32_t>(b, static_cast<std::uint32_t>(dims.size()));
+    for (auto d : dims) put<std::int64_t>(b, d);
+    put<std::uint32_t>(b, 0);
+    fix_crc(b);
+    write_bytes(p, b);
+    const std::string msg = load_error(p);
+    INFO(msg);
+    CHECK(msg.find("load_state: '" + p + "'") != std::string::npos);
+    CHECK(msg.find("entry 0 ('zero')") != std::string::npos);
+    CHECK(msg.find("overflows") != std::string::npos);
+  }
+  // A zero dim beside small dims is an ordinary empty tensor.
+  StateDict s;
+  s.insert("e", sorix::zeros({0, 1 << 20, 3}));
+  sorix::save_state(s, p);
+  CHECK(sorix::load_state(p).at("e").shape() == sorix::Shape{0, 1 << 20, 3});
+}

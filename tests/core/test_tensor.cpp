@@ -422,5 +422,8 @@ TEST_CASE("element counts that overflow are refused, never wrapped", "[tensor]")
   CHECK_THROWS_AS(zeros({(std::int64_t{1} << 62) + 1, 4}), std::invalid_argument);
   CHECK_THROWS_AS(eye(std::int64_t{1} << 32), std::invalid_argument);
   CHECK_THROWS_AS(ones({1}).expand({big, big}), std::invalid_argument);
-  CHECK(zeros({0, big, big}).numel() == 0);  // a zero dim makes any shape empty
+  CHECK(zeros({0, big}).numel() == 0);  // a zero dim makes the shape empty...
+  // ...but the strides (products of the other dims) must still fit: found by fuzzing checkpoints.
+  CHECK_THROWS_AS(zeros({0, big, big}), std::invalid_argument);
+  CHECK_THROWS_AS(empty({big, 0, big}), std::invalid_argument);
 }

@@ -2,8 +2,10 @@
 // Capturing an expected exception's message, for tests that check what an error says.
 #include <catch2/catch.hpp>
 
+#include <initializer_list>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace sorix::testing {
 
@@ -21,6 +23,15 @@ std::string message_of(F&& f) {
   }
   FAIL("expected an exception");
   return {};
+}
+
+/// The contract of every input check: f() throws an E whose message contains each of `parts`
+/// (the function's name, the offending value or shape). Another exception type fails the test.
+template <class E, class F>
+void check_error(F&& f, std::initializer_list<std::string> parts) {
+  const std::string m = message_of<E>(std::forward<F>(f));
+  INFO("message: " << m);
+  for (const std::string& p : parts) CHECK(contains(m, p));
 }
 
 }  // namespace sorix::testing

@@ -112,9 +112,11 @@ void DataLoader::load_state_dict(const StateDict& state) {
         dtype_name(g->dtype()), shape_string(g->shape()));
   check(e->dtype() == Dtype::Int64 && e->numel() == 1, op, "'epoch' must be a one-element int64 tensor, got ",
         dtype_name(e->dtype()), shape_string(e->shape()));
+  const std::int64_t epoch = e->item<std::int64_t>();
+  check(epoch >= 0, op, "'epoch' must be >= 0 (the number of epochs started), got ", epoch);
   gen_->set_state(Generator::State{std::bit_cast<std::uint64_t>(g->data_ptr<std::int64_t>()[0]),
                                    std::bit_cast<std::uint64_t>(g->data_ptr<std::int64_t>()[1])});
-  epoch_ = e->data_ptr<std::int64_t>()[0];
+  epoch_ = epoch;
 }
 
 }  // namespace sorix::data

@@ -4,6 +4,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -109,17 +110,19 @@ std::pair<std::vector<std::uint8_t>, Shape> read_idx_u8(const std::string& path)
             " bytes) but only " + std::to_string(got_dims) + " follow");
   }
   Shape shape(ndim);
-  std::uint64_t total = 1;
-  bool overflow = false;
+  // `span` counts zero dims as 1: a tensor of these dims needs its strides to fit even when it is
+  // empty, so [0, 2^32-1, 2^32-1, 2^32-1] is refused here rather than by the tensor factory.
+  std::uint64_t span = 1;
+  bool overflow = false, has_zero = false;
   for (unsigned d = 0; d < ndim; ++d) {
     const unsigned char* b = dim_bytes.data() + 4 * d;
     const std::uint32_t v = (std::uint32_t{b[0]} << 24) | (std::uint32_t{b[1]} << 16) | (std::uint32_t{b[2]} << 8) | b[3];
     shape[d] = static_cast<std::int64_t>(v);
-    overflow = overflow || __builtin_mul_overflow(total, std::uint64_t{v}, &total);
+    has_zero = has_zero || v == 0;
+    overflow = overflow || __builtin_mul_overflow(span, std::max<std::uint64_t>(v, 1), &span) || span > (std::uint64_t{1} << 60);
   }
-  if (overflow || total > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
-    in.fail("absurd dims " + shape_string(shape) + " (their product overflows)");
-  }
+  if (overflow) in.fail("absurd dims " + shape_string(shape) + " (their product overflows)");
+  const std::uint64_t total = has_zero ? 0 : span;
   std::vector<std::uint8_t> data;
   std::size_t have = 0;
   while (have < total) {
@@ -169,7 +172,10 @@ void write_idx_u8(const std::string& path, const std::vector<std::uint8_t>& valu
 }
 
 Tensor read_idx(const std::string& path) {
-  auto [bytes, shape] = read_idx_u8(path);
+  // Named members, not a structured binding: clang before 16 cannot capture bindings in lambdas.
+  const auto loaded = read_idx_u8(path);
+  const std::vector<std::uint8_t>& bytes = loaded.first;
+  const Shape& shape = loaded.second;
   const Dtype dtype = shape.size() == 1 ? Dtype::Int64 : Dtype::Float32;
   Tensor t = empty(shape, dtype);
   detail::visit_dtype(dtype, [&](auto tag) {
@@ -196,11 +202,13 @@ ImageDataset load_fashion_mnist(const std::string& dir, bool train) {
   for (std::size_t i = 0; i < labels.size(); ++i) {
     if (labels[i] > 9) idx_error(op, labels_path, "label " + std::to_string(labels[i]) + " at index " + std::to_string(i) + " is not in 0..9");
   }
+  // read_idx_u8 bounds the product of the dims (zeros counted as 1) by 2^60, even with no images.
+  const std::int64_t pixels_per_image = ishape[1] * ishape[2];
   const std::int64_t n = ishape[0];
   Tensor y = empty({n}, Dtype::Int64);
   std::int64_t* py = sorix::detail::flat<std::int64_t>(y);
   for (std::size_t i = 0; i < labels.size(); ++i) py[i] = labels[i];
-  return ImageDataset(images, Shape{ishape[1] * ishape[2]}, y);
+  return ImageDataset(images, Shape{pixels_per_image}, y);
 }
 
 }  // namespace sorix::data

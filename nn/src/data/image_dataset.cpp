@@ -32,14 +32,17 @@ ImageDataset::ImageDataset(const std::vector<std::uint8_t>& pixels, Shape image_
   check(labels_.defined() && labels_.dim() == 1 && labels_.dtype() == Dtype::Int64, op,
         "labels must be a 1-D int64 tensor, got ",
         labels_.defined() ? dtype_name(labels_.dtype()) + shape_string(labels_.shape()) : std::string("undefined"));
-  std::size_t per_image = 1;
   for (std::int64_t d : image_shape_) {
     check(d >= 0, op, "image_shape ", shape_string(image_shape_), " has a negative dimension");
-    per_image *= static_cast<std::size_t>(d);
   }
+  // Overflow-checked: a wrapped product could match a small buffer and let get() read past it.
+  const auto per_image = static_cast<std::size_t>(sorix::detail::check_numel(image_shape_, op));
   const auto n = static_cast<std::size_t>(labels_.size(0));
-  check(pixels.size() == n * per_image, op, pixels.size(), " pixel bytes do not make ", n, " images of shape ",
-        shape_string(image_shape_), " (", n * per_image, " bytes expected)");
+  std::size_t expected = 0;
+  check(!__builtin_mul_overflow(n, per_image, &expected), op, n, " images of shape ", shape_string(image_shape_),
+        " overflow the byte count");
+  check(pixels.size() == expected, op, pixels.size(), " pixel bytes do not make ", n, " images of shape ",
+        shape_string(image_shape_), " (", expected, " bytes expected)");
   image_bytes_ = per_image;
   // Huge pages: shuffled batches read rows all over the buffer, and with 4 KiB pages nearly every
   // row costs a TLB miss (a two-level page walk under a hypervisor).

@@ -79,7 +79,9 @@ void Optimizer::set_lr(double lr) {
 void Optimizer::set_group_lr(std::size_t k, double lr) {
   const std::string op = std::string(name()) + "::set_group_lr";
   checked_lr(lr, op.c_str());
-  groups_.at(k).options().set_lr(lr);
+  check<std::out_of_range>(k < groups_.size(), op.c_str(), "parameter group ", k, " does not exist (this optimizer has ",
+                           groups_.size(), " groups)");
+  groups_[k].options().set_lr(lr);
 }
 
 void Optimizer::zero_grad() {

@@ -45,6 +45,45 @@ StateDict SchedulerBase::state_dict() const {
   return sd;
 }
 
+namespace {
+
+// The values a saved field may hold, by its name (the rules of the constructors): a loaded state
+// with a NaN gamma, a factor of 5 or a step_size of 0 is refused like those arguments are.
+struct FieldRange {
+  double lo, hi;
+  bool lo_open, hi_open;
+  const char* text;
+};
+
+FieldRange field_range(std::string name, bool real) {
+  // "schedulers.<i>.gamma" (SequentialLR) and "last_lr.<k>" (group k) follow their base name's rule.
+  while (name.rfind("schedulers.", 0) == 0) {
+    const auto dot = name.find('.', 11);
+    if (dot == std::string::npos) break;
+    name = name.substr(dot + 1);
+  }
+  if (const auto dot = name.rfind('.'); dot != std::string::npos) name = name.substr(0, dot);
+  constexpr double inf = std::numeric_limits<double>::infinity();
+  constexpr double big = std::numeric_limits<double>::max();
+  if (name == "best") return {-inf, inf, false, false, "a number (not NaN)"};
+  if (name == "factor") return {0, 1, false, true, "in [0, 1)"};
+  if (name == "start_factor") return {0, 1, true, false, "in (0, 1]"};
+  if (name == "end_factor" || name == "pct_start") return {0, 1, false, false, "in [0, 1]"};
+  if (name == "mode" || name == "threshold_mode" || name == "three_phase" || name == "linear") {
+    return {0, 1, false, false, "0 or 1"};
+  }
+  if (name == "step_size" || name == "T_max" || name == "total_iters" || name == "total_steps") {
+    return {1, big, false, false, ">= 1"};
+  }
+  return {0, big, false, false, real ? "finite and >= 0" : ">= 0"};
+}
+
+bool in_range(double v, const FieldRange& r) {
+  return (r.lo_open ? v > r.lo : v >= r.lo) && (r.hi_open ? v < r.hi : v <= r.hi);
+}
+
+}  // namespace
+
 void SchedulerBase::load_state_dict(const StateDict& sd) {
   const char* op = "LRScheduler::load_state_dict";
   const std::vector<Field> fs = fields();
@@ -56,6 +95,12 @@ void SchedulerBase::load_state_dict(const StateDict& sd) {
           dtype_name(want), " 0-dim tensor");
   }
   check(sd.size() == fs.size(), op, "the state has ", sd.size(), " entries; expected ", fs.size());
+  for (const Field& f : fs) {
+    const Tensor& t = sd.at(f.name);
+    const double v = f.real ? t.item<double>() : static_cast<double>(t.item<std::int64_t>());
+    const FieldRange r = field_range(f.name, f.real != nullptr);
+    check(in_range(v, r), op, "entry '", f.name, "' is ", v, "; expected ", r.text, " (nothing was changed)");
+  }
   for (const Field& f : fs) {
     const Tensor& t = sd.at(f.name);
     if (f.real) *f.real = t.item<double>();
@@ -146,6 +191,7 @@ std::vector<SchedulerBase::Field> ExponentialLR::fields() {
 CosineAnnealingLR::CosineAnnealingLR(Optimizer& optimizer, std::int64_t T_max, double eta_min)
     : LRScheduler(optimizer), T_max_(T_max), eta_min_(eta_min) {
   check(T_max >= 1, "CosineAnnealingLR", "T_max must be >= 1, got ", T_max);
+  check(std::isfinite(eta_min) && eta_min >= 0, "CosineAnnealingLR", "eta_min must be finite and >= 0, got ", eta_min);
 }
 
 double CosineAnnealingLR::compute_lr(double lr, double base_lr) {

@@ -81,6 +81,7 @@ void SGD::check_options(const OptimizerOptions& options, const char* op) const {
   check(finite_nonnegative(o.lr_), op, "invalid learning rate ", o.lr_, " (expected a finite value >= 0)");
   check(finite_nonnegative(o.momentum_), op, "invalid momentum ", o.momentum_, " (expected a finite value >= 0)");
   check(finite_nonnegative(o.weight_decay_), op, "invalid weight_decay ", o.weight_decay_, " (expected a finite value >= 0)");
+  check(std::isfinite(o.dampening_), op, "invalid dampening ", o.dampening_, " (expected a finite value)");
   check(!o.nesterov_ || (o.momentum_ > 0 && o.dampening_ == 0), op,
         "nesterov momentum requires momentum > 0 and dampening == 0, got momentum ", o.momentum_,
         " and dampening ", o.dampening_);
