@@ -444,11 +444,13 @@ auto adapt_tensor(P* first, const TensorImpl& impl) {
 }  // namespace detail
 template <class T>
 auto Tensor::data() {
-  return detail::adapt_tensor(data_ptr<T>(), *impl_);
+  T* first = data_ptr<T>();  // throws on an undefined tensor before *impl_ is read
+  return detail::adapt_tensor(first, *impl_);
 }
 template <class T>
 auto Tensor::data() const {
-  return detail::adapt_tensor(data_ptr<T>(), *impl_);
+  const T* first = data_ptr<T>();  // as above
+  return detail::adapt_tensor(first, *impl_);
 }
 
 }  // namespace sorix
