@@ -18,6 +18,8 @@ namespace sorix::nn {
 namespace {
 
 using parallel::ChunkRange;
+using distributed::detail::bytes_of;
+using distributed::detail::raw_bytes;
 
 // Elementwise a + b, the tree's combine.
 template <class T>

@@ -11,6 +11,10 @@
 namespace sorix::distributed {
 
 namespace {
+
+using detail::bytes_of;
+using detail::raw_bytes;
+
 std::mutex group_mutex;
 std::unique_ptr<ProcessGroup> group;
 
