@@ -40,6 +40,14 @@ struct TsanEdges {
   char start = 0, done = 0;
   void before_spawn() { annotate_release(&start); }
   void after_join() { annotate_acquire(&done); }
+  /// Calls after_join when it goes out of scope, on the normal path and when a task threw.
+  struct Join {
+    TsanEdges& e;
+    explicit Join(TsanEdges& edges) : e(edges) {}
+    ~Join() { e.after_join(); }
+    Join(const Join&) = delete;
+    Join& operator=(const Join&) = delete;
+  };
   static void annotate_release([[maybe_unused]] void* p) {
 #ifdef SORIX_TSAN
     __tsan_release(p);
@@ -158,6 +166,9 @@ void run_chunks(std::size_t num_chunks, const std::function<void(std::size_t)>& 
     const std::function<void(std::size_t)>* body;
   } job{{}, &body};
   job.edges.before_spawn();
+  // After the tasks, also when one threw: TBB waits for every task before it rethrows, and the
+  // caller then destroys what the tasks read.
+  const TsanEdges::Join join(job.edges);
   const Job* pjob = &job;
   arena->execute([&] {
     // A task runs a range of whole chunks, each with its own fixed boundaries, so neither which
@@ -173,7 +184,6 @@ void run_chunks(std::size_t num_chunks, const std::function<void(std::size_t)>& 
         },
         tbb::auto_partitioner());
   });
-  job.edges.after_join();
 }
 }  // namespace detail
 
@@ -196,6 +206,9 @@ T scheduler_reduce(std::size_t n, std::size_t grain, T identity, const std::func
     const std::function<T(T, T)>* combine;
   } job{{}, &reduce, &combine};
   job.edges.before_spawn();
+  // After the tasks, also when one threw: TBB waits for every task before it rethrows, and the
+  // caller then destroys what the tasks read.
+  const TsanEdges::Join join(job.edges);
   const Job* pjob = &job;
   arena->execute([&] {
     result = tbb::parallel_reduce(
@@ -212,7 +225,6 @@ T scheduler_reduce(std::size_t n, std::size_t grain, T identity, const std::func
         },
         tbb::auto_partitioner());
   });
-  job.edges.after_join();
   return result;
 }
 template float scheduler_reduce<float>(std::size_t, std::size_t, float, const std::function<float(std::size_t, std::size_t)>&,
