@@ -271,7 +271,7 @@ void DistributedDataParallel::after_backward() {
         for (std::size_t i = 0; i < s.grads.size(); ++i) {
           if (!mine(i)) continue;
           const Tensor c = s.grads[i].contiguous();
-          std::memcpy(buf.data() + off, c.data_ptr<T>(), static_cast<std::size_t>(c.numel()) * sizeof(T));
+          if (c.numel() != 0) std::memcpy(buf.data() + off, c.data_ptr<T>(), static_cast<std::size_t>(c.numel()) * sizeof(T));
           off += static_cast<std::size_t>(c.numel());
         }
         if (R > 1) st.reduce_buffer(buf, s.split);
@@ -280,7 +280,7 @@ void DistributedDataParallel::after_backward() {
           if (!mine(i)) continue;
           Tensor& g = s.grads[i];
           Tensor r = empty(g.shape(), dt);
-          std::memcpy(r.data_ptr<T>(), buf.data() + off, static_cast<std::size_t>(r.numel()) * sizeof(T));
+          if (r.numel() != 0) std::memcpy(r.data_ptr<T>(), buf.data() + off, static_cast<std::size_t>(r.numel()) * sizeof(T));
           off += static_cast<std::size_t>(r.numel());
           g = r;
         }

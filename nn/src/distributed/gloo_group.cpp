@@ -160,7 +160,7 @@ class GlooGroup final : public ProcessGroup {
 
   void all_gather(const void* in, void* out, std::size_t bytes) override {
     if (size_ == 1) {
-      std::memcpy(out, in, bytes);
+      if (bytes != 0) std::memcpy(out, in, bytes);
       return;
     }
     run("all_gather", [&] {
@@ -177,7 +177,7 @@ class GlooGroup final : public ProcessGroup {
     check(bytes_per_rank.size() == static_cast<std::size_t>(size_), "all_gatherv", "bytes_per_rank has ",
           bytes_per_rank.size(), " entries for a group of ", size_);
     if (size_ == 1) {
-      std::memcpy(out, in, bytes_per_rank[0]);
+      if (bytes_per_rank[0] != 0) std::memcpy(out, in, bytes_per_rank[0]);
       return;
     }
     run("all_gatherv", [&] {
@@ -196,7 +196,7 @@ class GlooGroup final : public ProcessGroup {
     check(send.size() == static_cast<std::size_t>(size_) && recv.size() == send.size(), "all_to_allv",
           "send and recv need one entry per rank (", size_, "), got ", send.size(), " and ", recv.size());
     if (size_ == 1) {
-      std::memcpy(out, in, send[0]);
+      if (send[0] != 0) std::memcpy(out, in, send[0]);
       return;
     }
     run("all_to_allv", [&] {

@@ -66,7 +66,7 @@ std::vector<Tensor> all_gather(const Tensor& tensor) {
   std::vector<Tensor> out;
   for (int r = 0; r < g.size(); ++r) {
     Tensor t = empty(in.shape(), in.dtype());
-    std::memcpy(raw_bytes(t), buf.data() + static_cast<std::size_t>(r) * bytes, bytes);
+    if (bytes != 0) std::memcpy(raw_bytes(t), buf.data() + static_cast<std::size_t>(r) * bytes, bytes);
     out.push_back(t);
   }
   return out;

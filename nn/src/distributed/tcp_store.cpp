@@ -203,7 +203,7 @@ std::vector<char> TcpStore::request(char op, const std::string& key, const std::
   std::memcpy(p, &klen, 4);
   std::memcpy(p + 4, key.data(), key.size());
   std::memcpy(p + 4 + key.size(), &dlen, 8);
-  std::memcpy(p + 12 + key.size(), data.data(), data.size());
+  if (!data.empty()) std::memcpy(p + 12 + key.size(), data.data(), data.size());  // null data(): UB even for 0
   errno = 0;
   if (!io_all(fd_, msg.data(), msg.size(), true, deadline)) fail("sending '" + key + "' to " + where_ + " failed");
   if (op == 'S') {
