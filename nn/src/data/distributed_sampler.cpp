@@ -59,8 +59,10 @@ std::optional<Tensor> DistributedSampler::next() {
   const auto [r0, r1] = rows_of(next_batch_);
   const std::int64_t first = next_batch_ * options_.batch_size() + r0;
   Tensor out = empty({r1 - r0}, Dtype::Int64);
-  std::memcpy(out.data_ptr<std::int64_t>(), order_.data_ptr<std::int64_t>() + first,
-              static_cast<std::size_t>(r1 - r0) * sizeof(std::int64_t));
+  if (r1 > r0) {  // a rank without rows gets an empty tensor (no data pointer to copy into)
+    std::memcpy(out.data_ptr<std::int64_t>(), order_.data_ptr<std::int64_t>() + first,
+                static_cast<std::size_t>(r1 - r0) * sizeof(std::int64_t));
+  }
   ++next_batch_;
   return out;
 }
