@@ -113,6 +113,17 @@ std::string train(bool distributed, int victim, bool cnn = false) {
   return sorix::sha256_hex(model->state_dict()) + " " + losses.hex_digest();
 }
 
+// The options of a rank that meets the others through the file store at `store`.
+dist::InitProcessGroupOptions file_store(const std::string& store, int rank, int world,
+                                         std::chrono::milliseconds timeout) {
+  dist::InitProcessGroupOptions o;
+  o.init_method = "file://" + store;
+  o.rank = rank;
+  o.world_size = world;
+  o.timeout = timeout;
+  return o;
+}
+
 int usage() {
   std::cerr << "usage: worker train|missing|die <store_dir> <rank> <world> <arg>\n";
   return 1;
@@ -141,11 +152,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (mode == "missing") {
-      dist::InitProcessGroupOptions o;
-      o.init_method = "file://" + store;
-      o.rank = rank;
-      o.world_size = world;
-      o.timeout = std::chrono::milliseconds(std::atoi(argv[5]));
+      const dist::InitProcessGroupOptions o = file_store(store, rank, world, std::chrono::milliseconds(std::atoi(argv[5])));
       try {
         dist::init_process_group(o);
       } catch (const std::runtime_error& e) {
@@ -155,11 +162,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (mode == "collectives") {
-      dist::InitProcessGroupOptions o;
-      o.init_method = "file://" + store;
-      o.rank = rank;
-      o.world_size = world;
-      o.timeout = std::chrono::seconds(120);
+      const dist::InitProcessGroupOptions o = file_store(store, rank, world, std::chrono::seconds(120));
       dist::init_process_group(o);
       bool ok = dist::get_rank() == rank && dist::get_world_size() == world;
       dist::barrier();
@@ -180,11 +183,7 @@ int main(int argc, char** argv) {
       return ok ? 0 : 1;
     }
     if (mode == "misuse") {
-      dist::InitProcessGroupOptions o;
-      o.init_method = "file://" + store;
-      o.rank = rank;
-      o.world_size = world;
-      o.timeout = std::chrono::seconds(120);
+      const dist::InitProcessGroupOptions o = file_store(store, rank, world, std::chrono::seconds(120));
       dist::init_process_group(o);
       const std::string kind = argv[5];
       try {
@@ -200,11 +199,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (mode == "die") {
-      dist::InitProcessGroupOptions o;
-      o.init_method = "file://" + store;
-      o.rank = rank;
-      o.world_size = world;
-      o.timeout = std::chrono::seconds(120);
+      const dist::InitProcessGroupOptions o = file_store(store, rank, world, std::chrono::seconds(120));
       dist::init_process_group(o);
       try {
         train(true, std::atoi(argv[5]));

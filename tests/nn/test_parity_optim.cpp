@@ -13,6 +13,8 @@
 
 #include <sorix/sorix.hpp>
 
+#include "support/reference_table.hpp"
+
 namespace {
 
 using sorix::Tensor;
@@ -20,34 +22,8 @@ namespace F = sorix::nn::functional;
 using sorix::nn::Reduction;
 
 const std::map<std::string, Tensor>& data() {
-  static const std::map<std::string, Tensor> table = [] {
-    std::map<std::string, Tensor> out;
-    std::ifstream in(std::string(SORIX_TEST_DATA_DIR) + "/parity_optim.txt");
-    if (!in) throw std::runtime_error("cannot open " + std::string(SORIX_TEST_DATA_DIR) + "/parity_optim.txt");
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line.empty() || line[0] == '#') continue;
-      std::istringstream ls(line);
-      std::string key, dt;
-      int nd = 0;
-      ls >> key >> dt >> nd;
-      sorix::Shape shape(static_cast<std::size_t>(nd));
-      std::int64_t n = 1;
-      for (auto& d : shape) {
-        ls >> d;
-        n *= d;
-      }
-      std::vector<double> v(static_cast<std::size_t>(n));
-      for (auto& x : v) {
-        std::string tok;
-        ls >> tok;
-        x = std::strtod(tok.c_str(), nullptr);
-      }
-      const sorix::Dtype dtype = dt == "float64" ? sorix::float64 : dt == "float32" ? sorix::float32 : sorix::int64;
-      out[key] = sorix::tensor(v, shape, dtype);
-    }
-    return out;
-  }();
+  static const std::map<std::string, Tensor> table =
+      reference_table::read(std::string(SORIX_TEST_DATA_DIR) + "/parity_optim.txt", "scripts/gen_parity_optim.py");
   return table;
 }
 

@@ -16,39 +16,15 @@
 
 #include <sorix/sorix.hpp>
 
+#include "support/reference_table.hpp"
+
 namespace toolbox_ref {
 
 using sorix::Tensor;
 
 inline const std::map<std::string, Tensor>& table() {
-  static const std::map<std::string, Tensor> data = [] {
-    const std::string path = std::string(SORIX_TEST_DATA_DIR) + "/toolbox_reference.txt";
-    std::ifstream in(path);
-    if (!in) throw std::runtime_error("cannot open " + path + " (regenerate with scripts/gen_reference_toolbox.py)");
-    std::map<std::string, Tensor> out;
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line.empty() || line[0] == '#') continue;
-      std::istringstream ls(line);
-      std::string key, dt;
-      int nd = 0;
-      ls >> key >> dt >> nd;
-      sorix::Shape shape(static_cast<std::size_t>(nd));
-      std::int64_t n = 1;
-      for (auto& d : shape) {
-        ls >> d;
-        n *= d;
-      }
-      std::vector<double> v(static_cast<std::size_t>(n));
-      for (auto& x : v) {
-        std::string tok;
-        ls >> tok;
-        x = std::strtod(tok.c_str(), nullptr);  // also "nan"
-      }
-      out[key] = sorix::tensor(v, shape, dt == "int64" ? sorix::int64 : sorix::float64);
-    }
-    return out;
-  }();
+  static const std::map<std::string, Tensor> data = reference_table::read(
+      std::string(SORIX_TEST_DATA_DIR) + "/toolbox_reference.txt", "scripts/gen_reference_toolbox.py");
   return data;
 }
 
