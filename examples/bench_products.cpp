@@ -4,6 +4,12 @@
 // of one register's lanes). Repetitions interleave the probe and the products, so a change of the
 // machine's clock or load falls on both; the table gives medians.
 //
+// A second table gives the cost of the batch tree (sorix/parallel/batch_tree.hpp) on the training
+// step: each weight-gradient product restarts its chain every 32 rows and combines the partials in
+// a fixed tree (the definition that makes data-parallel training rank-invariant). Each is timed
+// against the same product as one chain over the whole batch, interleaved, and the three extra
+// times are set against one whole training step of the model (RMSprop, same batch and threads).
+//
 //   bench_products [--reps 21] [--threads 1] [--capabilities scalar,avx2,avx512]
 #include <algorithm>
 #include <chrono>
@@ -13,9 +19,10 @@
 
 #include <sorix/sorix.hpp>
 
-#include "autograd/src/gemm.hpp"
 #include "examples/support/cli.hpp"
-#include "core/src/kernels/table.hpp"
+#include "examples/support/fashion_model.hpp"
+#include "sorix_autograd/gemm.hpp"
+#include "sorix_core/kernels/table.hpp"
 
 namespace {
 
@@ -41,6 +48,62 @@ const Product kProducts[] = {
     {"fc2 grad x", false, false, 128, 128, 64},         {"fc3 forward", false, true, 128, 10, 64},
     {"fc3 grad W", true, false, 10, 64, 128},           {"fc3 grad x", false, false, 128, 64, 10},
 };
+
+// Median time of one training step of the benchmark MLP at this batch size (after a warm-up).
+double training_step_seconds(std::int64_t batch, int reps) {
+  sorix::manual_seed(0);
+  sorix::nn::Sequential model = sorix::examples::make_fashion_model();
+  sorix::optim::RMSprop opt(model.parameters(), sorix::optim::RMSpropOptions(1e-3).alpha(0.99));
+  sorix::nn::CrossEntropyLoss loss_fn;
+  auto data = sorix::examples::synthetic_fashion(batch, 3);
+  sorix::data::DataLoader loader(data, sorix::data::DataLoaderOptions().batch_size(batch));
+  const sorix::data::Batch b = *loader.begin();
+  std::vector<double> t;
+  for (int r = -1; r < reps; ++r) {
+    const auto t0 = Clock::now();
+    sorix::Tensor loss = loss_fn(model(b.data), b.target);
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+    if (r >= 0) t.push_back(seconds_since(t0));
+  }
+  return median(t);
+}
+
+// The batch tree's extra time on the step's three weight-gradient products, and that as a share
+// of the whole step, at batch 128 and 512.
+void batch_tree_cost(const std::string& cap, int reps) {
+  const std::size_t dims[][2] = {{128, 784}, {64, 128}, {10, 64}};  // (out, in) of fc1, fc2, fc3
+  for (std::size_t batch : {std::size_t(128), std::size_t(512)}) {
+    double extra = 0, tree_total = 0, chain_total = 0;
+    for (const auto& d : dims) {
+      const std::size_t out = d[0], in = d[1];
+      std::vector<float> g(batch * out, 0.01f), x(batch * in, 0.02f), w(out * in);
+      std::vector<double> tree, chain;
+      for (int r = -1; r < reps; ++r) {
+        auto t0 = Clock::now();
+        for (int k = 0; k < 10; ++k)
+          sorix::kernels::gemm_batch_tree<float>(true, false, out, in, batch, g.data(), out, x.data(), in, w.data(), in,
+                                                 sorix::parallel::kBatchChunk);
+        const double t_tree = seconds_since(t0) / 10;
+        t0 = Clock::now();
+        for (int k = 0; k < 10; ++k)
+          sorix::kernels::gemm<float>(true, false, out, in, batch, 1.0f, g.data(), out, x.data(), in, 0.0f, w.data(), in);
+        const double t_chain = seconds_since(t0) / 10;
+        if (r >= 0) {
+          tree.push_back(t_tree);
+          chain.push_back(t_chain);
+        }
+      }
+      tree_total += median(tree);
+      chain_total += median(chain);
+      extra += median(tree) - median(chain);
+    }
+    const double step = training_step_seconds(static_cast<std::int64_t>(batch), reps);
+    std::printf("%-6s %6zu %14.1f %14.1f %12.1f %12.1f %9.1f%%\n", cap.c_str(), batch, chain_total * 1e6,
+                tree_total * 1e6, extra * 1e6, step * 1e6, 100.0 * extra / step);
+  }
+}
 
 }  // namespace
 
@@ -104,6 +167,17 @@ int main(int argc, char** argv) try {
     }
     std::printf("%-6s %-22s %16s %10.1f %11.2f %7.0f%%   (peak %.2f GFMA/s)\n", cap.c_str(), "all eight", "", total_time * 1e6,
                 total_fma / total_time / 1e9, 100.0 * total_fma / total_time / peak_rate, peak_rate / 1e9);
+    std::fflush(stdout);
+  }
+  std::printf("\nThe batch tree's cost: the three weight-gradient products as the tree (chains of %zu rows) against\n"
+              "one chain over the batch, and the extra time against one training step; %d thread(s), medians of %d\n",
+              sorix::parallel::kBatchChunk, threads, reps);
+  std::printf("%-6s %6s %14s %14s %12s %12s %10s\n", "cpu", "batch", "one chain us", "tree us", "extra us", "step us",
+              "of step");
+  for (const std::string& cap : caps) {
+    if (cap == "scalar" && caps.size() > 1) continue;  // minutes per step there; the vector paths are the question
+    sorix::set_cpu_capability(cap);
+    batch_tree_cost(cap, reps);
     std::fflush(stdout);
   }
   return 0;

@@ -8,7 +8,13 @@
 set -euo pipefail
 build="${1:-build}"
 status=0
-for obj in "$build"/CMakeFiles/sorix.dir/core/src/kernels/cap_*.cpp.o; do
+shopt -s nullglob
+objects=("$build"/core/CMakeFiles/sorix_core.dir/src/kernels/cap_*.cpp.o)
+if [ ${#objects[@]} -eq 0 ]; then
+  echo "check-kernel-symbols: no capability objects (cap_*.cpp.o) under $build/core" >&2
+  exit 1
+fi
+for obj in "${objects[@]}"; do
   bad=$(nm -C "$obj" | awk '$2 == "W" || $2 == "V" || $2 == "u"' |
         grep -v -E 'xsimd::(sse2|avx2|fma3<|avx512|neon|generic)|DW\.ref\.__gxx_personality_v0' || true)
   if [ -n "$bad" ]; then

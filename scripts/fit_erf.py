@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Prints the coefficients of sorix's float64 erf (core/src/kernels/math.hpp).
+"""Prints the coefficients of sorix's float64 erf (core/internal/sorix_core/kernels/math.hpp).
 
 Below |x| = 0.65: the Taylor series of erf(x)/x in t = x^2, 2/sqrt(pi) (-1)^n / (n! (2n + 1)),
 16 terms. Above: g(x) = erfc(x) e^(x^2) on five pieces, each the Chebyshev interpolant of the

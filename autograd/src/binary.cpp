@@ -3,9 +3,9 @@
 // gradient of a broadcast input is summed back to its shape (sum_to).
 #include <cmath>
 
-#include "autograd/src/ops_internal.hpp"
-#include "core/src/kernels/broadcast.hpp"
-#include "core/src/kernels/strided.hpp"
+#include "sorix_autograd/ops_internal.hpp"
+#include "sorix_core/kernels/broadcast.hpp"
+#include "sorix_core/kernels/strided.hpp"
 
 namespace sorix {
 namespace {
@@ -14,7 +14,7 @@ using autograd::record;
 using kernels::choose;
 using kernels::one_if;
 
-// The ops' arithmetic lives in the kernel layer (core/src/kernels/elementwise_ops.hpp), which
+// The ops' arithmetic lives in the kernel layer (core/internal/sorix_core/kernels/elementwise_ops.hpp), which
 // runs it on the active CPU capability; int64 runs the same functors on the baseline.
 using kernels::ops::AddOp;
 using kernels::ops::DivOp;

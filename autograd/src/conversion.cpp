@@ -1,5 +1,5 @@
 // Dtype conversion and clone (both differentiable; int64 results carry no gradient).
-#include "autograd/src/ops_internal.hpp"
+#include "sorix_autograd/ops_internal.hpp"
 
 namespace sorix {
 

@@ -11,7 +11,7 @@
 #include <set>
 #include <string>
 
-#include "autograd/src/ops_internal.hpp"
+#include "sorix_autograd/ops_internal.hpp"
 
 namespace sorix {
 namespace {

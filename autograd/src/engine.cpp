@@ -11,7 +11,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "core/src/internal.hpp"
+#include "sorix_core/internal.hpp"
 #include "sorix/autograd/grad_mode.hpp"
 #include "sorix/autograd/node.hpp"
 
@@ -251,3 +251,13 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
 }
 
 }  // namespace sorix::autograd
+
+namespace sorix {
+// The tensor's entry point to the engine, defined here so that core needs no autograd header.
+void Tensor::backward(const Tensor& gradient, bool retain_graph, bool create_graph) const {
+  detail::check_defined(*this, "backward");
+  std::vector<Tensor> grads;
+  if (gradient.defined()) grads.push_back(gradient);
+  autograd::backward({*this}, grads, retain_graph, create_graph);
+}
+}  // namespace sorix

@@ -1,8 +1,8 @@
 // Parallel GEMM on the active capability's product kernel (gemm.hpp); OpenBLAS only for the
 // unconstrained benchmark variant (parallel::set_deterministic(false)).
-#include "autograd/src/gemm.hpp"
+#include "sorix_autograd/gemm.hpp"
 
-#include "core/src/kernels/table.hpp"
+#include "sorix_core/kernels/table.hpp"
 
 #include <cblas.h>
 

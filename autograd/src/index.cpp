@@ -13,8 +13,8 @@
 #include <numeric>
 #include <stdexcept>
 
-#include "autograd/src/ops_internal.hpp"
-#include "core/src/kernels/scatter.hpp"
+#include "sorix_autograd/ops_internal.hpp"
+#include "sorix_core/kernels/scatter.hpp"
 
 namespace sorix {
 namespace {

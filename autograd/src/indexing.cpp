@@ -15,8 +15,8 @@
 // (through assign_inplace, so views and autograd behave as for every in-place op).
 #include <limits>
 
-#include "autograd/src/ops_internal.hpp"
-#include "core/src/kernels/broadcast.hpp"
+#include "sorix_autograd/ops_internal.hpp"
+#include "sorix_core/kernels/broadcast.hpp"
 
 namespace sorix {
 

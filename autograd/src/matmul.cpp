@@ -8,8 +8,8 @@
 #include <algorithm>
 #include <tuple>
 
-#include "autograd/src/gemm.hpp"
-#include "autograd/src/ops_internal.hpp"
+#include "sorix_autograd/gemm.hpp"
+#include "sorix_autograd/ops_internal.hpp"
 
 namespace sorix {
 namespace {

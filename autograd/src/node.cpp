@@ -3,7 +3,7 @@
 
 #include <stdexcept>
 
-#include "core/src/internal.hpp"
+#include "sorix_core/internal.hpp"
 #include "sorix/autograd/grad_mode.hpp"
 
 namespace sorix::autograd {
@@ -94,5 +94,7 @@ void record(Tensor& output, const char* name, const std::vector<Tensor>& inputs,
   output.impl()->grad_fn = std::make_shared<Node>(name, std::move(edges), std::move(backward));
   output.impl()->requires_grad = true;
 }
+
+std::string node_name(const Node& node) { return node.name(); }
 
 }  // namespace sorix::autograd

@@ -1,10 +1,10 @@
 // Sum and mean (all elements or over dims) and sum_to, the gradient of broadcasting.
-// Deterministic: see core/src/kernels/reduce.hpp.
+// Deterministic: see core/internal/sorix_core/kernels/reduce.hpp.
 #include <algorithm>
 #include <limits>
 
-#include "autograd/src/ops_internal.hpp"
-#include "core/src/kernels/reduce.hpp"
+#include "sorix_autograd/ops_internal.hpp"
+#include "sorix_core/kernels/reduce.hpp"
 
 namespace sorix {
 

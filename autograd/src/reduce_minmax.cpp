@@ -10,9 +10,9 @@
 #include <cmath>
 #include <limits>
 
-#include "autograd/src/ops_internal.hpp"
-#include "core/src/kernels/minmax.hpp"
-#include "core/src/kernels/reduce.hpp"
+#include "sorix_autograd/ops_internal.hpp"
+#include "sorix_core/kernels/minmax.hpp"
+#include "sorix_core/kernels/reduce.hpp"
 
 namespace sorix {
 namespace {

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <limits>
 
-#include "autograd/src/ops_internal.hpp"
+#include "sorix_autograd/ops_internal.hpp"
 
 namespace sorix {
 namespace {

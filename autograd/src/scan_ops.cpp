@@ -1,9 +1,9 @@
 // cumsum and cumprod: each line along dim one add (multiply) chain in index order, lines split
-// across tasks (core/src/kernels/scan.hpp), so the bits never depend on the thread count or the
+// across tasks (core/internal/sorix_core/kernels/scan.hpp), so the bits never depend on the thread count or the
 // CPU. Gradients are composed from differentiable ops (themselves scans), so they differentiate
 // again.
-#include "autograd/src/ops_internal.hpp"
-#include "core/src/kernels/scan.hpp"
+#include "sorix_autograd/ops_internal.hpp"
+#include "sorix_core/kernels/scan.hpp"
 
 namespace sorix {
 namespace {

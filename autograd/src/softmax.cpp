@@ -6,14 +6,14 @@
 // A plain backward runs fused kernels on the saved output; under create_graph the same formulas
 // are written with Tensor ops on a recomputed output, so second derivatives flow.
 //
-// The loops are the kernel layer's (core/src/kernels/softmax.hpp).
+// The loops are the kernel layer's (core/internal/sorix_core/kernels/softmax.hpp).
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <limits>
 
-#include "autograd/src/ops_internal.hpp"
-#include "core/src/kernels/softmax.hpp"
+#include "sorix_autograd/ops_internal.hpp"
+#include "sorix_core/kernels/softmax.hpp"
 
 namespace sorix {
 namespace {

@@ -1,8 +1,8 @@
-// sort, argsort, topk: a stable sort of every line along dim (core/src/kernels/scan.hpp; a
+// sort, argsort, topk: a stable sort of every line along dim (core/internal/sorix_core/kernels/scan.hpp; a
 // permutation, so exact at any thread count). The values carry the gradient through gather, whose
 // backward scatters g back to the source positions.
-#include "autograd/src/ops_internal.hpp"
-#include "core/src/kernels/scan.hpp"
+#include "sorix_autograd/ops_internal.hpp"
+#include "sorix_core/kernels/scan.hpp"
 
 namespace sorix {
 namespace {

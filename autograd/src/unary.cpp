@@ -5,9 +5,9 @@
 #include <cmath>
 #include <limits>
 
-#include "autograd/src/ops_internal.hpp"
-#include "autograd/src/unary_map.hpp"
-#include "core/src/kernels/simd.hpp"
+#include "sorix_autograd/ops_internal.hpp"
+#include "unary_map.hpp"
+#include "sorix_core/kernels/simd.hpp"
 
 namespace sorix {
 namespace {
@@ -15,7 +15,7 @@ namespace {
 using autograd::record;
 using autograd::SavedTensor;
 
-// The ops' arithmetic lives in the kernel layer (core/src/kernels/elementwise_ops.hpp), which
+// The ops' arithmetic lives in the kernel layer (core/internal/sorix_core/kernels/elementwise_ops.hpp), which
 // runs it on the active CPU capability.
 using kernels::ops::AbsOp;
 using kernels::ops::ClampOp;

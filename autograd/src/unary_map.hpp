@@ -1,7 +1,7 @@
 #pragma once
 // Internal (not installed): the forward of a float-only unary op, shared by the unary op files.
-#include "autograd/src/ops_internal.hpp"
-#include "core/src/kernels/simd.hpp"
+#include "sorix_autograd/ops_internal.hpp"
+#include "sorix_core/kernels/simd.hpp"
 
 namespace sorix::detail {
 

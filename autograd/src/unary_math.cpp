@@ -5,9 +5,9 @@
 #include <cmath>
 #include <limits>
 
-#include "autograd/src/ops_internal.hpp"
-#include "autograd/src/unary_map.hpp"
-#include "core/src/kernels/simd.hpp"
+#include "sorix_autograd/ops_internal.hpp"
+#include "unary_map.hpp"
+#include "sorix_core/kernels/simd.hpp"
 
 namespace sorix {
 namespace {

@@ -14,8 +14,8 @@
 #include <algorithm>
 #include <numeric>
 
-#include "autograd/src/ops_internal.hpp"
-#include "core/src/kernels/strided.hpp"
+#include "sorix_autograd/ops_internal.hpp"
+#include "sorix_core/kernels/strided.hpp"
 
 namespace sorix {
 namespace {

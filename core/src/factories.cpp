@@ -2,7 +2,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "core/src/internal.hpp"
+#include "sorix_core/internal.hpp"
 #include "sorix/parallel/parallel.hpp"
 
 namespace sorix {

@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "core/src/internal.hpp"
+#include "sorix_core/internal.hpp"
 
 namespace sorix {
 

@@ -19,7 +19,7 @@
 #endif
 #include <cstdint>
 
-#include "core/src/internal.hpp"
+#include "sorix_core/internal.hpp"
 
 namespace sorix::detail {
 namespace {

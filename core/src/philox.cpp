@@ -1,12 +1,12 @@
 // Philox4x32-10: the scalar reference, and the public range functions (sorix/core/philox.hpp),
-// which run the active capability's block kernels (core/src/kernels/philox_kernels.hpp).
+// which run the active capability's block kernels (core/internal/sorix_core/kernels/philox_kernels.hpp).
 #include "sorix/core/philox.hpp"
 
 #include <cmath>
 #include <stdexcept>
 #include <string>
 
-#include "core/src/kernels/table.hpp"
+#include "sorix_core/kernels/table.hpp"
 
 namespace sorix::rng {
 

@@ -4,8 +4,7 @@
 #include <ostream>
 #include <sstream>
 
-#include "core/src/internal.hpp"
-#include "sorix/autograd/node.hpp"
+#include "sorix_core/internal.hpp"
 
 namespace sorix {
 
@@ -84,7 +83,7 @@ std::ostream& operator<<(std::ostream& os, const Tensor& t) {
   // float32 and int64 are the default floating and integer dtypes: only float64 is named (as PyTorch).
   if (t.dtype() == Dtype::Float64) os << ", dtype=" << dtype_name(t.dtype());
   if (t.grad_fn()) {
-    os << ", grad_fn=<" << t.grad_fn()->name() << ">";
+    os << ", grad_fn=<" << autograd::node_name(*t.grad_fn()) << ">";
   } else if (t.requires_grad()) {
     os << ", requires_grad=True";
   }

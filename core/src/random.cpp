@@ -7,8 +7,8 @@
 #include <limits>
 #include <numeric>
 
-#include "core/src/internal.hpp"
-#include "sorix/autograd/grad_mode.hpp"
+#include "sorix_core/internal.hpp"
+#include "sorix/core/grad_mode.hpp"
 #include "sorix/core/philox.hpp"
 #include "sorix/parallel/parallel.hpp"
 

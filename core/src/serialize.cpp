@@ -19,7 +19,7 @@
 #include <stdexcept>
 #include <vector>
 
-#include "core/src/internal.hpp"
+#include "sorix_core/internal.hpp"
 
 namespace sorix {
 

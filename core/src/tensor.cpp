@@ -5,11 +5,9 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "core/src/internal.hpp"
-#include "core/src/kernels/strided.hpp"
-#include "sorix/autograd/engine.hpp"
-#include "sorix/autograd/grad_mode.hpp"
-#include "sorix/autograd/node.hpp"
+#include "sorix_core/internal.hpp"
+#include "sorix_core/kernels/strided.hpp"
+#include "sorix/core/grad_mode.hpp"
 
 namespace sorix {
 
@@ -366,13 +364,6 @@ Tensor Tensor::detach() const {
   impl->storage = impl_->storage;
   impl->set_geometry(impl_->sizes, impl_->strides, impl_->offset);
   return Tensor(impl);
-}
-
-void Tensor::backward(const Tensor& gradient, bool retain_graph, bool create_graph) const {
-  detail::check_defined(*this, "backward");
-  std::vector<Tensor> grads;
-  if (gradient.defined()) grads.push_back(gradient);
-  autograd::backward({*this}, grads, retain_graph, create_graph);
 }
 
 }  // namespace sorix

@@ -3,7 +3,7 @@
 
 #include <sstream>
 
-#include "autograd/src/ops_internal.hpp"
+#include "sorix_autograd/ops_internal.hpp"
 
 namespace sorix::nn {
 

@@ -1,11 +1,11 @@
 // GELU, SiLU, ELU, Softplus, Hardtanh: the functional forms (forward and gradient kernels side by
-// side, core/src/kernels/activation_ops.hpp) and the modules over them.
+// side, core/internal/sorix_core/kernels/activation_ops.hpp) and the modules over them.
 #include <cmath>
 #include <sstream>
 #include <string>
 
-#include "autograd/src/ops_internal.hpp"
-#include "core/src/kernels/simd.hpp"
+#include "sorix_autograd/ops_internal.hpp"
+#include "sorix_core/kernels/simd.hpp"
 #include "sorix/nn/activation.hpp"
 
 namespace sorix::nn {

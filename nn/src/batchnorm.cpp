@@ -1,13 +1,13 @@
 // BatchNorm: the fused forward (statistics, normalisation, running update) and its hand-written
-// fused backward, side by side; their loops are the kernel layer's (core/src/kernels/batchnorm.hpp).
+// fused backward, side by side; their loops are the kernel layer's (core/internal/sorix_core/kernels/batchnorm.hpp).
 #include "sorix/nn/batchnorm.hpp"
 
 #include <cmath>
 #include <memory>
 #include <sstream>
 
-#include "autograd/src/ops_internal.hpp"
-#include "core/src/kernels/batchnorm.hpp"
+#include "sorix_autograd/ops_internal.hpp"
+#include "sorix_core/kernels/batchnorm.hpp"
 #include "sorix/nn/init.hpp"
 
 namespace sorix::nn {

@@ -5,10 +5,10 @@
 #include <cmath>
 #include <sstream>
 
-#include "autograd/src/gemm.hpp"
-#include "autograd/src/ops_internal.hpp"
-#include "core/src/kernels/batch_tree.hpp"
-#include "nn/src/conv_columns.hpp"
+#include "sorix_autograd/gemm.hpp"
+#include "sorix_autograd/ops_internal.hpp"
+#include "sorix_core/kernels/batch_tree.hpp"
+#include "conv_columns.hpp"
 #include "sorix/nn/init.hpp"
 
 namespace sorix::nn {

@@ -1,9 +1,9 @@
 // im2col / col2im as recorded ops (conv_columns.hpp), on the plane kernels of core's kernel layer.
-#include "nn/src/conv_columns.hpp"
+#include "conv_columns.hpp"
 
 #include <algorithm>
 
-#include "autograd/src/ops_internal.hpp"
+#include "sorix_autograd/ops_internal.hpp"
 
 namespace sorix::nn::detail {
 namespace {

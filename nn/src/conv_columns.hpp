@@ -2,7 +2,7 @@
 // Internal (not installed): the column moves of the convolutions as recorded ops. im2col and
 // col2im are each other's adjoint, so each one's gradient is the other, and gradients through a
 // convolution differentiate again (create_graph).
-#include "core/src/kernels/im2col.hpp"
+#include "sorix_core/kernels/im2col.hpp"
 #include "sorix/core/tensor.hpp"
 
 namespace sorix::nn::detail {

@@ -7,7 +7,7 @@
 #include <sstream>
 #include <vector>
 
-#include "autograd/src/ops_internal.hpp"
+#include "sorix_autograd/ops_internal.hpp"
 #include "sorix/core/philox.hpp"
 #include "sorix/parallel/batch_tree.hpp"
 

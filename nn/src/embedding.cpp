@@ -4,8 +4,8 @@
 
 #include <sstream>
 
-#include "autograd/src/ops_internal.hpp"
-#include "core/src/kernels/scatter.hpp"
+#include "sorix_autograd/ops_internal.hpp"
+#include "sorix_core/kernels/scatter.hpp"
 #include "sorix/nn/init.hpp"
 
 namespace sorix::nn {
@@ -67,7 +67,7 @@ Tensor lookup(const Tensor& w, const Tensor& indices, std::int64_t padding, bool
 }
 
 // d[r, :] = sum over k with idx[k] == r (in increasing k) of g[k, :]; row `padding` stays zero
-// (the kernel layer's one scatter-add, core/src/kernels/scatter.hpp).
+// (the kernel layer's one scatter-add, core/internal/sorix_core/kernels/scatter.hpp).
 Tensor scatter_rows(const Tensor& g, const Tensor& indices, std::int64_t num, std::int64_t padding) {
   const std::int64_t dim = g.shape().back();
   const auto K = static_cast<std::size_t>(indices.numel()), D = static_cast<std::size_t>(dim),

@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "core/src/internal.hpp"
+#include "sorix_core/internal.hpp"
 #include "sorix/autograd/grad_mode.hpp"
 
 namespace sorix::nn::init {

@@ -4,10 +4,10 @@
 #include <cmath>
 #include <sstream>
 
-#include "autograd/src/gemm.hpp"
-#include "core/src/kernels/batch_tree.hpp"
-#include "autograd/src/ops_internal.hpp"
-#include "core/src/kernels/reduce.hpp"
+#include "sorix_autograd/gemm.hpp"
+#include "sorix_core/kernels/batch_tree.hpp"
+#include "sorix_autograd/ops_internal.hpp"
+#include "sorix_core/kernels/reduce.hpp"
 #include "sorix/nn/init.hpp"
 
 namespace sorix::nn {

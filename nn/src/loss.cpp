@@ -8,11 +8,11 @@
 #include <cmath>
 #include <limits>
 
-#include "autograd/src/ops_internal.hpp"
-#include "core/src/kernels/batch_tree.hpp"
+#include "sorix_autograd/ops_internal.hpp"
+#include "sorix_core/kernels/batch_tree.hpp"
 #include "sorix/parallel/batch_tree.hpp"
-#include "core/src/kernels/reduce.hpp"
-#include "core/src/kernels/simd.hpp"
+#include "sorix_core/kernels/reduce.hpp"
+#include "sorix_core/kernels/simd.hpp"
 
 namespace sorix::nn {
 

@@ -4,7 +4,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "core/src/internal.hpp"
+#include "sorix_core/internal.hpp"
 #include "sorix/autograd/grad_mode.hpp"
 
 namespace sorix::nn {

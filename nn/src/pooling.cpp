@@ -1,13 +1,13 @@
 // Max, average and adaptive average pooling (sorix/nn/pooling.hpp): checks, window geometry, and
-// recorded ops over the plane kernels of core/src/kernels/pool.hpp. A 1-d pool is a 2-d pool over
+// recorded ops over the plane kernels of core/internal/sorix_core/kernels/pool.hpp. A 1-d pool is a 2-d pool over
 // planes of height 1.
 #include "sorix/nn/pooling.hpp"
 
 #include <memory>
 #include <sstream>
 
-#include "autograd/src/ops_internal.hpp"
-#include "core/src/kernels/pool.hpp"
+#include "sorix_autograd/ops_internal.hpp"
+#include "sorix_core/kernels/pool.hpp"
 
 namespace sorix::nn {
 namespace {

@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "autograd/src/gemm.hpp"
-#include "core/src/kernels/batch_tree.hpp"
+#include "sorix_autograd/gemm.hpp"
+#include "sorix_core/kernels/batch_tree.hpp"
 #include "sorix/nn/conv.hpp"
 #include "sorix/nn/linear.hpp"
 #include "sorix/parallel/batch_tree.hpp"

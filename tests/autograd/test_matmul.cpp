@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "autograd/src/gemm.hpp"
+#include "sorix_autograd/gemm.hpp"
 
 #include "support/capabilities.hpp"
 #include "support/gradcheck.hpp"

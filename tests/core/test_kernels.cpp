@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "core/src/kernels/math.hpp"
-#include "core/src/kernels/table.hpp"
+#include "sorix_core/kernels/math.hpp"
+#include "sorix_core/kernels/table.hpp"
 #include "sorix/core/philox.hpp"
 #include "sorix/sorix.hpp"
 #include "support/capabilities.hpp"

@@ -1,4 +1,4 @@
-// sorix's own sin, cos, tan, log1p, expm1 and erf (core/src/kernels/math.hpp) against long double
+// sorix's own sin, cos, tan, log1p, expm1 and erf (core/internal/sorix_core/kernels/math.hpp) against long double
 // references: the accuracy the headers document, and their limits. (No libm in the kernels: the
 // references here are the test's, not the library's.)
 #include <catch2/catch.hpp>
@@ -8,7 +8,7 @@
 #include <limits>
 #include <string>
 
-#include "core/src/kernels/math.hpp"
+#include "sorix_core/kernels/math.hpp"
 
 namespace kernels = sorix::kernels;
 

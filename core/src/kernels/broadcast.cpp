@@ -1,6 +1,6 @@
-#include "core/src/kernels/broadcast.hpp"
+#include "sorix_core/kernels/broadcast.hpp"
 
-#include "core/src/internal.hpp"
+#include "sorix_core/internal.hpp"
 
 namespace sorix::kernels {
 

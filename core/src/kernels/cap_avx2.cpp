@@ -1,6 +1,6 @@
 // The "avx2" capability's kernels: the kernel templates instantiated for Avx2Arch. This file is
 // compiled with -mavx2 -mfma (CMakeLists.txt), and nothing but kernels lives here.
-#include "core/src/kernels/table_impl.hpp"
+#include "sorix_core/kernels/table_impl.hpp"
 
 namespace sorix::kernels {
 namespace {

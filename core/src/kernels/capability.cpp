@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "core/src/kernels/table.hpp"
+#include "sorix_core/kernels/table.hpp"
 #include "sorix/core/cpu.hpp"
 
 namespace sorix::kernels {

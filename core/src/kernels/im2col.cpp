@@ -1,5 +1,5 @@
 // im2col / col2im plane kernels (im2col.hpp). Baseline code: a copy and an ordered sum.
-#include "core/src/kernels/im2col.hpp"
+#include "sorix_core/kernels/im2col.hpp"
 
 #include <algorithm>
 #include <cstdint>

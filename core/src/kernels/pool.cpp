@@ -1,5 +1,5 @@
 // Pooling plane kernels (pool.hpp).
-#include "core/src/kernels/pool.hpp"
+#include "sorix_core/kernels/pool.hpp"
 
 #include <algorithm>
 #include <bit>

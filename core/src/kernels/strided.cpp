@@ -1,6 +1,6 @@
 // The strided copy, fill and accumulate kernels (strided.hpp). Baseline code: moves of memory,
 // where the speed comes from the access order (rows, tiles), not from vector arithmetic.
-#include "core/src/kernels/strided.hpp"
+#include "sorix_core/kernels/strided.hpp"
 
 #include <algorithm>
 #include <numeric>

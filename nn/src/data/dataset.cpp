@@ -7,8 +7,8 @@
 
 #include <vector>
 
-#include "core/src/internal.hpp"
-#include "nn/src/data/row_gather.hpp"
+#include "sorix_core/internal.hpp"
+#include "data/row_gather.hpp"
 
 namespace sorix::data {
 

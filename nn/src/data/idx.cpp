@@ -12,7 +12,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "core/src/internal.hpp"
+#include "sorix_core/internal.hpp"
 #include "sorix/parallel/parallel.hpp"
 
 namespace sorix::data {

@@ -4,9 +4,9 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "core/src/internal.hpp"
-#include "core/src/kernels/table.hpp"
-#include "nn/src/data/row_gather.hpp"
+#include "sorix_core/internal.hpp"
+#include "sorix_core/kernels/table.hpp"
+#include "data/row_gather.hpp"
 #include "sorix/parallel/parallel.hpp"
 
 namespace sorix::data {

@@ -1,13 +1,13 @@
 // nn::DistributedDataParallel (data_parallel.hpp): the structure check and broadcast, the step's
 // batch shard, and the reduction of the gradients by the batch tree across the ranks.
 #include "sorix/nn/distributed/data_parallel.hpp"
-#include "nn/src/distributed/tensor_bytes.hpp"
+#include "distributed/tensor_bytes.hpp"
 
 #include <cstring>
 #include <numeric>
 #include <sstream>
 
-#include "autograd/src/ops_internal.hpp"
+#include "sorix_autograd/ops_internal.hpp"
 #include "sorix/autograd/engine.hpp"
 #include "sorix/core/hash.hpp"
 #include "sorix/nn/batchnorm.hpp"

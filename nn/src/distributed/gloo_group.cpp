@@ -23,7 +23,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "nn/src/distributed/tcp_store.hpp"
+#include "distributed/tcp_store.hpp"
 #include "sorix/core/error.hpp"
 #include "sorix/nn/distributed/process_group.hpp"
 

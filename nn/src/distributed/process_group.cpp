@@ -1,6 +1,6 @@
 // The default process group and the tensor-level collectives of sorix::distributed.
 #include "sorix/nn/distributed/process_group.hpp"
-#include "nn/src/distributed/tensor_bytes.hpp"
+#include "distributed/tensor_bytes.hpp"
 
 #include <cstring>
 #include <mutex>

@@ -1,7 +1,7 @@
 // The rendezvous TCP store (tcp_store.hpp). Wire format, both ways: a request is op (1 byte:
 // 'S' set, 'G' get), key length (u32), key, data length (u64), data; the reply to 'G' is data
 // length (u64) and data, sent once the key exists; 'S' is answered with one byte.
-#include "nn/src/distributed/tcp_store.hpp"
+#include "distributed/tcp_store.hpp"
 
 #include <arpa/inet.h>
 #include <netdb.h>

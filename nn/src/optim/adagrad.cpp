@@ -1,11 +1,11 @@
 // Adagrad: one fused kernel per parameter (see adagrad.hpp for the formulas, PyTorch 1.13's
-// single-tensor order), the kernel layer's (core/src/kernels/optim_kernels.hpp).
+// single-tensor order), the kernel layer's (core/internal/sorix_core/kernels/optim_kernels.hpp).
 #include "sorix/nn/optim/adagrad.hpp"
 
 #include <type_traits>
 
-#include "autograd/src/ops_internal.hpp"
-#include "core/src/kernels/table.hpp"
+#include "sorix_autograd/ops_internal.hpp"
+#include "sorix_core/kernels/table.hpp"
 
 namespace sorix::optim {
 namespace {

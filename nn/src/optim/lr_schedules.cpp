@@ -7,7 +7,7 @@
 #include <cmath>
 #include <numbers>
 
-#include "autograd/src/ops_internal.hpp"
+#include "sorix_autograd/ops_internal.hpp"
 
 namespace sorix::optim {
 namespace {

@@ -7,7 +7,7 @@
 #include <set>
 #include <stdexcept>
 
-#include "autograd/src/ops_internal.hpp"
+#include "sorix_autograd/ops_internal.hpp"
 
 namespace sorix::optim {
 

@@ -6,7 +6,7 @@
 #include <limits>
 #include <numbers>
 
-#include "autograd/src/ops_internal.hpp"
+#include "sorix_autograd/ops_internal.hpp"
 
 namespace sorix::optim {
 

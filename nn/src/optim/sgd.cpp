@@ -1,11 +1,11 @@
 // SGD: one fused kernel per parameter (see sgd.hpp for the formulas, PyTorch 1.13's order), the
-// kernel layer's (core/src/kernels/optim_kernels.hpp), with the parameter's group's options.
+// kernel layer's (core/internal/sorix_core/kernels/optim_kernels.hpp), with the parameter's group's options.
 #include "sorix/nn/optim/sgd.hpp"
 
 #include <type_traits>
 
-#include "autograd/src/ops_internal.hpp"
-#include "core/src/kernels/table.hpp"
+#include "sorix_autograd/ops_internal.hpp"
+#include "sorix_core/kernels/table.hpp"
 
 namespace sorix::optim {
 namespace {

@@ -1,5 +1,5 @@
 // Input checks shared by the toolbox (see inputs.hpp).
-#include "nn/src/toolbox/inputs.hpp"
+#include "toolbox/inputs.hpp"
 
 #include <cmath>
 #include <sstream>

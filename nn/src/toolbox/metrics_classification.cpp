@@ -5,7 +5,7 @@
 #include <limits>
 #include <unordered_map>
 
-#include "nn/src/toolbox/metrics_internal.hpp"
+#include "toolbox/metrics_internal.hpp"
 
 namespace sorix::metrics {
 

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "nn/src/toolbox/inputs.hpp"
+#include "toolbox/inputs.hpp"
 #include "sorix/autograd/ops.hpp"
 #include "sorix/toolbox/metrics.hpp"
 

@@ -6,7 +6,7 @@
 #include <sstream>
 #include <string>
 
-#include "nn/src/toolbox/inputs.hpp"
+#include "toolbox/inputs.hpp"
 #include "sorix/autograd/grad_mode.hpp"
 #include "sorix/autograd/ops.hpp"
 #include "sorix/toolbox/metrics.hpp"

@@ -6,7 +6,7 @@
 #include <set>
 #include <string>
 
-#include "nn/src/toolbox/metrics_internal.hpp"
+#include "toolbox/metrics_internal.hpp"
 
 namespace sorix::metrics {
 namespace {

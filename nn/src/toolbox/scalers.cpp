@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "nn/src/toolbox/inputs.hpp"
-#include "nn/src/toolbox/state.hpp"
+#include "toolbox/inputs.hpp"
+#include "toolbox/state.hpp"
 #include "sorix/autograd/grad_mode.hpp"
 #include "sorix/autograd/ops.hpp"
 #include "sorix/parallel/parallel.hpp"

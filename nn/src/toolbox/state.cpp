@@ -1,5 +1,5 @@
 // Strict StateDict reading for the toolbox (see state.hpp).
-#include "nn/src/toolbox/state.hpp"
+#include "toolbox/state.hpp"
 
 #include <string>
 #include <vector>

@@ -58,7 +58,7 @@ Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> m
 
 // ---- elementwise math (autograd/src/unary_math.cpp) ----------------------------------------------
 // float32 / float64 (int64 throws naming the op). Values on every capability and thread count are
-// the same bits: sorix's own polynomials (core/src/kernels/math.hpp), never libm. Accuracy: a few
+// the same bits: sorix's own polynomials (core/internal/sorix_core/kernels/math.hpp), never libm. Accuracy: a few
 // ulp (sin/cos/tan: for |x| <= 2^20 (float32) / 2^30 (float64); further out deterministic but
 // inexact). Gradients are composed from differentiable ops (twice differentiable).
 /// sin(x); gradient g cos(x). sin(+-0) = +-0, sin(+-inf) = NaN.

@@ -44,7 +44,7 @@
 // gives low). normal = fma(z, std, mean). Each fma is one rounding on every CPU (emulated exactly
 // where the CPU has no FMA instruction).
 // The transcendental functions in the normal kernels are sorix's own log and sin/cos of 2 pi u
-// (core/src/kernels/math.hpp); every element, including range heads and tails, goes through the same
+// (core/internal/sorix_core/kernels/math.hpp); every element, including range heads and tails, goes through the same
 // vector code, so a value does not depend on where a range starts or ends, and every CPU capability
 // gives the same bits (the kernels run on the active one: sorix/core/cpu.hpp).
 //

@@ -158,7 +158,7 @@ class Identity : public Module {
 
 // ---- GELU, SiLU, ELU, Softplus, Hardtanh (nn/src/activation_functions.cpp) ----------------------
 // float32 / float64; forward and gradient are kernel-layer functors side by side
-// (core/src/kernels/activation_ops.hpp), the same bits on every CPU capability and thread count.
+// (core/internal/sorix_core/kernels/activation_ops.hpp), the same bits on every CPU capability and thread count.
 // Under create_graph the gradient is composed from differentiable ops instead (equal to rounding).
 
 struct GELUOptions {

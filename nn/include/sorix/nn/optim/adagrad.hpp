@@ -5,7 +5,7 @@
 //   clr = lr / (1 + (t - 1) * lr_decay)           (in double)
 //   sum = sum + g * g                             (sum starts at initial_accumulator_value)
 //   p = p + (-clr) * g / (sqrt(sum) + eps)
-// Buffers: "sum". The update is one kernel (core/src/kernels/optim_kernels.hpp) of separate IEEE
+// Buffers: "sum". The update is one kernel (core/internal/sorix_core/kernels/optim_kernels.hpp) of separate IEEE
 // multiplies, adds, divides and square roots: the same bits on every capability and thread count.
 #include <vector>
 

@@ -22,8 +22,8 @@
 #endif
 #include <xsimd/xsimd.hpp>
 
-#include "core/src/kernels/elementwise_ops.hpp"
-#include "core/src/kernels/table.hpp"
+#include "sorix_core/kernels/elementwise_ops.hpp"
+#include "sorix_core/kernels/table.hpp"
 #include "sorix/parallel/parallel.hpp"
 
 namespace sorix::kernels {

@@ -1,11 +1,11 @@
 #pragma once
 // Builds the dispatch table of one architecture from the kernel templates. Included only by the
 // capability translation units (cap_*.cpp), each compiled with its capability's flags.
-#include "core/src/kernels/elementwise_kernels.hpp"
-#include "core/src/kernels/gemm_kernels.hpp"
-#include "core/src/kernels/optim_kernels.hpp"
-#include "core/src/kernels/philox_kernels.hpp"
-#include "core/src/kernels/table.hpp"
+#include "sorix_core/kernels/elementwise_kernels.hpp"
+#include "sorix_core/kernels/gemm_kernels.hpp"
+#include "sorix_core/kernels/optim_kernels.hpp"
+#include "sorix_core/kernels/philox_kernels.hpp"
+#include "sorix_core/kernels/table.hpp"
 
 namespace sorix::kernels {
 

@@ -1,4 +1,4 @@
-#include "sorix/autograd/grad_mode.hpp"
+#include "sorix/core/grad_mode.hpp"
 
 namespace sorix::autograd {
 namespace {

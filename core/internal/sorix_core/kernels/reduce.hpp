@@ -6,7 +6,7 @@
 // chunk order. Heavy: include only from .cpp files.
 #include <cstddef>
 
-#include "core/src/kernels/simd.hpp"
+#include "sorix_core/kernels/simd.hpp"
 
 namespace sorix::kernels {
 

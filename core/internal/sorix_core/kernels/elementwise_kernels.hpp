@@ -9,9 +9,9 @@
 #include <cstring>
 #include <limits>
 
-#include "core/src/kernels/arch.hpp"
-#include "core/src/kernels/elementwise_ops.hpp"
-#include "core/src/kernels/op_kinds.hpp"
+#include "sorix_core/kernels/arch.hpp"
+#include "sorix_core/kernels/elementwise_ops.hpp"
+#include "sorix_core/kernels/op_kinds.hpp"
 
 namespace sorix::kernels {
 

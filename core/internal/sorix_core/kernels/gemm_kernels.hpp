@@ -16,8 +16,8 @@
 #include <cstring>
 #include <type_traits>
 
-#include "core/src/kernels/arch.hpp"
-#include "core/src/kernels/table.hpp"
+#include "sorix_core/kernels/arch.hpp"
+#include "sorix_core/kernels/table.hpp"
 
 namespace sorix::kernels {
 

@@ -12,7 +12,7 @@
 #include <limits>
 #include <type_traits>
 
-#include "core/src/kernels/reduce.hpp"
+#include "sorix_core/kernels/reduce.hpp"
 #include "sorix/parallel/parallel.hpp"
 
 namespace sorix::kernels::minmax {

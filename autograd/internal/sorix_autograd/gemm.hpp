@@ -1,6 +1,6 @@
 #pragma once
 // Internal (not installed): parallel matrix products on the kernel layer's product kernel
-// (core/src/kernels/gemm_kernels.hpp, one instantiation per CPU capability).
+// (core/internal/sorix_core/kernels/gemm_kernels.hpp, one instantiation per CPU capability).
 //
 //   C = alpha * op(A) * op(B) + beta * C, every matrix row-major; op(X) = X or X^T.
 //   op(A) is M x K, op(B) is K x N, C is M x N. A is stored M x K (lda >= K) or, with trans_a,

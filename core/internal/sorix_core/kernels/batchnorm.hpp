@@ -13,7 +13,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "core/src/kernels/batch_tree.hpp"
+#include "sorix_core/kernels/batch_tree.hpp"
 #include "sorix/parallel/batch_tree.hpp"
 #include "sorix/parallel/parallel.hpp"
 

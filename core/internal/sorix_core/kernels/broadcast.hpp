@@ -7,7 +7,7 @@
 #include <cstddef>
 #include <vector>
 
-#include "core/src/kernels/simd.hpp"
+#include "sorix_core/kernels/simd.hpp"
 
 namespace sorix::kernels {
 

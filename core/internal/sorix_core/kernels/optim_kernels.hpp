@@ -7,8 +7,8 @@
 #include <cstddef>
 #include <cstring>
 
-#include "core/src/kernels/arch.hpp"
-#include "core/src/kernels/table.hpp"
+#include "sorix_core/kernels/arch.hpp"
+#include "sorix_core/kernels/table.hpp"
 
 namespace sorix::kernels {
 

@@ -17,7 +17,12 @@ void refresh_view(TensorImpl& view);
 /// After `self` was overwritten in place by `result`: records the history (self's own grad_fn,
 /// or, for a view, its base's, as PyTorch's CopySlices).
 void record_inplace(Tensor& self, const Tensor& result);
+/// The op name of a graph node (for printing `grad_fn=<...>`).
+std::string node_name(const Node& node);
 }  // namespace sorix::autograd
+// These three, like Tensor::backward, are defined by the autograd module (autograd/src/node.cpp,
+// autograd/src/engine.cpp), as PyTorch defines Variable's graph methods in its autograd folder:
+// core declares the graph hooks it calls and never includes an autograd header.
 
 namespace sorix::detail {
 

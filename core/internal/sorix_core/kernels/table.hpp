@@ -14,7 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "core/src/kernels/op_kinds.hpp"
+#include "sorix_core/kernels/op_kinds.hpp"
 
 namespace sorix::kernels {
 

@@ -31,8 +31,8 @@
 #include <limits>
 #include <type_traits>
 
-#include "core/src/kernels/arch.hpp"
-#include "core/src/kernels/math.hpp"
+#include "sorix_core/kernels/arch.hpp"
+#include "sorix_core/kernels/math.hpp"
 
 namespace sorix::kernels {
 

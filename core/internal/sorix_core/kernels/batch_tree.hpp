@@ -10,7 +10,7 @@
 #include <cstddef>
 #include <vector>
 
-#include "core/src/kernels/reduce.hpp"
+#include "sorix_core/kernels/reduce.hpp"
 #include "sorix/parallel/batch_tree.hpp"
 
 namespace sorix::kernels {

@@ -5,7 +5,7 @@
 // feeds an add, and sorix's own exp/tanh/erf/log1p/expm1 (math.hpp): the same bits everywhere.
 //
 // Included by elementwise_ops.hpp (heavy: xsimd).
-#include "core/src/kernels/elementwise_ops.hpp"
+#include "sorix_core/kernels/elementwise_ops.hpp"
 
 namespace sorix::kernels::ops {
 

@@ -11,8 +11,8 @@
 // Heavy (xsimd): include only from .cpp files.
 #include <type_traits>
 
-#include "core/src/kernels/math.hpp"
-#include "core/src/kernels/op_kinds.hpp"
+#include "sorix_core/kernels/math.hpp"
+#include "sorix_core/kernels/op_kinds.hpp"
 
 namespace sorix::kernels::ops {
 
@@ -199,4 +199,4 @@ struct LogSoftmaxGrad {  // g - exp(y) * s, a = g, b = y
 
 }  // namespace sorix::kernels::ops
 
-#include "core/src/kernels/activation_ops.hpp"
+#include "sorix_core/kernels/activation_ops.hpp"

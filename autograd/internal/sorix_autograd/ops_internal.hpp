@@ -1,6 +1,6 @@
 #pragma once
 // What every op file includes: the public op declarations, graph recording, input checks.
-#include "core/src/internal.hpp"
+#include "sorix_core/internal.hpp"
 #include "sorix/autograd/grad_mode.hpp"
 #include "sorix/autograd/node.hpp"
 #include "sorix/autograd/ops.hpp"

@@ -13,8 +13,8 @@
 #include <array>
 #include <cstddef>
 
-#include "core/src/kernels/reduce.hpp"
-#include "core/src/kernels/simd.hpp"
+#include "sorix_core/kernels/reduce.hpp"
+#include "sorix_core/kernels/simd.hpp"
 #include "sorix/parallel/parallel.hpp"
 
 namespace sorix::kernels::softmax {
@@ -32,7 +32,7 @@ std::size_t tile_cols(std::size_t r) {
   return std::clamp<std::size_t>(fit / 16 * 16, 64, kMaxCols);
 }
 
-// ---- elementwise ops: the kernel layer's (core/src/kernels/elementwise_ops.hpp) -------------
+// ---- elementwise ops: the kernel layer's (core/internal/sorix_core/kernels/elementwise_ops.hpp) -------------
 using kernels::ExpOp;
 using kernels::ops::DivBy;
 using kernels::ops::ExpDiff;

@@ -18,7 +18,7 @@
 #include <limits>
 #include <utility>
 
-#include "core/src/kernels/arch.hpp"
+#include "sorix_core/kernels/arch.hpp"
 
 namespace sorix::kernels::math {
 
