@@ -135,22 +135,33 @@ void chunked_task(const GemmKernel<T>& kern, bool trans_a, bool trans_b, std::si
                   std::size_t kmax, std::size_t max_depth, T* buf, std::size_t panel, std::size_t j0, std::size_t n,
                   std::size_t panels, std::size_t t0, std::size_t t1) {
   const std::size_t mr = kern.mr, nr = kern.nr, block = mr * n;
+  if (K <= kmax) {
+    // One K block (every training batch up to kBlockK rows): each tile runs the whole tree in its
+    // registers and an L1 stack of pending nodes, and writes the root to C (tree_tile in
+    // gemm_kernels.hpp; the same additions as below).
+    pack_columns(kern, trans_b, B, ldb, 0, K, j0, n, panels, buf, panel);
+    GemmArgs<T> args{trans_a, M, n, K, T(1), A, lda, T(0), C + j0, ldc, buf, panel};
+    args.tree_chunk = chunk_k;
+    args.tree_stack = thread_buffer<T, 1>(max_depth * mr * nr);
+    for (std::size_t t = t0; t < t1; ++t) kern.tiles(args, t, 0, panels);
+    return;
+  }
   T* stack = thread_buffer<T, 1>((t1 - t0) * max_depth * block);
-  std::size_t chunk = 0;
   for (std::size_t k0 = 0; k0 < K; k0 += kmax) {
     const std::size_t kb = std::min(kmax, K - k0);
     pack_columns(kern, trans_b, B, ldb, k0, kb, j0, n, panels, buf, panel);
-    // The pieces of chunks in this block: a chunk longer than the block continues its chains
-    // from the partial sums on the stack (exact: GemmArgs::accumulate) in the next block.
-    for (std::size_t kc = k0; kc < k0 + kb;) {
-      const std::size_t chunk_begin = chunk * chunk_k, chunk_end = std::min(K, chunk_begin + chunk_k);
-      const std::size_t end = std::min(chunk_end, k0 + kb);
-      const bool ends_chunk = end == chunk_end;
-      const std::size_t depth = static_cast<std::size_t>(std::popcount(chunk));
-      const int merges = ends_chunk ? std::countr_zero(chunk + 1) : 0;
-      for (std::size_t t = t0; t < t1; ++t) {
-        const std::size_t i0 = t * mr, rows = std::min(mr, M - i0);
-        T* slots = stack + (t - t0) * max_depth * block;
+    // One row panel at a time through all the block's chunk pieces, so that its stack of partial
+    // nodes stays in L1 while its chunks are added into it. A chunk longer than the block continues
+    // its chains from the partial sums on the stack (exact: GemmArgs::accumulate) in the next block.
+    // The stack's bookkeeping follows the chunk index only, so every row panel's is the same.
+    for (std::size_t t = t0; t < t1; ++t) {
+      const std::size_t i0 = t * mr, rows = std::min(mr, M - i0);
+      T* slots = stack + (t - t0) * max_depth * block;
+      for (std::size_t kc = k0; kc < k0 + kb;) {
+        const std::size_t chunk = kc / chunk_k, chunk_begin = chunk * chunk_k;
+        const std::size_t chunk_end = std::min(K, chunk_begin + chunk_k), end = std::min(chunk_end, k0 + kb);
+        const std::size_t depth = static_cast<std::size_t>(std::popcount(chunk));
+        const int merges = end == chunk_end ? std::countr_zero(chunk + 1) : 0;
         const T* a = A + (trans_a ? kc * lda + i0 : i0 * lda + kc);
         GemmArgs<T> args{trans_a, rows, n, end - kc, T(1), a, lda, T(0), slots + depth * block, n, buf + (kc - k0) * nr, panel};
         args.accumulate = kc > chunk_begin;
@@ -160,11 +171,11 @@ void chunked_task(const GemmKernel<T>& kern, bool trans_a, bool trans_b, std::si
           const T* right = left + block;
           for (std::size_t e = 0; e < rows * n; ++e) left[e] = left[e] + right[e];
         }
+        kc = end;
       }
-      if (ends_chunk) ++chunk;
-      kc = end;
     }
   }
+  const std::size_t chunk = ceil_div(K, chunk_k);
   // The root: the stack folded from the right, into C.
   const std::size_t depth = static_cast<std::size_t>(std::popcount(chunk));
   for (std::size_t t = t0; t < t1; ++t) {

@@ -12,6 +12,7 @@
 // A is read in place, MR rows at a time (MR broadcasts per k). An MR x NR tile of C accumulates in
 // MR * NV registers while the kernel walks k.
 #include <algorithm>
+#include <bit>
 #include <cstddef>
 #include <cstring>
 #include <type_traits>
@@ -191,6 +192,76 @@ struct GemmKernels {
     }
   }
 
+  // The tile's chains over k = 0..K-1, continuing from c's values: c[r][v] = fma(a(r, k), b[k], c).
+  template <std::size_t kVecs>
+  static void chains(std::size_t K, const T* const* ar, std::size_t a_step, const T* __restrict bp, B (&c)[MR][kVecs]) {
+#if SORIX_X86
+    if constexpr (kIsSse2<A> && std::is_same_v<T, float>) {
+      if (sse2_chains<kVecs>(K, ar, a_step, bp, c)) return;
+    }
+#endif
+    for (std::size_t k = 0; k < K; ++k) {
+      B b[kVecs];
+#pragma GCC unroll 4
+      for (std::size_t v = 0; v < kVecs; ++v) b[v] = B::load_aligned(bp + k * NR + v * W);
+      const std::size_t ak = k * a_step;
+#pragma GCC unroll 16
+      for (std::size_t r = 0; r < MR; ++r) {
+        const B av(ar[r][ak]);
+#pragma GCC unroll 4
+        for (std::size_t v = 0; v < kVecs; ++v) c[r][v] = fmadd(av, b[v], c[r][v]);
+      }
+    }
+  }
+
+  // The batch tree inside one tile (GemmArgs::tree_chunk): chunk i's chains start from +0; then
+  // countr_zero(i + 1) finished pairs are added, each the earlier node (on the stack) + the later
+  // one; the root is the stack folded from the right. The pending nodes live in `stack` (L1), the
+  // running node in registers: the same additions, in the same order, as the tree over whole
+  // blocks of C (autograd/src/gemm.cpp), on every capability.
+  template <bool kTransA, std::size_t kVecs>
+  static void tree_tile(std::size_t K, std::size_t chunk_k, const T* __restrict a, std::size_t lda,
+                        const T* __restrict bp, T* C, std::size_t ldc, std::size_t rows, std::size_t cols, T* stack) {
+    const std::size_t a_row = kTransA ? 1 : lda, a_step = kTransA ? lda : 1;
+    constexpr std::size_t kNode = MR * NR;
+    B c[MR][kVecs];
+    std::size_t depth = 0;
+    for (std::size_t chunk = 0, k0 = 0; k0 < K; ++chunk, k0 += chunk_k) {
+      const T* ar[MR];
+#pragma GCC unroll 16
+      for (std::size_t r = 0; r < MR; ++r) {
+        ar[r] = a + (r < rows ? r : rows - 1) * a_row + k0 * a_step;
+#pragma GCC unroll 4
+        for (std::size_t v = 0; v < kVecs; ++v) c[r][v] = B(T(0));
+      }
+      chains<kVecs>(std::min(chunk_k, K - k0), ar, a_step, bp + k0 * NR, c);
+      for (int m = std::countr_zero(chunk + 1); m > 0; --m) {
+        const T* left = stack + --depth * kNode;
+        for (std::size_t r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+          for (std::size_t v = 0; v < kVecs; ++v) c[r][v] = B::load_aligned(left + r * NR + v * W) + c[r][v];
+      }
+      if (k0 + chunk_k >= K) break;  // the last node stays in the registers for the root
+      T* top = stack + depth++ * kNode;
+      for (std::size_t r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+        for (std::size_t v = 0; v < kVecs; ++v) c[r][v].store_aligned(top + r * NR + v * W);
+    }
+    while (depth > 0) {  // the root: pending nodes folded from the right
+      const T* left = stack + --depth * kNode;
+      for (std::size_t r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+        for (std::size_t v = 0; v < kVecs; ++v) c[r][v] = B::load_aligned(left + r * NR + v * W) + c[r][v];
+    }
+    for (std::size_t r = 0; r < rows; ++r) {
+      alignas(64) T buf[NR];
+      T* out = cols == NR ? C + r * ldc : buf;  // a ragged tile goes through a buffer
+#pragma GCC unroll 4
+      for (std::size_t v = 0; v < kVecs; ++v) c[r][v].store_unaligned(out + v * W);
+      if (cols != NR) std::memcpy(C + r * ldc, buf, cols * sizeof(T));
+    }
+  }
+
   // One MR x NR tile: acc[r][j] = fma chain over k of a(r, k) * b[k][j], then the epilogue into
   // the rows x cols corner of C. Rows past `rows` are clamped to the last real row (their results
   // are never stored). Only the first kVecs registers of each row are computed (a ragged last
@@ -221,22 +292,7 @@ struct GemmKernels {
       }
     }
     for (std::size_t r = 0; r < rows; ++r) __builtin_prefetch(C + r * ldc, 1, 3);
-    bool done = false;
-#if SORIX_X86
-    if constexpr (kIsSse2<A> && std::is_same_v<T, float>) done = sse2_chains<kVecs>(K, ar, a_step, bp, c);
-#endif
-    for (std::size_t k = 0; k < K && !done; ++k) {
-      B b[kVecs];
-#pragma GCC unroll 4
-      for (std::size_t v = 0; v < kVecs; ++v) b[v] = B::load_aligned(bp + k * NR + v * W);
-      const std::size_t ak = k * a_step;
-#pragma GCC unroll 16
-      for (std::size_t r = 0; r < MR; ++r) {
-        const B av(ar[r][ak]);
-#pragma GCC unroll 4
-        for (std::size_t v = 0; v < kVecs; ++v) c[r][v] = fmadd(av, b[v], c[r][v]);
-      }
-    }
+    chains<kVecs>(K, ar, a_step, bp, c);
     const B va(alpha), vb(beta);
     for (std::size_t r = 0; r < rows; ++r) {
       T* row = C + r * ldc;
@@ -257,13 +313,13 @@ struct GemmKernels {
 
   // tile<kTransA, vecs> for a run-time vecs in [1, NV].
   template <bool kTransA, std::size_t kVecs = NV>
-  static void tile_of_width(std::size_t vecs, std::size_t K, const T* a, std::size_t lda, const T* bp, T alpha,
-                            T beta, T* C, std::size_t ldc, std::size_t rows, std::size_t cols, bool accumulate) {
+  static void tile_of_width(std::size_t vecs, const GemmArgs<T>& g, const T* a, const T* bp, T* C, std::size_t rows,
+                            std::size_t cols) {
     if constexpr (kVecs > 1) {
-      if (vecs < kVecs)
-        return tile_of_width<kTransA, kVecs - 1>(vecs, K, a, lda, bp, alpha, beta, C, ldc, rows, cols, accumulate);
+      if (vecs < kVecs) return tile_of_width<kTransA, kVecs - 1>(vecs, g, a, bp, C, rows, cols);
     }
-    tile<kTransA, kVecs>(K, a, lda, bp, alpha, beta, C, ldc, rows, cols, accumulate);
+    if (g.tree_chunk > 0) tree_tile<kTransA, kVecs>(g.K, g.tree_chunk, a, g.lda, bp, C, g.ldc, rows, cols, g.tree_stack);
+    else tile<kTransA, kVecs>(g.K, a, g.lda, bp, g.alpha, g.beta, C, g.ldc, rows, cols, g.accumulate);
   }
 
   static void tiles(const GemmArgs<T>& g, std::size_t t, std::size_t u0, std::size_t u1) {
@@ -276,8 +332,8 @@ struct GemmKernels {
       const T* b = g.packed + u * g.panel_stride;
       T* c = g.C + i0 * g.ldc + j0;
       const std::size_t vecs = (cols + W - 1) / W;
-      if (g.trans_a) tile_of_width<true>(vecs, g.K, a, g.lda, b, g.alpha, g.beta, c, g.ldc, rows, cols, g.accumulate);
-      else tile_of_width<false>(vecs, g.K, a, g.lda, b, g.alpha, g.beta, c, g.ldc, rows, cols, g.accumulate);
+      if (g.trans_a) tile_of_width<true>(vecs, g, a, b, c, rows, cols);
+      else tile_of_width<false>(vecs, g, a, b, c, rows, cols);
     }
   }
 

@@ -37,6 +37,13 @@ struct GemmArgs {
   /// call over those k with alpha == 1 and beta == 0) instead of from +0: a product split along K
   /// gives the bits of the unsplit one. Only with alpha == 1 and beta == 0.
   bool accumulate = false;
+  /// > 0: the batch tree over K (sorix/parallel/batch_tree.hpp), inside each tile: the chains
+  /// restart from +0 every tree_chunk values of k, the chunk partials are added by the fixed
+  /// pairwise tree over chunk indices, and the root is written to C. Only with alpha == 1,
+  /// beta == 0 and no accumulate; tree_stack is scratch for (bit_width(chunks) + 1) * mr * nr
+  /// values, 64-byte aligned (the tree's pending nodes of one tile: L1-resident).
+  std::size_t tree_chunk = 0;
+  T* tree_stack = nullptr;
 };
 
 template <class T>
