@@ -169,6 +169,18 @@ TEST_CASE("a CNN (Conv2d, BatchNorm2d, Dropout) at 1 to 4 ranks trains to the si
   }
 }
 
+TEST_CASE("grouped and transposed convolutions and the other mean losses at 1 to 4 ranks give the single-process bits", "[distributed]") {
+  // Grouped Conv2d and ConvTranspose2d weight and bias gradients, MSE, L1, smooth L1, Huber, BCE,
+  // BCE with logits, KLDiv 'batchmean' and NLL means: all batch-tree sums.
+  const std::string want = train(0, 1, false, "train_mixed").at(0);
+  for (int world : {1, 2, 3, 4}) {
+    for (const std::string& got : train(world, world == 3 ? 2 : 1, false, "train_mixed")) {
+      INFO("world " << world);
+      CHECK(got == want);
+    }
+  }
+}
+
 TEST_CASE("small gradient buckets (several per step, reduced during backward) give the same bits", "[distributed]") {
   // The MLP with 1 KiB buckets: each layer's weight and bias in buckets of their own, handed to the
   // communication thread as backward produces them, with SyncBatchNorm's collectives in between.

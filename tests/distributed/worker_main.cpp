@@ -3,6 +3,9 @@
 //   worker train  <store> <rank> <world> <out_file>   a few training steps; world 0: one process,
 //                                                    no process group, plain BatchNorm
 //   worker train_cnn ...                             the same with a small CNN
+//   worker train_mixed ...                           a grouped Conv2d and a grouped ConvTranspose2d
+//                                                    trained on the sum of MSE, L1, smooth L1,
+//                                                    Huber, BCE, BCE with logits, KLDiv batchmean, NLL
 //   worker train_buckets ...                         the MLP with 1 KiB gradient buckets
 //   worker overlap ...                               a probe in backward waits for the last
 //                                                    layer's buckets to be reduced (overlap)
@@ -226,6 +229,58 @@ std::string overlap(bool distributed, int victim) {
   return sorix::sha256_hex(model->state_dict()) + " " + losses.hex_digest();
 }
 
+// [N, 20] as [N, 4, 1, 5] -> Conv2d(4, 8, 3, padding 1, groups 2) -> ReLU ->
+// ConvTranspose2d(8, 4, 3, padding 1, groups 2) -> Flatten -> Linear(20, 10), trained on the sum of
+// the mean losses (every one's divisor and value over the whole batch), 4 SGD steps of 200 rows of
+// 600 (7 chunks). Returns the digest of weights and losses.
+std::string train_mixed(bool distributed) {
+  sorix::manual_seed(4321);
+  const std::int64_t N = 600, batch = 200;
+  const Tensor X = sorix::randn({N, 20});
+  const Tensor T = sorix::randn({N, 10});
+  const Tensor B = sorix::randint(0, 2, {N, 10}).to(sorix::float32);
+  const Tensor Y = sorix::randint(0, 10, {N});
+  auto model = std::make_shared<nn::Sequential>();
+  model->push_back(nn::Unflatten(1, {4, 1, 5}));
+  model->push_back(nn::Conv2d(nn::Conv2dOptions(4, 8, 3).padding(1).groups(2)));
+  model->push_back(nn::ReLU());
+  model->push_back(nn::ConvTranspose2d(nn::ConvTranspose2dOptions(8, 4, 3).padding(1).groups(2)));
+  model->push_back(nn::Flatten());
+  model->push_back(nn::Linear(20, 10));
+  std::shared_ptr<nn::Module> net = model;
+  if (distributed) net = std::make_shared<nn::DistributedDataParallel>(model);
+  sorix::optim::SGD opt(model->parameters(), sorix::optim::SGDOptions(0.05).momentum(0.9));
+  sorix::data::DistributedSampler sampler(N, sorix::data::DistributedSamplerOptions(batch).seed(3),
+                                          distributed ? -1 : 0, distributed ? -1 : 1);
+  namespace F = nn::functional;
+  sorix::Sha256 losses;
+  sampler.set_epoch(0);
+  for (int step = 0; step < 3; ++step) {
+    const Tensor idx = *sampler.next();
+    const Tensor z = net->forward(sorix::index_select(X, 0, idx));
+    const Tensor t = sorix::index_select(T, 0, idx), b = sorix::index_select(B, 0, idx), y = sorix::index_select(Y, 0, idx);
+    const Tensor parts[] = {
+        F::mse_loss(z, t),
+        F::l1_loss(z, t),
+        F::smooth_l1_loss(z, t, nn::SmoothL1LossOptions().beta(0.5)),
+        F::huber_loss(z, t, nn::HuberLossOptions().delta(0.7)),
+        F::binary_cross_entropy(sorix::sigmoid(z), b),
+        F::binary_cross_entropy_with_logits(z, b),
+        F::kl_div(sorix::log_softmax(z, 1), sorix::softmax(t, 1), nn::KLDivLossOptions(nn::KLDivReduction::BatchMean)),
+        F::nll_loss(sorix::log_softmax(z, 1), y),
+    };
+    Tensor loss = parts[0];
+    for (std::size_t k = 0; k < std::size(parts); ++k) {
+      losses.update(parts[k]);
+      if (k > 0) loss = loss + parts[k];
+    }
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+  }
+  return sorix::sha256_hex(model->state_dict()) + " " + losses.hex_digest();
+}
+
 // The options of a rank that meets the others through the file store at `store`.
 dist::InitProcessGroupOptions file_store(const std::string& store, int rank, int world,
                                          std::chrono::milliseconds timeout) {
@@ -249,7 +304,7 @@ int main(int argc, char** argv) {
   const std::string mode = argv[1], store = argv[2];
   const int rank = std::atoi(argv[3]), world = std::atoi(argv[4]);
   try {
-    if (mode == "train" || mode == "train_cnn" || mode == "train_buckets" || mode == "overlap") {
+    if (mode == "train" || mode == "train_cnn" || mode == "train_buckets" || mode == "overlap" || mode == "train_mixed") {
       if (mode == "train_buckets") g_bucket_cap_mb = 1.0 / 1024.0;
       const bool distributed = world > 0;
       if (distributed) {
@@ -260,7 +315,9 @@ int main(int argc, char** argv) {
         o.timeout = std::chrono::seconds(120);
         dist::init_process_group(o);
       }
-      const std::string digest = mode == "overlap" ? overlap(distributed, -1) : train(distributed, -1, mode == "train_cnn");
+      const std::string digest = mode == "overlap"       ? overlap(distributed, -1)
+                                 : mode == "train_mixed" ? train_mixed(distributed)
+                                                         : train(distributed, -1, mode == "train_cnn");
       std::ofstream(argv[5]) << digest << "\n";
       if (distributed) dist::destroy_process_group();
       return 0;

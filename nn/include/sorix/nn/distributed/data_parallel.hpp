@@ -13,10 +13,10 @@
 // is a pairwise tree over chunks of kBatchChunk rows, and rank r holds rows of exactly one tree
 // node, split_batch_tree(chunks, world)[r] (data::DistributedSampler gives these rows; forward
 // checks them). A rank's gradients are then its node of the global tree, computed from its rows
-// alone; for each bucket (below) the rank sends its node's shards to the shards' owners (all-to-all), each
-// owner finishes the tree for its shard in the tree's order, and the shards are gathered: the
-// engine moves bytes, sorix does every addition. The loss's mean, SyncBatchNorm's statistics and
-// Dropout's masks see the whole batch through the batch shard that forward sets for the step
+// alone; for each bucket (below) the rank sends its node's shards to the shards' owners
+// (all-to-all), each owner finishes the tree for its shard in the tree's order, and the shards
+// are gathered: the engine moves bytes, sorix does every addition. The losses' means,
+// SyncBatchNorm's statistics and Dropout's masks see the whole batch through the batch shard that forward sets for the step
 // (SyncBatchNorm's weight and bias gradients come out of its backward as whole-batch values and
 // are not reduced again). Plain BatchNorm keeps each rank's own statistics (as PyTorch's): use
 // convert_sync_batchnorm for the guarantee.
@@ -33,9 +33,10 @@
 // world size that does not divide the chunks into equal tree nodes, ranks hold unequal rows (the
 // largest node is at most twice the smallest). See docs/distributed.md.
 // Supported inside the module: any layer whose batch reductions are the library's (Linear,
-// Conv2d/Conv1d with groups 1, BatchNorm via convert_sync_batchnorm, Dropout, activations, pooling,
-// CrossEntropyLoss with the mean over [N, C] inputs); grouped and transposed convolutions' weight
-// gradients are not yet batch-tree sums (docs/distributed.md).
+// Conv1d/Conv2d/ConvTranspose2d with any groups, BatchNorm via convert_sync_batchnorm, Dropout,
+// activations, pooling); the mean and sum losses (CrossEntropy, NLL, MSE, L1, smooth L1, Huber,
+// BCE, BCE with logits, KLDiv) give whole-batch values over losses whose first dim is the step's
+// rows (docs/distributed.md).
 // Threading: forward and backward on one thread per rank; the collectives run on the instance's
 // communication thread (joined by the destructor). One forward per backward; an error of a
 // collective (a peer gone, a timeout) is rethrown by forward or backward as std::runtime_error
