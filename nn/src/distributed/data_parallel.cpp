@@ -1,5 +1,6 @@
 // nn::DistributedDataParallel (data_parallel.hpp): the structure check and broadcast, the step's
-// batch shard, and the reduction of the gradients by the batch tree across the ranks.
+// batch shard, and the reduction of the gradients by the batch tree across the ranks, in buckets
+// handed to the communication thread (comm_thread.hpp) as backward makes them.
 #include "sorix/nn/distributed/data_parallel.hpp"
 #include "nn/src/distributed/comm_thread.hpp"
 #include "nn/src/distributed/tensor_bytes.hpp"
