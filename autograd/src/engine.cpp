@@ -13,6 +13,7 @@
 
 #include "sorix_core/internal.hpp"
 #include "sorix/autograd/grad_mode.hpp"
+#include "sorix/autograd/leaf_hooks.hpp"
 #include "sorix/autograd/node.hpp"
 
 namespace sorix::autograd {
@@ -57,6 +58,20 @@ struct LeafSink {
   std::unordered_map<const TensorImpl*, std::size_t> leaf_index;  // capture mode
   std::unordered_map<const Node*, std::size_t> node_index;        // capture mode: non-leaf inputs
   std::vector<Tensor> captured;
+  // backward(): how many edges of the graph still lead to each leaf, and the hooks to call when a
+  // leaf's count reaches 0 (its grad() is final for this backward; on_leaf_gradient_ready).
+  std::unordered_map<const TensorImpl*, std::size_t> leaf_edges;
+  std::vector<std::function<void(const Tensor&)>>* ready_hooks = nullptr;
+
+  void edge_done(const std::shared_ptr<TensorImpl>& impl) {
+    if (capture) return;
+    auto it = leaf_edges.find(impl.get());
+    if (it == leaf_edges.end() || --it->second != 0) return;
+    if (ready_hooks == nullptr || ready_hooks->empty()) return;
+    const Tensor leaf(impl);
+    // By index: a hook may register another (the vector may grow while it runs).
+    for (std::size_t i = 0; i < ready_hooks->size(); ++i) (*ready_hooks)[i](leaf);
+  }
 
   void leaf(const std::shared_ptr<TensorImpl>& impl, const Tensor& g_in) {
     // A strided gradient (a view of an expand, a permutation) is made contiguous: grad() is
@@ -140,7 +155,12 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
       Node* n = stack.back();
       stack.pop_back();
       for (const Edge& e : n->next()) {
-        if (!e.fn) continue;
+        if (!e.fn) {
+          if (!sink.capture) {
+            if (std::shared_ptr<TensorImpl> leaf = e.leaf.lock()) ++sink.leaf_edges[leaf.get()];
+          }
+          continue;
+        }
         ++deps[e.fn.get()];
         if (seen.insert(e.fn.get()).second) stack.push_back(e.fn.get());
       }
@@ -185,8 +205,9 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
       if (e.fn) {
         if (has_grad) buffer[e.fn.get()] = add_grads(buffer[e.fn.get()], input_grads[i]);
         if (--deps[e.fn.get()] == 0) ready.push_back(e.fn);
-      } else if (has_grad) {
-        if (std::shared_ptr<TensorImpl> leaf = e.leaf.lock()) sink.leaf(leaf, input_grads[i]);
+      } else if (std::shared_ptr<TensorImpl> leaf = e.leaf.lock()) {
+        if (has_grad) sink.leaf(leaf, input_grads[i]);
+        sink.edge_done(leaf);
       }
     }
     if (!retain_graph) node->release();
@@ -201,7 +222,14 @@ bool anomaly_enabled() { return g_detect_anomaly.load(); }
 namespace {
 // The callbacks of the backward running on this thread (nullptr outside one).
 thread_local std::vector<std::function<void()>>* tls_callbacks = nullptr;
+// Its leaf-ready hooks (nullptr outside a backward()).
+thread_local std::vector<std::function<void(const Tensor&)>>* tls_ready_hooks = nullptr;
 }  // namespace
+
+void on_leaf_gradient_ready(std::function<void(const Tensor&)> fn) {
+  if (tls_ready_hooks == nullptr) throw std::logic_error("on_leaf_gradient_ready: called outside a backward()");
+  tls_ready_hooks->push_back(std::move(fn));
+}
 
 void queue_callback(std::function<void()> fn) {
   if (tls_callbacks == nullptr) throw std::logic_error("queue_callback: called outside a backward()");
@@ -213,13 +241,21 @@ void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grad_
   LeafSink sink;
   sink.create_graph = create_graph;
   std::vector<std::function<void()>> callbacks;
+  std::vector<std::function<void(const Tensor&)>> ready_hooks;
+  sink.ready_hooks = &ready_hooks;
   struct Scope {
     std::vector<std::function<void()>>* previous;
-    ~Scope() { tls_callbacks = previous; }
-  } scope{tls_callbacks};
+    std::vector<std::function<void(const Tensor&)>>* previous_hooks;
+    ~Scope() {
+      tls_callbacks = previous;
+      tls_ready_hooks = previous_hooks;
+    }
+  } scope{tls_callbacks, tls_ready_hooks};
   tls_callbacks = &callbacks;
+  tls_ready_hooks = &ready_hooks;
   run_backward(roots, grad_roots, retain_graph || create_graph, create_graph, sink);
   tls_callbacks = scope.previous;
+  tls_ready_hooks = scope.previous_hooks;
   for (auto& fn : callbacks) fn();
 }
 

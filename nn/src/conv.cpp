@@ -75,12 +75,34 @@ Tensor from_4d(const Tensor& y, std::size_t spatial, bool batched) {
 std::size_t sz(std::int64_t v) { return static_cast<std::size_t>(v); }
 
 // y [N, C_out, OH, OW] = x [N, C, H, W] conv w [C_out, C / G, kh, kw] (+ b).
-// With groups == 1 the weight and bias gradients are sums over the batch by the batch tree, so
-// data-parallel ranks reproduce one process (docs/distributed.md); grouped ones are not yet.
-//
-// W [OC, K] x cols [K, N * P] (columns image-major): matmul's bits forward, but the weight
-// gradient g cols^T is a sum over the batch, so it is the batch tree's (sorix/parallel/
-// batch_tree.hpp): chunks of kBatchChunk images, P columns each (gemm_batch_tree), as Linear's.
+// The weight and bias gradients are sums over the batch by the batch tree (every group's alike),
+// so data-parallel ranks reproduce one process (docs/distributed.md).
+
+// out[g] = a[g] b[g]^T for every group (a [G, M, NP] and b [G, K, NP], or 2-D for one group): the
+// sum over the NP columns (image-major: chunk_cols columns per image chunk) is the batch tree's
+// (sorix/parallel/batch_tree.hpp), by gemm_batch_tree as Linear's weight gradient.
+Tensor batch_tree_product(const Tensor& a_in, const Tensor& b_in, const Shape& out_shape, std::size_t chunk_cols) {
+  const Tensor a = a_in.contiguous(), b = b_in.contiguous();
+  const bool grouped = a.dim() == 3;
+  const std::size_t G = grouped ? sz(a.size(0)) : 1, M = sz(a.size(-2)), K = sz(b.size(-2)), NP = sz(a.size(-1));
+  return sorix::detail::visit_floating(a.dtype(), "conv2d", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    Tensor out = sorix::detail::make_empty<T>(sorix::detail::XShape(out_shape.begin(), out_shape.end()));
+    T* p = sorix::detail::flat<T>(out);
+    const T* pa = sorix::detail::flat<T>(a);
+    const T* pb = sorix::detail::flat<T>(b);
+    for (std::size_t g = 0; g < G; ++g) {
+      if (NP == 0) std::fill(p + g * M * K, p + (g + 1) * M * K, T(0));
+      else kernels::gemm_batch_tree<T>(false, true, M, K, NP, pa + g * M * NP, NP, pb + g * K * NP, NP, p + g * M * K, K,
+                                       chunk_cols);
+    }
+    return out;
+  });
+}
+
+// W [G, OCg, K] x cols [G, K, N * P] (or 2-D for groups 1; columns image-major): matmul's bits
+// forward, but the weight gradient g cols^T is a sum over the batch, so it is the batch tree's:
+// chunks of kBatchChunk images, P columns each, as Linear's.
 Tensor weight_product(const Tensor& w2, const Tensor& cols, std::int64_t P) {
   Tensor y;
   {
@@ -94,23 +116,34 @@ Tensor weight_product(const Tensor& w2, const Tensor& cols, std::int64_t P) {
       [sw = autograd::SavedTensor(w2), sc = autograd::SavedTensor(cols), gw, gc, P](const Tensor& grad) -> std::vector<Tensor> {
         const Tensor w = sw.unpack("conv2d"), c = sc.unpack("conv2d");
         if (autograd::grad_enabled()) {  // create_graph: matmul's formulas, differentiable again
-          return {gw ? matmul(grad, c.t()) : Tensor(), gc ? matmul(w.t(), grad) : Tensor()};
+          return {gw ? matmul(grad, transpose(c, -2, -1)) : Tensor(), gc ? matmul(transpose(w, -2, -1), grad) : Tensor()};
         }
-        Tensor dw;
-        if (gw) {
-          const Tensor g = grad.contiguous(), cc = c.contiguous();
-          const std::size_t OC = sz(w.size(0)), K = sz(w.size(1)), NP = sz(cc.size(1));
-          dw = sorix::detail::visit_floating(w.dtype(), "conv2d", [&](auto tag) {
-            using T = typename decltype(tag)::type;
-            Tensor out = sorix::detail::make_empty<T>({OC, K});
-            T* p = sorix::detail::flat<T>(out);
-            if (NP == 0) std::fill(p, p + OC * K, T(0));
-            else kernels::gemm_batch_tree<T>(false, true, OC, K, NP, sorix::detail::flat<T>(g), NP,
-                                             sorix::detail::flat<T>(cc), NP, p, K, parallel::kBatchChunk * sz(P));
-            return out;
-          });
+        const Tensor dw = gw ? batch_tree_product(grad, c, w.shape(), parallel::kBatchChunk * sz(P)) : Tensor();
+        return {dw, gc ? matmul(transpose(w, -2, -1), grad) : Tensor()};
+      });
+  return y;
+}
+
+// The transposed convolution's columns: W^T [G, K, ICg] x xg [G, ICg, N * HW] (or 2-D for groups
+// 1): matmul's bits forward; the weight gradient xg g^T is a sum over the batch, the batch tree's
+// over chunks of kBatchChunk images (HW columns each).
+Tensor transposed_weight_product(const Tensor& w2, const Tensor& xg, std::int64_t HW) {
+  Tensor y;
+  {
+    NoGradGuard no_grad;
+    y = matmul(transpose(w2, -2, -1), xg);
+  }
+  if (!autograd::needs_grad({&w2, &xg})) return y;
+  const bool gw = w2.requires_grad(), gx = xg.requires_grad();
+  autograd::record(
+      y, "ConvTransposeWeightProductBackward", {w2, xg},
+      [sw = autograd::SavedTensor(w2), sx = autograd::SavedTensor(xg), gw, gx, HW](const Tensor& grad) -> std::vector<Tensor> {
+        const Tensor w = sw.unpack("conv_transpose2d"), x = sx.unpack("conv_transpose2d");
+        if (autograd::grad_enabled()) {  // create_graph: matmul's formulas, differentiable again
+          return {gw ? matmul(x, transpose(grad, -2, -1)) : Tensor(), gx ? matmul(w, grad) : Tensor()};
         }
-        return {dw, gc ? matmul(w.t(), grad) : Tensor()};
+        const Tensor dw = gw ? batch_tree_product(x, grad, w.shape(), parallel::kBatchChunk * sz(HW)) : Tensor();
+        return {dw, gx ? matmul(w, grad) : Tensor()};
       });
   return y;
 }
@@ -190,7 +223,7 @@ Tensor conv2d_4d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2d
   Tensor cols = pointwise ? reshape(permute(reshape(x, {N, xs[1], P}), {1, 0, 2}), {xs[1], N * P}) : detail::im2col(x, g);
   const std::int64_t K = ws[1] * ws[2] * ws[3];
   Tensor y2 = G == 1 ? weight_product(reshape(w, {OC, K}), cols, P)
-                     : matmul(reshape(w, {G, OC / G, K}), reshape(cols, {G, K, N * P}));
+                     : weight_product(reshape(w, {G, OC / G, K}), reshape(cols, {G, K, N * P}), P);
   Tensor y = permute(reshape(y2, {OC, N, out[0], out[1]}), {1, 0, 2, 3});
   return b.defined() ? bias_add(y, b) : y.contiguous();
 }
@@ -219,11 +252,11 @@ Tensor conv_transpose2d_4d(const Tensor& x, const Tensor& w, const Tensor& b, co
   g.OH = sz(in[0]); g.OW = sz(in[1]);
   const std::int64_t HW = in[0] * in[1], K = OCg * k[0] * k[1];
   Tensor xg = reshape(permute(reshape(x, {N, IC, HW}), {1, 0, 2}), {IC, N * HW});  // [C_in, N * HW]
-  Tensor cols = G == 1 ? matmul(reshape(w, {IC, K}).t(), xg)
-                       : reshape(matmul(transpose(reshape(w, {G, IC / G, K}), 1, 2), reshape(xg, {G, IC / G, N * HW})),
+  Tensor cols = G == 1 ? transposed_weight_product(reshape(w, {IC, K}), xg, HW)
+                       : reshape(transposed_weight_product(reshape(w, {G, IC / G, K}), reshape(xg, {G, IC / G, N * HW}), HW),
                                  {OC * k[0] * k[1], N * HW});
   Tensor y = detail::col2im(cols, g);
-  return b.defined() ? add(y, reshape(b, {1, OC, 1, 1})) : y;
+  return b.defined() ? bias_add(y, b) : y;
 }
 
 template <std::size_t D>

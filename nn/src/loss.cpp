@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "sorix_autograd/ops_internal.hpp"
+#include "batch_sum.hpp"
 #include "sorix_core/kernels/batch_tree.hpp"
 #include "sorix/parallel/batch_tree.hpp"
 #include "sorix_core/kernels/reduce.hpp"
@@ -56,8 +57,9 @@ namespace {
 Tensor reduce_loss(const Tensor& l, Reduction r) {
   switch (r) {
     case Reduction::None: return l;
-    case Reduction::Mean: return mean(l);
-    case Reduction::Sum: return sum(l);
+    // Over the batch tree (nn/src/batch_sum.hpp): the same bits at any number of ranks.
+    case Reduction::Mean: return batch::batch_tree_mean(l);
+    case Reduction::Sum: return batch::batch_tree_sum(l);
   }
   // An enum value cast from an integer: refuse it rather than return unreduced losses.
   throw std::invalid_argument(error_message("loss", "invalid reduction value ", static_cast<int>(r)));
@@ -184,10 +186,10 @@ Tensor kl_div(const Tensor& input, const Tensor& target, const KLDivFuncOptions&
   }
   switch (options.reduction()) {
     case KLDivReduction::None: return loss;
-    case KLDivReduction::Sum: return sum(loss);
-    case KLDivReduction::Mean: return mean(loss);
-    case KLDivReduction::BatchMean:
-      return input.dim() == 0 ? sum(loss) : sum(loss) / static_cast<double>(input.size(0));
+    case KLDivReduction::Sum: return batch::batch_tree_sum(loss);
+    case KLDivReduction::Mean: return batch::batch_tree_mean(loss);
+    case KLDivReduction::BatchMean:  // divided by the whole batch's rows (under DDP too)
+      return input.dim() == 0 ? sum(loss) : batch::batch_tree_sum(loss) / static_cast<double>(batch::batch_rows(input));
   }
   throw std::invalid_argument(
       error_message(op, "invalid reduction value ", static_cast<int>(options.reduction())));
@@ -233,9 +235,10 @@ Tensor nll_loss(const Tensor& input_in, const Tensor& target_in, const NLLLossFu
   Tensor loss = where(valid, neg(picked * w), 0.0);
   switch (options.reduction()) {
     case Reduction::None: return unbatched ? loss.reshape({}) : loss;
-    case Reduction::Sum: return sum(loss);
-    // Both sums are the library's fixed-order ones; 0 / 0 = NaN when nothing counts (PyTorch's).
-    case Reduction::Mean: return sum(loss) / sum(w);
+    case Reduction::Sum: return batch::batch_tree_sum(loss);
+    // Both sums over the batch tree (whole-batch values under DDP); 0 / 0 = NaN when nothing counts
+    // (PyTorch's).
+    case Reduction::Mean: return batch::batch_tree_sum(loss) / batch::batch_tree_sum(w);
   }
   throw std::invalid_argument(error_message(op, "invalid reduction value ", static_cast<int>(options.reduction())));
 }

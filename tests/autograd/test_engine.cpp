@@ -4,12 +4,15 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "sorix/autograd/leaf_hooks.hpp"
+#include "sorix/autograd/node.hpp"
 #include "tests/support/errors.hpp"
 #include "tests/support/gradcheck.hpp"
 #include "tests/support/values.hpp"
@@ -382,4 +385,36 @@ TEST_CASE("backward with create_graph into a leaf that is then dropped frees the
   // No cycle through the leaf's gradient: both are gone with the last handle.
   CHECK(leaf_impl.expired());
   CHECK(grad_impl.expired());
+}
+
+TEST_CASE("on_leaf_gradient_ready reports each leaf once, after its last gradient, in the engine's order", "[engine]") {
+  // w is used twice (two edges): it is reported only once both gradients are in its grad().
+  sorix::Tensor w = sorix::tensor({1.0, 2.0}, true), b = sorix::tensor({0.5, 0.5}, true);
+  sorix::Tensor unused = sorix::tensor({1.0}, true);
+  sorix::Tensor h = w * 3.0 + b;
+  std::vector<std::string> seen;
+  std::vector<double> w_grad_when_ready;
+  // A probe node above everything registers the hook (as DistributedDataParallel does).
+  sorix::Tensor top = (h * w).detach();
+  sorix::autograd::record(top, "Probe", {h * w}, [&](const sorix::Tensor& g) -> std::vector<sorix::Tensor> {
+    sorix::autograd::on_leaf_gradient_ready([&](const sorix::Tensor& leaf) {
+      if (leaf.impl() == w.impl()) {
+        seen.push_back("w");
+        w_grad_when_ready = values_of<double>(leaf.grad());
+      } else if (leaf.impl() == b.impl()) {
+        seen.push_back("b");
+      } else {
+        seen.push_back("?");
+      }
+    });
+    return {g};
+  });
+  top.sum().backward();
+  REQUIRE(seen.size() == 2);  // unused is not in the graph: not reported
+  CHECK(std::count(seen.begin(), seen.end(), "w") == 1);
+  CHECK(std::count(seen.begin(), seen.end(), "b") == 1);
+  // d/dw sum((3w + b) w) = 6w + b: both edges' gradients were in grad() when w was reported.
+  CHECK(w_grad_when_ready == std::vector<double>{6.5, 12.5});
+  CHECK(!unused.grad().defined());
+  CHECK_THROWS_AS(sorix::autograd::on_leaf_gradient_ready([](const sorix::Tensor&) {}), std::logic_error);
 }

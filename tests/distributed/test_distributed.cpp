@@ -169,6 +169,61 @@ TEST_CASE("a CNN (Conv2d, BatchNorm2d, Dropout) at 1 to 4 ranks trains to the si
   }
 }
 
+TEST_CASE("grouped and transposed convolutions and the other mean losses at 1 to 4 ranks give the single-process bits", "[distributed]") {
+  // Grouped Conv2d and ConvTranspose2d weight and bias gradients, MSE, L1, smooth L1, Huber, BCE,
+  // BCE with logits, KLDiv 'batchmean' and NLL means: all batch-tree sums.
+  const std::string want = train(0, 1, false, "train_mixed").at(0);
+  for (int world : {1, 2, 3, 4}) {
+    for (const std::string& got : train(world, world == 3 ? 2 : 1, false, "train_mixed")) {
+      INFO("world " << world);
+      CHECK(got == want);
+    }
+  }
+}
+
+TEST_CASE("small gradient buckets (several per step, reduced during backward) give the same bits", "[distributed]") {
+  // The MLP with 1 KiB buckets: each layer's weight and bias in buckets of their own, handed to the
+  // communication thread as backward produces them, with SyncBatchNorm's collectives in between.
+  const std::string want = train(0, 1).at(0);
+  for (int world : {1, 2, 3, 4}) {
+    for (const std::string& got : train(world, world == 2 ? 2 : 1, false, "train_buckets")) {
+      INFO("world " << world);
+      CHECK(got == want);
+    }
+  }
+}
+
+TEST_CASE("buckets are reduced on the communication thread while backward still runs", "[distributed]") {
+  // The worker's probe layer blocks backward between the last layer's gradients and the first's
+  // until the communication thread has reduced the last layer's buckets, and checks the event log:
+  // without the overlap the probe could never return (its bound, 120 s, only turns that into a
+  // failure). Same bits as one process, which has no probe to wait on.
+  const std::string want = train(0, 1, false, "overlap").at(0);
+  for (int world : {1, 2, 3}) {
+    for (const std::string& got : train(world, 1, false, "overlap")) {
+      INFO("world " << world);
+      CHECK(got == want);
+    }
+  }
+}
+
+TEST_CASE("a rank killed while buckets are in flight makes the others fail cleanly", "[distributed]") {
+  const fs::path dir = fresh_dir("die_backward");
+  std::vector<std::vector<std::string>> args;
+  for (int r = 0; r < 3; ++r) args.push_back({"die_backward", (dir / "store").string(), std::to_string(r), "3", "1"});
+  const auto res = run_workers(args, 1, dir);
+  CHECK(res[1].code == 128 + SIGKILL);
+  for (int r : {0, 2}) {
+    INFO("rank " << r << ": " << res[static_cast<std::size_t>(r)].err);
+    CHECK(res[static_cast<std::size_t>(r)].code == 3);
+    // Rethrown on the caller's thread, naming the rank and the collective that failed.
+    CHECK_THAT(res[static_cast<std::size_t>(r)].err,
+               Catch::Contains("DistributedDataParallel: rank " + std::to_string(r) + " of 3: ") &&
+                   Catch::Contains("failed on rank " + std::to_string(r) + " of 3"));
+  }
+  fs::remove_all(dir);
+}
+
 TEST_CASE("barrier, broadcast, all_gather and all_reduce across 3 ranks", "[distributed]") {
   const fs::path dir = fresh_dir("collectives");
   std::vector<std::vector<std::string>> args;

@@ -3,6 +3,14 @@
 //   worker train  <store> <rank> <world> <out_file>   a few training steps; world 0: one process,
 //                                                    no process group, plain BatchNorm
 //   worker train_cnn ...                             the same with a small CNN
+//   worker train_mixed ...                           a grouped Conv2d and a grouped ConvTranspose2d
+//                                                    trained on the sum of MSE, L1, smooth L1,
+//                                                    Huber, BCE, BCE with logits, KLDiv batchmean, NLL
+//   worker train_buckets ...                         the MLP with 1 KiB gradient buckets
+//   worker overlap ...                               a probe in backward waits for the last
+//                                                    layer's buckets to be reduced (overlap)
+//   worker die_backward <store_dir> <rank> <world> <victim>  rank `victim` kills itself in the
+//                                                    middle of a backward (buckets in flight)
 // <store> is a directory (file://) or tcp://host:port (the TCP store rank 0 serves).
 //   worker missing <store_dir> <rank> <world> <timeout_ms> joins a group whose peers never come
 //   worker die    <store_dir> <rank> <world> <victim>      trains; rank `victim` kills itself mid-run
@@ -16,12 +24,16 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <functional>
+#include <sstream>
+#include <thread>
 #include <fstream>
 #include <iostream>
 #include <string>
 
 #include "sorix/core/hash.hpp"
 #include "sorix/nn/data/distributed_sampler.hpp"
+#include "sorix/autograd/node.hpp"
 #include "sorix/nn/distributed/data_parallel.hpp"
 #include "sorix/nn/distributed/process_group.hpp"
 #include "sorix/nn/optim/sgd.hpp"
@@ -32,6 +44,9 @@ namespace dist = sorix::distributed;
 using sorix::Tensor;
 
 namespace {
+
+// DistributedDataParallel's bucket size in train() (train_buckets: 1 KiB, several buckets).
+double g_bucket_cap_mb = 25.0;
 
 // The small benchmark-like MLP: Linear, BatchNorm, ReLU, Dropout, Linear.
 std::shared_ptr<nn::Sequential> make_model() {
@@ -70,7 +85,8 @@ std::string train(bool distributed, int victim, bool cnn = false) {
   std::shared_ptr<nn::Module> net = model;
   std::shared_ptr<nn::DistributedDataParallel> ddp;
   if (distributed) {
-    ddp = std::make_shared<nn::DistributedDataParallel>(nn::convert_sync_batchnorm(model));
+    ddp = std::make_shared<nn::DistributedDataParallel>(nn::convert_sync_batchnorm(model),
+                                                        nn::DistributedDataParallelOptions().bucket_cap_mb(g_bucket_cap_mb));
     net = ddp;
   }
   sorix::optim::SGD opt(model->parameters(), sorix::optim::SGDOptions(0.05).momentum(0.9));
@@ -113,6 +129,158 @@ std::string train(bool distributed, int victim, bool cnn = false) {
   return sorix::sha256_hex(model->state_dict()) + " " + losses.hex_digest();
 }
 
+// A layer that passes its input through; its backward runs after the gradients of the layers
+// above it and before those of the layers below it, and calls on_backward.
+class BackwardProbe : public nn::Module {
+ public:
+  std::function<void()> on_backward;
+  Tensor forward(const Tensor& x) override {
+    if (!sorix::autograd::needs_grad({&x})) return x;
+    Tensor y = x.detach();
+    BackwardProbe* self = this;
+    sorix::autograd::record(y, "BackwardProbe", {x}, [self](const Tensor& g) -> std::vector<Tensor> {
+      if (self->on_backward) self->on_backward();
+      return {g};
+    });
+    return y;
+  }
+  std::string name() const override { return "BackwardProbe"; }
+};
+
+using Event = nn::DistributedDataParallel::BucketEvent;
+
+std::string events_text(const std::vector<Event>& ev) {
+  std::ostringstream os;
+  const char* names[] = {"ready", "handed", "reduced", "failed"};
+  for (const Event& e : ev) os << names[e.kind] << " " << e.index << "; ";
+  return os.str();
+}
+
+// Linear(20, 32), ReLU, probe, Linear(32, 10), every parameter its own bucket: [b2], [W2], [b1],
+// [W1]. Under DDP the probe's backward waits until the communication thread has reduced buckets
+// 0 and 1 (the last layer's): backward cannot go on before they are reduced, so they were reduced
+// while backward ran; then the event log's order is checked. The wait is bounded (120 s) only to
+// turn a broken overlap into a failure; nothing is timed. Rank `victim` kills itself in its probe
+// at the second step (die_backward). Returns the digest of weights and losses after 3 steps.
+std::string overlap(bool distributed, int victim) {
+  sorix::manual_seed(99);
+  const std::int64_t N = 200;
+  const Tensor X = sorix::randn({N, 20});
+  const Tensor Y = sorix::randint(0, 10, {N});
+  auto probe = std::make_shared<BackwardProbe>();
+  auto model = std::make_shared<nn::Sequential>();
+  model->push_back(nn::Linear(20, 32));
+  model->push_back(nn::ReLU());
+  model->push_back(probe);
+  model->push_back(nn::Linear(32, 10));
+  std::shared_ptr<nn::Module> net = model;
+  std::shared_ptr<nn::DistributedDataParallel> ddp;
+  if (distributed) {
+    ddp = std::make_shared<nn::DistributedDataParallel>(model, nn::DistributedDataParallelOptions().bucket_cap_mb(0));
+    net = ddp;
+    if (ddp->bucket_assignment() != std::vector<std::vector<std::size_t>>{{3}, {2}, {1}, {0}})
+      throw std::runtime_error("overlap: unexpected buckets");
+  }
+  int step = 0;
+  probe->on_backward = [&] {
+    if (step == 1 && victim == dist::get_rank()) ::raise(SIGKILL);
+    if (!ddp) return;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    for (;;) {
+      int reduced = 0;
+      for (const Event& e : ddp->bucket_events()) {
+        if (e.kind == Event::BucketFailed) return;  // backward's end rethrows the error
+        if (e.kind == Event::BucketReduced && e.index < 2) ++reduced;
+      }
+      if (reduced == 2) return;
+      if (std::chrono::steady_clock::now() > deadline)
+        throw std::runtime_error("overlap: buckets 0 and 1 not reduced during backward: " + events_text(ddp->bucket_events()));
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  };
+  sorix::optim::SGD opt(model->parameters(), sorix::optim::SGDOptions(0.1));
+  const int R = distributed ? dist::get_world_size() : 1, me = distributed ? dist::get_rank() : 0;
+  const auto [b, e] = nn::DistributedDataParallel::shard_rows(N, me, R);
+  sorix::Sha256 losses;
+  for (step = 0; step < 3; ++step) {
+    Tensor loss = nn::functional::cross_entropy(net->forward(X.narrow(0, b, e - b)), Y.narrow(0, b, e - b));
+    losses.update(loss);
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+    if (!ddp) continue;
+    // The order: buckets handed over in bucket order, each once; buckets 0 and 1 handed and
+    // reduced before the first layer's gradients (parameters 0 and 1) were final.
+    const std::vector<Event> ev = ddp->bucket_events();
+    std::vector<std::size_t> handed;
+    std::size_t first_early = ev.size(), reduced_01 = 0;
+    bool ok = true;
+    for (std::size_t i = 0; i < ev.size(); ++i) {
+      if (ev[i].kind == Event::BucketHanded) handed.push_back(ev[i].index);
+      if (ev[i].kind == Event::GradientReady && ev[i].index < 2) first_early = std::min(first_early, i);
+      if (ev[i].kind == Event::BucketReduced && ev[i].index < 2) {
+        ++reduced_01;
+        ok = ok && i < first_early;
+      }
+    }
+    ok = ok && reduced_01 == 2 && first_early < ev.size() && handed == std::vector<std::size_t>{0, 1, 2, 3};
+    if (!ok) throw std::runtime_error("overlap: unexpected event order: " + events_text(ev));
+  }
+  return sorix::sha256_hex(model->state_dict()) + " " + losses.hex_digest();
+}
+
+// [N, 20] as [N, 4, 1, 5] -> Conv2d(4, 8, 3, padding 1, groups 2) -> ReLU ->
+// ConvTranspose2d(8, 4, 3, padding 1, groups 2) -> Flatten -> Linear(20, 10), trained on the sum of
+// the mean losses (every one's divisor and value over the whole batch), 4 SGD steps of 200 rows of
+// 600 (7 chunks). Returns the digest of weights and losses.
+std::string train_mixed(bool distributed) {
+  sorix::manual_seed(4321);
+  const std::int64_t N = 600, batch = 200;
+  const Tensor X = sorix::randn({N, 20});
+  const Tensor T = sorix::randn({N, 10});
+  const Tensor B = sorix::randint(0, 2, {N, 10}).to(sorix::float32);
+  const Tensor Y = sorix::randint(0, 10, {N});
+  auto model = std::make_shared<nn::Sequential>();
+  model->push_back(nn::Unflatten(1, {4, 1, 5}));
+  model->push_back(nn::Conv2d(nn::Conv2dOptions(4, 8, 3).padding(1).groups(2)));
+  model->push_back(nn::ReLU());
+  model->push_back(nn::ConvTranspose2d(nn::ConvTranspose2dOptions(8, 4, 3).padding(1).groups(2)));
+  model->push_back(nn::Flatten());
+  model->push_back(nn::Linear(20, 10));
+  std::shared_ptr<nn::Module> net = model;
+  if (distributed) net = std::make_shared<nn::DistributedDataParallel>(model);
+  sorix::optim::SGD opt(model->parameters(), sorix::optim::SGDOptions(0.05).momentum(0.9));
+  sorix::data::DistributedSampler sampler(N, sorix::data::DistributedSamplerOptions(batch).seed(3),
+                                          distributed ? -1 : 0, distributed ? -1 : 1);
+  namespace F = nn::functional;
+  sorix::Sha256 losses;
+  sampler.set_epoch(0);
+  for (int step = 0; step < 3; ++step) {
+    const Tensor idx = *sampler.next();
+    const Tensor z = net->forward(sorix::index_select(X, 0, idx));
+    const Tensor t = sorix::index_select(T, 0, idx), b = sorix::index_select(B, 0, idx), y = sorix::index_select(Y, 0, idx);
+    const Tensor parts[] = {
+        F::mse_loss(z, t),
+        F::l1_loss(z, t),
+        F::smooth_l1_loss(z, t, nn::SmoothL1LossOptions().beta(0.5)),
+        F::huber_loss(z, t, nn::HuberLossOptions().delta(0.7)),
+        F::binary_cross_entropy(sorix::sigmoid(z), b),
+        F::binary_cross_entropy_with_logits(z, b),
+        F::kl_div(sorix::log_softmax(z, 1), sorix::softmax(t, 1), nn::KLDivLossOptions(nn::KLDivReduction::BatchMean)),
+        F::nll_loss(sorix::log_softmax(z, 1), y),
+    };
+    Tensor loss = parts[0];
+    for (std::size_t k = 0; k < std::size(parts); ++k) {
+      losses.update(parts[k]);
+      if (k > 0) loss = loss + parts[k];
+    }
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+  }
+  return sorix::sha256_hex(model->state_dict()) + " " + losses.hex_digest();
+}
+
 // The options of a rank that meets the others through the file store at `store`.
 dist::InitProcessGroupOptions file_store(const std::string& store, int rank, int world,
                                          std::chrono::milliseconds timeout) {
@@ -136,7 +304,8 @@ int main(int argc, char** argv) {
   const std::string mode = argv[1], store = argv[2];
   const int rank = std::atoi(argv[3]), world = std::atoi(argv[4]);
   try {
-    if (mode == "train" || mode == "train_cnn") {
+    if (mode == "train" || mode == "train_cnn" || mode == "train_buckets" || mode == "overlap" || mode == "train_mixed") {
+      if (mode == "train_buckets") g_bucket_cap_mb = 1.0 / 1024.0;
       const bool distributed = world > 0;
       if (distributed) {
         dist::InitProcessGroupOptions o;
@@ -146,7 +315,9 @@ int main(int argc, char** argv) {
         o.timeout = std::chrono::seconds(120);
         dist::init_process_group(o);
       }
-      const std::string digest = train(distributed, -1, mode == "train_cnn");
+      const std::string digest = mode == "overlap"       ? overlap(distributed, -1)
+                                 : mode == "train_mixed" ? train_mixed(distributed)
+                                                         : train(distributed, -1, mode == "train_cnn");
       std::ofstream(argv[5]) << digest << "\n";
       if (distributed) dist::destroy_process_group();
       return 0;
@@ -193,6 +364,17 @@ int main(int argc, char** argv) {
         auto ddp = std::make_shared<nn::DistributedDataParallel>(model);
         ddp->forward(sorix::randn({100, 20}));
       } catch (const std::exception& e) {
+        std::cerr << e.what() << "\n";
+        return 3;
+      }
+      return 0;
+    }
+    if (mode == "die_backward") {
+      const dist::InitProcessGroupOptions o = file_store(store, rank, world, std::chrono::seconds(120));
+      dist::init_process_group(o);
+      try {
+        overlap(true, std::atoi(argv[5]));
+      } catch (const std::runtime_error& e) {
         std::cerr << e.what() << "\n";
         return 3;
       }

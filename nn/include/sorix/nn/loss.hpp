@@ -10,7 +10,10 @@
 // std::invalid_argument naming the loss and the name.
 // Dtypes: float32 or float64 inputs; targets of the input's dtype (class indices: int64).
 // Threading/determinism: every reduction is a fixed-chunk sum combined in chunk order, so the
-// result is bit-identical for any thread count.
+// result is bit-identical for any thread count. The 'mean'/'sum'/'batchmean' reductions are sums
+// over the batch (the first dim) by the batch tree (sorix/parallel/batch_tree.hpp: each row's
+// elements in order, the rows in chunks of 32 combined pairwise), so under
+// nn::DistributedDataParallel they are the whole batch's values, the same bits at any rank count.
 //
 //   mse_loss:  (x - y)^2
 //   binary_cross_entropy_with_logits:  PyTorch's stable form

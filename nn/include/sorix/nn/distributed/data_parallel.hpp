@@ -13,24 +13,35 @@
 // is a pairwise tree over chunks of kBatchChunk rows, and rank r holds rows of exactly one tree
 // node, split_batch_tree(chunks, world)[r] (data::DistributedSampler gives these rows; forward
 // checks them). A rank's gradients are then its node of the global tree, computed from its rows
-// alone; backward's last step sends each node's shards to the shards' owners (all-to-all), each
-// owner finishes the tree for its shard in the tree's order, and the shards are gathered: the
-// engine moves bytes, sorix does every addition. The loss's mean, SyncBatchNorm's statistics and
-// Dropout's masks see the whole batch through the batch shard that forward sets for the step
+// alone; for each bucket (below) the rank sends its node's shards to the shards' owners
+// (all-to-all), each owner finishes the tree for its shard in the tree's order, and the shards
+// are gathered: the engine moves bytes, sorix does every addition. The losses' means,
+// SyncBatchNorm's statistics and Dropout's masks see the whole batch through the batch shard that forward sets for the step
 // (SyncBatchNorm's weight and bias gradients come out of its backward as whole-batch values and
 // are not reduced again). Plain BatchNorm keeps each rank's own statistics (as PyTorch's): use
 // convert_sync_batchnorm for the guarantee.
 //
+// Buckets overlapped with backward (as PyTorch's Reducer): the parameters are grouped, in reverse
+// order, into buckets of about bucket_cap_mb (one dtype each). During backward, as soon as the
+// last gradient of a bucket's parameters is accumulated (autograd::on_leaf_gradient_ready), the
+// bucket's values are copied into a flat buffer and handed to this instance's communication
+// thread (a std::thread, outside the TBB arena), which exchanges and finishes it while backward
+// goes on; buckets are handed over in bucket order on every rank. backward() returns once every
+// bucket is reduced (the reduced gradients are in grad() then, as in PyTorch). The collectives
+// SyncBatchNorm and the loss make go through the same thread, in the order they are made.
 // Costs: 2 (R - 1) / R times the gradient bytes per rank per step, as a ring all-reduce; with a
 // world size that does not divide the chunks into equal tree nodes, ranks hold unequal rows (the
-// largest node is at most twice the smallest). Gradients are reduced after backward, not
-// overlapped with it (docs/distributed.md).
-//
+// largest node is at most twice the smallest). See docs/distributed.md.
 // Supported inside the module: any layer whose batch reductions are the library's (Linear,
-// Conv2d/Conv1d with groups 1, BatchNorm via convert_sync_batchnorm, Dropout, activations, pooling,
-// CrossEntropyLoss with the mean over [N, C] inputs); grouped and transposed convolutions' weight
-// gradients are not yet batch-tree sums (docs/distributed.md).
-// Threading: forward and backward on one thread per rank; the collectives run on that thread.
+// Conv1d/Conv2d/ConvTranspose2d with any groups, BatchNorm via convert_sync_batchnorm, Dropout,
+// activations, pooling); the mean and sum losses (CrossEntropy, NLL, MSE, L1, smooth L1, Huber,
+// BCE, BCE with logits, KLDiv) give whole-batch values over losses whose first dim is the step's
+// rows (docs/distributed.md).
+// Threading: forward and backward on one thread per rank; the collectives run on the instance's
+// communication thread (joined by the destructor). One forward per backward; an error of a
+// collective (a peer gone, a timeout) is rethrown by forward or backward as std::runtime_error
+// naming the rank and the operation, and every later call rethrows it.
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -49,9 +60,15 @@ struct DistributedDataParallelOptions {
   /// Rank whose parameters and buffers every rank starts from.
   DistributedDataParallelOptions& broadcast_root(int v) { broadcast_root_ = v; return *this; }
   int broadcast_root() const { return broadcast_root_; }
+  /// Size of a gradient bucket in MiB (PyTorch's bucket_cap_mb): a bucket is closed once its
+  /// gradients take at least this much. Smaller buckets start communicating earlier in backward.
+  /// Does not change the bits.
+  DistributedDataParallelOptions& bucket_cap_mb(double v) { bucket_cap_mb_ = v; return *this; }
+  double bucket_cap_mb() const { return bucket_cap_mb_; }
 
  private:
   int broadcast_root_ = 0;
+  double bucket_cap_mb_ = 25.0;
 };
 
 class DistributedDataParallel : public Module {
@@ -91,11 +108,25 @@ class DistributedDataParallel : public Module {
   /// The rows [begin, end) of a global batch of `global_rows` that `rank` of `world_size` holds.
   static std::pair<std::int64_t, std::int64_t> shard_rows(std::int64_t global_rows, int rank, int world_size);
 
-  struct State;  // the step's shard, the kept gradient nodes (data_parallel.cpp)
+  /// The buckets: each one's parameter indices (into module()->parameters()), in the order they
+  /// are filled (reverse parameter order). Parameters that are not reduced (SyncBatchNorm's weight
+  /// and bias, whose gradients are whole-batch values already) are in none.
+  std::vector<std::vector<std::size_t>> bucket_assignment() const;
+
+  /// What the last synchronised backward did, in the order it happened (for tests and tracing):
+  /// a parameter's gradient became final (GradientReady, index = parameter), a bucket was handed
+  /// to the communication thread (BucketHanded, index = bucket), the communication thread finished
+  /// reducing it (BucketReduced) or its collective failed (BucketFailed; backward rethrows the
+  /// error). Gradient-accumulation steps kept by no_sync are not listed. Thread-safe.
+  struct BucketEvent {
+    enum Kind { GradientReady, BucketHanded, BucketReduced, BucketFailed } kind;
+    std::size_t index;
+  };
+  std::vector<BucketEvent> bucket_events() const;
+
+  struct State;  // the step's shard, the buckets, the kept gradient nodes (data_parallel.cpp)
 
  private:
-  void after_backward();
-
   std::shared_ptr<Module> module_;
   DistributedDataParallelOptions options_;
   distributed::ProcessGroup* group_;
