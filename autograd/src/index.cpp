@@ -161,23 +161,23 @@ struct GatherPlan {
       }
     }
   }
-  // Calls f(first index element, x offset of the unit's o, i0, i1) for each index row k of unit u:
-  // elements row + [i0, i1) read x at that offset + index * x_stride[dim] + inner_offset[i].
+  // Calls f(first index element, x offset of the unit's o, i0, i1, k1 - k0) for unit u: index
+  // rows k0..k1 of elements [i0, i1) each (I apart), reading x at that offset + index *
+  // x_stride[dim] + inner_offset[i].
   template <class F>
-  void for_unit_rows(std::size_t u, F&& f) const {
+  void for_unit_block(std::size_t u, F&& f) const {
     const std::size_t cb = u % col_blocks, rb = (u / col_blocks) % row_blocks, o = u / col_blocks / row_blocks;
     const std::size_t i0 = cb * cols, i1 = std::min(I, i0 + cols), k0 = rb * rows, k1 = std::min(K, k0 + rows);
-    const std::size_t base = offset(o, 0, dim);
-    for (std::size_t k = k0; k < k1; ++k) f((o * K + k) * I + i0, base, i0, i1);
+    f((o * K + k0) * I + i0, offset(o, 0, dim), i0, i1, k1 - k0);
   }
   template <class F>
-  void run_rows(F&& f) const {
+  void run_blocks(F&& f) const {
     const std::size_t units = O * row_blocks * col_blocks;
     if (units == 0 || I == 0) return;
     parallel::parallel_for(
         units, std::max<std::size_t>(1, parallel::kChunkSize / (rows * cols)),
         [&](std::size_t s, std::size_t e) {
-          for (std::size_t u = s; u < e; ++u) for_unit_rows(u, f);
+          for (std::size_t u = s; u < e; ++u) for_unit_block(u, f);
         },
         grain_for(units, O * K * I));
   }
@@ -211,8 +211,9 @@ Tensor gather_impl(const Tensor& x, std::size_t dim, const Tensor& index) {
     Tensor o = detail::make_empty<T>(detail::to_xshape(index.shape(), "gather"));
     const T* src = detail::flat<T>(x);
     T* dst = detail::flat<T>(o);
-    plan.run_rows([&](std::size_t e, std::size_t base, std::size_t i0, std::size_t i1) {
-      kernels::gather_run(src + base, idx + e, plan.x_stride[dim], plan.inner_offset.data() + i0, dst + e, i1 - i0);
+    plan.run_blocks([&](std::size_t e, std::size_t base, std::size_t i0, std::size_t i1, std::size_t krows) {
+      kernels::gather_block(src + base, idx + e, plan.x_stride[dim], plan.inner_offset.data() + i0, dst + e, krows,
+                            i1 - i0, plan.I);
     });
     return o;
   });

@@ -6,6 +6,7 @@
 // across capabilities at 1, 2 and 3 threads.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -140,17 +141,20 @@ void check_scatter_and_gather(const kernels::KernelTable& t) {
       INFO(t.name << ", scatter inner " << inner << ", zero row " << zero_row);
       CHECK(std::memcmp(dst.data(), ref.data(), dst.size() * sizeof(T)) == 0);
     }
-    // gather: dst[i] = src[idx[i] * stride + offset[i]].
-    std::vector<std::size_t> offset(inner);
-    for (std::size_t i = 0; i < inner; ++i) offset[i] = (i * 7) % inner;
-    std::vector<std::int64_t> idx(inner);
-    for (std::size_t i = 0; i < inner; ++i) idx[i] = static_cast<std::int64_t>((i * 3) % (outer * K));
-    std::vector<T> out(inner);
-    k.gather(src.data(), idx.data(), inner, offset.data(), out.data(), inner);
-    for (std::size_t i = 0; i < inner; ++i) {
-      INFO(t.name << ", gather inner " << inner << ", i " << i);
-      CHECK(std::memcmp(&out[i], &src[static_cast<std::size_t>(idx[i]) * inner + offset[i]], sizeof(T)) == 0);
-    }
+    // gather: dst[k * ld + i] = src[idx[k * ld + i] * stride + offset[i]], 3 rows of inner - 1
+    // (at least 1) columns, ld = inner.
+    const std::size_t rows = 3, n = std::max<std::size_t>(inner - 1, 1);
+    std::vector<std::size_t> offset(n);
+    for (std::size_t i = 0; i < n; ++i) offset[i] = (i * 7) % inner;
+    std::vector<std::int64_t> idx(rows * inner);
+    for (std::size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<std::int64_t>((i * 3) % (outer * K));
+    std::vector<T> out(rows * inner, T(4)), expect(rows * inner, T(4));
+    k.gather(src.data(), idx.data(), inner, offset.data(), out.data(), rows, n, inner);
+    for (std::size_t r = 0; r < rows; ++r)
+      for (std::size_t i = 0; i < n; ++i)
+        expect[r * inner + i] = src[static_cast<std::size_t>(idx[r * inner + i]) * inner + offset[i]];
+    INFO(t.name << ", gather inner " << inner);
+    CHECK(std::memcmp(out.data(), expect.data(), out.size() * sizeof(T)) == 0);
   }
 }
 

@@ -32,15 +32,18 @@ void copy_rows(std::size_t rows, std::size_t width, SrcRow src_row, DstRow dst_r
   });
 }
 
-/// dst[i] = src[idx[i] * stride + offset[i]] for i in [0, n): the active capability's kernel for
-/// the table's element types, the same loop in baseline code for any other.
+/// dst[k * ld + i] = src[idx[k * ld + i] * stride + offset[i]] for k in [0, rows), i in [0, n):
+/// the active capability's kernel for the table's element types, the same loop in baseline code
+/// for any other.
 template <class T>
-void gather_run(const T* src, const std::int64_t* idx, std::size_t stride, const std::size_t* offset, T* dst,
-                std::size_t n) {
+void gather_block(const T* src, const std::int64_t* idx, std::size_t stride, const std::size_t* offset, T* dst,
+                  std::size_t rows, std::size_t n, std::size_t ld) {
   if constexpr (kHasIndexKernels<T>) {
-    index_kernels<T>(active()).gather(src, idx, stride, offset, dst, n);
+    index_kernels<T>(active()).gather(src, idx, stride, offset, dst, rows, n, ld);
   } else {
-    for (std::size_t i = 0; i < n; ++i) dst[i] = src[static_cast<std::size_t>(idx[i]) * stride + offset[i]];
+    for (std::size_t k = 0; k < rows; ++k)
+      for (std::size_t i = 0; i < n; ++i)
+        dst[k * ld + i] = src[static_cast<std::size_t>(idx[k * ld + i]) * stride + offset[i]];
   }
 }
 

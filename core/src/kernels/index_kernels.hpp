@@ -68,8 +68,12 @@ struct IndexKernelsOf {
   // ---- gathers ----------------------------------------------------------------------------------
   template <class T>
   static void gather(const T* src, const std::int64_t* idx, std::size_t stride, const std::size_t* offset, T* dst,
-                     std::size_t n) {
-    for (std::size_t i = 0; i < n; ++i) dst[i] = src[static_cast<std::size_t>(idx[i]) * stride + offset[i]];
+                     std::size_t rows, std::size_t n, std::size_t ld) {
+    for (std::size_t k = 0; k < rows; ++k) {
+      const std::int64_t* ik = idx + k * ld;
+      T* dk = dst + k * ld;
+      for (std::size_t i = 0; i < n; ++i) dk[i] = src[static_cast<std::size_t>(ik[i]) * stride + offset[i]];
+    }
   }
 
   static void gather_rows(const unsigned char* src, std::size_t src_row_bytes, const std::int64_t* idx,

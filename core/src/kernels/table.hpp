@@ -91,9 +91,10 @@ struct IndexKernels {
   void (*scatter_add_rows)(const T* src, T* dst, const std::size_t* begin, const std::size_t* order, std::size_t K,
                            std::size_t R, std::size_t inner, std::size_t q0, std::size_t q1, std::size_t c0,
                            std::size_t c1, std::int64_t zero_row);
-  /// dst[i] = src[idx[i] * stride + offset[i]] for i in [0, n) (one run of a gather).
+  /// dst[k * ld + i] = src[idx[k * ld + i] * stride + offset[i]] for k in [0, rows), i in [0, n)
+  /// (one block of a gather: rows of the index, n columns each).
   void (*gather)(const T* src, const std::int64_t* idx, std::size_t stride, const std::size_t* offset, T* dst,
-                 std::size_t n);
+                 std::size_t rows, std::size_t n, std::size_t ld);
   /// The first index of the maximum (minimum) of x[0, n), n >= 1: ties keep the first occurrence,
   /// and the first NaN beats everything (PyTorch's max/min).
   std::size_t (*argmax)(const T* x, std::size_t n);
