@@ -148,19 +148,6 @@ struct GatherPlan {
     }
     return off;
   }
-  // Calls f(index element, x offset) for the elements of unit u, k-major.
-  template <class F>
-  void for_unit(std::size_t u, const std::int64_t* idx, F&& f) const {
-    const std::size_t cb = u % col_blocks, rb = (u / col_blocks) % row_blocks, o = u / col_blocks / row_blocks;
-    const std::size_t i0 = cb * cols, i1 = std::min(I, i0 + cols), k0 = rb * rows, k1 = std::min(K, k0 + rows);
-    const std::size_t base = offset(o, 0, dim), sd = x_stride[dim];
-    for (std::size_t k = k0; k < k1; ++k) {
-      const std::size_t row = (o * K + k) * I;
-      for (std::size_t i = i0; i < i1; ++i) {
-        f(row + i, base + static_cast<std::size_t>(idx[row + i]) * sd + inner_offset[i]);
-      }
-    }
-  }
   // Calls f(first index element, x offset of the unit's o, i0, i1, k1 - k0) for unit u: index
   // rows k0..k1 of elements [i0, i1) each (I apart), reading x at that offset + index *
   // x_stride[dim] + inner_offset[i].
@@ -178,17 +165,6 @@ struct GatherPlan {
         units, std::max<std::size_t>(1, parallel::kChunkSize / (rows * cols)),
         [&](std::size_t s, std::size_t e) {
           for (std::size_t u = s; u < e; ++u) for_unit_block(u, f);
-        },
-        grain_for(units, O * K * I));
-  }
-  template <class F>
-  void run(const std::int64_t* idx, F&& f) const {
-    const std::size_t units = O * row_blocks * col_blocks;
-    if (units == 0 || I == 0) return;
-    parallel::parallel_for(
-        units, std::max<std::size_t>(1, parallel::kChunkSize / (rows * cols)),
-        [&](std::size_t s, std::size_t e) {
-          for (std::size_t u = s; u < e; ++u) for_unit(u, idx, f);
         },
         grain_for(units, O * K * I));
   }
@@ -236,7 +212,11 @@ Tensor scatter_add(const Tensor& g, const Shape& xshape, std::size_t dim, const 
     using T = typename decltype(tag)::type;
     const T* src = detail::flat<T>(g);
     T* dst = detail::flat<T>(out);
-    plan.run(detail::flat<std::int64_t>(index), [&](std::size_t e, std::size_t xoff) { dst[xoff] += src[e]; });
+    const std::int64_t* idx = detail::flat<std::int64_t>(index);
+    plan.run_blocks([&](std::size_t e, std::size_t base, std::size_t i0, std::size_t i1, std::size_t krows) {
+      kernels::scatter_add_block(src + e, idx + e, plan.x_stride[dim], plan.inner_offset.data() + i0, dst + base,
+                                 krows, i1 - i0, plan.I);
+    });
   });
   if (autograd::needs_grad({&g})) {
     record(out, "ScatterAddBackward", {g}, [dim, si = SavedTensor(index)](const Tensor& gg) -> std::vector<Tensor> {

@@ -155,6 +155,15 @@ void check_scatter_and_gather(const kernels::KernelTable& t) {
         expect[r * inner + i] = src[static_cast<std::size_t>(idx[r * inner + i]) * inner + offset[i]];
     INFO(t.name << ", gather inner " << inner);
     CHECK(std::memcmp(out.data(), expect.data(), out.size() * sizeof(T)) == 0);
+    // gather's adjoint: the same block added back, repeated targets in increasing k.
+    std::vector<T> acc(src.size(), T(1)), acc_ref(src.size(), T(1));
+    k.scatter_add(src.data(), idx.data(), inner, offset.data(), acc.data(), rows, n, inner);
+    for (std::size_t r = 0; r < rows; ++r)
+      for (std::size_t i = 0; i < n; ++i) {
+        T& to = acc_ref[static_cast<std::size_t>(idx[r * inner + i]) * inner + offset[i]];
+        to = to + src[r * inner + i];
+      }
+    CHECK(std::memcmp(acc.data(), acc_ref.data(), acc.size() * sizeof(T)) == 0);
   }
 }
 
@@ -337,10 +346,11 @@ std::vector<sorix::Tensor> index_bn_softmax_outputs() {
     const sorix::Tensor idx = sorix::randint(0, 41, {57}, sorix::int64, &gen);
     const sorix::Tensor idx19 = sorix::randint(0, 19, {57}, sorix::int64, &gen);
     const sorix::Tensor gidx = sorix::randint(0, 6, {6, 30, 19}, sorix::int64, &gen);
+    const sorix::Tensor gidx19 = sorix::randint(0, 19, {6, 41, 23}, sorix::int64, &gen);
     const sorix::Tensor w = sorix::randn({6, 57, 19}, opts, &gen);
     std::vector<sorix::Tensor> fwd = {sorix::index_select(x, 1, idx) * w, sorix::index_select(x, 2, idx19),
-                                      sorix::gather(x, 0, gidx), sorix::cat({x, x * 2.0}, 1),
-                                      sorix::stack({x, x + 1.0}, 2)};
+                                      sorix::gather(x, 0, gidx),           sorix::gather(x, 2, gidx19),
+                                      sorix::cat({x, x * 2.0}, 1),         sorix::stack({x, x + 1.0}, 2)};
     sorix::Tensor total = sorix::zeros({}, opts);
     for (const auto& t : fwd) {
       out.push_back(t.detach());

@@ -2,8 +2,9 @@
 // Gathers and row copies of the kernel layer, on raw pointers: the copies of index_select, cat and
 // stack (autograd/src/index.cpp), the element gather of gather(), and the dataset row gathers
 // behind Dataset::get_batch (nn/src/data). Copies only, so the bits never depend on the CPU or the
-// thread count; each output element is written by exactly one task. The per-element gather and
-// the dataset row copy are the dispatch table's (index_kernels.hpp); contiguous runs are memcpy
+// thread count (gather's adjoint adds each target's contributions in index order); each output
+// element is written by exactly one task. The per-element gather, its scatter-add and the
+// dataset row copy are the dispatch table's (index_kernels.hpp); contiguous runs are memcpy
 // (the C library's, already chosen per CPU). Chunking uses fixed sizes, never the thread count.
 #include <algorithm>
 #include <cstddef>
@@ -44,6 +45,23 @@ void gather_block(const T* src, const std::int64_t* idx, std::size_t stride, con
     for (std::size_t k = 0; k < rows; ++k)
       for (std::size_t i = 0; i < n; ++i)
         dst[k * ld + i] = src[static_cast<std::size_t>(idx[k * ld + i]) * stride + offset[i]];
+  }
+}
+
+/// gather_block's adjoint: dst[idx[k * ld + i] * stride + offset[i]] += src[k * ld + i], k in
+/// [0, rows) in order (each target's contributions in increasing k; callers give a target to one
+/// task only).
+template <class T>
+void scatter_add_block(const T* src, const std::int64_t* idx, std::size_t stride, const std::size_t* offset, T* dst,
+                       std::size_t rows, std::size_t n, std::size_t ld) {
+  if constexpr (kHasIndexKernels<T>) {
+    index_kernels<T>(active()).scatter_add(src, idx, stride, offset, dst, rows, n, ld);
+  } else {
+    for (std::size_t k = 0; k < rows; ++k)
+      for (std::size_t i = 0; i < n; ++i) {
+        T& to = dst[static_cast<std::size_t>(idx[k * ld + i]) * stride + offset[i]];
+        to = to + src[k * ld + i];
+      }
   }
 }
 

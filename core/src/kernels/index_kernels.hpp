@@ -76,6 +76,19 @@ struct IndexKernelsOf {
     }
   }
 
+  template <class T>
+  static void scatter_add(const T* src, const std::int64_t* idx, std::size_t stride, const std::size_t* offset, T* dst,
+                          std::size_t rows, std::size_t n, std::size_t ld) {
+    for (std::size_t k = 0; k < rows; ++k) {
+      const std::int64_t* ik = idx + k * ld;
+      const T* sk = src + k * ld;
+      for (std::size_t i = 0; i < n; ++i) {
+        T& to = dst[static_cast<std::size_t>(ik[i]) * stride + offset[i]];
+        to = to + sk[i];
+      }
+    }
+  }
+
   static void gather_rows(const unsigned char* src, std::size_t src_row_bytes, const std::int64_t* idx,
                           std::size_t r0, std::size_t r1, unsigned char* dst, std::size_t row_bytes) {
     // Shuffled rows are scattered over the whole dataset: each one starts with a TLB and a cache
@@ -209,8 +222,9 @@ struct IndexKernelsOf {
 
   template <class T>
   static constexpr IndexKernels<T> kernels() {
-    return IndexKernels<T>{&scatter_add_rows<T>, &gather<T>,           &argmax<T>,
-                           &argmin<T>,           &scan_cols<true, T>, &scan_cols<false, T>};
+    return IndexKernels<T>{&scatter_add_rows<T>, &gather<T>,          &scatter_add<T>,
+                           &argmax<T>,           &argmin<T>,          &scan_cols<true, T>,
+                           &scan_cols<false, T>};
   }
 };
 

@@ -95,6 +95,10 @@ struct IndexKernels {
   /// (one block of a gather: rows of the index, n columns each).
   void (*gather)(const T* src, const std::int64_t* idx, std::size_t stride, const std::size_t* offset, T* dst,
                  std::size_t rows, std::size_t n, std::size_t ld);
+  /// gather's adjoint on the same block: dst[idx[k * ld + i] * stride + offset[i]] += src[k * ld + i]
+  /// for k in [0, rows) in order, then i (each target's contributions in increasing k).
+  void (*scatter_add)(const T* src, const std::int64_t* idx, std::size_t stride, const std::size_t* offset, T* dst,
+                      std::size_t rows, std::size_t n, std::size_t ld);
   /// The first index of the maximum (minimum) of x[0, n), n >= 1: ties keep the first occurrence,
   /// and the first NaN beats everything (PyTorch's max/min).
   std::size_t (*argmax)(const T* x, std::size_t n);
