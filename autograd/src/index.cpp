@@ -14,6 +14,7 @@
 #include <stdexcept>
 
 #include "sorix_autograd/ops_internal.hpp"
+#include "sorix_core/kernels/gather.hpp"
 #include "sorix_core/kernels/scatter.hpp"
 
 namespace sorix {
@@ -29,24 +30,6 @@ struct Around {
 };
 Around around(const XShape& s, std::size_t d) {
   return {detail::prod(s, 0, d), s[d], detail::prod(s, d + 1, s.size())};
-}
-
-// For r in [0, rows): copies `width` elements from src_row(r) to dst_row(r). The flat range
-// rows * width is cut into fixed chunks, so one long row is split between tasks too.
-template <class T, class SrcRow, class DstRow>
-void copy_rows(std::size_t rows, std::size_t width, SrcRow src_row, DstRow dst_row) {
-  if (width == 0) return;
-  parallel::parallel_for(rows * width, parallel::kChunkSize, [&](std::size_t s, std::size_t e) {
-    std::size_t r = s / width, off = s % width;
-    while (s < e) {
-      const std::size_t n = std::min(width - off, e - s);
-      const T* from = src_row(r) + off;
-      std::copy(from, from + n, dst_row(r) + off);
-      s += n;
-      off = 0;
-      ++r;
-    }
-  });
 }
 
 // The `grain` argument of parallel_for for a kernel of `units` work units and `work` element
@@ -87,7 +70,7 @@ Tensor index_select_impl(const Tensor& x, std::size_t dim, const Tensor& index) 
     Tensor o = detail::make_empty<T>(os);
     const T* src = detail::flat<T>(x);
     T* dst = detail::flat<T>(o);
-    copy_rows<T>(
+    kernels::copy_rows<T>(
         a.outer * K, a.inner,
         [&](std::size_t row) {
           return src + ((row / K) * a.n + static_cast<std::size_t>(idx[row % K])) * a.inner;
@@ -165,27 +148,23 @@ struct GatherPlan {
     }
     return off;
   }
-  // Calls f(index element, x offset) for the elements of unit u, k-major.
+  // Calls f(first index element, x offset of the unit's o, i0, i1, k1 - k0) for unit u: index
+  // rows k0..k1 of elements [i0, i1) each (I apart), reading x at that offset + index *
+  // x_stride[dim] + inner_offset[i].
   template <class F>
-  void for_unit(std::size_t u, const std::int64_t* idx, F&& f) const {
+  void for_unit_block(std::size_t u, F&& f) const {
     const std::size_t cb = u % col_blocks, rb = (u / col_blocks) % row_blocks, o = u / col_blocks / row_blocks;
     const std::size_t i0 = cb * cols, i1 = std::min(I, i0 + cols), k0 = rb * rows, k1 = std::min(K, k0 + rows);
-    const std::size_t base = offset(o, 0, dim), sd = x_stride[dim];
-    for (std::size_t k = k0; k < k1; ++k) {
-      const std::size_t row = (o * K + k) * I;
-      for (std::size_t i = i0; i < i1; ++i) {
-        f(row + i, base + static_cast<std::size_t>(idx[row + i]) * sd + inner_offset[i]);
-      }
-    }
+    f((o * K + k0) * I + i0, offset(o, 0, dim), i0, i1, k1 - k0);
   }
   template <class F>
-  void run(const std::int64_t* idx, F&& f) const {
+  void run_blocks(F&& f) const {
     const std::size_t units = O * row_blocks * col_blocks;
     if (units == 0 || I == 0) return;
     parallel::parallel_for(
         units, std::max<std::size_t>(1, parallel::kChunkSize / (rows * cols)),
         [&](std::size_t s, std::size_t e) {
-          for (std::size_t u = s; u < e; ++u) for_unit(u, idx, f);
+          for (std::size_t u = s; u < e; ++u) for_unit_block(u, f);
         },
         grain_for(units, O * K * I));
   }
@@ -208,7 +187,10 @@ Tensor gather_impl(const Tensor& x, std::size_t dim, const Tensor& index) {
     Tensor o = detail::make_empty<T>(detail::to_xshape(index.shape(), "gather"));
     const T* src = detail::flat<T>(x);
     T* dst = detail::flat<T>(o);
-    plan.run(idx, [&](std::size_t e, std::size_t xoff) { dst[e] = src[xoff]; });
+    plan.run_blocks([&](std::size_t e, std::size_t base, std::size_t i0, std::size_t i1, std::size_t krows) {
+      kernels::gather_block(src + base, idx + e, plan.x_stride[dim], plan.inner_offset.data() + i0, dst + e, krows,
+                            i1 - i0, plan.I);
+    });
     return o;
   });
   if (autograd::needs_grad({&x})) {
@@ -230,7 +212,11 @@ Tensor scatter_add(const Tensor& g, const Shape& xshape, std::size_t dim, const 
     using T = typename decltype(tag)::type;
     const T* src = detail::flat<T>(g);
     T* dst = detail::flat<T>(out);
-    plan.run(detail::flat<std::int64_t>(index), [&](std::size_t e, std::size_t xoff) { dst[xoff] += src[e]; });
+    const std::int64_t* idx = detail::flat<std::int64_t>(index);
+    plan.run_blocks([&](std::size_t e, std::size_t base, std::size_t i0, std::size_t i1, std::size_t krows) {
+      kernels::scatter_add_block(src + e, idx + e, plan.x_stride[dim], plan.inner_offset.data() + i0, dst + base,
+                                 krows, i1 - i0, plan.I);
+    });
   });
   if (autograd::needs_grad({&g})) {
     record(out, "ScatterAddBackward", {g}, [dim, si = SavedTensor(index)](const Tensor& gg) -> std::vector<Tensor> {
@@ -301,7 +287,7 @@ Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim) {
     for (std::size_t t = 0; t < in.size(); ++t) {
       const T* src = detail::flat<T>(in[t]);
       const std::size_t width = (offset[t + 1] - offset[t]) * a.inner;
-      copy_rows<T>(
+      kernels::copy_rows<T>(
           a.outer, width, [&](std::size_t row) { return src + row * width; },
           [&](std::size_t row) { return dst + (row * a.n + offset[t]) * a.inner; });
     }

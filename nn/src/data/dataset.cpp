@@ -74,8 +74,7 @@ Tensor gather(const Tensor& t, const std::int64_t* idx, std::int64_t count) {
   const std::size_t row_bytes = bytes_per_row(t);
   char* d = raw_bytes(out);
   row_gather::gather_rows(reinterpret_cast<const unsigned char*>(raw_bytes(t)), row_bytes, idx,
-                      static_cast<std::size_t>(count), row_bytes,
-                      [&](std::size_t r, const unsigned char* row) { std::memcpy(d + r * row_bytes, row, row_bytes); });
+                          static_cast<std::size_t>(count), reinterpret_cast<unsigned char*>(d));
   return out;
 }
 

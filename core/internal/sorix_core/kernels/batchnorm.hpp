@@ -6,7 +6,9 @@
 // block or group of channels a task takes and whatever the register width, so the bits depend on
 // nothing but the inputs (the same on every CPU: exact adds and multiplies in a fixed order,
 // -ffp-contract=off), and a rank holding a subtree of the batch computes that node exactly
-// (SyncBatchNorm finishes the tree across ranks through a parallel::BatchReducer).
+// (SyncBatchNorm finishes the tree across ranks through a parallel::BatchReducer). The loops over
+// one chunk or block of rows are the dispatch table's (bn_kernels.hpp); the parallel loops and the
+// trees are here.
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -46,72 +48,20 @@ void for_row_blocks(const BnDims& d, Body&& body) {
                          parallel::kInlineGrain / row);
 }
 
-// body(G, c) for consecutive groups of G channels covering [c0, c1): as many groups of the first
-// size as fit, then of the next, ... (G a std::integral_constant). A body sums its G channels side
-// by side: independent add chains, where one channel at a time waited on every add's latency.
-// Each channel is still summed in its own fixed order, whatever group it falls in.
-template <std::size_t... Sizes, class Body>
-void for_groups(std::size_t c0, std::size_t c1, Body&& body) {
-  std::size_t c = c0;
-  const auto run = [&](auto group) {
-    for (; c + decltype(group)::value <= c1; c += decltype(group)::value) body(group, c);
-  };
-  (run(std::integral_constant<std::size_t, Sizes>{}), ...);
-}
-
-// [N, C] inputs: groups of 32 channels (four vectors of 8 doubles: four add chains per row), then
-// 8, then 1.
-template <class Body>
-void for_channel_groups(std::size_t c0, std::size_t c1, Body&& body) {
-  for_groups<32, 8, 1>(c0, c1, body);
-}
-
-// [N, C, L] inputs: groups of 8 channels (planes read side by side), then 1.
-template <class Body>
-void for_plane_groups(std::size_t c0, std::size_t c1, Body&& body) {
-  for_groups<8, 1>(c0, c1, body);
-}
-
-// acc[c - c0] = the batch sum of f(x[n, c, l]) (chunks of kBatchChunk images over n then l, the
-// chunk partials combined by the batch tree), for the channels of one block.
-template <class T, class F>
-void accumulate(const T* x, const BnDims& d, std::size_t c0, std::size_t c1, double* acc, F&& f) {
+// acc[c - c0] = the batch sum over (n, l) of x[n, c, l] (with `mean`: of (x - mean[c])^2) for
+// the channels of one block: each chunk of kBatchChunk images summed by the active capability's
+// kernel (bn_kernels.hpp: one chain per channel in (n, l) order from +0), the chunk partials
+// combined by the batch tree.
+template <class T>
+void accumulate(const T* x, const BnDims& d, std::size_t c0, std::size_t c1, const double* mean, double* acc) {
   constexpr std::size_t kChunk = parallel::kBatchChunk;
-  if (d.L == 1) {
-    for_channel_groups(c0, c1, [&](auto group, std::size_t c) {
-      constexpr std::size_t G = decltype(group)::value;
-      ChunkTree<double> tree(G);
-      for (std::size_t n0 = 0; n0 < d.N; n0 += kChunk) {
-        double s[G] = {};
-        for (std::size_t n = n0; n < std::min(d.N, n0 + kChunk); ++n) {
-          const T* row = x + n * d.C + c;
-          for (std::size_t j = 0; j < G; ++j) s[j] += f(row[j], c + j);
-        }
-        std::copy(s, s + G, tree.next());
-        tree.push();
-      }
-      tree.finish(acc + (c - c0));
-    });
-    return;
+  const auto& k = bn_kernels<T>(active());
+  ChunkTree<double> tree(c1 - c0);
+  for (std::size_t n0 = 0; n0 < d.N; n0 += kChunk) {
+    k.channel_sums(x, d.C, d.L, n0, std::min(d.N, n0 + kChunk), c0, c1, mean, tree.next());
+    tree.push();
   }
-  // [N, C, L]: each channel's chain walks its planes in (n, l) order. G channels advance side by
-  // side, so G independent add chains fill the core's adders; one channel at a time waited on
-  // every add's latency (4 cycles a value).
-  for_plane_groups(c0, c1, [&](auto group, std::size_t c) {
-    constexpr std::size_t G = decltype(group)::value;
-    ChunkTree<double> tree(G);
-    for (std::size_t n0 = 0; n0 < d.N; n0 += kChunk) {
-      double s[G] = {};
-      for (std::size_t n = n0; n < std::min(d.N, n0 + kChunk); ++n) {
-        const T* p = x + (n * d.C + c) * d.L;
-        for (std::size_t l = 0; l < d.L; ++l)
-          for (std::size_t j = 0; j < G; ++j) s[j] += f(p[j * d.L + l], c + j);
-      }
-      std::copy(s, s + G, tree.next());
-      tree.push();
-    }
-    tree.finish(acc + (c - c0));
-  });
+  tree.finish(acc);
 }
 
 // Per-channel statistics the backward needs: fixed at forward time (in eval mode they are a
@@ -129,18 +79,13 @@ void batch_stats(const T* x, const BnDims& d, double eps, BnSaved& s, std::vecto
                  parallel::BatchReducer* reducer = nullptr) {
   std::vector<double> sums(d.C, 0.0);
   for_channel_blocks(d, [&](std::size_t c0, std::size_t c1) {
-    accumulate(x, d, c0, c1, sums.data() + c0, [](T v, std::size_t) { return static_cast<double>(v); });
+    accumulate(x, d, c0, c1, nullptr, sums.data() + c0);
   });
   if (reducer != nullptr) reducer->finish(sums.data(), d.C);
   const double inv_m = 1.0 / d.count();
   for (std::size_t c = 0; c < d.C; ++c) s.mean[c] = sums[c] * inv_m;
-  // The means go through a restrict pointer so that the [N, C] loop vectorises across channels.
-  const double* __restrict mean = s.mean.data();
   for_channel_blocks(d, [&](std::size_t c0, std::size_t c1) {
-    accumulate(x, d, c0, c1, sums.data() + c0, [mean](T v, std::size_t c) {
-      const double dv = static_cast<double>(v) - mean[c];
-      return dv * dv;
-    });
+    accumulate(x, d, c0, c1, s.mean.data(), sums.data() + c0);
   });
   if (reducer != nullptr) reducer->finish(sums.data(), d.C);
   for (std::size_t c = 0; c < d.C; ++c) {
@@ -158,18 +103,9 @@ void normalize(const T* x, T* y, const BnDims& d, const BnSaved& s, const T* w, 
     scale[c] = static_cast<T>(s.invstd[c] * (w != nullptr ? static_cast<double>(w[c]) : 1.0));
     shift[c] = b != nullptr ? b[c] : T(0);
   }
+  const auto& k = bn_kernels<T>(active());
   for_row_blocks(d, [&](std::size_t n0, std::size_t n1) {
-    for (std::size_t n = n0; n < n1; ++n) {
-      const T* xr = x + n * d.C * d.L;
-      T* yr = y + n * d.C * d.L;
-      if (d.L == 1) {
-        for (std::size_t c = 0; c < d.C; ++c) yr[c] = (xr[c] - mean[c]) * scale[c] + shift[c];
-      } else {
-        for (std::size_t c = 0; c < d.C; ++c) {
-          for (std::size_t l = 0; l < d.L; ++l) yr[c * d.L + l] = (xr[c * d.L + l] - mean[c]) * scale[c] + shift[c];
-        }
-      }
-    }
+    k.normalize(x, y, d.C, d.L, n0, n1, mean.data(), scale.data(), shift.data());
   });
 }
 
@@ -181,46 +117,19 @@ void backward_sums(const T* g, const T* x, const BnDims& d, const BnSaved& s, do
                    parallel::BatchReducer* reducer = nullptr) {
   constexpr std::size_t kChunk = parallel::kBatchChunk;
   if (d.M() > 0) {
+    const auto& k = bn_kernels<T>(active());
     for_channel_blocks(d, [&](std::size_t c0, std::size_t c1) {
-      const auto walk = [&](auto group, std::size_t c) {
-        constexpr std::size_t G = decltype(group)::value;
-        ChunkTree<double> tree(2 * G);  // [sum_g of G channels, dot of G channels]
-        double mean[G];
-        for (std::size_t j = 0; j < G; ++j) mean[j] = s.mean[c + j];
-        for (std::size_t n0 = 0; n0 < d.N; n0 += kChunk) {
-          double sum[G] = {}, acc[G] = {};
-          for (std::size_t n = n0; n < std::min(d.N, n0 + kChunk); ++n) {
-            if (d.L == 1) {
-              const T* gr = g + n * d.C + c;
-              const T* xr = x + n * d.C + c;
-              for (std::size_t j = 0; j < G; ++j) {
-                sum[j] += static_cast<double>(gr[j]);
-                acc[j] += static_cast<double>(gr[j]) * (static_cast<double>(xr[j]) - mean[j]);
-              }
-            } else {
-              const T* gp = g + (n * d.C + c) * d.L;
-              const T* xp = x + (n * d.C + c) * d.L;
-              for (std::size_t l = 0; l < d.L; ++l) {
-                for (std::size_t j = 0; j < G; ++j) {
-                  const double gv = static_cast<double>(gp[j * d.L + l]);
-                  sum[j] += gv;
-                  acc[j] += gv * (static_cast<double>(xp[j * d.L + l]) - mean[j]);
-                }
-              }
-            }
-          }
-          double* node = tree.next();
-          std::copy(sum, sum + G, node);
-          std::copy(acc, acc + G, node + G);
-          tree.push();
-        }
-        double root[2 * G];
-        tree.finish(root);
-        std::copy(root, root + G, sum_g + c);
-        std::copy(root + G, root + 2 * G, dot + c);
-      };
-      if (d.L == 1) for_channel_groups(c0, c1, walk);
-      else for_plane_groups(c0, c1, walk);
+      const std::size_t w = c1 - c0;
+      ChunkTree<double> tree(2 * w);  // [sum_g of the block's channels, dot of them]
+      for (std::size_t n0 = 0; n0 < d.N; n0 += kChunk) {
+        double* node = tree.next();
+        k.grad_sums(g, x, d.C, d.L, n0, std::min(d.N, n0 + kChunk), c0, c1, s.mean.data(), node, node + w);
+        tree.push();
+      }
+      std::vector<double> root(2 * w);
+      tree.finish(root.data());
+      std::copy(root.begin(), root.begin() + w, sum_g + c0);
+      std::copy(root.begin() + w, root.end(), dot + c0);
     });
   }
   if (reducer != nullptr) {
@@ -242,27 +151,9 @@ void backward_dx(const T* g, const T* x, const T* w, const BnDims& d, const BnSa
     gmean[c] = training ? static_cast<T>(sum_g[c] * inv_m) : T(0);
     k[c] = training ? static_cast<T>(dot[c] * s.invstd[c] * s.invstd[c] * inv_m) : T(0);
   }
+  const auto& kern = bn_kernels<T>(active());
   for_row_blocks(d, [&](std::size_t n0, std::size_t n1) {
-    const T* __restrict gm = gmean.data();
-    const T* __restrict mn = mean.data();
-    const T* __restrict kk = k.data();
-    const T* __restrict sc = scale.data();
-    for (std::size_t n = n0; n < n1; ++n) {
-      const std::size_t off = n * d.C * d.L;
-      if (d.L == 1) {
-        const T* __restrict gr = g + off;
-        const T* __restrict xr = x + off;
-        T* __restrict dr = dx + off;
-        for (std::size_t c = 0; c < d.C; ++c) dr[c] = (gr[c] - gm[c] - (xr[c] - mn[c]) * kk[c]) * sc[c];
-        continue;
-      }
-      for (std::size_t c = 0; c < d.C; ++c) {
-        for (std::size_t l = 0; l < d.L; ++l) {
-          const std::size_t i = off + c * d.L + l;
-          dx[i] = (g[i] - gmean[c] - (x[i] - mean[c]) * k[c]) * scale[c];
-        }
-      }
-    }
+    kern.backward_dx(g, x, dx, d.C, d.L, n0, n1, gmean.data(), mean.data(), k.data(), scale.data());
   });
 }
 

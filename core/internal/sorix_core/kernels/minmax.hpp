@@ -3,8 +3,9 @@
 // gradients): over all elements, or along one dim of x viewed as [outer, r, inner]. Ties keep the
 // first occurrence and NaN counts as the extreme (both as PyTorch), so a scan only replaces its
 // current best by a strictly better element. A selection involves no arithmetic, so its result is
-// exact: the same for any chunking, thread count or CPU. Pointer code; heavy only through
-// reduce.hpp (include from .cpp files).
+// exact: the same for any chunking, thread count or CPU. The scans are the dispatch table's
+// (index_kernels.hpp); the parallel loops here. Heavy only through reduce.hpp (include from .cpp
+// files).
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -47,17 +48,22 @@ struct Best {
   std::size_t index = kNone;  // kNone: no element seen (the identity of the combine)
 };
 
-// Scan of x[b..e) (flat indices).
+// Scan of x[b..e) (flat indices): the active capability's kernel (index_kernels.hpp) for the
+// element types of the table, the same rules in baseline code for any other.
 template <bool IsMax, class T>
 Best<T> scan_run(const T* x, std::size_t b, std::size_t e) {
-  Best<T> best{x[b], b};
-  for (std::size_t i = b + 1; i < e; ++i) {
-    if (better<IsMax>(x[i], best.value)) best = {x[i], i};
-    if constexpr (std::is_floating_point_v<T>) {
+  if constexpr (kHasIndexKernels<T>) {
+    const auto& k = index_kernels<T>(active());
+    const std::size_t i = b + (IsMax ? k.argmax : k.argmin)(x + b, e - b);
+    return {x[i], i};
+  } else {
+    Best<T> best{x[b], b};
+    for (std::size_t i = b + 1; i < e; ++i) {
+      if (better<IsMax>(x[i], best.value)) best = {x[i], i};
       if (is_nan(best.value)) break;  // nothing beats the first NaN
     }
+    return best;
   }
-  return best;
 }
 
 template <bool IsMax, class T>
@@ -90,17 +96,22 @@ void scan_axis(const T* x, T* vals, Index* idx, std::size_t outer, std::size_t r
   }
   // Rows of `inner` compared in k order across each column tile (contiguous reads).
   kernels::for_column_tiles(outer, r, inner, [&](std::size_t o, std::size_t c0, std::size_t c1) {
-    const T* src = x + o * r * inner;
-    T* v = vals + o * inner;
-    Index* ix = idx + o * inner;
-    std::copy(src + c0, src + c1, v + c0);
-    std::fill(ix + c0, ix + c1, Index(0));
-    for (std::size_t k = 1; k < r; ++k) {
-      const T* row = src + k * inner;
-      for (std::size_t c = c0; c < c1; ++c) {
-        if (better<IsMax>(row[c], v[c])) {
-          v[c] = row[c];
-          ix[c] = static_cast<Index>(k);
+    const T* src = x + o * r * inner + c0;
+    T* v = vals + o * inner + c0;
+    Index* ix = idx + o * inner + c0;
+    if constexpr (kHasIndexKernels<T>) {
+      const auto& k = index_kernels<T>(active());
+      (IsMax ? k.max_cols : k.min_cols)(src, r, inner, c1 - c0, v, ix);
+    } else {
+      std::copy(src, src + (c1 - c0), v);
+      std::fill(ix, ix + (c1 - c0), Index(0));
+      for (std::size_t k = 1; k < r; ++k) {
+        const T* row = src + k * inner;
+        for (std::size_t c = 0; c < c1 - c0; ++c) {
+          if (better<IsMax>(row[c], v[c])) {
+            v[c] = row[c];
+            ix[c] = static_cast<Index>(k);
+          }
         }
       }
     }

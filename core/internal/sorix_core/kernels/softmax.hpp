@@ -6,11 +6,11 @@
 // Rows (inner == 1) of at most kChunkSize run the kernel layer's softmax row kernel; longer rows
 // run its passes in fixed chunks whose partials combine in chunk order (the bits of
 // kernels::sum_all, whether the chunks run inline or in parallel); with inner > 1, each
-// [outer, column block] tile belongs to one task and sums in k order. Every exp is sorix's own
+// [outer, column block] tile belongs to one task and sums in k order (the dispatch table's
+// softmax_cols_kernels.hpp). Every exp is sorix's own
 // (the tails padded into one more batch), so an element's value does not depend on where a row
 // or chunk ends, nor on the CPU capability. Heavy (xsimd): include only from .cpp files.
 #include <algorithm>
-#include <array>
 #include <cstddef>
 
 #include "sorix_core/kernels/reduce.hpp"
@@ -25,7 +25,7 @@ using kernels::batch;
 // that the tile's input and output (r rows each) stay within about 512 KiB, so the passes over
 // the tile after the first hit the cache; at least 64, so each row's run streams. A column's
 // result never depends on the tile width (every step is per column), only the speed does.
-constexpr std::size_t kMaxCols = 1024;
+constexpr std::size_t kMaxCols = kSoftmaxMaxCols;
 template <class T>
 std::size_t tile_cols(std::size_t r) {
   const std::size_t fit = (std::size_t{512} * 1024) / (2 * sizeof(T) * r);
@@ -33,15 +33,11 @@ std::size_t tile_cols(std::size_t r) {
 }
 
 // ---- elementwise ops: the kernel layer's (core/internal/sorix_core/kernels/elementwise_ops.hpp) -------------
-using kernels::ExpOp;
 using kernels::ops::DivBy;
-using kernels::ops::ExpDiff;
 using kernels::ops::ExpShift;
 using kernels::ops::LogShift;
 using kernels::ops::LogSoftmaxGrad;
 using kernels::ops::SoftmaxGrad;
-using Max = kernels::ops::MaxOp;
-using Add = kernels::ops::AddOp;
 using Mul = kernels::ops::MulOp;
 
 // Max of x[0..n) (n >= 1). No rounding is involved, so any order gives the same value; a NaN
@@ -130,31 +126,10 @@ void softmax_forward(const T* x, T* y, std::size_t outer, std::size_t r, std::si
     });
     return;
   }
+  const auto& k = softmax_cols_kernels<T>(active());
   for_tiles<T>(outer, r, inner, [&](std::size_t o, std::size_t c0, std::size_t c1) {
-    const std::size_t n = c1 - c0;
-    std::array<T, kMaxCols> m, s;
-    const T* xo = x + o * r * inner + c0;
-    T* yo = y + o * r * inner + c0;
-    std::copy(xo, xo + n, m.begin());
-    for (std::size_t k = 1; k < r; ++k) kernels::binary_serial(m.data(), true, xo + k * inner, true, m.data(), n, Max{});
-    std::fill(s.begin(), s.begin() + n, T(0));
-    for (std::size_t k = 0; k < r; ++k) {
-      kernels::binary_serial(xo + k * inner, true, m.data(), true, yo + k * inner, n, ExpDiff{});
-      kernels::binary_serial(s.data(), true, yo + k * inner, true, s.data(), n, Add{});
-    }
-    if (log) {
-      for (std::size_t c = 0; c < n; ++c) s[c] = kernels::log_of(s[c]);
-      for (std::size_t k = 0; k < r; ++k) {
-        const T* xk = xo + k * inner;
-        T* yk = yo + k * inner;
-        for (std::size_t c = 0; c < n; ++c) yk[c] = (xk[c] - m[c]) - s[c];
-      }
-    } else {
-      for (std::size_t k = 0; k < r; ++k) {
-        T* yk = yo + k * inner;
-        for (std::size_t c = 0; c < n; ++c) yk[c] = yk[c] / s[c];
-      }
-    }
+    const std::size_t off = o * r * inner + c0;
+    k.forward(x + off, y + off, r, inner, c1 - c0, log);
   });
 }
 
@@ -175,31 +150,10 @@ void softmax_backward(const T* g, const T* y, T* dx, std::size_t outer, std::siz
     });
     return;
   }
+  const auto& k = softmax_cols_kernels<T>(active());
   for_tiles<T>(outer, r, inner, [&](std::size_t o, std::size_t c0, std::size_t c1) {
-    const std::size_t n = c1 - c0;
     const std::size_t off = o * r * inner + c0;
-    std::array<T, kMaxCols> acc;
-    std::fill(acc.begin(), acc.begin() + n, T(0));
-    for (std::size_t k = 0; k < r; ++k) {
-      const T* gk = g + off + k * inner;
-      const T* yk = y + off + k * inner;
-      if (log) {
-        for (std::size_t c = 0; c < n; ++c) acc[c] += gk[c];
-      } else {
-        for (std::size_t c = 0; c < n; ++c) acc[c] += gk[c] * yk[c];
-      }
-    }
-    for (std::size_t k = 0; k < r; ++k) {
-      const T* gk = g + off + k * inner;
-      const T* yk = y + off + k * inner;
-      T* dk = dx + off + k * inner;
-      if (log) {
-        kernels::unary_serial(yk, dk, n, ExpOp{});
-        for (std::size_t c = 0; c < n; ++c) dk[c] = gk[c] - dk[c] * acc[c];
-      } else {
-        for (std::size_t c = 0; c < n; ++c) dk[c] = yk[c] * (gk[c] - acc[c]);
-      }
-    }
+    k.backward(g + off, y + off, dx + off, r, inner, c1 - c0, log);
   });
 }
 

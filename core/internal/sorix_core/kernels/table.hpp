@@ -13,6 +13,7 @@
 // compares the tables the CPU can run, bit for bit).
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "sorix_core/kernels/op_kinds.hpp"
 
@@ -86,6 +87,67 @@ struct AdagradStep {
   double eps;
 };
 
+/// Selections, copies and the one scatter-add, for each element type that has them (float32,
+/// float64, int64). Exact (copies, selections, adds in a fixed order): the same bits in every table.
+template <class T>
+struct IndexKernels {
+  /// The scatter-add of scatter.hpp: source [outer, K, inner], destination [outer, R, inner]; for
+  /// destination rows q in [q0, q1) (o = q / R, r = q % R) and columns [c0, c1):
+  ///   dst[q, c] = +0 + src[o, order[begin[r]], c] + src[o, order[begin[r] + 1], c] + ...
+  /// (begin, order: a RowOrder); the row zero_row (-1: none) stays +0.
+  void (*scatter_add_rows)(const T* src, T* dst, const std::size_t* begin, const std::size_t* order, std::size_t K,
+                           std::size_t R, std::size_t inner, std::size_t q0, std::size_t q1, std::size_t c0,
+                           std::size_t c1, std::int64_t zero_row);
+  /// dst[k * ld + i] = src[idx[k * ld + i] * stride + offset[i]] for k in [0, rows), i in [0, n)
+  /// (one block of a gather: rows of the index, n columns each).
+  void (*gather)(const T* src, const std::int64_t* idx, std::size_t stride, const std::size_t* offset, T* dst,
+                 std::size_t rows, std::size_t n, std::size_t ld);
+  /// gather's adjoint on the same block: dst[idx[k * ld + i] * stride + offset[i]] += src[k * ld + i]
+  /// for k in [0, rows) in order, then i (each target's contributions in increasing k).
+  void (*scatter_add)(const T* src, const std::int64_t* idx, std::size_t stride, const std::size_t* offset, T* dst,
+                      std::size_t rows, std::size_t n, std::size_t ld);
+  /// The first index of the maximum (minimum) of x[0, n), n >= 1: ties keep the first occurrence,
+  /// and the first NaN beats everything (PyTorch's max/min).
+  std::size_t (*argmax)(const T* x, std::size_t n);
+  std::size_t (*argmin)(const T* x, std::size_t n);
+  /// Column scans of r >= 1 rows of n values, row k at x + k * stride: v[c] and ix[c] get the
+  /// best value of column c and its row by argmax's (argmin's) rules.
+  void (*max_cols)(const T* x, std::size_t r, std::size_t stride, std::size_t n, T* v, std::int64_t* ix);
+  void (*min_cols)(const T* x, std::size_t r, std::size_t stride, std::size_t n, T* v, std::int64_t* ix);
+};
+
+/// BatchNorm's loops (batchnorm.hpp) for x viewed as [N, C, L], over rows [n0, n1) of N.
+template <class T>
+struct BnKernels {
+  /// out[c - c0] for c in [c0, c1) = +0 + f(x[n0, c, 0]) + f(x[n0, c, 1]) + ... over n in [n0, n1)
+  /// then l, in that order, in double: one add chain per channel; f(v) = v, or with `mean`
+  /// (indexed by c) f(v) = (v - mean[c]) * (v - mean[c]), never fused.
+  void (*channel_sums)(const T* x, std::size_t C, std::size_t L, std::size_t n0, std::size_t n1, std::size_t c0,
+                       std::size_t c1, const double* mean, double* out);
+  /// In the same order: sum_g[c - c0] = +0 + g + ..., dot[c - c0] = +0 + g * (x - mean[c]) + ...
+  void (*grad_sums)(const T* g, const T* x, std::size_t C, std::size_t L, std::size_t n0, std::size_t n1,
+                    std::size_t c0, std::size_t c1, const double* mean, double* sum_g, double* dot);
+  /// y = (x - mean[c]) * scale[c] + shift[c] (never fused).
+  void (*normalize)(const T* x, T* y, std::size_t C, std::size_t L, std::size_t n0, std::size_t n1, const T* mean,
+                    const T* scale, const T* shift);
+  /// dx = (g - gmean[c] - (x - mean[c]) * k[c]) * scale[c] (never fused).
+  void (*backward_dx)(const T* g, const T* x, T* dx, std::size_t C, std::size_t L, std::size_t n0, std::size_t n1,
+                      const T* gmean, const T* mean, const T* k, const T* scale);
+};
+
+/// softmax / log_softmax along a dim that is not the last (softmax.hpp): one tile of r >= 1 rows
+/// of n <= kSoftmaxMaxCols columns, row k at offset k * stride.
+inline constexpr std::size_t kSoftmaxMaxCols = 1024;
+template <class T>
+struct SoftmaxColsKernels {
+  /// Per column: m = max over k, y = exp(x - m), s = +0 + y_0 + y_1 + ... (k order), then y = y / s,
+  /// or with `log` y = (x - m) - log(s).
+  void (*forward)(const T* x, T* y, std::size_t r, std::size_t stride, std::size_t n, bool log);
+  /// The fused backward per column: softmax dx = y * (g - dot), dot = +0 + g_0 * y_0 + ...;
+  /// log_softmax dx = g - exp(y) * sum, sum = +0 + g_0 + ... (never fused).
+  void (*backward)(const T* g, const T* y, T* dx, std::size_t r, std::size_t stride, std::size_t n, bool log);
+};
+
 struct KernelTable {
   const char* name;  // "scalar", "avx2", "avx512"
 
@@ -142,6 +204,19 @@ struct KernelTable {
   /// out[i] = float(in[i]) / 255 (correctly rounded), i in [0, n).
   void (*bytes_to_unit_f32)(const uint8_t* in, float* out, std::size_t n);
 
+  // Selections, copies, the scatter-add; BatchNorm; softmax along a dim that is not the last.
+  IndexKernels<float> index_f32;
+  IndexKernels<double> index_f64;
+  IndexKernels<std::int64_t> index_i64;
+  BnKernels<float> bn_f32;
+  BnKernels<double> bn_f64;
+  SoftmaxColsKernels<float> softmax_cols_f32;
+  SoftmaxColsKernels<double> softmax_cols_f64;
+  /// The dataset row gather: dst row r = src row idx[r] (row_bytes bytes each) for r in [r0, r1),
+  /// the source rows a few ahead prefetched.
+  void (*gather_rows)(const unsigned char* src, std::size_t src_row_bytes, const std::int64_t* idx, std::size_t r0,
+                      std::size_t r1, unsigned char* dst, std::size_t row_bytes);
+
   /// Benchmarks only: 12 * probe_lanes * iters float multiply-adds at this path's best rate
   /// (returns their sum so that none is dead code).
   double (*fma_probe)(std::size_t iters);
@@ -162,6 +237,30 @@ inline constexpr const char* kBaselineCapability = "scalar";
 
 /// The table of the active capability (chosen on first use; see sorix/core/cpu.hpp).
 const KernelTable& active();
+
+/// Whether the table has IndexKernels for T (float, double, int64; other element types use
+/// baseline loops with the same semantics).
+template <class T>
+inline constexpr bool kHasIndexKernels =
+    std::is_same_v<T, float> || std::is_same_v<T, double> || std::is_same_v<T, std::int64_t>;
+
+/// The typed parts of a table, by element type.
+template <class T>
+const IndexKernels<T>& index_kernels(const KernelTable& t) {
+  if constexpr (std::is_same_v<T, float>) return t.index_f32;
+  else if constexpr (std::is_same_v<T, double>) return t.index_f64;
+  else return t.index_i64;
+}
+template <class T>
+const BnKernels<T>& bn_kernels(const KernelTable& t) {
+  if constexpr (std::is_same_v<T, float>) return t.bn_f32;
+  else return t.bn_f64;
+}
+template <class T>
+const SoftmaxColsKernels<T>& softmax_cols_kernels(const KernelTable& t) {
+  if constexpr (std::is_same_v<T, float>) return t.softmax_cols_f32;
+  else return t.softmax_cols_f64;
+}
 
 /// The table of a named capability this CPU can run, or nullptr (unknown name, not built, or the
 /// CPU lacks the instructions).

@@ -1,10 +1,13 @@
 #pragma once
 // Builds the dispatch table of one architecture from the kernel templates. Included only by the
 // capability translation units (cap_*.cpp), each compiled with its capability's flags.
+#include "sorix_core/kernels/bn_kernels.hpp"
 #include "sorix_core/kernels/elementwise_kernels.hpp"
 #include "sorix_core/kernels/gemm_kernels.hpp"
+#include "sorix_core/kernels/index_kernels.hpp"
 #include "sorix_core/kernels/optim_kernels.hpp"
 #include "sorix_core/kernels/philox_kernels.hpp"
+#include "sorix_core/kernels/softmax_cols_kernels.hpp"
 #include "sorix_core/kernels/table.hpp"
 
 namespace sorix::kernels {
@@ -42,6 +45,14 @@ constexpr KernelTable make_table(const char* name) {
       &OptimKernels<A>::template adagrad<float>,
       &OptimKernels<A>::template adagrad<double>,
       &ElementwiseKernels<A>::bytes_to_unit_f32,
+      IndexKernelsOf<A>::template kernels<float>(),
+      IndexKernelsOf<A>::template kernels<double>(),
+      IndexKernelsOf<A>::template kernels<std::int64_t>(),
+      BnKernelsOf<A>::template kernels<float>(),
+      BnKernelsOf<A>::template kernels<double>(),
+      SoftmaxColsKernelsOf<A>::template kernels<float>(),
+      SoftmaxColsKernelsOf<A>::template kernels<double>(),
+      &IndexKernelsOf<A>::gather_rows,
       &ElementwiseKernels<A>::fma_probe,
       ElementwiseKernels<A>::kProbeLanes,
       GemmKernels<A, float>::kernel(),

@@ -1,0 +1,419 @@
+// The dispatch table's selections, gathers, scatter-add, BatchNorm loops and softmax along a dim
+// that is not the last (table.hpp's IndexKernels, BnKernels, SoftmaxColsKernels, gather_rows):
+// every table this CPU runs against exact references where the result is defined without
+// rounding, and bit for bit against the baseline table everywhere, on ragged sizes (one element,
+// tails, sizes that are no multiple of any register); then the ops built on them, bit for bit
+// across capabilities at 1, 2 and 3 threads.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "sorix_core/kernels/table.hpp"
+#include "sorix/sorix.hpp"
+#include "support/capabilities.hpp"
+#include "support/gradcheck.hpp"
+
+namespace kernels = sorix::kernels;
+namespace testing = sorix::testing;
+namespace F = sorix::nn::functional;
+
+namespace {
+
+// The tables this CPU runs, baseline first.
+std::vector<const kernels::KernelTable*> runnable_tables() {
+  std::vector<const kernels::KernelTable*> out;
+  for (const auto& name : sorix::available_cpu_capabilities()) out.push_back(kernels::table_for(name.c_str()));
+  return out;
+}
+
+// Values with ties, signed zeros, infinities and (floating point, when `nans`) NaNs.
+template <class T>
+std::vector<T> awkward_values(std::size_t n, std::uint32_t seed, bool nans) {
+  std::vector<T> v(n);
+  std::uint32_t s = seed;
+  for (std::size_t i = 0; i < n; ++i) {
+    s = s * 1664525u + 1013904223u;
+    const int pick = static_cast<int>((s >> 24) % 16);
+    if constexpr (std::is_floating_point_v<T>) {
+      const T inf = std::numeric_limits<T>::infinity();
+      const T specials[] = {T(0), -T(0), T(7), T(7), inf, -inf, std::numeric_limits<T>::quiet_NaN()};
+      if (pick < 3) {
+        const T sp = specials[(s >> 8) % (nans ? 7 : 6)];
+        v[i] = sp;
+        continue;
+      }
+      v[i] = T(int((s >> 8) % 401) - 200) / T(8);  // many ties
+    } else {
+      v[i] = pick < 2 ? (pick == 0 ? std::numeric_limits<T>::max() : std::numeric_limits<T>::min())
+                      : T(int((s >> 8) % 41) - 20);
+    }
+  }
+  return v;
+}
+
+template <bool IsMax, class T>
+bool beats(T a, T b) {
+  if constexpr (std::is_floating_point_v<T>) {
+    if (std::isnan(b)) return false;
+    if (std::isnan(a)) return true;
+  }
+  return IsMax ? a > b : a < b;
+}
+
+template <bool IsMax, class T>
+std::size_t reference_arg(const T* x, std::size_t n) {
+  std::size_t best = 0;
+  for (std::size_t i = 1; i < n; ++i)
+    if (beats<IsMax>(x[i], x[best])) best = i;
+  return best;
+}
+
+const std::size_t kSizes[] = {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 1000, 16385};
+
+template <class T>
+void check_selections(const kernels::KernelTable& t, bool nans) {
+  const auto& k = kernels::index_kernels<T>(t);
+  for (std::size_t n : kSizes) {
+    const auto x = awkward_values<T>(n, static_cast<std::uint32_t>(n * 31 + nans), nans);
+    INFO(t.name << ", n " << n << ", nans " << nans);
+    CHECK(k.argmax(x.data(), n) == reference_arg<true>(x.data(), n));
+    CHECK(k.argmin(x.data(), n) == reference_arg<false>(x.data(), n));
+  }
+  // Column scans: r rows of n columns at a stride that is no multiple of a register.
+  for (std::size_t r : {1, 2, 5, 33}) {
+    for (std::size_t n : {1, 3, 15, 16, 17, 33, 100}) {
+      const std::size_t stride = n + 3;
+      const auto x = awkward_values<T>(r * stride, static_cast<std::uint32_t>(r * 1000 + n), nans);
+      std::vector<T> v(n), rv(n);
+      std::vector<std::int64_t> ix(n), rix(n);
+      std::vector<T> col(r);
+      for (bool is_max : {true, false}) {
+        (is_max ? k.max_cols : k.min_cols)(x.data(), r, stride, n, v.data(), ix.data());
+        for (std::size_t c = 0; c < n; ++c) {
+          for (std::size_t j = 0; j < r; ++j) col[j] = x[j * stride + c];
+          rix[c] = static_cast<std::int64_t>(is_max ? reference_arg<true>(col.data(), r)
+                                                    : reference_arg<false>(col.data(), r));
+          rv[c] = col[static_cast<std::size_t>(rix[c])];
+        }
+        INFO(t.name << ", cols: r " << r << ", n " << n << ", max " << is_max);
+        CHECK(ix == rix);
+        CHECK(std::memcmp(v.data(), rv.data(), n * sizeof(T)) == 0);
+      }
+    }
+  }
+}
+
+template <class T>
+void check_scatter_and_gather(const kernels::KernelTable& t) {
+  const auto& k = kernels::index_kernels<T>(t);
+  for (std::size_t inner : {1, 3, 16, 17, 67}) {
+    const std::size_t outer = 2, K = 23, R = 7;
+    const auto src = awkward_values<T>(outer * K * inner, static_cast<std::uint32_t>(inner), false);
+    std::vector<std::int64_t> index(K);
+    for (std::size_t i = 0; i < K; ++i) index[i] = static_cast<std::int64_t>((i * 5 + i / 3) % (R - 1));  // row R-1: none
+    // RowOrder's contract: begin per destination row, the source rows in increasing order.
+    std::vector<std::size_t> begin(R + 1, 0), order;
+    for (std::size_t r = 0; r < R; ++r) {
+      for (std::size_t i = 0; i < K; ++i)
+        if (index[i] == static_cast<std::int64_t>(r)) order.push_back(i);
+      begin[r + 1] = order.size();
+    }
+    for (std::int64_t zero_row : {std::int64_t(-1), std::int64_t(2)}) {
+      const std::size_t c0 = inner > 3 ? 1 : 0, c1 = inner > 3 ? inner - 1 : inner;
+      std::vector<T> dst(outer * R * inner, T(5)), ref(outer * R * inner, T(5));
+      k.scatter_add_rows(src.data(), dst.data(), begin.data(), order.data(), K, R, inner, 1, outer * R, c0, c1,
+                         zero_row);
+      for (std::size_t q = 1; q < outer * R; ++q) {
+        const std::size_t o = q / R, r = q % R;
+        for (std::size_t c = c0; c < c1; ++c) {
+          T a = T(0);
+          if (static_cast<std::int64_t>(r) != zero_row)
+            for (std::size_t p = begin[r]; p < begin[r + 1]; ++p) a = a + src[(o * K + order[p]) * inner + c];
+          ref[q * inner + c] = a;
+        }
+      }
+      INFO(t.name << ", scatter inner " << inner << ", zero row " << zero_row);
+      CHECK(std::memcmp(dst.data(), ref.data(), dst.size() * sizeof(T)) == 0);
+    }
+    // gather: dst[k * ld + i] = src[idx[k * ld + i] * stride + offset[i]], 3 rows of inner - 1
+    // (at least 1) columns, ld = inner.
+    const std::size_t rows = 3, n = std::max<std::size_t>(inner - 1, 1);
+    std::vector<std::size_t> offset(n);
+    for (std::size_t i = 0; i < n; ++i) offset[i] = (i * 7) % inner;
+    std::vector<std::int64_t> idx(rows * inner);
+    for (std::size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<std::int64_t>((i * 3) % (outer * K));
+    std::vector<T> out(rows * inner, T(4)), expect(rows * inner, T(4));
+    k.gather(src.data(), idx.data(), inner, offset.data(), out.data(), rows, n, inner);
+    for (std::size_t r = 0; r < rows; ++r)
+      for (std::size_t i = 0; i < n; ++i)
+        expect[r * inner + i] = src[static_cast<std::size_t>(idx[r * inner + i]) * inner + offset[i]];
+    INFO(t.name << ", gather inner " << inner);
+    CHECK(std::memcmp(out.data(), expect.data(), out.size() * sizeof(T)) == 0);
+    // gather's adjoint: the same block added back, repeated targets in increasing k.
+    std::vector<T> acc(src.size(), T(1)), acc_ref(src.size(), T(1));
+    k.scatter_add(src.data(), idx.data(), inner, offset.data(), acc.data(), rows, n, inner);
+    for (std::size_t r = 0; r < rows; ++r)
+      for (std::size_t i = 0; i < n; ++i) {
+        T& to = acc_ref[static_cast<std::size_t>(idx[r * inner + i]) * inner + offset[i]];
+        to = to + src[r * inner + i];
+      }
+    CHECK(std::memcmp(acc.data(), acc_ref.data(), acc.size() * sizeof(T)) == 0);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("selections, the scatter-add and gathers of every table match exact references", "[kernels][index]") {
+  for (const auto* t : runnable_tables()) {
+    check_selections<float>(*t, true);
+    check_selections<float>(*t, false);
+    check_selections<double>(*t, true);
+    check_selections<double>(*t, false);
+    check_selections<std::int64_t>(*t, false);
+    check_scatter_and_gather<float>(*t);
+    check_scatter_and_gather<double>(*t);
+    check_scatter_and_gather<std::int64_t>(*t);
+    // The dataset row gather: rows of odd byte counts, out of order, repeated.
+    for (std::size_t row_bytes : {1, 3, 64, 100}) {
+      std::vector<unsigned char> src(9 * row_bytes), dst(6 * row_bytes), ref(6 * row_bytes);
+      for (std::size_t i = 0; i < src.size(); ++i) src[i] = static_cast<unsigned char>(i * 37 + 11);
+      const std::int64_t idx[] = {8, 0, 3, 3, 5, 1};
+      t->gather_rows(src.data(), row_bytes, idx, 0, 6, dst.data(), row_bytes);
+      for (std::size_t r = 0; r < 6; ++r)
+        std::memcpy(ref.data() + r * row_bytes, src.data() + static_cast<std::size_t>(idx[r]) * row_bytes, row_bytes);
+      INFO(t->name << ", row bytes " << row_bytes);
+      CHECK(dst == ref);
+    }
+  }
+}
+
+namespace {
+
+template <class T>
+std::vector<T> smooth_values(std::size_t n, std::uint32_t seed) {
+  std::vector<T> v(n);
+  std::uint32_t s = seed;
+  for (auto& e : v) {
+    s = s * 1664525u + 1013904223u;
+    e = T(int((s >> 8) % 20001) - 10000) / T(1237);
+  }
+  return v;
+}
+
+template <class T>
+bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
+}
+
+// Bit for bit, except that any NaN equals any NaN (which NaN an operation on NaNs returns is not
+// part of the guarantee, docs/determinism.md; that the result is NaN is).
+template <class T>
+bool same_bits_or_both_nan(const std::vector<T>& a, const std::vector<T>& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (std::isnan(a[i]) && std::isnan(b[i])) continue;
+    if (std::memcmp(&a[i], &b[i], sizeof(T)) != 0) return false;
+  }
+  return true;
+}
+
+// Every BatchNorm loop of every table against the baseline table's; the plain channel sums (adds
+// only) also against the chain they are defined as.
+template <class T>
+void check_batchnorm_tables() {
+  const auto tables = runnable_tables();
+  const auto& base = kernels::bn_kernels<T>(*tables.front());
+  for (std::size_t C : {1, 3, 8, 9, 17, 33, 70}) {
+    for (std::size_t L : {0, 1, 2, 7, 16, 19}) {
+      const std::size_t N = 5, n0 = 1, n1 = 5, c0 = C > 2 ? 1 : 0, c1 = C;
+      const auto x = smooth_values<T>(N * C * L, static_cast<std::uint32_t>(C * 100 + L));
+      const auto g = smooth_values<T>(N * C * L, static_cast<std::uint32_t>(C * 100 + L + 7));
+      const auto meand = smooth_values<double>(C, 3);
+      const auto mean = smooth_values<T>(C, 4), scale = smooth_values<T>(C, 5), shift = smooth_values<T>(C, 6),
+                 gmean = smooth_values<T>(C, 7), kk = smooth_values<T>(C, 8);
+      struct Out {
+        std::vector<double> sums, sq, sum_g, dot;
+        std::vector<T> y, dx;
+      };
+      auto run = [&](const kernels::BnKernels<T>& k) {
+        Out o{std::vector<double>(c1 - c0), std::vector<double>(c1 - c0), std::vector<double>(c1 - c0),
+              std::vector<double>(c1 - c0), std::vector<T>(x.size(), T(9)), std::vector<T>(x.size(), T(9))};
+        k.channel_sums(x.data(), C, L, n0, n1, c0, c1, nullptr, o.sums.data());
+        k.channel_sums(x.data(), C, L, n0, n1, c0, c1, meand.data(), o.sq.data());
+        k.grad_sums(g.data(), x.data(), C, L, n0, n1, c0, c1, meand.data(), o.sum_g.data(), o.dot.data());
+        k.normalize(x.data(), o.y.data(), C, L, n0, n1, mean.data(), scale.data(), shift.data());
+        k.backward_dx(g.data(), x.data(), o.dx.data(), C, L, n0, n1, gmean.data(), mean.data(), kk.data(),
+                      scale.data());
+        return o;
+      };
+      const Out ref = run(base);
+      std::vector<double> chain(c1 - c0, 0.0);
+      for (std::size_t c = c0; c < c1; ++c)
+        for (std::size_t n = n0; n < n1; ++n)
+          for (std::size_t l = 0; l < L; ++l) chain[c - c0] += static_cast<double>(x[(n * C + c) * L + l]);
+      INFO("C " << C << ", L " << L);
+      CHECK(same_bits(ref.sums, chain));
+      for (const auto* t : tables) {
+        const Out o = run(kernels::bn_kernels<T>(*t));
+        INFO(t->name);
+        CHECK(same_bits(o.sums, ref.sums));
+        CHECK(same_bits(o.sq, ref.sq));
+        CHECK(same_bits(o.sum_g, ref.sum_g));
+        CHECK(same_bits(o.dot, ref.dot));
+        CHECK(same_bits(o.y, ref.y));
+        CHECK(same_bits(o.dx, ref.dx));
+      }
+    }
+  }
+}
+
+// softmax along a dim that is not the last, on tiles of ragged widths, with NaN, infinities and
+// ties in the columns: every table against the baseline table.
+template <class T>
+void check_softmax_cols_tables() {
+  const auto tables = runnable_tables();
+  for (std::size_t r : {1, 2, 7, 40}) {
+    for (std::size_t n : {1, 3, 15, 16, 17, 100, 1024}) {
+      const std::size_t stride = n + 5;
+      const auto x = awkward_values<T>(r * stride, static_cast<std::uint32_t>(r * 7 + n), true);
+      const auto g = smooth_values<T>(r * stride, static_cast<std::uint32_t>(r + n));
+      auto y0 = smooth_values<T>(r * stride, 11);  // the backward's y: finite values
+      for (auto& v : y0) v = v / T(10);
+      for (bool log : {false, true}) {
+        auto run = [&](const kernels::SoftmaxColsKernels<T>& k) {
+          std::vector<T> y(r * stride, T(3)), dx(r * stride, T(3));
+          k.forward(x.data(), y.data(), r, stride, n, log);
+          k.backward(g.data(), y0.data(), dx.data(), r, stride, n, log);
+          return std::make_pair(y, dx);
+        };
+        const auto ref = run(kernels::softmax_cols_kernels<T>(*tables.front()));
+        for (const auto* t : tables) {
+          const auto o = run(kernels::softmax_cols_kernels<T>(*t));
+          INFO(t->name << ", r " << r << ", n " << n << ", log " << log);
+          CHECK(same_bits_or_both_nan(o.first, ref.first));
+          CHECK(same_bits(o.second, ref.second));
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("BatchNorm's loops give the baseline table's bits in every table", "[kernels][batchnorm]") {
+  check_batchnorm_tables<float>();
+  check_batchnorm_tables<double>();
+}
+
+TEST_CASE("softmax along a dim that is not the last gives the baseline table's bits in every table",
+          "[kernels][softmax]") {
+  check_softmax_cols_tables<float>();
+  check_softmax_cols_tables<double>();
+}
+
+namespace {
+
+// The ops on these kernels, forward and backward, on ragged shapes, in float32 and float64 (and
+// int64 where the op has it).
+std::vector<sorix::Tensor> index_bn_softmax_outputs() {
+  std::vector<sorix::Tensor> out;
+  for (auto dt : {sorix::float32, sorix::float64}) {
+    sorix::Generator gen(17);
+    const auto opts = sorix::TensorOptions().dtype(dt);
+    // Selections with ties and a NaN.
+    sorix::Tensor s = sorix::round(sorix::randn({5, 37, 19}, opts, &gen) * 3.0);
+    if (dt == sorix::float32) s.data_ptr<float>()[400] = std::numeric_limits<float>::quiet_NaN();
+    else s.data_ptr<double>()[400] = std::numeric_limits<double>::quiet_NaN();
+    for (const auto& t : {s, sorix::round(sorix::randn({70001}, opts, &gen) * 50.0)}) {
+      out.push_back(sorix::argmax(t));
+      out.push_back(sorix::argmin(t));
+      out.push_back(sorix::max(t));
+      out.push_back(sorix::min(t));
+      for (std::int64_t d = 0; d < t.dim(); ++d) {
+        auto [v, i] = sorix::max_with_indices(t, d);
+        auto [w, j] = sorix::min_with_indices(t, d);
+        out.insert(out.end(), {v, i, w, j});
+      }
+    }
+    // index_select / index_add (its gradient), gather / scatter_add, cat, stack.
+    const sorix::Tensor x = sorix::randn({6, 41, 19}, opts, &gen).requires_grad_(true);
+    const sorix::Tensor idx = sorix::randint(0, 41, {57}, sorix::int64, &gen);
+    const sorix::Tensor idx19 = sorix::randint(0, 19, {57}, sorix::int64, &gen);
+    const sorix::Tensor gidx = sorix::randint(0, 6, {6, 30, 19}, sorix::int64, &gen);
+    const sorix::Tensor gidx19 = sorix::randint(0, 19, {6, 41, 23}, sorix::int64, &gen);
+    const sorix::Tensor w = sorix::randn({6, 57, 19}, opts, &gen);
+    std::vector<sorix::Tensor> fwd = {sorix::index_select(x, 1, idx) * w, sorix::index_select(x, 2, idx19),
+                                      sorix::gather(x, 0, gidx),           sorix::gather(x, 2, gidx19),
+                                      sorix::cat({x, x * 2.0}, 1),         sorix::stack({x, x + 1.0}, 2)};
+    sorix::Tensor total = sorix::zeros({}, opts);
+    for (const auto& t : fwd) {
+      out.push_back(t.detach());
+      total = total + (t * t).sum();
+    }
+    out.push_back(sorix::autograd::grad({total}, {x})[0]);
+    // Embedding's gradient (the scatter-add), with a padding row.
+    const sorix::Tensor table = sorix::randn({13, 37}, opts, &gen).requires_grad_(true);
+    const sorix::Tensor tokens = sorix::randint(0, 13, {9, 11}, sorix::int64, &gen);
+    const sorix::Tensor e = F::embedding(tokens, table, 3);
+    out.push_back(sorix::autograd::grad({(e * e).sum()}, {table})[0]);
+    // softmax / log_softmax along dims that are not the last (several column tiles), and backward.
+    const sorix::Tensor z = sorix::randn({3, 9, 1100}, opts, &gen).requires_grad_(true);
+    sorix::Tensor sm_total = sorix::zeros({}, opts);
+    for (std::int64_t d : {0, 1}) {
+      for (const auto& y : {sorix::softmax(z, d), sorix::log_softmax(z, d)}) {
+        out.push_back(y.detach());
+        sm_total = sm_total + (y * y).sum();
+      }
+    }
+    out.push_back(sorix::autograd::grad({sm_total}, {z})[0]);
+    // BatchNorm on [N, C] and [N, C, L] with ragged channel counts, forward and backward.
+    for (const auto& shape : {sorix::Shape{67, 45}, sorix::Shape{33, 7, 29}, sorix::Shape{40, 70, 3}}) {
+      const sorix::Tensor b = sorix::randn(shape, opts, &gen).requires_grad_(true);
+      sorix::nn::BatchNorm1d bn(sorix::nn::BatchNormOptions(shape[1]), dt);
+      const sorix::Tensor y = bn(b);
+      const auto grads = sorix::autograd::grad({(y * y * y).sum()}, {b});
+      out.insert(out.end(), {y.detach(), grads[0], bn.running_mean.clone(), bn.running_var.clone()});
+    }
+    const sorix::Tensor im = sorix::randn({9, 5, 7, 11}, opts, &gen).requires_grad_(true);
+    sorix::nn::BatchNorm2d bn2(sorix::nn::BatchNormOptions(5), dt);
+    const sorix::Tensor y2 = bn2(im);
+    out.push_back(y2.detach());
+    out.push_back(sorix::autograd::grad({(y2 * y2 * y2).sum()}, {im})[0]);
+    // A dataset batch (the row gather).
+    sorix::data::TensorDataset ds(sorix::randn({50, 3, 5}, opts, &gen), sorix::randint(0, 9, {50}, sorix::int64, &gen));
+    const std::int64_t rows[] = {49, 0, 7, 7, 21, 3, 11};
+    const auto batch = ds.get_batch(rows, 7);
+    out.insert(out.end(), {batch.data, batch.target});
+  }
+  // int64 selections.
+  sorix::Generator gen(3);
+  const sorix::Tensor k = sorix::randint(-5, 5, {7, 33, 17}, sorix::int64, &gen);
+  out.insert(out.end(), {sorix::argmax(k), sorix::max(k), sorix::argmin(k, 1), sorix::argmax(k, 2)});
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("selections, index ops, BatchNorm and softmax along any dim give the same bits on every capability "
+          "at 1, 2 and 3 threads",
+          "[kernels][determinism]") {
+  const auto runs =
+      testing::at_capabilities([] { return testing::at_thread_counts({1, 2, 3}, index_bn_softmax_outputs); });
+  const auto& reference = runs.front().second.front();
+  for (const auto& [cap, per_threads] : runs) {
+    for (std::size_t t = 0; t < per_threads.size(); ++t) {
+      INFO("capability " << cap << ", thread count #" << t);
+      REQUIRE(per_threads[t].size() == reference.size());
+      for (std::size_t k = 0; k < reference.size(); ++k) {
+        INFO("output #" << k);
+        CHECK(testing::bit_identical(per_threads[t][k], reference[k]));
+      }
+    }
+  }
+}
