@@ -37,7 +37,7 @@ def operand(spec):
 
 OPS = {
     "add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div,
-    "eq": torch.eq, "lt": torch.lt, "where": lambda a, b: torch.where(torch.tensor([True, False, True]), a, b),
+    "eq": torch.eq, "lt": torch.lt, "pow": torch.pow, "where": lambda a, b: torch.where(torch.tensor([True, False, True]), a, b),
 }
 
 
@@ -49,6 +49,8 @@ def main():
             for rhs in tensors + list(SCALARS):
                 if op == "where" and rhs.startswith("s:"):
                     continue  # 1.13's where takes a scalar only as float
+                if op == "pow" and rhs in ("s:bool", "s:int"):
+                    continue  # sorix's pow(Tensor, double) exponent is always a floating number
                 try:
                     r = NAME[f(operand(lhs), operand(rhs)).dtype]
                 except RuntimeError:
@@ -81,6 +83,9 @@ def main():
         ("mul", "int32", [2147483647, -3, 5], "int32", [2, 4, -6]),
         ("lt", "uint8", [1, 2, 255], "int32", [2, 2, -1]),
         ("eq", "bool", [1, 0, 1], "int64", [1, 0, 2]),
+        ("pow", "int64", [2, 3, -2], "int64", [10, -1, 63]),
+        ("pow", "int32", [3, -1, 1], "int32", [40, -3, -5]),
+        ("pow", "uint8", [3, 2, 0], "uint8", [5, 9, 0]),
     ]
     for op, ld, lv, rd, rv in value_cases:
         a = torch.tensor(lv, dtype=DTYPES[ld])

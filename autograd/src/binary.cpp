@@ -80,6 +80,32 @@ struct Wrapping {
 template <class Op>
 inline constexpr bool kWraps = std::is_same_v<Op, AddOp> || std::is_same_v<Op, SubOp> || std::is_same_v<Op, MulOp>;
 
+// Integer a ** b (PyTorch's): exact square-and-multiply, wrapping in two's complement; a
+// negative exponent gives 1 for base 1, +-1 for base -1, else 0 (the truncated quotient).
+struct IntPowOp {
+  template <class V>
+  V operator()(const V& base, const V& exponent) const {
+    if constexpr (std::is_integral_v<V>) {
+      using U = std::make_unsigned_t<V>;
+      if constexpr (std::is_signed_v<V>) {
+        if (exponent < 0) {
+          if (base == 1) return V(1);
+          if (base == -1) return (exponent & 1) ? V(-1) : V(1);
+          return V(0);
+        }
+      }
+      U result = 1, b = static_cast<U>(base);
+      for (auto e = exponent; e != 0; e = static_cast<V>(e >> 1)) {
+        if (e & 1) result = static_cast<U>(result * b);
+        b = static_cast<U>(b * b);
+      }
+      return static_cast<V>(result);
+    } else {
+      return base;  // never reached: integer dtypes only (pow sends floats to PowOp)
+    }
+  }
+};
+
 // Forward only: out = op(a, b) in dtype dt (inputs already converted to dt).
 // Operands are read through their strides (so an expanded view is read in place, as a broadcast);
 // an operand whose rows are not runs (a transpose, a stepped slice) is made contiguous first.
@@ -201,6 +227,14 @@ Tensor div(const Tensor& a, const Tensor& b) {
 }
 
 Tensor pow(const Tensor& a, const Tensor& b) {
+  detail::check_defined(a, "pow");
+  detail::check_defined(b, "pow");
+  const Dtype rt = result_type(a, b);
+  check(rt != Dtype::Bool, "pow", "not implemented for bool tensors (as PyTorch)");
+  if (is_integral(rt)) {  // integers stay integers (no gradient: they cannot require grad)
+    auto [xi, yi] = promoted(a, b, "pow", false);
+    return compute<IntPowOp>(xi, yi, "pow");
+  }
   auto [x, y] = promoted(a, b, "pow", true);
   Tensor out = compute<PowOp>(x, y, "pow");
   if (autograd::needs_grad({&x, &y})) {

@@ -75,6 +75,7 @@ Tensor apply(const std::string& op, const Tensor& a, const Operand& b_op) {
     if (op == "eq") return a.eq(*b);
     if (op == "lt") return a.lt(*b);
     if (op == "where") return where(cond, a, *b);
+    if (op == "pow") return pow(a, *b);
   }
   const Scalar s = std::get<Scalar>(b_op);
   if (op == "add") return a + s;
@@ -83,6 +84,7 @@ Tensor apply(const std::string& op, const Tensor& a, const Operand& b_op) {
   if (op == "div") return a / s;
   if (op == "eq") return a.eq(s);
   if (op == "lt") return a.lt(s);
+  if (op == "pow") return a.pow(s.to_double());  // a floating exponent (the generator skips the others)
   throw std::logic_error("unknown op " + op);
 }
 
