@@ -48,12 +48,76 @@ struct PowOp {
   }
 };
 
+// The dtypes the arithmetic runs on: float32 and float64 (the active capability's kernels),
+// int64, int32 and uint8 (exact scalar loops: integers wrap as PyTorch's). bool is computed as
+// uint8 by compute() below.
+template <class F>
+decltype(auto) visit_arith(Dtype dt, F&& f) {
+  switch (dt) {
+    case Dtype::Float32: return f(detail::type_tag<float>{});
+    case Dtype::Float64: return f(detail::type_tag<double>{});
+    case Dtype::Int32: return f(detail::type_tag<std::int32_t>{});
+    case Dtype::UInt8: return f(detail::type_tag<std::uint8_t>{});
+    case Dtype::Int64:
+    case Dtype::Bool: break;
+  }
+  return f(detail::type_tag<std::int64_t>{});
+}
+
+// +, -, * of signed integers in two's complement (PyTorch's wrap-around), through the unsigned
+// type: a signed overflow would be undefined behaviour in C++.
+template <class Op>
+struct Wrapping {
+  template <class T>
+  T operator()(T a, T b) const {
+    using U = std::make_unsigned_t<T>;
+    const U x = static_cast<U>(a), y = static_cast<U>(b);
+    if constexpr (std::is_same_v<Op, AddOp>) return static_cast<T>(x + y);
+    else if constexpr (std::is_same_v<Op, SubOp>) return static_cast<T>(x - y);
+    else return static_cast<T>(x * y);
+  }
+};
+template <class Op>
+inline constexpr bool kWraps = std::is_same_v<Op, AddOp> || std::is_same_v<Op, SubOp> || std::is_same_v<Op, MulOp>;
+
+// Integer a ** b (PyTorch's): exact square-and-multiply, wrapping in two's complement; a
+// negative exponent gives 1 for base 1, +-1 for base -1, else 0 (the truncated quotient).
+struct IntPowOp {
+  template <class V>
+  V operator()(const V& base, const V& exponent) const {
+    if constexpr (std::is_integral_v<V>) {
+      using U = std::make_unsigned_t<V>;
+      if constexpr (std::is_signed_v<V>) {
+        if (exponent < 0) {
+          if (base == 1) return V(1);
+          if (base == -1) return (exponent & 1) ? V(-1) : V(1);
+          return V(0);
+        }
+      }
+      U result = 1, b = static_cast<U>(base);
+      for (auto e = exponent; e != 0; e = static_cast<V>(e >> 1)) {
+        if (e & 1) result = static_cast<U>(result * b);
+        b = static_cast<U>(b * b);
+      }
+      return static_cast<V>(result);
+    } else {
+      return base;  // never reached: integer dtypes only (pow sends floats to PowOp)
+    }
+  }
+};
+
 // Forward only: out = op(a, b) in dtype dt (inputs already converted to dt).
 // Operands are read through their strides (so an expanded view is read in place, as a broadcast);
 // an operand whose rows are not runs (a transpose, a stepped slice) is made contiguous first.
 template <class Op>
 Tensor compute(const Tensor& a_in, const Tensor& b_in, const char* name) {
   const Dtype dt = a_in.dtype();
+  if (dt == Dtype::Bool) {
+    // bool as 0/1 bytes: + gives 0..2 (true when either is: PyTorch's bool add is "or"), *
+    // gives "and", comparisons compare 0/1; the result is read back as bool (nonzero).
+    NoGradGuard no_grad;
+    return compute<Op>(a_in.to(Dtype::UInt8), b_in.to(Dtype::UInt8), name).to(Dtype::Bool);
+  }
   auto plan_for = [name](const Tensor& a, const Tensor& b) {
     auto sizes = [name](const Tensor& t) { return detail::to_xshape(t.shape(), name); };
     auto strides = [name](const Tensor& t) { return detail::to_xshape(t.stride(), name); };
@@ -67,9 +131,13 @@ Tensor compute(const Tensor& a_in, const Tensor& b_in, const char* name) {
     plan = plan_for(a, b);
   }
   Tensor out = detail::make_empty(dt, plan.out_shape);
-  detail::visit_dtype(dt, [&](auto tag) {
+  visit_arith(dt, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    kernels::binary_map(a.data_ptr<T>(), b.data_ptr<T>(), detail::flat<T>(out), plan, Op{});
+    if constexpr (std::is_integral_v<T> && std::is_signed_v<T> && kWraps<Op>) {
+      kernels::binary_map(a.data_ptr<T>(), b.data_ptr<T>(), detail::flat<T>(out), plan, Wrapping<Op>{});
+    } else {
+      kernels::binary_map(a.data_ptr<T>(), b.data_ptr<T>(), detail::flat<T>(out), plan, Op{});
+    }
   });
   return out;
 }
@@ -78,35 +146,27 @@ Tensor compute(const Tensor& a_in, const Tensor& b_in, const char* name) {
 std::pair<Tensor, Tensor> promoted(const Tensor& a, const Tensor& b, const char* name, bool floating) {
   detail::check_defined(a, name);
   detail::check_defined(b, name);
-  Dtype dt = promote(a.dtype(), b.dtype());
-  if (floating && dt == Dtype::Int64) dt = Dtype::Float32;
+  Dtype dt = result_type(a, b);
+  if (floating && !is_floating(dt)) dt = Dtype::Float32;  // the default dtype, as PyTorch
   return {a.dtype() == dt ? a : a.to(dt), b.dtype() == dt ? b : b.to(dt)};
 }
 
+// Compared in the promoted dtype (0/1 there, exact), then read as bool.
 template <class Op>
 Tensor comparison(const Tensor& a, const Tensor& b, const char* name) {
+  NoGradGuard no_grad;
   auto [x, y] = promoted(a, b, name, false);
-  return compute<Op>(x, y, name);
+  return compute<Op>(x, y, name).to(Dtype::Bool);
 }
 
+
+// As PyTorch: no subtraction with a bool operand (a mask is inverted with logical_not).
+void check_no_bool_sub(bool a_bool, bool b_bool) {
+  check(!a_bool && !b_bool, "sub",
+        "subtraction with a bool operand is not supported (as PyTorch); use logical_xor() or logical_not()");
+}
 
 }  // namespace
-
-Tensor detail::scalar_for(const Tensor& t, double v, const char* name) {
-  detail::check_defined(t, name);
-  Dtype dt = t.dtype();
-  if (dt == Dtype::Int64 && std::floor(v) != v) dt = Dtype::Float32;
-  return scalar_tensor(v, dt);
-}
-
-Tensor scalar_tensor(double value, Dtype dtype) {
-  return detail::visit_dtype(dtype, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    xt::xarray<T> a = xt::xarray<T>::from_shape({});
-    a.data()[0] = static_cast<T>(value);
-    return Tensor(std::move(a));
-  });
-}
 
 Tensor add(const Tensor& a, const Tensor& b) {
   auto [x, y] = promoted(a, b, "add", false);
@@ -120,6 +180,7 @@ Tensor add(const Tensor& a, const Tensor& b) {
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
+  check_no_bool_sub(a.defined() && a.dtype() == Dtype::Bool, b.defined() && b.dtype() == Dtype::Bool);
   auto [x, y] = promoted(a, b, "sub", false);
   Tensor out = compute<SubOp>(x, y, "sub");
   if (autograd::needs_grad({&x, &y})) {
@@ -166,6 +227,14 @@ Tensor div(const Tensor& a, const Tensor& b) {
 }
 
 Tensor pow(const Tensor& a, const Tensor& b) {
+  detail::check_defined(a, "pow");
+  detail::check_defined(b, "pow");
+  const Dtype rt = result_type(a, b);
+  check(rt != Dtype::Bool, "pow", "not implemented for bool tensors (as PyTorch)");
+  if (is_integral(rt)) {  // integers stay integers (no gradient: they cannot require grad)
+    auto [xi, yi] = promoted(a, b, "pow", false);
+    return compute<IntPowOp>(xi, yi, "pow");
+  }
   auto [x, y] = promoted(a, b, "pow", true);
   Tensor out = compute<PowOp>(x, y, "pow");
   if (autograd::needs_grad({&x, &y})) {
@@ -189,7 +258,7 @@ Tensor pow(const Tensor& a, const Tensor& b) {
 
 Tensor pow(const Tensor& a, double exponent) {
   detail::check_defined(a, "pow");
-  Tensor x = a.dtype() == Dtype::Int64 ? a.to(Dtype::Float32) : a;
+  Tensor x = is_floating(a.dtype()) ? a : a.to(Dtype::Float32);
   Tensor out = compute<PowOp>(x, scalar_tensor(exponent, x.dtype()), "pow");
   if (autograd::needs_grad({&x})) {
     record(out, "PowBackward", {x}, [sx = autograd::SavedTensor(x), exponent](const Tensor& g) {
@@ -210,8 +279,10 @@ Tensor ne(const Tensor& a, const Tensor& b) { return comparison<NeOp>(a, b, "ne"
 
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   detail::check_defined(cond, "where");
+  check(cond.dtype() == Dtype::Bool || cond.dtype() == Dtype::UInt8, "where",
+        "expected a bool condition (or uint8, as PyTorch 1.13), got a tensor of dtype ", dtype_name(cond.dtype()));
   auto [x, y] = promoted(a, b, "where", false);
-  // Broadcast all three to one shape, then select elementwise (cond != 0 picks a).
+  // Broadcast all three to one shape, then select elementwise (a where cond is true).
   const auto shape_xy = kernels::broadcast_plan(detail::to_xshape(x.shape(), "where"),
                                                 detail::to_xshape(y.shape(), "where"), "where")
                             .out_shape;
@@ -220,20 +291,20 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   Tensor c, xe, ye;
   {
     NoGradGuard no_grad;
-    c = expand(ne(cond, scalar_tensor(0.0, cond.dtype())).to(x.dtype()), out_shape).contiguous();
+    c = expand(cond.to(Dtype::Bool), out_shape).contiguous();
     xe = expand(x, out_shape).contiguous();
     ye = expand(y, out_shape).contiguous();
   }
   Tensor out = detail::make_empty(x.dtype(), full);
+  const bool* pc = detail::flat<bool>(c);
   detail::visit_dtype(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const T* pc = detail::flat<T>(c);
     const T* px = detail::flat<T>(xe);
     const T* py = detail::flat<T>(ye);
     T* po = detail::flat<T>(out);
     parallel::parallel_for(static_cast<std::size_t>(out.numel()), parallel::kChunkSize,
                            [&](std::size_t s, std::size_t e) {
-                             for (std::size_t i = s; i < e; ++i) po[i] = pc[i] != T(0) ? px[i] : py[i];
+                             for (std::size_t i = s; i < e; ++i) po[i] = pc[i] ? px[i] : py[i];
                            });
   });
   if (autograd::needs_grad({&x, &y})) {
@@ -251,22 +322,22 @@ Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
 Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
 Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
-Tensor operator+(const Tensor& a, double b) { return add(a, detail::scalar_for(a, b, "add")); }
-Tensor operator-(const Tensor& a, double b) { return sub(a, detail::scalar_for(a, b, "sub")); }
-Tensor operator*(const Tensor& a, double b) { return mul(a, detail::scalar_for(a, b, "mul")); }
-Tensor operator/(const Tensor& a, double b) { return div(a, detail::scalar_for(a, b, "div")); }
-Tensor operator+(double a, const Tensor& b) { return add(detail::scalar_for(b, a, "add"), b); }
-Tensor operator-(double a, const Tensor& b) { return sub(detail::scalar_for(b, a, "sub"), b); }
-Tensor operator*(double a, const Tensor& b) { return mul(detail::scalar_for(b, a, "mul"), b); }
-Tensor operator/(double a, const Tensor& b) { return div(detail::scalar_for(b, a, "div"), b); }
+Tensor operator+(const Tensor& a, Scalar b) { return add(a, detail::scalar_for(a, b, "add")); }
+Tensor operator-(const Tensor& a, Scalar b) { check_no_bool_sub(false, b.is_boolean()); return sub(a, detail::scalar_for(a, b, "sub")); }
+Tensor operator*(const Tensor& a, Scalar b) { return mul(a, detail::scalar_for(a, b, "mul")); }
+Tensor operator/(const Tensor& a, Scalar b) { return div(a, detail::scalar_for(a, b, "div")); }
+Tensor operator+(Scalar a, const Tensor& b) { return add(detail::scalar_for(b, a, "add"), b); }
+Tensor operator-(Scalar a, const Tensor& b) { check_no_bool_sub(a.is_boolean(), false); return sub(detail::scalar_for(b, a, "sub"), b); }
+Tensor operator*(Scalar a, const Tensor& b) { return mul(detail::scalar_for(b, a, "mul"), b); }
+Tensor operator/(Scalar a, const Tensor& b) { return div(detail::scalar_for(b, a, "div"), b); }
 Tensor& operator+=(Tensor& a, const Tensor& b) { return a.add_(b); }
 Tensor& operator-=(Tensor& a, const Tensor& b) { return a.sub_(b); }
 Tensor& operator*=(Tensor& a, const Tensor& b) { return a.mul_(b); }
 Tensor& operator/=(Tensor& a, const Tensor& b) { return a.div_(b); }
-Tensor& operator+=(Tensor& a, double b) { return a.add_(b); }
-Tensor& operator-=(Tensor& a, double b) { return a.sub_(b); }
-Tensor& operator*=(Tensor& a, double b) { return a.mul_(b); }
-Tensor& operator/=(Tensor& a, double b) { return a.div_(b); }
+Tensor& operator+=(Tensor& a, Scalar b) { return a.add_(b); }
+Tensor& operator-=(Tensor& a, Scalar b) { return a.sub_(b); }
+Tensor& operator*=(Tensor& a, Scalar b) { return a.mul_(b); }
+Tensor& operator/=(Tensor& a, Scalar b) { return a.div_(b); }
 
 Tensor Tensor::add(const Tensor& o) const { return sorix::add(*this, o); }
 Tensor Tensor::sub(const Tensor& o) const { return sorix::sub(*this, o); }
@@ -280,12 +351,12 @@ Tensor Tensor::ge(const Tensor& o) const { return sorix::ge(*this, o); }
 Tensor Tensor::le(const Tensor& o) const { return sorix::le(*this, o); }
 Tensor Tensor::eq(const Tensor& o) const { return sorix::eq(*this, o); }
 Tensor Tensor::ne(const Tensor& o) const { return sorix::ne(*this, o); }
-Tensor Tensor::gt(double o) const { return sorix::gt(*this, detail::scalar_for(*this, o, "gt")); }
-Tensor Tensor::lt(double o) const { return sorix::lt(*this, detail::scalar_for(*this, o, "lt")); }
-Tensor Tensor::ge(double o) const { return sorix::ge(*this, detail::scalar_for(*this, o, "ge")); }
-Tensor Tensor::le(double o) const { return sorix::le(*this, detail::scalar_for(*this, o, "le")); }
-Tensor Tensor::eq(double o) const { return sorix::eq(*this, detail::scalar_for(*this, o, "eq")); }
-Tensor Tensor::ne(double o) const { return sorix::ne(*this, detail::scalar_for(*this, o, "ne")); }
+Tensor Tensor::gt(Scalar o) const { return sorix::gt(*this, detail::scalar_for(*this, o, "gt")); }
+Tensor Tensor::lt(Scalar o) const { return sorix::lt(*this, detail::scalar_for(*this, o, "lt")); }
+Tensor Tensor::ge(Scalar o) const { return sorix::ge(*this, detail::scalar_for(*this, o, "ge")); }
+Tensor Tensor::le(Scalar o) const { return sorix::le(*this, detail::scalar_for(*this, o, "le")); }
+Tensor Tensor::eq(Scalar o) const { return sorix::eq(*this, detail::scalar_for(*this, o, "eq")); }
+Tensor Tensor::ne(Scalar o) const { return sorix::ne(*this, detail::scalar_for(*this, o, "ne")); }
 
 // In-place: computed out of place (so the graph, when recorded, is the ordinary one), then moved
 // into this tensor's storage with the version bumped (detail::assign_inplace).
@@ -315,10 +386,10 @@ Tensor& Tensor::div_(const Tensor& o) {
   auto [x, y] = inplace_operands(*this, o);
   return detail::assign_inplace(*this, sorix::div(x, y), "div_");
 }
-Tensor& Tensor::add_(double o) { detail::check_inplace(*this, "add_"); return detail::assign_inplace(*this, *this + o, "add_"); }
-Tensor& Tensor::sub_(double o) { detail::check_inplace(*this, "sub_"); return detail::assign_inplace(*this, *this - o, "sub_"); }
-Tensor& Tensor::mul_(double o) { detail::check_inplace(*this, "mul_"); return detail::assign_inplace(*this, *this * o, "mul_"); }
-Tensor& Tensor::div_(double o) { detail::check_inplace(*this, "div_"); return detail::assign_inplace(*this, *this / o, "div_"); }
+Tensor& Tensor::add_(Scalar o) { detail::check_inplace(*this, "add_"); return detail::assign_inplace(*this, *this + o, "add_"); }
+Tensor& Tensor::sub_(Scalar o) { detail::check_inplace(*this, "sub_"); return detail::assign_inplace(*this, *this - o, "sub_"); }
+Tensor& Tensor::mul_(Scalar o) { detail::check_inplace(*this, "mul_"); return detail::assign_inplace(*this, *this * o, "mul_"); }
+Tensor& Tensor::div_(Scalar o) { detail::check_inplace(*this, "div_"); return detail::assign_inplace(*this, *this / o, "div_"); }
 
 Tensor& Tensor::copy_(const Tensor& src) {
   detail::check_inplace(*this, "copy_");
@@ -327,7 +398,7 @@ Tensor& Tensor::copy_(const Tensor& src) {
   return detail::assign_inplace(*this, sorix::expand(s, shape()), "copy_");
 }
 
-Tensor& Tensor::fill_(double value) {
+Tensor& Tensor::fill_(Scalar value) {
   detail::check_inplace(*this, "fill_");
   const auto& base = impl()->view_base;
   if (!(autograd::grad_enabled() && (requires_grad() || (base && base->requires_grad)))) {
@@ -335,12 +406,12 @@ Tensor& Tensor::fill_(double value) {
     detail::visit_dtype(dtype(), [&](auto tag) {
       using T = typename decltype(tag)::type;
       kernels::fill_strided(data_ptr<T>(), detail::to_xshape(shape(), "fill_"), detail::to_xshape(stride(), "fill_"),
-                            static_cast<T>(value));
+                            value.to<T>());
     });
     ++impl()->storage->version;
     return *this;
   }
-  Tensor filled = full(shape(), value, dtype());
+  Tensor filled = full(shape(), value.to_double(), dtype());
   if (autograd::needs_grad({this})) {
     // The new values depend on nothing: the old history gets no gradient.
     record(filled, "FillBackward", {*this}, [](const Tensor&) { return std::vector<Tensor>{Tensor()}; });

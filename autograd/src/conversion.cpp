@@ -7,7 +7,7 @@ namespace {
 template <class From, class To>
 void convert(const From* src, To* dst, std::size_t n) {
   parallel::parallel_for(n, parallel::kChunkSize, [&](std::size_t b, std::size_t e) {
-    for (std::size_t i = b; i < e; ++i) dst[i] = static_cast<To>(src[i]);
+    for (std::size_t i = b; i < e; ++i) dst[i] = detail::convert_element<To>(src[i]);
   });
 }
 }  // namespace

@@ -49,7 +49,14 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
   return detail::to_shape(kernels::broadcast_plan(detail::to_xshape(a, op), detail::to_xshape(b, op), op).out_shape);
 }
 
-bool is_mask(const TensorIndex& i) { return i.mask || i.tensor.dtype() != Dtype::Int64; }
+// As PyTorch 1.13: bool (and uint8) tensors are masks, int64 tensors positions; others throw.
+bool is_mask(const TensorIndex& i) {
+  const Dtype d = i.tensor.dtype();
+  check(d == Dtype::Bool || d == Dtype::UInt8 || d == Dtype::Int64, "index",
+        "tensors used as indices must be int64 (positions) or bool (masks; uint8 too, as PyTorch 1.13), got ",
+        dtype_name(d));
+  return d != Dtype::Int64;
+}
 
 std::size_t dims_consumed(const TensorIndex& i) {
   switch (i.kind) {
@@ -172,7 +179,7 @@ Tensor advanced_index(const Tensor& view, const std::vector<Advanced>& adv_in, c
   std::int64_t merged = 1;
   Tensor linear = zeros(bshape, Dtype::Int64);
   for (std::size_t k = adv.size(); k-- > 0;) {
-    linear = linear + adv[k].index * static_cast<double>(merged);
+    linear = linear + adv[k].index * merged;  // an integer Scalar: stays int64
     merged *= view.shape()[adv[k].dim];
   }
   Shape flat_shape{merged};
@@ -220,9 +227,14 @@ Tensor put_values(const Tensor& base, const Tensor& positions, const Tensor& val
   return out;
 }
 
+// A mask argument as a bool tensor: bool as it is, uint8 (which PyTorch 1.13 still takes) read
+// as nonzero; any other dtype throws, as PyTorch.
 Tensor bool_mask(const Tensor& mask, const char* op) {
   detail::check_defined(mask, op);
-  return ne(mask, scalar_tensor(0.0, mask.dtype()));
+  check(mask.dtype() == Dtype::Bool || mask.dtype() == Dtype::UInt8, op,
+        "expected a bool mask (or uint8, as PyTorch 1.13), got a tensor of dtype ", dtype_name(mask.dtype()),
+        "; compare it first (mask.ne(0))");
+  return mask.to(Dtype::Bool);
 }
 
 }  // namespace
@@ -245,17 +257,19 @@ Tensor nonzero(const Tensor& x) {
       }
     }
   });
-  const std::int64_t count = nd == 0 ? static_cast<std::int64_t>(x.item<double>() != 0.0) : static_cast<std::int64_t>(coords.size()) / nd;
+  const std::int64_t count = nd == 0 ? static_cast<std::int64_t>(x.to(Dtype::Bool).item<bool>()) : static_cast<std::int64_t>(coords.size()) / nd;
   Tensor out = empty({count, nd}, Dtype::Int64);
   std::copy(coords.begin(), coords.end(), detail::flat<std::int64_t>(out));
   return out;
 }
 
-// A scalar takes the dtype the arithmetic operators give it beside the other argument.
-Tensor where(const Tensor& cond, double a, const Tensor& b) { return sorix::where(cond, detail::scalar_for(b, a, "where"), b); }
-Tensor where(const Tensor& cond, const Tensor& a, double b) { return sorix::where(cond, a, detail::scalar_for(a, b, "where")); }
-Tensor where(const Tensor& cond, double a, double b) {
-  return sorix::where(cond, scalar_tensor(a, Dtype::Float32), scalar_tensor(b, Dtype::Float32));
+// A scalar takes the dtype the arithmetic operators give it beside the other argument; two
+// scalars promote by category alone (two floating numbers: float32, the default dtype).
+Tensor where(const Tensor& cond, Scalar a, const Tensor& b) { return sorix::where(cond, detail::scalar_for(b, a, "where"), b); }
+Tensor where(const Tensor& cond, const Tensor& a, Scalar b) { return sorix::where(cond, a, detail::scalar_for(a, b, "where")); }
+Tensor where(const Tensor& cond, Scalar a, Scalar b) {
+  const Dtype dt = promote(default_dtype_of(a.kind()), default_dtype_of(b.kind()));
+  return sorix::where(cond, scalar_tensor(a, dt), scalar_tensor(b, dt));
 }
 
 Tensor Tensor::index(const std::vector<indexing::TensorIndex>& indices) const {
@@ -289,7 +303,7 @@ Tensor& Tensor::index_put_(const std::vector<indexing::TensorIndex>& indices, co
   return detail::assign_inplace(*this, put_values(*this, ids, value), "index_put_");
 }
 
-Tensor& Tensor::index_put_(const std::vector<indexing::TensorIndex>& indices, double value) {
+Tensor& Tensor::index_put_(const std::vector<indexing::TensorIndex>& indices, Scalar value) {
   detail::check_defined(*this, "index_put_");
   return index_put_(indices, scalar_tensor(value, dtype()));
 }
@@ -304,7 +318,7 @@ Tensor Tensor::masked_fill(const Tensor& mask, const Tensor& value) const {
   return sorix::where(m, value.to(dtype()), *this);
 }
 
-Tensor Tensor::masked_fill(const Tensor& mask, double value) const {
+Tensor Tensor::masked_fill(const Tensor& mask, Scalar value) const {
   detail::check_defined(*this, "masked_fill");
   return masked_fill(mask, scalar_tensor(value, dtype()));
 }
@@ -314,7 +328,7 @@ Tensor& Tensor::masked_fill_(const Tensor& mask, const Tensor& value) {
   return detail::assign_inplace(*this, masked_fill(mask, value), "masked_fill_");
 }
 
-Tensor& Tensor::masked_fill_(const Tensor& mask, double value) {
+Tensor& Tensor::masked_fill_(const Tensor& mask, Scalar value) {
   detail::check_inplace(*this, "masked_fill_");
   return detail::assign_inplace(*this, masked_fill(mask, value), "masked_fill_");
 }
@@ -324,8 +338,8 @@ Tensor Tensor::masked_select(const Tensor& mask) const {
   const Tensor m = bool_mask(mask, "masked_select");
   // Both broadcast to one shape (as PyTorch), then the mask picks in row-major order.
   const Shape s = broadcast_shapes(shape(), m.shape(), "masked_select");
-  if (s.empty()) return sorix::reshape(m.item<double>() != 0.0 ? *this : sorix::narrow(sorix::reshape(*this, {1}), 0, 0, 0), {-1});
-  return sorix::expand(*this, s).index({indexing::mask(sorix::expand(m, s))}).reshape({-1});
+  if (s.empty()) return sorix::reshape(m.item<bool>() ? *this : sorix::narrow(sorix::reshape(*this, {1}), 0, 0, 0), {-1});
+  return sorix::expand(*this, s).index({sorix::expand(m, s)}).reshape({-1});
 }
 
 }  // namespace sorix

@@ -52,7 +52,7 @@ Tensor sum_dims_forward(const Tensor& x, const std::vector<std::size_t>& dims) {
                       inner = detail::prod(shape, hi + 1, shape.size());
     for (std::size_t d = lo; d <= hi; ++d) shape[d] = 1;
     Tensor next = detail::make_empty(x.dtype(), shape);
-    detail::visit_dtype(x.dtype(), [&](auto tag) {
+    detail::visit_numeric(x.dtype(), "sum", [&](auto tag) {
       using T = typename decltype(tag)::type;
       if (r == 0) {
         std::fill(detail::flat<T>(next), detail::flat<T>(next) + next.numel(), T(0));
@@ -74,7 +74,7 @@ Tensor sum_impl(const Tensor& x, const std::vector<std::int64_t>& dims_in, bool 
   Tensor out;
   if (all || dims.size() == xs.size()) {
     out = detail::make_empty(x.dtype(), out_shape);
-    detail::visit_dtype(x.dtype(), [&](auto tag) {
+    detail::visit_numeric(x.dtype(), "sum", [&](auto tag) {
       using T = typename decltype(tag)::type;
       detail::flat<T>(out)[0] = kernels::sum_all(detail::flat<T>(x), static_cast<std::size_t>(x.numel()));
     });
@@ -105,7 +105,8 @@ std::size_t reduced_count(const Tensor& x, const std::vector<std::int64_t>& dims
 
 Tensor mean_impl(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim, bool all) {
   detail::check_defined(x, "mean");
-  check(is_floating(x.dtype()), "mean", "expected a floating tensor (float32 or float64), got int64; use to()");
+  check(is_floating(x.dtype()), "mean", "expected a floating tensor (float32 or float64), got ", dtype_name(x.dtype()),
+        "; use to()");
   const std::size_t n = reduced_count(x, dims, all);
   Tensor s = sum_impl(x, dims, keepdim, all);
   return n == 0 ? s * std::numeric_limits<double>::quiet_NaN() : s / static_cast<double>(n);
@@ -113,9 +114,17 @@ Tensor mean_impl(const Tensor& x, const std::vector<std::int64_t>& dims, bool ke
 
 }  // namespace
 
-Tensor sum(const Tensor& x) { return sum_impl(detail::contiguous_input(x, "sum"), {}, false, true); }
+namespace {
+// As PyTorch, bool and integer tensors sum to int64 (a count of trues, no uint8 overflow).
+Tensor sum_input(const Tensor& x) {
+  detail::check_defined(x, "sum");
+  return (is_integral(x.dtype(), true) ? x.to(Dtype::Int64) : x).contiguous();
+}
+}  // namespace
+
+Tensor sum(const Tensor& x) { return sum_impl(sum_input(x), {}, false, true); }
 Tensor sum(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim) {
-  return sum_impl(detail::contiguous_input(x, "sum"), dims, keepdim, dims.empty());
+  return sum_impl(sum_input(x), dims, keepdim, dims.empty());
 }
 Tensor mean(const Tensor& x) { return mean_impl(detail::contiguous_input(x, "mean"), {}, false, true); }
 Tensor mean(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim) {

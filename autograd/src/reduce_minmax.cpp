@@ -162,6 +162,40 @@ std::pair<Tensor, Tensor> extreme_along(const Tensor& x, std::int64_t dim, bool 
   return {out, out.requires_grad() ? res.second.clone() : res.second};
 }
 
+// Values only over several dims (amax/amin): one exact selection per dim (the result does not
+// depend on the order), the gradient split evenly among the elements equal to the result.
+template <bool IsMax>
+Tensor extreme_dims(const Tensor& x_in, const std::vector<std::int64_t>& dims_in, bool keepdim, const char* op,
+                    const char* node) {
+  const Tensor x = detail::contiguous_input(x_in, op);
+  const std::vector<std::size_t> dims = detail::normalize_dims(dims_in, x.dim(), op);
+  Tensor keep;
+  {
+    NoGradGuard no_grad;
+    keep = x.clone();
+    for (std::size_t d : dims) keep = extreme_along<IsMax>(keep, static_cast<std::int64_t>(d), true, op, node).first;
+  }
+  Shape out_shape;
+  for (std::size_t k = 0; k < static_cast<std::size_t>(x.dim()); ++k) {
+    if (keepdim || !std::binary_search(dims.begin(), dims.end(), k)) out_shape.push_back(keep.size(static_cast<std::int64_t>(k)));
+  }
+  Tensor out = reshape(keep, out_shape).clone();  // its own storage: the caller may change it in place
+  if (autograd::needs_grad({&x})) {
+    std::vector<std::int64_t> ds(dims.begin(), dims.end());
+    autograd::record(out, node, {x}, [in = autograd::SavedTensor(x), keep, ds, op](const Tensor& g) {
+      Tensor hit;
+      {
+        NoGradGuard no_grad;
+        const Tensor xv = in.unpack(op);
+        hit = logical_or(xv.eq(keep), logical_and(isnan(xv), isnan(keep)));
+      }
+      const Tensor w = hit.to(g.dtype()) / sum(hit, ds, true);  // a constant of the backward
+      return std::vector<Tensor>{reshape(g, keep.shape()) * w};
+    });
+  }
+  return out;
+}
+
 template <bool IsMax>
 Tensor arg_along(const Tensor& x, std::int64_t dim, bool keepdim, const char* op) {
   detail::check_defined(x, op);
@@ -172,19 +206,19 @@ Tensor arg_along(const Tensor& x, std::int64_t dim, bool keepdim, const char* op
 
 Tensor max(const Tensor& x) { return extreme_all<true>(detail::contiguous_input(x, "max"), "max", "MaxBackward"); }
 Tensor min(const Tensor& x) { return extreme_all<false>(detail::contiguous_input(x, "min"), "min", "MinBackward"); }
-Tensor max(const Tensor& x, std::int64_t dim, bool keepdim) {
-  return extreme_along<true>(detail::contiguous_input(x, "max"), dim, keepdim, "max", "MaxBackward").first;
-}
-Tensor min(const Tensor& x, std::int64_t dim, bool keepdim) {
-  return extreme_along<false>(detail::contiguous_input(x, "min"), dim, keepdim, "min", "MinBackward").first;
-}
-std::tuple<Tensor, Tensor> max_with_indices(const Tensor& x, std::int64_t dim, bool keepdim) {
+std::tuple<Tensor, Tensor> max(const Tensor& x, std::int64_t dim, bool keepdim) {
   auto r = extreme_along<true>(detail::contiguous_input(x, "max"), dim, keepdim, "max", "MaxBackward");
   return {r.first, r.second};
 }
-std::tuple<Tensor, Tensor> min_with_indices(const Tensor& x, std::int64_t dim, bool keepdim) {
+std::tuple<Tensor, Tensor> min(const Tensor& x, std::int64_t dim, bool keepdim) {
   auto r = extreme_along<false>(detail::contiguous_input(x, "min"), dim, keepdim, "min", "MinBackward");
   return {r.first, r.second};
+}
+Tensor amax(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim) {
+  return extreme_dims<true>(x, dims, keepdim, "amax", "AmaxBackward");
+}
+Tensor amin(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim) {
+  return extreme_dims<false>(x, dims, keepdim, "amin", "AminBackward");
 }
 Tensor argmax(const Tensor& x) { return arg_all<true>(detail::contiguous_input(x, "argmax"), "argmax"); }
 Tensor argmin(const Tensor& x) { return arg_all<false>(detail::contiguous_input(x, "argmin"), "argmin"); }
@@ -192,19 +226,14 @@ Tensor argmax(const Tensor& x, std::int64_t dim, bool keepdim) { return arg_alon
 Tensor argmin(const Tensor& x, std::int64_t dim, bool keepdim) { return arg_along<false>(detail::contiguous_input(x, "argmin"), dim, keepdim, "argmin"); }
 
 Tensor Tensor::max() const { return sorix::max(*this); }
-Tensor Tensor::max(std::int64_t dim, bool keepdim) const { return sorix::max(*this, dim, keepdim); }
+std::tuple<Tensor, Tensor> Tensor::max(std::int64_t dim, bool keepdim) const { return sorix::max(*this, dim, keepdim); }
 Tensor Tensor::min() const { return sorix::min(*this); }
-Tensor Tensor::min(std::int64_t dim, bool keepdim) const { return sorix::min(*this, dim, keepdim); }
+std::tuple<Tensor, Tensor> Tensor::min(std::int64_t dim, bool keepdim) const { return sorix::min(*this, dim, keepdim); }
+Tensor Tensor::amax(const std::vector<std::int64_t>& dims, bool keepdim) const { return sorix::amax(*this, dims, keepdim); }
+Tensor Tensor::amin(const std::vector<std::int64_t>& dims, bool keepdim) const { return sorix::amin(*this, dims, keepdim); }
 Tensor Tensor::argmax() const { return sorix::argmax(*this); }
 Tensor Tensor::argmax(std::int64_t dim, bool keepdim) const { return sorix::argmax(*this, dim, keepdim); }
 Tensor Tensor::argmin() const { return sorix::argmin(*this); }
 Tensor Tensor::argmin(std::int64_t dim, bool keepdim) const { return sorix::argmin(*this, dim, keepdim); }
-
-std::tuple<Tensor, Tensor> Tensor::max_with_indices(std::int64_t dim, bool keepdim) const {
-  return sorix::max_with_indices(*this, dim, keepdim);
-}
-std::tuple<Tensor, Tensor> Tensor::min_with_indices(std::int64_t dim, bool keepdim) const {
-  return sorix::min_with_indices(*this, dim, keepdim);
-}
 
 }  // namespace sorix

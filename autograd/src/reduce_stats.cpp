@@ -46,7 +46,7 @@ Tensor extreme_keep(const Tensor& x, const std::vector<std::size_t>& dims, bool 
   NoGradGuard no_grad;
   Tensor cur = x;
   for (std::size_t d : dims) {
-    cur = is_max ? max(cur, static_cast<std::int64_t>(d), true) : min(cur, static_cast<std::int64_t>(d), true);
+    cur = std::get<0>(is_max ? max(cur, static_cast<std::int64_t>(d), true) : min(cur, static_cast<std::int64_t>(d), true));
   }
   return cur;
 }
@@ -106,7 +106,7 @@ Tensor norm(const Tensor& x, double p, const std::vector<std::int64_t>& dims_in,
     NoGradGuard no_grad;
     const Tensor a = abs(x);
     if (std::isinf(p)) out = extreme_keep(a, dims, p > 0);
-    else if (p == 0.0) out = sum(x.ne(0.0), ds, true);
+    else if (p == 0.0) out = sum(x.ne(0.0).to(x.dtype()), ds, true);  // a count, in x's dtype
     else if (p == 1.0) out = sum(a, ds, true);
     else if (p == 2.0) out = sqrt(sum(x * x, ds, true));
     else out = pow(sum(pow(a, p), ds, true), 1.0 / p);
@@ -155,16 +155,16 @@ Tensor logsumexp(const Tensor& x, const std::vector<std::int64_t>& dims_in, bool
 Tensor all(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim) {
   detail::check_defined(x, "all");
   NoGradGuard no_grad;
-  // A count of zeros (each 0 or 1, so exact) is 0 exactly when all are nonzero.
+  // A count (int64, exact) of zeros is 0 exactly when all are nonzero. bool results, as PyTorch.
   const std::vector<std::size_t> d = detail::normalize_dims(dims, x.dim(), "all");
-  return reshape(sum(x.eq(0.0), as_dims(d), true).eq(0.0), reduced_shape(x, d, keepdim));
+  return reshape(sum(logical_not(x), as_dims(d), true).eq(0), reduced_shape(x, d, keepdim));
 }
 
 Tensor any(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim) {
   detail::check_defined(x, "any");
   NoGradGuard no_grad;
   const std::vector<std::size_t> d = detail::normalize_dims(dims, x.dim(), "any");
-  return reshape(sum(x.ne(0.0), as_dims(d), true).gt(0.0), reduced_shape(x, d, keepdim));
+  return reshape(sum(x.to(Dtype::Bool), as_dims(d), true).gt(0), reduced_shape(x, d, keepdim));
 }
 
 Tensor Tensor::var(const std::vector<std::int64_t>& dims, std::int64_t correction, bool keepdim) const {

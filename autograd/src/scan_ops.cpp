@@ -20,7 +20,7 @@ Tensor scan_forward(const Tensor& x, std::int64_t dim, bool reverse, const char*
     return xc.clone().detach();
   }
   const auto d = static_cast<std::size_t>(detail::wrap_dim(dim, x.dim(), op));
-  detail::visit_dtype(x.dtype(), [&](auto tag) {
+  detail::visit_numeric(x.dtype(), op, [&](auto tag) {
     using T = typename decltype(tag)::type;
     kernels::scan::scan_axis<Product>(detail::flat<T>(xc), detail::flat<T>(out), detail::prod(xs, 0, d), xs[d],
                                       detail::prod(xs, d + 1, xs.size()), reverse);
@@ -47,10 +47,10 @@ Tensor cumprod_grad(const Tensor& g, const Tensor& x, std::int64_t dim) {
   Tensor before, at;
   {
     NoGradGuard no_grad;
-    const Tensor zero = x.eq(0.0).to(Dtype::Int64);
-    const Tensor seen = cumsum_dir(zero, dim, false);  // zeros up to and including k (exact in int64)
-    before = seen.eq(0.0).to(x.dtype());
-    at = (zero * seen.eq(1.0)).to(x.dtype());
+    const Tensor zero = x.eq(0.0);
+    const Tensor seen = cumsum_dir(zero.to(Dtype::Int64), dim, false);  // zeros up to and including k (exact)
+    before = seen.eq(0);
+    at = logical_and(zero, seen.eq(1));
   }
   const Tensor y = cumprod(x, dim);
   const Tensor term_before = cumsum_dir(g * y, dim, true) / where(before, x, 1.0);
@@ -60,9 +60,18 @@ Tensor cumprod_grad(const Tensor& g, const Tensor& x, std::int64_t dim) {
 
 }  // namespace
 
-Tensor cumsum(const Tensor& x, std::int64_t dim) { return cumsum_dir(x, dim, false); }
+namespace {
+// As PyTorch, bool and integer tensors scan in int64.
+Tensor scan_input(const Tensor& x, const char* op) {
+  detail::check_defined(x, op);
+  return is_integral(x.dtype(), true) && x.dtype() != Dtype::Int64 ? x.to(Dtype::Int64) : x;
+}
+}  // namespace
 
-Tensor cumprod(const Tensor& x, std::int64_t dim) {
+Tensor cumsum(const Tensor& x, std::int64_t dim) { return cumsum_dir(scan_input(x, "cumsum"), dim, false); }
+
+Tensor cumprod(const Tensor& x_in, std::int64_t dim) {
+  const Tensor x = scan_input(x_in, "cumprod");
   Tensor out = scan_forward<true>(x, dim, false, "cumprod");
   if (autograd::needs_grad({&x})) {
     autograd::record(out, "CumprodBackward", {x}, [in = autograd::SavedTensor(x), dim](const Tensor& g) {

@@ -29,21 +29,39 @@ using kernels::ops::SigmoidOp;
 using kernels::ops::SqrtOp;
 using kernels::ops::TanhOp;
 
-// Scalar int64 forms for the ops that allow integers.
-struct NegInt { std::int64_t operator()(std::int64_t x) const { return -x; } };
-struct AbsInt { std::int64_t operator()(std::int64_t x) const { return x < 0 ? -x : x; } };
+// Scalar integer forms for the ops that allow integers (uint8 wraps: -x is 256 - x, as PyTorch).
+// Negation through the unsigned type: two's complement, no signed-overflow UB at the minimum.
+struct NegInt {
+  template <class T> T operator()(T x) const {
+    using U = std::make_unsigned_t<T>;
+    return static_cast<T>(U(0) - static_cast<U>(x));
+  }
+};
+struct AbsInt {
+  template <class T> T operator()(T x) const {
+    if constexpr (std::is_unsigned_v<T>) return x;
+    else return x < 0 ? NegInt{}(x) : x;
+  }
+};
 
 using detail::map_floating;
 
 template <class Op, class IntOp>
 Tensor map_any(const Tensor& x, const char* name) {
   detail::check_defined(x, name);
-  if (x.dtype() != Dtype::Int64) return map_floating<Op>(x, name);
+  if (is_floating(x.dtype())) return map_floating<Op>(x, name);
+  check(x.dtype() != Dtype::Bool, name, "not supported for bool tensors (as PyTorch); use logical_not() to invert a mask");
   const Tensor xc = detail::contiguous_copy_if_needed(x);
-  Tensor out = detail::make_empty<std::int64_t>(detail::to_xshape(x.shape(), name));
-  kernels::unary_map(detail::flat<std::int64_t>(xc), detail::flat<std::int64_t>(out), static_cast<std::size_t>(x.numel()),
-                     IntOp{});
-  return out;
+  return detail::visit_dtype(x.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+      Tensor out = detail::make_empty<T>(detail::to_xshape(x.shape(), name));
+      kernels::unary_map(detail::flat<T>(xc), detail::flat<T>(out), static_cast<std::size_t>(x.numel()), IntOp{});
+      return out;
+    } else {
+      return Tensor();  // not reached: floating and bool are handled above
+    }
+  });
 }
 
 // The saved output in a plain backward; recomputed from the input when the backward itself is
@@ -53,7 +71,7 @@ Tensor output_for_grad(const SavedTensor& out, const SavedTensor& in, const char
   return autograd::grad_enabled() ? recompute(in.unpack(op)) : out.unpack(op);
 }
 
-Tensor sign_of(const Tensor& x) { return x.gt(0.0) - x.lt(0.0); }
+Tensor sign_of(const Tensor& x) { return x.gt(0.0).to(x.dtype()) - x.lt(0.0).to(x.dtype()); }
 
 }  // namespace
 
@@ -159,7 +177,7 @@ Tensor leaky_relu(const Tensor& x, double negative_slope) {
   Tensor out = map_floating<LeakyReluOp>(x, "leaky_relu", LeakyReluOp{negative_slope});
   if (autograd::needs_grad({&x})) {
     record(out, "LeakyReluBackward", {x}, [in = SavedTensor(x), negative_slope](const Tensor& g) {
-      Tensor pos = in.unpack("leaky_relu").gt(0.0);
+      Tensor pos = in.unpack("leaky_relu").gt(0.0).to(g.dtype());  // 1/0 in the float dtype
       return std::vector<Tensor>{g * (pos + (1.0 - pos) * negative_slope)};
     });
   }

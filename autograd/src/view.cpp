@@ -59,7 +59,7 @@ Tensor view_scatter_add(const Tensor& g, const Shape& sizes, const Geometry& rel
   if (!detail::has_internal_overlap(rel.sizes, rel.strides)) {
     detail::copy_into(gc, Tensor(target));
   } else {
-    detail::visit_dtype(g.dtype(), [&](auto tag) {
+    detail::visit_floating(g.dtype(), "view backward", [&](auto tag) {
       using T = typename decltype(tag)::type;
       kernels::add_strided_serial(detail::flat<T>(gc), Tensor(target).data_ptr<T>(), to_sizes(rel.sizes),
                                   to_sizes(rel.strides));
@@ -82,7 +82,7 @@ Tensor view_gather(const Tensor& g, const Geometry& rel) {
 // g with the elements at `rel` set to zero. Linear and its own adjoint.
 Tensor zero_region(const Tensor& g, const Geometry& rel) {
   Tensor out = detail::contiguous_copy(g);
-  detail::visit_dtype(g.dtype(), [&](auto tag) {
+  detail::visit_floating(g.dtype(), "view backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
     kernels::fill_strided(detail::flat<T>(out) + rel.offset, to_sizes(rel.sizes), to_sizes(rel.strides), T(0));
   });

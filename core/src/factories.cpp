@@ -15,7 +15,7 @@ template <class T, class V>
 Tensor from_values(const V* values, const XShape& shape, bool requires_grad) {
   auto a = xt::xarray<T>::from_shape(shape);
   std::size_t n = a.size();
-  for (std::size_t i = 0; i < n; ++i) a.data()[i] = static_cast<T>(values[i]);
+  for (std::size_t i = 0; i < n; ++i) a.data()[i] = detail::convert_element<T>(values[i]);
   return Tensor(std::move(a), requires_grad);
 }
 
@@ -46,7 +46,7 @@ Tensor filled(const Shape& shape, double value, TensorOptions options, const cha
   Tensor t = detail::make_empty(options.dtype_, detail::to_xshape(shape, op));
   detail::visit_dtype(options.dtype_, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    fill_all(detail::flat<T>(t), static_cast<std::size_t>(t.numel()), static_cast<T>(value));
+    fill_all(detail::flat<T>(t), static_cast<std::size_t>(t.numel()), detail::convert_element<T>(value));
   });
   if (options.requires_grad_) t.requires_grad_(true);
   return t;
@@ -82,6 +82,10 @@ Tensor tensor(const std::vector<double>& values, const Shape& shape, TensorOptio
 Tensor tensor(const xt::xarray<float>& a, bool rg) { return Tensor(xt::xarray<float>(a), rg); }
 Tensor tensor(const xt::xarray<double>& a, bool rg) { return Tensor(xt::xarray<double>(a), rg); }
 Tensor tensor(const xt::xarray<std::int64_t>& a, bool rg) { return Tensor(xt::xarray<std::int64_t>(a), rg); }
+Tensor tensor(const xt::xarray<bool>& a) { return Tensor(xt::xarray<bool>(a)); }
+Tensor tensor(const xt::xarray<std::uint8_t>& a) { return Tensor(xt::xarray<std::uint8_t>(a)); }
+Tensor tensor(const xt::xarray<std::int32_t>& a) { return Tensor(xt::xarray<std::int32_t>(a)); }
+Tensor tensor(std::initializer_list<bool> v) { return from_values<bool>(v.begin(), {v.size()}, false); }
 
 Tensor empty(const Shape& shape, TensorOptions options) {
   Tensor t = detail::make_empty(options.dtype_, detail::to_xshape(shape, "empty"));
@@ -109,7 +113,7 @@ Tensor arange(double start, double end, double step, TensorOptions options) {
   detail::visit_dtype(options.dtype_, [&](auto tag) {
     using T = typename decltype(tag)::type;
     T* p = detail::flat<T>(t);
-    for (std::int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(start + static_cast<double>(i) * step);
+    for (std::int64_t i = 0; i < n; ++i) p[i] = detail::convert_element<T>(start + static_cast<double>(i) * step);
   });
   if (options.requires_grad_) t.requires_grad_(true);
   return t;
@@ -127,8 +131,8 @@ Tensor linspace(double start, double end, std::int64_t steps, TensorOptions opti
     // (steps == 1 gives [start], as PyTorch: the lower half must hold that one element.)
     const std::int64_t half = steps == 1 ? 1 : steps / 2;
     for (std::int64_t i = 0; i < steps; ++i) {
-      p[i] = i < half ? static_cast<T>(start + step * static_cast<double>(i))
-                      : static_cast<T>(end - step * static_cast<double>(steps - 1 - i));
+      p[i] = i < half ? detail::convert_element<T>(start + step * static_cast<double>(i))
+                      : detail::convert_element<T>(end - step * static_cast<double>(steps - 1 - i));
     }
   });
   if (options.requires_grad_) t.requires_grad_(true);

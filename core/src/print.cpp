@@ -18,8 +18,10 @@ namespace {
 
 template <class T>
 void print_value(std::ostream& os, T v) {
-  if constexpr (std::is_integral_v<T>) {
-    os << v;
+  if constexpr (std::is_same_v<T, bool>) {
+    os << (v ? "True" : "False");  // as PyTorch
+  } else if constexpr (std::is_integral_v<T>) {
+    os << static_cast<std::int64_t>(v);  // a uint8 as a number, not a character
   } else if (std::isnan(v)) {
     os << "nan";  // not "-nan": the sign of a NaN means nothing (as PyTorch)
   } else {
@@ -80,8 +82,11 @@ std::ostream& operator<<(std::ostream& os, const Tensor& t) {
       print_block(os, p, shape, 0, 0, 7);
     }
   });
-  // float32 and int64 are the default floating and integer dtypes: only float64 is named (as PyTorch).
-  if (t.dtype() == Dtype::Float64) os << ", dtype=" << dtype_name(t.dtype());
+  // float32 and int64 are the default floating and integer dtypes and bool prints as True/False:
+  // the others are named (as PyTorch).
+  if (t.dtype() != Dtype::Float32 && t.dtype() != Dtype::Int64 && t.dtype() != Dtype::Bool) {
+    os << ", dtype=" << dtype_name(t.dtype());
+  }
   if (t.grad_fn()) {
     os << ", grad_fn=<" << autograd::node_name(*t.grad_fn()) << ">";
   } else if (t.requires_grad()) {

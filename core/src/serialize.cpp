@@ -38,6 +38,11 @@ std::uint8_t dtype_code(Dtype d) {
     case Dtype::Float32: return 0;
     case Dtype::Float64: return 1;
     case Dtype::Int64: return 2;
+    // Added later, without a version bump: files of codes 0-2 read as before; an older reader
+    // refuses a file with these codes as an unknown dtype (docs/checkpoint-format.md).
+    case Dtype::Bool: return 3;
+    case Dtype::UInt8: return 4;
+    case Dtype::Int32: return 5;
   }
   return 255;
 }
@@ -47,6 +52,9 @@ bool dtype_from_code(std::uint8_t code, Dtype& out) {
     case 0: out = Dtype::Float32; return true;
     case 1: out = Dtype::Float64; return true;
     case 2: out = Dtype::Int64; return true;
+    case 3: out = Dtype::Bool; return true;
+    case 4: out = Dtype::UInt8; return true;
+    case 5: out = Dtype::Int32; return true;
     default: return false;
   }
 }
@@ -337,7 +345,7 @@ StateDict load_state(const std::string& path) {
     const auto code = r.read_le<std::uint8_t>("the dtype of " + label);
     Dtype dtype{};
     if (!dtype_from_code(code, dtype)) {
-      fail("unknown dtype code " + std::to_string(code) + " in " + label + " (expected 0 float32, 1 float64, 2 int64)");
+      fail("unknown dtype code " + std::to_string(code) + " in " + label + " (expected 0 float32, 1 float64, 2 int64, 3 bool, 4 uint8, 5 int32)");
     }
     const auto ndim = r.read_le<std::uint32_t>("the ndim of " + label);
     if (ndim > kMaxNdim) {
@@ -375,6 +383,13 @@ StateDict load_state(const std::string& path) {
     r.read(dst, bytes, "the data of " + label);
     if constexpr (std::endian::native != std::endian::little) {
       swap_elements(static_cast<unsigned char*>(dst), static_cast<std::size_t>(bytes), static_cast<std::size_t>(width));
+    }
+    if (dtype == Dtype::Bool) {
+      // A bool byte other than 0 or 1 is no bool value (reading it as one is undefined).
+      const auto* b = static_cast<const unsigned char*>(dst);
+      for (std::uint64_t i = 0; i < bytes; ++i) {
+        if (b[i] > 1) fail("corrupt bool data in " + label + ": byte " + std::to_string(b[i]) + " at element " + std::to_string(i) + " (expected 0 or 1)");
+      }
     }
     entries.emplace_back(std::move(name), std::move(t));
   }

@@ -183,11 +183,22 @@ void check_inplace(const Tensor& t, const char* op) {
   check_writable(t, op);
 }
 
+void check_inplace_cast(Dtype result, Dtype self, const char* op) {
+  if (!can_cast(result, self)) {
+    throw std::invalid_argument(std::string(op) + ": result type " + dtype_name(result) +
+                                " can't be cast to the desired output type " + dtype_name(self) +
+                                " (as PyTorch: an in-place op may not change the category of the tensor's dtype)");
+  }
+}
+
 Tensor& assign_inplace(Tensor& self, Tensor result, const char* op) {
   check(result.shape() == self.shape(), op, "the result has shape ", result.shape(),
         " but the tensor changed in place has shape ", self.shape());
   check_writable(self, op);
-  if (result.dtype() != self.dtype()) result = result.to(self.dtype());
+  if (result.dtype() != self.dtype()) {
+    check_inplace_cast(result.dtype(), self.dtype(), op);
+    result = result.to(self.dtype());
+  }
   TensorImpl& impl = *self.impl();
   const bool track = autograd::grad_enabled() && (result.requires_grad() || self.requires_grad() ||
                                                   (impl.view_base && impl.view_base->requires_grad));
@@ -238,7 +249,8 @@ std::shared_ptr<TensorImpl> impl_from(xt::xarray<T>&& a, bool requires_grad) {
   impl->storage->data = std::move(a.storage());
   impl->set_geometry(sizes, detail::contiguous_strides(sizes), 0);
   if (requires_grad) {
-    check(is_floating(dtype_of_v<T>), "Tensor", "only floating tensors can require grad, got int64");
+    check(is_floating(dtype_of_v<T>), "Tensor", "only floating tensors can require grad, got ",
+          dtype_name(dtype_of_v<T>));
     impl->requires_grad = true;
   }
   return impl;
@@ -249,6 +261,9 @@ Tensor::Tensor(xt::xarray<float> a, bool requires_grad) : impl_(impl_from(std::m
 Tensor::Tensor(xt::xarray<double> a, bool requires_grad) : impl_(impl_from(std::move(a), requires_grad)) {}
 Tensor::Tensor(xt::xarray<std::int64_t> a, bool requires_grad)
     : impl_(impl_from(std::move(a), requires_grad)) {}
+Tensor::Tensor(xt::xarray<bool> a, bool requires_grad) : impl_(impl_from(std::move(a), requires_grad)) {}
+Tensor::Tensor(xt::xarray<std::uint8_t> a, bool requires_grad) : impl_(impl_from(std::move(a), requires_grad)) {}
+Tensor::Tensor(xt::xarray<std::int32_t> a, bool requires_grad) : impl_(impl_from(std::move(a), requires_grad)) {}
 
 Dtype Tensor::dtype() const {
   detail::check_defined(*this, "dtype");
@@ -357,6 +372,8 @@ template float Tensor::item<float>() const;
 template double Tensor::item<double>() const;
 template std::int64_t Tensor::item<std::int64_t>() const;
 template int Tensor::item<int>() const;
+template bool Tensor::item<bool>() const;
+template std::uint8_t Tensor::item<std::uint8_t>() const;
 
 Tensor Tensor::detach() const {
   detail::check_defined(*this, "detach");

@@ -225,8 +225,8 @@ Tensor nll_loss(const Tensor& input_in, const Tensor& target_in, const NLLLossFu
                              " (the number of classes) or the ignore_index ", ignore);
   }
   // Ignored targets read class 0 (any valid index) and are masked out of value and gradient.
-  const Tensor valid = target.ne(static_cast<double>(ignore));
-  const Tensor safe = where(valid, target, 0.0);
+  const Tensor valid = target.ne(ignore);  // an integer Scalar: compared exactly in int64
+  const Tensor safe = where(valid, target, 0);  // stays int64 (a floating 0.0 would make it float32)
   const Tensor picked = input.gather(1, safe.unsqueeze(1)).squeeze(1);
   // The weight is a constant, as in PyTorch (no gradient to it).
   const Tensor w = weight.defined() ? weight.detach().index_select(0, safe.flatten()).reshape(safe.shape()) * valid

@@ -392,7 +392,7 @@ TEST_CASE("broadcasting errors name the op and both shapes", "[elementwise]") {
       {"add", [&] { return a + b; }},       {"sub", [&] { return a - b; }},
       {"mul", [&] { return a * b; }},       {"div", [&] { return a / b; }},
       {"pow", [&] { return pow(a, b); }},   {"gt", [&] { return a.gt(b); }},
-      {"eq", [&] { return a.eq(b); }},      {"where", [&] { return where(b, a, a); }},
+      {"eq", [&] { return a.eq(b); }},      {"where", [&] { return where(b.gt(0), a, a); }},
   };
   for (const auto& [name, f] : ops) {
     const std::string msg = message_of([&] { f(); });
@@ -419,12 +419,16 @@ TEST_CASE("dtype promotion", "[elementwise]") {
   CHECK(values_of<float>(i + f) == std::vector<float>{4.5f, 6.f});
   CHECK((f - i).dtype() == float32);
   CHECK((i + d).dtype() == float64);
-  CHECK((i * 2.0).dtype() == int64);
-  CHECK(values_of<std::int64_t>(i * 2.0) == std::vector<std::int64_t>{6, 8});
-  CHECK((2.0 * i).dtype() == int64);
+  // A number counts by its category, never its value (as PyTorch): an integer keeps int64, a
+  // floating number (whole or not) makes it float32.
+  CHECK((i * 2).dtype() == int64);
+  CHECK(values_of<std::int64_t>(i * 2) == std::vector<std::int64_t>{6, 8});
+  CHECK((2 * i).dtype() == int64);
   CHECK((i + i).dtype() == int64);
-  CHECK(values_of<std::int64_t>(i - 5.0) == std::vector<std::int64_t>{-2, -1});
-  CHECK((i * 2.5).dtype() == float32);  // a fractional scalar makes an int tensor float
+  CHECK(values_of<std::int64_t>(i - 5) == std::vector<std::int64_t>{-2, -1});
+  CHECK((i * 2.0).dtype() == float32);
+  CHECK((2.0 * i).dtype() == float32);
+  CHECK((i * 2.5).dtype() == float32);
   CHECK(values_of<float>(i * 2.5) == std::vector<float>{7.5f, 10.f});
   // True division: int64 / int64 is float32.
   Tensor q = tensor({7, -7}) / tensor({2, 2});
@@ -435,82 +439,85 @@ TEST_CASE("dtype promotion", "[elementwise]") {
   // A double scalar takes a float32 tensor's dtype.
   CHECK((f * 2.0).dtype() == float32);
   CHECK((f + 0.1).data<float>()(0) == 1.5f + static_cast<float>(0.1));
-  // pow of int64 is floating.
-  CHECK(pow(i, i).dtype() == float32);
-  CHECK(values_of<float>(pow(i, i)) == std::vector<float>{27.f, 256.f});
+  // pow of two int64 tensors stays int64 (exact, as PyTorch); a floating exponent makes it float.
+  CHECK(pow(i, i).dtype() == int64);
+  CHECK(values_of<std::int64_t>(pow(i, i)) == std::vector<std::int64_t>{27, 256});
   CHECK(i.pow(2.0).dtype() == float32);
 }
 
 // ---- comparisons, where, expand ------------------------------------------------------------------
 
-TEST_CASE("comparisons give 1/0 in the promoted dtype and no gradient", "[elementwise]") {
+TEST_CASE("comparisons give bool, compared in the promoted dtype, and no gradient", "[elementwise]") {
   Tensor a = tensor({1.f, 2.f, 3.f}, true);
   Tensor b = tensor({2.0, 2.0, 2.0});
   struct C {
     const char* name;
     Tensor out;
-    std::vector<double> want;
+    std::vector<bool> want;
   };
   const std::vector<C> cases = {{"gt", a.gt(b), {0, 0, 1}}, {"lt", a.lt(b), {1, 0, 0}}, {"ge", a.ge(b), {0, 1, 1}},
                                 {"le", a.le(b), {1, 1, 0}}, {"eq", a.eq(b), {0, 1, 0}}, {"ne", a.ne(b), {1, 0, 1}},
                                 {"gt fn", gt(a, b), {0, 0, 1}}, {"ne fn", ne(a, b), {1, 0, 1}}};
   for (const C& c : cases) {
     INFO(c.name);
-    CHECK(c.out.dtype() == float64);
-    CHECK(values_of<double>(c.out) == c.want);
+    CHECK(c.out.dtype() == kBool);
+    CHECK(values_of<bool>(c.out) == c.want);
     CHECK_FALSE(c.out.requires_grad());
     CHECK(c.out.grad_fn() == nullptr);
   }
-  // Against a scalar: the tensor's dtype.
-  CHECK(a.gt(2.0).dtype() == float32);
-  CHECK(values_of<float>(a.gt(2.0)) == std::vector<float>{0, 0, 1});
-  CHECK(values_of<float>(a.le(2.0)) == std::vector<float>{1, 1, 0});
-  CHECK(values_of<float>(a.eq(3.0)) == std::vector<float>{0, 0, 1});
-  CHECK(values_of<float>(a.ne(3.0)) == std::vector<float>{1, 1, 0});
-  CHECK(values_of<float>(a.lt(1.5)) == std::vector<float>{1, 0, 0});
-  CHECK(values_of<float>(a.ge(1.5)) == std::vector<float>{0, 1, 1});
+  // Against a scalar.
+  CHECK(a.gt(2.0).dtype() == kBool);
+  CHECK(values_of<bool>(a.gt(2.0)) == std::vector<bool>{0, 0, 1});
+  CHECK(values_of<bool>(a.le(2.0)) == std::vector<bool>{1, 1, 0});
+  CHECK(values_of<bool>(a.eq(3.0)) == std::vector<bool>{0, 0, 1});
+  CHECK(values_of<bool>(a.ne(3.0)) == std::vector<bool>{1, 1, 0});
+  CHECK(values_of<bool>(a.lt(1.5)) == std::vector<bool>{1, 0, 0});
+  CHECK(values_of<bool>(a.ge(1.5)) == std::vector<bool>{0, 1, 1});
   CHECK_FALSE(a.gt(2.0).requires_grad());
-  // int64 stays int64.
+  // int64 compares exactly; an int64 tensor against a fractional number compares as a float.
   Tensor i = tensor({1, 5});
-  CHECK(i.gt(tensor({3, 3})).dtype() == int64);
-  CHECK(values_of<std::int64_t>(lt(i, tensor({3, 3}))) == std::vector<std::int64_t>{1, 0});
+  CHECK(i.gt(tensor({3, 3})).dtype() == kBool);
+  CHECK(values_of<bool>(lt(i, tensor({3, 3}))) == std::vector<bool>{1, 0});
+  CHECK(values_of<bool>(i.lt(1.5)) == std::vector<bool>{1, 0});
   // NaN compares unequal to everything, itself included.
   const double nan = std::numeric_limits<double>::quiet_NaN();
   Tensor n = tensor({nan, 1.0});
-  CHECK(values_of<double>(n.eq(n)) == std::vector<double>{0, 1});
-  CHECK(values_of<double>(n.ne(n)) == std::vector<double>{1, 0});
-  CHECK(values_of<double>(n.gt(0.0)) == std::vector<double>{0, 1});
+  CHECK(values_of<bool>(n.eq(n)) == std::vector<bool>{0, 1});
+  CHECK(values_of<bool>(n.ne(n)) == std::vector<bool>{1, 0});
+  CHECK(values_of<bool>(n.gt(0.0)) == std::vector<bool>{0, 1});
   // Broadcasting.
   Tensor m = tensor({1.f, 3.f}).reshape({2, 1}).lt(tensor({2.f, 4.f}));
   CHECK(m.shape() == Shape{2, 2});
-  CHECK(values_of<float>(m) == std::vector<float>{1, 1, 0, 1});
-  // A mask multiplies directly.
+  CHECK(values_of<bool>(m) == std::vector<bool>{1, 1, 0, 1});
+  // A mask multiplies directly (bool promotes to the other operand's dtype).
   CHECK(values_of<float>(a.detach() * a.gt(1.5)) == std::vector<float>{0, 2, 3});
 }
 
 TEST_CASE("where", "[elementwise]") {
-  Tensor cond = tensor({1.f, 0.f, 2.f, -1.f});
+  Tensor cond = tensor({1.f, 0.f, 2.f, -1.f}).ne(0);
   Tensor a = tensor({1.0, 2.0, 3.0, 4.0});
   Tensor b = tensor({-1.0, -2.0, -3.0, -4.0});
   Tensor w = where(cond, a, b);
   CHECK(w.dtype() == float64);
   CHECK(values_of<double>(w) == std::vector<double>{1, -2, 3, 4});
-  // int64 condition; broadcasting of all three.
-  Tensor w2 = where(tensor({1, 0}).reshape({2, 1}), tensor({1.f, 2.f, 3.f}), full({}, 9.0));
+  // Broadcasting of all three.
+  Tensor w2 = where(tensor({true, false}).reshape({2, 1}), tensor({1.f, 2.f, 3.f}), full({}, 9.0));
   CHECK(w2.shape() == Shape{2, 3});
   CHECK(w2.dtype() == float32);
   CHECK(values_of<float>(w2) == std::vector<float>{1, 2, 3, 9, 9, 9});
   // Operands of different dtypes are promoted.
-  CHECK(where(tensor({1}), tensor({1}), tensor({2.5})).dtype() == float64);
+  CHECK(where(tensor({true}), tensor({1}), tensor({2.5})).dtype() == float64);
+  // The condition must be bool (or uint8, as PyTorch 1.13).
+  CHECK_THROWS_AS(where(tensor({1.f, 0.f}), a, b), std::invalid_argument);
   // Gradient goes to the picked side only.
   Tensor x = tensor({1.0, 2.0, 3.0}, true);
   Tensor y = tensor({4.0}, true);
-  Tensor c = tensor({1.0, 0.0, 1.0});
+  Tensor c = tensor({true, false, true});
   where(c, x * 2.0, y).sum().backward();
   CHECK(values_of<double>(x.grad()) == std::vector<double>{2, 0, 2});
   CHECK(values_of<double>(y.grad()) == std::vector<double>{1});  // summed over the broadcast
   // where with a condition that broadcasts beyond the operands.
-  CHECK(where(tensor({1.f, 0.f}).reshape({2, 1}), tensor({1.f}), tensor({2.f})).shape() == Shape{2, 1});
+  CHECK(where(tensor({true, false}).reshape({2, 1}), tensor({1.f}), tensor({2.f})).shape() == Shape{2, 1});
 }
 
 TEST_CASE("expand", "[elementwise]") {
@@ -654,7 +661,7 @@ TEST_CASE("gradcheck: binary ops with broadcasting (float64)", "[elementwise]") 
                     {randn_f64(sa, 11), randn_f64(sb, 12)}, "where " + where_);
   }
   // where with a condition that broadcasts against both.
-  Tensor cond = tensor({1.0, 0.0}).reshape({2, 1});
+  Tensor cond = tensor({true, false}).reshape({2, 1});
   check_gradcheck([&](const V& in) { return where(cond, in[0], in[1]); }, {randn_f64({3}, 13), randn_f64({2, 3}, 14)},
                   "where broadcast cond");
   // Only one side requires grad.

@@ -59,13 +59,15 @@ TEST_CASE("tensor indices pick positions and masks, with gradients", "[indexing]
   CHECK(c.index({tensor({0, 1}), Slice(), tensor({1, 3})}).shape() == Shape{2, 3, 5});
   CHECK(values_of<float>(c.index({Slice(), tensor({2}), Slice(), 4})) ==
         values_of<float>(c.select(3, 4).select(1, 2).unsqueeze(1)));
-  // Masks: float tensors, or int64 ones wrapped in mask().
+  // Masks: bool tensors (uint8 too, as PyTorch 1.13); float tensors are refused.
   Tensor m = t.gt(4.5);
   CHECK(values_of<float>(t.index({m})) == std::vector<float>{5, 6, 7, 8, 9, 10, 11});
-  CHECK(values_of<float>(t.index({tensor({1.0f, 0.0f, 0.0f, 1.0f})})) == std::vector<float>{0, 1, 2, 9, 10, 11});
+  CHECK(values_of<float>(t.index({tensor({true, false, false, true})})) == std::vector<float>{0, 1, 2, 9, 10, 11});
   Tensor ti = iota({4}, sorix::int64);
-  CHECK(values_of<std::int64_t>(ti.index({mask(ti.gt(1))})) == std::vector<std::int64_t>{2, 3});
-  CHECK(values_of<float>(t.index({Slice(), tensor({0.0f, 1.0f, 1.0f})})) == std::vector<float>{1, 2, 4, 5, 7, 8, 10, 11});
+  CHECK(values_of<std::int64_t>(ti.index({ti.gt(1)})) == std::vector<std::int64_t>{2, 3});
+  CHECK(values_of<float>(t.index({Slice(), tensor({false, true, true}).to(sorix::kUInt8)})) ==
+        std::vector<float>{1, 2, 4, 5, 7, 8, 10, 11});
+  CHECK_THROWS_AS(t.index({tensor({1.0f, 0.0f, 0.0f, 1.0f})}), std::invalid_argument);
   // Gradients: repeated positions accumulate.
   auto f = [](const std::vector<Tensor>& in) {
     return in[0].index({tensor({2, 0, 2}), Slice(1, 3)}) * in[0].index({Slice(), tensor({0, 0})}).narrow(0, 0, 3);
@@ -73,7 +75,7 @@ TEST_CASE("tensor indices pick positions and masks, with gradients", "[indexing]
   auto r = gradcheck(f, {randn_f64({3, 4}, 1)});
   INFO(r.message);
   CHECK(r.ok);
-  auto g = [](const std::vector<Tensor>& in) { return in[0].index({in[0].detach().gt(0.0).to(sorix::float64)}); };
+  auto g = [](const std::vector<Tensor>& in) { return in[0].index({in[0].detach().gt(0.0)}); };
   auto r2 = gradcheck(g, {randn_f64({3, 4}, 2)});
   INFO(r2.message);
   CHECK(r2.ok);
@@ -117,19 +119,20 @@ TEST_CASE("masked_fill, masked_select and where with scalars", "[indexing]") {
   CHECK(values_of<double>(x.grad()) == std::vector<double>{1, 0, 1, 0, 1, 0});
   // The mask broadcasts to the tensor.
   Tensor z = zeros({2, 3});
-  z.masked_fill_(tensor({1.f, 0.f, 1.f}), 9.0);
+  z.masked_fill_(tensor({true, false, true}), 9.0);
   CHECK(values_of<float>(z) == std::vector<float>{9, 0, 9, 9, 0, 9});
-  z.t()[1].masked_fill_(tensor({0.f, 1.f}), tensor(std::vector<double>{-3.0}, {}));
+  z.t()[1].masked_fill_(tensor({false, true}), tensor(std::vector<double>{-3.0}, {}));
   CHECK(values_of<float>(z) == std::vector<float>{9, 0, 9, 9, -3, 9});
-  CHECK_THROWS_AS(z.masked_fill(zeros({3, 3}), 1.0), std::invalid_argument);
-  CHECK_THROWS_AS(z.masked_fill(zeros({3}), zeros({2})), std::invalid_argument);
+  CHECK_THROWS_AS(z.masked_fill(zeros({3, 3}, sorix::kBool), 1.0), std::invalid_argument);
+  CHECK_THROWS_AS(z.masked_fill(zeros({3}, sorix::kBool), zeros({2})), std::invalid_argument);
+  CHECK_THROWS_AS(z.masked_fill(zeros({3}), 1.0), std::invalid_argument);  // a float mask
   // masked_select: a 1-D copy in row-major order, both sides broadcast.
   Tensor w = iota({2, 3});
   CHECK(values_of<float>(w.masked_select(w.gt(2.5))) == std::vector<float>{3, 4, 5});
-  CHECK(values_of<float>(w.masked_select(tensor({1.f, 0.f, 1.f}))) == std::vector<float>{0, 2, 3, 5});
-  CHECK(w.masked_select(zeros({2, 3})).shape() == Shape{0});
+  CHECK(values_of<float>(w.masked_select(tensor({true, false, true}))) == std::vector<float>{0, 2, 3, 5});
+  CHECK(w.masked_select(zeros({2, 3}, sorix::kBool)).shape() == Shape{0});
   // where with scalar arguments.
-  Tensor c = tensor({1.f, 0.f, 2.f});
+  Tensor c = tensor({true, false, true});
   CHECK(values_of<float>(sorix::where(c, 5.0, iota({3}))) == std::vector<float>{5, 1, 5});
   CHECK(values_of<float>(sorix::where(c, iota({3}), -1.0)) == std::vector<float>{0, -1, 2});
   Tensor both = sorix::where(c, 1.5, 2.5);

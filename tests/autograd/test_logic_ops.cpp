@@ -32,9 +32,9 @@ TEST_CASE("all and any: over everything and along dims, NaN nonzero, empty reduc
   CHECK(as_doubles(all(x, {1})) == std::vector<double>{0, 1});
   CHECK(as_doubles(any(zeros({2, 3}), {1}, true)) == std::vector<double>{0, 0});
   CHECK(any(zeros({2, 3}), {1}, true).shape() == Shape{2, 1});
-  CHECK(all(x).dtype() == Dtype::Float64);
-  CHECK(all(tensor({1, 2, 0}), {0}).dtype() == Dtype::Int64);
-  CHECK(all(tensor({1, 2, 3})).item<std::int64_t>() == 1);
+  CHECK(all(x).dtype() == Dtype::Bool);  // bool, as PyTorch
+  CHECK(all(tensor({1, 2, 0}), {0}).dtype() == Dtype::Bool);
+  CHECK(all(tensor({1, 2, 3})).item<bool>());
   CHECK(all(zeros({0})).item<double>() == 1.0);  // all of nothing
   CHECK(any(zeros({0})).item<double>() == 0.0);
   CHECK(as_doubles(all(zeros({2, 0}), {1})) == std::vector<double>{1, 1});

@@ -268,7 +268,7 @@ TEST_CASE("max and min match a double reference", "[reduce]") {
       Shape kept = shape, dropped = shape;
       kept[static_cast<std::size_t>(d)] = 1;
       dropped.erase(dropped.begin() + d);
-      Tensor m = x.max(d), mk = sorix::max(x, d, true), n = x.min(d - 3), nk = x.min(d, true);
+      Tensor m = std::get<0>(x.max(d)), mk = std::get<0>(sorix::max(x, d, true)), n = std::get<0>(x.min(d - 3)), nk = std::get<0>(x.min(d, true));
       CHECK(m.shape() == dropped);
       CHECK(mk.shape() == kept);
       CHECK(n.shape() == dropped);
@@ -309,8 +309,8 @@ TEST_CASE("argmax and argmin take the first occurrence and treat NaN as the extr
   Tensor yn = sorix::tensor({{1.f, 5.f, 5.f}, {nan, 2.f, nan}});
   CHECK(as_doubles(yn.argmax(1)) == std::vector<double>{1, 0});
   CHECK(as_doubles(yn.argmin(0)) == std::vector<double>{1, 1, 1});
-  CHECK(std::isnan(as_doubles(yn.max(1))[1]));
-  CHECK(as_doubles(yn.max(1))[0] == 5.0);
+  CHECK(std::isnan(as_doubles(std::get<0>(yn.max(1)))[1]));
+  CHECK(as_doubles(std::get<0>(yn.max(1)))[0] == 5.0);
 }
 
 TEST_CASE("max/min/argmax/argmin accept int64 and 0-dim tensors", "[reduce]") {
@@ -320,13 +320,13 @@ TEST_CASE("max/min/argmax/argmin accept int64 and 0-dim tensors", "[reduce]") {
   CHECK(i.min().item<std::int64_t>() == -7);
   CHECK(i.argmax().item<std::int64_t>() == 2);
   CHECK(i.argmin().item<std::int64_t>() == 5);
-  CHECK(as_doubles(i.max(0)) == std::vector<double>{9, 0, 9});
+  CHECK(as_doubles(std::get<0>(i.max(0))) == std::vector<double>{9, 0, 9});
   CHECK(as_doubles(i.argmax(0)) == std::vector<double>{1, 1, 0});
-  CHECK(as_doubles(i.min(1)) == std::vector<double>{-2, -7});
+  CHECK(as_doubles(std::get<0>(i.min(1))) == std::vector<double>{-2, -7});
 
   Tensor s = sorix::scalar_tensor(2.5, sorix::float64);
-  CHECK(s.max(0).item<double>() == 2.5);
-  CHECK(s.min(-1, true).shape() == Shape{});
+  CHECK(std::get<0>(s.max(0)).item<double>() == 2.5);
+  CHECK(std::get<0>(s.min(-1, true)).shape() == Shape{});
   CHECK(s.argmax(0).item<std::int64_t>() == 0);
   CHECK(s.argmin().item<std::int64_t>() == 0);
 }
@@ -342,7 +342,7 @@ TEST_CASE("max/min/argmax/argmin reject empty reductions and bad dims", "[reduce
   CHECK_THROWS_AS(e.max(0), std::invalid_argument);
   CHECK(contains(message_of<std::exception>([&] { e.argmin(0); }), "argmin"));
   // Reducing a non-empty dim of an empty tensor is fine: the output is empty.
-  CHECK(e.max(1).shape() == Shape{0});
+  CHECK(std::get<0>(e.max(1)).shape() == Shape{0});
   CHECK(e.argmax(1, true).shape() == Shape{0, 1});
 
   Tensor x = sorix::ones({2, 3});
@@ -383,8 +383,8 @@ TEST_CASE("max/min/argmax are bit-identical across thread counts and keep the fi
     const std::vector<double> mv = as_doubles(m);
     for (int d : {0, 1}) {
       INFO("dim " << d);
-      auto vals = testing::at_thread_counts(kThreads, [&] { return m.max(d); });
-      auto mins = testing::at_thread_counts(kThreads, [&] { return m.min(d); });
+      auto vals = testing::at_thread_counts(kThreads, [&] { return std::get<0>(m.max(d)); });
+      auto mins = testing::at_thread_counts(kThreads, [&] { return std::get<0>(m.min(d)); });
       auto idx = testing::at_thread_counts(kThreads, [&] { return m.argmax(d); });
       for (std::size_t i = 1; i < kThreads.size(); ++i) {
         CHECK(testing::bit_identical(vals[i], vals[0]));
@@ -408,10 +408,10 @@ TEST_CASE("gradcheck max and min (no ties)", "[reduce]") {
   ok([](const V& in) { return in[0].min(); }, 7);
   for (int d : {0, 1, 2, -1}) {
     INFO("dim " << d);
-    ok([d](const V& in) { return in[0].max(d); }, 8);
-    ok([d](const V& in) { return in[0].max(d, true); }, 9);
-    ok([d](const V& in) { return in[0].min(d); }, 10);
-    ok([d](const V& in) { return sorix::min(in[0], d, true); }, 11);
+    ok([d](const V& in) { return std::get<0>(in[0].max(d)); }, 8);
+    ok([d](const V& in) { return std::get<0>(in[0].max(d, true)); }, 9);
+    ok([d](const V& in) { return std::get<0>(in[0].min(d)); }, 10);
+    ok([d](const V& in) { return std::get<0>(sorix::min(in[0], d, true)); }, 11);
   }
 }
 
@@ -425,20 +425,20 @@ TEST_CASE("max/min gradients with ties follow PyTorch", "[reduce]") {
   CHECK(as_doubles(y.grad()) == std::vector<double>{1, 0, 1, 1});
   // Along a dim: all of it to the index argmax picked (the first).
   Tensor z = sorix::tensor({{1.0, 3.0, 3.0}, {2.0, 2.0, 0.0}}, true);
-  (z.max(1) * sorix::tensor({10.0, 20.0})).sum().backward();
+  (std::get<0>(z.max(1)) * sorix::tensor({10.0, 20.0})).sum().backward();
   CHECK(as_doubles(z.grad()) == std::vector<double>{0, 10, 0, 20, 0, 0});
   Tensor w = sorix::tensor({{1.0, 3.0, 3.0}, {1.0, 2.0, 0.0}}, true);
-  w.min(0, true).sum().backward();
+  std::get<0>(w.min(0, true)).sum().backward();
   CHECK(as_doubles(w.grad()) == std::vector<double>{1, 0, 0, 0, 1, 1});
   // int64 results carry no gradient.
   CHECK_FALSE(z.argmax(1).requires_grad());
-  CHECK(z.max(1).requires_grad());
+  CHECK(std::get<0>(z.max(1)).requires_grad());
 }
 
 TEST_CASE("max along a dim supports double backward", "[reduce]") {
   // d/dx of sum(max(x, 1)^2) = 2 max at the argmax; its gradient w.r.t. x again is 2 there.
   Tensor x = testing::randn_f64({2, 3}, 12);
-  Tensor m = x.max(1);
+  Tensor m = std::get<0>(x.max(1));
   Tensor loss = (m * m).sum();
   auto g = sorix::autograd::grad({loss}, {x}, {}, true);
   REQUIRE(g[0].requires_grad());

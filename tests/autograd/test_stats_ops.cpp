@@ -54,8 +54,8 @@ OpFn einsum_op(const std::string& eq) {
 
 const std::vector<std::pair<std::string, OpFn>>& parity_ops() {
   static const std::vector<std::pair<std::string, OpFn>> ops = {
-      {"max_dim", with_indices([](const Tensor& x) { return max_with_indices(x, 1); })},
-      {"min_dim_keep", with_indices([](const Tensor& x) { return min_with_indices(x, -1, true); })},
+      {"max_dim", with_indices([](const Tensor& x) { return max(x, 1); })},
+      {"min_dim_keep", with_indices([](const Tensor& x) { return min(x, -1, true); })},
       {"var_12", unary([](const Tensor& x) { return var(x, {1, 2}); })},
       {"var_all_c0", unary([](const Tensor& x) { return var(x, {}, 0); })},
       {"var_0_c2_keep", unary([](const Tensor& x) { return var(x, {0}, 2, true); })},
@@ -140,8 +140,8 @@ TEST_CASE("issue 12 ops: float64 gradchecks, and second order for the composed g
   with_zeros.data_ptr<double>()[9] = 0.0;  // two zeros in row 1
   with_zeros.requires_grad_(true);
   const std::vector<G> cases = {
-      {"max_with_indices", [](const V& in) { return std::get<0>(max_with_indices(in[0], 1)); }, {randn_f64({3, 4}, 1)}},
-      {"min_with_indices", [](const V& in) { return std::get<0>(min_with_indices(in[0], 0, true)); }, {randn_f64({3, 4}, 2)}},
+      {"max_with_indices", [](const V& in) { return std::get<0>(max(in[0], 1)); }, {randn_f64({3, 4}, 1)}},
+      {"min_with_indices", [](const V& in) { return std::get<0>(min(in[0], 0, true)); }, {randn_f64({3, 4}, 2)}},
       {"var", [](const V& in) { return var(in[0], {1}); }, {randn_f64({3, 4}, 3)}},
       {"var c0 all", [](const V& in) { return var(in[0], {}, 0); }, {randn_f64({3, 4}, 3)}},
       {"std", [](const V& in) { return sorix::std(in[0], {0, 2}, 1, true); }, {randn_f64({2, 3, 4}, 5)}},
@@ -230,26 +230,26 @@ TEST_CASE("issue 12 ops are bit-identical at 1, 2, 3 threads and on every capabi
 
 TEST_CASE("max/min with indices: first occurrence on ties, NaN wins, keepdim, gradient to the picked element", "[autograd][ops12]") {
   Tensor x = tensor({{1.0, 3.0, 3.0, -1.0}, {2.0, 2.0, 0.0, 2.0}}, true);
-  auto [v, i] = max_with_indices(x, 1);
+  auto [v, i] = max(x, 1);
   CHECK(as_doubles(v) == std::vector<double>{3, 2});
   CHECK(as_doubles(i) == std::vector<double>{1, 0});
   CHECK(i.dtype() == Dtype::Int64);
-  auto [mv, mi] = min_with_indices(x, 0, true);
+  auto [mv, mi] = min(x, 0, true);
   CHECK(mv.shape() == Shape{1, 4});
   CHECK(as_doubles(mi) == std::vector<double>{0, 1, 1, 0});
   v.sum().backward();
   CHECK(as_doubles(x.grad()) == std::vector<double>{0, 1, 0, 0, 1, 0, 0, 0});
-  auto [nv, ni] = max_with_indices(tensor({1.0, kNaN, 5.0, kNaN}), 0);
+  auto [nv, ni] = max(tensor({1.0, kNaN, 5.0, kNaN}), 0);
   CHECK(std::isnan(nv.item<double>()));
   CHECK(ni.item<std::int64_t>() == 1);
   // Changing the returned indices in place does not change the gradient.
   Tensor y = tensor({4.0, 9.0, 1.0}, true);
-  auto [yv, yi] = max_with_indices(y, 0);
+  auto [yv, yi] = max(y, 0);
   yi.fill_(0.0);
   yv.backward();
   CHECK(as_doubles(y.grad()) == std::vector<double>{0, 1, 0});
-  CHECK_THROWS_AS(max_with_indices(zeros({2, 0}), 1), std::invalid_argument);
-  CHECK(contains(message_of<std::exception>([] { min_with_indices(zeros({2, 3}), 2); }), "min"));
+  CHECK_THROWS_AS(max(zeros({2, 0}), 1), std::invalid_argument);
+  CHECK(contains(message_of<std::exception>([] { min(zeros({2, 3}), 2); }), "min"));
 }
 
 TEST_CASE("var, std, norm, logsumexp: edge values", "[autograd][ops12]") {
@@ -371,8 +371,8 @@ TEST_CASE("einsum: the common forms agree with explicit ops; unsupported forms t
 
 TEST_CASE("issue 12 ops as Tensor methods give the free functions' results", "[autograd][ops12]") {
   Tensor x = randn_f64({3, 4}, 31, false);
-  CHECK(bit_identical(std::get<1>(x.max_with_indices(1)), std::get<1>(max_with_indices(x, 1))));
-  CHECK(bit_identical(std::get<0>(x.min_with_indices(0, true)), std::get<0>(min_with_indices(x, 0, true))));
+  CHECK(bit_identical(std::get<1>(x.max(1)), std::get<1>(max(x, 1))));
+  CHECK(bit_identical(std::get<0>(x.min(0, true)), std::get<0>(min(x, 0, true))));
   CHECK(bit_identical(x.var({1}), var(x, {1})));
   CHECK(bit_identical(x.std({}, 0, true), sorix::std(x, {}, 0, true)));
   CHECK(bit_identical(x.norm(3.0, {0}), norm(x, 3.0, {0})));
@@ -391,4 +391,28 @@ TEST_CASE("issue 12 ops as Tensor methods give the free functions' results", "[a
   Tensor b = randn_f64({2, 3, 4}, 32, false), c = randn_f64({2, 4, 5}, 33, false);
   CHECK(bit_identical(b.bmm(c), matmul(b, c)));
   CHECK(bit_identical(nn::functional::one_hot(tensor({1, 0}), 3), one_hot(tensor({1, 0}), 3)));
+}
+
+TEST_CASE("max(dim)/min(dim) return libtorch's (values, indices); amax/amin give values over dims", "[autograd][ops12]") {
+  Tensor x = tensor({{1.0, 3.0, 3.0, -1.0}, {2.0, 2.0, 0.0, 2.0}}, true);
+  const std::tuple<Tensor, Tensor> r = x.max(1);  // the libtorch type, not a Tensor
+  CHECK(as_doubles(std::get<0>(r)) == std::vector<double>{3, 2});
+  CHECK(as_doubles(std::get<1>(r)) == std::vector<double>{1, 0});
+  CHECK(bit_identical(std::get<0>(r), x.amax({1})));
+  CHECK(bit_identical(std::get<0>(x.min(0, true)), x.amin({0}, true)));
+  // Over several dims (and all dims): one exact value, keepdim keeps them as 1.
+  CHECK(x.amax().item<double>() == 3.0);
+  CHECK(x.amin({0, 1}, true).shape() == Shape{1, 1});
+  CHECK(x.amin({0, 1}, true).item<double>() == -1.0);
+  CHECK(tensor({4, -2, 9}).amax().dtype() == kInt64);
+  // The gradient is split evenly among ties (as PyTorch's amax), unlike max(dim)'s picked index.
+  x.amax({1}).sum().backward();
+  CHECK(as_doubles(x.grad()) == std::vector<double>{0, 0.5, 0.5, 0, 1.0 / 3, 1.0 / 3, 0, 1.0 / 3});
+  auto gc = gradcheck([](const V& in) { return amax(in[0], {0, 2}, true); }, {randn_f64({2, 3, 4}, 41)});
+  INFO(gc.message);
+  CHECK(gc.ok);
+  auto gc2 = gradcheck([](const V& in) { return in[0].amin({1}); }, {randn_f64({3, 5}, 42)});
+  CHECK(gc2.ok);
+  CHECK_THROWS_AS(amax(zeros({2, 0}), {1}), std::invalid_argument);
+  CHECK(contains(message_of<std::exception>([] { amin(zeros({2, 3}), {2}); }), "amin"));
 }

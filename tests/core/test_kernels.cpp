@@ -310,7 +310,7 @@ std::vector<sorix::Tensor> op_family_outputs() {
         sorix::relu(x), sorix::leaky_relu(x, 0.2), sorix::clamp(x, -1.0, 0.5), x + y, x - y, x * y, x / y,
         sorix::gt(x, y), sorix::lt(x, y), sorix::ge(x, y), sorix::le(x, y), sorix::eq(x, x), sorix::ne(x, y),
         sorix::softmax(x, 1), sorix::log_softmax(x, 1), sorix::softmax(x, 0), x.sum(), sorix::mean(x),
-        sorix::sum(x, {0}), sorix::sum(x, {1}), sorix::max(x, 1), sorix::matmul(x, y.reshape({1001, 1})),
+        sorix::sum(x, {0}), sorix::sum(x, {1}), std::get<0>(sorix::max(x, 1)), sorix::matmul(x, y.reshape({1001, 1})),
         // The math ops and activations of issue 12 (forward here, gradients through `total`).
         sorix::sin(x), sorix::cos(x * 40.0), sorix::tan(sorix::tanh(x)), sorix::sign(x), sorix::round(x),
         sorix::floor(x), sorix::ceil(x), sorix::trunc(x), sorix::log1p(pos), sorix::expm1(x), sorix::square(x),

@@ -125,7 +125,7 @@ TEST_CASE("Module: strict load_state_dict names missing, unexpected and mis-shap
 
   sorix::StateDict missing;
   for (const auto& [n, t] : original)
-    if (n != "3.bias") missing.insert(n, t.clone() + 1.0);
+    if (n != "3.bias") missing.insert(n, t.clone() + 1);  // an integer: int64 entries stay int64
   std::string m = message_of<std::exception>([&] { model.load_state_dict(missing); });
   CHECK(m.find("Missing") != std::string::npos);
   CHECK(m.find("3.bias") != std::string::npos);
@@ -138,7 +138,7 @@ TEST_CASE("Module: strict load_state_dict names missing, unexpected and mis-shap
   CHECK(m.find("7.weight") != std::string::npos);
 
   sorix::StateDict shaped;
-  for (const auto& [n, t] : original) shaped.insert(n, n == "6.weight" ? sorix::zeros({4, 3}) : t.clone() * 2.0);
+  for (const auto& [n, t] : original) shaped.insert(n, n == "6.weight" ? sorix::zeros({4, 3}) : t.clone() * 2);
   m = message_of<std::exception>([&] { model.load_state_dict(shaped); });
   CHECK(m.find("6.weight") != std::string::npos);
   CHECK(m.find("[4, 3]") != std::string::npos);

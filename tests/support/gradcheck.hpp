@@ -119,6 +119,9 @@ inline bool bit_identical(const Tensor& a_in, const Tensor& b_in) {
     case Dtype::Float32: pa = a.data_ptr<float>(); pb = b.data_ptr<float>(); break;
     case Dtype::Float64: pa = a.data_ptr<double>(); pb = b.data_ptr<double>(); break;
     case Dtype::Int64: pa = a.data_ptr<std::int64_t>(); pb = b.data_ptr<std::int64_t>(); break;
+    case Dtype::Bool: pa = a.data_ptr<bool>(); pb = b.data_ptr<bool>(); break;
+    case Dtype::UInt8: pa = a.data_ptr<std::uint8_t>(); pb = b.data_ptr<std::uint8_t>(); break;
+    case Dtype::Int32: pa = a.data_ptr<std::int32_t>(); pb = b.data_ptr<std::int32_t>(); break;
   }
   return bytes == 0 || std::memcmp(pa, pb, bytes) == 0;
 }

@@ -19,9 +19,9 @@ inline Tensor contiguous_input(const Tensor& x, const char* op) {
   return x.contiguous();
 }
 
-/// A 0-dim tensor of v in the dtype it takes beside t: t's, unless an int64 t meets a
-/// fractional v (then float32, as PyTorch). The arithmetic operators and where use it.
-Tensor scalar_for(const Tensor& t, double v, const char* name);
+/// A 0-dim tensor of v in the dtype an op on t and v computes in (result_type(t, v): t's dtype
+/// unless v's category is higher, never v's value). The arithmetic operators and where use it.
+Tensor scalar_for(const Tensor& t, Scalar v, const char* name);
 
 /// Product of shape[b..e).
 inline std::size_t prod(const XShape& s, std::size_t b, std::size_t e) {

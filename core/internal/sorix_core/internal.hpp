@@ -78,22 +78,50 @@ Tensor make_empty(const XShape& shape) {
 
 template <class T> struct type_tag { using type = T; };
 
-/// Calls f(type_tag<T>{}) with T the C++ type of `dtype`.
+/// Calls f(type_tag<T>{}) with T the C++ type of `dtype` (any dtype: for code that moves or
+/// converts elements; arithmetic uses visit_numeric or visit_floating).
 template <class F>
 decltype(auto) visit_dtype(Dtype dtype, F&& f) {
   switch (dtype) {
     case Dtype::Float32: return f(type_tag<float>{});
     case Dtype::Float64: return f(type_tag<double>{});
     case Dtype::Int64: break;
+    case Dtype::Bool: return f(type_tag<bool>{});
+    case Dtype::UInt8: return f(type_tag<std::uint8_t>{});
+    case Dtype::Int32: return f(type_tag<std::int32_t>{});
   }
   return f(type_tag<std::int64_t>{});
 }
-/// As visit_dtype, but int64 throws: the op needs a floating dtype.
+/// As visit_dtype for the dtypes ops compute in as they are: float32, float64, int64; other
+/// dtypes throw naming op (callers promote uint8/int32/bool first where PyTorch does).
+template <class F>
+decltype(auto) visit_numeric(Dtype dtype, const char* op, F&& f) {
+  check(dtype == Dtype::Float32 || dtype == Dtype::Float64 || dtype == Dtype::Int64, op,
+        "not supported for dtype ", dtype_name(dtype), " (expected float32, float64 or int64)");
+  if (dtype == Dtype::Float64) return f(type_tag<double>{});
+  if (dtype == Dtype::Int64) return f(type_tag<std::int64_t>{});
+  return f(type_tag<float>{});
+}
+/// As visit_dtype, but a non-floating dtype throws: the op needs a floating dtype.
 template <class F>
 decltype(auto) visit_floating(Dtype dtype, const char* op, F&& f) {
-  check(dtype != Dtype::Int64, op, "expected a floating tensor (float32 or float64), got int64");
+  check(is_floating(dtype), op, "expected a floating tensor (float32 or float64), got ", dtype_name(dtype));
   if (dtype == Dtype::Float64) return f(type_tag<double>{});
   return f(type_tag<float>{});
+}
+
+/// One element converted as PyTorch's to(): a floating value into an integer truncates toward
+/// zero (through int64, so uint8 and int32 wrap as PyTorch does on x86-64, never C++'s undefined
+/// out-of-range conversion to a narrow type); anything into bool is `!= 0` (NaN is true).
+template <class To, class From>
+inline To convert_element(From v) {
+  if constexpr (std::is_same_v<To, bool>) {
+    return v != From(0);
+  } else if constexpr (std::is_integral_v<To> && std::is_floating_point_v<From> && !std::is_same_v<To, std::int64_t>) {
+    return static_cast<To>(static_cast<std::int64_t>(v));
+  } else {
+    return static_cast<To>(v);
+  }
 }
 
 /// Wraps a possibly negative dim into [0, ndim); throws std::out_of_range naming op and range.
@@ -103,7 +131,11 @@ void check_defined(const Tensor& t, const char* op);
 
 /// Throws if a leaf requiring grad is changed in place while grad mode is on.
 void check_inplace(const Tensor& t, const char* op);
-/// Makes `self` hold `result` (same shape): result's data moves into self's storage (so aliases
+/// Throws std::invalid_argument naming op when an in-place result of dtype `result` cannot be
+/// stored in a tensor of dtype `self` (can_cast), as PyTorch.
+void check_inplace_cast(Dtype result, Dtype self, const char* op);
+/// Makes `self` hold `result` (same shape; a result of another dtype is converted when
+/// check_inplace_cast allows it): result's data moves into self's storage (so aliases
 /// made by detach() see it), self takes result's grad_fn, and the version is bumped so that a
 /// backward which saved the old values refuses to run. Returns self.
 Tensor& assign_inplace(Tensor& self, Tensor result, const char* op);

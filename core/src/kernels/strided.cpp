@@ -203,6 +203,10 @@ SORIX_STRIDED_INSTANTIATE(float)
 SORIX_STRIDED_INSTANTIATE(double)
 SORIX_STRIDED_INSTANTIATE(std::int64_t)
 SORIX_STRIDED_INSTANTIATE(std::uint8_t)
+SORIX_STRIDED_INSTANTIATE(std::int32_t)
 #undef SORIX_STRIDED_INSTANTIATE
+// bool is copied and filled, never summed.
+template void copy_strided<bool>(const bool*, bool*, const StridedPair&);
+template void fill_strided<bool>(bool*, const std::vector<std::size_t>&, const std::vector<std::size_t>&, bool);
 
 }  // namespace sorix::kernels

@@ -12,6 +12,9 @@ inline void* raw_bytes(Tensor& t) {
     case Dtype::Float32: return t.data_ptr<float>();
     case Dtype::Float64: return t.data_ptr<double>();
     case Dtype::Int64: return t.data_ptr<std::int64_t>();
+    case Dtype::Bool: return t.data_ptr<bool>();
+    case Dtype::UInt8: return t.data_ptr<std::uint8_t>();
+    case Dtype::Int32: return t.data_ptr<std::int32_t>();
   }
   return nullptr;
 }

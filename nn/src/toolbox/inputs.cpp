@@ -30,7 +30,7 @@ void scan_finite(const Tensor& c, const char* fn, const char* what) {
 
 void check_finite(const Tensor& t, const char* fn, const char* what) {
   check_defined(t, fn, what);
-  if (t.dtype() == Dtype::Int64) return;
+  if (!is_floating(t.dtype())) return;  // integers and bool are always finite
   const Tensor c = t.contiguous();
   if (c.dtype() == Dtype::Float32) scan_finite<float>(c, fn, what);
   else scan_finite<double>(c, fn, what);

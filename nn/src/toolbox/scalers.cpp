@@ -130,7 +130,7 @@ std::int64_t MinMaxScaler::n_features_in() const {
 MinMaxScaler& MinMaxScaler::fit(const Tensor& x) {
   NoGradGuard guard;
   const Tensor x64 = input64(x, "MinMaxScaler.fit");
-  const auto mn = float64_values(x64.min(0)), mx = float64_values(x64.max(0));
+  const auto mn = float64_values(x64.amin({0})), mx = float64_values(x64.amax({0}));
   const auto [lo, hi] = options_.feature_range();
   const double eps = dtype_eps(x);
   std::vector<double> range(mn.size()), scale(mn.size()), min(mn.size());

@@ -4,9 +4,14 @@
 // runs its kernel as fixed chunks in the library arena (bit-identical for any thread count), and,
 // when grad mode is on and an input requires grad, records its gradient beside its forward.
 //
-// Dtypes: binary ops promote int64 < float32 < float64; a double scalar takes the tensor's
-// dtype (float32 * 2.0 is float32). Differentiable ops need float32 or float64.
-// Comparisons return 1/0 in the promoted dtype (so a mask multiplies directly), no gradient.
+// Dtypes (docs/dtypes.md): binary ops follow PyTorch's type promotion (result_type below:
+// categories bool < integral < floating; a C++ number or a 0-dim tensor counts only by its
+// category, never its value: int64 * 2 is int64, int64 * 2.5 and int64 * 2.0 are float32;
+// uint8 + int32 is int32); div is true division (integers give float32). An in-place op whose
+// result type cannot be cast to the tensor's dtype (a float result into an integer tensor, a
+// non-bool into bool) throws std::invalid_argument naming the op and both dtypes.
+// Differentiable ops need float32 or float64. Comparisons, isnan/isinf/isfinite and the logical
+// ops return bool, no gradient; where, masked_fill and masked_select take bool masks.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -31,17 +36,33 @@ Tensor ge(const Tensor& a, const Tensor& b);
 Tensor le(const Tensor& a, const Tensor& b);
 Tensor eq(const Tensor& a, const Tensor& b);
 Tensor ne(const Tensor& a, const Tensor& b);
-/// cond != 0 ? a : b, all three broadcast together; gradient flows to a and b.
+/// cond ? a : b, all three broadcast together; cond must be bool (or uint8, as PyTorch 1.13);
+/// a and b promote as a binary op; gradient flows to a and b.
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
-/// A scalar takes the other argument's dtype; with two scalars the result is float32.
-Tensor where(const Tensor& cond, double a, const Tensor& b);
-Tensor where(const Tensor& cond, const Tensor& a, double b);
-Tensor where(const Tensor& cond, double a, double b);
+/// A scalar counts by its category (result_type); two floating scalars give float32.
+Tensor where(const Tensor& cond, Scalar a, const Tensor& b);
+Tensor where(const Tensor& cond, const Tensor& a, Scalar b);
+Tensor where(const Tensor& cond, Scalar a, Scalar b);
+/// PyTorch's type promotion (torch.result_type): the dtype a binary op on a and b computes in.
+/// Dimensioned tensors decide unless a 0-dim tensor (or a number) is of a higher category; then
+/// the higher category's dtype joins (an int64 [3] with a 0-dim float64 gives float64, with a
+/// float number gives float32).
+Dtype result_type(const Tensor& a, const Tensor& b);
+Dtype result_type(const Tensor& a, Scalar b);
+/// Elementwise logic on any dtypes (nonzero is true, NaN is true), broadcasting; bool results.
+Tensor logical_and(const Tensor& a, const Tensor& b);
+Tensor logical_or(const Tensor& a, const Tensor& b);
+Tensor logical_xor(const Tensor& a, const Tensor& b);
+Tensor logical_not(const Tensor& x);
+/// Bool tensors: x is NaN; x is +-inf; x is neither (integer dtypes: false, false, true).
+Tensor isnan(const Tensor& x);
+Tensor isinf(const Tensor& x);
+Tensor isfinite(const Tensor& x);
 /// int64 [count, x.dim()]: the indices of x's nonzero elements in row-major order
 /// (autograd/src/indexing.cpp).
 Tensor nonzero(const Tensor& x);
-/// A 0-dim tensor holding `value` in the dtype an op with `like` should use.
-Tensor scalar_tensor(double value, Dtype dtype);
+/// A 0-dim tensor holding `value` converted to `dtype`.
+Tensor scalar_tensor(Scalar value, Dtype dtype);
 
 // ---- elementwise unary (autograd/src/unary.cpp) --------------------------------------------------
 Tensor neg(const Tensor& x);
@@ -105,11 +126,16 @@ Tensor mean(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim
 /// Gradient: split evenly among all elements equal to the result. Empty x throws
 /// std::invalid_argument. Exact (a selection), so the same for any thread count.
 Tensor max(const Tensor& x);
-/// Largest along dim (that dim removed unless keepdim); gradient to the element argmax picks
-/// (the first on ties). An empty dim throws std::invalid_argument.
-Tensor max(const Tensor& x, std::int64_t dim, bool keepdim = false);
+/// libtorch's max(x, dim, keepdim): (values, int64 indices of the first occurrence) along dim
+/// (that dim removed unless keepdim); NaN counts as the extreme. Gradient to the element the
+/// index picks. An empty dim throws std::invalid_argument.
+std::tuple<Tensor, Tensor> max(const Tensor& x, std::int64_t dim, bool keepdim = false);
 Tensor min(const Tensor& x);
-Tensor min(const Tensor& x, std::int64_t dim, bool keepdim = false);
+std::tuple<Tensor, Tensor> min(const Tensor& x, std::int64_t dim, bool keepdim = false);
+/// Values only, over dims (empty: all), as PyTorch's amax/amin: the gradient is split evenly
+/// among the elements equal to the result (NaN: among the NaNs). Exact (a selection).
+Tensor amax(const Tensor& x, const std::vector<std::int64_t>& dims = {}, bool keepdim = false);
+Tensor amin(const Tensor& x, const std::vector<std::int64_t>& dims = {}, bool keepdim = false);
 /// int64 index of the first maximum (flattened, or along dim); a NaN counts as the maximum for
 /// argmax and as the minimum for argmin (as PyTorch). No gradient.
 Tensor argmax(const Tensor& x);
@@ -176,10 +202,6 @@ Tensor stack(const std::vector<Tensor>& tensors, std::int64_t dim = 0);
 // ---- issue 12's ops (reduce_stats.cpp, scan_ops.cpp, sort_ops.cpp, einsum.cpp, misc_ops.cpp) ----
 // Deterministic at any thread count and on every capability: composed from sorix's ops and
 // kernels, or (scans, sorts) one fixed sequential order per line, lines split across tasks.
-/// max/min along dim with the int64 index of the first occurrence (NaN counts as the extreme),
-/// as libtorch's std::tuple-returning max(dim): (values, indices). Gradient to the picked element.
-std::tuple<Tensor, Tensor> max_with_indices(const Tensor& x, std::int64_t dim, bool keepdim = false);
-std::tuple<Tensor, Tensor> min_with_indices(const Tensor& x, std::int64_t dim, bool keepdim = false);
 /// Variance sum((x - mean)^2) / (n - correction) over dims (empty: all), float32/float64;
 /// n - correction <= 0 gives inf (or NaN for n == 0), as PyTorch. Gradient composed (twice differentiable).
 Tensor var(const Tensor& x, const std::vector<std::int64_t>& dims = {}, std::int64_t correction = 1, bool keepdim = false);
@@ -207,8 +229,8 @@ Tensor argsort(const Tensor& x, std::int64_t dim = -1, bool descending = false);
 /// element first; `sorted` false gives the same order). 0 <= k <= size(dim).
 std::tuple<Tensor, Tensor> topk(const Tensor& x, std::int64_t k, std::int64_t dim = -1, bool largest = true,
                                 bool sorted = true);
-/// 1 where all / any element (over dims; empty: all dims) is nonzero (NaN counts as nonzero),
-/// else 0, in x's dtype (as the comparisons); all of nothing is 1, any of nothing 0. No gradient.
+/// true where all / any element (over dims; empty: all dims) is nonzero (NaN counts as nonzero),
+/// as bool (as PyTorch); all of nothing is true, any of nothing false. No gradient.
 Tensor all(const Tensor& x, const std::vector<std::int64_t>& dims = {}, bool keepdim = false);
 Tensor any(const Tensor& x, const std::vector<std::int64_t>& dims = {}, bool keepdim = false);
 /// |a - b| <= atol + rtol |b| everywhere (broadcasting); NaNs equal only with equal_nan; infs

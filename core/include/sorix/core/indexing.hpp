@@ -3,17 +3,16 @@
 //
 //   using namespace sorix::indexing;
 //   t.index({Slice(1, 3), 0, None, Ellipsis});   // t[1:3, 0, None, ...] in Python
-//   t.index({mask});                             // a bool-like mask (any dtype; nonzero = true)
+//   t.index({mask});                             // a bool mask (x.gt(0)) picks where it is true
 //   t.index_put_({Slice(), idx}, 0.0);           // t[:, idx] = 0
 //
 // An integer picks one element along its dim (the dim goes; negative counts from the end), a
 // Slice keeps a range (step >= 1), None inserts a dim of size 1, Ellipsis stands for as many ':'
 // as the other indices leave, true/false insert a dim of size 1/0. These are basic indices: the
 // result is a view. An int64 tensor picks positions along its dim (negative counts from the
-// end); a float tensor, or any tensor wrapped in mask(t), is a mask: it picks the positions where
-// it is nonzero across as many dims as it has (advanced indices: the result is a copy, with
-// gradients). (sorix has no bool dtype yet: comparisons of int64 tensors give int64 0/1, so wrap
-// them in mask().) Several tensor indices broadcast together; their result dims go where
+// end); a bool tensor (or a uint8 one, as PyTorch 1.13 still takes) is a mask: it picks the
+// positions where it is true across as many dims as it has (advanced indices: the result is a
+// copy, with gradients). Other dtypes throw, as PyTorch. Several tensor indices broadcast together; their result dims go where
 // the first of them stood when they are adjacent, else first (NumPy's rule).
 #include <cstdint>
 #include <optional>

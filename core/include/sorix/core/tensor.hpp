@@ -1,6 +1,6 @@
 #pragma once
 // sorix::Tensor — a cheap handle (shared ownership, like torch::Tensor) on a strided view of flat,
-// shared storage of dtype float32, float64 or int64.
+// shared storage of dtype float32, float64, int64, int32, uint8 or bool (sorix/core/dtype.hpp).
 //
 // Tensor model: a tensor is (storage, storage_offset, sizes, strides). Element (i0, i1, ...) lives
 // at storage[offset + i0*stride0 + i1*stride1 + ...]; strides are in elements and never negative.
@@ -40,6 +40,7 @@
 
 #include "sorix/core/dtype.hpp"
 #include "sorix/core/indexing.hpp"
+#include "sorix/core/scalar.hpp"
 
 namespace sorix {
 
@@ -57,7 +58,10 @@ using Buffer = typename xt::xarray<T>::storage_type;
 
 /// Shared, versioned, flat storage of one dtype. Tensors view it through their geometry.
 struct Storage {
-  std::variant<Buffer<float>, Buffer<double>, Buffer<std::int64_t>> data;
+  // Alternative i holds Dtype i (the enum's order).
+  std::variant<Buffer<float>, Buffer<double>, Buffer<std::int64_t>, Buffer<bool>, Buffer<std::uint8_t>,
+               Buffer<std::int32_t>>
+      data;
   /// Bumped by every in-place change through any tensor on this storage; saved tensors remember
   /// it (autograd::SavedTensor), so a change through a view is caught too.
   std::uint64_t version = 0;
@@ -113,6 +117,9 @@ class Tensor {
   explicit Tensor(xt::xarray<float> a, bool requires_grad = false);
   explicit Tensor(xt::xarray<double> a, bool requires_grad = false);
   explicit Tensor(xt::xarray<std::int64_t> a, bool requires_grad = false);
+  explicit Tensor(xt::xarray<bool> a, bool requires_grad = false);
+  explicit Tensor(xt::xarray<std::uint8_t> a, bool requires_grad = false);
+  explicit Tensor(xt::xarray<std::int32_t> a, bool requires_grad = false);
 
   // ---- information -------------------------------------------------------------------------
   bool defined() const { return impl_ != nullptr; }
@@ -210,23 +217,31 @@ class Tensor {
   Tensor le(const Tensor& o) const;
   Tensor eq(const Tensor& o) const;
   Tensor ne(const Tensor& o) const;
-  Tensor gt(double o) const;
-  Tensor lt(double o) const;
-  Tensor ge(double o) const;
-  Tensor le(double o) const;
-  Tensor eq(double o) const;
-  Tensor ne(double o) const;
+  Tensor gt(Scalar o) const;
+  Tensor lt(Scalar o) const;
+  Tensor ge(Scalar o) const;
+  Tensor le(Scalar o) const;
+  Tensor eq(Scalar o) const;
+  Tensor ne(Scalar o) const;
+  // (autograd/src/logic_ops.cpp) bool results
+  Tensor logical_not() const;
+  Tensor logical_and(const Tensor& o) const;
+  Tensor logical_or(const Tensor& o) const;
+  Tensor logical_xor(const Tensor& o) const;
+  Tensor isnan() const;
+  Tensor isinf() const;
+  Tensor isfinite() const;
 
   // ---- in-place (bump the version; refused on leaves that require grad while grad mode is on)
   Tensor& add_(const Tensor& o);
   Tensor& sub_(const Tensor& o);
   Tensor& mul_(const Tensor& o);
   Tensor& div_(const Tensor& o);
-  Tensor& add_(double o);
-  Tensor& sub_(double o);
-  Tensor& mul_(double o);
-  Tensor& div_(double o);
-  Tensor& fill_(double value);
+  Tensor& add_(Scalar o);
+  Tensor& sub_(Scalar o);
+  Tensor& mul_(Scalar o);
+  Tensor& div_(Scalar o);
+  Tensor& fill_(Scalar value);
   Tensor& zero_();
   Tensor& clamp_(std::optional<double> min, std::optional<double> max);
   /// Copies src (broadcast to this tensor's shape, converted to its dtype) into this tensor's
@@ -243,9 +258,12 @@ class Tensor {
   Tensor mean() const;
   Tensor mean(const std::vector<std::int64_t>& dims, bool keepdim = false) const;
   Tensor max() const;
-  Tensor max(std::int64_t dim, bool keepdim = false) const;
+  /// libtorch's max(dim): (values, int64 indices); values-only over dims: amax.
+  std::tuple<Tensor, Tensor> max(std::int64_t dim, bool keepdim = false) const;
   Tensor min() const;
-  Tensor min(std::int64_t dim, bool keepdim = false) const;
+  std::tuple<Tensor, Tensor> min(std::int64_t dim, bool keepdim = false) const;
+  Tensor amax(const std::vector<std::int64_t>& dims = {}, bool keepdim = false) const;
+  Tensor amin(const std::vector<std::int64_t>& dims = {}, bool keepdim = false) const;
   Tensor argmax() const;
   Tensor argmax(std::int64_t dim, bool keepdim = false) const;
   Tensor argmin() const;
@@ -253,8 +271,6 @@ class Tensor {
   Tensor softmax(std::int64_t dim) const;
   Tensor log_softmax(std::int64_t dim) const;
   // (issue 12's ops; the semantics, dtypes and gradients are documented in sorix/autograd/ops.hpp)
-  std::tuple<Tensor, Tensor> max_with_indices(std::int64_t dim, bool keepdim = false) const;
-  std::tuple<Tensor, Tensor> min_with_indices(std::int64_t dim, bool keepdim = false) const;
   Tensor var(const std::vector<std::int64_t>& dims = {}, std::int64_t correction = 1, bool keepdim = false) const;
   Tensor std(const std::vector<std::int64_t>& dims = {}, std::int64_t correction = 1, bool keepdim = false) const;
   Tensor norm(double p = 2.0, const std::vector<std::int64_t>& dims = {}, bool keepdim = false) const;
@@ -301,21 +317,22 @@ class Tensor {
   // ---- indexing (autograd/src/index.cpp, autograd/src/indexing.cpp) -------------------------
   Tensor index_select(std::int64_t dim, const Tensor& index) const;
   Tensor gather(std::int64_t dim, const Tensor& index) const;
-  /// libtorch's Tensor::index: integers, Slice, None, Ellipsis, bool and int64 tensors
+  /// libtorch's Tensor::index: integers, Slice, None, Ellipsis, bool (or uint8) masks and int64 tensors
   /// (sorix/core/indexing.hpp). Only basic indices (no tensors): a view.
   Tensor index(const std::vector<indexing::TensorIndex>& indices) const;
   /// Writes `value` (broadcast) into the elements index(indices) names; for basic indices that
   /// is a view, so the write lands in this tensor.
   Tensor& index_put_(const std::vector<indexing::TensorIndex>& indices, const Tensor& value);
-  Tensor& index_put_(const std::vector<indexing::TensorIndex>& indices, double value);
+  Tensor& index_put_(const std::vector<indexing::TensorIndex>& indices, Scalar value);
   /// select(0, i): a view.
   Tensor operator[](std::int64_t i) const;
-  /// Where mask (bool as 0/1, broadcast to this shape) is nonzero: value.
-  Tensor masked_fill(const Tensor& mask, double value) const;
+  /// Where mask (bool, or uint8 as PyTorch 1.13 still takes; broadcast to this shape) is true:
+  /// value (converted to this dtype). Any other mask dtype throws, as PyTorch.
+  Tensor masked_fill(const Tensor& mask, Scalar value) const;
   Tensor masked_fill(const Tensor& mask, const Tensor& value) const;
-  Tensor& masked_fill_(const Tensor& mask, double value);
+  Tensor& masked_fill_(const Tensor& mask, Scalar value);
   Tensor& masked_fill_(const Tensor& mask, const Tensor& value);
-  /// The elements where mask is nonzero, as a 1-D copy (row-major order).
+  /// The elements where mask (bool or uint8) is true, as a 1-D copy (row-major order).
   Tensor masked_select(const Tensor& mask) const;
 
  private:
@@ -339,17 +356,7 @@ struct TensorIndex {
   bool boolean = false;
   Slice slice;
   sorix::Tensor tensor;
-  bool mask = false;  // a Tensor index read as a mask even when int64 (see mask())
 };
-
-/// A tensor index read as a mask (nonzero = selected) whatever its dtype. Float tensors are masks
-/// anyway; an int64 tensor is read as positions unless wrapped: t.index({mask(x.gt(0))}) for
-/// an int64 x, whose comparisons give int64 0/1.
-inline TensorIndex mask(sorix::Tensor t) {
-  TensorIndex i(std::move(t));
-  i.mask = true;
-  return i;
-}
 }  // namespace indexing
 
 // ---- factories (core/src/factories.cpp) -------------------------------------------------------
@@ -365,6 +372,11 @@ Tensor tensor(const std::vector<double>& values, const Shape& shape, TensorOptio
 Tensor tensor(const xt::xarray<float>& a, bool requires_grad = false);
 Tensor tensor(const xt::xarray<double>& a, bool requires_grad = false);
 Tensor tensor(const xt::xarray<std::int64_t>& a, bool requires_grad = false);
+Tensor tensor(const xt::xarray<bool>& a);
+Tensor tensor(const xt::xarray<std::uint8_t>& a);
+Tensor tensor(const xt::xarray<std::int32_t>& a);
+/// A bool tensor: tensor({true, false}).
+Tensor tensor(std::initializer_list<bool> values);
 
 Tensor empty(const Shape& shape, TensorOptions options = {});
 Tensor zeros(const Shape& shape, TensorOptions options = {});
@@ -398,22 +410,22 @@ Tensor operator+(const Tensor& a, const Tensor& b);
 Tensor operator-(const Tensor& a, const Tensor& b);
 Tensor operator*(const Tensor& a, const Tensor& b);
 Tensor operator/(const Tensor& a, const Tensor& b);
-Tensor operator+(const Tensor& a, double b);
-Tensor operator-(const Tensor& a, double b);
-Tensor operator*(const Tensor& a, double b);
-Tensor operator/(const Tensor& a, double b);
-Tensor operator+(double a, const Tensor& b);
-Tensor operator-(double a, const Tensor& b);
-Tensor operator*(double a, const Tensor& b);
-Tensor operator/(double a, const Tensor& b);
+Tensor operator+(const Tensor& a, Scalar b);
+Tensor operator-(const Tensor& a, Scalar b);
+Tensor operator*(const Tensor& a, Scalar b);
+Tensor operator/(const Tensor& a, Scalar b);
+Tensor operator+(Scalar a, const Tensor& b);
+Tensor operator-(Scalar a, const Tensor& b);
+Tensor operator*(Scalar a, const Tensor& b);
+Tensor operator/(Scalar a, const Tensor& b);
 Tensor& operator+=(Tensor& a, const Tensor& b);
 Tensor& operator-=(Tensor& a, const Tensor& b);
 Tensor& operator*=(Tensor& a, const Tensor& b);
 Tensor& operator/=(Tensor& a, const Tensor& b);
-Tensor& operator+=(Tensor& a, double b);
-Tensor& operator-=(Tensor& a, double b);
-Tensor& operator*=(Tensor& a, double b);
-Tensor& operator/=(Tensor& a, double b);
+Tensor& operator+=(Tensor& a, Scalar b);
+Tensor& operator-=(Tensor& a, Scalar b);
+Tensor& operator*=(Tensor& a, Scalar b);
+Tensor& operator/=(Tensor& a, Scalar b);
 
 // ---- template definitions ---------------------------------------------------------------------
 namespace detail {
