@@ -4,7 +4,7 @@
 // the same at any thread count and on every CPU.
 #include <cmath>
 
-#include "autograd/src/ops_internal.hpp"
+#include "sorix_autograd/ops_internal.hpp"
 
 namespace sorix {
 

@@ -3,7 +3,7 @@
 // count, never their values, so a result dtype never depends on data.
 #include <optional>
 
-#include "autograd/src/ops_internal.hpp"
+#include "sorix_autograd/ops_internal.hpp"
 
 namespace sorix {
 
