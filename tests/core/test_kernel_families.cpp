@@ -336,8 +336,8 @@ std::vector<sorix::Tensor> index_bn_softmax_outputs() {
       out.push_back(sorix::max(t));
       out.push_back(sorix::min(t));
       for (std::int64_t d = 0; d < t.dim(); ++d) {
-        auto [v, i] = sorix::max_with_indices(t, d);
-        auto [w, j] = sorix::min_with_indices(t, d);
+        auto [v, i] = sorix::max(t, d);
+        auto [w, j] = sorix::min(t, d);
         out.insert(out.end(), {v, i, w, j});
       }
     }
