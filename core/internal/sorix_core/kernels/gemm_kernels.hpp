@@ -253,7 +253,11 @@ struct GemmKernels {
 #pragma GCC unroll 4
         for (std::size_t v = 0; v < kVecs; ++v) c[r][v] = B::load_aligned(left + r * NR + v * W) + c[r][v];
     }
-    for (std::size_t r = 0; r < rows; ++r) {
+    // Unrolled over MR with a test per row (not a loop to `rows`): c stays in registers. A loop
+    // with a run-time bound made GCC keep c in memory, storing it after every chunk.
+#pragma GCC unroll 16
+    for (std::size_t r = 0; r < MR; ++r) {
+      if (r >= rows) break;
       alignas(64) T buf[NR];
       T* out = cols == NR ? C + r * ldc : buf;  // a ragged tile goes through a buffer
 #pragma GCC unroll 4
