@@ -59,7 +59,7 @@ struct IndexKernelsOf {
       }
       for (; c < c1; ++c) {
         T a = T(0);
-        for (std::size_t p = p0; p < p1; ++p) a = a + base[order[p] * inner + c];
+        for (std::size_t p = p0; p < p1; ++p) a = wrapping_add(a, base[order[p] * inner + c]);
         to[c] = a;
       }
     }
@@ -84,7 +84,7 @@ struct IndexKernelsOf {
       const T* sk = src + k * ld;
       for (std::size_t i = 0; i < n; ++i) {
         T& to = dst[static_cast<std::size_t>(ik[i]) * stride + offset[i]];
-        to = to + sk[i];
+        to = wrapping_add(to, sk[i]);
       }
     }
   }

@@ -46,7 +46,7 @@ void scatter_add_rows(const T* src, T* dst, const RowOrder& rows, std::size_t K,
       if (static_cast<std::int64_t>(r) == zero_row) continue;
       for (std::size_t p = rows.begin[r]; p < rows.begin[r + 1]; ++p) {
         const T* from = src + (o * K + rows.order[p]) * inner;
-        for (std::size_t c = c0; c < c1; ++c) to[c] = to[c] + from[c];
+        for (std::size_t c = c0; c < c1; ++c) to[c] = wrapping_add(to[c], from[c]);
       }
     }
   }

@@ -19,6 +19,18 @@
 
 namespace sorix::kernels {
 
+/// a + b; integers wrap as PyTorch's do (through the unsigned type: a signed overflow is
+/// undefined behaviour in C++). A SIMD lane's integer add wraps the same way.
+template <class T>
+[[gnu::always_inline]] inline T wrapping_add(T a, T b) {
+  if constexpr (std::is_integral_v<T>) {
+    using U = std::make_unsigned_t<T>;
+    return static_cast<T>(static_cast<U>(a) + static_cast<U>(b));
+  } else {
+    return a + b;
+  }
+}
+
 /// One matrix product C = alpha * op(A) op(B) + beta * C (row-major, see autograd's gemm.hpp) with
 /// op(B) packed into panels of `nr` columns: panel q holds columns [q*nr, q*nr + nr) as K rows of
 /// nr values (zeros past N), starting at packed + q * panel_stride.
