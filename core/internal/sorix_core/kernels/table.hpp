@@ -23,7 +23,9 @@ namespace sorix::kernels {
 /// undefined behaviour in C++). A SIMD lane's integer add wraps the same way.
 template <class T>
 [[gnu::always_inline]] inline T wrapping_add(T a, T b) {
-  if constexpr (std::is_integral_v<T>) {
+  if constexpr (std::is_same_v<T, bool>) {
+    return a || b;  // bool + bool saturates, as PyTorch's
+  } else if constexpr (std::is_integral_v<T>) {
     using U = std::make_unsigned_t<T>;
     return static_cast<T>(static_cast<U>(a) + static_cast<U>(b));
   } else {
