@@ -134,7 +134,7 @@ void check_scatter_and_gather(const kernels::KernelTable& t) {
         for (std::size_t c = c0; c < c1; ++c) {
           T a = T(0);
           if (static_cast<std::int64_t>(r) != zero_row)
-            for (std::size_t p = begin[r]; p < begin[r + 1]; ++p) a = a + src[(o * K + order[p]) * inner + c];
+            for (std::size_t p = begin[r]; p < begin[r + 1]; ++p) a = kernels::wrapping_add(a, src[(o * K + order[p]) * inner + c]);
           ref[q * inner + c] = a;
         }
       }
@@ -161,7 +161,7 @@ void check_scatter_and_gather(const kernels::KernelTable& t) {
     for (std::size_t r = 0; r < rows; ++r)
       for (std::size_t i = 0; i < n; ++i) {
         T& to = acc_ref[static_cast<std::size_t>(idx[r * inner + i]) * inner + offset[i]];
-        to = to + src[r * inner + i];
+        to = kernels::wrapping_add(to, src[r * inner + i]);
       }
     CHECK(std::memcmp(acc.data(), acc_ref.data(), acc.size() * sizeof(T)) == 0);
   }
