@@ -60,7 +60,7 @@ void scatter_add_block(const T* src, const std::int64_t* idx, std::size_t stride
     for (std::size_t k = 0; k < rows; ++k)
       for (std::size_t i = 0; i < n; ++i) {
         T& to = dst[static_cast<std::size_t>(idx[k * ld + i]) * stride + offset[i]];
-        to = to + src[k * ld + i];
+        to = wrapping_add(to, src[k * ld + i]);
       }
   }
 }
