@@ -100,26 +100,90 @@ Tensor batch_tree_product(const Tensor& a_in, const Tensor& b_in, const Shape& o
   });
 }
 
-// W [G, OCg, K] x cols [G, K, N * P] (or 2-D for groups 1; columns image-major): matmul's bits
-// forward, but the weight gradient g cols^T is a sum over the batch, so it is the batch tree's:
-// chunks of kBatchChunk images, P columns each, as Linear's.
-Tensor weight_product(const Tensor& w2, const Tensor& cols, std::int64_t P) {
-  Tensor y;
-  {
-    NoGradGuard no_grad;
-    y = matmul(w2, cols);
-  }
-  if (!autograd::needs_grad({&w2, &cols})) return y;
-  const bool gw = w2.requires_grad(), gc = cols.requires_grad();
+// y [N, OC, OH, OW] = W [G, OCg, K] x cols [G * K, N * P] (+ b), written image by image straight
+// into the NCHW output: for each group and image one product over the image's P columns (every
+// element one fma chain over K, matmul's bits), the bias added in the product's epilogue as
+// fma(1, b, acc) = acc + b rounded once: add's bits, without a permute and an add pass.
+// Backward: the weight gradient g cols^T and the bias gradient (g times a column of ones: fma(g, 1,
+// acc) is acc + g) are sums over the batch, the batch tree's over chunks of kBatchChunk images of
+// P columns (as Linear's); the columns' gradient W^T g is again one product per image.
+Tensor conv_product(const Tensor& w_in, const Tensor& cols_in, const Tensor& b_in, std::int64_t G, std::int64_t N,
+                    std::int64_t OH, std::int64_t OW) {
+  const Tensor w = w_in.contiguous(), cols = cols_in.contiguous();
+  const Tensor b = b_in.defined() ? b_in.contiguous() : b_in;
+  const std::int64_t OC = w.size(0), P = OH * OW, K = cols.size(0) / G;
+  Tensor y = sorix::detail::visit_floating(w.dtype(), "conv2d", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    Tensor out = sorix::detail::make_empty<T>({sz(N), sz(OC), sz(OH), sz(OW)});
+    T* py = sorix::detail::flat<T>(out);
+    const T* pw = sorix::detail::flat<T>(w);
+    const T* pc = sorix::detail::flat<T>(cols);
+    if (b.defined()) {
+      const T* pb = sorix::detail::flat<T>(b);
+      parallel::parallel_for(sz(N * OC), 1, [&](std::size_t r0, std::size_t r1) {
+        for (std::size_t r = r0; r < r1; ++r) std::fill(py + r * sz(P), py + (r + 1) * sz(P), pb[r % sz(OC)]);
+      }, parallel::kInlineGrain / sz(std::max<std::int64_t>(P, 1)) + 1);
+    }
+    const std::size_t OCg = sz(OC / G), NP = sz(N * P);
+    for (std::size_t g = 0; g < sz(G); ++g) {
+      kernels::gemm_batched<T>(sz(N), false, false, OCg, sz(P), sz(K), T(1), pw + g * OCg * sz(K), sz(K), 0,
+                               pc + g * sz(K) * NP, NP, sz(P), b.defined() ? T(1) : T(0), py + g * OCg * sz(P), sz(P),
+                               sz(OC * P));
+    }
+    return out;
+  });
+  const bool has_bias = b.defined();
+  if (!(has_bias ? autograd::needs_grad({&w_in, &cols_in, &b_in}) : autograd::needs_grad({&w_in, &cols_in}))) return y;
+  const bool gw = w_in.requires_grad(), gc = cols_in.requires_grad(), gb = has_bias && b_in.requires_grad();
+  std::vector<Tensor> inputs{w_in, cols_in};
+  if (has_bias) inputs.push_back(b_in);
   autograd::record(
-      y, "ConvWeightProductBackward", {w2, cols},
-      [sw = autograd::SavedTensor(w2), sc = autograd::SavedTensor(cols), gw, gc, P](const Tensor& grad) -> std::vector<Tensor> {
+      y, "ConvolutionBackward", inputs,
+      [sw = autograd::SavedTensor(w), sc = autograd::SavedTensor(cols), gw, gc, gb, has_bias, G, N, P,
+       K](const Tensor& grad) -> std::vector<Tensor> {
         const Tensor w = sw.unpack("conv2d"), c = sc.unpack("conv2d");
+        const std::int64_t OC = w.size(0), OCg = OC / G;
+        // The gradient as [OC, N * P] (columns image-major, as the columns'): for the batch sums.
+        const Tensor g2 = reshape(permute(reshape(grad, {N, OC, P}), {1, 0, 2}), {OC, N * P});
+        std::vector<Tensor> out(has_bias ? 3 : 2);
         if (autograd::grad_enabled()) {  // create_graph: matmul's formulas, differentiable again
-          return {gw ? matmul(grad, transpose(c, -2, -1)) : Tensor(), gc ? matmul(transpose(w, -2, -1), grad) : Tensor()};
+          const Tensor g3 = reshape(g2, {G, OCg, N * P}), w3 = reshape(w, {G, OCg, K}), c3 = reshape(c, {G, K, N * P});
+          if (gw) out[0] = reshape(matmul(g3, transpose(c3, -2, -1)), w.shape());
+          if (gc) out[1] = reshape(matmul(transpose(w3, -2, -1), g3), c.shape());
+          if (gb) out[2] = sum(grad, {0, 2, 3});
+          return out;
         }
-        const Tensor dw = gw ? batch_tree_product(grad, c, w.shape(), parallel::kBatchChunk * sz(P)) : Tensor();
-        return {dw, gc ? matmul(transpose(w, -2, -1), grad) : Tensor()};
+        const std::size_t chunk = parallel::kBatchChunk * sz(P);
+        if (gw) {
+          out[0] = G == 1 ? batch_tree_product(g2, c, w.shape(), chunk)
+                          : batch_tree_product(reshape(g2, {G, OCg, N * P}), reshape(c, {G, K, N * P}), w.shape(), chunk);
+        }
+        if (gb || gc) {
+          const Tensor gc_in = grad.contiguous(), g2c = gb ? g2.contiguous() : Tensor();
+          sorix::detail::visit_floating(w.dtype(), "conv2d", [&](auto tag) {
+            using T = typename decltype(tag)::type;
+            if (gb) {
+              const std::vector<T> ones(sz(N * P), T(1));
+              Tensor db = sorix::detail::make_empty<T>({sz(OC)});
+              kernels::gemm_batch_tree<T>(false, true, sz(OC), 1, sz(N * P), sorix::detail::flat<T>(g2c), sz(N * P),
+                                          ones.data(), sz(N * P), sorix::detail::flat<T>(db), 1, chunk);
+              out[2] = db;
+            }
+            if (gc) {
+              Tensor dc = sorix::detail::make_empty<T>({sz(G * K), sz(N * P)});
+              const T* pw = sorix::detail::flat<T>(w);
+              const T* pg = sorix::detail::flat<T>(gc_in);
+              T* pd = sorix::detail::flat<T>(dc);
+              for (std::size_t g = 0; g < sz(G); ++g) {
+                kernels::gemm_batched<T>(sz(N), true, false, sz(K), sz(P), sz(OCg), T(1), pw + g * sz(OCg * K), sz(K), 0,
+                                         pg + g * sz(OCg * P), sz(P), sz(OC * P), T(0), pd + g * sz(K * N * P),
+                                         sz(N * P), sz(P));
+              }
+              out[1] = dc;
+            }
+          });
+        }
+        return out;
       });
   return y;
 }
@@ -216,16 +280,12 @@ Tensor conv2d_4d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2d
         ") is smaller than the dilated kernel of weight ", ws, ": the output would be ", out[0], " x ", out[1]);
   g.ph = pad[0]; g.pw = pad[1];
   g.OH = sz(out[0]); g.OW = sz(out[1]);
-  const std::int64_t G = s.groups, OC = ws[0], N = xs[0];
+  const std::int64_t G = s.groups, N = xs[0];
   const std::int64_t P = out[0] * out[1];
   const bool pointwise = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
   // cols [C * taps, N * P]: a 1x1 kernel's columns are the input with images and channels swapped.
   Tensor cols = pointwise ? reshape(permute(reshape(x, {N, xs[1], P}), {1, 0, 2}), {xs[1], N * P}) : detail::im2col(x, g);
-  const std::int64_t K = ws[1] * ws[2] * ws[3];
-  Tensor y2 = G == 1 ? weight_product(reshape(w, {OC, K}), cols, P)
-                     : weight_product(reshape(w, {G, OC / G, K}), reshape(cols, {G, K, N * P}), P);
-  Tensor y = permute(reshape(y2, {OC, N, out[0], out[1]}), {1, 0, 2, 3});
-  return b.defined() ? bias_add(y, b) : y.contiguous();
+  return conv_product(w, cols, b, G, N, out[0], out[1]);
 }
 
 // y [N, C_out, OH, OW] = x [N, C_in, H, W] transposed-conv w [C_in, C_out / G, kh, kw] (+ b).
