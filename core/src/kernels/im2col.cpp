@@ -2,6 +2,7 @@
 #include "sorix_core/kernels/im2col.hpp"
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 
 namespace sorix::kernels {
@@ -23,8 +24,51 @@ Span valid_span(std::size_t out, std::size_t stride, std::size_t pad, std::size_
 
 }  // namespace
 
+// Stride 1 and an output as wide as the input (a "same" convolution, say 3 x 3 with padding 1):
+// a tap's row of the column matrix is the whole plane shifted by one offset, so it is one block
+// copy of the valid rows, then zeros where the shift wrapped a row edge round to the next row
+// (the columns outside the tap's valid span) and on the rows outside the image. The values are
+// those of the row-by-row copy below: a copy either way.
+namespace {
+template <class T>
+bool im2col_plane_shifted(const T* x_plane, const ConvGeometry& g, std::size_t n, std::size_t c, T* cols) {
+  if (g.sh != 1 || g.sw != 1 || g.OW != g.W) return false;
+  const std::size_t ld = g.cols(), OW = g.OW;
+  for (std::size_t ki = 0; ki < g.kh; ++ki) {
+    const Span rows = valid_span(g.OH, 1, g.ph, ki * g.dh, g.H);
+    for (std::size_t kj = 0; kj < g.kw; ++kj) {
+      const Span cs = valid_span(OW, 1, g.pw, kj * g.dw, g.W);
+      T* dst = cols + (c * g.taps() + ki * g.kw + kj) * ld + n * g.positions();
+      std::fill(dst, dst + rows.lo * OW, T(0));
+      std::fill(dst + rows.hi * OW, dst + g.OH * OW, T(0));
+      if (rows.lo >= rows.hi) continue;
+      if (cs.lo >= cs.hi) {
+        std::fill(dst + rows.lo * OW, dst + rows.hi * OW, T(0));
+        continue;
+      }
+      // Output (oh, ow) reads input (oh + ki * dh - ph, ow + kj * dw - pw): flat offset shift.
+      const std::ptrdiff_t shift = (static_cast<std::ptrdiff_t>(ki * g.dh) - static_cast<std::ptrdiff_t>(g.ph)) *
+                                       static_cast<std::ptrdiff_t>(g.W) +
+                                   static_cast<std::ptrdiff_t>(kj * g.dw) - static_cast<std::ptrdiff_t>(g.pw);
+      // Copy only flat positions whose source lies inside the plane: the first valid row from
+      // cs.lo, the last up to cs.hi (the wrapped ends outside the plane are zeroed below anyway).
+      const std::size_t first = rows.lo * OW + cs.lo, last = (rows.hi - 1) * OW + cs.hi;
+      const T* src = x_plane + (static_cast<std::ptrdiff_t>(first) + shift);
+      std::copy(src, src + (last - first), dst + first);
+      for (std::size_t oh = rows.lo; oh < rows.hi; ++oh) {
+        T* out = dst + oh * OW;
+        std::fill(out, out + cs.lo, T(0));
+        std::fill(out + cs.hi, out + OW, T(0));
+      }
+    }
+  }
+  return true;
+}
+}  // namespace
+
 template <class T>
 void im2col_plane(const T* x_plane, const ConvGeometry& g, std::size_t n, std::size_t c, T* cols) {
+  if (im2col_plane_shifted(x_plane, g, n, c, cols)) return;
   const std::size_t ld = g.cols();
   for (std::size_t ki = 0; ki < g.kh; ++ki) {
     const Span rows = valid_span(g.OH, g.sh, g.ph, ki * g.dh, g.H);
@@ -63,7 +107,13 @@ void col2im_plane(const T* cols, const ConvGeometry& g, std::size_t n, std::size
       for (std::size_t oh = rows.lo; oh < rows.hi; ++oh) {
         const T* src = src_row + oh * g.OW;
         T* out = x_plane + (oh * g.sh + ki * g.dh - g.ph) * g.W;
-        for (std::size_t ow = cs.lo; ow < cs.hi; ++ow) out[ow * g.sw + kj * g.dw - g.pw] += src[ow];
+        if (g.sw == 1) {  // a contiguous run: a vector loop
+          T* o = out + (cs.lo + kj * g.dw - g.pw);
+          const T* in = src + cs.lo;
+          for (std::size_t i = 0; i < cs.hi - cs.lo; ++i) o[i] += in[i];
+        } else {
+          for (std::size_t ow = cs.lo; ow < cs.hi; ++ow) out[ow * g.sw + kj * g.dw - g.pw] += src[ow];
+        }
       }
     }
   }
