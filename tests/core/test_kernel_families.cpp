@@ -304,7 +304,48 @@ void check_softmax_cols_tables() {
   }
 }
 
+// Max pooling's 2 x 2 windows (column stride 2) in every table against the rule written out:
+// taps in row-major order, a strictly larger value or a NaN replaces the winner.
+template <class T>
+void check_max_pool_2x2_tables() {
+  const auto tables = runnable_tables();
+  for (std::size_t OW : {1, 2, 3, 7, 8, 9, 14, 16, 17, 33, 300}) {
+    for (std::size_t sh : {1, 2, 3}) {
+      const std::size_t OH = 3, W = 2 * OW + (OW % 3), H = (OH - 1) * sh + 2;
+      const std::vector<T> x = awkward_values<T>(H * W, static_cast<std::uint32_t>(OW * 10 + sh), true);
+      std::vector<T> want(OH * OW);
+      std::vector<std::int64_t> want_at(OH * OW);
+      for (std::size_t oh = 0; oh < OH; ++oh) {
+        for (std::size_t j = 0; j < OW; ++j) {
+          const std::size_t taps[4] = {oh * sh * W + 2 * j, oh * sh * W + 2 * j + 1, (oh * sh + 1) * W + 2 * j,
+                                       (oh * sh + 1) * W + 2 * j + 1};
+          std::size_t at = taps[0];
+          for (std::size_t k = 1; k < 4; ++k) {
+            if (x[taps[k]] > x[at] || std::isnan(x[taps[k]])) at = taps[k];
+          }
+          want[oh * OW + j] = x[at];
+          want_at[oh * OW + j] = static_cast<std::int64_t>(at);
+        }
+      }
+      for (const auto* t : tables) {
+        INFO(t->name << " OW=" << OW << " sh=" << sh);
+        std::vector<T> y(OH * OW);
+        std::vector<std::int64_t> at(OH * OW, -7);
+        if constexpr (std::is_same_v<T, float>) t->max_pool_2x2_f32(x.data(), W, sh, OH, OW, y.data(), at.data());
+        else t->max_pool_2x2_f64(x.data(), W, sh, OH, OW, y.data(), at.data());
+        CHECK(at == want_at);
+        CHECK(std::memcmp(y.data(), want.data(), y.size() * sizeof(T)) == 0);
+      }
+    }
+  }
+}
+
 }  // namespace
+
+TEST_CASE("max pooling's 2 x 2 windows match the rule written out in every table", "[kernels][pool]") {
+  check_max_pool_2x2_tables<float>();
+  check_max_pool_2x2_tables<double>();
+}
 
 TEST_CASE("BatchNorm's loops give the baseline table's bits in every table", "[kernels][batchnorm]") {
   check_batchnorm_tables<float>();

@@ -1,11 +1,14 @@
 // Pooling plane kernels (pool.hpp).
 #include "sorix_core/kernels/pool.hpp"
 
+#include "sorix_core/kernels/table.hpp"
+
 #include <algorithm>
 #include <bit>
 #include <cstdint>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 namespace sorix::kernels {
 
@@ -28,7 +31,12 @@ void max_pool_interior(const T* x, const MaxPoolGeometry& geometry, T* y, std::i
     const std::uint64_t m64 = std::uint64_t{0} - static_cast<std::uint64_t>(take);
     at = (i & m64) | (at & ~m64);
   };
-  if (g.kh == 2 && g.kw == 2) {  // the common 2 x 2 window: taps in the general loop's order
+  if (g.kh == 2 && g.kw == 2 && g.sw == 2) {  // the common 2 x 2 window: the active capability's kernel
+    if constexpr (std::is_same_v<T, float>) active().max_pool_2x2_f32(x, g.W, g.sh, g.OH, g.OW, y, indices);
+    else active().max_pool_2x2_f64(x, g.W, g.sh, g.OH, g.OW, y, indices);
+    return;
+  }
+  if (g.kh == 2 && g.kw == 2) {  // other 2 x 2 windows: taps in the general loop's order
     for (std::size_t oh = 0; oh < g.OH; ++oh) {
       const std::size_t r0 = oh * g.sh * g.W, r1 = r0 + g.W;
       T* yr = y + oh * g.OW;

@@ -9,8 +9,10 @@
 // Average pooling sums each output position's window (rows [row.lo, row.hi) x columns
 // [col.lo, col.hi), row-major order) and divides by the window's divisor; adaptive pooling is the
 // same with PyTorch's adaptive windows. The backward adds g / divisor to every element of each
-// window, in output order. Every kernel is serial and scalar: the same bits for any thread count
-// and on every CPU.
+// window, in output order. Every kernel is serial and scalar (the same bits for any thread count
+// and on every CPU), except the common 2 x 2 window with column stride 2, which max_pool_plane
+// hands to the active capability's vector kernel (pool_kernels.hpp: a selection, so the same
+// values and indices).
 #include <cstddef>
 #include <cstdint>
 

@@ -231,6 +231,14 @@ struct KernelTable {
   void (*gather_rows)(const unsigned char* src, std::size_t src_row_bytes, const std::int64_t* idx, std::size_t r0,
                       std::size_t r1, unsigned char* dst, std::size_t row_bytes);
 
+  /// Max pooling's 2 x 2 windows with column stride 2 (pool_kernels.hpp): y[oh * OW + j] and its
+  /// plane offset for the window at rows oh * sh, oh * sh + 1 and columns 2j, 2j + 1 of the W-wide
+  /// plane x (every window inside the plane), by pool.hpp's rule.
+  void (*max_pool_2x2_f32)(const float* x, std::size_t W, std::size_t sh, std::size_t OH, std::size_t OW, float* y,
+                           std::int64_t* indices);
+  void (*max_pool_2x2_f64)(const double* x, std::size_t W, std::size_t sh, std::size_t OH, std::size_t OW, double* y,
+                           std::int64_t* indices);
+
   /// Benchmarks only: 12 * probe_lanes * iters float multiply-adds at this path's best rate
   /// (returns their sum so that none is dead code).
   double (*fma_probe)(std::size_t iters);

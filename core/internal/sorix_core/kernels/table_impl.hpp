@@ -7,6 +7,7 @@
 #include "sorix_core/kernels/index_kernels.hpp"
 #include "sorix_core/kernels/optim_kernels.hpp"
 #include "sorix_core/kernels/philox_kernels.hpp"
+#include "sorix_core/kernels/pool_kernels.hpp"
 #include "sorix_core/kernels/softmax_cols_kernels.hpp"
 #include "sorix_core/kernels/table.hpp"
 
@@ -53,6 +54,8 @@ constexpr KernelTable make_table(const char* name) {
       SoftmaxColsKernelsOf<A>::template kernels<float>(),
       SoftmaxColsKernelsOf<A>::template kernels<double>(),
       &IndexKernelsOf<A>::gather_rows,
+      &PoolKernelsOf<A>::template max_pool_2x2<float>,
+      &PoolKernelsOf<A>::template max_pool_2x2<double>,
       &ElementwiseKernels<A>::fma_probe,
       ElementwiseKernels<A>::kProbeLanes,
       GemmKernels<A, float>::kernel(),
