@@ -4,7 +4,8 @@
 // of one register's lanes). Repetitions interleave the probe and the products, so a change of the
 // machine's clock or load falls on both; the table gives medians.
 //
-// A second table gives the cost of the batch tree (sorix/parallel/batch_tree.hpp) on the training
+// A second table gives the CNN's convolution products (as nn::Conv2d runs them) against the same
+// peak. A third gives the cost of the batch tree (sorix/parallel/batch_tree.hpp) on the training
 // step: each weight-gradient product restarts its chain every 32 rows and combines the partials in
 // a fixed tree (the definition that makes data-parallel training rank-invariant). Each is timed
 // against the same product as one chain over the whole batch, interleaved, and the three extra
@@ -105,6 +106,70 @@ void batch_tree_cost(const std::string& cap, int reps) {
   }
 }
 
+// The products of the CNN's convolutions (examples/support/fashion_model.hpp, batch 128) as
+// nn::Conv2d runs them: forward and the columns' gradient one product per image (gemm_batched,
+// written straight into the NCHW output), the weight gradient one product over the batch on the
+// batch tree (chunks of kBatchChunk images). M x N x K per product; "x 128" marks a per-image one.
+struct ConvProduct {
+  const char* what;
+  std::size_t batch;  // products of M x N x K (1: one product over the batch, on the tree)
+  bool ta, tb;
+  std::size_t M, N, K;
+};
+const ConvProduct kConvProducts[] = {
+    {"conv1 forward", 128, false, false, 32, 784, 9},
+    {"conv1 grad W (tree)", 1, false, true, 32, 9, 128 * 784},
+    {"conv2 forward", 128, false, false, 64, 196, 288},
+    {"conv2 grad W (tree)", 1, false, true, 64, 288, 128 * 196},
+    {"conv2 grad cols", 128, true, false, 288, 196, 64},
+};
+
+void conv_products(const std::string& cap, int reps, int threads) {
+  const auto& table = sorix::kernels::active();
+  std::vector<std::vector<float>> a, b, c;
+  for (const ConvProduct& p : kConvProducts) {
+    a.emplace_back(p.batch * p.M * p.K, 0.01f);
+    b.emplace_back(p.batch * p.K * p.N, 0.02f);
+    c.emplace_back(p.batch * p.M * p.N, 0.0f);
+  }
+  std::vector<double> peak;
+  std::vector<std::vector<double>> times(std::size(kConvProducts));
+  volatile double sink = 0;
+  for (int r = 0; r < reps; ++r) {
+    auto t0 = Clock::now();
+    sink = sink + table.fma_probe(200000);
+    peak.push_back(12.0 * double(table.probe_lanes) * 200000.0 / seconds_since(t0));
+    for (std::size_t i = 0; i < std::size(kConvProducts); ++i) {
+      const ConvProduct& p = kConvProducts[i];
+      t0 = Clock::now();
+      if (p.batch == 1) {  // dW = g cols^T: g [M, K] and cols [N, K] with K = images x positions
+        sorix::kernels::gemm_batch_tree<float>(p.ta, p.tb, p.M, p.N, p.K, a[i].data(), p.K, b[i].data(), p.K,
+                                               c[i].data(), p.N, sorix::parallel::kBatchChunk * (p.K / 128));
+      } else {  // one product per image: A shared, B and C image by image (as conv.cpp's)
+        sorix::kernels::gemm_batched<float>(p.batch, p.ta, p.tb, p.M, p.N, p.K, 1.0f, a[i].data(), p.ta ? p.M : p.K, 0,
+                                            b[i].data(), p.N, p.K * p.N, 0.0f, c[i].data(), p.N, p.M * p.N);
+      }
+      times[i].push_back(seconds_since(t0));
+    }
+  }
+  const double peak_rate = median(peak) * threads;
+  double total_fma = 0, total_time = 0;
+  for (std::size_t i = 0; i < std::size(kConvProducts); ++i) {
+    const ConvProduct& p = kConvProducts[i];
+    const double fma = double(p.batch) * double(p.M) * double(p.N) * double(p.K), t = median(times[i]);
+    total_fma += fma;
+    total_time += t;
+    char shape[40];
+    if (p.batch > 1) std::snprintf(shape, sizeof shape, "%zux%zux%zu x %zu", p.M, p.N, p.K, p.batch);
+    else std::snprintf(shape, sizeof shape, "%zux%zux%zu", p.M, p.N, p.K);
+    std::printf("%-6s %-22s %20s %10.1f %11.2f %7.0f%%\n", cap.c_str(), p.what, shape, t * 1e6, fma / t / 1e9,
+                100.0 * fma / t / peak_rate);
+  }
+  std::printf("%-6s %-22s %20s %10.1f %11.2f %7.0f%%   (peak %.2f GFMA/s)\n", cap.c_str(), "all five", "",
+              total_time * 1e6, total_fma / total_time / 1e9, 100.0 * total_fma / total_time / peak_rate,
+              peak_rate / 1e9);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) try {
@@ -167,6 +232,15 @@ int main(int argc, char** argv) try {
     }
     std::printf("%-6s %-22s %16s %10.1f %11.2f %7.0f%%   (peak %.2f GFMA/s)\n", cap.c_str(), "all eight", "", total_time * 1e6,
                 total_fma / total_time / 1e9, 100.0 * total_fma / total_time / peak_rate, peak_rate / 1e9);
+    std::fflush(stdout);
+  }
+  std::printf("\nThe CNN's convolution products (batch 128) against the same peak; %d thread(s), medians of %d\n",
+              threads, reps);
+  std::printf("%-6s %-22s %20s %10s %11s %8s\n", "cpu", "product", "M x N x K", "time us", "GFMA/s", "% peak");
+  for (const std::string& cap : caps) {
+    if (cap == "scalar" && caps.size() > 1) continue;  // seconds per product there
+    sorix::set_cpu_capability(cap);
+    conv_products(cap, reps, threads);
     std::fflush(stdout);
   }
   std::printf("\nThe batch tree's cost: the three weight-gradient products as the tree (chains of %zu rows) against\n"

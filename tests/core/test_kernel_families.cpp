@@ -340,7 +340,35 @@ void check_max_pool_2x2_tables() {
   }
 }
 
+// col2im's row adds in every table against the plain loop (one addition per element), on runs
+// of every length up to past two AVX-512 registers and strides that leave gaps and overlaps.
+template <class T>
+void check_add_rows_tables() {
+  for (std::size_t n = 1; n <= 37; ++n) {
+    for (std::size_t dst_stride : {n, n + 3}) {
+      const std::size_t rows = 3, src_stride = n + 1;
+      const std::vector<T> src = awkward_values<T>(rows * src_stride, static_cast<std::uint32_t>(n), true);
+      const std::vector<T> base = awkward_values<T>(rows * dst_stride + 8, static_cast<std::uint32_t>(n + 99), true);
+      std::vector<T> want = base;
+      for (std::size_t r = 0; r < rows; ++r)
+        for (std::size_t i = 0; i < n; ++i) want[r * dst_stride + i] += src[r * src_stride + i];
+      for (const auto* t : runnable_tables()) {
+        INFO(t->name << " n=" << n << " dst_stride=" << dst_stride);
+        std::vector<T> got = base;
+        if constexpr (std::is_same_v<T, float>) t->add_rows_f32(got.data(), dst_stride, src.data(), src_stride, rows, n);
+        else t->add_rows_f64(got.data(), dst_stride, src.data(), src_stride, rows, n);
+        CHECK(std::memcmp(got.data(), want.data(), got.size() * sizeof(T)) == 0);
+      }
+    }
+  }
+}
+
 }  // namespace
+
+TEST_CASE("col2im's row adds match the plain loop in every table", "[kernels][conv]") {
+  check_add_rows_tables<float>();
+  check_add_rows_tables<double>();
+}
 
 TEST_CASE("max pooling's 2 x 2 windows match the rule written out in every table", "[kernels][pool]") {
   check_max_pool_2x2_tables<float>();

@@ -1,9 +1,13 @@
-// im2col / col2im plane kernels (im2col.hpp). Baseline code: a copy and an ordered sum.
+// im2col / col2im plane kernels (im2col.hpp): a copy, and an ordered sum whose stride-1 runs go
+// to the active capability's add_rows.
 #include "sorix_core/kernels/im2col.hpp"
+
+#include "sorix_core/kernels/table.hpp"
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 namespace sorix::kernels {
 namespace {
@@ -104,16 +108,21 @@ void col2im_plane(const T* cols, const ConvGeometry& g, std::size_t n, std::size
     for (std::size_t kj = 0; kj < g.kw; ++kj) {
       const Span cs = valid_span(g.OW, g.sw, g.pw, kj * g.dw, g.W);
       const T* src_row = cols + (c * g.taps() + ki * g.kw + kj) * ld + n * g.positions();
+      if (g.sw == 1) {  // contiguous runs: the active capability's row adds
+        if (rows.lo >= rows.hi || cs.lo >= cs.hi) continue;
+        T* out = x_plane + ((rows.lo * g.sh + ki * g.dh - g.ph) * g.W + cs.lo + kj * g.dw - g.pw);
+        const T* src = src_row + rows.lo * g.OW + cs.lo;
+        if constexpr (std::is_same_v<T, float>) {
+          active().add_rows_f32(out, g.sh * g.W, src, g.OW, rows.hi - rows.lo, cs.hi - cs.lo);
+        } else {
+          active().add_rows_f64(out, g.sh * g.W, src, g.OW, rows.hi - rows.lo, cs.hi - cs.lo);
+        }
+        continue;
+      }
       for (std::size_t oh = rows.lo; oh < rows.hi; ++oh) {
         const T* src = src_row + oh * g.OW;
         T* out = x_plane + (oh * g.sh + ki * g.dh - g.ph) * g.W;
-        if (g.sw == 1) {  // a contiguous run: a vector loop
-          T* o = out + (cs.lo + kj * g.dw - g.pw);
-          const T* in = src + cs.lo;
-          for (std::size_t i = 0; i < cs.hi - cs.lo; ++i) o[i] += in[i];
-        } else {
-          for (std::size_t ow = cs.lo; ow < cs.hi; ++ow) out[ow * g.sw + kj * g.dw - g.pw] += src[ow];
-        }
+        for (std::size_t ow = cs.lo; ow < cs.hi; ++ow) out[ow * g.sw + kj * g.dw - g.pw] += src[ow];
       }
     }
   }

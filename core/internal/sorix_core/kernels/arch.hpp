@@ -156,6 +156,58 @@ inline xsimd::batch<double, A> fmadd(const xsimd::batch<double, A>& a, const xsi
   }
 }
 
+/// The first n < lanes values at p, zeros in the other lanes: masked loads on AVX2 and AVX-512
+/// (nothing past p + n is read), a staged copy elsewhere.
+template <class A, class T>
+inline xsimd::batch<T, A> load_first(const T* p, std::size_t n) {
+  using B = xsimd::batch<T, A>;
+#if SORIX_X86
+  if constexpr (kIsAvx512<A>) {
+    if constexpr (std::is_same_v<T, float>) return B(_mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), p));
+    else return B(_mm512_maskz_loadu_pd(static_cast<__mmask8>((1u << n) - 1), p));
+  } else if constexpr (kIsAvx2<A>) {
+    if constexpr (std::is_same_v<T, float>) {
+      const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+      return B(_mm256_maskload_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), lane)));
+    } else {
+      const __m256i lane = _mm256_setr_epi64x(0, 1, 2, 3);
+      return B(_mm256_maskload_pd(p, _mm256_cmpgt_epi64(_mm256_set1_epi64x(static_cast<long long>(n)), lane)));
+    }
+  } else
+#endif
+  {
+    alignas(64) T buf[B::size];
+    for (std::size_t k = 0; k < B::size; ++k) buf[k] = k < n ? p[k] : T(0);
+    return B::load_aligned(buf);
+  }
+}
+
+/// Stores the first n < lanes lanes of v at p (nothing past p + n is written).
+template <class A, class T>
+inline void store_first(const xsimd::batch<T, A>& v, T* p, std::size_t n) {
+#if SORIX_X86
+  if constexpr (kIsAvx512<A>) {
+    if constexpr (std::is_same_v<T, float>) _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1), v);
+    else _mm512_mask_storeu_pd(p, static_cast<__mmask8>((1u << n) - 1), v);
+    return;
+  } else if constexpr (kIsAvx2<A>) {
+    if constexpr (std::is_same_v<T, float>) {
+      const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+      _mm256_maskstore_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), lane), v);
+    } else {
+      const __m256i lane = _mm256_setr_epi64x(0, 1, 2, 3);
+      _mm256_maskstore_pd(p, _mm256_cmpgt_epi64(_mm256_set1_epi64x(static_cast<long long>(n)), lane), v);
+    }
+    return;
+  } else
+#endif
+  {
+    alignas(64) T buf[xsimd::batch<T, A>::size];
+    v.store_aligned(buf);
+    for (std::size_t k = 0; k < n; ++k) p[k] = buf[k];
+  }
+}
+
 /// Scalar fmadd: std::fma (correctly rounded on every CPU).
 static inline float fmadd(float a, float b, float c) { return std::fma(a, b, c); }
 static inline double fmadd(double a, double b, double c) { return std::fma(a, b, c); }

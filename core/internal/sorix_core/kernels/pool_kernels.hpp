@@ -42,32 +42,6 @@ struct PoolKernelsOf {
     }
   }
 
-  // The first n < L values at p, zeros in the other lanes (masked loads read nothing past p + n).
-  template <class T>
-  static xsimd::batch<T, A> load_first(const T* p, std::size_t n) {
-    using B = xsimd::batch<T, A>;
-#if SORIX_X86
-    if constexpr (kIsAvx512<A>) {
-      if constexpr (std::is_same_v<T, float>) return B(_mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), p));
-      else return B(_mm512_maskz_loadu_pd(static_cast<__mmask8>((1u << n) - 1), p));
-    } else if constexpr (kIsAvx2<A>) {
-      alignas(32) static constexpr std::int64_t kLanes[4] = {0, 1, 2, 3};
-      if constexpr (std::is_same_v<T, float>) {
-        const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-        return B(_mm256_maskload_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), lane)));
-      } else {
-        const __m256i lane = _mm256_load_si256(reinterpret_cast<const __m256i*>(kLanes));
-        return B(_mm256_maskload_pd(p, _mm256_cmpgt_epi64(_mm256_set1_epi64x(static_cast<long long>(n)), lane)));
-      }
-    } else
-#endif
-    {
-      alignas(64) T buf[B::size];
-      for (std::size_t k = 0; k < B::size; ++k) buf[k] = k < n ? p[k] : T(0);
-      return B::load_aligned(buf);
-    }
-  }
-
   // Windows per block: their maxima and tap codes are staged in stack buffers of 2 * kBlock lanes.
   static constexpr std::size_t kBlock = 256;
 
@@ -93,8 +67,8 @@ struct PoolKernelsOf {
             a = B::load_unaligned(x0 + i);
             c = B::load_unaligned(x1 + i);
           } else {  // the row's last pairs, zero-padded (the padding lanes are never stored)
-            a = load_first<T>(x0 + i, len - i);
-            c = load_first<T>(x1 + i, len - i);
+            a = load_first<A>(x0 + i, len - i);
+            c = load_first<A>(x1 + i, len - i);
           }
           const B b = swap_pairs<T>(a), d = swap_pairs<T>(c);
           B v = a, t(T(0));

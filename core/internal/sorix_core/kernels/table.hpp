@@ -239,6 +239,13 @@ struct KernelTable {
   void (*max_pool_2x2_f64)(const double* x, std::size_t W, std::size_t sh, std::size_t OH, std::size_t OW, double* y,
                            std::int64_t* indices);
 
+  /// col2im's runs (conv_kernels.hpp): dst[r * dst_stride + i] += src[r * src_stride + i] for
+  /// r < rows, i < n.
+  void (*add_rows_f32)(float* dst, std::size_t dst_stride, const float* src, std::size_t src_stride, std::size_t rows,
+                       std::size_t n);
+  void (*add_rows_f64)(double* dst, std::size_t dst_stride, const double* src, std::size_t src_stride,
+                       std::size_t rows, std::size_t n);
+
   /// Benchmarks only: 12 * probe_lanes * iters float multiply-adds at this path's best rate
   /// (returns their sum so that none is dead code).
   double (*fma_probe)(std::size_t iters);

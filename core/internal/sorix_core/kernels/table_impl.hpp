@@ -2,6 +2,7 @@
 // Builds the dispatch table of one architecture from the kernel templates. Included only by the
 // capability translation units (cap_*.cpp), each compiled with its capability's flags.
 #include "sorix_core/kernels/bn_kernels.hpp"
+#include "sorix_core/kernels/conv_kernels.hpp"
 #include "sorix_core/kernels/elementwise_kernels.hpp"
 #include "sorix_core/kernels/gemm_kernels.hpp"
 #include "sorix_core/kernels/index_kernels.hpp"
@@ -56,6 +57,8 @@ constexpr KernelTable make_table(const char* name) {
       &IndexKernelsOf<A>::gather_rows,
       &PoolKernelsOf<A>::template max_pool_2x2<float>,
       &PoolKernelsOf<A>::template max_pool_2x2<double>,
+      &ConvKernelsOf<A>::template add_rows<float>,
+      &ConvKernelsOf<A>::template add_rows<double>,
       &ElementwiseKernels<A>::fma_probe,
       ElementwiseKernels<A>::kProbeLanes,
       GemmKernels<A, float>::kernel(),
