@@ -104,15 +104,11 @@ Tensor batch_tree_product(const Tensor& a_in, const Tensor& b_in, const Shape& o
 // into the NCHW output: for each group and image one product over the image's P columns (every
 // element one fma chain over K, matmul's bits), the bias added in the product's epilogue as
 // fma(1, b, acc) = acc + b rounded once: add's bits, without a permute and an add pass.
-// Backward: the weight gradient g cols^T and the bias gradient (g times a column of ones: fma(g, 1,
-// acc) is acc + g) are sums over the batch, the batch tree's over chunks of kBatchChunk images of
-// P columns (as Linear's); the columns' gradient W^T g is again one product per image.
-Tensor conv_product(const Tensor& w_in, const Tensor& cols_in, const Tensor& b_in, std::int64_t G, std::int64_t N,
+Tensor conv_forward(const Tensor& w, const Tensor& cols, const Tensor& b, std::int64_t G, std::int64_t N,
                     std::int64_t OH, std::int64_t OW) {
-  const Tensor w = w_in.contiguous(), cols = cols_in.contiguous();
-  const Tensor b = b_in.defined() ? b_in.contiguous() : b_in;
   const std::int64_t OC = w.size(0), P = OH * OW, K = cols.size(0) / G;
-  Tensor y = sorix::detail::visit_floating(w.dtype(), "conv2d", [&](auto tag) {
+  NoGradGuard no_grad;
+  return sorix::detail::visit_floating(w.dtype(), "conv2d", [&](auto tag) {
     using T = typename decltype(tag)::type;
     Tensor out = sorix::detail::make_empty<T>({sz(N), sz(OC), sz(OH), sz(OW)});
     T* py = sorix::detail::flat<T>(out);
@@ -132,55 +128,153 @@ Tensor conv_product(const Tensor& w_in, const Tensor& cols_in, const Tensor& b_i
     }
     return out;
   });
+}
+
+// The weight and bias gradients of conv_forward (no create_graph): sums over the batch, the batch
+// tree's over chunks of kBatchChunk images of P columns (as Linear's): g cols^T, and g times a
+// column of ones for the bias (fma(g, 1, acc) is acc + g).
+void conv_weight_bias_grads(const Tensor& grad, const Tensor& c, const Tensor& w, std::int64_t G, std::int64_t N,
+                            std::int64_t P, bool gw, bool gb, Tensor& dw, Tensor& db) {
+  if (!gw && !gb) return;
+  const std::int64_t OC = w.size(0), OCg = OC / G, K = c.size(0) / G;
+  // The gradient as [OC, N * P] (columns image-major, as the columns').
+  const Tensor g2 = reshape(permute(reshape(grad, {N, OC, P}), {1, 0, 2}), {OC, N * P}).contiguous();
+  const std::size_t chunk = parallel::kBatchChunk * sz(P);
+  if (gw) {
+    dw = G == 1 ? batch_tree_product(g2, c, w.shape(), chunk)
+                : batch_tree_product(reshape(g2, {G, OCg, N * P}), reshape(c, {G, K, N * P}), w.shape(), chunk);
+  }
+  if (gb) {
+    db = sorix::detail::visit_floating(w.dtype(), "conv2d", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      const std::vector<T> ones(sz(N * P), T(1));
+      Tensor out = sorix::detail::make_empty<T>({sz(OC)});
+      kernels::gemm_batch_tree<T>(false, true, sz(OC), 1, sz(N * P), sorix::detail::flat<T>(g2), sz(N * P), ones.data(),
+                                  sz(N * P), sorix::detail::flat<T>(out), 1, chunk);
+      return out;
+    });
+  }
+}
+
+// The columns' gradient W^T g of conv_forward, image by image (each one product per group:
+// matmul's bits), handed to `each(n, dcols_n)` with dcols_n [G * K, P] in a buffer of its task.
+template <class T, class Each>
+void for_each_image_dcols(const Tensor& grad, const Tensor& w, std::int64_t G, std::int64_t N, std::int64_t P,
+                          std::int64_t K, Each&& each) {
+  const Tensor gc = grad.contiguous();
+  const std::int64_t OC = w.size(0), OCg = OC / G;
+  const T* pw = sorix::detail::flat<T>(w);
+  const T* pg = sorix::detail::flat<T>(gc);
+  parallel::parallel_for(sz(N), 1, [&](std::size_t n0, std::size_t n1) {
+    std::vector<T> buf(sz(G * K * P));
+    for (std::size_t n = n0; n < n1; ++n) {
+      for (std::size_t g = 0; g < sz(G); ++g) {
+        kernels::gemm_batched<T>(1, true, false, sz(K), sz(P), sz(OCg), T(1), pw + g * sz(OCg * K), sz(K), 0,
+                                 pg + (n * sz(OC) + g * sz(OCg)) * sz(P), sz(P), 0, T(0), buf.data() + g * sz(K * P),
+                                 sz(P), 0);
+      }
+      each(n, buf.data());
+    }
+  });
+}
+
+// conv_forward as a recorded op of w, the columns (a tensor the caller made: a 1 x 1 kernel's
+// view of the input) and b.
+Tensor conv_product(const Tensor& w_in, const Tensor& cols_in, const Tensor& b_in, std::int64_t G, std::int64_t N,
+                    std::int64_t OH, std::int64_t OW) {
+  const Tensor w = w_in.contiguous(), cols = cols_in.contiguous();
+  const Tensor b = b_in.defined() ? b_in.contiguous() : b_in;
+  Tensor y = conv_forward(w, cols, b, G, N, OH, OW);
   const bool has_bias = b.defined();
   if (!(has_bias ? autograd::needs_grad({&w_in, &cols_in, &b_in}) : autograd::needs_grad({&w_in, &cols_in}))) return y;
   const bool gw = w_in.requires_grad(), gc = cols_in.requires_grad(), gb = has_bias && b_in.requires_grad();
   std::vector<Tensor> inputs{w_in, cols_in};
   if (has_bias) inputs.push_back(b_in);
+  const std::int64_t P = OH * OW, K = cols.size(0) / G;
   autograd::record(
       y, "ConvolutionBackward", inputs,
       [sw = autograd::SavedTensor(w), sc = autograd::SavedTensor(cols), gw, gc, gb, has_bias, G, N, P,
        K](const Tensor& grad) -> std::vector<Tensor> {
         const Tensor w = sw.unpack("conv2d"), c = sc.unpack("conv2d");
         const std::int64_t OC = w.size(0), OCg = OC / G;
-        // The gradient as [OC, N * P] (columns image-major, as the columns'): for the batch sums.
-        const Tensor g2 = reshape(permute(reshape(grad, {N, OC, P}), {1, 0, 2}), {OC, N * P});
         std::vector<Tensor> out(has_bias ? 3 : 2);
         if (autograd::grad_enabled()) {  // create_graph: matmul's formulas, differentiable again
-          const Tensor g3 = reshape(g2, {G, OCg, N * P}), w3 = reshape(w, {G, OCg, K}), c3 = reshape(c, {G, K, N * P});
+          const Tensor g3 = reshape(permute(reshape(grad, {N, G, OCg, P}), {1, 2, 0, 3}), {G, OCg, N * P});
+          const Tensor w3 = reshape(w, {G, OCg, K}), c3 = reshape(c, {G, K, N * P});
           if (gw) out[0] = reshape(matmul(g3, transpose(c3, -2, -1)), w.shape());
           if (gc) out[1] = reshape(matmul(transpose(w3, -2, -1), g3), c.shape());
           if (gb) out[2] = sum(grad, {0, 2, 3});
           return out;
         }
-        const std::size_t chunk = parallel::kBatchChunk * sz(P);
-        if (gw) {
-          out[0] = G == 1 ? batch_tree_product(g2, c, w.shape(), chunk)
-                          : batch_tree_product(reshape(g2, {G, OCg, N * P}), reshape(c, {G, K, N * P}), w.shape(), chunk);
-        }
-        if (gb || gc) {
-          const Tensor gc_in = grad.contiguous(), g2c = gb ? g2.contiguous() : Tensor();
-          sorix::detail::visit_floating(w.dtype(), "conv2d", [&](auto tag) {
+        conv_weight_bias_grads(grad, c, w, G, N, P, gw, gb, out[0], has_bias ? out[2] : out[0]);
+        if (gc) {
+          out[1] = sorix::detail::visit_floating(w.dtype(), "conv2d", [&](auto tag) {
             using T = typename decltype(tag)::type;
-            if (gb) {
-              const std::vector<T> ones(sz(N * P), T(1));
-              Tensor db = sorix::detail::make_empty<T>({sz(OC)});
-              kernels::gemm_batch_tree<T>(false, true, sz(OC), 1, sz(N * P), sorix::detail::flat<T>(g2c), sz(N * P),
-                                          ones.data(), sz(N * P), sorix::detail::flat<T>(db), 1, chunk);
-              out[2] = db;
-            }
-            if (gc) {
-              Tensor dc = sorix::detail::make_empty<T>({sz(G * K), sz(N * P)});
-              const T* pw = sorix::detail::flat<T>(w);
-              const T* pg = sorix::detail::flat<T>(gc_in);
-              T* pd = sorix::detail::flat<T>(dc);
-              for (std::size_t g = 0; g < sz(G); ++g) {
-                kernels::gemm_batched<T>(sz(N), true, false, sz(K), sz(P), sz(OCg), T(1), pw + g * sz(OCg * K), sz(K), 0,
-                                         pg + g * sz(OCg * P), sz(P), sz(OC * P), T(0), pd + g * sz(K * N * P),
-                                         sz(N * P), sz(P));
-              }
-              out[1] = dc;
-            }
+            Tensor dc = sorix::detail::make_empty<T>({sz(G * K), sz(N * P)});
+            T* pd = sorix::detail::flat<T>(dc);
+            for_each_image_dcols<T>(grad, w, G, N, P, K, [&](std::size_t n, const T* d) {
+              for (std::size_t r = 0; r < sz(G * K); ++r) std::copy(d + r * sz(P), d + (r + 1) * sz(P), pd + r * sz(N * P) + n * sz(P));
+            });
+            return dc;
+          });
+        }
+        return out;
+      });
+  return y;
+}
+
+// conv_forward on the im2col columns of x, as a recorded op of x, w and b: the columns are made
+// here and kept for the weight gradient, and the input gradient col2im(W^T g) is made image by
+// image, each image's columns' gradient added into its planes while it is in the core's cache
+// (the same products and the same additions as the two passes, without the columns' gradient of
+// the whole batch going through memory).
+Tensor conv_im2col(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, const ConvGeometry& geom,
+                   std::int64_t G) {
+  const Tensor w = w_in.contiguous();
+  const Tensor b = b_in.defined() ? b_in.contiguous() : b_in;
+  Tensor cols;
+  {
+    NoGradGuard no_grad;
+    cols = detail::im2col(x_in, geom);
+  }
+  const std::int64_t N = static_cast<std::int64_t>(geom.N), OH = static_cast<std::int64_t>(geom.OH),
+                     OW = static_cast<std::int64_t>(geom.OW);
+  Tensor y = conv_forward(w, cols, b, G, N, OH, OW);
+  const bool has_bias = b.defined();
+  if (!(has_bias ? autograd::needs_grad({&x_in, &w_in, &b_in}) : autograd::needs_grad({&x_in, &w_in}))) return y;
+  const bool gx = x_in.requires_grad(), gw = w_in.requires_grad(), gb = has_bias && b_in.requires_grad();
+  std::vector<Tensor> inputs{x_in, w_in};
+  if (has_bias) inputs.push_back(b_in);
+  const std::int64_t P = OH * OW, K = cols.size(0) / G;
+  autograd::record(
+      y, "ConvolutionBackward", inputs,
+      [sx = autograd::SavedTensor(x_in), sw = autograd::SavedTensor(w), sc = autograd::SavedTensor(cols), geom, gx, gw,
+       gb, has_bias, G, N, P, K](const Tensor& grad) -> std::vector<Tensor> {
+        const Tensor w = sw.unpack("conv2d"), c = sc.unpack("conv2d");
+        const std::int64_t OC = w.size(0), OCg = OC / G;
+        std::vector<Tensor> out(has_bias ? 3 : 2);
+        if (autograd::grad_enabled()) {  // create_graph: differentiable formulas (im2col/col2im recorded)
+          const Tensor cr = detail::im2col(sx.unpack("conv2d"), geom);
+          const Tensor g3 = reshape(permute(reshape(grad, {N, G, OCg, P}), {1, 2, 0, 3}), {G, OCg, N * P});
+          const Tensor w3 = reshape(w, {G, OCg, K}), c3 = reshape(cr, {G, K, N * P});
+          if (gx) out[0] = detail::col2im(reshape(matmul(transpose(w3, -2, -1), g3), {G * K, N * P}), geom);
+          if (gw) out[1] = reshape(matmul(g3, transpose(c3, -2, -1)), w.shape());
+          if (gb) out[2] = sum(grad, {0, 2, 3});
+          return out;
+        }
+        conv_weight_bias_grads(grad, c, w, G, N, P, gw, gb, out[1], has_bias ? out[2] : out[1]);
+        if (gx) {
+          out[0] = sorix::detail::visit_floating(w.dtype(), "conv2d", [&](auto tag) {
+            using T = typename decltype(tag)::type;
+            Tensor dx = sorix::detail::make_empty<T>({geom.N, geom.C, geom.H, geom.W});
+            T* px = sorix::detail::flat<T>(dx);
+            ConvGeometry one = geom;  // one image's columns: ld = P
+            one.N = 1;
+            for_each_image_dcols<T>(grad, w, G, N, P, K, [&](std::size_t n, const T* d) {
+              for (std::size_t ch = 0; ch < geom.C; ++ch)
+                kernels::col2im_plane(d, one, 0, ch, px + (n * geom.C + ch) * geom.H * geom.W);
+            });
+            return dx;
           });
         }
         return out;
@@ -284,7 +378,8 @@ Tensor conv2d_4d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2d
   const std::int64_t P = out[0] * out[1];
   const bool pointwise = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
   // cols [C * taps, N * P]: a 1x1 kernel's columns are the input with images and channels swapped.
-  Tensor cols = pointwise ? reshape(permute(reshape(x, {N, xs[1], P}), {1, 0, 2}), {xs[1], N * P}) : detail::im2col(x, g);
+  if (!pointwise) return conv_im2col(x, w, b, g, G);
+  Tensor cols = reshape(permute(reshape(x, {N, xs[1], P}), {1, 0, 2}), {xs[1], N * P});
   return conv_product(w, cols, b, G, N, out[0], out[1]);
 }
 

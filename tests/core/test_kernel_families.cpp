@@ -340,24 +340,42 @@ void check_max_pool_2x2_tables() {
   }
 }
 
-// col2im's row adds in every table against the plain loop (one addition per element), on runs
-// of every length up to past two AVX-512 registers and strides that leave gaps and overlaps.
+// col2im with stride-1 columns in every table against the loop written out (+0, then each tap's
+// contributions in tap order), on geometries with row strides, dilations, paddings and widths up
+// to past two AVX-512 registers; the column entries include NaNs, infinities and signed zeros.
 template <class T>
-void check_add_rows_tables() {
-  for (std::size_t n = 1; n <= 37; ++n) {
-    for (std::size_t dst_stride : {n, n + 3}) {
-      const std::size_t rows = 3, src_stride = n + 1;
-      const std::vector<T> src = awkward_values<T>(rows * src_stride, static_cast<std::uint32_t>(n), true);
-      const std::vector<T> base = awkward_values<T>(rows * dst_stride + 8, static_cast<std::uint32_t>(n + 99), true);
-      std::vector<T> want = base;
-      for (std::size_t r = 0; r < rows; ++r)
-        for (std::size_t i = 0; i < n; ++i) want[r * dst_stride + i] += src[r * src_stride + i];
-      for (const auto* t : runnable_tables()) {
-        INFO(t->name << " n=" << n << " dst_stride=" << dst_stride);
-        std::vector<T> got = base;
-        if constexpr (std::is_same_v<T, float>) t->add_rows_f32(got.data(), dst_stride, src.data(), src_stride, rows, n);
-        else t->add_rows_f64(got.data(), dst_stride, src.data(), src_stride, rows, n);
-        CHECK(std::memcmp(got.data(), want.data(), got.size() * sizeof(T)) == 0);
+void check_col2im_s1_tables() {
+  struct Case {
+    std::size_t H, W, kh, kw, sh, ph, pw, dh, dw;
+  };
+  const Case cases[] = {{28, 28, 3, 3, 1, 1, 1, 1, 1}, {14, 14, 3, 3, 1, 1, 1, 1, 1}, {5, 37, 2, 4, 2, 0, 2, 2, 3},
+                        {9, 1, 3, 1, 3, 2, 0, 1, 1},   {6, 17, 1, 5, 1, 0, 4, 1, 1},   {7, 33, 4, 3, 2, 3, 1, 1, 2}};
+  for (const Case& cs : cases) {
+    kernels::ConvGeometry g{2, 3, cs.H, cs.W, cs.kh, cs.kw, cs.sh, 1, cs.ph, cs.pw, cs.dh, cs.dw, 0, 0};
+    g.OH = (cs.H + 2 * cs.ph - cs.dh * (cs.kh - 1) - 1) / cs.sh + 1;
+    g.OW = cs.W + 2 * cs.pw - cs.dw * (cs.kw - 1);  // stride 1
+    const std::vector<T> cols = awkward_values<T>(g.rows() * g.cols(), static_cast<std::uint32_t>(cs.W * 7 + cs.H), true);
+    for (std::size_t n = 0; n < g.N; ++n) {
+      for (std::size_t c = 0; c < g.C; ++c) {
+        std::vector<T> want(g.H * g.W, T(0));
+        for (std::size_t ki = 0; ki < g.kh; ++ki)
+          for (std::size_t kj = 0; kj < g.kw; ++kj)
+            for (std::size_t oh = 0; oh < g.OH; ++oh)
+              for (std::size_t ow = 0; ow < g.OW; ++ow) {
+                const std::ptrdiff_t h = std::ptrdiff_t(oh * g.sh + ki * g.dh) - std::ptrdiff_t(g.ph);
+                const std::ptrdiff_t w = std::ptrdiff_t(ow + kj * g.dw) - std::ptrdiff_t(g.pw);
+                if (h < 0 || w < 0 || h >= std::ptrdiff_t(g.H) || w >= std::ptrdiff_t(g.W)) continue;
+                want[std::size_t(h) * g.W + std::size_t(w)] +=
+                    cols[(c * g.taps() + ki * g.kw + kj) * g.cols() + n * g.positions() + oh * g.OW + ow];
+              }
+        const T* plane = cols.data() + c * g.taps() * g.cols() + n * g.positions();
+        for (const auto* t : runnable_tables()) {
+          INFO(t->name << " H=" << g.H << " W=" << g.W << " n=" << n << " c=" << c);
+          std::vector<T> got(g.H * g.W, T(-1));
+          if constexpr (std::is_same_v<T, float>) t->col2im_s1_f32(plane, g.cols(), g, got.data());
+          else t->col2im_s1_f64(plane, g.cols(), g, got.data());
+          CHECK(std::memcmp(got.data(), want.data(), got.size() * sizeof(T)) == 0);
+        }
       }
     }
   }
@@ -365,9 +383,9 @@ void check_add_rows_tables() {
 
 }  // namespace
 
-TEST_CASE("col2im's row adds match the plain loop in every table", "[kernels][conv]") {
-  check_add_rows_tables<float>();
-  check_add_rows_tables<double>();
+TEST_CASE("col2im with stride-1 columns matches the loop written out in every table", "[kernels][conv]") {
+  check_col2im_s1_tables<float>();
+  check_col2im_s1_tables<double>();
 }
 
 TEST_CASE("max pooling's 2 x 2 windows match the rule written out in every table", "[kernels][pool]") {

@@ -176,6 +176,20 @@ TEST_CASE("conv and pooling gradients pass float64 gradchecks", "[nn][conv][grad
     INFO(r.message);
     CHECK(r.ok);
   }
+  SECTION("second order: grouped conv2d with bias, and a 1 x 1 kernel (the columns are the input)") {
+    Tensor x = randn_f64({2, 4, 4, 4}, 15), w = randn_f64({6, 2, 3, 3}, 16), b = randn_f64({6}, 17);
+    Tensor w1 = randn_f64({3, 6, 1, 1}, 18), b1 = randn_f64({3}, 19);
+    auto r = gradcheck([](const std::vector<Tensor>& in) {
+      Tensor y = F::conv2d(in[0], in[1], F::Conv2dFuncOptions().bias(in[2]).padding(1).groups(2));
+      Tensor z = F::conv2d(y * y, in[3], F::Conv2dFuncOptions().bias(in[4]));
+      auto g = sorix::autograd::grad({(z * z).sum()}, {in[0], in[1], in[2], in[3], in[4]}, {}, true, true);
+      Tensor s = (g[0] * g[0]).sum();
+      for (std::size_t i = 1; i < g.size(); ++i) s = s + (g[i] * g[i]).sum();
+      return s;
+    }, {x, w, b, w1, b1});
+    INFO(r.message);
+    CHECK(r.ok);
+  }
 }
 
 TEST_CASE("conv, pooling and their gradients are bit-identical at 1, 2, 3 and 8 threads", "[nn][conv][determinism]") {

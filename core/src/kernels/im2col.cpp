@@ -1,5 +1,5 @@
-// im2col / col2im plane kernels (im2col.hpp): a copy, and an ordered sum whose stride-1 runs go
-// to the active capability's add_rows.
+// im2col / col2im plane kernels (im2col.hpp): a copy, and an ordered sum (stride-1 columns on
+// the active capability's col2im_s1).
 #include "sorix_core/kernels/im2col.hpp"
 
 #include "sorix_core/kernels/table.hpp"
@@ -102,23 +102,18 @@ void im2col_plane(const T* x_plane, const ConvGeometry& g, std::size_t n, std::s
 template <class T>
 void col2im_plane(const T* cols, const ConvGeometry& g, std::size_t n, std::size_t c, T* x_plane) {
   const std::size_t ld = g.cols();
+  if (g.sw == 1) {  // the active capability's kernel: rows built in registers, the same additions
+    const T* plane = cols + c * g.taps() * ld + n * g.positions();
+    if constexpr (std::is_same_v<T, float>) active().col2im_s1_f32(plane, ld, g, x_plane);
+    else active().col2im_s1_f64(plane, ld, g, x_plane);
+    return;
+  }
   std::fill(x_plane, x_plane + g.H * g.W, T(0));
   for (std::size_t ki = 0; ki < g.kh; ++ki) {
     const Span rows = valid_span(g.OH, g.sh, g.ph, ki * g.dh, g.H);
     for (std::size_t kj = 0; kj < g.kw; ++kj) {
       const Span cs = valid_span(g.OW, g.sw, g.pw, kj * g.dw, g.W);
       const T* src_row = cols + (c * g.taps() + ki * g.kw + kj) * ld + n * g.positions();
-      if (g.sw == 1) {  // contiguous runs: the active capability's row adds
-        if (rows.lo >= rows.hi || cs.lo >= cs.hi) continue;
-        T* out = x_plane + ((rows.lo * g.sh + ki * g.dh - g.ph) * g.W + cs.lo + kj * g.dw - g.pw);
-        const T* src = src_row + rows.lo * g.OW + cs.lo;
-        if constexpr (std::is_same_v<T, float>) {
-          active().add_rows_f32(out, g.sh * g.W, src, g.OW, rows.hi - rows.lo, cs.hi - cs.lo);
-        } else {
-          active().add_rows_f64(out, g.sh * g.W, src, g.OW, rows.hi - rows.lo, cs.hi - cs.lo);
-        }
-        continue;
-      }
       for (std::size_t oh = rows.lo; oh < rows.hi; ++oh) {
         const T* src = src_row + oh * g.OW;
         T* out = x_plane + (oh * g.sh + ki * g.dh - g.ph) * g.W;

@@ -1,28 +1,90 @@
 #pragma once
-// col2im's inner loop as a per-capability kernel (the dispatch table's add_rows_*): the runs of a
-// stride-1 tap are added to the image rows with full registers and one masked register for each
-// row's tail (image rows are short: 28 or 14 values in the Fashion-MNIST CNN). Each element gets
-// one addition per call, so the values are those of the scalar loop on every capability.
+// col2im for stride-1 columns (sw == 1) as a per-capability kernel (the dispatch table's
+// col2im_s1_*). Each image row is built in registers, L columns at a time: +0, then every tap's
+// contribution in tap order (ki, kj), loaded from the tap's column row with the lanes it does not
+// reach masked to +0. An element thus receives exactly the additions of col2im_plane's scalar
+// loop, in the same order (adding +0 never changes a sum that started from +0: it cannot be -0),
+// and the row is stored once: no read-back of a row that the previous tap has just stored (which
+// stalled on store forwarding when the taps were added row by row into the image).
 #include <cstddef>
+#include <cstdint>
 
 #include "sorix_core/kernels/arch.hpp"
+#include "sorix_core/kernels/im2col.hpp"
 
 namespace sorix::kernels {
 
 template <class A>
 struct ConvKernelsOf {
-  /// dst[r * dst_stride + i] += src[r * src_stride + i] for r < rows, i < n.
+  // Lanes [lo, hi) of the register whose lane k would be at address base + k * sizeof(T) (only
+  // those lanes are read), +0 in the others.
   template <class T>
-  static void add_rows(T* dst, std::size_t dst_stride, const T* src, std::size_t src_stride, std::size_t rows,
-                       std::size_t n) {
+  static xsimd::batch<T, A> load_lanes(std::uintptr_t base, std::size_t lo, std::size_t hi) {
+    using B = xsimd::batch<T, A>;
+#if SORIX_X86
+    if constexpr (kIsAvx512<A>) {
+      const unsigned m = ((1u << hi) - 1u) & ~((1u << lo) - 1u);
+      if constexpr (std::is_same_v<T, float>)
+        return B(_mm512_maskz_loadu_ps(static_cast<__mmask16>(m), reinterpret_cast<const void*>(base)));
+      else return B(_mm512_maskz_loadu_pd(static_cast<__mmask8>(m), reinterpret_cast<const void*>(base)));
+    } else if constexpr (kIsAvx2<A>) {
+      if constexpr (std::is_same_v<T, float>) {
+        const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        const __m256i m = _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(lo)), lane),
+                                              _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(hi)), lane));
+        return B(_mm256_maskload_ps(reinterpret_cast<const float*>(base), m));
+      } else {
+        const __m256i lane = _mm256_setr_epi64x(0, 1, 2, 3);
+        const __m256i m =
+            _mm256_andnot_si256(_mm256_cmpgt_epi64(_mm256_set1_epi64x(static_cast<long long>(lo)), lane),
+                                _mm256_cmpgt_epi64(_mm256_set1_epi64x(static_cast<long long>(hi)), lane));
+        return B(_mm256_maskload_pd(reinterpret_cast<const double*>(base), m));
+      }
+    } else
+#endif
+    {
+      alignas(64) T buf[B::size];
+      for (std::size_t k = 0; k < B::size; ++k)
+        buf[k] = k >= lo && k < hi ? *reinterpret_cast<const T*>(base + k * sizeof(T)) : T(0);
+      return B::load_aligned(buf);
+    }
+  }
+
+  /// x_plane (H x W, overwritten) = the sum of the column entries that read each element, for a
+  /// geometry with sw == 1; tap t's row of this (image, channel) plane starts at cols + t * ld.
+  template <class T>
+  static void col2im_s1(const T* cols, std::size_t ld, const ConvGeometry& g, T* x_plane) {
     using B = xsimd::batch<T, A>;
     constexpr std::size_t L = B::size;
-    for (std::size_t r = 0; r < rows; ++r) {
-      T* d = dst + r * dst_stride;
-      const T* s = src + r * src_stride;
-      std::size_t i = 0;
-      for (; i + L <= n; i += L) (B::load_unaligned(d + i) + B::load_unaligned(s + i)).store_unaligned(d + i);
-      if (i < n) store_first<A>(load_first<A>(d + i, n - i) + load_first<A>(s + i, n - i), d + i, n - i);
+    const auto OW = static_cast<std::ptrdiff_t>(g.OW);
+    for (std::size_t h = 0; h < g.H; ++h) {
+      for (std::size_t w0 = 0; w0 < g.W; w0 += L) {
+        const std::size_t lanes = g.W - w0 < L ? g.W - w0 : L;
+        B acc(T(0));
+        for (std::size_t ki = 0; ki < g.kh; ++ki) {
+          // The output row oh with oh * sh + ki * dh - ph == h, if any.
+          const std::ptrdiff_t num = static_cast<std::ptrdiff_t>(h + g.ph) - static_cast<std::ptrdiff_t>(ki * g.dh);
+          if (num < 0 || num % static_cast<std::ptrdiff_t>(g.sh) != 0) continue;
+          const std::size_t oh = static_cast<std::size_t>(num) / g.sh;
+          if (oh >= g.OH) continue;
+          for (std::size_t kj = 0; kj < g.kw; ++kj) {
+            // Column w reads output column ow = w - off; valid lanes: 0 <= ow < OW, inside the block.
+            const std::ptrdiff_t off = static_cast<std::ptrdiff_t>(kj * g.dw) - static_cast<std::ptrdiff_t>(g.pw);
+            const std::ptrdiff_t b0 = static_cast<std::ptrdiff_t>(w0);
+            const std::ptrdiff_t lo = off > b0 ? off : b0;
+            const std::ptrdiff_t end = b0 + static_cast<std::ptrdiff_t>(lanes);
+            const std::ptrdiff_t hi = OW + off < end ? OW + off : end;
+            if (lo >= hi) continue;
+            const T* row = cols + (ki * g.kw + kj) * ld + oh * g.OW;
+            const std::uintptr_t base = reinterpret_cast<std::uintptr_t>(row) +
+                                        static_cast<std::uintptr_t>(b0 - off) * sizeof(T);  // lane 0's address
+            acc = acc + load_lanes<T>(base, static_cast<std::size_t>(lo - b0), static_cast<std::size_t>(hi - b0));
+          }
+        }
+        T* out = x_plane + h * g.W + w0;
+        if (lanes == L) acc.store_unaligned(out);
+        else store_first<A>(acc, out, lanes);
+      }
     }
   }
 };

@@ -15,8 +15,8 @@
 // parallel tasks. im2col is a copy (exact); col2im adds the kh * kw * OH * OW contributions to
 // each input element in one fixed order (taps outer, output positions inner), so both give the
 // same bits for any thread count and on every CPU (an element gets one addition per tap, so
-// the vector width never changes a sum: col2im's stride-1 runs are added by the active
-// capability's add_rows kernel, conv_kernels.hpp).
+// the vector width never changes a sum: col2im with sw == 1 is the active capability's
+// col2im_s1, conv_kernels.hpp).
 #include <cstddef>
 
 namespace sorix::kernels {

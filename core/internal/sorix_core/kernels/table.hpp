@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "sorix_core/kernels/im2col.hpp"
 #include "sorix_core/kernels/op_kinds.hpp"
 
 namespace sorix::kernels {
@@ -239,12 +240,10 @@ struct KernelTable {
   void (*max_pool_2x2_f64)(const double* x, std::size_t W, std::size_t sh, std::size_t OH, std::size_t OW, double* y,
                            std::int64_t* indices);
 
-  /// col2im's runs (conv_kernels.hpp): dst[r * dst_stride + i] += src[r * src_stride + i] for
-  /// r < rows, i < n.
-  void (*add_rows_f32)(float* dst, std::size_t dst_stride, const float* src, std::size_t src_stride, std::size_t rows,
-                       std::size_t n);
-  void (*add_rows_f64)(double* dst, std::size_t dst_stride, const double* src, std::size_t src_stride,
-                       std::size_t rows, std::size_t n);
+  /// col2im of one (image, channel) plane for a geometry with sw == 1 (conv_kernels.hpp): tap t's
+  /// column row of the plane starts at cols + t * ld; x_plane (H x W) is overwritten.
+  void (*col2im_s1_f32)(const float* cols, std::size_t ld, const ConvGeometry& g, float* x_plane);
+  void (*col2im_s1_f64)(const double* cols, std::size_t ld, const ConvGeometry& g, double* x_plane);
 
   /// Benchmarks only: 12 * probe_lanes * iters float multiply-adds at this path's best rate
   /// (returns their sum so that none is dead code).
