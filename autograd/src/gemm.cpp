@@ -2,6 +2,7 @@
 // unconstrained benchmark variant (parallel::set_deterministic(false)).
 #include "sorix_autograd/gemm.hpp"
 
+#include "sorix_core/kernels/batch_tree.hpp"
 #include "sorix_core/kernels/table.hpp"
 
 #include <cblas.h>
@@ -14,6 +15,7 @@
 #include <new>
 #include <limits>
 #include <type_traits>
+#include <vector>
 
 #include "sorix/core/error.hpp"
 #include "sorix/parallel/parallel.hpp"
@@ -209,20 +211,34 @@ void chunked_task(const GemmKernel<T>& kern, bool trans_a, bool trans_b, std::si
 // pairs are added, and the stack is folded into C at the end. A K block is a whole number of
 // chunks, or kBlockK values when a chunk is longer: the chunk's chains then continue from its
 // partial sums on the stack in the next block (exact), so the packed panels stay in L2.
-template <class T>
-void own_gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, T alpha, const T* A,
-              std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc, std::size_t chunk_k = 0) {
-  const GemmKernel<T>& kern = kernel_for<T>(active(), M, N);
-  const std::size_t mr = kern.mr, nr = kern.nr;
+// The tasks own_gemm cuts an M x N product into: column groups x row blocks.
+struct TaskGrid {
+  std::size_t group, groups, row_blocks;
+  std::size_t tasks() const { return groups * row_blocks; }
+};
+TaskGrid task_grid(std::size_t mr, std::size_t nr, std::size_t M, std::size_t N, std::size_t target) {
   const std::size_t col_panels = ceil_div(N, nr), row_panels = ceil_div(M, mr);
-  const double work = static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
-  const bool small = work <= static_cast<double>(kGemmInlineWork);
-  // Enough tasks for every thread to get two (load balance), as wide as kTaskCols allows.
-  const std::size_t target = small ? 1 : 2 * static_cast<std::size_t>(parallel::get_num_threads());
   const std::size_t group = std::clamp<std::size_t>(ceil_div(col_panels, target), 1, std::max<std::size_t>(1, kTaskCols / nr));
   const std::size_t groups = ceil_div(col_panels, group);
   const std::size_t row_blocks =
       std::clamp<std::size_t>(ceil_div(target, groups), 1, std::max<std::size_t>(1, row_panels / kMinRowPanelsPerTask));
+  return {group, groups, row_blocks};
+}
+
+// serial: every task on the calling thread (a product that is itself one task of a parallel loop).
+template <class T>
+void own_gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, T alpha, const T* A,
+              std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc, std::size_t chunk_k = 0,
+              bool serial = false) {
+  const GemmKernel<T>& kern = kernel_for<T>(active(), M, N);
+  const std::size_t mr = kern.mr, nr = kern.nr;
+  const std::size_t row_panels = ceil_div(M, mr);
+  const double work = static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
+  const bool small = serial || work <= static_cast<double>(kGemmInlineWork);
+  // Enough tasks for every thread to get two (load balance), as wide as kTaskCols allows.
+  const std::size_t target = small ? 1 : 2 * static_cast<std::size_t>(parallel::get_num_threads());
+  const TaskGrid grid = task_grid(mr, nr, M, N, target);
+  const std::size_t group = grid.group, groups = grid.groups, row_blocks = grid.row_blocks;
   const std::size_t rows_per_block = ceil_div(row_panels, row_blocks);
   // Long chains are split along K only where C can hold the partial sums (alpha 1, beta 0).
   const bool chunked = chunk_k > 0 && chunk_k < K;
@@ -286,17 +302,33 @@ void gemm_batched(std::size_t batch, bool trans_a, bool trans_b, std::size_t M, 
         " is smaller than the row length of A (", trans_a ? M : K, ")");
   check(ldb >= std::max<std::size_t>(1, trans_b ? K : N), "gemm", "ldb = ", ldb,
         " is smaller than the row length of B (", trans_b ? K : N, ")");
-  // A batch's products run as tasks too; each product is split into its own tiles (own_gemm).
+  // A batch's products run as tasks too. Each product is split into its own tiles (own_gemm)
+  // unless the batch alone gives every thread two tasks: then each product stays on its task's
+  // thread (its packed panels and its C are not shared between cores).
   const double work = static_cast<double>(batch) * static_cast<double>(M) * static_cast<double>(N) *
                       static_cast<double>(K);
+  const bool serial_products = batch >= 2 * static_cast<std::size_t>(parallel::get_num_threads());
   parallel::parallel_for(
       batch, 1,
       [&](std::size_t begin, std::size_t end) {
         for (std::size_t i = begin; i < end; ++i)
           own_gemm<T>(trans_a, trans_b, M, N, K, alpha, A + i * stride_a, lda, B + i * stride_b, ldb, beta,
-                      C + i * stride_c, ldc);
+                      C + i * stride_c, ldc, 0, serial_products);
       },
       work <= static_cast<double>(kGemmInlineWork) ? batch : 1);
+}
+
+template <class T>
+void gemm_serial(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, T alpha, const T* A,
+                 std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc) {
+  if (M == 0 || N == 0 || K == 0) {
+    gemm_batched<T>(1, trans_a, trans_b, M, N, K, alpha, A, lda, 0, B, ldb, 0, beta, C, ldc, 0);
+    return;
+  }
+  check(ldc >= N, "gemm", "ldc = ", ldc, " is smaller than N = ", N);
+  check(lda >= (trans_a ? M : K), "gemm", "lda = ", lda, " is smaller than the row length of A (", trans_a ? M : K, ")");
+  check(ldb >= (trans_b ? K : N), "gemm", "ldb = ", ldb, " is smaller than the row length of B (", trans_b ? K : N, ")");
+  own_gemm<T>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, 0, true);
 }
 
 template <class T>
@@ -331,6 +363,34 @@ void gemm_batch_tree(bool trans_a, bool trans_b, std::size_t M, std::size_t N, s
         " is smaller than the row length of A (", trans_a ? M : K, ")");
   check(ldb >= std::max<std::size_t>(1, trans_b ? K : N), "gemm", "ldb = ", ldb,
         " is smaller than the row length of B (", trans_b ? K : N, ")");
+  const std::size_t chunks = ceil_div(K, chunk_k);
+  const auto threads = static_cast<std::size_t>(parallel::get_num_threads());
+  const GemmKernel<T>& kern = kernel_for<T>(active(), M, N);
+  const double work = static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
+  if (threads > 1 && chunks >= 2 && work > static_cast<double>(kGemmInlineWork) &&
+      task_grid(kern.mr, kern.nr, M, N, 2 * threads).tasks() < 2 * threads) {
+    // Too few blocks of C to share out (a weight gradient with few outputs, say 32 x 9): the chunks
+    // are the tasks instead. Each chunk's partial is its own chain from +0 over its k (the
+    // product of that chunk alone, one task each), and the partials are added by the same tree:
+    // the same additions as below.
+    std::vector<T> partial(chunks * M * N);
+    parallel::parallel_for(chunks, 1, [&](std::size_t c0, std::size_t c1) {
+      for (std::size_t c = c0; c < c1; ++c) {
+        const std::size_t k0 = c * chunk_k, kc = std::min(chunk_k, K - k0);
+        own_gemm<T>(trans_a, trans_b, M, N, kc, T(1), A + (trans_a ? k0 * lda : k0), lda, B + (trans_b ? k0 : k0 * ldb),
+                    ldb, T(0), partial.data() + c * M * N, N, 0, true);
+      }
+    });
+    ChunkTree<T> tree(M * N);
+    for (std::size_t c = 0; c < chunks; ++c) {
+      std::copy(partial.data() + c * M * N, partial.data() + (c + 1) * M * N, tree.next());
+      tree.push();
+    }
+    std::vector<T> root(M * N);
+    tree.finish(root.data());
+    for (std::size_t i = 0; i < M; ++i) std::copy(root.data() + i * N, root.data() + (i + 1) * N, C + i * ldc);
+    return;
+  }
   own_gemm<T>(trans_a, trans_b, M, N, K, T(1), A, lda, B, ldb, T(0), C, ldc, chunk_k);
 }
 
@@ -338,6 +398,10 @@ template void gemm_batch_tree<float>(bool, bool, std::size_t, std::size_t, std::
                                      const float*, std::size_t, float*, std::size_t, std::size_t);
 template void gemm_batch_tree<double>(bool, bool, std::size_t, std::size_t, std::size_t, const double*, std::size_t,
                                       const double*, std::size_t, double*, std::size_t, std::size_t);
+template void gemm_serial<float>(bool, bool, std::size_t, std::size_t, std::size_t, float, const float*, std::size_t,
+                                 const float*, std::size_t, float, float*, std::size_t);
+template void gemm_serial<double>(bool, bool, std::size_t, std::size_t, std::size_t, double, const double*, std::size_t,
+                                  const double*, std::size_t, double, double*, std::size_t);
 template void gemm<float>(bool, bool, std::size_t, std::size_t, std::size_t, float, const float*, std::size_t,
                           const float*, std::size_t, float, float*, std::size_t);
 template void gemm<double>(bool, bool, std::size_t, std::size_t, std::size_t, double, const double*, std::size_t,

@@ -165,13 +165,14 @@ void for_each_image_dcols(const Tensor& grad, const Tensor& w, std::int64_t G, s
   const std::int64_t OC = w.size(0), OCg = OC / G;
   const T* pw = sorix::detail::flat<T>(w);
   const T* pg = sorix::detail::flat<T>(gc);
+  // One task per image or run of images (each product on its task's thread: its columns'
+  // gradient is then read back from that core's cache).
   parallel::parallel_for(sz(N), 1, [&](std::size_t n0, std::size_t n1) {
     std::vector<T> buf(sz(G * K * P));
     for (std::size_t n = n0; n < n1; ++n) {
       for (std::size_t g = 0; g < sz(G); ++g) {
-        kernels::gemm_batched<T>(1, true, false, sz(K), sz(P), sz(OCg), T(1), pw + g * sz(OCg * K), sz(K), 0,
-                                 pg + (n * sz(OC) + g * sz(OCg)) * sz(P), sz(P), 0, T(0), buf.data() + g * sz(K * P),
-                                 sz(P), 0);
+        kernels::gemm_serial<T>(true, false, sz(K), sz(P), sz(OCg), T(1), pw + g * sz(OCg * K), sz(K),
+                                pg + (n * sz(OC) + g * sz(OCg)) * sz(P), sz(P), T(0), buf.data() + g * sz(K * P), sz(P));
       }
       each(n, buf.data());
     }

@@ -30,6 +30,12 @@ template <class T>
 void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, T alpha, const T* A,
           std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc);
 
+/// gemm on the calling thread only, for a product that is itself one task of the caller's
+/// parallel loop (its output then stays in that core's cache): the same bits.
+template <class T>
+void gemm_serial(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, T alpha, const T* A,
+                 std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc);
+
 /// `batch` independent products C_i = alpha * op(A_i) op(B_i) + beta * C_i with A_i = A + i*stride_a
 /// (likewise B, C). A stride of 0 broadcasts one matrix over the batch (stride_c must not be 0 when
 /// batch > 1). The products run as tasks of one parallel loop: same bits as calling gemm once per
