@@ -167,9 +167,11 @@ void check_chunked_products() {
   // K within one chunk (the plain chain), ragged last chunks, more chunks than a K block holds
   // (600, 1100 > 512), chunks longer than a K block (a convolution's 32 images of 40 positions);
   // K within one block runs the tree inside each tile: a deep tree (34 chunks of 3), a full block.
+  // Few outputs and long chains (a weight gradient of 32 x 9): at 2 and 3 threads the chunks are
+  // the tasks, their partials added afterwards.
   for (const Case cs : {Case{7, 9, 20, 32}, Case{13, 70, 33, 32}, Case{130, 40, 200, 32}, Case{6, 150, 600, 32},
                         Case{17, 33, 1100, 32}, Case{5, 20, 1300, 640}, Case{64, 64, 96, 32}, Case{9, 40, 100, 3},
-                        Case{16, 96, 512, 32}}) {
+                        Case{16, 96, 512, 32}, Case{32, 9, 3000, 700}, Case{5, 20, 4000, 1000}}) {
     for (bool ta : {true, false}) {
       for (bool tb : {false, true}) {
         const std::size_t M = cs.M, N = cs.N, K = cs.K, pad = 3;
