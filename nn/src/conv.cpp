@@ -106,7 +106,8 @@ Tensor batch_tree_product(const Tensor& a_in, const Tensor& b_in, const Shape& o
 // fma(1, b, acc) = acc + b rounded once: add's bits, without a permute and an add pass.
 Tensor conv_forward(const Tensor& w, const Tensor& cols, const Tensor& b, std::int64_t G, std::int64_t N,
                     std::int64_t OH, std::int64_t OW) {
-  const std::int64_t OC = w.size(0), P = OH * OW, K = cols.size(0) / G;
+  // K from the weight: the columns may carry a row of ones after the G * K (im2col_with_ones).
+  const std::int64_t OC = w.size(0), P = OH * OW, K = w.numel() / std::max<std::int64_t>(OC, 1);
   NoGradGuard no_grad;
   return sorix::detail::visit_floating(w.dtype(), "conv2d", [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -154,6 +155,44 @@ void conv_weight_bias_grads(const Tensor& grad, const Tensor& c, const Tensor& w
       return out;
     });
   }
+}
+
+// The weight and bias gradients on im2col_with_ones' columns c [G * K + 1, N * P] (no
+// create_graph), as the transposed products c g^T over the batch: C[k][o] is the chain of
+// fma(c[k][j], g[o][j], .) over the batch's columns j, chunk by chunk, added by the batch tree:
+// the bits of g c^T (fma's product commutes) with the bias as the ones row's product. The
+// gradient as [N * P, OC] is B untransposed (its panels are plain copies), and the product
+// needs no transposed copy of the much larger columns.
+void conv_weight_bias_grads_t(const Tensor& grad, const Tensor& c, const Tensor& w, std::int64_t G, std::int64_t N,
+                              std::int64_t P, bool gw, bool gb, Tensor& dw, Tensor& db) {
+  if (!gw && !gb) return;
+  const std::int64_t OC = w.size(0), OCg = OC / G, K = w.numel() / OC, NP = N * P;
+  const Tensor gt = permute(reshape(grad, {N, OC, P}), {0, 2, 1}).contiguous();  // [N * P, OC]
+  const std::size_t chunk = parallel::kBatchChunk * sz(P);
+  sorix::detail::visit_floating(w.dtype(), "conv2d", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* pc = sorix::detail::flat<T>(c);
+    const T* pg = sorix::detail::flat<T>(gt);
+    Tensor dwt;  // [G, K (+ 1), OCg]: the weight gradient transposed (and the bias row)
+    const bool fused_bias = gb && G == 1;
+    const std::int64_t rows = K + (fused_bias ? 1 : 0);
+    if (gw || fused_bias) {
+      dwt = sorix::detail::make_empty<T>({sz(G), sz(rows), sz(OCg)});
+      T* pd = sorix::detail::flat<T>(dwt);
+      for (std::size_t g = 0; g < sz(G); ++g) {
+        kernels::gemm_batch_tree<T>(false, false, sz(rows), sz(OCg), sz(NP), pc + g * sz(K * NP), sz(NP),
+                                    pg + g * sz(OCg), sz(OC), pd + g * sz(rows * OCg), sz(OCg), chunk);
+      }
+      if (gw) dw = reshape(permute(narrow(dwt, 1, 0, K), {0, 2, 1}), w.shape()).contiguous();
+      if (fused_bias) db = reshape(narrow(dwt, 1, K, 1), {OC}).contiguous();
+    }
+    if (gb && !fused_bias) {  // groups: the ones row against every channel
+      Tensor out = sorix::detail::make_empty<T>({sz(OC)});
+      kernels::gemm_batch_tree<T>(false, false, 1, sz(OC), sz(NP), pc + sz(G * K * NP), sz(NP), pg, sz(OC),
+                                  sorix::detail::flat<T>(out), sz(OC), chunk);
+      db = out;
+    }
+  });
 }
 
 // The columns' gradient W^T g of conv_forward, image by image (each one product per group:
@@ -233,11 +272,7 @@ Tensor conv_im2col(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, c
                    std::int64_t G) {
   const Tensor w = w_in.contiguous();
   const Tensor b = b_in.defined() ? b_in.contiguous() : b_in;
-  Tensor cols;
-  {
-    NoGradGuard no_grad;
-    cols = detail::im2col(x_in, geom);
-  }
+  const Tensor cols = detail::im2col_with_ones(x_in, geom);
   const std::int64_t N = static_cast<std::int64_t>(geom.N), OH = static_cast<std::int64_t>(geom.OH),
                      OW = static_cast<std::int64_t>(geom.OW);
   Tensor y = conv_forward(w, cols, b, G, N, OH, OW);
@@ -246,7 +281,7 @@ Tensor conv_im2col(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, c
   const bool gx = x_in.requires_grad(), gw = w_in.requires_grad(), gb = has_bias && b_in.requires_grad();
   std::vector<Tensor> inputs{x_in, w_in};
   if (has_bias) inputs.push_back(b_in);
-  const std::int64_t P = OH * OW, K = cols.size(0) / G;
+  const std::int64_t P = OH * OW, K = (cols.size(0) - 1) / G;
   autograd::record(
       y, "ConvolutionBackward", inputs,
       [sx = autograd::SavedTensor(x_in), sw = autograd::SavedTensor(w), sc = autograd::SavedTensor(cols), geom, gx, gw,
@@ -263,7 +298,7 @@ Tensor conv_im2col(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, c
           if (gb) out[2] = sum(grad, {0, 2, 3});
           return out;
         }
-        conv_weight_bias_grads(grad, c, w, G, N, P, gw, gb, out[1], has_bias ? out[2] : out[1]);
+        conv_weight_bias_grads_t(grad, c, w, G, N, P, gw, gb, out[1], has_bias ? out[2] : out[1]);
         if (gx) {
           out[0] = sorix::detail::visit_floating(w.dtype(), "conv2d", [&](auto tag) {
             using T = typename decltype(tag)::type;

@@ -34,6 +34,25 @@ Tensor im2col_plain(const Tensor& x_in, const ConvGeometry& g) {
   });
 }
 
+}  // namespace
+
+Tensor im2col_with_ones(const Tensor& x_in, const ConvGeometry& g) {
+  const Tensor x = x_in.contiguous();
+  return sorix::detail::visit_floating(x.dtype(), "im2col", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    Tensor cols = sorix::detail::make_empty<T>({g.rows() + 1, g.cols()});
+    const T* px = sorix::detail::flat<T>(x);
+    T* pc = sorix::detail::flat<T>(cols);
+    for_each_plane(g, g.rows() / std::max<std::size_t>(1, g.C) * g.positions(), [&](std::size_t n, std::size_t c) {
+      kernels::im2col_plane(px + (n * g.C + c) * g.H * g.W, g, n, c, pc);
+    });
+    std::fill(pc + g.rows() * g.cols(), pc + (g.rows() + 1) * g.cols(), T(1));
+    return cols;
+  });
+}
+
+namespace {
+
 Tensor col2im_plain(const Tensor& cols_in, const ConvGeometry& g) {
   const Tensor cols = cols_in.contiguous();
   return sorix::detail::visit_floating(cols.dtype(), "col2im", [&](auto tag) {
