@@ -107,9 +107,11 @@ void batch_tree_cost(const std::string& cap, int reps) {
 }
 
 // The products of the CNN's convolutions (examples/support/fashion_model.hpp, batch 128) as
-// nn::Conv2d runs them: forward and the columns' gradient one product per image (gemm_batched,
-// written straight into the NCHW output), the weight gradient one product over the batch on the
-// batch tree (chunks of kBatchChunk images). M x N x K per product; "x 128" marks a per-image one.
+// nn::Conv2d runs them: forward and the columns' gradient one product per image (written straight
+// into the NCHW output; the columns' gradient image by image into col2im), the weight and bias
+// gradients one transposed product over the batch on the batch tree (the columns with a row of
+// ones, times the gradient as [N * P, OC]; chunks of kBatchChunk images). M x N x K per product;
+// "x 128" marks a per-image one.
 struct ConvProduct {
   const char* what;
   std::size_t batch;  // products of M x N x K (1: one product over the batch, on the tree)
@@ -118,9 +120,9 @@ struct ConvProduct {
 };
 const ConvProduct kConvProducts[] = {
     {"conv1 forward", 128, false, false, 32, 784, 9},
-    {"conv1 grad W (tree)", 1, false, true, 32, 9, 128 * 784},
+    {"conv1 grad W, b (tree)", 1, false, false, 10, 32, 128 * 784},
     {"conv2 forward", 128, false, false, 64, 196, 288},
-    {"conv2 grad W (tree)", 1, false, true, 64, 288, 128 * 196},
+    {"conv2 grad W, b (tree)", 1, false, false, 289, 64, 128 * 196},
     {"conv2 grad cols", 128, true, false, 288, 196, 64},
 };
 
@@ -142,9 +144,10 @@ void conv_products(const std::string& cap, int reps, int threads) {
     for (std::size_t i = 0; i < std::size(kConvProducts); ++i) {
       const ConvProduct& p = kConvProducts[i];
       t0 = Clock::now();
-      if (p.batch == 1) {  // dW = g cols^T: g [M, K] and cols [N, K] with K = images x positions
-        sorix::kernels::gemm_batch_tree<float>(p.ta, p.tb, p.M, p.N, p.K, a[i].data(), p.K, b[i].data(), p.K,
-                                               c[i].data(), p.N, sorix::parallel::kBatchChunk * (p.K / 128));
+      if (p.batch == 1) {  // [dW^T; db] = [cols; ones] g^T: K = images x positions, g^T as [K, OC]
+        sorix::kernels::gemm_batch_tree<float>(p.ta, p.tb, p.M, p.N, p.K, a[i].data(), p.K, b[i].data(),
+                                               p.tb ? p.K : p.N, c[i].data(), p.N,
+                                               sorix::parallel::kBatchChunk * (p.K / 128));
       } else {  // one product per image: A shared, B and C image by image (as conv.cpp's)
         sorix::kernels::gemm_batched<float>(p.batch, p.ta, p.tb, p.M, p.N, p.K, 1.0f, a[i].data(), p.ta ? p.M : p.K, 0,
                                             b[i].data(), p.N, p.K * p.N, 0.0f, c[i].data(), p.N, p.M * p.N);

@@ -381,7 +381,30 @@ void check_col2im_s1_tables() {
   }
 }
 
+// The transposed copy of every table against the loop written out, on ragged block sizes.
+void check_transpose_tables() {
+  for (std::size_t rows : {1, 7, 8, 9, 17, 32}) {
+    for (std::size_t cols : {1, 5, 8, 16, 31}) {
+      const std::size_t src_ld = cols + 3, dst_ld = rows + 2;
+      const std::vector<float> src = awkward_values<float>(rows * src_ld, static_cast<std::uint32_t>(rows * 40 + cols), true);
+      std::vector<float> want(cols * dst_ld, -5.0f);
+      for (std::size_t r = 0; r < rows; ++r)
+        for (std::size_t c = 0; c < cols; ++c) want[c * dst_ld + r] = src[r * src_ld + c];
+      for (const auto* t : runnable_tables()) {
+        INFO(t->name << " rows=" << rows << " cols=" << cols);
+        std::vector<float> got(cols * dst_ld, -5.0f);
+        t->transpose_f32(src.data(), src_ld, got.data(), dst_ld, rows, cols);
+        CHECK(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)) == 0);
+      }
+    }
+  }
+}
+
 }  // namespace
+
+TEST_CASE("the transposed copy matches the loop written out in every table", "[kernels][strided]") {
+  check_transpose_tables();
+}
 
 TEST_CASE("col2im with stride-1 columns matches the loop written out in every table", "[kernels][conv]") {
   check_col2im_s1_tables<float>();

@@ -2,8 +2,11 @@
 // where the speed comes from the access order (rows, tiles), not from vector arithmetic.
 #include "sorix_core/kernels/strided.hpp"
 
+#include "sorix_core/kernels/table.hpp"
+
 #include <algorithm>
 #include <numeric>
+#include <type_traits>
 
 #include "sorix/parallel/parallel.hpp"
 
@@ -120,8 +123,12 @@ void copy_tiles(const T* src, T* dst, const StridedPair& p, std::size_t q) {
           const std::size_t tj = std::min(kTile, L - o.idx[last] * kTile);
           const T* from = src + o.a;
           T* to = dst + o.b;
-          for (std::size_t i = 0; i < ti; ++i) {
-            for (std::size_t j = 0; j < tj; ++j) to[i * dst_row + j] = from[i + j * src_col];
+          if constexpr (std::is_same_v<T, float>) {  // the active capability's register transposes
+            active().transpose_f32(from, src_col, to, dst_row, tj, ti);
+          } else {
+            for (std::size_t i = 0; i < ti; ++i) {
+              for (std::size_t j = 0; j < tj; ++j) to[i * dst_row + j] = from[i + j * src_col];
+            }
           }
         }
       },

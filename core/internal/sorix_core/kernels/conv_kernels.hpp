@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "sorix_core/kernels/arch.hpp"
+#include "sorix_core/kernels/gemm_kernels.hpp"
 #include "sorix_core/kernels/im2col.hpp"
 
 namespace sorix::kernels {
@@ -48,6 +49,20 @@ struct ConvKernelsOf {
         buf[k] = k >= lo && k < hi ? *reinterpret_cast<const T*>(base + k * sizeof(T)) : T(0);
       return B::load_aligned(buf);
     }
+  }
+
+  /// dst[c * dst_ld + r] = src[r * src_ld + c] for r < rows, c < cols (a copy: exact).
+  static void transpose_f32(const float* src, std::size_t src_ld, float* dst, std::size_t dst_ld, std::size_t rows,
+                            std::size_t cols) {
+    const std::size_t r8 = rows / 8 * 8, c8 = cols / 8 * 8;
+    for (std::size_t r = 0; r < r8; r += 8) {
+      for (std::size_t c = 0; c < c8; c += 8)
+        GemmKernels<A, float>::transpose8x8(src + r * src_ld + c, src_ld, dst + c * dst_ld + r, dst_ld);
+      for (std::size_t c = c8; c < cols; ++c)
+        for (std::size_t i = r; i < r + 8; ++i) dst[c * dst_ld + i] = src[i * src_ld + c];
+    }
+    for (std::size_t r = r8; r < rows; ++r)
+      for (std::size_t c = 0; c < cols; ++c) dst[c * dst_ld + r] = src[r * src_ld + c];
   }
 
   /// x_plane (H x W, overwritten) = the sum of the column entries that read each element, for a

@@ -245,6 +245,11 @@ struct KernelTable {
   void (*col2im_s1_f32)(const float* cols, std::size_t ld, const ConvGeometry& g, float* x_plane);
   void (*col2im_s1_f64)(const double* cols, std::size_t ld, const ConvGeometry& g, double* x_plane);
 
+  /// dst[c * dst_ld + r] = src[r * src_ld + c] for r < rows, c < cols: a transposed copy, 8 x 8
+  /// register blocks on AVX2 and AVX-512 (copy_strided's transposing tiles).
+  void (*transpose_f32)(const float* src, std::size_t src_ld, float* dst, std::size_t dst_ld, std::size_t rows,
+                        std::size_t cols);
+
   /// Benchmarks only: 12 * probe_lanes * iters float multiply-adds at this path's best rate
   /// (returns their sum so that none is dead code).
   double (*fma_probe)(std::size_t iters);

@@ -59,6 +59,7 @@ constexpr KernelTable make_table(const char* name) {
       &PoolKernelsOf<A>::template max_pool_2x2<double>,
       &ConvKernelsOf<A>::template col2im_s1<float>,
       &ConvKernelsOf<A>::template col2im_s1<double>,
+      &ConvKernelsOf<A>::transpose_f32,
       &ElementwiseKernels<A>::fma_probe,
       ElementwiseKernels<A>::kProbeLanes,
       GemmKernels<A, float>::kernel(),
