@@ -115,17 +115,30 @@ Tensor conv_forward(const Tensor& w, const Tensor& cols, const Tensor& b, std::i
     T* py = sorix::detail::flat<T>(out);
     const T* pw = sorix::detail::flat<T>(w);
     const T* pc = sorix::detail::flat<T>(cols);
-    if (b.defined()) {
-      const T* pb = sorix::detail::flat<T>(b);
-      parallel::parallel_for(sz(N * OC), 1, [&](std::size_t r0, std::size_t r1) {
-        for (std::size_t r = r0; r < r1; ++r) std::fill(py + r * sz(P), py + (r + 1) * sz(P), pb[r % sz(OC)]);
-      }, parallel::kInlineGrain / sz(std::max<std::int64_t>(P, 1)) + 1);
-    }
+    const T* pb = b.defined() ? sorix::detail::flat<T>(b) : nullptr;
     const std::size_t OCg = sz(OC / G), NP = sz(N * P);
-    for (std::size_t g = 0; g < sz(G); ++g) {
+    const T beta = pb != nullptr ? T(1) : T(0);
+    // y_n = b (broadcast), then y_n = fma(1, y_n, W cols_n): image n's output block is filled just
+    // before its product reads it back (in cache).
+    auto fill_bias = [&](std::size_t n) {
+      if (pb == nullptr) return;
+      for (std::size_t o = 0; o < sz(OC); ++o) std::fill(py + (n * sz(OC) + o) * sz(P), py + (n * sz(OC) + o + 1) * sz(P), pb[o]);
+    };
+    if (N >= 2 * static_cast<std::int64_t>(parallel::get_num_threads())) {  // the images are the tasks
+      parallel::parallel_for(sz(N), 1, [&](std::size_t n0, std::size_t n1) {
+        for (std::size_t n = n0; n < n1; ++n) {
+          fill_bias(n);
+          for (std::size_t g = 0; g < sz(G); ++g)
+            kernels::gemm_serial<T>(false, false, OCg, sz(P), sz(K), T(1), pw + g * OCg * sz(K), sz(K),
+                                    pc + g * sz(K) * NP + n * sz(P), NP, beta, py + (n * sz(OC) + g * OCg) * sz(P), sz(P));
+        }
+      });
+      return out;
+    }
+    for (std::size_t n = 0; n < sz(N); ++n) fill_bias(n);
+    for (std::size_t g = 0; g < sz(G); ++g) {  // few images: each product split across the threads
       kernels::gemm_batched<T>(sz(N), false, false, OCg, sz(P), sz(K), T(1), pw + g * OCg * sz(K), sz(K), 0,
-                               pc + g * sz(K) * NP, NP, sz(P), b.defined() ? T(1) : T(0), py + g * OCg * sz(P), sz(P),
-                               sz(OC * P));
+                               pc + g * sz(K) * NP, NP, sz(P), beta, py + g * OCg * sz(P), sz(P), sz(OC * P));
     }
     return out;
   });
