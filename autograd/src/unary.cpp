@@ -197,8 +197,9 @@ Tensor leaky_relu(const Tensor& x, double negative_slope) {
 namespace detail {
 
 Dtype clamp_result_type(const Tensor& x, const std::optional<Scalar>& min, const std::optional<Scalar>& max) {
-  const Scalar& higher = !min ? *max : !max ? *min : (static_cast<int>(max->kind()) > static_cast<int>(min->kind()) ? *max : *min);
-  return result_type(x, higher);
+  // ScalarKind ranks Bool < Integral < Floating: the higher bound's kind is the numbers' promotion.
+  if (!min || !max) return result_type(x, min ? *min : *max);
+  return result_type(x, static_cast<int>(max->kind()) > static_cast<int>(min->kind()) ? *max : *min);
 }
 
 Tensor clamp_integer(const Tensor& x, Dtype rt, const std::optional<Scalar>& min, const std::optional<Scalar>& max,

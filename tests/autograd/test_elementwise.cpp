@@ -643,6 +643,10 @@ TEST_CASE("gradcheck: unary ops (float64)", "[elementwise]") {
   check_gradcheck([](const V& in) { return in[0].pow(3.0); }, {randn_f64({3, 4}, 12)}, "pow 3");
   check_gradcheck([](const V& in) { return in[0].pow(-1.5); }, {positive_f64({3, 4}, 13)}, "pow -1.5");
   check_gradcheck([](const V& in) { return in[0].pow(0.0); }, {randn_f64({3}, 14)}, "pow 0");
+  // An integer exponent on a float tensor is the same float pow (the number's category only
+  // matters for integer tensors); a number base: d/dy b^y = b^y log b.
+  check_gradcheck([](const V& in) { return in[0].pow(3); }, {randn_f64({3, 4}, 15)}, "pow int 3");
+  check_gradcheck([](const V& in) { return pow(2.5, in[0]); }, {randn_f64({3, 4}, 16)}, "pow scalar base");
   check_gradcheck([](const V& in) { return in[0].clone(); }, {randn_f64({3}, 15)}, "clone");
   check_gradcheck([](const V& in) { return expand(in[0], {2, 3, 4}); }, {randn_f64({3, 1}, 16)}, "expand");
   // 0-dim and empty inputs.

@@ -280,6 +280,13 @@ TEST_CASE("pow and clamp with a number: PyTorch 1.13's dtypes, exact values and 
       check_values(apply(op, a, scalar_of(number)), want_dtype, want_values);
     }
   }
+  // On a float tensor an integer number is the same float computation as before Scalars: the bits
+  // of x.pow(3) are x.pow(3.0)'s, clamp(-2, 3) is clamp(-2.0, 3.0).
+  const Tensor f = arange(-50, 50, 1, kFloat32) * 0.37;
+  CHECK(bit_identical(f.pow(3), f.pow(3.0)));
+  CHECK(bit_identical(f.clamp(-2, 3), f.clamp(-2.0, 3.0)));
+  CHECK(bit_identical(f.clamp_min(1), f.clamp_min(1.0)));
+  CHECK(bit_identical(pow(2, f), pow(2.0, f)));
 }
 
 TEST_CASE("one-tensor ops on integer and bool tensors: PyTorch 1.13's dtypes and values", "[dtypes]") {
