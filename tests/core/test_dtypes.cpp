@@ -195,6 +195,12 @@ Tensor apply_unary(const std::string& op, const Tensor& x) {
       {"logsumexp", [](const Tensor& t) { return logsumexp(t, {0}); }},
       {"max", [](const Tensor& t) { return max(t); }},
       {"amin", [](const Tensor& t) { return amin(t); }},
+      {"hardtanh", [](const Tensor& t) { return nn::functional::hardtanh(t); }},
+      {"hardtanh_range",
+       [](const Tensor& t) { return nn::functional::hardtanh(t, nn::HardtanhOptions().min_val(-2.5).max_val(2.5)); }},
+      {"hardtanh_pos",
+       [](const Tensor& t) { return nn::functional::hardtanh(t, nn::HardtanhOptions().min_val(0.5).max_val(6.0)); }},
+      {"gelu", [](const Tensor& t) { return nn::functional::gelu(t); }},
   };
   return ops.at(op)(x);
 }
