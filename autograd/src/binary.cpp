@@ -262,8 +262,9 @@ Tensor pow(const Tensor& a, Scalar exponent) {
   // power stays an integer, exact; a floating exponent (2.0 as much as 2.5) gives a float.
   const bool int_base = !is_floating(a.dtype());
   check(!(int_base && exponent.is_integral(true) && exponent.to_long() < 0), "pow",
-        "integers to negative integer powers are not allowed (as PyTorch): a ", dtype_name(a.dtype()),
-        " tensor to the power ", exponent.to_long(), "; use a floating exponent (", exponent.to_long(), ".0)");
+        "integers to negative integer powers are not allowed (as PyTorch), got a tensor of dtype ",
+        dtype_name(a.dtype()), " to the power ", exponent.to_long(), "; use a floating exponent (",
+        exponent.to_long(), ".0)");
   const Dtype rt = result_type(a, exponent);
   check(rt != Dtype::Bool, "pow", "not implemented for bool tensors with a bool exponent (as PyTorch)");
   if (!is_floating(rt)) {
