@@ -62,6 +62,7 @@ UNARY = {
     "clamp_min_int": lambda x: torch.clamp_min(x, 1), "clamp_min_float": lambda x: torch.clamp_min(x, 1.5),
     "clamp_max_int": lambda x: torch.clamp_max(x, 2), "clamp_max_float": lambda x: torch.clamp_max(x, 2.5),
     "sum": torch.sum, "cumsum": lambda x: torch.cumsum(x, 0), "cumprod": lambda x: torch.cumprod(x, 0),
+    "prod": torch.prod, "prod_dim": lambda x: torch.prod(x, 0, keepdim=True),
     "mean": torch.mean, "var": torch.var, "std": torch.std, "norm": torch.norm,
     "logsumexp": lambda x: torch.logsumexp(x, 0), "max": torch.max, "amin": torch.amin,
     "hardtanh": torch.nn.functional.hardtanh, "hardtanh_range": lambda x: torch.nn.functional.hardtanh(x, -2.5, 2.5),
@@ -179,7 +180,8 @@ def main():
                       ("neg", "uint8", [0, 1, 200, 255]), ("sign", "int32", [-2147483648, 2147483647, 0, -1]),
                       ("cumprod", "int64", [3037000500, 3037000500, 7, -9]),
                       ("cumsum", "int64", [2**63 - 1, 1, 5, -2**63]), ("sum", "int64", [2**63 - 1, 1, 5, 0]),
-                      ("cumprod", "int32", [65536, 65536, 65536, 3]), ("sum", "uint8", [255, 255, 255, 1])]:
+                      ("cumprod", "int32", [65536, 65536, 65536, 3]), ("sum", "uint8", [255, 255, 255, 1]),
+                      ("prod", "int64", [3037000500, 3037000500, 7, -9]), ("prod", "uint8", [255, 255, 255, 2])]:
         t = torch.tensor(v, dtype=DTYPES[dt])
         r = UNARY[op](t)
         lines.append(f"unary {op} {dt} {fmt(t)} {NAME[r.dtype]} {fmt(r)}")

@@ -188,6 +188,8 @@ Tensor apply_unary(const std::string& op, const Tensor& x) {
       {"sum", [](const Tensor& t) { return sum(t); }},
       {"cumsum", [](const Tensor& t) { return cumsum(t, 0); }},
       {"cumprod", [](const Tensor& t) { return cumprod(t, 0); }},
+      {"prod", [](const Tensor& t) { return prod(t); }},
+      {"prod_dim", [](const Tensor& t) { return prod(t, 0, true); }},
       {"mean", [](const Tensor& t) { return mean(t); }},
       {"var", [](const Tensor& t) { return var(t); }},
       {"std", [](const Tensor& t) { return sorix::std(t); }},

@@ -236,6 +236,11 @@ Tensor logsumexp(const Tensor& x, const std::vector<std::int64_t>& dims, bool ke
 /// (as PyTorch) and is twice differentiable.
 Tensor cumsum(const Tensor& x, std::int64_t dim);
 Tensor cumprod(const Tensor& x, std::int64_t dim);
+/// Product of all elements (0-dim), or along dim (removed unless keepdim), as the last element of
+/// cumprod's line: the same chain in index order, bool and integer tensors in int64 (wrapping, as
+/// PyTorch), cumprod's gradient (zeros handled). An empty product is 1.
+Tensor prod(const Tensor& x);
+Tensor prod(const Tensor& x, std::int64_t dim, bool keepdim = false);
 /// Sorted values and int64 indices along dim. The sort is always stable (ties keep their input
 /// order; `stable` is accepted for libtorch's signature); NaN sorts as the largest value.
 /// Gradient: g scattered back to the source positions.

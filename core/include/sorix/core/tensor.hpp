@@ -281,6 +281,8 @@ class Tensor {
   bool equal(const Tensor& other) const;
   Tensor cumsum(std::int64_t dim) const;
   Tensor cumprod(std::int64_t dim) const;
+  Tensor prod() const;
+  Tensor prod(std::int64_t dim, bool keepdim = false) const;
   std::tuple<Tensor, Tensor> sort(std::int64_t dim = -1, bool descending = false) const;
   Tensor argsort(std::int64_t dim = -1, bool descending = false) const;
   std::tuple<Tensor, Tensor> topk(std::int64_t k, std::int64_t dim = -1, bool largest = true, bool sorted = true) const;
