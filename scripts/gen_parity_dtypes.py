@@ -14,7 +14,7 @@ Writes tests/data/parity_dtypes.txt, one case per line ('#' lines are comments):
                                  a 1-D tensor; "error error" when PyTorch refuses
 
 In "promote", rpow is pow(number, tensor) (PyTorch's pow(Scalar, Tensor)); in "inplace", clamp is
-LHS.clamp_(min=RHS). KIND is bool, int or float.
+LHS.clamp_(min=RHS) and pow is LHS.pow_(RHS). KIND is bool, int or float.
 
 An operand is t:DTYPE (a 1-D tensor of 3 elements), z:DTYPE (a 0-dim tensor) or s:bool / s:int /
 s:float (a Python number: 1 / 2 / 2.5 -- and 2.0, to show that only the category counts).
@@ -86,7 +86,7 @@ def main():
                 except RuntimeError:
                     r = "error"
                 lines.append(f"promote {op} {lhs} {rhs} {r}")
-    for op in ("add", "sub", "mul", "div", "clamp"):
+    for op in ("add", "sub", "mul", "div", "clamp", "pow"):
         for lhs in DTYPES:
             for rhs in [k for k in tensors if k.startswith("t:") and op != "clamp"] + list(SCALARS):
                 t = operand("t:" + lhs)

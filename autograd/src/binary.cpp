@@ -444,6 +444,22 @@ Tensor& Tensor::fill_(Scalar value) {
 
 Tensor& Tensor::zero_() { return fill_(0.0); }
 
+// pow's gradients read the base (and the exponent): with a graph they get copies from before the
+// overwrite.
+Tensor& Tensor::pow_(Scalar e) {
+  detail::check_inplace(*this, "pow_");
+  const Tensor x = autograd::needs_grad({this}) ? clone() : *this;
+  return detail::assign_inplace(*this, sorix::pow(x, e), "pow_");
+}
+Tensor& Tensor::pow_(const Tensor& e) {
+  detail::check_inplace(*this, "pow_");
+  detail::check_defined(e, "pow_");
+  const bool graph = autograd::needs_grad({this, &e});
+  const Tensor x = graph ? clone() : *this;
+  const Tensor y = graph && shares_storage(*this, e) ? e.clone() : e;
+  return detail::assign_inplace(*this, sorix::pow(x, y), "pow_");
+}
+
 Tensor& Tensor::clamp_(std::optional<Scalar> min, std::optional<Scalar> max) {
   detail::check_inplace(*this, "clamp_");
   // clamp's gradient reads its input: give it the values from before the overwrite.

@@ -709,6 +709,16 @@ TEST_CASE("gradcheck: in-place ops on non-leaves record the ordinary graph (floa
       {randn_f64({6}, 3)}, "clamp_");
   check_gradcheck(
       [](const V& in) {
+        Tensor y = in[0] * 1.0;
+        y.pow_(3);
+        y.pow_(in[1]);
+        Tensor z = in[1] * 1.0;
+        z.pow_(z);  // the exponent aliases the base: both keep their values from before
+        return y * z;
+      },
+      {positive_f64({4}, 7), positive_f64({4}, 8)}, "pow_");
+  check_gradcheck(
+      [](const V& in) {
         Tensor y = zeros({2, 3}, float64);
         y.copy_(in[0]);
         return y * 2.0;

@@ -100,6 +100,7 @@ void apply_inplace(const std::string& op, Tensor& a, const Operand& b_op) {
         else if (op == "sub") a.sub_(b);
         else if (op == "mul") a.mul_(b);
         else if (op == "div") a.div_(b);
+        else if (op == "pow") a.pow_(b);
         else if constexpr (std::is_same_v<std::decay_t<decltype(b)>, Scalar>) {
           if (op == "clamp") a.clamp_(b, std::nullopt);
           else throw std::logic_error("unknown op " + op);

@@ -244,6 +244,9 @@ class Tensor {
   Tensor& fill_(Scalar value);
   Tensor& zero_();
   Tensor& clamp_(std::optional<Scalar> min, std::optional<Scalar> max);
+  /// this ** exponent in place (the dtype kept; a floating result into an integer tensor throws).
+  Tensor& pow_(Scalar exponent);
+  Tensor& pow_(const Tensor& exponent);
   /// Copies src (broadcast to this tensor's shape, converted to its dtype) into this tensor's
   /// memory: through a view, into its base.
   Tensor& copy_(const Tensor& src);
