@@ -7,6 +7,14 @@ Writes tests/data/parity_dtypes.txt, one case per line ('#' lines are comments):
   inplace OP LHS RHS RESULT      LHS.OP_(RHS): "ok" (the tensor keeps its dtype) or "error"
   values OP LHS_DTYPE LHS_VALUES RHS_DTYPE RHS_VALUES RESULT_DTYPE RESULT_VALUES
   convert FROM_VALUES TO_DTYPE RESULT_VALUES   float64 values converted with .to(TO_DTYPE)
+  scalar OP LHS_DTYPE LHS_VALUES KIND:NUMBER RESULT_DTYPE RESULT_VALUES
+                                 OP(tensor, number): pow, rpow (number ** tensor), clamp (the number
+                                 as min), clamp_max; RESULT "error error" when PyTorch refuses
+  unary OP DTYPE VALUES RESULT_DTYPE RESULT_VALUES   a one-tensor op (elementwise or reduction) on
+                                 a 1-D tensor; "error error" when PyTorch refuses
+
+In "promote", rpow is pow(number, tensor) (PyTorch's pow(Scalar, Tensor)); in "inplace", clamp is
+LHS.clamp_(min=RHS) and pow is LHS.pow_(RHS). KIND is bool, int or float.
 
 An operand is t:DTYPE (a 1-D tensor of 3 elements), z:DTYPE (a 0-dim tensor) or s:bool / s:int /
 s:float (a Python number: 1 / 2 / 2.5 -- and 2.0, to show that only the category counts).
@@ -38,7 +46,29 @@ def operand(spec):
 OPS = {
     "add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div,
     "eq": torch.eq, "lt": torch.lt, "pow": torch.pow, "where": lambda a, b: torch.where(torch.tensor([True, False, True]), a, b),
+    "rpow": lambda a, b: torch.pow(b, a),  # number ** tensor (scalars only: tensors are pow's)
 }
+
+# One-tensor ops: elementwise (promoting to float32, or keeping the integer dtype) and reductions.
+UNARY = {
+    "neg": torch.neg, "abs": torch.abs, "exp": torch.exp, "log": torch.log, "sqrt": torch.sqrt, "tanh": torch.tanh,
+    "sigmoid": torch.sigmoid, "relu": torch.relu, "sin": torch.sin, "cos": torch.cos, "tan": torch.tan,
+    "sign": torch.sign, "round": torch.round, "floor": torch.floor, "ceil": torch.ceil, "trunc": torch.trunc,
+    "log1p": torch.log1p, "expm1": torch.expm1, "square": torch.square, "rsqrt": torch.rsqrt,
+    "reciprocal": torch.reciprocal, "erf": torch.erf,
+    "leaky_relu": torch.nn.functional.leaky_relu, "softmax": lambda x: torch.softmax(x, 0),
+    "clamp_int": lambda x: torch.clamp(x, 1, 5), "clamp_float": lambda x: torch.clamp(x, 0.5, 5),
+    "clamp_bool": lambda x: torch.clamp(x, False, True), "clamp_max_only": lambda x: torch.clamp(x, None, 2),
+    "clamp_min_int": lambda x: torch.clamp_min(x, 1), "clamp_min_float": lambda x: torch.clamp_min(x, 1.5),
+    "clamp_max_int": lambda x: torch.clamp_max(x, 2), "clamp_max_float": lambda x: torch.clamp_max(x, 2.5),
+    "sum": torch.sum, "cumsum": lambda x: torch.cumsum(x, 0), "cumprod": lambda x: torch.cumprod(x, 0),
+    "prod": torch.prod, "prod_dim": lambda x: torch.prod(x, 0, keepdim=True),
+    "mean": torch.mean, "var": torch.var, "std": torch.std, "norm": torch.norm,
+    "logsumexp": lambda x: torch.logsumexp(x, 0), "max": torch.max, "amin": torch.amin,
+    "hardtanh": torch.nn.functional.hardtanh, "hardtanh_range": lambda x: torch.nn.functional.hardtanh(x, -2.5, 2.5),
+    "hardtanh_pos": lambda x: torch.nn.functional.hardtanh(x, 0.5, 6.0), "gelu": torch.nn.functional.gelu,
+}
+UNARY_INPUT = {"bool": [1, 0, 1, 1], "uint8": [0, 1, 200, 255]}  # the others: [-3, 0, 2, 7]
 
 
 def main():
@@ -49,16 +79,16 @@ def main():
             for rhs in tensors + list(SCALARS):
                 if op == "where" and rhs.startswith("s:"):
                     continue  # 1.13's where takes a scalar only as float
-                if op == "pow" and rhs in ("s:bool", "s:int"):
-                    continue  # sorix's pow(Tensor, double) exponent is always a floating number
+                if op == "rpow" and not rhs.startswith("s:"):
+                    continue
                 try:
                     r = NAME[f(operand(lhs), operand(rhs)).dtype]
                 except RuntimeError:
                     r = "error"
                 lines.append(f"promote {op} {lhs} {rhs} {r}")
-    for op in ("add", "sub", "mul", "div"):
+    for op in ("add", "sub", "mul", "div", "clamp", "pow"):
         for lhs in DTYPES:
-            for rhs in [k for k in tensors if k.startswith("t:")] + list(SCALARS):
+            for rhs in [k for k in tensors if k.startswith("t:") and op != "clamp"] + list(SCALARS):
                 t = operand("t:" + lhs)
                 try:
                     getattr(t, op + "_")(operand(rhs))
@@ -96,6 +126,65 @@ def main():
     for dt in ("bool", "uint8", "int32", "int64"):
         r = torch.tensor(src, dtype=torch.float64).to(DTYPES[dt])
         lines.append(f"convert {','.join(repr(v) for v in src)} {dt} {fmt(r)}")
+    # Numbers with exact values: integer pow wraps, exponents and bounds a dtype cannot hold throw.
+    scalar_cases = [
+        ("pow", "int64", [2, 3, -2], "int:63"), ("pow", "int64", [3, -1, 0], "int:200"),
+        ("pow", "int32", [2, -1, 1], "int:2147483647"), ("pow", "int32", [2, 3, 0], "int:4294967298"),
+        ("pow", "uint8", [2, 3, 255], "int:255"), ("pow", "uint8", [2, 3, 1], "int:256"),
+        ("pow", "uint8", [2, 3, 1], "int:-1"), ("pow", "int64", [2, 3, 1], "int:-2"),
+        ("pow", "bool", [1, 0, 1], "int:-1"), ("pow", "bool", [1, 0, 1], "int:3"), ("pow", "bool", [1, 0, 1], "bool:1"),
+        ("pow", "int64", [5, -4, 0], "bool:1"), ("pow", "int64", [5, -4, 0], "bool:0"), ("pow", "int64", [5, -4, 0], "int:0"),
+        ("pow", "int64", [2, 0, -2], "float:2.0"), ("pow", "int32", [2, 0, 9], "float:-2.0"),
+        ("pow", "uint8", [2, 0, 9], "float:0.5"), ("pow", "float32", [2, 0, -3], "int:-1"),
+        ("pow", "float64", [2, 0, -3], "int:3"), ("pow", "float32", [2, 4, 9], "float:0.5"),
+        ("rpow", "int32", [1, 2, 30], "int:2"), ("rpow", "uint8", [1, 2, 3], "int:-1"),
+        ("rpow", "uint8", [1, 2, 3], "int:300"), ("rpow", "int64", [-1, -2, 0], "int:0"),
+        ("rpow", "int64", [-1, -2, 5], "int:1"), ("rpow", "int64", [-1, 2, 5], "int:-1"),
+        ("rpow", "int64", [-1, 0, 2], "float:2.5"), ("rpow", "bool", [1, 0, 1], "int:2"),
+        ("rpow", "bool", [1, 0, 1], "bool:1"), ("rpow", "float64", [-1, 0, 2], "int:3"),
+        ("clamp", "uint8", [0, 1, 200], "int:-1"), ("clamp", "uint8", [0, 1, 200], "int:-300"),
+        ("clamp", "uint8", [0, 1, 200], "int:2"), ("clamp", "int32", [-5, 1, 7], "int:-2147483648"),
+        ("clamp", "int32", [-5, 1, 7], "int:2147483648"), ("clamp", "bool", [1, 0, 1], "int:0"),
+        ("clamp", "bool", [1, 0, 1], "bool:1"), ("clamp", "int64", [-5, 1, 7], "float:0.5"),
+        ("clamp_max", "uint8", [0, 1, 200], "int:300"), ("clamp_max", "uint8", [0, 1, 200], "int:100"),
+        ("clamp_max", "int64", [-5, 1, 7], "float:-0.5"),
+    ]
+    scalar_op = {"pow": torch.pow, "rpow": lambda t, s: torch.pow(s, t), "clamp": lambda t, s: torch.clamp(t, s),
+                 "clamp_max": torch.clamp_max}
+    for op, dt, v, spec in scalar_cases:
+        kind, num = spec.split(":")
+        number = {"bool": lambda x: bool(int(x)), "int": int, "float": float}[kind](num)
+        t = torch.tensor(v, dtype=DTYPES[dt])
+        try:
+            r = scalar_op[op](t, number)
+            result = f"{NAME[r.dtype]} {fmt(r)}"
+        except RuntimeError:
+            result = "error error"
+        lines.append(f"scalar {op} {dt} {fmt(t)} {spec} {result}")
+    for op, f in UNARY.items():
+        for dt in DTYPES:
+            if op == "gelu" and dt.startswith("float"):
+                continue  # only its refusals: both gelus cancel at -3 (1 + erf(-2.1)), in different bits
+            t = torch.tensor(UNARY_INPUT.get(dt, [-3, 0, 2, 7]), dtype=DTYPES[dt])
+            try:
+                r = f(t)
+                result = f"{NAME[r.dtype]} {fmt(r)}"
+            except RuntimeError:
+                result = "error error"
+            lines.append(f"unary {op} {dt} {fmt(t)} {result}")
+    # Integer extremes: abs, neg and square wrap as two's complement; big int64 values reach
+    # float32 through one rounding (16777217 -> 16777216).
+    for op, dt, v in [("abs", "int32", [-2147483648, 2147483647, -5, 0]), ("neg", "int64", [-2**63, 2**63 - 1, 5, 0]),
+                      ("abs", "int64", [-2**63, -1, 5, 0]), ("square", "int32", [2147483647, 46341, -65536, 3]),
+                      ("square", "uint8", [16, 255, 17, 3]), ("sqrt", "int64", [16777217, 2**40 + 1, 4, 2**62]),
+                      ("neg", "uint8", [0, 1, 200, 255]), ("sign", "int32", [-2147483648, 2147483647, 0, -1]),
+                      ("cumprod", "int64", [3037000500, 3037000500, 7, -9]),
+                      ("cumsum", "int64", [2**63 - 1, 1, 5, -2**63]), ("sum", "int64", [2**63 - 1, 1, 5, 0]),
+                      ("cumprod", "int32", [65536, 65536, 65536, 3]), ("sum", "uint8", [255, 255, 255, 1]),
+                      ("prod", "int64", [3037000500, 3037000500, 7, -9]), ("prod", "uint8", [255, 255, 255, 2])]:
+        t = torch.tensor(v, dtype=DTYPES[dt])
+        r = UNARY[op](t)
+        lines.append(f"unary {op} {dt} {fmt(t)} {NAME[r.dtype]} {fmt(r)}")
     path = os.path.join(os.path.dirname(__file__), "..", "tests", "data", "parity_dtypes.txt")
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")

@@ -256,18 +256,41 @@ Tensor pow(const Tensor& a, const Tensor& b) {
   return out;
 }
 
-Tensor pow(const Tensor& a, double exponent) {
+Tensor pow(const Tensor& a, Scalar exponent) {
   detail::check_defined(a, "pow");
-  Tensor x = is_floating(a.dtype()) ? a : a.to(Dtype::Float32);
-  Tensor out = compute<PowOp>(x, scalar_tensor(exponent, x.dtype()), "pow");
+  // As PyTorch: the number's category decides (result_type): an integer tensor to an integer
+  // power stays an integer, exact; a floating exponent (2.0 as much as 2.5) gives a float.
+  const bool int_base = !is_floating(a.dtype());
+  check(!(int_base && exponent.is_integral(true) && exponent.to_long() < 0), "pow",
+        "integers to negative integer powers are not allowed (as PyTorch), got a tensor of dtype ",
+        dtype_name(a.dtype()), " to the power ", exponent.to_long(), "; use a floating exponent (",
+        exponent.to_long(), ".0)");
+  const Dtype rt = result_type(a, exponent);
+  check(rt != Dtype::Bool, "pow", "not implemented for bool tensors with a bool exponent (as PyTorch)");
+  if (!is_floating(rt)) {
+    Tensor base = a.dtype() == rt ? a : a.to(rt);
+    detail::check_fits(exponent, rt, "pow");
+    return compute<IntPowOp>(base, scalar_tensor(exponent, rt), "pow");
+  }
+  // The floating path as before: the exponent as a double, converted to the tensor's float dtype.
+  const double e = exponent.to_double();
+  Tensor x = a.dtype() == rt ? a : a.to(rt);
+  Tensor out = compute<PowOp>(x, scalar_tensor(e, x.dtype()), "pow");
   if (autograd::needs_grad({&x})) {
-    record(out, "PowBackward", {x}, [sx = autograd::SavedTensor(x), exponent](const Tensor& g) {
+    record(out, "PowBackward", {x}, [sx = autograd::SavedTensor(x), e](const Tensor& g) {
       Tensor xv = sx.unpack("pow");
-      if (exponent == 0.0) return std::vector<Tensor>{zeros_like(xv)};
-      return std::vector<Tensor>{g * exponent * pow(xv, exponent - 1.0)};
+      if (e == 0.0) return std::vector<Tensor>{zeros_like(xv)};
+      return std::vector<Tensor>{g * e * pow(xv, e - 1.0)};
     });
   }
   return out;
+}
+
+Tensor pow(Scalar base, const Tensor& exponent) {
+  // libtorch's pow(Scalar, Tensor): the number joins as a 0-dim tensor of result_type(base,
+  // exponent) (an integer base to an int tensor stays an integer; a uint8 result wraps the base,
+  // 300 ** uint8 is 44 ** uint8, as PyTorch).
+  return pow(detail::scalar_for(exponent, base, "pow"), exponent);
 }
 
 Tensor gt(const Tensor& a, const Tensor& b) { return comparison<GtOp>(a, b, "gt"); }
@@ -344,7 +367,7 @@ Tensor Tensor::sub(const Tensor& o) const { return sorix::sub(*this, o); }
 Tensor Tensor::mul(const Tensor& o) const { return sorix::mul(*this, o); }
 Tensor Tensor::div(const Tensor& o) const { return sorix::div(*this, o); }
 Tensor Tensor::pow(const Tensor& e) const { return sorix::pow(*this, e); }
-Tensor Tensor::pow(double e) const { return sorix::pow(*this, e); }
+Tensor Tensor::pow(Scalar e) const { return sorix::pow(*this, e); }
 Tensor Tensor::gt(const Tensor& o) const { return sorix::gt(*this, o); }
 Tensor Tensor::lt(const Tensor& o) const { return sorix::lt(*this, o); }
 Tensor Tensor::ge(const Tensor& o) const { return sorix::ge(*this, o); }
@@ -421,7 +444,23 @@ Tensor& Tensor::fill_(Scalar value) {
 
 Tensor& Tensor::zero_() { return fill_(0.0); }
 
-Tensor& Tensor::clamp_(std::optional<double> min, std::optional<double> max) {
+// pow's gradients read the base (and the exponent): with a graph they get copies from before the
+// overwrite.
+Tensor& Tensor::pow_(Scalar e) {
+  detail::check_inplace(*this, "pow_");
+  const Tensor x = autograd::needs_grad({this}) ? clone() : *this;
+  return detail::assign_inplace(*this, sorix::pow(x, e), "pow_");
+}
+Tensor& Tensor::pow_(const Tensor& e) {
+  detail::check_inplace(*this, "pow_");
+  detail::check_defined(e, "pow_");
+  const bool graph = autograd::needs_grad({this, &e});
+  const Tensor x = graph ? clone() : *this;
+  const Tensor y = graph && shares_storage(*this, e) ? e.clone() : e;
+  return detail::assign_inplace(*this, sorix::pow(x, y), "pow_");
+}
+
+Tensor& Tensor::clamp_(std::optional<Scalar> min, std::optional<Scalar> max) {
   detail::check_inplace(*this, "clamp_");
   // clamp's gradient reads its input: give it the values from before the overwrite.
   const Tensor x = autograd::needs_grad({this}) ? clone() : *this;

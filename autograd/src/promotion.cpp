@@ -1,6 +1,7 @@
 // PyTorch's type promotion (c10's ResultTypeState): which dtype a binary op computes in, and
 // whether an in-place op may store its result. Only categories of 0-dim tensors and of numbers
 // count, never their values, so a result dtype never depends on data.
+#include <limits>
 #include <optional>
 
 #include "sorix_autograd/ops_internal.hpp"
@@ -57,6 +58,22 @@ Dtype result_type(const Tensor& a, Scalar b) {
 Tensor detail::scalar_for(const Tensor& t, Scalar v, const char* name) {
   detail::check_defined(t, name);
   return scalar_tensor(v, result_type(t, v));
+}
+
+void detail::check_fits(Scalar v, Dtype dtype, const char* op) {
+  if (is_floating(dtype) || v.is_floating_point()) return;
+  const std::int64_t x = v.to_long();
+  const bool fits = dtype == Dtype::UInt8   ? x >= -255 && x <= 255
+                    : dtype == Dtype::Int32 ? x >= std::numeric_limits<std::int32_t>::min() &&
+                                                  x <= std::numeric_limits<std::int32_t>::max()
+                    : dtype == Dtype::Bool  ? x == 0 || x == 1
+                                            : true;
+  check(fits, op, "value ", x, " cannot be converted to ", dtype_name(dtype), " without overflow (as PyTorch)");
+}
+
+Tensor detail::floating_input(const Tensor& x, const char* op) {
+  detail::check_defined(x, op);
+  return is_floating(x.dtype()) ? x : x.to(Dtype::Float32);
 }
 
 Tensor scalar_tensor(Scalar value, Dtype dtype) {

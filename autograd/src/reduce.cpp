@@ -105,8 +105,9 @@ std::size_t reduced_count(const Tensor& x, const std::vector<std::int64_t>& dims
 
 Tensor mean_impl(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim, bool all) {
   detail::check_defined(x, "mean");
+  // As PyTorch 1.13 ("mean(): could not infer output dtype"): no silent choice of a float dtype.
   check(is_floating(x.dtype()), "mean", "expected a floating tensor (float32 or float64), got ", dtype_name(x.dtype()),
-        "; use to()");
+        " (as PyTorch); convert first, e.g. x.to(kFloat32)");
   const std::size_t n = reduced_count(x, dims, all);
   Tensor s = sum_impl(x, dims, keepdim, all);
   return n == 0 ? s * std::numeric_limits<double>::quiet_NaN() : s / static_cast<double>(n);

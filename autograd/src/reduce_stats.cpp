@@ -15,7 +15,9 @@ using autograd::SavedTensor;
 
 void check_floating(const Tensor& x, const char* op) {
   detail::check_defined(x, op);
-  check(is_floating(x.dtype()), op, "expected a float32 or float64 tensor, got ", dtype_name(x.dtype()));
+  // As PyTorch 1.13 (var, std and norm refuse integer and bool tensors rather than guess a dtype).
+  check(is_floating(x.dtype()), op, "expected a float32 or float64 tensor, got ", dtype_name(x.dtype()),
+        " (as PyTorch); convert first, e.g. x.to(kFloat32)");
 }
 
 std::vector<std::int64_t> as_dims(const std::vector<std::size_t>& d) { return {d.begin(), d.end()}; }
@@ -133,8 +135,8 @@ Tensor norm(const Tensor& x, double p, const std::vector<std::int64_t>& dims_in,
   });
 }
 
-Tensor logsumexp(const Tensor& x, const std::vector<std::int64_t>& dims_in, bool keepdim) {
-  check_floating(x, "logsumexp");
+Tensor logsumexp(const Tensor& x_in, const std::vector<std::int64_t>& dims_in, bool keepdim) {
+  const Tensor x = detail::floating_input(x_in, "logsumexp");  // integers and bool: float32, as PyTorch
   const std::vector<std::size_t> dims = detail::normalize_dims(dims_in, x.dim(), "logsumexp");
   for (std::size_t d : dims) {
     check(x.size(static_cast<std::int64_t>(d)) > 0, "logsumexp", "cannot reduce the empty dim ", d,

@@ -1,4 +1,4 @@
-// cumsum and cumprod: each line along dim one add (multiply) chain in index order, lines split
+// cumsum, cumprod and prod: each line along dim one add (multiply) chain in index order, lines split
 // across tasks (core/internal/sorix_core/kernels/scan.hpp), so the bits never depend on the thread count or the
 // CPU. Gradients are composed from differentiable ops (themselves scans), so they differentiate
 // again.
@@ -81,6 +81,29 @@ Tensor cumprod(const Tensor& x_in, std::int64_t dim) {
   return out;
 }
 
+// prod is the last element of cumprod's line: the same multiply chain in index order (the same
+// bits at any thread count), bool and integers in int64 (wrapping), and cumprod's gradient, which
+// handles zeros. A line of no elements has the empty product 1 (sum's 0, plus 1: dtype and graph
+// as the other lines').
+Tensor prod(const Tensor& x, std::int64_t dim, bool keepdim) {
+  detail::check_defined(x, "prod");
+  if (x.dim() == 0) {  // as PyTorch: dim 0 or -1 of a 0-dim tensor is the tensor itself
+    detail::normalize_dims({dim}, 1, "prod");
+    return prod(x);
+  }
+  const std::int64_t d = static_cast<std::int64_t>(detail::normalize_dims({dim}, x.dim(), "prod").front());
+  if (x.size(d) == 0) return sum(x, {d}, keepdim) + 1;
+  const Tensor last = select(cumprod(x, d), d, -1);
+  return keepdim ? unsqueeze(last, d) : last;
+}
+
+Tensor prod(const Tensor& x) {
+  detail::check_defined(x, "prod");
+  return prod(x.reshape({-1}), 0, false);
+}
+
+Tensor Tensor::prod() const { return sorix::prod(*this); }
+Tensor Tensor::prod(std::int64_t dim, bool keepdim) const { return sorix::prod(*this, dim, keepdim); }
 Tensor Tensor::cumsum(std::int64_t dim) const { return sorix::cumsum(*this, dim); }
 Tensor Tensor::cumprod(std::int64_t dim) const { return sorix::cumprod(*this, dim); }
 

@@ -45,24 +45,29 @@ struct AbsInt {
 };
 
 using detail::map_floating;
+using detail::map_integer;
+using detail::map_promoted;
 
 template <class Op, class IntOp>
 Tensor map_any(const Tensor& x, const char* name) {
   detail::check_defined(x, name);
   if (is_floating(x.dtype())) return map_floating<Op>(x, name);
   check(x.dtype() != Dtype::Bool, name, "not supported for bool tensors (as PyTorch); use logical_not() to invert a mask");
-  const Tensor xc = detail::contiguous_copy_if_needed(x);
-  return detail::visit_dtype(x.dtype(), [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
-      Tensor out = detail::make_empty<T>(detail::to_xshape(x.shape(), name));
-      kernels::unary_map(detail::flat<T>(xc), detail::flat<T>(out), static_cast<std::size_t>(x.numel()), IntOp{});
-      return out;
-    } else {
-      return Tensor();  // not reached: floating and bool are handled above
-    }
-  });
+  return map_integer<IntOp>(x, name);
 }
+
+// max(x, 0) of an integer (unsigned: x itself).
+struct ReluInt {
+  template <class T> T operator()(T x) const { return x < T(0) ? T(0) : x; }
+};
+
+// min(max(x, lo), hi) of an integer, as PyTorch's clamp (lo > hi gives hi); a missing bound is
+// the dtype's extreme.
+template <class T>
+struct ClampInt {
+  T lo, hi;
+  T operator()(T x) const { return x < lo ? (lo > hi ? hi : lo) : (x > hi ? hi : x); }
+};
 
 // The saved output in a plain backward; recomputed from the input when the backward itself is
 // being recorded (create_graph), so the gradient formula stays differentiable.
@@ -84,7 +89,7 @@ Tensor neg(const Tensor& x) {
 }
 
 Tensor exp(const Tensor& x) {
-  Tensor out = map_floating<ExpOp>(x, "exp");
+  Tensor out = map_promoted<ExpOp>(x, "exp");
   if (autograd::needs_grad({&x})) {
     record(out, "ExpBackward", {x}, [in = SavedTensor(x), o = SavedTensor::output(out)](const Tensor& g) {
       return std::vector<Tensor>{g * output_for_grad(o, in, "exp", [](const Tensor& v) { return exp(v); })};
@@ -94,7 +99,7 @@ Tensor exp(const Tensor& x) {
 }
 
 Tensor log(const Tensor& x) {
-  Tensor out = map_floating<LogOp>(x, "log");
+  Tensor out = map_promoted<LogOp>(x, "log");
   if (autograd::needs_grad({&x})) {
     record(out, "LogBackward", {x},
            [in = SavedTensor(x)](const Tensor& g) { return std::vector<Tensor>{g / in.unpack("log")}; });
@@ -103,7 +108,7 @@ Tensor log(const Tensor& x) {
 }
 
 Tensor sqrt(const Tensor& x) {
-  Tensor out = map_floating<SqrtOp>(x, "sqrt");
+  Tensor out = map_promoted<SqrtOp>(x, "sqrt");
   if (autograd::needs_grad({&x})) {
     record(out, "SqrtBackward", {x}, [in = SavedTensor(x), o = SavedTensor::output(out)](const Tensor& g) {
       Tensor y = output_for_grad(o, in, "sqrt", [](const Tensor& v) { return sqrt(v); });
@@ -123,7 +128,7 @@ Tensor abs(const Tensor& x) {
 }
 
 Tensor tanh(const Tensor& x) {
-  Tensor out = map_floating<TanhOp>(x, "tanh");
+  Tensor out = map_promoted<TanhOp>(x, "tanh");
   if (autograd::needs_grad({&x})) {
     record(out, "TanhBackward", {x}, [in = SavedTensor(x), o = SavedTensor::output(out)](const Tensor& g) {
       Tensor y = output_for_grad(o, in, "tanh", [](const Tensor& v) { return tanh(v); });
@@ -134,7 +139,7 @@ Tensor tanh(const Tensor& x) {
 }
 
 Tensor sigmoid(const Tensor& x) {
-  Tensor out = map_floating<SigmoidOp>(x, "sigmoid");
+  Tensor out = map_promoted<SigmoidOp>(x, "sigmoid");
   if (autograd::needs_grad({&x})) {
     record(out, "SigmoidBackward", {x}, [in = SavedTensor(x), o = SavedTensor::output(out)](const Tensor& g) {
       Tensor y = output_for_grad(o, in, "sigmoid", [](const Tensor& v) { return sigmoid(v); });
@@ -145,6 +150,11 @@ Tensor sigmoid(const Tensor& x) {
 }
 
 Tensor relu(const Tensor& x) {
+  detail::check_defined(x, "relu");
+  if (!is_floating(x.dtype())) {  // integers keep their dtype (PyTorch's), bool throws
+    check(x.dtype() != Dtype::Bool, "relu", "not supported for bool tensors (as PyTorch)");
+    return map_integer<ReluInt>(x, "relu");
+  }
   Tensor out = map_floating<ReluOp>(x, "relu");
   if (autograd::needs_grad({&x})) {
     // Gradient 0 at x == 0, as PyTorch: g * (x > 0). A plain backward runs it as one fused pass
@@ -184,12 +194,52 @@ Tensor leaky_relu(const Tensor& x, double negative_slope) {
   return out;
 }
 
-Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> max) {
+namespace detail {
+
+Dtype clamp_result_type(const Tensor& x, const std::optional<Scalar>& min, const std::optional<Scalar>& max) {
+  // ScalarKind ranks Bool < Integral < Floating: the higher bound's kind is the numbers' promotion.
+  if (!min || !max) return result_type(x, min ? *min : *max);
+  return result_type(x, static_cast<int>(max->kind()) > static_cast<int>(min->kind()) ? *max : *min);
+}
+
+Tensor clamp_integer(const Tensor& x, Dtype rt, const std::optional<Scalar>& min, const std::optional<Scalar>& max,
+                     const char* name) {
+  check(rt != Dtype::Bool, name, "not implemented for a bool tensor with bool bounds (as PyTorch)");
+  if (min) check_fits(*min, rt, name);
+  if (max) check_fits(*max, rt, name);
+  const Tensor xi = x.dtype() == rt ? x : x.to(rt);
+  return visit_dtype(rt, [&](auto tag) -> Tensor {
+    using T = typename decltype(tag)::type;
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+      const ClampInt<T> op{min ? min->to<T>() : std::numeric_limits<T>::lowest(),
+                           max ? max->to<T>() : std::numeric_limits<T>::max()};
+      return map_integer(xi, name, op);
+    } else {
+      throw std::logic_error(std::string(name) + ": clamp_integer called with a " + dtype_name(rt) + " result");
+    }
+  });
+}
+
+}  // namespace detail
+
+namespace {
+// min <= max, compared exactly when both are integers.
+bool bounds_ordered(const Scalar& min, const Scalar& max) {
+  if (min.is_integral(true) && max.is_integral(true)) return min.to_long() <= max.to_long();
+  return min.to_double() <= max.to_double();
+}
+}  // namespace
+
+Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> max) {
   check(min.has_value() || max.has_value(), "clamp", "at least one of min and max must be given");
-  check(!(min && max) || *min <= *max, "clamp", "min ", min.value_or(0), " is greater than max ", max.value_or(0));
-  const double lo = min.value_or(-std::numeric_limits<double>::infinity());
-  const double hi = max.value_or(std::numeric_limits<double>::infinity());
-  Tensor out = map_floating<ClampOp>(x, "clamp", ClampOp{lo, hi});
+  check(!(min && max) || bounds_ordered(*min, *max), "clamp", "min ", min ? min->to_double() : 0.0,
+        " is greater than max ", max ? max->to_double() : 0.0);
+  detail::check_defined(x, "clamp");
+  const Dtype rt = detail::clamp_result_type(x, min, max);
+  if (!is_floating(rt)) return detail::clamp_integer(x, rt, min, max, "clamp");
+  const double lo = min ? min->to_double() : -std::numeric_limits<double>::infinity();
+  const double hi = max ? max->to_double() : std::numeric_limits<double>::infinity();
+  Tensor out = map_floating<ClampOp>(x.dtype() == rt ? x : x.to(rt), "clamp", ClampOp{lo, hi});
   if (autograd::needs_grad({&x})) {
     record(out, "ClampBackward", {x}, [in = SavedTensor(x), lo, hi](const Tensor& g) {
       Tensor xv = in.unpack("clamp");
@@ -209,6 +259,6 @@ Tensor Tensor::tanh() const { return sorix::tanh(*this); }
 Tensor Tensor::sigmoid() const { return sorix::sigmoid(*this); }
 Tensor Tensor::relu() const { return sorix::relu(*this); }
 Tensor Tensor::leaky_relu(double s) const { return sorix::leaky_relu(*this, s); }
-Tensor Tensor::clamp(std::optional<double> min, std::optional<double> max) const { return sorix::clamp(*this, min, max); }
+Tensor Tensor::clamp(std::optional<Scalar> min, std::optional<Scalar> max) const { return sorix::clamp(*this, min, max); }
 
 }  // namespace sorix

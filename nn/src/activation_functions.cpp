@@ -1,6 +1,7 @@
 // GELU, SiLU, ELU, Softplus, Hardtanh: the functional forms (forward and gradient kernels side by
 // side, core/internal/sorix_core/kernels/activation_ops.hpp) and the modules over them.
 #include <cmath>
+#include <cstdint>
 #include <sstream>
 #include <string>
 
@@ -75,6 +76,27 @@ void check_hardtanh(const HardtanhOptions& o, const char* who) {
     fail(who, "min_val must be <= max_val (neither NaN), got min_val=", o.min_val(), ", max_val=", o.max_val());
 }
 
+// hardtanh of an integer tensor, as PyTorch 1.13: the dtype is kept and the bounds are truncated
+// toward zero into it (-2.5 clamps at -2); bool, and a uint8 tensor with a negative limit, throw.
+Tensor integer_hardtanh(const Tensor& x, double lo, double hi) {
+  if (x.dtype() == Dtype::Bool) fail("hardtanh", "bool inputs are not supported (as PyTorch)");
+  if (x.dtype() == Dtype::UInt8 && (lo < 0 || hi < 0)) {
+    fail("hardtanh", "cannot do hardtanh on an unsigned type (uint8) with negative limits, got min_val=", lo,
+         ", max_val=", hi, " (as PyTorch)");
+  }
+  auto bound = [&](double v) {
+    const double t = std::trunc(v);
+    // 2^63 as a double: a bound outside [-2^63, 2^63) has no int64 (nor any narrower) value.
+    if (!(t >= -9223372036854775808.0 && t < 9223372036854775808.0)) {
+      fail("hardtanh", "bound ", v, " cannot be converted to ", dtype_name(x.dtype()), " without overflow");
+    }
+    const Scalar s(static_cast<std::int64_t>(t));
+    detail::check_fits(s, x.dtype(), "hardtanh");
+    return s;
+  };
+  return sorix::clamp(x, bound(lo), bound(hi));
+}
+
 constexpr double kSqrt1_2 = kops::kSqrt1_2, kInvSqrt2Pi = kops::kInvSqrt2Pi, kBeta = kops::kSqrt2OverPi,
                  kKappa = kops::kGeluKappa;
 
@@ -129,6 +151,8 @@ Tensor softplus(const Tensor& input, const SoftplusFuncOptions& options) {
 Tensor hardtanh(const Tensor& input, const HardtanhFuncOptions& options) {
   check_hardtanh(options, "hardtanh");
   const double lo = options.min_val(), hi = options.max_val();
+  detail::check_defined(input, "hardtanh");
+  if (!is_floating(input.dtype())) return integer_hardtanh(input, lo, hi);
   return activation(input, "hardtanh", "HardtanhBackward", kops::ClampOp{lo, hi}, kops::HardtanhGradOp{lo, hi},
                     [lo, hi](const Tensor& g, const Tensor& x) { return where(x.le(lo) + x.ge(hi), 0.0, g); });
 }

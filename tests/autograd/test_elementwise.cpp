@@ -265,9 +265,12 @@ TEST_CASE("special values", "[elementwise]") {
   CHECK((-i).dtype() == int64);
   CHECK(values_of<std::int64_t>(-i) == std::vector<std::int64_t>{3, 0, -5});
   CHECK(values_of<std::int64_t>(i.abs()) == std::vector<std::int64_t>{3, 0, 5});
-  // Ops that need a floating dtype refuse int64, naming the op.
-  CHECK(contains(message_of([&] { i.exp(); }), "exp"));
-  CHECK(contains(message_of([&] { i.tanh(); }), "int64"));
+  // As PyTorch: exp, tanh, ... of an integer tensor compute in float32; ops PyTorch has no integer
+  // kernel for refuse int64, naming the op and the dtype.
+  CHECK(i.exp().dtype() == float32);
+  CHECK(bit_identical(i.tanh(), i.to(float32).tanh()));
+  CHECK(contains(message_of([&] { i.leaky_relu(); }), "leaky_relu"));
+  CHECK(contains(message_of([&] { softmax(i, 0); }), "int64"));
   CHECK_THROWS_AS(Tensor().exp(), std::invalid_argument);
 }
 
@@ -563,7 +566,9 @@ TEST_CASE("clamp at its kinks", "[elementwise]") {
   CHECK(values_of<float>(tensor({-1.f, 0.f, 1.f}).clamp(0.0, 0.0)) == std::vector<float>{0, 0, 0});
   CHECK(contains(message_of([&] { z.clamp(1.0, -1.0); }), "clamp"));
   CHECK(contains(message_of([&] { z.clamp(std::nullopt, std::nullopt); }), "clamp"));
-  CHECK_THROWS_AS(tensor({1}).clamp(0.0, 1.0), std::invalid_argument);
+  // An integer tensor with floating bounds is float32, with integer bounds it stays int64 (as PyTorch).
+  CHECK(tensor({1}).clamp(0.0, 1.0).dtype() == float32);
+  CHECK(values_of<std::int64_t>(tensor({-3, 1, 9}).clamp(0, 5)) == std::vector<std::int64_t>{0, 1, 5});
 }
 
 TEST_CASE("relu, leaky_relu, abs at their kinks", "[elementwise]") {
@@ -638,6 +643,10 @@ TEST_CASE("gradcheck: unary ops (float64)", "[elementwise]") {
   check_gradcheck([](const V& in) { return in[0].pow(3.0); }, {randn_f64({3, 4}, 12)}, "pow 3");
   check_gradcheck([](const V& in) { return in[0].pow(-1.5); }, {positive_f64({3, 4}, 13)}, "pow -1.5");
   check_gradcheck([](const V& in) { return in[0].pow(0.0); }, {randn_f64({3}, 14)}, "pow 0");
+  // An integer exponent on a float tensor is the same float pow (the number's category only
+  // matters for integer tensors); a number base: d/dy b^y = b^y log b.
+  check_gradcheck([](const V& in) { return in[0].pow(3); }, {randn_f64({3, 4}, 15)}, "pow int 3");
+  check_gradcheck([](const V& in) { return pow(2.5, in[0]); }, {randn_f64({3, 4}, 16)}, "pow scalar base");
   check_gradcheck([](const V& in) { return in[0].clone(); }, {randn_f64({3}, 15)}, "clone");
   check_gradcheck([](const V& in) { return expand(in[0], {2, 3, 4}); }, {randn_f64({3, 1}, 16)}, "expand");
   // 0-dim and empty inputs.
@@ -698,6 +707,16 @@ TEST_CASE("gradcheck: in-place ops on non-leaves record the ordinary graph (floa
         return y * in[0];
       },
       {randn_f64({6}, 3)}, "clamp_");
+  check_gradcheck(
+      [](const V& in) {
+        Tensor y = in[0] * 1.0;
+        y.pow_(3);
+        y.pow_(in[1]);
+        Tensor z = in[1] * 1.0;
+        z.pow_(z);  // the exponent aliases the base: both keep their values from before
+        return y * z;
+      },
+      {positive_f64({4}, 7), positive_f64({4}, 8)}, "pow_");
   check_gradcheck(
       [](const V& in) {
         Tensor y = zeros({2, 3}, float64);

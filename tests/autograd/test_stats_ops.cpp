@@ -154,6 +154,9 @@ TEST_CASE("issue 12 ops: float64 gradchecks, and second order for the composed g
       {"cumsum", [](const V& in) { return cumsum(in[0], 1); }, {randn_f64({2, 3, 4}, 12)}},
       {"cumprod", [](const V& in) { return cumprod(in[0], 0); }, {randn_f64({4, 3}, 13)}},
       {"cumprod zeros", [](const V& in) { return cumprod(in[0], 1); }, {with_zeros}},
+      {"prod", [](const V& in) { return prod(in[0], 0, true); }, {randn_f64({4, 3}, 30)}},
+      {"prod all", [](const V& in) { return prod(in[0]); }, {randn_f64({2, 3}, 31)}},
+      {"prod zeros", [](const V& in) { return prod(in[0], 1); }, {with_zeros}},
       {"sort", [](const V& in) { return std::get<0>(sort(in[0], 0, true)); }, {randn_f64({4, 3}, 14)}},
       {"topk", [](const V& in) { return std::get<0>(topk(in[0], 2, 1)); }, {randn_f64({3, 5}, 15)}},
       {"repeat", [](const V& in) { return repeat(in[0], {2, 3, 1}); }, {randn_f64({2, 3}, 16)}},
@@ -199,6 +202,7 @@ TEST_CASE("issue 12 ops are bit-identical at 1, 2, 3 threads and on every capabi
                              logsumexp(x, {1}),
                              cumsum(x, 1),
                              cumprod(p, 1),
+                             prod(p, 2),
                              std::get<0>(sort(x, 1)),
                              std::get<1>(sort(x, 1, true)),
                              std::get<0>(topk(x, 5, 1)),
@@ -304,6 +308,27 @@ TEST_CASE("cumsum, cumprod: exact small cases, int64, zeros, 0-dim, errors", "[a
   CHECK(cumsum(zeros({0, 3}), 1).shape() == Shape{0, 3});
   CHECK_THROWS_AS(cumsum(zeros({2}), 1), std::out_of_range);
   CHECK(contains(message_of<std::exception>([] { cumprod(zeros({2}), -2); }), "cumprod"));
+}
+
+TEST_CASE("prod: all, along a dim, keepdim, empty, 0-dim, int64, gradient with zeros (PyTorch 1.13's values)",
+          "[autograd][ops12]") {
+  const Tensor i = tensor({{1, 2, 3}, {4, 5, 6}});
+  CHECK(prod(i).dtype() == Dtype::Int64);
+  CHECK(prod(i).item<std::int64_t>() == 720);
+  CHECK(as_doubles(prod(i, 0)) == std::vector<double>{4, 10, 18});
+  CHECK(prod(i, 1, true).shape() == Shape{2, 1});
+  CHECK(as_doubles(i.prod(-1)) == std::vector<double>{6, 120});
+  const Tensor e = zeros({0, 3});
+  CHECK(prod(e).item<float>() == 1.f);  // the empty product
+  CHECK(as_doubles(prod(e, 0)) == std::vector<double>{1, 1, 1});
+  CHECK(prod(e, 1).shape() == Shape{0});
+  CHECK(prod(tensor(std::vector<double>{5.0}, {}), 0).item<double>() == 5.0);
+  CHECK(prod(tensor(std::vector<double>{5.0}, {}), -1, true).shape() == Shape{});
+  CHECK_THROWS_AS(prod(i, 2), std::out_of_range);
+  CHECK(prod(tensor({true, false})).dtype() == Dtype::Int64);
+  Tensor a = tensor({{2.0, 0.0, 3.0}, {1.0, 4.0, 0.5}}, true);
+  prod(a, 1).sum().backward();
+  CHECK(as_doubles(a.grad()) == std::vector<double>{0, 6, 0, 2, 0.5, 4});
 }
 
 TEST_CASE("sort, argsort, topk: stability, NaN placement, indices, errors", "[autograd][ops12]") {

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <map>
 #include <sstream>
@@ -76,6 +77,7 @@ Tensor apply(const std::string& op, const Tensor& a, const Operand& b_op) {
     if (op == "lt") return a.lt(*b);
     if (op == "where") return where(cond, a, *b);
     if (op == "pow") return pow(a, *b);
+    throw std::logic_error("no tensor form for " + op);
   }
   const Scalar s = std::get<Scalar>(b_op);
   if (op == "add") return a + s;
@@ -84,7 +86,10 @@ Tensor apply(const std::string& op, const Tensor& a, const Operand& b_op) {
   if (op == "div") return a / s;
   if (op == "eq") return a.eq(s);
   if (op == "lt") return a.lt(s);
-  if (op == "pow") return a.pow(s.to_double());  // a floating exponent (the generator skips the others)
+  if (op == "pow") return a.pow(s);
+  if (op == "rpow") return pow(s, a);
+  if (op == "clamp") return a.clamp(s, std::nullopt);
+  if (op == "clamp_max") return a.clamp_max(s);
   throw std::logic_error("unknown op " + op);
 }
 
@@ -95,9 +100,112 @@ void apply_inplace(const std::string& op, Tensor& a, const Operand& b_op) {
         else if (op == "sub") a.sub_(b);
         else if (op == "mul") a.mul_(b);
         else if (op == "div") a.div_(b);
-        else throw std::logic_error("unknown op " + op);
+        else if (op == "pow") a.pow_(b);
+        else if constexpr (std::is_same_v<std::decay_t<decltype(b)>, Scalar>) {
+          if (op == "clamp") a.clamp_(b, std::nullopt);
+          else throw std::logic_error("unknown op " + op);
+        } else throw std::logic_error("unknown op " + op);
       },
       b_op);
+}
+
+// A 1-D tensor of comma-separated values in dtype dt; integers are parsed exactly (an int64 near
+// 2^63 would not survive a trip through double).
+Tensor exact_tensor(const std::string& values, Dtype dt) {
+  if (is_floating(dt)) {
+    const std::vector<double> v = parse_values(values);
+    return tensor(v, {static_cast<std::int64_t>(v.size())}, dt);
+  }
+  std::vector<std::int64_t> v;
+  std::stringstream ss(values);
+  std::string tok;
+  while (std::getline(ss, tok, ',')) v.push_back(std::stoll(tok));
+  Tensor t = zeros({static_cast<std::int64_t>(v.size())}, kInt64);
+  std::copy(v.begin(), v.end(), t.data_ptr<std::int64_t>());
+  return t.to(dt);
+}
+
+// got has want's dtype and values: integers and bool exactly, floats within a few ulp (sorix's
+// own polynomials against PyTorch's; NaN matches NaN, infinities match exactly).
+void check_values(const Tensor& got, const std::string& want_dtype, const std::string& want_values) {
+  REQUIRE(dtype_name(got.dtype()) == want_dtype);
+  const Tensor want = exact_tensor(want_values, kDtypes.at(want_dtype));
+  REQUIRE(got.numel() == want.numel());
+  if (!is_floating(got.dtype())) {
+    CHECK(values_of<std::int64_t>(got.reshape({-1}).to(kInt64)) == values_of<std::int64_t>(want.to(kInt64)));
+    return;
+  }
+  const double rtol = got.dtype() == kFloat32 ? 1e-6 : 1e-13;
+  const std::vector<double> g = as_doubles(got.reshape({-1})), w = as_doubles(want);
+  for (std::size_t i = 0; i < g.size(); ++i) {
+    INFO("element " << i << ": got " << g[i] << ", want " << w[i]);
+    if (std::isnan(w[i]) || std::isinf(w[i])) CHECK((std::isnan(w[i]) ? std::isnan(g[i]) : g[i] == w[i]));
+    else CHECK(std::abs(g[i] - w[i]) <= rtol * std::abs(w[i]));
+  }
+}
+
+Scalar scalar_of(const std::string& spec) {
+  const std::string kind = spec.substr(0, spec.find(':')), num = spec.substr(spec.find(':') + 1);
+  if (kind == "bool") return Scalar(num == "1");
+  if (kind == "int") return Scalar(static_cast<std::int64_t>(std::stoll(num)));
+  return Scalar(std::stod(num));
+}
+
+// The one-tensor ops of the reference table's "unary" lines.
+Tensor apply_unary(const std::string& op, const Tensor& x) {
+  static const std::map<std::string, std::function<Tensor(const Tensor&)>> ops = {
+      {"neg", [](const Tensor& t) { return neg(t); }},
+      {"abs", [](const Tensor& t) { return abs(t); }},
+      {"exp", [](const Tensor& t) { return exp(t); }},
+      {"log", [](const Tensor& t) { return log(t); }},
+      {"sqrt", [](const Tensor& t) { return sqrt(t); }},
+      {"tanh", [](const Tensor& t) { return tanh(t); }},
+      {"sigmoid", [](const Tensor& t) { return sigmoid(t); }},
+      {"relu", [](const Tensor& t) { return relu(t); }},
+      {"sin", [](const Tensor& t) { return sin(t); }},
+      {"cos", [](const Tensor& t) { return cos(t); }},
+      {"tan", [](const Tensor& t) { return tan(t); }},
+      {"sign", [](const Tensor& t) { return sign(t); }},
+      {"round", [](const Tensor& t) { return round(t); }},
+      {"floor", [](const Tensor& t) { return floor(t); }},
+      {"ceil", [](const Tensor& t) { return ceil(t); }},
+      {"trunc", [](const Tensor& t) { return trunc(t); }},
+      {"log1p", [](const Tensor& t) { return log1p(t); }},
+      {"expm1", [](const Tensor& t) { return expm1(t); }},
+      {"square", [](const Tensor& t) { return square(t); }},
+      {"rsqrt", [](const Tensor& t) { return rsqrt(t); }},
+      {"reciprocal", [](const Tensor& t) { return reciprocal(t); }},
+      {"erf", [](const Tensor& t) { return erf(t); }},
+      {"leaky_relu", [](const Tensor& t) { return leaky_relu(t); }},
+      {"softmax", [](const Tensor& t) { return softmax(t, 0); }},
+      {"clamp_int", [](const Tensor& t) { return clamp(t, 1, 5); }},
+      {"clamp_float", [](const Tensor& t) { return clamp(t, 0.5, 5); }},
+      {"clamp_bool", [](const Tensor& t) { return clamp(t, false, true); }},
+      {"clamp_max_only", [](const Tensor& t) { return clamp(t, std::nullopt, 2); }},
+      {"clamp_min_int", [](const Tensor& t) { return clamp_min(t, 1); }},
+      {"clamp_min_float", [](const Tensor& t) { return clamp_min(t, 1.5); }},
+      {"clamp_max_int", [](const Tensor& t) { return clamp_max(t, 2); }},
+      {"clamp_max_float", [](const Tensor& t) { return clamp_max(t, 2.5); }},
+      {"sum", [](const Tensor& t) { return sum(t); }},
+      {"cumsum", [](const Tensor& t) { return cumsum(t, 0); }},
+      {"cumprod", [](const Tensor& t) { return cumprod(t, 0); }},
+      {"prod", [](const Tensor& t) { return prod(t); }},
+      {"prod_dim", [](const Tensor& t) { return prod(t, 0, true); }},
+      {"mean", [](const Tensor& t) { return mean(t); }},
+      {"var", [](const Tensor& t) { return var(t); }},
+      {"std", [](const Tensor& t) { return sorix::std(t); }},
+      {"norm", [](const Tensor& t) { return norm(t); }},
+      {"logsumexp", [](const Tensor& t) { return logsumexp(t, {0}); }},
+      {"max", [](const Tensor& t) { return max(t); }},
+      {"amin", [](const Tensor& t) { return amin(t); }},
+      {"hardtanh", [](const Tensor& t) { return nn::functional::hardtanh(t); }},
+      {"hardtanh_range",
+       [](const Tensor& t) { return nn::functional::hardtanh(t, nn::HardtanhOptions().min_val(-2.5).max_val(2.5)); }},
+      {"hardtanh_pos",
+       [](const Tensor& t) { return nn::functional::hardtanh(t, nn::HardtanhOptions().min_val(0.5).max_val(6.0)); }},
+      {"gelu", [](const Tensor& t) { return nn::functional::gelu(t); }},
+  };
+  return ops.at(op)(x);
 }
 
 }  // namespace
@@ -164,6 +272,75 @@ TEST_CASE("integer and bool arithmetic and conversions give PyTorch's values", "
     const Tensor r = tensor(src, {static_cast<std::int64_t>(src.size())}, kFloat64).to(kDtypes.at(to));
     CHECK(as_doubles(r) == parse_values(expected));
   }
+}
+
+TEST_CASE("pow and clamp with a number: PyTorch 1.13's dtypes, exact values and refusals", "[dtypes]") {
+  const auto lines = reference_lines("scalar");
+  REQUIRE(lines.size() > 30);
+  for (const std::string& line : lines) {
+    std::istringstream ls(line);
+    std::string kind, op, dt, values, number, want_dtype, want_values;
+    ls >> kind >> op >> dt >> values >> number >> want_dtype >> want_values;
+    INFO(line);
+    const Tensor a = exact_tensor(values, kDtypes.at(dt));
+    if (want_dtype == "error") {
+      CHECK_THROWS_AS(apply(op, a, scalar_of(number)), std::invalid_argument);
+    } else {
+      check_values(apply(op, a, scalar_of(number)), want_dtype, want_values);
+    }
+  }
+  // On a float tensor an integer number is the same float computation as before Scalars: the bits
+  // of x.pow(3) are x.pow(3.0)'s, clamp(-2, 3) is clamp(-2.0, 3.0).
+  const Tensor f = arange(-50, 50, 1, kFloat32) * 0.37;
+  CHECK(bit_identical(f.pow(3), f.pow(3.0)));
+  CHECK(bit_identical(f.clamp(-2, 3), f.clamp(-2.0, 3.0)));
+  CHECK(bit_identical(f.clamp_min(1), f.clamp_min(1.0)));
+  CHECK(bit_identical(pow(2, f), pow(2.0, f)));
+}
+
+TEST_CASE("one-tensor ops on integer and bool tensors: PyTorch 1.13's dtypes and values", "[dtypes]") {
+  const auto lines = reference_lines("unary");
+  REQUIRE(lines.size() > 200);
+  for (const std::string& line : lines) {
+    std::istringstream ls(line);
+    std::string kind, op, dt, values, want_dtype, want_values;
+    ls >> kind >> op >> dt >> values >> want_dtype >> want_values;
+    INFO(line);
+    const Tensor x = exact_tensor(values, kDtypes.at(dt));
+    if (want_dtype == "error") {
+      CHECK_THROWS_AS(apply_unary(op, x), std::invalid_argument);
+      continue;
+    }
+    const Tensor r = apply_unary(op, x);
+    check_values(r, want_dtype, want_values);
+    // An integer or bool input promoted to float32 runs float32's own kernel on the converted
+    // values: the same bits as the op on x.to(float32).
+    if (!is_floating(x.dtype()) && r.dtype() == kFloat32) CHECK(bit_identical(r, apply_unary(op, x.to(kFloat32))));
+  }
+}
+
+TEST_CASE("integer pow, clamp and reductions refuse what PyTorch refuses, naming op and dtype", "[dtypes]") {
+  const Tensor i = tensor({2, 3});
+  check_error<std::invalid_argument>([&] { i.pow(-1); }, {"pow", "negative", "int64"});
+  check_error<std::invalid_argument>([&] { tensor({true}).pow(true); }, {"pow", "bool"});
+  check_error<std::invalid_argument>([&] { i.to(kUInt8).pow(256); }, {"pow", "256", "uint8"});
+  check_error<std::invalid_argument>([&] { i.to(kInt32).clamp(0, std::int64_t{1} << 40); }, {"clamp", "1099511627776", "int32"});
+  check_error<std::invalid_argument>([&] { i.to(kUInt8).clamp_max(300); }, {"clamp_max", "300", "uint8"});
+  check_error<std::invalid_argument>([&] { tensor({true}).clamp(false, true); }, {"clamp", "bool"});
+  for (Dtype dt : {kBool, kUInt8, kInt32, kInt64}) {
+    INFO(dtype_name(dt));
+    const Tensor x = zeros({3}, dt);
+    check_error<std::invalid_argument>([&] { mean(x); }, {"mean", dtype_name(dt), "to(kFloat32)"});
+    check_error<std::invalid_argument>([&] { mean(x, {0}); }, {"mean", dtype_name(dt)});
+    check_error<std::invalid_argument>([&] { var(x); }, {"var", dtype_name(dt)});
+    check_error<std::invalid_argument>([&] { sorix::std(x); }, {"std", dtype_name(dt)});
+  }
+  // In place: the integer result is stored; a float result into an integer tensor is refused.
+  Tensor c = tensor({-4, 9});
+  c.clamp_(0, 5);
+  CHECK(values_of<std::int64_t>(c) == std::vector<std::int64_t>{0, 5});
+  check_error<std::invalid_argument>([&] { c.clamp_(0.5, std::nullopt); }, {"clamp_", "float32", "int64"});
+  CHECK(values_of<std::int64_t>(c) == std::vector<std::int64_t>{0, 5});
 }
 
 TEST_CASE("a number counts by its category, never its value", "[dtypes]") {
@@ -275,7 +452,7 @@ TEST_CASE("uint8, int32 and bool tensors: factories, conversion, copy, printing"
   CHECK(t.max().item<std::int64_t>() == 5);
   CHECK(values_of<std::uint8_t>(tensor(std::vector<double>{3, 200}, {2}, kUInt8).neg()) == std::vector<std::uint8_t>{253, 56});
   CHECK_THROWS_AS(zeros({2}, kInt32).requires_grad_(), std::invalid_argument);
-  check_error<std::invalid_argument>([] { exp(zeros({2}, kUInt8)); }, {"exp", "uint8"});
+  CHECK(exp(zeros({2}, kUInt8)).dtype() == kFloat32);  // as PyTorch: the default float dtype
   check_error<std::invalid_argument>([] { mean(zeros({2}, kInt32)); }, {"mean", "int32"});
 }
 
@@ -283,7 +460,10 @@ TEST_CASE("integer and bool ops give the same bits at any thread count", "[dtype
   const Tensor a = arange(0, 200000, 1, kInt32);
   const Tensor b = (arange(0, 200000, 1, kInt64) * 7).to(kUInt8);
   auto runs = sorix::testing::at_thread_counts({1, 2, 3, 8}, [&] {
-    return std::vector<Tensor>{a + b, a * b, b * b, a.gt(b * 1000), (a.lt(100000) + b.gt(3)), (a + b).sum()};
+    return std::vector<Tensor>{a + b,          a * b,          b * b,         a.gt(b * 1000), (a.lt(100000) + b.gt(3)),
+                               (a + b).sum(),  a.pow(3),       b.pow(5),      pow(3, b),      pow(a, b.to(kInt32)),
+                               a.clamp(7, 150000), b.clamp_max(100), a.square(), b.sign(), a.relu(),
+                               (a - 100000).abs(), sqrt(a),    exp(b),        cumsum(b, 0),  logsumexp(b, {0})};
   });
   for (std::size_t k = 1; k < runs.size(); ++k) {
     for (std::size_t j = 0; j < runs[0].size(); ++j) CHECK(bit_identical(runs[0][j], runs[k][j]));

@@ -5,7 +5,9 @@
 //                  images file, the remainder the labels file, loaded with load_fashion_mnist.
 #include <sys/stat.h>
 
+#include <cstdint>
 #include <exception>
+#include <numeric>
 
 #include "fuzz_common.hpp"
 
@@ -21,9 +23,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   try {
     if (data[0] % 2 == 0) {
       if (!fuzz::write_file(file, data + 1, size - 1)) return 0;
-      auto [bytes, shape] = data::read_idx_u8(file);
+      const auto loaded = data::read_idx_u8(file);
       Tensor t = data::read_idx(file);
-      (void)t.sum().item<double>();
+      // read_idx is read_idx_u8 as a tensor: int64 for 1-D files, uint8 (the bytes) otherwise.
+      const Dtype want = loaded.second.size() == 1 ? Dtype::Int64 : Dtype::UInt8;
+      const std::int64_t byte_sum = std::accumulate(loaded.first.begin(), loaded.first.end(), std::int64_t{0});
+      if (t.dtype() != want || t.shape() != loaded.second || t.sum().item<std::int64_t>() != byte_sum) {
+        __builtin_trap();
+      }
     } else {
       if (size < 2) return 0;
       const std::size_t rest = size - 2, split = rest * data[1] / 256;

@@ -169,6 +169,19 @@ TEST_CASE("activations: bad options raise errors naming the module and the value
   CHECK(contains(m, "inf"));
   // int64 inputs are not differentiable activations' dtypes.
   CHECK(contains(message_of([] { F::silu(arange(0, 4, 1, int64)); }), "silu"));
+  // hardtanh takes integers as PyTorch 1.13 does: the dtype kept, the bounds truncated toward zero
+  // into it; bool, uint8 with a negative limit and a bound the dtype cannot hold refuse.
+  const Tensor h = F::hardtanh(tensor({-3, 0, 7}), F::HardtanhFuncOptions().min_val(-2.5).max_val(2.5));
+  CHECK(h.dtype() == int64);
+  CHECK(values_of<std::int64_t>(h) == std::vector<std::int64_t>{-2, 0, 2});
+  m = message_of([] { F::hardtanh(zeros({2}, kUInt8)); });
+  CHECK(contains(m, "hardtanh"));
+  CHECK(contains(m, "uint8"));
+  CHECK(contains(message_of([] { F::hardtanh(zeros({2}, kBool)); }), "bool"));
+  m = message_of([] { F::hardtanh(zeros({2}, kInt32), F::HardtanhFuncOptions().min_val(0).max_val(1e10)); });
+  CHECK(contains(m, "hardtanh"));
+  CHECK(contains(m, "int32"));
+  CHECK(contains(message_of([] { F::hardtanh(zeros({2}, kInt64), F::HardtanhFuncOptions().min_val(-1e300)); }), "int64"));
 }
 
 TEST_CASE("activations: printing as PyTorch's", "[nn][activation]") {

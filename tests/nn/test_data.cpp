@@ -99,10 +99,11 @@ TEST_CASE("IDX files round trip plain and gzip-compressed", "[data]") {
     auto [got, got_shape] = sorix::data::read_idx_u8(p);
     CHECK(got == values);
     CHECK(got_shape == shape);
+    // Images keep the file's uint8 (as torchvision's read_image_file), byte for byte.
     Tensor t = sorix::data::read_idx(p);
-    REQUIRE(t.dtype() == Dtype::Float32);
+    REQUIRE(t.dtype() == Dtype::UInt8);
     REQUIRE(t.shape() == shape);
-    for (std::size_t i = 0; i < values.size(); ++i) CHECK(t.data_ptr<float>()[i] == static_cast<float>(values[i]));
+    CHECK(std::vector<std::uint8_t>(t.data_ptr<std::uint8_t>(), t.data_ptr<std::uint8_t>() + values.size()) == values);
   }
   // 1-D files (labels) read as int64; empty files are fine.
   const std::string labels = dir.file("labels.gz");
@@ -113,6 +114,11 @@ TEST_CASE("IDX files round trip plain and gzip-compressed", "[data]") {
         std::vector<std::int64_t>{3, 1, 4, 1, 5});
   sorix::data::write_idx_u8(dir.file("none"), {}, {0, 28, 28});
   CHECK(sorix::data::read_idx(dir.file("none")).shape() == Shape{0, 28, 28});
+  CHECK(sorix::data::read_idx(dir.file("none")).dtype() == Dtype::UInt8);
+  sorix::data::write_idx_u8(dir.file("2d"), {0, 255, 128, 7}, {2, 2});  // any file of 2+ dims is uint8
+  const Tensor two = sorix::data::read_idx(dir.file("2d"));
+  CHECK(two.dtype() == Dtype::UInt8);
+  CHECK(two.sum().item<std::int64_t>() == 390);  // no wrap: uint8 sums to int64 (as PyTorch)
   CHECK_THROWS_AS(sorix::data::write_idx_u8(dir.file("bad"), {1, 2}, {3}), std::invalid_argument);
 }
 

@@ -46,6 +46,7 @@ TEST_CASE("IDX: a zero dim beside dims whose product overflows is refused, namin
   // Zero dims beside small ones stay valid (an empty data set).
   write_bytes(f, idx({0, 28, 28}));
   CHECK(sorix::data::read_idx(f).shape() == sorix::Shape{0, 28, 28});
+  CHECK(sorix::data::read_idx(f).dtype() == sorix::Dtype::UInt8);  // images keep the file's bytes
 }
 
 TEST_CASE("ImageDataset: an image shape whose element count overflows is refused, not wrapped", "[data][fuzz]") {

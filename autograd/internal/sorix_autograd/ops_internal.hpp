@@ -23,6 +23,16 @@ inline Tensor contiguous_input(const Tensor& x, const char* op) {
 /// unless v's category is higher, never v's value). The arithmetic operators and where use it.
 Tensor scalar_for(const Tensor& t, Scalar v, const char* name);
 
+/// Refuses a number an integer dtype cannot hold, as PyTorch's Scalar::to<T>() does (uint8 takes
+/// -255..255, a negative one wrapping; int32 its range; bool 0 and 1; int64 and the float dtypes
+/// any number): an integer pow exponent and integer clamp bounds. Throws std::invalid_argument
+/// naming op, the value and the dtype.
+void check_fits(Scalar v, Dtype dtype, const char* op);
+
+/// x itself when float32/float64, else x converted to float32 (the default dtype): PyTorch's
+/// integer-to-float promotion for exp, log, sin, ... on integer and bool tensors.
+Tensor floating_input(const Tensor& x, const char* op);
+
 /// Product of shape[b..e).
 inline std::size_t prod(const XShape& s, std::size_t b, std::size_t e) {
   std::size_t p = 1;

@@ -176,7 +176,8 @@ Tensor read_idx(const std::string& path) {
   const auto loaded = read_idx_u8(path);
   const std::vector<std::uint8_t>& bytes = loaded.first;
   const Shape& shape = loaded.second;
-  const Dtype dtype = shape.size() == 1 ? Dtype::Int64 : Dtype::Float32;
+  // As torchvision: read_label_file gives int64 (1-D), read_image_file the file's own uint8.
+  const Dtype dtype = shape.size() == 1 ? Dtype::Int64 : Dtype::UInt8;
   Tensor t = empty(shape, dtype);
   detail::visit_dtype(dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;

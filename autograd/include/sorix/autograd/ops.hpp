@@ -27,9 +27,18 @@ Tensor add(const Tensor& a, const Tensor& b);
 Tensor sub(const Tensor& a, const Tensor& b);
 Tensor mul(const Tensor& a, const Tensor& b);
 Tensor div(const Tensor& a, const Tensor& b);
-/// a ** b, elementwise with broadcasting.
+/// a ** b, elementwise with broadcasting, in result_type(a, b) (as PyTorch): integers stay
+/// integers, exact (wrapping; a negative exponent gives 0 except for bases 1 and -1); a bool
+/// result throws.
 Tensor pow(const Tensor& a, const Tensor& b);
-Tensor pow(const Tensor& a, double exponent);
+/// The number's category decides, as for the other binary ops: an integer tensor to an integer
+/// power stays an integer (int64 x.pow(2) is int64; bool x.pow(2) int64), to a floating one
+/// (2.0 or 2.5) float32; a negative integer power of an integer tensor, and an exponent its
+/// dtype cannot hold (uint8 to the 256), throw std::invalid_argument (as PyTorch).
+Tensor pow(const Tensor& a, Scalar exponent);
+/// base ** exponent with a number base (libtorch's pow(Scalar, Tensor)): dtype
+/// result_type(exponent, base) (2 ** int32 is int32, 2.5 ** int64 float32).
+Tensor pow(Scalar base, const Tensor& exponent);
 Tensor gt(const Tensor& a, const Tensor& b);
 Tensor lt(const Tensor& a, const Tensor& b);
 Tensor ge(const Tensor& a, const Tensor& b);
@@ -65,6 +74,10 @@ Tensor nonzero(const Tensor& x);
 Tensor scalar_tensor(Scalar value, Dtype dtype);
 
 // ---- elementwise unary (autograd/src/unary.cpp) --------------------------------------------------
+// Integer and bool tensors as PyTorch (docs/dtypes.md): exp, log, sqrt, tanh, sigmoid (and sin,
+// cos, tan, log1p, expm1, rsqrt, reciprocal, erf below) compute in float32; neg, abs, relu, clamp,
+// sign, round, floor, ceil, trunc and square keep the integer dtype, exact; neg, abs, relu and
+// the roundings of a bool tensor throw (sign gives it back; square gives int64).
 Tensor neg(const Tensor& x);
 Tensor exp(const Tensor& x);
 Tensor log(const Tensor& x);
@@ -74,11 +87,14 @@ Tensor tanh(const Tensor& x);
 Tensor sigmoid(const Tensor& x);
 Tensor relu(const Tensor& x);
 Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
-/// Limits to [min, max]; gradient 1 inside (and at the bounds), 0 outside.
-Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> max);
+/// Limits to [min, max]; gradient 1 inside (and at the bounds), 0 outside. Dtype as PyTorch's:
+/// result_type of x and the bounds (an int64 tensor with integer bounds stays int64, exact; with
+/// a floating bound it is float32; a bool tensor with integer bounds int64); an integer bound its
+/// dtype cannot hold (uint8 to 300) throws.
+Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> max);
 
 // ---- elementwise math (autograd/src/unary_math.cpp) ----------------------------------------------
-// float32 / float64 (int64 throws naming the op). Values on every capability and thread count are
+// float32 / float64; integer and bool tensors as in the unary block above. Values on every capability and thread count are
 // the same bits: sorix's own polynomials (core/internal/sorix_core/kernels/math.hpp), never libm. Accuracy: a few
 // ulp (sin/cos/tan: for |x| <= 2^20 (float32) / 2^30 (float64); further out deterministic but
 // inexact). Gradients are composed from differentiable ops (twice differentiable).
@@ -111,10 +127,10 @@ Tensor reciprocal(const Tensor& x);
 /// The error function, 2/sqrt(pi) * integral_0^x e^(-t^2) dt. Gradient g 2/sqrt(pi) e^(-x^2).
 Tensor erf(const Tensor& x);
 /// max(x, min), NaN stays NaN. Gradient g where x >= min (1 at x == min, as PyTorch), else 0.
-/// A NaN min throws std::invalid_argument.
-Tensor clamp_min(const Tensor& x, double min);
+/// A NaN min throws std::invalid_argument. Dtype as clamp's.
+Tensor clamp_min(const Tensor& x, Scalar min);
 /// min(x, max), NaN stays NaN. Gradient g where x <= max, else 0.
-Tensor clamp_max(const Tensor& x, double max);
+Tensor clamp_max(const Tensor& x, Scalar max);
 
 // ---- reductions (autograd/src/reduce.cpp, autograd/src/reduce_minmax.cpp) ------------------------
 /// Sum of all elements (0-dim). Deterministic: fixed chunks combined in index order.
@@ -213,13 +229,18 @@ Tensor std(const Tensor& x, const std::vector<std::int64_t>& dims = {}, std::int
 /// than -inf, or NaN, throws. Any other p uses pow (libm: docs/determinism.md).
 Tensor norm(const Tensor& x, double p = 2.0, const std::vector<std::int64_t>& dims = {}, bool keepdim = false);
 /// log(sum(exp(x))) over dims, stable (the max is subtracted first; all -inf gives -inf, +inf
-/// gives +inf). Gradient g * softmax.
+/// gives +inf). Gradient g * softmax. Integer and bool tensors compute in float32 (as PyTorch).
 Tensor logsumexp(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim = false);
 /// Running sum / product along dim, each line in index order (one rounding chain per line, the
 /// same bits at any thread count). int64 allowed (no gradient). cumprod's gradient handles zeros
 /// (as PyTorch) and is twice differentiable.
 Tensor cumsum(const Tensor& x, std::int64_t dim);
 Tensor cumprod(const Tensor& x, std::int64_t dim);
+/// Product of all elements (0-dim), or along dim (removed unless keepdim), as the last element of
+/// cumprod's line: the same chain in index order, bool and integer tensors in int64 (wrapping, as
+/// PyTorch), cumprod's gradient (zeros handled). An empty product is 1.
+Tensor prod(const Tensor& x);
+Tensor prod(const Tensor& x, std::int64_t dim, bool keepdim = false);
 /// Sorted values and int64 indices along dim. The sort is always stable (ties keep their input
 /// order; `stable` is accepted for libtorch's signature); NaN sorts as the largest value.
 /// Gradient: g scattered back to the source positions.

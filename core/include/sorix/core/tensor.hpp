@@ -179,7 +179,7 @@ class Tensor {
 
   // ---- elementwise (autograd/src/unary.cpp, autograd/src/binary.cpp) ------------------------
   Tensor neg() const;
-  Tensor pow(double exponent) const;
+  Tensor pow(Scalar exponent) const;
   Tensor pow(const Tensor& exponent) const;
   Tensor exp() const;
   Tensor log() const;
@@ -189,7 +189,7 @@ class Tensor {
   Tensor sigmoid() const;
   Tensor relu() const;
   Tensor leaky_relu(double negative_slope = 0.01) const;
-  Tensor clamp(std::optional<double> min, std::optional<double> max) const;
+  Tensor clamp(std::optional<Scalar> min, std::optional<Scalar> max) const;
   // (autograd/src/unary_math.cpp; the formulas and gradients are documented in sorix/autograd/ops.hpp)
   Tensor sin() const;
   Tensor cos() const;
@@ -205,8 +205,8 @@ class Tensor {
   Tensor rsqrt() const;
   Tensor reciprocal() const;
   Tensor erf() const;
-  Tensor clamp_min(double min) const;
-  Tensor clamp_max(double max) const;
+  Tensor clamp_min(Scalar min) const;
+  Tensor clamp_max(Scalar max) const;
   Tensor add(const Tensor& o) const;
   Tensor sub(const Tensor& o) const;
   Tensor mul(const Tensor& o) const;
@@ -243,7 +243,10 @@ class Tensor {
   Tensor& div_(Scalar o);
   Tensor& fill_(Scalar value);
   Tensor& zero_();
-  Tensor& clamp_(std::optional<double> min, std::optional<double> max);
+  Tensor& clamp_(std::optional<Scalar> min, std::optional<Scalar> max);
+  /// this ** exponent in place (the dtype kept; a floating result into an integer tensor throws).
+  Tensor& pow_(Scalar exponent);
+  Tensor& pow_(const Tensor& exponent);
   /// Copies src (broadcast to this tensor's shape, converted to its dtype) into this tensor's
   /// memory: through a view, into its base.
   Tensor& copy_(const Tensor& src);
@@ -281,6 +284,8 @@ class Tensor {
   bool equal(const Tensor& other) const;
   Tensor cumsum(std::int64_t dim) const;
   Tensor cumprod(std::int64_t dim) const;
+  Tensor prod() const;
+  Tensor prod(std::int64_t dim, bool keepdim = false) const;
   std::tuple<Tensor, Tensor> sort(std::int64_t dim = -1, bool descending = false) const;
   Tensor argsort(std::int64_t dim = -1, bool descending = false) const;
   std::tuple<Tensor, Tensor> topk(std::int64_t k, std::int64_t dim = -1, bool largest = true, bool sorted = true) const;

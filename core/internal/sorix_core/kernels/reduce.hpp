@@ -11,7 +11,8 @@
 namespace sorix::kernels {
 
 /// Sum of x[0..n), serial: the active capability's kernel, in one fixed lane layout on every
-/// CPU (elementwise_kernels.hpp); int64 in index order.
+/// CPU (elementwise_kernels.hpp); int64 in index order, wrapping as PyTorch's (wrapping_add: a
+/// signed overflow would be undefined behaviour).
 template <class T>
 T sum_run(const T* x, std::size_t n) {
   if constexpr (std::is_same_v<T, float>) {
@@ -20,7 +21,7 @@ T sum_run(const T* x, std::size_t n) {
     return active().sum_f64(x, n);
   } else {
     T s = 0;
-    for (std::size_t i = 0; i < n; ++i) s += x[i];
+    for (std::size_t i = 0; i < n; ++i) s = wrapping_add(s, x[i]);
     return s;
   }
 }
@@ -38,7 +39,7 @@ template <class T>
 T sum_all(const T* x, std::size_t n) {
   return parallel::parallel_reduce<T>(
       n, parallel::kChunkSize, T(0), [&](std::size_t b, std::size_t e) { return sum_run(x + b, e - b); },
-      [](T a, T b) { return a + b; });
+      [](T a, T b) { return wrapping_add(a, b); });  // a + b for floats
 }
 
 /// For a reduction of x viewed as [outer, r, inner] over k (inner > 1): body(o, c0, c1) for
@@ -75,7 +76,7 @@ void sum_axis(const T* x, T* out, std::size_t outer, std::size_t r, std::size_t 
             const T* p = x + o * r;
             T acc = 0;
             for (std::size_t b = 0; b < r; b += parallel::kChunkSize)
-              acc += sum_run(p + b, std::min(r - b, parallel::kChunkSize));
+              acc = wrapping_add(acc, sum_run(p + b, std::min(r - b, parallel::kChunkSize)));
             out[o] = acc;
           }
         },
@@ -90,7 +91,11 @@ void sum_axis(const T* x, T* out, std::size_t outer, std::size_t r, std::size_t 
     std::fill(dst + c0, dst + c1, T(0));
     for (std::size_t k = 0; k < r; ++k) {
       const T* row = src + k * inner;
-      for (std::size_t c = c0; c < c1; ++c) dst[c] += row[c];
+      if constexpr (std::is_integral_v<T>) {
+        for (std::size_t c = c0; c < c1; ++c) dst[c] = wrapping_add(dst[c], row[c]);
+      } else {
+        for (std::size_t c = c0; c < c1; ++c) dst[c] += row[c];
+      }
     }
   });
 }

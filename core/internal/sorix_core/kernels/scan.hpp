@@ -61,6 +61,12 @@ void scan_axis(const T* x, T* y, std::size_t outer, std::size_t r, std::size_t i
         Acc& a = acc[i - ib];
         if (s == 0) {
           a = static_cast<Acc>(xk[i]);
+        } else if constexpr (std::is_integral_v<Acc> && !std::is_same_v<Acc, bool>) {
+          // Integers wrap in two's complement (PyTorch's), through the unsigned type: a signed
+          // overflow would be undefined behaviour.
+          using U = std::make_unsigned_t<Acc>;
+          const U u = static_cast<U>(a), v = static_cast<U>(xk[i]);
+          a = static_cast<Acc>(Product ? static_cast<U>(u * v) : static_cast<U>(u + v));
         } else if constexpr (Product) {
           a = a * static_cast<Acc>(xk[i]);
         } else {

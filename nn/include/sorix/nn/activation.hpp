@@ -282,6 +282,8 @@ using ELUFuncOptions = ELUOptions;
 using SoftplusFuncOptions = SoftplusOptions;
 using HardtanhFuncOptions = HardtanhOptions;
 /// The modules' ops (their checks name the function: "gelu", "elu", "softplus", "hardtanh").
+/// float32/float64, as PyTorch 1.13; hardtanh also takes int32/int64 (and uint8 with limits >= 0),
+/// keeping the dtype, its bounds truncated toward zero into it.
 Tensor gelu(const Tensor& input, const GELUFuncOptions& options = {});
 Tensor silu(const Tensor& input);
 Tensor elu(const Tensor& input, const ELUFuncOptions& options = {});

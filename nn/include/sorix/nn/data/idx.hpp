@@ -26,8 +26,9 @@ std::pair<std::vector<std::uint8_t>, Shape> read_idx_u8(const std::string& path)
 /// must equal the product of shape (std::invalid_argument); I/O errors throw std::runtime_error.
 void write_idx_u8(const std::string& path, const std::vector<std::uint8_t>& values, const Shape& shape);
 
-/// The raw values of an IDX file as a tensor of its shape: int64 for 1-D files (labels),
-/// float32 (unscaled, 0..255) otherwise (images).
+/// The raw values of an IDX file as a tensor of its shape, as torchvision's MNIST readers: int64
+/// for 1-D files (labels, read_label_file), the file's own uint8 (0..255) otherwise (images,
+/// read_image_file); x.to(kFloat32) / 255 scales images to [0, 1].
 Tensor read_idx(const std::string& path);
 
 /// Fashion-MNIST (or MNIST: same file names) from `dir`: "{train,t10k}-images-idx3-ubyte[.gz]"
