@@ -231,6 +231,22 @@ void for_each_image_dcols(const Tensor& grad, const Tensor& w, std::int64_t G, s
   });
 }
 
+// create_graph: conv_forward's gradients as recorded ops (matmul, permute, sum), differentiable
+// again: dW = g cols^T, the columns' gradient W^T g as [G * K, N * P], db = the sum over (n, p).
+struct RecordedGrads {
+  Tensor dw, dcols, db;
+};
+RecordedGrads conv_grads_recorded(const Tensor& grad, const Tensor& w, const Tensor& cols, std::int64_t G,
+                                  std::int64_t N, std::int64_t P, std::int64_t K, bool gw, bool gc, bool gb) {
+  const std::int64_t OCg = w.size(0) / G;
+  const Tensor g3 = reshape(permute(reshape(grad, {N, G, OCg, P}), {1, 2, 0, 3}), {G, OCg, N * P});
+  RecordedGrads r;
+  if (gw) r.dw = reshape(matmul(g3, transpose(reshape(cols, {G, K, N * P}), -2, -1)), w.shape());
+  if (gc) r.dcols = reshape(matmul(transpose(reshape(w, {G, OCg, K}), -2, -1), g3), {G * K, N * P});
+  if (gb) r.db = sum(grad, {0, 2, 3});
+  return r;
+}
+
 // conv_forward as a recorded op of w, the columns (a tensor the caller made: a 1 x 1 kernel's
 // view of the input) and b.
 Tensor conv_product(const Tensor& w_in, const Tensor& cols_in, const Tensor& b_in, std::int64_t G, std::int64_t N,
@@ -249,14 +265,12 @@ Tensor conv_product(const Tensor& w_in, const Tensor& cols_in, const Tensor& b_i
       [sw = autograd::SavedTensor(w), sc = autograd::SavedTensor(cols), gw, gc, gb, has_bias, G, N, P,
        K](const Tensor& grad) -> std::vector<Tensor> {
         const Tensor w = sw.unpack("conv2d"), c = sc.unpack("conv2d");
-        const std::int64_t OC = w.size(0), OCg = OC / G;
         std::vector<Tensor> out(has_bias ? 3 : 2);
         if (autograd::grad_enabled()) {  // create_graph: matmul's formulas, differentiable again
-          const Tensor g3 = reshape(permute(reshape(grad, {N, G, OCg, P}), {1, 2, 0, 3}), {G, OCg, N * P});
-          const Tensor w3 = reshape(w, {G, OCg, K}), c3 = reshape(c, {G, K, N * P});
-          if (gw) out[0] = reshape(matmul(g3, transpose(c3, -2, -1)), w.shape());
-          if (gc) out[1] = reshape(matmul(transpose(w3, -2, -1), g3), c.shape());
-          if (gb) out[2] = sum(grad, {0, 2, 3});
+          const RecordedGrads r = conv_grads_recorded(grad, w, c, G, N, P, K, gw, gc, gb);
+          out[0] = r.dw;
+          out[1] = r.dcols;
+          if (has_bias) out[2] = r.db;
           return out;
         }
         conv_weight_bias_grads(grad, c, w, G, N, P, gw, gb, out[0], has_bias ? out[2] : out[0]);
@@ -300,15 +314,13 @@ Tensor conv_im2col(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, c
       [sx = autograd::SavedTensor(x_in), sw = autograd::SavedTensor(w), sc = autograd::SavedTensor(cols), geom, gx, gw,
        gb, has_bias, G, N, P, K](const Tensor& grad) -> std::vector<Tensor> {
         const Tensor w = sw.unpack("conv2d"), c = sc.unpack("conv2d");
-        const std::int64_t OC = w.size(0), OCg = OC / G;
         std::vector<Tensor> out(has_bias ? 3 : 2);
         if (autograd::grad_enabled()) {  // create_graph: differentiable formulas (im2col/col2im recorded)
-          const Tensor cr = detail::im2col(sx.unpack("conv2d"), geom);
-          const Tensor g3 = reshape(permute(reshape(grad, {N, G, OCg, P}), {1, 2, 0, 3}), {G, OCg, N * P});
-          const Tensor w3 = reshape(w, {G, OCg, K}), c3 = reshape(cr, {G, K, N * P});
-          if (gx) out[0] = detail::col2im(reshape(matmul(transpose(w3, -2, -1), g3), {G * K, N * P}), geom);
-          if (gw) out[1] = reshape(matmul(g3, transpose(c3, -2, -1)), w.shape());
-          if (gb) out[2] = sum(grad, {0, 2, 3});
+          const RecordedGrads r =
+              conv_grads_recorded(grad, w, detail::im2col(sx.unpack("conv2d"), geom), G, N, P, K, gw, gx, gb);
+          if (gx) out[0] = detail::col2im(r.dcols, geom);
+          out[1] = r.dw;
+          if (has_bias) out[2] = r.db;
           return out;
         }
         conv_weight_bias_grads_t(grad, c, w, G, N, P, gw, gb, out[1], has_bias ? out[2] : out[1]);
