@@ -20,36 +20,25 @@ void for_each_plane(const ConvGeometry& g, std::size_t work_per_plane, Body&& bo
   }, per_task);
 }
 
-Tensor im2col_plain(const Tensor& x_in, const ConvGeometry& g) {
+// ones_row: one more row of ones after the columns (im2col_with_ones).
+Tensor im2col_plain(const Tensor& x_in, const ConvGeometry& g, bool ones_row = false) {
   const Tensor x = x_in.contiguous();
   return sorix::detail::visit_floating(x.dtype(), "im2col", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    Tensor cols = sorix::detail::make_empty<T>({g.rows(), g.cols()});
+    Tensor cols = sorix::detail::make_empty<T>({g.rows() + (ones_row ? 1 : 0), g.cols()});
     const T* px = sorix::detail::flat<T>(x);
     T* pc = sorix::detail::flat<T>(cols);
     for_each_plane(g, g.rows() / std::max<std::size_t>(1, g.C) * g.positions(), [&](std::size_t n, std::size_t c) {
       kernels::im2col_plane(px + (n * g.C + c) * g.H * g.W, g, n, c, pc);
     });
+    if (ones_row) std::fill(pc + g.rows() * g.cols(), pc + (g.rows() + 1) * g.cols(), T(1));
     return cols;
   });
 }
 
 }  // namespace
 
-Tensor im2col_with_ones(const Tensor& x_in, const ConvGeometry& g) {
-  const Tensor x = x_in.contiguous();
-  return sorix::detail::visit_floating(x.dtype(), "im2col", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    Tensor cols = sorix::detail::make_empty<T>({g.rows() + 1, g.cols()});
-    const T* px = sorix::detail::flat<T>(x);
-    T* pc = sorix::detail::flat<T>(cols);
-    for_each_plane(g, g.rows() / std::max<std::size_t>(1, g.C) * g.positions(), [&](std::size_t n, std::size_t c) {
-      kernels::im2col_plane(px + (n * g.C + c) * g.H * g.W, g, n, c, pc);
-    });
-    std::fill(pc + g.rows() * g.cols(), pc + (g.rows() + 1) * g.cols(), T(1));
-    return cols;
-  });
-}
+Tensor im2col_with_ones(const Tensor& x, const ConvGeometry& g) { return im2col_plain(x, g, true); }
 
 namespace {
 

@@ -156,30 +156,44 @@ inline xsimd::batch<double, A> fmadd(const xsimd::batch<double, A>& a, const xsi
   }
 }
 
-/// The first n < lanes values at p, zeros in the other lanes: masked loads on AVX2 and AVX-512
-/// (nothing past p + n is read), a staged copy elsewhere.
+/// Lanes [lo, hi) of the register whose lane k would be at address base + k * sizeof(T) (only
+/// those lanes are read: masked loads on AVX2 and AVX-512, a staged copy elsewhere), +0 in the
+/// others. An address, not a pointer: lane 0 may lie before the data.
 template <class A, class T>
-inline xsimd::batch<T, A> load_first(const T* p, std::size_t n) {
+inline xsimd::batch<T, A> load_lanes(std::uintptr_t base, std::size_t lo, std::size_t hi) {
   using B = xsimd::batch<T, A>;
 #if SORIX_X86
   if constexpr (kIsAvx512<A>) {
-    if constexpr (std::is_same_v<T, float>) return B(_mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), p));
-    else return B(_mm512_maskz_loadu_pd(static_cast<__mmask8>((1u << n) - 1), p));
+    const unsigned m = ((1u << hi) - 1u) & ~((1u << lo) - 1u);
+    if constexpr (std::is_same_v<T, float>)
+      return B(_mm512_maskz_loadu_ps(static_cast<__mmask16>(m), reinterpret_cast<const void*>(base)));
+    else return B(_mm512_maskz_loadu_pd(static_cast<__mmask8>(m), reinterpret_cast<const void*>(base)));
   } else if constexpr (kIsAvx2<A>) {
     if constexpr (std::is_same_v<T, float>) {
       const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-      return B(_mm256_maskload_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), lane)));
+      const __m256i m = _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(lo)), lane),
+                                            _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(hi)), lane));
+      return B(_mm256_maskload_ps(reinterpret_cast<const float*>(base), m));
     } else {
       const __m256i lane = _mm256_setr_epi64x(0, 1, 2, 3);
-      return B(_mm256_maskload_pd(p, _mm256_cmpgt_epi64(_mm256_set1_epi64x(static_cast<long long>(n)), lane)));
+      const __m256i m = _mm256_andnot_si256(_mm256_cmpgt_epi64(_mm256_set1_epi64x(static_cast<long long>(lo)), lane),
+                                            _mm256_cmpgt_epi64(_mm256_set1_epi64x(static_cast<long long>(hi)), lane));
+      return B(_mm256_maskload_pd(reinterpret_cast<const double*>(base), m));
     }
   } else
 #endif
   {
     alignas(64) T buf[B::size];
-    for (std::size_t k = 0; k < B::size; ++k) buf[k] = k < n ? p[k] : T(0);
+    for (std::size_t k = 0; k < B::size; ++k)
+      buf[k] = k >= lo && k < hi ? *reinterpret_cast<const T*>(base + k * sizeof(T)) : T(0);
     return B::load_aligned(buf);
   }
+}
+
+/// The first n < lanes values at p, zeros in the other lanes (nothing past p + n is read).
+template <class A, class T>
+inline xsimd::batch<T, A> load_first(const T* p, std::size_t n) {
+  return load_lanes<A, T>(reinterpret_cast<std::uintptr_t>(p), 0, n);
 }
 
 /// Stores the first n < lanes lanes of v at p (nothing past p + n is written).

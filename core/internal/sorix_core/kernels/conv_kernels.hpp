@@ -17,40 +17,6 @@ namespace sorix::kernels {
 
 template <class A>
 struct ConvKernelsOf {
-  // Lanes [lo, hi) of the register whose lane k would be at address base + k * sizeof(T) (only
-  // those lanes are read), +0 in the others.
-  template <class T>
-  static xsimd::batch<T, A> load_lanes(std::uintptr_t base, std::size_t lo, std::size_t hi) {
-    using B = xsimd::batch<T, A>;
-#if SORIX_X86
-    if constexpr (kIsAvx512<A>) {
-      const unsigned m = ((1u << hi) - 1u) & ~((1u << lo) - 1u);
-      if constexpr (std::is_same_v<T, float>)
-        return B(_mm512_maskz_loadu_ps(static_cast<__mmask16>(m), reinterpret_cast<const void*>(base)));
-      else return B(_mm512_maskz_loadu_pd(static_cast<__mmask8>(m), reinterpret_cast<const void*>(base)));
-    } else if constexpr (kIsAvx2<A>) {
-      if constexpr (std::is_same_v<T, float>) {
-        const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-        const __m256i m = _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(lo)), lane),
-                                              _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(hi)), lane));
-        return B(_mm256_maskload_ps(reinterpret_cast<const float*>(base), m));
-      } else {
-        const __m256i lane = _mm256_setr_epi64x(0, 1, 2, 3);
-        const __m256i m =
-            _mm256_andnot_si256(_mm256_cmpgt_epi64(_mm256_set1_epi64x(static_cast<long long>(lo)), lane),
-                                _mm256_cmpgt_epi64(_mm256_set1_epi64x(static_cast<long long>(hi)), lane));
-        return B(_mm256_maskload_pd(reinterpret_cast<const double*>(base), m));
-      }
-    } else
-#endif
-    {
-      alignas(64) T buf[B::size];
-      for (std::size_t k = 0; k < B::size; ++k)
-        buf[k] = k >= lo && k < hi ? *reinterpret_cast<const T*>(base + k * sizeof(T)) : T(0);
-      return B::load_aligned(buf);
-    }
-  }
-
   /// dst[c * dst_ld + r] = src[r * src_ld + c] for r < rows, c < cols (a copy: exact).
   static void transpose_f32(const float* src, std::size_t src_ld, float* dst, std::size_t dst_ld, std::size_t rows,
                             std::size_t cols) {
@@ -93,7 +59,7 @@ struct ConvKernelsOf {
             const T* row = cols + (ki * g.kw + kj) * ld + oh * g.OW;
             const std::uintptr_t base = reinterpret_cast<std::uintptr_t>(row) +
                                         static_cast<std::uintptr_t>(b0 - off) * sizeof(T);  // lane 0's address
-            acc = acc + load_lanes<T>(base, static_cast<std::size_t>(lo - b0), static_cast<std::size_t>(hi - b0));
+            acc = acc + load_lanes<A, T>(base, static_cast<std::size_t>(lo - b0), static_cast<std::size_t>(hi - b0));
           }
         }
         T* out = x_plane + h * g.W + w0;
