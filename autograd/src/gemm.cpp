@@ -380,7 +380,7 @@ void gemm_batch_tree(bool trans_a, bool trans_b, std::size_t M, std::size_t N, s
         own_gemm<T>(trans_a, trans_b, M, N, kc, T(1), A + (trans_a ? k0 * lda : k0), lda, B + (trans_b ? k0 : k0 * ldb),
                     ldb, T(0), partial.data() + c * M * N, N, 0, true);
       }
-    });
+    }, 0);  // grain 0: every chunk is a task (the default grain counts elements, not chunks)
     ChunkTree<T> tree(M * N);
     for (std::size_t c = 0; c < chunks; ++c) {
       std::copy(partial.data() + c * M * N, partial.data() + (c + 1) * M * N, tree.next());

@@ -132,7 +132,7 @@ Tensor conv_forward(const Tensor& w, const Tensor& cols, const Tensor& b, std::i
             kernels::gemm_serial<T>(false, false, OCg, sz(P), sz(K), T(1), pw + g * OCg * sz(K), sz(K),
                                     pc + g * sz(K) * NP + n * sz(P), NP, beta, py + (n * sz(OC) + g * OCg) * sz(P), sz(P));
         }
-      });
+      }, 0);  // grain 0: every image is a task (the default grain counts elements, not images)
       return out;
     }
     for (std::size_t n = 0; n < sz(N); ++n) fill_bias(n);
@@ -228,7 +228,7 @@ void for_each_image_dcols(const Tensor& grad, const Tensor& w, std::int64_t G, s
       }
       each(n, buf.data());
     }
-  });
+  }, 0);  // grain 0: every image is a task (the default grain counts elements, not images)
 }
 
 // create_graph: conv_forward's gradients as recorded ops (matmul, permute, sum), differentiable

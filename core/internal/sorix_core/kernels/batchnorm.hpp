@@ -31,13 +31,18 @@ struct BnDims {
 };
 
 // Channels per task of the channel reductions. Each channel is reduced over (n, l) in one fixed
-// order whatever the block, so this only sets the parallel grain, never the bits.
+// order whatever the block, so this only sets the parallel grain, never the bits. [N, C] inputs
+// sum channels across vector lanes (wide blocks); [N, C, L] planes are summed channel by channel
+// in groups of 8 (bn_kernels.hpp), so a block of 8 lets BatchNorm2d's 32 or 64 channels feed
+// every thread.
 constexpr std::size_t kChannelBlock = 64;
+constexpr std::size_t kPlaneChannelBlock = 8;
 
 // Runs body(c0, c1) over fixed channel blocks; inline when the whole input is small.
 template <class Body>
 void for_channel_blocks(const BnDims& d, Body&& body) {
-  parallel::parallel_for(d.C, kChannelBlock, body, parallel::kInlineGrain / std::max<std::size_t>(d.M(), 1));
+  parallel::parallel_for(d.C, d.L == 1 ? kChannelBlock : kPlaneChannelBlock, body,
+                         parallel::kInlineGrain / std::max<std::size_t>(d.M(), 1));
 }
 
 // Runs body(n0, n1) over fixed blocks of batch rows (elementwise passes).
