@@ -214,6 +214,33 @@ TEST_CASE("conv, pooling and their gradients are bit-identical at 1, 2, 3 and 8 
   }
 }
 
+TEST_CASE("a convolution without gradients (image by image, no batch columns) gives the recorded path's bits",
+          "[nn][conv][determinism]") {
+  for (sorix::Dtype dt : kDtypes) {
+    INFO(sorix::dtype_name(dt));
+    for (std::int64_t groups : {1, 2}) {
+      for (bool bias : {true, false}) {
+        INFO("groups " << groups << " bias " << bias);
+        sorix::manual_seed(9);
+        nn::Conv2d conv(nn::Conv2dOptions(4, 6, 3).padding(1).stride({1, 2}).groups(groups).bias(bias), dt);
+        // 20 images: the inference path's image tasks at 1, 2 and 3 threads (it needs 2 per thread).
+        const Tensor x = sorix::randn({20, 4, 9, 11}, dt);
+        const Tensor recorded = conv(x);  // the weights require gradients: the recorded op
+        REQUIRE(recorded.requires_grad());
+        const auto inferred = sorix::testing::at_thread_counts({1, 2, 3}, [&] {
+          sorix::NoGradGuard no_grad;
+          return conv(x);
+        });
+        for (std::size_t i = 0; i < inferred.size(); ++i) {
+          INFO("thread count #" << i);
+          CHECK_FALSE(inferred[i].requires_grad());
+          CHECK(sorix::testing::bit_identical(inferred[i], recorded.detach()));
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("bad conv and pooling options raise errors naming the layer and the value", "[nn][conv][errors]") {
   CHECK(contains(message_of([] { nn::Conv2d(nn::Conv2dOptions(3, 4, 0)); }), "Conv2d"));
   CHECK(contains(message_of([] { nn::Conv2d(nn::Conv2dOptions(3, 4, 0)); }), "kernel_size must be >= 1, got (0, 0)"));

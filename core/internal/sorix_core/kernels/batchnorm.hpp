@@ -32,11 +32,11 @@ struct BnDims {
 
 // Channels per task of the channel reductions. Each channel is reduced over (n, l) in one fixed
 // order whatever the block, so this only sets the parallel grain, never the bits. [N, C] inputs
-// sum channels across vector lanes (wide blocks); [N, C, L] planes are summed channel by channel
-// in groups of 8 (bn_kernels.hpp), so a block of 8 lets BatchNorm2d's 32 or 64 channels feed
-// every thread.
+// sum channels across vector lanes (wide blocks); [N, C, L] planes are summed 16 or 8 channels
+// at a time (bn_kernels.hpp), so a block of 16 lets BatchNorm2d's 32 or 64 channels feed two or
+// four threads.
 constexpr std::size_t kChannelBlock = 64;
-constexpr std::size_t kPlaneChannelBlock = 8;
+constexpr std::size_t kPlaneChannelBlock = 16;
 
 // Runs body(c0, c1) over fixed channel blocks; inline when the whole input is small.
 template <class Body>

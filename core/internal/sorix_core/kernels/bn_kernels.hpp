@@ -8,6 +8,7 @@
 #include <cstddef>
 
 #include "sorix_core/kernels/arch.hpp"
+#include "sorix_core/kernels/gemm_kernels.hpp"
 #include "sorix_core/kernels/table.hpp"
 
 namespace sorix::kernels {
@@ -85,6 +86,64 @@ struct BnKernelsOf {
     for (; c < c1; ++c) run(std::integral_constant<std::size_t, 1>{}, c);
   }
 
+  // [N, C, L] float planes with AVX2 / AVX-512: channels in vector lanes, as rows_across_channels
+  // does for [N, C]. An 8 x 8 block (8 channels by 8 positions) of each source is transposed in
+  // registers (a copy), then added position by position, so lane j's chain is channel c + j's
+  // scalar chain in (n, l) order: planes()'s bits. NG groups of 8 channels advance side by side
+  // (independent chains). vstep(acc, v, vals, c): vals[s] = source s at the lane vector of
+  // channels c .. c + WD, acc[.][v] its accumulators.
+  static constexpr bool kLanePlanes = kIsAvx2<A> || kIsAvx512<A>;
+  static constexpr std::size_t kGroupVecs = WD < 8 ? 8 / WD : 1;  // lane vectors per 8 channels
+
+  template <std::size_t NS, std::size_t NG, class VStep>
+  static void lane_planes(const float* const (&src)[NS], std::size_t C, std::size_t L, std::size_t n0, std::size_t n1,
+                          std::size_t c, std::size_t c0, std::size_t outs, double* const* out, VStep&& vstep) {
+    constexpr std::size_t V = NG * kGroupVecs;
+    D acc[2][V];
+    for (auto& a : acc)
+      for (auto& v : a) v = D(0.0);
+    alignas(64) float buf[NS][NG][64];
+    const auto add_position = [&](std::size_t k) {  // position k of the transposed blocks
+      for (std::size_t v = 0; v < V; ++v) {
+        D vals[NS];
+        for (std::size_t s = 0; s < NS; ++s) vals[s] = wide(&buf[s][v / kGroupVecs][k * 8 + (v % kGroupVecs) * WD]);
+        vstep(acc, v, vals, c + v * WD);
+      }
+    };
+    for (std::size_t n = n0; n < n1; ++n) {
+      const std::size_t base = (n * C + c) * L;
+      std::size_t l = 0;
+      for (; l + 8 <= L; l += 8) {
+        for (std::size_t s = 0; s < NS; ++s)
+          for (std::size_t q = 0; q < NG; ++q)
+            GemmKernels<A, float>::transpose8x8(src[s] + base + q * 8 * L + l, L, buf[s][q], 8);
+        for (std::size_t k = 0; k < 8; ++k) add_position(k);
+      }
+      for (; l < L; ++l) {  // the plane's last positions: one lane per channel, gathered
+        for (std::size_t s = 0; s < NS; ++s)
+          for (std::size_t q = 0; q < NG; ++q)
+            for (std::size_t j = 0; j < 8; ++j) buf[s][q][j] = src[s][base + (q * 8 + j) * L + l];
+        add_position(0);
+      }
+    }
+    for (std::size_t s = 0; s < outs; ++s)
+      for (std::size_t v = 0; v < V; ++v) acc[s][v].store_unaligned(out[s] + (c - c0) + v * WD);
+  }
+
+  // lane_planes over the channels [c0, c1): 16 channels, then 8, then planes() for the rest.
+  template <std::size_t NS, class VStep, class Step>
+  static void planes_by_lanes(const float* const (&src)[NS], std::size_t C, std::size_t L, std::size_t n0,
+                              std::size_t n1, std::size_t c0, std::size_t c1, std::size_t outs, double* const* out,
+                              VStep&& vstep, Step&& step) {
+    std::size_t c = c0;
+    for (; c + 16 <= c1; c += 16) lane_planes<NS, 2>(src, C, L, n0, n1, c, c0, outs, out, vstep);
+    for (; c + 8 <= c1; c += 8) lane_planes<NS, 1>(src, C, L, n0, n1, c, c0, outs, out, vstep);
+    if (c < c1) {
+      double* rest[2] = {out[0] + (c - c0), outs > 1 ? out[1] + (c - c0) : nullptr};
+      planes(C, L, n0, n1, c, c1, outs, rest, step);
+    }
+  }
+
   template <class T>
   static void channel_sums(const T* x, std::size_t C, std::size_t L, std::size_t n0, std::size_t n1, std::size_t c0,
                            std::size_t c1, const double* mean, double* out) {
@@ -109,16 +168,30 @@ struct BnKernelsOf {
       }
       return;
     }
-    if (mean == nullptr) {
-      planes(C, L, n0, n1, c0, c1, 1, outs, [&](auto& acc, std::size_t j, std::size_t i, std::size_t) {
-        acc[0][j] += static_cast<double>(x[i]);
-      });
-    } else {
-      planes(C, L, n0, n1, c0, c1, 1, outs, [&](auto& acc, std::size_t j, std::size_t i, std::size_t c) {
-        const double dv = static_cast<double>(x[i]) - mean[c];
-        acc[0][j] += dv * dv;
-      });
+    const auto sum = [&](auto& acc, std::size_t j, std::size_t i, std::size_t) { acc[0][j] += static_cast<double>(x[i]); };
+    const auto squares = [&](auto& acc, std::size_t j, std::size_t i, std::size_t c) {
+      const double dv = static_cast<double>(x[i]) - mean[c];
+      acc[0][j] += dv * dv;
+    };
+    if constexpr (kLanePlanes && std::is_same_v<T, float>) {
+      const float* const src[1] = {x};
+      if (mean == nullptr) {
+        planes_by_lanes<1>(src, C, L, n0, n1, c0, c1, 1, outs,
+                           [](auto& acc, std::size_t v, const D* vals, std::size_t) { acc[0][v] = acc[0][v] + vals[0]; },
+                           sum);
+      } else {
+        planes_by_lanes<1>(
+            src, C, L, n0, n1, c0, c1, 1, outs,
+            [&](auto& acc, std::size_t v, const D* vals, std::size_t c) {
+              const D dv = vals[0] - D::load_unaligned(mean + c);
+              acc[0][v] = acc[0][v] + dv * dv;
+            },
+            squares);
+      }
+      return;
     }
+    if (mean == nullptr) planes(C, L, n0, n1, c0, c1, 1, outs, sum);
+    else planes(C, L, n0, n1, c0, c1, 1, outs, squares);
   }
 
   template <class T>
@@ -140,11 +213,23 @@ struct BnKernelsOf {
           });
       return;
     }
-    planes(C, L, n0, n1, c0, c1, 2, outs, [&](auto& acc, std::size_t j, std::size_t i, std::size_t c) {
+    const auto step = [&](auto& acc, std::size_t j, std::size_t i, std::size_t c) {
       const double gv = static_cast<double>(g[i]);
       acc[0][j] += gv;
       acc[1][j] += gv * (static_cast<double>(x[i]) - mean[c]);
-    });
+    };
+    if constexpr (kLanePlanes && std::is_same_v<T, float>) {
+      const float* const src[2] = {g, x};
+      planes_by_lanes<2>(
+          src, C, L, n0, n1, c0, c1, 2, outs,
+          [&](auto& acc, std::size_t v, const D* vals, std::size_t c) {
+            acc[0][v] = acc[0][v] + vals[0];
+            acc[1][v] = acc[1][v] + vals[0] * (vals[1] - D::load_unaligned(mean + c));
+          },
+          step);
+      return;
+    }
+    planes(C, L, n0, n1, c0, c1, 2, outs, step);
   }
 
   // f(i, c): element i of channel c, rows [n0, n1); [N, C] across the channels, [N, C, L] along
