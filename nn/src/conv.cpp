@@ -290,21 +290,33 @@ Tensor conv_product(const Tensor& w_in, const Tensor& cols_in, const Tensor& b_i
   return y;
 }
 
-// conv_forward without the batch's columns (nothing needs a gradient, and the images feed every
-// thread): image by image, the image's columns [G * K, P] made in its task's buffer (L2-sized)
-// and multiplied at once. At batch 4096 the CNN's second convolution would otherwise write and
-// read 0.9 GB of columns. The same products of the same values as conv_forward: the same bits.
-Tensor conv_im2col_inference(const Tensor& x_in, const Tensor& w, const Tensor& b, const ConvGeometry& geom,
-                             std::int64_t G) {
+// conv_forward image by image from x, when the images feed every thread: each image's columns
+// [G * K, P] are made in its task's buffer (L2-sized) and multiplied at once, so the product
+// packs them from L2 instead of reading the batch's columns back from memory (measured: the
+// CNN's 64 x 196 x 288 products at ~50% of the fma peak from memory, ~75% from L2). With
+// `cols_out` (training) each image's columns are also copied into the batch's columns
+// [G * K + 1, N * P] (im2col_with_ones' layout: a last row of ones) that the weight gradient
+// reads; without (inference) no batch-wide columns are made at all (at batch 4096 they are
+// 0.9 GB for the CNN's second convolution). The same products of the same values as
+// conv_forward on im2col_with_ones' columns: the same bits.
+Tensor conv_im2col_by_image(const Tensor& x_in, const Tensor& w, const Tensor& b, const ConvGeometry& geom,
+                            std::int64_t G, Tensor* cols_out) {
   const Tensor x = x_in.contiguous();
   return sorix::detail::visit_floating(w.dtype(), "conv2d", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const std::size_t OC = sz(w.size(0)), OCg = OC / sz(G), P = geom.positions(), K = geom.rows() / sz(G);
+    const std::size_t NP = geom.N * P;
     Tensor out = sorix::detail::make_empty<T>({geom.N, OC, geom.OH, geom.OW});
     T* py = sorix::detail::flat<T>(out);
     const T* px = sorix::detail::flat<T>(x);
     const T* pw = sorix::detail::flat<T>(w);
     const T* pb = b.defined() ? sorix::detail::flat<T>(b) : nullptr;
+    T* pc = nullptr;
+    if (cols_out != nullptr) {
+      *cols_out = sorix::detail::make_empty<T>({geom.rows() + 1, NP});
+      pc = sorix::detail::flat<T>(*cols_out);
+      std::fill(pc + geom.rows() * NP, pc + (geom.rows() + 1) * NP, T(1));
+    }
     ConvGeometry one = geom;  // one image's columns: ld = P
     one.N = 1;
     parallel::parallel_for(geom.N, 1, [&](std::size_t n0, std::size_t n1) {
@@ -312,6 +324,9 @@ Tensor conv_im2col_inference(const Tensor& x_in, const Tensor& w, const Tensor& 
       for (std::size_t n = n0; n < n1; ++n) {
         for (std::size_t c = 0; c < geom.C; ++c)
           kernels::im2col_plane(px + (n * geom.C + c) * geom.H * geom.W, one, 0, c, cols.data());
+        if (pc != nullptr)
+          for (std::size_t r = 0; r < geom.rows(); ++r)
+            std::copy(cols.data() + r * P, cols.data() + (r + 1) * P, pc + r * NP + n * P);
         T* yn = py + n * OC * P;
         if (pb != nullptr)
           for (std::size_t o = 0; o < OC; ++o) std::fill(yn + o * P, yn + (o + 1) * P, pb[o]);
@@ -333,15 +348,20 @@ Tensor conv_im2col(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, c
                    std::int64_t G) {
   const Tensor w = w_in.contiguous();
   const Tensor b = b_in.defined() ? b_in.contiguous() : b_in;
-  const bool needs = b_in.defined() ? autograd::needs_grad({&x_in, &w_in, &b_in}) : autograd::needs_grad({&x_in, &w_in});
-  if (!needs && geom.N >= 2 * static_cast<std::size_t>(parallel::get_num_threads()))
-    return conv_im2col_inference(x_in, w, b, geom, G);
-  const Tensor cols = detail::im2col_with_ones(x_in, geom);
+  const bool has_bias = b.defined();
+  const bool needs = has_bias ? autograd::needs_grad({&x_in, &w_in, &b_in}) : autograd::needs_grad({&x_in, &w_in});
+  const bool by_image = geom.N >= 2 * static_cast<std::size_t>(parallel::get_num_threads());
+  if (!needs && by_image) return conv_im2col_by_image(x_in, w, b, geom, G, nullptr);
   const std::int64_t N = static_cast<std::int64_t>(geom.N), OH = static_cast<std::int64_t>(geom.OH),
                      OW = static_cast<std::int64_t>(geom.OW);
-  Tensor y = conv_forward(w, cols, b, G, N, OH, OW);
-  const bool has_bias = b.defined();
-  if (!(has_bias ? autograd::needs_grad({&x_in, &w_in, &b_in}) : autograd::needs_grad({&x_in, &w_in}))) return y;
+  Tensor cols, y;
+  if (by_image) {
+    y = conv_im2col_by_image(x_in, w, b, geom, G, &cols);
+  } else {  // few images: the batch's columns, each product split across the threads
+    cols = detail::im2col_with_ones(x_in, geom);
+    y = conv_forward(w, cols, b, G, N, OH, OW);
+  }
+  if (!needs) return y;
   const bool gx = x_in.requires_grad(), gw = w_in.requires_grad(), gb = has_bias && b_in.requires_grad();
   std::vector<Tensor> inputs{x_in, w_in};
   if (has_bias) inputs.push_back(b_in);
