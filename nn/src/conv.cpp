@@ -3,6 +3,7 @@
 #include "sorix/nn/conv.hpp"
 
 #include <cmath>
+#include <memory>
 #include <sstream>
 
 #include "sorix_autograd/gemm.hpp"
@@ -15,6 +16,20 @@ namespace sorix::nn {
 namespace {
 
 using kernels::ConvGeometry;
+
+// This thread's scratch for one image's columns (or their gradient): kept from task to task and
+// never zeroed (every use writes it whole first). A task that holds it runs no nested parallel
+// loop, so no other task can take the thread and the buffer while it is in use.
+template <class T>
+T* image_scratch(std::size_t n) {
+  thread_local std::unique_ptr<T[]> buffer;
+  thread_local std::size_t size = 0;
+  if (size < n) {
+    buffer.reset(new T[n]);
+    size = n;
+  }
+  return buffer.get();
+}
 
 // One convolution's settings in 2-D form (a 1-D one has a height of 1 everywhere).
 struct Conv2dSpec {
@@ -220,13 +235,13 @@ void for_each_image_dcols(const Tensor& grad, const Tensor& w, std::int64_t G, s
   // One task per image or run of images (each product on its task's thread: its columns'
   // gradient is then read back from that core's cache).
   parallel::parallel_for(sz(N), 1, [&](std::size_t n0, std::size_t n1) {
-    std::vector<T> buf(sz(G * K * P));
+    T* buf = image_scratch<T>(sz(G * K * P));
     for (std::size_t n = n0; n < n1; ++n) {
       for (std::size_t g = 0; g < sz(G); ++g) {
         kernels::gemm_serial<T>(true, false, sz(K), sz(P), sz(OCg), T(1), pw + g * sz(OCg * K), sz(K),
-                                pg + (n * sz(OC) + g * sz(OCg)) * sz(P), sz(P), T(0), buf.data() + g * sz(K * P), sz(P));
+                                pg + (n * sz(OC) + g * sz(OCg)) * sz(P), sz(P), T(0), buf + g * sz(K * P), sz(P));
       }
-      each(n, buf.data());
+      each(n, static_cast<const T*>(buf));
     }
   }, 0);  // grain 0: every image is a task (the default grain counts elements, not images)
 }
@@ -320,18 +335,18 @@ Tensor conv_im2col_by_image(const Tensor& x_in, const Tensor& w, const Tensor& b
     ConvGeometry one = geom;  // one image's columns: ld = P
     one.N = 1;
     parallel::parallel_for(geom.N, 1, [&](std::size_t n0, std::size_t n1) {
-      std::vector<T> cols(geom.rows() * P);
+      T* cols = image_scratch<T>(geom.rows() * P);
       for (std::size_t n = n0; n < n1; ++n) {
         for (std::size_t c = 0; c < geom.C; ++c)
-          kernels::im2col_plane(px + (n * geom.C + c) * geom.H * geom.W, one, 0, c, cols.data());
+          kernels::im2col_plane(px + (n * geom.C + c) * geom.H * geom.W, one, 0, c, cols);
         if (pc != nullptr)
           for (std::size_t r = 0; r < geom.rows(); ++r)
-            std::copy(cols.data() + r * P, cols.data() + (r + 1) * P, pc + r * NP + n * P);
+            std::copy(cols + r * P, cols + (r + 1) * P, pc + r * NP + n * P);
         T* yn = py + n * OC * P;
         if (pb != nullptr)
           for (std::size_t o = 0; o < OC; ++o) std::fill(yn + o * P, yn + (o + 1) * P, pb[o]);
         for (std::size_t g = 0; g < sz(G); ++g)
-          kernels::gemm_serial<T>(false, false, OCg, P, K, T(1), pw + g * OCg * K, K, cols.data() + g * K * P, P,
+          kernels::gemm_serial<T>(false, false, OCg, P, K, T(1), pw + g * OCg * K, K, cols + g * K * P, P,
                                   pb != nullptr ? T(1) : T(0), yn + g * OCg * P, P);
       }
     }, 0);  // grain 0: every image is a task
