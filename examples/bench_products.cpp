@@ -107,24 +107,43 @@ void batch_tree_cost(const std::string& cap, int reps) {
 }
 
 // The products of the CNN's convolutions (examples/support/fashion_model.hpp, batch 128) as
-// nn::Conv2d runs them: forward and the columns' gradient one product per image (written straight
-// into the NCHW output; the columns' gradient image by image into col2im), the weight and bias
-// gradients one transposed product over the batch on the batch tree (the columns with a row of
-// ones, times the gradient as [N * P, OC]; chunks of kBatchChunk images). M x N x K per product;
-// "x 128" marks a per-image one.
+// nn::Conv2d runs them: forward and the columns' gradient one product per image, each image a
+// task. The forward multiplies the image's columns that its task has just made in a buffer of its
+// own (in that core's L2) and writes the NCHW output (its bias filled in first: beta 1); the
+// columns' gradient W^T g_n reads the image's gradient and is written into the task's own buffer
+// (col2im then reads it from L2). The weight and bias gradients are one transposed product over
+// the batch on the batch tree (the columns with a row of ones, times the gradient as [N * P, OC];
+// chunks of kBatchChunk images). M x N x K per product; "x 128" marks a per-image one.
+enum class Scratch { none, b, c };  // the per-image operand that lives in the task's own buffer
 struct ConvProduct {
   const char* what;
   std::size_t batch;  // products of M x N x K (1: one product over the batch, on the tree)
   bool ta, tb;
   std::size_t M, N, K;
+  Scratch scratch;
 };
 const ConvProduct kConvProducts[] = {
-    {"conv1 forward", 128, false, false, 32, 784, 9},
-    {"conv1 grad W, b (tree)", 1, false, false, 10, 32, 128 * 784},
-    {"conv2 forward", 128, false, false, 64, 196, 288},
-    {"conv2 grad W, b (tree)", 1, false, false, 289, 64, 128 * 196},
-    {"conv2 grad cols", 128, true, false, 288, 196, 64},
+    {"conv1 forward", 128, false, false, 32, 784, 9, Scratch::b},
+    {"conv1 grad W, b (tree)", 1, false, false, 10, 32, 128 * 784, Scratch::none},
+    {"conv2 forward", 128, false, false, 64, 196, 288, Scratch::b},
+    {"conv2 grad W, b (tree)", 1, false, false, 289, 64, 128 * 196, Scratch::none},
+    {"conv2 grad cols", 128, true, false, 288, 196, 64, Scratch::c},
 };
+
+// One product per image on the calling thread's task (sorix::kernels::gemm_serial, as Conv2d's
+// image tasks), the scratch operand in a buffer of the thread's own.
+void per_image_products(const ConvProduct& p, const float* a, const float* b, float* c) {
+  sorix::parallel::parallel_for(p.batch, 1, [&](std::size_t n0, std::size_t n1) {
+    thread_local std::vector<float> scratch;
+    scratch.resize(std::max(scratch.size(), p.scratch == Scratch::b ? p.K * p.N : p.M * p.N), 0.02f);
+    for (std::size_t n = n0; n < n1; ++n) {
+      const float* bn = p.scratch == Scratch::b ? scratch.data() : b + n * p.K * p.N;
+      float* cn = p.scratch == Scratch::c ? scratch.data() : c + n * p.M * p.N;
+      sorix::kernels::gemm_serial<float>(p.ta, p.tb, p.M, p.N, p.K, 1.0f, a, p.ta ? p.M : p.K, bn, p.N,
+                                         p.scratch == Scratch::b ? 1.0f : 0.0f, cn, p.N);
+    }
+  }, 0);
+}
 
 void conv_products(const std::string& cap, int reps, int threads) {
   const auto& table = sorix::kernels::active();
@@ -134,30 +153,41 @@ void conv_products(const std::string& cap, int reps, int threads) {
     b.emplace_back(p.batch * p.K * p.N, 0.02f);
     c.emplace_back(p.batch * p.M * p.N, 0.0f);
   }
-  std::vector<double> peak;
-  std::vector<std::vector<double>> times(std::size(kConvProducts));
+  // Each product is paired with a probe run just before it: its share of the peak is taken rep by
+  // rep against that probe (the machine's speed drifts over seconds), and the table gives the
+  // medians of the times and of those shares.
+  const std::size_t count = std::size(kConvProducts);
+  std::vector<std::vector<double>> times(count), shares(count);
+  std::vector<double> peaks, total_shares;
   volatile double sink = 0;
   for (int r = 0; r < reps; ++r) {
-    auto t0 = Clock::now();
-    sink = sink + table.fma_probe(200000);
-    peak.push_back(12.0 * double(table.probe_lanes) * 200000.0 / seconds_since(t0));
-    for (std::size_t i = 0; i < std::size(kConvProducts); ++i) {
+    double rep_time = 0, rep_fma = 0, rep_peak = 0;
+    for (std::size_t i = 0; i < count; ++i) {
       const ConvProduct& p = kConvProducts[i];
+      auto t0 = Clock::now();
+      sink = sink + table.fma_probe(200000);
+      const double peak = 12.0 * double(table.probe_lanes) * 200000.0 / seconds_since(t0) * threads;
       t0 = Clock::now();
       if (p.batch == 1) {  // [dW^T; db] = [cols; ones] g^T: K = images x positions, g^T as [K, OC]
         sorix::kernels::gemm_batch_tree<float>(p.ta, p.tb, p.M, p.N, p.K, a[i].data(), p.K, b[i].data(),
                                                p.tb ? p.K : p.N, c[i].data(), p.N,
                                                sorix::parallel::kBatchChunk * (p.K / 128));
-      } else {  // one product per image: A shared, B and C image by image (as conv.cpp's)
-        sorix::kernels::gemm_batched<float>(p.batch, p.ta, p.tb, p.M, p.N, p.K, 1.0f, a[i].data(), p.ta ? p.M : p.K, 0,
-                                            b[i].data(), p.N, p.K * p.N, 0.0f, c[i].data(), p.N, p.M * p.N);
+      } else {
+        per_image_products(p, a[i].data(), b[i].data(), c[i].data());
       }
-      times[i].push_back(seconds_since(t0));
+      const double t = seconds_since(t0);
+      const double fma = double(p.batch) * double(p.M) * double(p.N) * double(p.K);
+      times[i].push_back(t);
+      shares[i].push_back(fma / t / peak);
+      peaks.push_back(peak);
+      rep_time += t;
+      rep_fma += fma;
+      rep_peak += peak * t;  // the peak weighted by the time it stands for
     }
+    total_shares.push_back(rep_fma / rep_time / (rep_peak / rep_time));
   }
-  const double peak_rate = median(peak) * threads;
   double total_fma = 0, total_time = 0;
-  for (std::size_t i = 0; i < std::size(kConvProducts); ++i) {
+  for (std::size_t i = 0; i < count; ++i) {
     const ConvProduct& p = kConvProducts[i];
     const double fma = double(p.batch) * double(p.M) * double(p.N) * double(p.K), t = median(times[i]);
     total_fma += fma;
@@ -166,11 +196,10 @@ void conv_products(const std::string& cap, int reps, int threads) {
     if (p.batch > 1) std::snprintf(shape, sizeof shape, "%zux%zux%zu x %zu", p.M, p.N, p.K, p.batch);
     else std::snprintf(shape, sizeof shape, "%zux%zux%zu", p.M, p.N, p.K);
     std::printf("%-6s %-22s %20s %10.1f %11.2f %7.0f%%\n", cap.c_str(), p.what, shape, t * 1e6, fma / t / 1e9,
-                100.0 * fma / t / peak_rate);
+                100.0 * median(shares[i]));
   }
   std::printf("%-6s %-22s %20s %10.1f %11.2f %7.0f%%   (peak %.2f GFMA/s)\n", cap.c_str(), "all five", "",
-              total_time * 1e6, total_fma / total_time / 1e9, 100.0 * total_fma / total_time / peak_rate,
-              peak_rate / 1e9);
+              total_time * 1e6, total_fma / total_time / 1e9, 100.0 * median(total_shares), median(peaks) / 1e9);
 }
 
 }  // namespace
