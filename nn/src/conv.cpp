@@ -306,13 +306,13 @@ Tensor conv_product(const Tensor& w_in, const Tensor& cols_in, const Tensor& b_i
 }
 
 // conv_forward image by image from x, when the images feed every thread: each image's columns
-// [G * K, P] are made in its task's buffer (L2-sized) and multiplied at once, so the product
-// packs them from L2 instead of reading the batch's columns back from memory (measured: the
-// CNN's 64 x 196 x 288 products at ~50% of the fma peak from memory, ~75% from L2). With
-// `cols_out` (training) each image's columns are also copied into the batch's columns
-// [G * K + 1, N * P] (im2col_with_ones' layout: a last row of ones) that the weight gradient
-// reads; without (inference) no batch-wide columns are made at all (at batch 4096 they are
-// 0.9 GB for the CNN's second convolution). The same products of the same values as
+// [G * K, P] are made by its task and multiplied at once, so the product packs them from L2
+// instead of reading them back from memory after a pass over the whole batch (measured: the CNN's
+// 64 x 196 x 288 products at ~50% of the fma peak from memory, ~75% from L2). With `cols_out`
+// (training) they are written straight into the batch's columns [G * K + 1, N * P]
+// (im2col_with_ones' layout: a last row of ones) that the weight gradient reads; without
+// (inference) into the thread's scratch, and no batch-wide columns are made at all (at batch 4096
+// they are 0.9 GB for the CNN's second convolution). The same products of the same values as
 // conv_forward on im2col_with_ones' columns: the same bits.
 Tensor conv_im2col_by_image(const Tensor& x_in, const Tensor& w, const Tensor& b, const ConvGeometry& geom,
                             std::int64_t G, Tensor* cols_out) {
@@ -335,18 +335,28 @@ Tensor conv_im2col_by_image(const Tensor& x_in, const Tensor& w, const Tensor& b
     ConvGeometry one = geom;  // one image's columns: ld = P
     one.N = 1;
     parallel::parallel_for(geom.N, 1, [&](std::size_t n0, std::size_t n1) {
-      T* cols = image_scratch<T>(geom.rows() * P);
       for (std::size_t n = n0; n < n1; ++n) {
-        for (std::size_t c = 0; c < geom.C; ++c)
-          kernels::im2col_plane(px + (n * geom.C + c) * geom.H * geom.W, one, 0, c, cols);
-        if (pc != nullptr)
-          for (std::size_t r = 0; r < geom.rows(); ++r)
-            std::copy(cols + r * P, cols + (r + 1) * P, pc + r * NP + n * P);
+        // The image's columns: written straight into the batch's (training), or into this
+        // thread's scratch; either way the product below reads them back from L2.
+        const T* cols;
+        std::size_t ld;
+        if (pc != nullptr) {
+          for (std::size_t c = 0; c < geom.C; ++c)
+            kernels::im2col_plane(px + (n * geom.C + c) * geom.H * geom.W, geom, n, c, pc);
+          cols = pc + n * P;
+          ld = NP;
+        } else {
+          T* scratch = image_scratch<T>(geom.rows() * P);
+          for (std::size_t c = 0; c < geom.C; ++c)
+            kernels::im2col_plane(px + (n * geom.C + c) * geom.H * geom.W, one, 0, c, scratch);
+          cols = scratch;
+          ld = P;
+        }
         T* yn = py + n * OC * P;
         if (pb != nullptr)
           for (std::size_t o = 0; o < OC; ++o) std::fill(yn + o * P, yn + (o + 1) * P, pb[o]);
         for (std::size_t g = 0; g < sz(G); ++g)
-          kernels::gemm_serial<T>(false, false, OCg, P, K, T(1), pw + g * OCg * K, K, cols + g * K * P, P,
+          kernels::gemm_serial<T>(false, false, OCg, P, K, T(1), pw + g * OCg * K, K, cols + g * K * ld, ld,
                                   pb != nullptr ? T(1) : T(0), yn + g * OCg * P, P);
       }
     }, 0);  // grain 0: every image is a task

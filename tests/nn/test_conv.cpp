@@ -217,8 +217,8 @@ TEST_CASE("conv, pooling and their gradients are bit-identical at 1, 2, 3 and 8 
 TEST_CASE("Conv2d image by image (each image's columns made in its task) gives the batch-columns path's bits",
           "[nn][conv][determinism]") {
   // 40 images (batch-tree chunks of 32 and 8): at 1 and 3 threads every image is a task (its
-  // columns made and multiplied in its task, and copied out for the weight gradient; none kept
-  // without gradients); at 24 threads there are too few images for that and the batch's columns
+  // columns made and multiplied in its task, written into the batch's for the weight gradient; none
+  // made without gradients); at 24 threads there are too few images for that and the batch's columns
   // are made in one pass first.
   for (sorix::Dtype dt : kDtypes) {
     INFO(sorix::dtype_name(dt));
