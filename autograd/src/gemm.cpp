@@ -226,10 +226,11 @@ TaskGrid task_grid(std::size_t mr, std::size_t nr, std::size_t M, std::size_t N,
 }
 
 // serial: every task on the calling thread (a product that is itself one task of a parallel loop).
+// resume (alpha 1, beta 0, no chunk_k): every chain continues from the partial sum stored in C.
 template <class T>
 void own_gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, T alpha, const T* A,
               std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc, std::size_t chunk_k = 0,
-              bool serial = false) {
+              bool serial = false, bool resume = false) {
   const GemmKernel<T>& kern = kernel_for<T>(active(), M, N);
   const std::size_t mr = kern.mr, nr = kern.nr;
   const std::size_t row_panels = ceil_div(M, mr);
@@ -268,7 +269,7 @@ void own_gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::siz
             const std::size_t kb = std::min(kmax, K - k0);
             pack_columns(kern, trans_b, B, ldb, k0, kb, j0, n, panels, buf, panel);
             GemmArgs<T> args{trans_a, M, n, kb, alpha, A + (trans_a ? k0 * lda : k0), lda, beta, C + j0, ldc, buf, panel};
-            args.accumulate = k0 > 0;
+            args.accumulate = resume || k0 > 0;
             for (std::size_t t = t0; t < t1; ++t) kern.tiles(args, t, 0, panels);
           }
         }
@@ -329,6 +330,16 @@ void gemm_serial(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::
   check(lda >= (trans_a ? M : K), "gemm", "lda = ", lda, " is smaller than the row length of A (", trans_a ? M : K, ")");
   check(ldb >= (trans_b ? K : N), "gemm", "ldb = ", ldb, " is smaller than the row length of B (", trans_b ? K : N, ")");
   own_gemm<T>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, 0, true);
+}
+
+template <class T>
+void gemm_serial_resume(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, const T* A,
+                        std::size_t lda, const T* B, std::size_t ldb, T* C, std::size_t ldc) {
+  if (M == 0 || N == 0 || K == 0) return;  // an empty piece of k: every chain stays where it was
+  check(ldc >= N, "gemm", "ldc = ", ldc, " is smaller than N = ", N);
+  check(lda >= (trans_a ? M : K), "gemm", "lda = ", lda, " is smaller than the row length of A (", trans_a ? M : K, ")");
+  check(ldb >= (trans_b ? K : N), "gemm", "ldb = ", ldb, " is smaller than the row length of B (", trans_b ? K : N, ")");
+  own_gemm<T>(trans_a, trans_b, M, N, K, T(1), A, lda, B, ldb, T(0), C, ldc, 0, true, true);
 }
 
 template <class T>
@@ -398,6 +409,10 @@ template void gemm_batch_tree<float>(bool, bool, std::size_t, std::size_t, std::
                                      const float*, std::size_t, float*, std::size_t, std::size_t);
 template void gemm_batch_tree<double>(bool, bool, std::size_t, std::size_t, std::size_t, const double*, std::size_t,
                                       const double*, std::size_t, double*, std::size_t, std::size_t);
+template void gemm_serial_resume<float>(bool, bool, std::size_t, std::size_t, std::size_t, const float*, std::size_t,
+                                        const float*, std::size_t, float*, std::size_t);
+template void gemm_serial_resume<double>(bool, bool, std::size_t, std::size_t, std::size_t, const double*, std::size_t,
+                                         const double*, std::size_t, double*, std::size_t);
 template void gemm_serial<float>(bool, bool, std::size_t, std::size_t, std::size_t, float, const float*, std::size_t,
                                  const float*, std::size_t, float, float*, std::size_t);
 template void gemm_serial<double>(bool, bool, std::size_t, std::size_t, std::size_t, double, const double*, std::size_t,

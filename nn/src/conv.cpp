@@ -306,61 +306,115 @@ Tensor conv_product(const Tensor& w_in, const Tensor& cols_in, const Tensor& b_i
 }
 
 // conv_forward image by image from x, when the images feed every thread: each image's columns
-// [G * K, P] are made by its task and multiplied at once, so the product packs them from L2
-// instead of reading them back from memory after a pass over the whole batch (measured: the CNN's
-// 64 x 196 x 288 products at ~50% of the fma peak from memory, ~75% from L2). With `cols_out`
-// (training) they are written straight into the batch's columns [G * K + 1, N * P]
-// (im2col_with_ones' layout: a last row of ones) that the weight gradient reads; without
-// (inference) into the thread's scratch, and no batch-wide columns are made at all (at batch 4096
-// they are 0.9 GB for the CNN's second convolution). The same products of the same values as
-// conv_forward on im2col_with_ones' columns: the same bits.
+// [G * K, P] are made by its task in the thread's scratch and multiplied at once, so the product
+// packs them from L2 (measured: the CNN's 64 x 196 x 288 products at ~50% of the fma peak when
+// their columns came back from memory after an im2col pass over the batch, ~75% from L2), and no
+// batch-wide columns are made at all (29 MB for the CNN's second convolution at batch 128, 0.9 GB
+// at batch 4096; the weight gradient makes each image's again: conv_weight_bias_grads_by_image).
+// The same products of the same values as conv_forward on im2col's columns: the same bits.
 Tensor conv_im2col_by_image(const Tensor& x_in, const Tensor& w, const Tensor& b, const ConvGeometry& geom,
-                            std::int64_t G, Tensor* cols_out) {
+                            std::int64_t G) {
   const Tensor x = x_in.contiguous();
   return sorix::detail::visit_floating(w.dtype(), "conv2d", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const std::size_t OC = sz(w.size(0)), OCg = OC / sz(G), P = geom.positions(), K = geom.rows() / sz(G);
-    const std::size_t NP = geom.N * P;
     Tensor out = sorix::detail::make_empty<T>({geom.N, OC, geom.OH, geom.OW});
     T* py = sorix::detail::flat<T>(out);
     const T* px = sorix::detail::flat<T>(x);
     const T* pw = sorix::detail::flat<T>(w);
     const T* pb = b.defined() ? sorix::detail::flat<T>(b) : nullptr;
-    T* pc = nullptr;
-    if (cols_out != nullptr) {
-      *cols_out = sorix::detail::make_empty<T>({geom.rows() + 1, NP});
-      pc = sorix::detail::flat<T>(*cols_out);
-      std::fill(pc + geom.rows() * NP, pc + (geom.rows() + 1) * NP, T(1));
-    }
     ConvGeometry one = geom;  // one image's columns: ld = P
     one.N = 1;
     parallel::parallel_for(geom.N, 1, [&](std::size_t n0, std::size_t n1) {
+      T* cols = image_scratch<T>(geom.rows() * P);
       for (std::size_t n = n0; n < n1; ++n) {
-        // The image's columns: written straight into the batch's (training), or into this
-        // thread's scratch; either way the product below reads them back from L2.
-        const T* cols;
-        std::size_t ld;
-        if (pc != nullptr) {
-          for (std::size_t c = 0; c < geom.C; ++c)
-            kernels::im2col_plane(px + (n * geom.C + c) * geom.H * geom.W, geom, n, c, pc);
-          cols = pc + n * P;
-          ld = NP;
-        } else {
-          T* scratch = image_scratch<T>(geom.rows() * P);
-          for (std::size_t c = 0; c < geom.C; ++c)
-            kernels::im2col_plane(px + (n * geom.C + c) * geom.H * geom.W, one, 0, c, scratch);
-          cols = scratch;
-          ld = P;
-        }
+        for (std::size_t c = 0; c < geom.C; ++c)
+          kernels::im2col_plane(px + (n * geom.C + c) * geom.H * geom.W, one, 0, c, cols);
         T* yn = py + n * OC * P;
         if (pb != nullptr)
           for (std::size_t o = 0; o < OC; ++o) std::fill(yn + o * P, yn + (o + 1) * P, pb[o]);
         for (std::size_t g = 0; g < sz(G); ++g)
-          kernels::gemm_serial<T>(false, false, OCg, P, K, T(1), pw + g * OCg * K, K, cols + g * K * ld, ld,
+          kernels::gemm_serial<T>(false, false, OCg, P, K, T(1), pw + g * OCg * K, K, cols + g * K * P, P,
                                   pb != nullptr ? T(1) : T(0), yn + g * OCg * P, P);
       }
     }, 0);  // grain 0: every image is a task
     return out;
+  });
+}
+
+// The weight and bias gradients of conv_im2col_by_image (no create_graph), without the batch's
+// columns: the batch tree's chunks of kBatchChunk images, each chunk's partial made by tasks of
+// (chunk, group, block of input channels). A task walks its chunk's images in order: it makes the
+// image's columns for its channels again in its scratch (L2) and multiplies them by the image's
+// gradient as [P, OCg] (g_n^T), every chain continuing from the previous image's partial sum
+// (gemm_serial_resume; exact), so each chunk's partial is the chain over its columns in
+// gemm_batch_tree's order. The bias is each chunk's add chain over its gradient (fma(1, g, acc)
+// is acc + g: the ones row's chain). The partials are added by the batch tree: the bits of
+// conv_weight_bias_grads_t on the stored columns, without 29 MB of columns written and read back.
+void conv_weight_bias_grads_by_image(const Tensor& grad, const Tensor& x_in, const Tensor& w, const ConvGeometry& geom,
+                                     std::int64_t G, bool gw, bool gb, Tensor& dw, Tensor& db) {
+  if (!gw && !gb) return;
+  const Tensor x = x_in.contiguous(), gc = grad.contiguous();
+  sorix::detail::visit_floating(w.dtype(), "conv2d", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const std::size_t OC = sz(w.size(0)), OCg = OC / sz(G), Cg = geom.C / sz(G), taps = geom.taps();
+    const std::size_t K = Cg * taps, P = geom.positions(), chunk = parallel::kBatchChunk;
+    const std::size_t chunks = (geom.N + chunk - 1) / chunk;
+    constexpr std::size_t kBlockChannels = 8;  // a task's input channels: its rows of the weight gradient
+    const std::size_t blocks = (Cg + kBlockChannels - 1) / kBlockChannels;
+    const std::size_t wsize = gw ? sz(G) * K * OCg : 0, node = wsize + (gb ? OC : 0);
+    const std::size_t weight_tasks = gw ? chunks * sz(G) * blocks : 0, tasks = weight_tasks + (gb ? chunks : 0);
+    std::vector<T> partials(chunks * node);  // chunk i's node: [G, K, OCg] then [OC]
+    const T* px = sorix::detail::flat<T>(x);
+    const T* pg = sorix::detail::flat<T>(gc);
+    ConvGeometry one = geom;  // one image's columns: ld = P
+    one.N = 1;
+    parallel::parallel_for(tasks, 1, [&](std::size_t t0, std::size_t t1) {
+      for (std::size_t t = t0; t < t1; ++t) {
+        if (t >= weight_tasks) {  // the bias of chunk t - weight_tasks
+          const std::size_t ci = t - weight_tasks, n0 = ci * chunk, n1 = std::min(geom.N, n0 + chunk);
+          T* out = partials.data() + ci * node + wsize;
+          for (std::size_t o = 0; o < OC; ++o) {
+            T acc = 0;
+            for (std::size_t n = n0; n < n1; ++n) {
+              const T* plane = pg + (n * OC + o) * P;
+              for (std::size_t p = 0; p < P; ++p) acc += plane[p];
+            }
+            out[o] = acc;
+          }
+          continue;
+        }
+        const std::size_t ci = t / (sz(G) * blocks), g = t / blocks % sz(G), blk = t % blocks;
+        const std::size_t c0 = g * Cg + blk * kBlockChannels, c1 = std::min(g * Cg + Cg, c0 + kBlockChannels);
+        const std::size_t rows = (c1 - c0) * taps, n0 = ci * chunk, n1 = std::min(geom.N, n0 + chunk);
+        T* cols = image_scratch<T>(rows * P);
+        T* C = partials.data() + ci * node + g * K * OCg + (c0 - g * Cg) * taps * OCg;  // rows of [K, OCg]
+        for (std::size_t n = n0; n < n1; ++n) {
+          for (std::size_t c = c0; c < c1; ++c)
+            kernels::im2col_plane(px + (n * geom.C + c) * geom.H * geom.W, one, 0, c - c0, cols);
+          const T* gn = pg + (n * OC + g * OCg) * P;  // [OCg, P]: op(B) = its transpose
+          if (n == n0) kernels::gemm_serial<T>(false, true, rows, OCg, P, T(1), cols, P, gn, P, T(0), C, OCg);
+          else kernels::gemm_serial_resume<T>(false, true, rows, OCg, P, cols, P, gn, P, C, OCg);
+        }
+      }
+    }, 0);  // grain 0: every (chunk, group, channel block) is a task
+    kernels::ChunkTree<T> tree(node);
+    for (std::size_t ci = 0; ci < chunks; ++ci) {
+      std::copy(partials.data() + ci * node, partials.data() + (ci + 1) * node, tree.next());
+      tree.push();
+    }
+    std::vector<T> root(node);
+    tree.finish(root.data());
+    if (gw) {
+      Tensor dwt = sorix::detail::make_empty<T>({sz(G), K, OCg});  // [G, K, OCg]: the weight gradient transposed
+      std::copy(root.begin(), root.begin() + static_cast<std::ptrdiff_t>(wsize), sorix::detail::flat<T>(dwt));
+      dw = reshape(permute(dwt, {0, 2, 1}), w.shape()).contiguous();
+    }
+    if (gb) {
+      Tensor out = sorix::detail::make_empty<T>({OC});
+      std::copy(root.begin() + static_cast<std::ptrdiff_t>(wsize), root.end(), sorix::detail::flat<T>(out));
+      db = out;
+    }
   });
 }
 
@@ -376,12 +430,11 @@ Tensor conv_im2col(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, c
   const bool has_bias = b.defined();
   const bool needs = has_bias ? autograd::needs_grad({&x_in, &w_in, &b_in}) : autograd::needs_grad({&x_in, &w_in});
   const bool by_image = geom.N >= 2 * static_cast<std::size_t>(parallel::get_num_threads());
-  if (!needs && by_image) return conv_im2col_by_image(x_in, w, b, geom, G, nullptr);
   const std::int64_t N = static_cast<std::int64_t>(geom.N), OH = static_cast<std::int64_t>(geom.OH),
                      OW = static_cast<std::int64_t>(geom.OW);
-  Tensor cols, y;
+  Tensor cols, y;  // cols: the batch's columns, kept for the weight gradient (few images only)
   if (by_image) {
-    y = conv_im2col_by_image(x_in, w, b, geom, G, &cols);
+    y = conv_im2col_by_image(x_in, w, b, geom, G);
   } else {  // few images: the batch's columns, each product split across the threads
     cols = detail::im2col_with_ones(x_in, geom);
     y = conv_forward(w, cols, b, G, N, OH, OW);
@@ -390,12 +443,13 @@ Tensor conv_im2col(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, c
   const bool gx = x_in.requires_grad(), gw = w_in.requires_grad(), gb = has_bias && b_in.requires_grad();
   std::vector<Tensor> inputs{x_in, w_in};
   if (has_bias) inputs.push_back(b_in);
-  const std::int64_t P = OH * OW, K = (cols.size(0) - 1) / G;
+  const std::int64_t P = OH * OW, K = static_cast<std::int64_t>(geom.rows()) / G;
   autograd::record(
       y, "ConvolutionBackward", inputs,
-      [sx = autograd::SavedTensor(x_in), sw = autograd::SavedTensor(w), sc = autograd::SavedTensor(cols), geom, gx, gw,
-       gb, has_bias, G, N, P, K](const Tensor& grad) -> std::vector<Tensor> {
-        const Tensor w = sw.unpack("conv2d"), c = sc.unpack("conv2d");
+      [sx = autograd::SavedTensor(x_in), sw = autograd::SavedTensor(w),
+       sc = cols.defined() ? autograd::SavedTensor(cols) : autograd::SavedTensor(), geom, gx, gw, gb, has_bias, G, N, P,
+       K](const Tensor& grad) -> std::vector<Tensor> {
+        const Tensor w = sw.unpack("conv2d");
         std::vector<Tensor> out(has_bias ? 3 : 2);
         if (autograd::grad_enabled()) {  // create_graph: differentiable formulas (im2col/col2im recorded)
           const RecordedGrads r =
@@ -405,7 +459,9 @@ Tensor conv_im2col(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, c
           if (has_bias) out[2] = r.db;
           return out;
         }
-        conv_weight_bias_grads_t(grad, c, w, G, N, P, gw, gb, out[1], has_bias ? out[2] : out[1]);
+        Tensor& db = has_bias ? out[2] : out[1];
+        if (sc.defined()) conv_weight_bias_grads_t(grad, sc.unpack("conv2d"), w, G, N, P, gw, gb, out[1], db);
+        else conv_weight_bias_grads_by_image(grad, sx.unpack("conv2d"), w, geom, G, gw, gb, out[1], db);
         if (gx) {
           out[0] = sorix::detail::visit_floating(w.dtype(), "conv2d", [&](auto tag) {
             using T = typename decltype(tag)::type;

@@ -374,6 +374,56 @@ TEST_CASE("products are one fma chain per element in k order, on every capabilit
   check_fma_chain<double>();
 }
 
+namespace {
+// gemm_serial_resume: a chain over k that arrives in pieces (gemm_serial for the first, then
+// resumes from C) is the fma chain over all of k, bit for bit, on every capability; pieces of
+// ragged lengths, one longer than a K block (512), every transpose combination, padded leading
+// dimensions.
+template <class T>
+void check_resumed_chain() {
+  const std::size_t M = 19, N = 37, pad = 3;
+  const std::size_t pieces[] = {5, 1, 600, 33, 0, 64};
+  std::size_t K = 0;
+  for (std::size_t p : pieces) K += p;
+  for (bool ta : {false, true}) {
+    for (bool tb : {false, true}) {
+      INFO("ta " << ta << " tb " << tb);
+      const std::size_t lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
+      const auto A = values<T>((ta ? K : M) * lda, 31), B = values<T>((tb ? N : K) * ldb, 32);
+      std::vector<T> want(M * ldc, T(7));
+      for (std::size_t i = 0; i < M; ++i)
+        for (std::size_t j = 0; j < N; ++j) {
+          T acc = T(0);
+          for (std::size_t k = 0; k < K; ++k)
+            acc = std::fma(ta ? A[k * lda + i] : A[i * lda + k], tb ? B[j * ldb + k] : B[k * ldb + j], acc);
+          want[i * ldc + j] = acc;
+        }
+      const auto per_capability = testing::at_capabilities([&] {
+        std::vector<T> out(M * ldc, T(7));
+        std::size_t k0 = 0;
+        for (std::size_t p : pieces) {
+          const T* a = ta ? A.data() + k0 * lda : A.data() + k0;
+          const T* b = tb ? B.data() + k0 : B.data() + k0 * ldb;
+          if (k0 == 0) sorix::kernels::gemm_serial<T>(ta, tb, M, N, p, T(1), a, lda, b, ldb, T(0), out.data(), ldc);
+          else sorix::kernels::gemm_serial_resume<T>(ta, tb, M, N, p, a, lda, b, ldb, out.data(), ldc);
+          k0 += p;
+        }
+        return out;
+      });
+      for (const auto& [cap, out] : per_capability) {
+        INFO("capability " << cap);
+        CHECK(std::memcmp(out.data(), want.data(), want.size() * sizeof(T)) == 0);
+      }
+    }
+  }
+}
+}  // namespace
+
+TEST_CASE("a chain resumed piece by piece (gemm_serial_resume) is the one fma chain over all of k", "[matmul]") {
+  check_resumed_chain<float>();
+  check_resumed_chain<double>();
+}
+
 TEST_CASE("float32 products wider than one packed slab keep the fma chain", "[matmul]") {
   // K = 2^16 leaves room for 256 packed columns of B per 64 MiB slab: 300 columns take two slabs.
   const std::size_t M = 9, N = 300, K = std::size_t{1} << 16;

@@ -217,35 +217,38 @@ TEST_CASE("conv, pooling and their gradients are bit-identical at 1, 2, 3 and 8 
 TEST_CASE("Conv2d image by image (each image's columns made in its task) gives the batch-columns path's bits",
           "[nn][conv][determinism]") {
   // 40 images (batch-tree chunks of 32 and 8): at 1 and 3 threads every image is a task (its
-  // columns made and multiplied in its task, written into the batch's for the weight gradient; none
-  // made without gradients); at 24 threads there are too few images for that and the batch's columns
-  // are made in one pass first.
+  // columns made and multiplied in its task, never the batch's; the weight gradient makes them
+  // again, chunk by chunk and image by image); at 24 threads there are too few images for that and
+  // the batch's columns are made in one pass first and kept for the weight gradient.
   for (sorix::Dtype dt : kDtypes) {
     INFO(sorix::dtype_name(dt));
-    for (std::int64_t groups : {1, 2}) {
-      for (bool bias : {true, false}) {
-        INFO("groups " << groups << " bias " << bias);
-        auto run = [&] {
-          sorix::manual_seed(9);
-          nn::Conv2d conv(nn::Conv2dOptions(4, 6, 3).padding(1).stride({1, 2}).groups(groups).bias(bias), dt);
-          const Tensor x = sorix::randn({40, 4, 9, 11}, dt).requires_grad_(true);
-          Tensor y = conv(x);
-          (y * y).sum().backward();
-          Tensor inferred;
-          {
-            sorix::NoGradGuard no_grad;
-            inferred = conv(x);
-          }
-          std::vector<Tensor> out{y.detach(), inferred, x.grad(), conv.weight.grad()};
-          if (bias) out.push_back(conv.bias.grad());
-          return out;
-        };
-        const auto runs = sorix::testing::at_thread_counts({1, 3, 24}, run);
-        for (std::size_t i = 0; i < runs.size(); ++i)
-          for (std::size_t k = 0; k < runs[i].size(); ++k) {
-            INFO("thread count #" << i << " tensor " << k);
-            CHECK(sorix::testing::bit_identical(runs[i][k], runs[0][k >= 2 || k == 0 ? k : 0]));
-          }
+    // 20 input channels: the weight gradient's tasks take blocks of 8 (8 + 8 + 4, or 8 + 2 per group).
+    for (std::int64_t channels : {4, 20}) {
+      for (std::int64_t groups : {1, 2}) {
+        for (bool bias : {true, false}) {
+          INFO("channels " << channels << " groups " << groups << " bias " << bias);
+          auto run = [&] {
+            sorix::manual_seed(9);
+            nn::Conv2d conv(nn::Conv2dOptions(channels, 6, 3).padding(1).stride({1, 2}).groups(groups).bias(bias), dt);
+            const Tensor x = sorix::randn({40, channels, 9, 11}, dt).requires_grad_(true);
+            Tensor y = conv(x);
+            (y * y).sum().backward();
+            Tensor inferred;
+            {
+              sorix::NoGradGuard no_grad;
+              inferred = conv(x);
+            }
+            std::vector<Tensor> out{y.detach(), inferred, x.grad(), conv.weight.grad()};
+            if (bias) out.push_back(conv.bias.grad());
+            return out;
+          };
+          const auto runs = sorix::testing::at_thread_counts({1, 3, 24}, run);
+          for (std::size_t i = 0; i < runs.size(); ++i)
+            for (std::size_t k = 0; k < runs[i].size(); ++k) {
+              INFO("thread count #" << i << " tensor " << k);
+              CHECK(sorix::testing::bit_identical(runs[i][k], runs[0][k >= 2 || k == 0 ? k : 0]));
+            }
+        }
       }
     }
   }

@@ -36,6 +36,14 @@ template <class T>
 void gemm_serial(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, T alpha, const T* A,
                  std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc);
 
+/// C = the chains of op(A) op(B) continued from C's values, on the calling thread: every element's
+/// fma chain over k picks up from the partial sum stored in C (storing and reloading a float
+/// partial is exact), so a chain whose k arrives in pieces (a batch-tree chunk whose columns are
+/// made image by image) has the bits of one product over all of it.
+template <class T>
+void gemm_serial_resume(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, const T* A,
+                        std::size_t lda, const T* B, std::size_t ldb, T* C, std::size_t ldc);
+
 /// `batch` independent products C_i = alpha * op(A_i) op(B_i) + beta * C_i with A_i = A + i*stride_a
 /// (likewise B, C). A stride of 0 broadcasts one matrix over the batch (stride_c must not be 0 when
 /// batch > 1). The products run as tasks of one parallel loop: same bits as calling gemm once per
