@@ -107,38 +107,64 @@ void batch_tree_cost(const std::string& cap, int reps) {
 }
 
 // The products of the CNN's convolutions (examples/support/fashion_model.hpp, batch 128) as
-// nn::Conv2d runs them: forward and the columns' gradient one product per image, each image a
-// task. The forward multiplies the image's columns that its task has just made in a buffer of its
-// own (in that core's L2) and writes the NCHW output (its bias filled in first: beta 1); the
-// columns' gradient W^T g_n reads the image's gradient and is written into the task's own buffer
-// (col2im then reads it from L2). The weight and bias gradients are one transposed product over
-// the batch on the batch tree (the columns with a row of ones, times the gradient as [N * P, OC];
-// chunks of kBatchChunk images). M x N x K per product; "x 128" marks a per-image one.
-enum class Scratch { none, b, c };  // the per-image operand that lives in the task's own buffer
+// nn::Conv2d runs them, every image a task. The forward multiplies the image's columns that its
+// task has just made in a buffer of its own (in that core's L2) and writes the NCHW output (its
+// bias filled in first: beta 1). The columns' gradient W^T g_n reads the image's gradient and is
+// written into the task's own buffer (col2im then reads it from L2). The weight gradient is made
+// by tasks of (batch-tree chunk of 32 images, block of 8 input channels): image by image in
+// order, the block's rows of the image's columns (remade in the task's buffer) times g_n^T, every
+// chain resumed from the previous image's partial (gemm_serial_resume); the chunk partials are
+// then added by the tree (a few adds, not timed). M x N x K per product; "x 128" marks one per
+// image, "x 128 x 4" one per image and channel block.
+enum class Scratch { a, b, c };  // the per-image operand that lives in the task's own buffer
 struct ConvProduct {
   const char* what;
-  std::size_t batch;  // products of M x N x K (1: one product over the batch, on the tree)
+  std::size_t blocks;  // products per image (the weight gradient's channel blocks)
   bool ta, tb;
   std::size_t M, N, K;
   Scratch scratch;
 };
+constexpr std::size_t kConvBatch = 128;
 const ConvProduct kConvProducts[] = {
-    {"conv1 forward", 128, false, false, 32, 784, 9, Scratch::b},
-    {"conv1 grad W, b (tree)", 1, false, false, 10, 32, 128 * 784, Scratch::none},
-    {"conv2 forward", 128, false, false, 64, 196, 288, Scratch::b},
-    {"conv2 grad W, b (tree)", 1, false, false, 289, 64, 128 * 196, Scratch::none},
-    {"conv2 grad cols", 128, true, false, 288, 196, 64, Scratch::c},
+    {"conv1 forward", 1, false, false, 32, 784, 9, Scratch::b},
+    {"conv1 grad W", 1, false, true, 9, 32, 784, Scratch::a},
+    {"conv2 forward", 1, false, false, 64, 196, 288, Scratch::b},
+    {"conv2 grad W", 4, false, true, 72, 64, 196, Scratch::a},
+    {"conv2 grad cols", 1, true, false, 288, 196, 64, Scratch::c},
 };
 
-// One product per image on the calling thread's task (sorix::kernels::gemm_serial, as Conv2d's
-// image tasks), the scratch operand in a buffer of the thread's own.
-void per_image_products(const ConvProduct& p, const float* a, const float* b, float* c) {
-  sorix::parallel::parallel_for(p.batch, 1, [&](std::size_t n0, std::size_t n1) {
+double conv_fma(const ConvProduct& p) {
+  return double(kConvBatch) * double(p.blocks) * double(p.M) * double(p.N) * double(p.K);
+}
+
+// The products of one row of the table on the tasks Conv2d uses (sorix::kernels::gemm_serial and
+// gemm_serial_resume inside each task), the scratch operand in a buffer of the thread's own.
+// b: the images' B operands (the gradient for the weight gradient); c: the outputs (forward) or
+// the chunk partials (weight gradient).
+void conv_layer_products(const ConvProduct& p, const float* a, const float* b, float* c) {
+  const std::size_t chunk = sorix::parallel::kBatchChunk;
+  const std::size_t tasks = p.scratch == Scratch::a ? kConvBatch / chunk * p.blocks : kConvBatch;
+  sorix::parallel::parallel_for(tasks, 1, [&](std::size_t t0, std::size_t t1) {
     thread_local std::vector<float> scratch;
-    scratch.resize(std::max(scratch.size(), p.scratch == Scratch::b ? p.K * p.N : p.M * p.N), 0.02f);
-    for (std::size_t n = n0; n < n1; ++n) {
-      const float* bn = p.scratch == Scratch::b ? scratch.data() : b + n * p.K * p.N;
-      float* cn = p.scratch == Scratch::c ? scratch.data() : c + n * p.M * p.N;
+    const std::size_t need = p.scratch == Scratch::a ? p.M * p.K : p.scratch == Scratch::b ? p.K * p.N : p.M * p.N;
+    if (scratch.size() < need) scratch.resize(need, 0.02f);
+    for (std::size_t t = t0; t < t1; ++t) {
+      if (p.scratch == Scratch::a) {  // C = chunk t / blocks's partial for block t % blocks
+        float* partial = c + t * p.M * p.N;
+        for (std::size_t n = t / p.blocks * chunk, i = 0; i < chunk; ++i, ++n) {
+          const float* gn = b + n * p.N * p.K;  // [N, K]: op(B) is its transpose
+          if (i == 0) {
+            sorix::kernels::gemm_serial<float>(false, true, p.M, p.N, p.K, 1.0f, scratch.data(), p.K, gn, p.K, 0.0f,
+                                               partial, p.N);
+          } else {
+            sorix::kernels::gemm_serial_resume<float>(false, true, p.M, p.N, p.K, scratch.data(), p.K, gn, p.K,
+                                                      partial, p.N);
+          }
+        }
+        continue;
+      }
+      const float* bn = p.scratch == Scratch::b ? scratch.data() : b + t * p.K * p.N;
+      float* cn = p.scratch == Scratch::c ? scratch.data() : c + t * p.M * p.N;
       sorix::kernels::gemm_serial<float>(p.ta, p.tb, p.M, p.N, p.K, 1.0f, a, p.ta ? p.M : p.K, bn, p.N,
                                          p.scratch == Scratch::b ? 1.0f : 0.0f, cn, p.N);
     }
@@ -149,9 +175,9 @@ void conv_products(const std::string& cap, int reps, int threads) {
   const auto& table = sorix::kernels::active();
   std::vector<std::vector<float>> a, b, c;
   for (const ConvProduct& p : kConvProducts) {
-    a.emplace_back(p.batch * p.M * p.K, 0.01f);
-    b.emplace_back(p.batch * p.K * p.N, 0.02f);
-    c.emplace_back(p.batch * p.M * p.N, 0.0f);
+    a.emplace_back(p.M * p.K, 0.01f);  // the weights (forward, columns' gradient)
+    b.emplace_back(kConvBatch * p.K * p.N, 0.02f);
+    c.emplace_back(kConvBatch * p.blocks * p.M * p.N, 0.0f);
   }
   // Each product is paired with a probe run just before it: its share of the peak is taken rep by
   // rep against that probe (the machine's speed drifts over seconds), and the table gives the
@@ -168,15 +194,9 @@ void conv_products(const std::string& cap, int reps, int threads) {
       sink = sink + table.fma_probe(200000);
       const double peak = 12.0 * double(table.probe_lanes) * 200000.0 / seconds_since(t0) * threads;
       t0 = Clock::now();
-      if (p.batch == 1) {  // [dW^T; db] = [cols; ones] g^T: K = images x positions, g^T as [K, OC]
-        sorix::kernels::gemm_batch_tree<float>(p.ta, p.tb, p.M, p.N, p.K, a[i].data(), p.K, b[i].data(),
-                                               p.tb ? p.K : p.N, c[i].data(), p.N,
-                                               sorix::parallel::kBatchChunk * (p.K / 128));
-      } else {
-        per_image_products(p, a[i].data(), b[i].data(), c[i].data());
-      }
+      conv_layer_products(p, a[i].data(), b[i].data(), c[i].data());
       const double t = seconds_since(t0);
-      const double fma = double(p.batch) * double(p.M) * double(p.N) * double(p.K);
+      const double fma = conv_fma(p);
       times[i].push_back(t);
       shares[i].push_back(fma / t / peak);
       peaks.push_back(peak);
@@ -189,12 +209,12 @@ void conv_products(const std::string& cap, int reps, int threads) {
   double total_fma = 0, total_time = 0;
   for (std::size_t i = 0; i < count; ++i) {
     const ConvProduct& p = kConvProducts[i];
-    const double fma = double(p.batch) * double(p.M) * double(p.N) * double(p.K), t = median(times[i]);
+    const double fma = conv_fma(p), t = median(times[i]);
     total_fma += fma;
     total_time += t;
     char shape[40];
-    if (p.batch > 1) std::snprintf(shape, sizeof shape, "%zux%zux%zu x %zu", p.M, p.N, p.K, p.batch);
-    else std::snprintf(shape, sizeof shape, "%zux%zux%zu", p.M, p.N, p.K);
+    if (p.blocks > 1) std::snprintf(shape, sizeof shape, "%zux%zux%zu x %zu x %zu", p.M, p.N, p.K, kConvBatch, p.blocks);
+    else std::snprintf(shape, sizeof shape, "%zux%zux%zu x %zu", p.M, p.N, p.K, kConvBatch);
     std::printf("%-6s %-22s %20s %10.1f %11.2f %7.0f%%\n", cap.c_str(), p.what, shape, t * 1e6, fma / t / 1e9,
                 100.0 * median(shares[i]));
   }
