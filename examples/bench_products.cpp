@@ -111,11 +111,12 @@ void batch_tree_cost(const std::string& cap, int reps) {
 // task has just made in a buffer of its own (in that core's L2) and writes the NCHW output (its
 // bias filled in first: beta 1). The columns' gradient W^T g_n reads the image's gradient and is
 // written into the task's own buffer (col2im then reads it from L2). The weight gradient is made
-// by tasks of (batch-tree chunk of 32 images, block of 8 input channels): image by image in
-// order, the block's rows of the image's columns (remade in the task's buffer) times g_n^T, every
-// chain resumed from the previous image's partial (gemm_serial_resume); the chunk partials are
-// then added by the tree (a few adds, not timed). M x N x K per product; "x 128" marks one per
-// image, "x 128 x 4" one per image and channel block.
+// by tasks of (batch-tree chunk of 32 images, block of input channels: whole layers unless the
+// chunks give a thread fewer than two tasks, as conv.cpp chooses): image by image in order, the
+// block's rows of the image's columns (remade in the task's buffer) times g_n^T, every chain
+// resumed from the previous image's partial (gemm_serial_resume); the chunk partials are then
+// added by the tree (a few adds, not timed). M x N x K per product; "x 128" marks one per image,
+// "x 128 x B" one per image and channel block.
 enum class Scratch { a, b, c };  // the per-image operand that lives in the task's own buffer
 struct ConvProduct {
   const char* what;
@@ -125,13 +126,26 @@ struct ConvProduct {
   Scratch scratch;
 };
 constexpr std::size_t kConvBatch = 128;
-const ConvProduct kConvProducts[] = {
-    {"conv1 forward", 1, false, false, 32, 784, 9, Scratch::b},
-    {"conv1 grad W", 1, false, true, 9, 32, 784, Scratch::a},
-    {"conv2 forward", 1, false, false, 64, 196, 288, Scratch::b},
-    {"conv2 grad W", 4, false, true, 72, 64, 196, Scratch::a},
-    {"conv2 grad cols", 1, true, false, 288, 196, 64, Scratch::c},
-};
+// The weight gradients' rows are given for one block of the whole layer (blocks 1); weight_blocks
+// splits them as conv.cpp does for the thread count.
+std::vector<ConvProduct> conv_products_at(int threads) {
+  std::vector<ConvProduct> products = {
+      {"conv1 forward", 1, false, false, 32, 784, 9, Scratch::b},
+      {"conv1 grad W", 1, false, true, 9, 32, 784, Scratch::a},
+      {"conv2 forward", 1, false, false, 64, 196, 288, Scratch::b},
+      {"conv2 grad W", 1, false, true, 288, 64, 196, Scratch::a},
+      {"conv2 grad cols", 1, true, false, 288, 196, 64, Scratch::c},
+  };
+  const std::size_t chunks = kConvBatch / sorix::parallel::kBatchChunk, taps = 9;
+  for (ConvProduct& p : products) {
+    if (p.scratch != Scratch::a) continue;
+    const std::size_t channels = p.M / taps, wanted = (2 * std::size_t(threads) + chunks - 1) / chunks;
+    const std::size_t per_block = std::max<std::size_t>(1, (channels + wanted - 1) / wanted);
+    p.blocks = (channels + per_block - 1) / per_block;
+    p.M = per_block * taps;  // the last block may have fewer channels: its time is a little overstated
+  }
+  return products;
+}
 
 double conv_fma(const ConvProduct& p) {
   return double(kConvBatch) * double(p.blocks) * double(p.M) * double(p.N) * double(p.K);
@@ -173,8 +187,9 @@ void conv_layer_products(const ConvProduct& p, const float* a, const float* b, f
 
 void conv_products(const std::string& cap, int reps, int threads) {
   const auto& table = sorix::kernels::active();
+  const std::vector<ConvProduct> products = conv_products_at(threads);
   std::vector<std::vector<float>> a, b, c;
-  for (const ConvProduct& p : kConvProducts) {
+  for (const ConvProduct& p : products) {
     a.emplace_back(p.M * p.K, 0.01f);  // the weights (forward, columns' gradient)
     b.emplace_back(kConvBatch * p.K * p.N, 0.02f);
     c.emplace_back(kConvBatch * p.blocks * p.M * p.N, 0.0f);
@@ -182,14 +197,14 @@ void conv_products(const std::string& cap, int reps, int threads) {
   // Each product is paired with a probe run just before it: its share of the peak is taken rep by
   // rep against that probe (the machine's speed drifts over seconds), and the table gives the
   // medians of the times and of those shares.
-  const std::size_t count = std::size(kConvProducts);
+  const std::size_t count = std::size(products);
   std::vector<std::vector<double>> times(count), shares(count);
   std::vector<double> peaks, total_shares;
   volatile double sink = 0;
   for (int r = 0; r < reps; ++r) {
     double rep_time = 0, rep_fma = 0, rep_peak = 0;
     for (std::size_t i = 0; i < count; ++i) {
-      const ConvProduct& p = kConvProducts[i];
+      const ConvProduct& p = products[i];
       auto t0 = Clock::now();
       sink = sink + table.fma_probe(200000);
       const double peak = 12.0 * double(table.probe_lanes) * 200000.0 / seconds_since(t0) * threads;
@@ -208,7 +223,7 @@ void conv_products(const std::string& cap, int reps, int threads) {
   }
   double total_fma = 0, total_time = 0;
   for (std::size_t i = 0; i < count; ++i) {
-    const ConvProduct& p = kConvProducts[i];
+    const ConvProduct& p = products[i];
     const double fma = conv_fma(p), t = median(times[i]);
     total_fma += fma;
     total_time += t;
