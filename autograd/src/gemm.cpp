@@ -72,6 +72,12 @@ std::unique_ptr<T[], AlignedFree> aligned_array(std::size_t n) {
   return std::unique_ptr<T[], AlignedFree>(p);
 }
 
+// The M x N output rounded up to whole tiles of kernel k.
+template <class T>
+std::size_t padded_tiles(const GemmKernel<T>& k, std::size_t M, std::size_t N) {
+  return (M + k.mr - 1) / k.mr * k.mr * ((N + k.nr - 1) / k.nr * k.nr);
+}
+
 // The tile shape with less padded work for an M x N output: a ragged last row panel computes
 // whole tiles, and a ragged last column panel runs at a fraction of the full tile's rate, so both
 // count as full (the products' bits do not depend on the choice).
@@ -86,10 +92,7 @@ const GemmKernel<T>& kernel_for(const KernelTable& t, std::size_t M, std::size_t
     wide = &t.dgemm;
     narrow = &t.dgemm_narrow;
   }
-  auto padded = [&](const GemmKernel<T>& k) {
-    return (M + k.mr - 1) / k.mr * k.mr * ((N + k.nr - 1) / k.nr * k.nr);
-  };
-  return padded(*narrow) < padded(*wide) ? *narrow : *wide;
+  return padded_tiles(*narrow, M, N) < padded_tiles(*wide, M, N) ? *narrow : *wide;
 }
 
 // A per-thread packing buffer of at least n values (64-byte aligned), kept for the thread's next
@@ -333,6 +336,11 @@ void gemm_serial(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::
 }
 
 template <class T>
+std::size_t gemm_padded_work(std::size_t M, std::size_t N) {
+  return padded_tiles(kernel_for<T>(active(), M, N), M, N);
+}
+
+template <class T>
 void gemm_serial_resume(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, const T* A,
                         std::size_t lda, const T* B, std::size_t ldb, T* C, std::size_t ldc) {
   if (M == 0 || N == 0 || K == 0) return;  // an empty piece of k: every chain stays where it was
@@ -409,6 +417,8 @@ template void gemm_batch_tree<float>(bool, bool, std::size_t, std::size_t, std::
                                      const float*, std::size_t, float*, std::size_t, std::size_t);
 template void gemm_batch_tree<double>(bool, bool, std::size_t, std::size_t, std::size_t, const double*, std::size_t,
                                       const double*, std::size_t, double*, std::size_t, std::size_t);
+template std::size_t gemm_padded_work<float>(std::size_t, std::size_t);
+template std::size_t gemm_padded_work<double>(std::size_t, std::size_t);
 template void gemm_serial_resume<float>(bool, bool, std::size_t, std::size_t, std::size_t, const float*, std::size_t,
                                         const float*, std::size_t, float*, std::size_t);
 template void gemm_serial_resume<double>(bool, bool, std::size_t, std::size_t, std::size_t, const double*, std::size_t,

@@ -223,13 +223,16 @@ TEST_CASE("Conv2d image by image (each image's columns made in its task) gives t
   for (sorix::Dtype dt : kDtypes) {
     INFO(sorix::dtype_name(dt));
     // 20 input channels: the weight gradient's tasks take blocks of 8 (8 + 8 + 4, or 8 + 2 per group).
+    // 32 output channels: each image's product is made transposed (9 * 6 positions x 32 or 16
+    // channels pads less than 32 or 16 x 54) and copied out; 6: as W x cols.
     for (std::int64_t channels : {4, 20}) {
       for (std::int64_t groups : {1, 2}) {
+        for (std::int64_t outs : {6, 32})
         for (bool bias : {true, false}) {
-          INFO("channels " << channels << " groups " << groups << " bias " << bias);
+          INFO("channels " << channels << " groups " << groups << " out channels " << outs << " bias " << bias);
           auto run = [&] {
             sorix::manual_seed(9);
-            nn::Conv2d conv(nn::Conv2dOptions(channels, 6, 3).padding(1).stride({1, 2}).groups(groups).bias(bias), dt);
+            nn::Conv2d conv(nn::Conv2dOptions(channels, outs, 3).padding(1).stride({1, 2}).groups(groups).bias(bias), dt);
             const Tensor x = sorix::randn({40, channels, 9, 11}, dt).requires_grad_(true);
             Tensor y = conv(x);
             (y * y).sum().backward();
@@ -250,6 +253,33 @@ TEST_CASE("Conv2d image by image (each image's columns made in its task) gives t
             }
         }
       }
+    }
+  }
+}
+
+TEST_CASE("Conv2d's bias gradient alone (frozen weights) has the bits it has beside the weight gradient",
+          "[nn][conv][determinism]") {
+  // Beside the weights the bias is the chain of a row of ones in the weight gradient's product;
+  // alone it is one add chain per channel: the same additions in the same order.
+  for (sorix::Dtype dt : kDtypes) {
+    INFO(sorix::dtype_name(dt));
+    for (std::int64_t groups : {1, 2}) {
+      INFO("groups " << groups);
+      auto bias_grad = [&](bool frozen) {
+        sorix::manual_seed(4);
+        nn::Conv2d conv(nn::Conv2dOptions(4, 32, 3).padding(1).groups(groups), dt);
+        if (frozen) conv.weight.requires_grad_(false);
+        const Tensor x = sorix::randn({40, 4, 7, 9}, dt);
+        Tensor y = conv(x);
+        (y * y).sum().backward();
+        CHECK(conv.weight.grad().defined() == !frozen);
+        return conv.bias.grad();
+      };
+      const auto runs = sorix::testing::at_thread_counts({1, 3}, [&] {
+        return std::vector<Tensor>{bias_grad(true), bias_grad(false)};
+      });
+      for (const auto& run : runs) CHECK(sorix::testing::bit_identical(run[0], run[1]));
+      CHECK(sorix::testing::bit_identical(runs[1][0], runs[0][0]));
     }
   }
 }

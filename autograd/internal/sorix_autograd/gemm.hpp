@@ -44,6 +44,13 @@ template <class T>
 void gemm_serial_resume(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, const T* A,
                         std::size_t lda, const T* B, std::size_t ldb, T* C, std::size_t ldc);
 
+/// The multiply-adds per k that the product kernel computes for an M x N output of T, its padding
+/// included (the tile shape with less of it, as every product chooses): what decides whether a
+/// product is cheaper made as C or as C^T = op(B)^T op(A)^T (the same chains: fma's product
+/// commutes), e.g. a convolution's 64 x 196 output against 196 x 64.
+template <class T>
+std::size_t gemm_padded_work(std::size_t M, std::size_t N);
+
 /// `batch` independent products C_i = alpha * op(A_i) op(B_i) + beta * C_i with A_i = A + i*stride_a
 /// (likewise B, C). A stride of 0 broadcasts one matrix over the batch (stride_c must not be 0 when
 /// batch > 1). The products run as tasks of one parallel loop: same bits as calling gemm once per
