@@ -108,15 +108,18 @@ void batch_tree_cost(const std::string& cap, int reps) {
 
 // The products of the CNN's convolutions (examples/support/fashion_model.hpp, batch 128) as
 // nn::Conv2d runs them, every image a task. The forward multiplies the image's columns that its
-// task has just made in a buffer of its own (in that core's L2) and writes the NCHW output (its
-// bias filled in first: beta 1). The columns' gradient W^T g_n reads the image's gradient and is
-// written into the task's own buffer (col2im then reads it from L2). The weight gradient is made
-// by tasks of (batch-tree chunk of 32 images, block of input channels: whole layers unless the
-// chunks give a thread fewer than two tasks, as conv.cpp chooses): image by image in order, the
-// block's rows of the image's columns (remade in the task's buffer) times g_n^T, every chain
-// resumed from the previous image's partial (gemm_serial_resume); the chunk partials are then
-// added by the tree (a few adds, not timed). M x N x K per product; "x 128" marks one per image,
-// "x 128 x B" one per image and channel block.
+// task has just made in a buffer of its own (in that core's L2): as y_n = W cols_n into the NCHW
+// output (its bias filled in first: beta 1), or, where the product kernel's tiles it saves outweigh
+// the copy (conv.cpp's rule: the CNN's 196 x 64 x 288 on AVX-512), as y_n^T = cols_n^T W^T into the task's buffer (bias rows
+// first) and then copied out transposed (the copy is timed with the product). The columns'
+// gradient W^T g_n reads the image's gradient and is written into the task's own buffer (col2im
+// then reads it from L2). The weight gradient is made by tasks of (batch-tree chunk of 32
+// images, block of input channels: whole layers unless the chunks give a thread fewer than two
+// tasks, as conv.cpp chooses): image by image in order, the block's rows of the image's columns
+// (remade in the task's buffer; the last block's carry a row of ones, whose chain is the bias
+// gradient) times g_n^T, every chain resumed from the previous image's partial
+// (gemm_serial_resume); the chunk partials are then added by the tree (a few adds, not timed).
+// M x N x K per product; "x 128" marks one per image, "x 128 x B" one per image and channel block.
 enum class Scratch { a, b, c };  // the per-image operand that lives in the task's own buffer
 struct ConvProduct {
   const char* what;
@@ -124,16 +127,25 @@ struct ConvProduct {
   bool ta, tb;
   std::size_t M, N, K;
   Scratch scratch;
+  bool transposed = false;  // forward only: M x N is the output transposed (P x C_out)
 };
 constexpr std::size_t kConvBatch = 128;
+constexpr std::size_t kTransposedCopyWork = 24;  // as nn/src/conv.cpp: multiply-adds per element copied out
+// The forward as Conv2d orients it: C_out x P, or P x C_out when that pads less.
+ConvProduct conv_forward_product(const char* what, std::size_t out_channels, std::size_t positions, std::size_t K) {
+  if (sorix::kernels::gemm_padded_work<float>(positions, out_channels) * K + kTransposedCopyWork * positions * out_channels <
+      sorix::kernels::gemm_padded_work<float>(out_channels, positions) * K)
+    return {what, 1, true, false, positions, out_channels, K, Scratch::b, true};
+  return {what, 1, false, false, out_channels, positions, K, Scratch::b};
+}
 // The weight gradients' rows are given for one block of the whole layer (blocks 1); weight_blocks
-// splits them as conv.cpp does for the thread count.
+// splits them as conv.cpp does for the thread count (the last block's ones row comes on top).
 std::vector<ConvProduct> conv_products_at(int threads) {
   std::vector<ConvProduct> products = {
-      {"conv1 forward", 1, false, false, 32, 784, 9, Scratch::b},
-      {"conv1 grad W", 1, false, true, 9, 32, 784, Scratch::a},
-      {"conv2 forward", 1, false, false, 64, 196, 288, Scratch::b},
-      {"conv2 grad W", 1, false, true, 288, 64, 196, Scratch::a},
+      conv_forward_product("conv1 forward", 32, 784, 9),
+      {"conv1 grad W,b", 1, false, true, 9, 32, 784, Scratch::a},
+      conv_forward_product("conv2 forward", 64, 196, 288),
+      {"conv2 grad W,b", 1, false, true, 288, 64, 196, Scratch::a},
       {"conv2 grad cols", 1, true, false, 288, 196, 64, Scratch::c},
   };
   const std::size_t chunks = kConvBatch / sorix::parallel::kBatchChunk, taps = 9;
@@ -147,34 +159,48 @@ std::vector<ConvProduct> conv_products_at(int threads) {
   return products;
 }
 
+// Multiply-adds of one row of the table (the weight gradient's ones row included).
 double conv_fma(const ConvProduct& p) {
-  return double(kConvBatch) * double(p.blocks) * double(p.M) * double(p.N) * double(p.K);
+  const double rows = double(p.blocks) * double(p.M) + (p.scratch == Scratch::a ? 1.0 : 0.0);
+  return double(kConvBatch) * rows * double(p.N) * double(p.K);
 }
 
 // The products of one row of the table on the tasks Conv2d uses (sorix::kernels::gemm_serial and
 // gemm_serial_resume inside each task), the scratch operand in a buffer of the thread's own.
-// b: the images' B operands (the gradient for the weight gradient); c: the outputs (forward) or
-// the chunk partials (weight gradient).
+// a: the weights (W, or W^T [K, C_out] for a transposed forward); b: the images' B operands (the
+// gradient for the weight gradient); c: the outputs (forward) or the chunk partials (weight
+// gradient).
 void conv_layer_products(const ConvProduct& p, const float* a, const float* b, float* c) {
   const std::size_t chunk = sorix::parallel::kBatchChunk;
   const std::size_t tasks = p.scratch == Scratch::a ? kConvBatch / chunk * p.blocks : kConvBatch;
   sorix::parallel::parallel_for(tasks, 1, [&](std::size_t t0, std::size_t t1) {
     thread_local std::vector<float> scratch;
-    const std::size_t need = p.scratch == Scratch::a ? p.M * p.K : p.scratch == Scratch::b ? p.K * p.N : p.M * p.N;
+    const std::size_t need = p.scratch == Scratch::a   ? (p.M + 1) * p.K
+                             : p.scratch == Scratch::b ? p.K * (p.transposed ? p.M : p.N) + p.M * p.N
+                                                       : p.M * p.N;
     if (scratch.size() < need) scratch.resize(need, 0.02f);
     for (std::size_t t = t0; t < t1; ++t) {
       if (p.scratch == Scratch::a) {  // C = chunk t / blocks's partial for block t % blocks
-        float* partial = c + t * p.M * p.N;
+        const std::size_t rows = p.M + (t % p.blocks == p.blocks - 1 ? 1 : 0);
+        float* partial = c + t * (p.M + 1) * p.N;
         for (std::size_t n = t / p.blocks * chunk, i = 0; i < chunk; ++i, ++n) {
           const float* gn = b + n * p.N * p.K;  // [N, K]: op(B) is its transpose
           if (i == 0) {
-            sorix::kernels::gemm_serial<float>(false, true, p.M, p.N, p.K, 1.0f, scratch.data(), p.K, gn, p.K, 0.0f,
+            sorix::kernels::gemm_serial<float>(false, true, rows, p.N, p.K, 1.0f, scratch.data(), p.K, gn, p.K, 0.0f,
                                                partial, p.N);
           } else {
-            sorix::kernels::gemm_serial_resume<float>(false, true, p.M, p.N, p.K, scratch.data(), p.K, gn, p.K,
+            sorix::kernels::gemm_serial_resume<float>(false, true, rows, p.N, p.K, scratch.data(), p.K, gn, p.K,
                                                       partial, p.N);
           }
         }
+        continue;
+      }
+      if (p.transposed) {  // y_n^T [P, C_out] = cols_n^T W^T in the buffer, bias rows first, copied out
+        const std::size_t P = p.M, OC = p.N;
+        float* yt = scratch.data() + p.K * P;
+        for (std::size_t q = 0; q < P; ++q) std::fill(yt + q * OC, yt + (q + 1) * OC, 0.5f);
+        sorix::kernels::gemm_serial<float>(true, false, P, OC, p.K, 1.0f, scratch.data(), P, a, OC, 1.0f, yt, OC);
+        sorix::kernels::active().transpose_f32(yt, OC, c + t * P * OC, P, P, OC);
         continue;
       }
       const float* bn = p.scratch == Scratch::b ? scratch.data() : b + t * p.K * p.N;
@@ -192,7 +218,7 @@ void conv_products(const std::string& cap, int reps, int threads) {
   for (const ConvProduct& p : products) {
     a.emplace_back(p.M * p.K, 0.01f);  // the weights (forward, columns' gradient)
     b.emplace_back(kConvBatch * p.K * p.N, 0.02f);
-    c.emplace_back(kConvBatch * p.blocks * p.M * p.N, 0.0f);
+    c.emplace_back(kConvBatch * p.blocks * (p.M + 1) * p.N, 0.0f);
   }
   // Each product is paired with a probe run just before it: its share of the peak is taken rep by
   // rep against that probe (the machine's speed drifts over seconds), and the table gives the
@@ -228,8 +254,9 @@ void conv_products(const std::string& cap, int reps, int threads) {
     total_fma += fma;
     total_time += t;
     char shape[40];
+    const std::size_t rows = p.M + (p.scratch == Scratch::a && p.blocks == 1 ? 1 : 0);  // the ones row
     if (p.blocks > 1) std::snprintf(shape, sizeof shape, "%zux%zux%zu x %zu x %zu", p.M, p.N, p.K, kConvBatch, p.blocks);
-    else std::snprintf(shape, sizeof shape, "%zux%zux%zu x %zu", p.M, p.N, p.K, kConvBatch);
+    else std::snprintf(shape, sizeof shape, "%s%zux%zux%zu x %zu", p.transposed ? "T " : "", rows, p.N, p.K, kConvBatch);
     std::printf("%-6s %-22s %20s %10.1f %11.2f %7.0f%%\n", cap.c_str(), p.what, shape, t * 1e6, fma / t / 1e9,
                 100.0 * median(shares[i]));
   }

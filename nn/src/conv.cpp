@@ -48,6 +48,22 @@ void transpose_copy(const double* src, std::size_t src_ld, double* dst, std::siz
         for (std::size_t r = r0; r < std::min(rows, r0 + kBlock); ++r) dst[c * dst_ld + r] = src[r * src_ld + c];
 }
 
+// What copying one output element out of a transposed product costs, in the product kernel's
+// multiply-adds (a transposing copy and the bias rows, through L2): on AVX2 (Zen 3) conv1's
+// 784 x 32 x 9 products ran at 18% of the fma peak transposed and copied out against 29% as
+// 32 x 784 x 9, about 18 multiply-adds per element lost.
+constexpr std::size_t kTransposedCopyWork = 24;
+
+// Whether an M x P output over K (a convolution's channels by positions) is cheaper made as its
+// transpose and copied out: the padded tiles of both orientations (the kernel's tile shapes)
+// times K, the copy on the transposed side. Only speed depends on it, never a bit.
+template <class T>
+bool transposed_forward_pays(std::size_t M, std::size_t P, std::size_t K) {
+  const std::size_t direct = kernels::gemm_padded_work<T>(M, P) * K;
+  const std::size_t transposed = kernels::gemm_padded_work<T>(P, M) * K + kTransposedCopyWork * M * P;
+  return transposed < direct;
+}
+
 // One convolution's settings in 2-D form (a 1-D one has a height of 1 everywhere).
 struct Conv2dSpec {
   const char* op;
@@ -344,11 +360,11 @@ Tensor conv_im2col_by_image(const Tensor& x_in, const Tensor& w, const Tensor& b
     one.N = 1;
     const T beta = pb != nullptr ? T(1) : T(0);
     // A group's product y_ng = W_g cols_ng (OCg x P), or its transpose cols_ng^T W_g^T (P x OCg)
-    // made in the scratch and copied out transposed, whichever leaves the product kernel less
-    // padding: the CNN's 64 x 196 outputs leave a ragged panel of 4 columns (a 16-lane tile on
-    // AVX-512) where 196 x 64 fills every panel (AVX2: 75% -> 83% of the fma peak per product).
-    // The same chains either way (fma's product commutes), the bias first in C (beta 1).
-    const bool transposed = kernels::gemm_padded_work<T>(P, OCg) < kernels::gemm_padded_work<T>(OCg, P);
+    // made in the scratch and copied out transposed where the tiles it saves outweigh the copy:
+    // the CNN's 64 x 196 outputs leave a ragged panel of 4 columns (a 16-lane tile for them on
+    // AVX-512) where 196 x 64 fills every panel. The same chains either way (fma's product
+    // commutes), the bias first in C (beta 1).
+    const bool transposed = transposed_forward_pays<T>(OCg, P, K);
     // W_g^T [K, OCg] per group, made once: each image's product then packs it with plain row copies.
     std::vector<T> wt(transposed ? sz(G) * K * OCg : 0);
     for (std::size_t g = 0; g < wt.size() / std::max<std::size_t>(1, K * OCg); ++g)

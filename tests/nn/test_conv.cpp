@@ -223,8 +223,9 @@ TEST_CASE("Conv2d image by image (each image's columns made in its task) gives t
   for (sorix::Dtype dt : kDtypes) {
     INFO(sorix::dtype_name(dt));
     // 20 input channels: the weight gradient's tasks take blocks of 8 (8 + 8 + 4, or 8 + 2 per group).
-    // 32 output channels: each image's product is made transposed (9 * 6 positions x 32 or 16
-    // channels pads less than 32 or 16 x 54) and copied out; 6: as W x cols.
+    // 32 output channels from 20 input channels: on AVX2 and AVX-512 each image's product is made
+    // transposed (54 positions x 32 or 16 channels over K = 180 or 90 saves more tiles than the
+    // copy-out costs) and copied out; the other cases as W x cols.
     for (std::int64_t channels : {4, 20}) {
       for (std::int64_t groups : {1, 2}) {
         for (std::int64_t outs : {6, 32})
