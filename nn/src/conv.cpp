@@ -54,6 +54,9 @@ void transpose_copy(const double* src, std::size_t src_ld, double* dst, std::siz
 // 32 x 784 x 9, about 18 multiply-adds per element lost.
 constexpr std::size_t kTransposedCopyWork = 24;
 
+// The longest chain (input channels x taps) the direct forward takes (direct_forward_pays).
+constexpr std::size_t kDirectMaxK = 27;
+
 // Whether an M x P output over K (a convolution's channels by positions) is cheaper made as its
 // transpose and copied out: the padded tiles of both orientations (the kernel's tile shapes)
 // times K, the copy on the transposed side. Only speed depends on it, never a bit.
@@ -338,6 +341,46 @@ Tensor conv_product(const Tensor& w_in, const Tensor& cols_in, const Tensor& b_i
   return y;
 }
 
+// Whether conv_im2col_by_image computes the output straight from the (padded) input: for rows of
+// stride 1 and short chains (few input channels: an RGB or grey image's first layer), where the
+// columns' K rows give the product kernel too little to do per value it packs and stores. The
+// same chains either way; only speed depends on the choice.
+bool direct_forward_pays(const ConvGeometry& geom, std::size_t K) { return geom.sw == 1 && K <= kDirectMaxK; }
+
+// y [N, OC, OH, OW] = x conv w (+ b) with the direct kernel (kernels::ConvKernelsOf::conv_direct),
+// one image per task: its channels copied into the thread's scratch zero-padded, then every
+// group's output planes made from them.
+template <class T>
+void conv_direct_by_image(const T* px, const T* pw, const T* pb, const ConvGeometry& geom, std::size_t G,
+                          std::size_t OC, T* py) {
+  const std::size_t OCg = OC / G, Cg = geom.C / G, K = Cg * geom.taps(), P = geom.positions();
+  const std::size_t PH = (geom.OH - 1) * geom.sh + (geom.kh - 1) * geom.dh + 1;
+  const std::size_t PW = geom.OW + (geom.kw - 1) * geom.dw, plane = PH * PW;
+  const auto& table = kernels::active();
+  parallel::parallel_for(geom.N, 1, [&](std::size_t n0, std::size_t n1) {
+    T* xp = image_scratch<T>(geom.C * plane + kernels::kDirectConvSlack);
+    std::fill(xp + geom.C * plane, xp + geom.C * plane + kernels::kDirectConvSlack, T(0));
+    for (std::size_t n = n0; n < n1; ++n) {
+      for (std::size_t c = 0; c < geom.C; ++c) {  // padded row r, column q = x[r - ph][q - pw]
+        const T* x = px + (n * geom.C + c) * geom.H * geom.W;
+        T* dst = xp + c * plane;
+        std::fill(dst, dst + plane, T(0));
+        for (std::size_t r = geom.ph; r < std::min(PH, geom.ph + geom.H); ++r) {
+          const std::size_t q0 = std::min(geom.pw, PW), q1 = std::min(PW, geom.pw + geom.W);
+          std::copy(x + (r - geom.ph) * geom.W, x + (r - geom.ph) * geom.W + (q1 - q0), dst + r * PW + q0);
+        }
+      }
+      for (std::size_t g = 0; g < G; ++g) {
+        const T* bg = pb != nullptr ? pb + g * OCg : nullptr;
+        T* yg = py + (n * OC + g * OCg) * P;
+        if constexpr (std::is_same_v<T, float>)
+          table.conv_direct_f32(xp + g * Cg * plane, PW, plane, Cg, geom, pw + g * OCg * K, bg, OCg, yg);
+        else table.conv_direct_f64(xp + g * Cg * plane, PW, plane, Cg, geom, pw + g * OCg * K, bg, OCg, yg);
+      }
+    }
+  }, 0);  // grain 0: every image is a task
+}
+
 // conv_forward image by image from x, when the images feed every thread: each image's columns
 // [G * K, P] are made by its task in the thread's scratch and multiplied at once, so the product
 // packs them from L2 (measured: the CNN's 64 x 196 x 288 products at ~50% of the fma peak when
@@ -364,6 +407,10 @@ Tensor conv_im2col_by_image(const Tensor& x_in, const Tensor& w, const Tensor& b
     // the CNN's 64 x 196 outputs leave a ragged panel of 4 columns (a 16-lane tile for them on
     // AVX-512) where 196 x 64 fills every panel. The same chains either way (fma's product
     // commutes), the bias first in C (beta 1).
+    if (direct_forward_pays(geom, K)) {
+      conv_direct_by_image<T>(px, pw, pb, geom, sz(G), OC, py);
+      return out;
+    }
     const bool transposed = transposed_forward_pays<T>(OCg, P, K);
     // W_g^T [K, OCg] per group, made once: each image's product then packs it with plain row copies.
     std::vector<T> wt(transposed ? sz(G) * K * OCg : 0);

@@ -400,7 +400,67 @@ void check_transpose_tables() {
   }
 }
 
+// The direct convolution of every table against the chain written out (+0, then std::fma over
+// k = (c, ki, kj) in order, then + b): channel counts that leave every tile shape a remainder,
+// rows wider than a tile's registers, strides down the rows, dilations, paddings; weights and
+// inputs with infinities and signed zeros (no NaN operands: which of two NaNs an fma passes on
+// is the instruction's choice, and every NaN made here is the default one).
+template <class T>
+void check_conv_direct_tables() {
+  struct Case {
+    std::size_t C, outs, H, W, kh, kw, sh, ph, pw, dh, dw;
+  };
+  const Case cases[] = {{1, 32, 28, 28, 3, 3, 1, 1, 1, 1, 1}, {3, 7, 9, 70, 3, 3, 1, 1, 1, 1, 1},
+                        {2, 11, 8, 5, 2, 4, 2, 0, 2, 2, 2},   {1, 3, 6, 17, 1, 5, 3, 2, 0, 1, 1},
+                        {3, 9, 12, 33, 5, 5, 1, 2, 2, 1, 1},  {2, 2, 3, 1, 3, 1, 1, 1, 0, 1, 1}};
+  for (const Case& cs : cases) {
+    kernels::ConvGeometry g{1, cs.C, cs.H, cs.W, cs.kh, cs.kw, cs.sh, 1, cs.ph, cs.pw, cs.dh, cs.dw, 0, 0};
+    g.OH = (cs.H + 2 * cs.ph - cs.dh * (cs.kh - 1) - 1) / cs.sh + 1;
+    g.OW = cs.W + 2 * cs.pw - cs.dw * (cs.kw - 1);  // stride 1 along the rows
+    const std::size_t PH = (g.OH - 1) * g.sh + (g.kh - 1) * g.dh + 1, PW = g.OW + (g.kw - 1) * g.dw;
+    const std::size_t plane = PH * PW + 3, K = g.rows();  // planes 3 values apart: plane is a parameter
+    const auto seed = static_cast<std::uint32_t>(cs.W * 13 + cs.C);
+    const std::vector<T> x = awkward_values<T>(g.C * g.H * g.W, seed, false);
+    const std::vector<T> w = awkward_values<T>(cs.outs * K, seed + 1, false);
+    const std::vector<T> b = awkward_values<T>(cs.outs, seed + 2, false);
+    std::vector<T> xp(g.C * plane + kernels::kDirectConvSlack, T(0));
+    for (std::size_t c = 0; c < g.C; ++c)
+      for (std::size_t r = 0; r < PH; ++r)
+        for (std::size_t q = 0; q < PW; ++q) {
+          const std::ptrdiff_t h = std::ptrdiff_t(r) - std::ptrdiff_t(g.ph), v = std::ptrdiff_t(q) - std::ptrdiff_t(g.pw);
+          if (h >= 0 && v >= 0 && h < std::ptrdiff_t(g.H) && v < std::ptrdiff_t(g.W))
+            xp[c * plane + r * PW + q] = x[(c * g.H + std::size_t(h)) * g.W + std::size_t(v)];
+        }
+    for (bool bias : {true, false}) {
+      std::vector<T> want(cs.outs * g.positions());
+      for (std::size_t o = 0; o < cs.outs; ++o)
+        for (std::size_t oh = 0; oh < g.OH; ++oh)
+          for (std::size_t ow = 0; ow < g.OW; ++ow) {
+            T acc = T(0);
+            for (std::size_t c = 0, k = 0; c < g.C; ++c)
+              for (std::size_t ki = 0; ki < g.kh; ++ki)
+                for (std::size_t kj = 0; kj < g.kw; ++kj, ++k)
+                  acc = std::fma(w[o * K + k], xp[c * plane + (oh * g.sh + ki * g.dh) * PW + ow + kj * g.dw], acc);
+            want[o * g.positions() + oh * g.OW + ow] = bias ? acc + b[o] : acc;
+          }
+      for (const auto* t : runnable_tables()) {
+        INFO(t->name << " C=" << g.C << " outs=" << cs.outs << " H=" << g.H << " W=" << g.W << " bias=" << bias);
+        std::vector<T> got(want.size(), T(-1));
+        const T* pb = bias ? b.data() : nullptr;
+        if constexpr (std::is_same_v<T, float>) t->conv_direct_f32(xp.data(), PW, plane, g.C, g, w.data(), pb, cs.outs, got.data());
+        else t->conv_direct_f64(xp.data(), PW, plane, g.C, g, w.data(), pb, cs.outs, got.data());
+        CHECK(std::memcmp(got.data(), want.data(), got.size() * sizeof(T)) == 0);
+      }
+    }
+  }
+}
+
 }  // namespace
+
+TEST_CASE("the direct convolution matches the chain written out in every table", "[kernels][conv]") {
+  check_conv_direct_tables<float>();
+  check_conv_direct_tables<double>();
+}
 
 TEST_CASE("the transposed copy matches the loop written out in every table", "[kernels][strided]") {
   check_transpose_tables();

@@ -258,6 +258,44 @@ TEST_CASE("Conv2d image by image (each image's columns made in its task) gives t
   }
 }
 
+TEST_CASE("Conv2d's direct forward (few input channels, rows of stride 1) gives the product's bits",
+          "[nn][conv][determinism]") {
+  // With every image a task (1 and 3 threads) a layer of 1 to 3 input channels per group and rows
+  // of stride 1 is computed straight from its padded input; at 24 threads (too few images) by the
+  // product over the batch's columns. Geometries: 'same' padding, dilation, a row stride of 2,
+  // depthwise groups, a 1 x 5 kernel; with and without bias.
+  struct Case {
+    std::int64_t in;
+    nn::Conv2dOptions options;
+  };
+  const std::vector<Case> cases = {
+      {1, nn::Conv2dOptions(1, 32, 3).padding(1)},
+      {3, nn::Conv2dOptions(3, 8, 3).padding(nn::kSame).dilation(2)},
+      {3, nn::Conv2dOptions(3, 6, 3).stride({2, 1}).padding(2).groups(3)},
+      {2, nn::Conv2dOptions(2, 5, {1, 5}).padding({0, 1})},
+  };
+  for (sorix::Dtype dt : kDtypes) {
+    for (std::size_t i = 0; i < cases.size(); ++i) {
+      for (bool bias : {true, false}) {
+        INFO(sorix::dtype_name(dt) << " case " << i << " bias " << bias);
+        nn::Conv2dOptions options = cases[i].options;
+        options.bias(bias);
+        const std::int64_t in = cases[i].in;
+        auto run = [options, in, dt] {
+          sorix::manual_seed(12);
+          nn::Conv2d conv(options, dt);
+          const Tensor x = sorix::randn({40, in, 9, 13}, dt);
+          sorix::NoGradGuard no_grad;
+          return conv(x);
+        };
+        const auto runs = sorix::testing::at_thread_counts({1, 3, 24}, run);
+        CHECK(sorix::testing::bit_identical(runs[1], runs[0]));
+        CHECK(sorix::testing::bit_identical(runs[2], runs[0]));
+      }
+    }
+  }
+}
+
 TEST_CASE("Conv2d's bias gradient alone (frozen weights) has the bits it has beside the weight gradient",
           "[nn][conv][determinism]") {
   // Beside the weights the bias is the chain of a row of ones in the weight gradient's product;

@@ -8,6 +8,7 @@
 // stalled on store forwarding when the taps were added row by row into the image).
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 #include "sorix_core/kernels/arch.hpp"
 #include "sorix_core/kernels/gemm_kernels.hpp"
@@ -29,6 +30,41 @@ struct ConvKernelsOf {
     }
     for (std::size_t r = r8; r < rows; ++r)
       for (std::size_t c = 0; c < cols; ++c) dst[c * dst_ld + r] = src[r * src_ld + c];
+  }
+
+  /// One image's output planes [0, outs) of a convolution with sw == 1, straight from the input
+  /// (no columns): y[o * OH * OW + oh * OW + ow] = the fma chain over k = (c, ki, kj) in order of
+  /// w[o * K + k] * xp[c * plane + (oh * sh + ki * dh) * PW + ow + kj * dw] from +0, then + b[o]
+  /// (no add when b is null), K = C * kh * kw: each element's chain is the product's over the
+  /// im2col columns (the same multiply-adds in the same order: the same bits). xp holds the C
+  /// input planes zero-padded (row r, column q is x[r - ph][q - pw]): PW >= OW + (kw - 1) * dw,
+  /// kDirectConvSlack readable values past the last plane. Lanes run along a row (ow), a tile
+  /// being a few output channels by up to kRowRegs registers of the row.
+  template <class T>
+  static void conv_direct(const T* xp, std::size_t PW, std::size_t plane, std::size_t C, const ConvGeometry& g,
+                          const T* w, const T* b, std::size_t outs, T* y) {
+    constexpr std::size_t L = xsimd::batch<T, A>::size;
+    const std::size_t K = C * g.kh * g.kw;
+    constexpr std::size_t kStackTaps = 64;
+    std::size_t stack_offsets[kStackTaps];
+    std::unique_ptr<std::size_t[]> heap_offsets(K > kStackTaps ? new std::size_t[K] : nullptr);
+    std::size_t* offset = K > kStackTaps ? heap_offsets.get() : stack_offsets;
+    for (std::size_t c = 0, k = 0; c < C; ++c)
+      for (std::size_t ki = 0; ki < g.kh; ++ki)
+        for (std::size_t kj = 0; kj < g.kw; ++kj, ++k) offset[k] = c * plane + ki * g.dh * PW + kj * g.dw;
+    for (std::size_t oh = 0; oh < g.OH; ++oh) {
+      for (std::size_t ow0 = 0; ow0 < g.OW; ow0 += kRowRegs * L) {
+        const std::size_t n = g.OW - ow0 < kRowRegs * L ? g.OW - ow0 : kRowRegs * L;
+        const std::size_t regs = (n + L - 1) / L, last = n - (regs - 1) * L;
+        const Direct<T> d{xp, PW, plane, C, g, w, K, b, oh, ow0, last, y, offset};
+        switch (regs) {
+          case 1: direct_row<T, 1>(d, outs); break;
+          case 2: direct_row<T, 2>(d, outs); break;
+          case 3: direct_row<T, 3>(d, outs); break;
+          default: direct_row<T, kRowRegs>(d, outs); break;
+        }
+      }
+    }
   }
 
   /// x_plane (H x W, overwritten) = the sum of the column entries that read each element, for a
@@ -65,6 +101,80 @@ struct ConvKernelsOf {
         T* out = x_plane + h * g.W + w0;
         if (lanes == L) acc.store_unaligned(out);
         else store_first<A>(acc, out, lanes);
+      }
+    }
+  }
+
+ private:
+  static constexpr std::size_t kRowRegs = 4;  // registers of a row per tile at most
+  static constexpr std::size_t kRegisters = kIsAvx512<A> ? 32 : 16;
+
+  // One row segment of conv_direct: output row oh, columns [ow0, ow0 + kRegs * L) (the last
+  // register's first `last` lanes stored).
+  template <class T>
+  struct Direct {
+    const T* xp;
+    std::size_t PW, plane, C;
+    const ConvGeometry& g;
+    const T* w;
+    std::size_t K;
+    const T* b;
+    std::size_t oh, ow0, last;
+    T* y;
+    const std::size_t* offset;  // offset[k]: tap k's input from the row's first, k = (c, ki, kj)
+  };
+
+  // Output channels side by side: as many as the registers hold besides a weight and an input
+  // (the inputs are the multiply-adds' memory operands; 8 channels at most), then two, then one.
+  template <class T, std::size_t kRegs>
+  static void direct_row(const Direct<T>& d, std::size_t outs) {
+    constexpr std::size_t kFit = (kRegisters - 2) / kRegs;
+    constexpr std::size_t kChannels = kFit < 1 ? 1 : kFit > 8 ? 8 : kFit;
+    std::size_t o = 0;
+    for (; o + kChannels <= outs; o += kChannels) direct_tile<T, kRegs, kChannels>(d, o);
+    if constexpr (kChannels > 2) {
+      for (; o + 2 <= outs; o += 2) direct_tile<T, kRegs, 2>(d, o);
+    }
+    for (; o < outs; ++o) direct_tile<T, kRegs, 1>(d, o);
+  }
+
+  template <class T, std::size_t kRegs, std::size_t kChannels>
+  static void direct_tile(const Direct<T>& d, std::size_t o0) {
+    using B = xsimd::batch<T, A>;
+    constexpr std::size_t L = B::size;
+    const ConvGeometry& g = d.g;
+    B acc[kChannels][kRegs];
+#pragma GCC unroll 8
+    for (std::size_t c = 0; c < kChannels; ++c)
+#pragma GCC unroll 4
+      for (std::size_t r = 0; r < kRegs; ++r) acc[c][r] = B(T(0));
+    const T* wo = d.w + o0 * d.K;
+    const T* base = d.xp + d.oh * g.sh * d.PW + d.ow0;
+    for (std::size_t k = 0; k < d.K; ++k) {
+      const T* in = base + d.offset[k];
+      B xv[kRegs];
+#pragma GCC unroll 4
+      for (std::size_t r = 0; r < kRegs; ++r) xv[r] = B::load_unaligned(in + r * L);
+#pragma GCC unroll 8
+      for (std::size_t ch = 0; ch < kChannels; ++ch) {
+        const B wv(wo[ch * d.K + k]);
+#pragma GCC unroll 4
+        for (std::size_t r = 0; r < kRegs; ++r) acc[ch][r] = fmadd(wv, xv[r], acc[ch][r]);
+      }
+    }
+    const std::size_t P = g.OH * g.OW;
+    // A ragged last register is stored whole where its extra lanes land on the plane's later rows,
+    // which their passes (later) overwrite; a masked store is many times slower (AMD).
+    const bool whole = d.last == L || (g.OH - d.oh - 1) * g.OW >= L - d.last;
+#pragma GCC unroll 8
+    for (std::size_t ch = 0; ch < kChannels; ++ch) {
+      T* out = d.y + (o0 + ch) * P + d.oh * g.OW + d.ow0;
+      const B bias(d.b != nullptr ? d.b[o0 + ch] : T(0));
+#pragma GCC unroll 4
+      for (std::size_t r = 0; r < kRegs; ++r) {
+        const B v = d.b != nullptr ? acc[ch][r] + bias : acc[ch][r];
+        if (r + 1 < kRegs || whole) v.store_unaligned(out + r * L);
+        else store_first<A>(v, out + r * L, d.last);
       }
     }
   }

@@ -34,6 +34,10 @@ struct ConvGeometry {
   std::size_t cols() const { return N * OH * OW; }
 };
 
+/// Values a direct convolution's padded input (the table's conv_direct_*) keeps readable past its
+/// last plane: a row's last register may read up to a register's width past the row's end.
+inline constexpr std::size_t kDirectConvSlack = 16;
+
 /// Writes the kh * kw rows of channel c of image n into the column matrix `cols` (ld = g.cols()):
 /// x_plane is that image's H x W plane of channel c.
 template <class T>

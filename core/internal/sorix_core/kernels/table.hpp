@@ -250,6 +250,14 @@ struct KernelTable {
   void (*transpose_f32)(const float* src, std::size_t src_ld, float* dst, std::size_t dst_ld, std::size_t rows,
                         std::size_t cols);
 
+  /// One image's output planes of a convolution with sw == 1 straight from its zero-padded input
+  /// planes (conv_kernels.hpp, ConvKernelsOf::conv_direct): every element the fma chain of the
+  /// product over its im2col columns, then + b[o] (b may be null).
+  void (*conv_direct_f32)(const float* xp, std::size_t PW, std::size_t plane, std::size_t C, const ConvGeometry& g,
+                          const float* w, const float* b, std::size_t outs, float* y);
+  void (*conv_direct_f64)(const double* xp, std::size_t PW, std::size_t plane, std::size_t C, const ConvGeometry& g,
+                          const double* w, const double* b, std::size_t outs, double* y);
+
   /// Benchmarks only: 12 * probe_lanes * iters float multiply-adds at this path's best rate
   /// (returns their sum so that none is dead code).
   double (*fma_probe)(std::size_t iters);

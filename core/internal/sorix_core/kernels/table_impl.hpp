@@ -60,6 +60,8 @@ constexpr KernelTable make_table(const char* name) {
       &ConvKernelsOf<A>::template col2im_s1<float>,
       &ConvKernelsOf<A>::template col2im_s1<double>,
       &ConvKernelsOf<A>::transpose_f32,
+      &ConvKernelsOf<A>::template conv_direct<float>,
+      &ConvKernelsOf<A>::template conv_direct<double>,
       &ElementwiseKernels<A>::fma_probe,
       ElementwiseKernels<A>::kProbeLanes,
       GemmKernels<A, float>::kernel(),
