@@ -14,6 +14,7 @@
 //   bench_products [--reps 21] [--threads 1] [--capabilities scalar,avx2,avx512]
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -23,6 +24,7 @@
 #include "examples/support/cli.hpp"
 #include "examples/support/fashion_model.hpp"
 #include "sorix_autograd/gemm.hpp"
+#include "sorix_core/kernels/im2col.hpp"
 #include "sorix_core/kernels/table.hpp"
 
 namespace {
@@ -107,7 +109,9 @@ void batch_tree_cost(const std::string& cap, int reps) {
 }
 
 // The products of the CNN's convolutions (examples/support/fashion_model.hpp, batch 128) as
-// nn::Conv2d runs them, every image a task. The forward multiplies the image's columns that its
+// nn::Conv2d runs them, every image a task. conv1's forward (9 multiply-adds per output: "D") is
+// the direct kernel on the task's zero-padded copy of the image (the copy is timed). Otherwise the
+// forward multiplies the image's columns that its
 // task has just made in a buffer of its own (in that core's L2): as y_n = W cols_n into the NCHW
 // output (its bias filled in first: beta 1), or, where the product kernel's tiles it saves outweigh
 // the copy (conv.cpp's rule: the CNN's 196 x 64 x 288 on AVX-512), as y_n^T = cols_n^T W^T into the task's buffer (bias rows
@@ -128,11 +132,14 @@ struct ConvProduct {
   std::size_t M, N, K;
   Scratch scratch;
   bool transposed = false;  // forward only: M x N is the output transposed (P x C_out)
+  bool direct = false;      // forward only: the direct kernel on the padded image (M x N x K as W x cols)
 };
 constexpr std::size_t kConvBatch = 128;
 constexpr std::size_t kTransposedCopyWork = 24;  // as nn/src/conv.cpp: multiply-adds per element copied out
-// The forward as Conv2d orients it: C_out x P, or P x C_out when that pads less.
+// The forward as Conv2d makes it (3 x 3 taps, stride 1, padding 1): the direct kernel for at most
+// 27 multiply-adds per output; else C_out x P, or P x C_out where that pays for its copy.
 ConvProduct conv_forward_product(const char* what, std::size_t out_channels, std::size_t positions, std::size_t K) {
+  if (K <= 27) return {what, 1, false, false, out_channels, positions, K, Scratch::b, false, true};
   if (sorix::kernels::gemm_padded_work<float>(positions, out_channels) * K + kTransposedCopyWork * positions * out_channels <
       sorix::kernels::gemm_padded_work<float>(out_channels, positions) * K)
     return {what, 1, true, false, positions, out_channels, K, Scratch::b, true};
@@ -176,6 +183,7 @@ void conv_layer_products(const ConvProduct& p, const float* a, const float* b, f
   sorix::parallel::parallel_for(tasks, 1, [&](std::size_t t0, std::size_t t1) {
     thread_local std::vector<float> scratch;
     const std::size_t need = p.scratch == Scratch::a   ? (p.M + 1) * p.K
+                             : p.direct                ? p.K * p.N + 4 * p.N + sorix::kernels::kDirectConvSlack
                              : p.scratch == Scratch::b ? p.K * (p.transposed ? p.M : p.N) + p.M * p.N
                                                        : p.M * p.N;
     if (scratch.size() < need) scratch.resize(need, 0.02f);
@@ -193,6 +201,19 @@ void conv_layer_products(const ConvProduct& p, const float* a, const float* b, f
                                                       partial, p.N);
           }
         }
+        continue;
+      }
+      if (p.direct) {  // image t (its first P values of b, side sqrt(P)) padded by 1 in the buffer
+        const std::size_t side = static_cast<std::size_t>(std::lround(std::sqrt(double(p.N)))), C = p.K / 9;
+        const std::size_t PW = side + 2, plane = PW * PW;
+        sorix::kernels::ConvGeometry g{1, C, side, side, 3, 3, 1, 1, 1, 1, 1, 1, side, side};
+        float* xp = scratch.data();
+        std::fill(xp, xp + C * plane + sorix::kernels::kDirectConvSlack, 0.0f);
+        for (std::size_t ch = 0; ch < C; ++ch)
+          for (std::size_t r = 0; r < side; ++r)
+            std::copy(b + t * p.K * p.N + (ch * side + r) * side, b + t * p.K * p.N + (ch * side + r + 1) * side,
+                      xp + ch * plane + (r + 1) * PW + 1);
+        sorix::kernels::active().conv_direct_f32(xp, PW, plane, C, g, a, a, p.M, c + t * p.M * p.N);
         continue;
       }
       if (p.transposed) {  // y_n^T [P, C_out] = cols_n^T W^T in the buffer, bias rows first, copied out
@@ -256,7 +277,9 @@ void conv_products(const std::string& cap, int reps, int threads) {
     char shape[40];
     const std::size_t rows = p.M + (p.scratch == Scratch::a && p.blocks == 1 ? 1 : 0);  // the ones row
     if (p.blocks > 1) std::snprintf(shape, sizeof shape, "%zux%zux%zu x %zu x %zu", p.M, p.N, p.K, kConvBatch, p.blocks);
-    else std::snprintf(shape, sizeof shape, "%s%zux%zux%zu x %zu", p.transposed ? "T " : "", rows, p.N, p.K, kConvBatch);
+    else
+      std::snprintf(shape, sizeof shape, "%s%zux%zux%zu x %zu", p.direct ? "D " : p.transposed ? "T " : "", rows, p.N, p.K,
+                    kConvBatch);
     std::printf("%-6s %-22s %20s %10.1f %11.2f %7.0f%%\n", cap.c_str(), p.what, shape, t * 1e6, fma / t / 1e9,
                 100.0 * median(shares[i]));
   }

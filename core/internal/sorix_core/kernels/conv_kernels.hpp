@@ -52,17 +52,17 @@ struct ConvKernelsOf {
     for (std::size_t c = 0, k = 0; c < C; ++c)
       for (std::size_t ki = 0; ki < g.kh; ++ki)
         for (std::size_t kj = 0; kj < g.kw; ++kj, ++k) offset[k] = c * plane + ki * g.dh * PW + kj * g.dw;
-    for (std::size_t oh = 0; oh < g.OH; ++oh) {
-      for (std::size_t ow0 = 0; ow0 < g.OW; ow0 += kRowRegs * L) {
-        const std::size_t n = g.OW - ow0 < kRowRegs * L ? g.OW - ow0 : kRowRegs * L;
-        const std::size_t regs = (n + L - 1) / L, last = n - (regs - 1) * L;
-        const Direct<T> d{xp, PW, plane, C, g, w, K, b, oh, ow0, last, y, offset};
-        switch (regs) {
-          case 1: direct_row<T, 1>(d, outs); break;
-          case 2: direct_row<T, 2>(d, outs); break;
-          case 3: direct_row<T, 3>(d, outs); break;
-          default: direct_row<T, kRowRegs>(d, outs); break;
-        }
+    // Column segments outermost, then blocks of channels, then rows: each block writes its few
+    // output planes front to back (a handful of store streams, not one per channel).
+    for (std::size_t ow0 = 0; ow0 < g.OW; ow0 += kRowRegs * L) {
+      const std::size_t n = g.OW - ow0 < kRowRegs * L ? g.OW - ow0 : kRowRegs * L;
+      const std::size_t regs = (n + L - 1) / L, last = n - (regs - 1) * L;
+      const Direct<T> d{xp, PW, plane, C, g, w, K, b, ow0, last, y, offset};
+      switch (regs) {
+        case 1: direct_segment<T, 1>(d, outs); break;
+        case 2: direct_segment<T, 2>(d, outs); break;
+        case 3: direct_segment<T, 3>(d, outs); break;
+        default: direct_segment<T, kRowRegs>(d, outs); break;
       }
     }
   }
@@ -109,8 +109,8 @@ struct ConvKernelsOf {
   static constexpr std::size_t kRowRegs = 4;  // registers of a row per tile at most
   static constexpr std::size_t kRegisters = kIsAvx512<A> ? 32 : 16;
 
-  // One row segment of conv_direct: output row oh, columns [ow0, ow0 + kRegs * L) (the last
-  // register's first `last` lanes stored).
+  // One column segment of conv_direct: output columns [ow0, ow0 + kRegs * L) of every row (the
+  // last register's first `last` lanes stored).
   template <class T>
   struct Direct {
     const T* xp;
@@ -119,7 +119,7 @@ struct ConvKernelsOf {
     const T* w;
     std::size_t K;
     const T* b;
-    std::size_t oh, ow0, last;
+    std::size_t ow0, last;
     T* y;
     const std::size_t* offset;  // offset[k]: tap k's input from the row's first, k = (c, ki, kj)
   };
@@ -127,19 +127,22 @@ struct ConvKernelsOf {
   // Output channels side by side: as many as the registers hold besides a weight and an input
   // (the inputs are the multiply-adds' memory operands; 8 channels at most), then two, then one.
   template <class T, std::size_t kRegs>
-  static void direct_row(const Direct<T>& d, std::size_t outs) {
+  static void direct_segment(const Direct<T>& d, std::size_t outs) {
     constexpr std::size_t kFit = (kRegisters - 2) / kRegs;
     constexpr std::size_t kChannels = kFit < 1 ? 1 : kFit > 8 ? 8 : kFit;
     std::size_t o = 0;
-    for (; o + kChannels <= outs; o += kChannels) direct_tile<T, kRegs, kChannels>(d, o);
+    for (; o + kChannels <= outs; o += kChannels)
+      for (std::size_t oh = 0; oh < d.g.OH; ++oh) direct_tile<T, kRegs, kChannels>(d, o, oh);
     if constexpr (kChannels > 2) {
-      for (; o + 2 <= outs; o += 2) direct_tile<T, kRegs, 2>(d, o);
+      for (; o + 2 <= outs; o += 2)
+        for (std::size_t oh = 0; oh < d.g.OH; ++oh) direct_tile<T, kRegs, 2>(d, o, oh);
     }
-    for (; o < outs; ++o) direct_tile<T, kRegs, 1>(d, o);
+    for (; o < outs; ++o)
+      for (std::size_t oh = 0; oh < d.g.OH; ++oh) direct_tile<T, kRegs, 1>(d, o, oh);
   }
 
   template <class T, std::size_t kRegs, std::size_t kChannels>
-  static void direct_tile(const Direct<T>& d, std::size_t o0) {
+  static void direct_tile(const Direct<T>& d, std::size_t o0, std::size_t oh) {
     using B = xsimd::batch<T, A>;
     constexpr std::size_t L = B::size;
     const ConvGeometry& g = d.g;
@@ -149,7 +152,7 @@ struct ConvKernelsOf {
 #pragma GCC unroll 4
       for (std::size_t r = 0; r < kRegs; ++r) acc[c][r] = B(T(0));
     const T* wo = d.w + o0 * d.K;
-    const T* base = d.xp + d.oh * g.sh * d.PW + d.ow0;
+    const T* base = d.xp + oh * g.sh * d.PW + d.ow0;
     for (std::size_t k = 0; k < d.K; ++k) {
       const T* in = base + d.offset[k];
       B xv[kRegs];
@@ -163,12 +166,13 @@ struct ConvKernelsOf {
       }
     }
     const std::size_t P = g.OH * g.OW;
-    // A ragged last register is stored whole where its extra lanes land on the plane's later rows,
-    // which their passes (later) overwrite; a masked store is many times slower (AMD).
-    const bool whole = d.last == L || (g.OH - d.oh - 1) * g.OW >= L - d.last;
+    // A ragged last register of a row's only segment is stored whole where its extra lanes land
+    // on the plane's later rows, which their tiles (later) overwrite; a masked store is many times
+    // slower (AMD).
+    const bool whole = d.last == L || (d.ow0 == 0 && (g.OH - oh - 1) * g.OW >= L - d.last);
 #pragma GCC unroll 8
     for (std::size_t ch = 0; ch < kChannels; ++ch) {
-      T* out = d.y + (o0 + ch) * P + d.oh * g.OW + d.ow0;
+      T* out = d.y + (o0 + ch) * P + oh * g.OW + d.ow0;
       const B bias(d.b != nullptr ? d.b[o0 + ch] : T(0));
 #pragma GCC unroll 4
       for (std::size_t r = 0; r < kRegs; ++r) {
