@@ -296,6 +296,25 @@ TEST_CASE("Conv2d's direct forward (few input channels, rows of stride 1) gives 
   }
 }
 
+TEST_CASE("Conv2d's input gradient, made in blocks of input channels, has the bits of the recorded formulas",
+          "[nn][conv][determinism]") {
+  // 20 input channels of 30 x 30 positions: the input gradient is made 2 channels at a time
+  // (about 64 KB of columns' gradient each); create_graph makes the same gradient from recorded
+  // ops (matmul over the batch, then col2im): the same chains and the same additions.
+  for (sorix::Dtype dt : kDtypes) {
+    for (std::int64_t groups : {1, 2}) {
+      INFO(sorix::dtype_name(dt) << " groups " << groups);
+      sorix::manual_seed(21);
+      nn::Conv2d conv(nn::Conv2dOptions(20, 8, 3).padding(1).groups(groups), dt);
+      const Tensor x = sorix::randn({4, 20, 30, 30}, dt).requires_grad_(true);
+      const Tensor gy = sorix::randn({4, 8, 30, 30}, dt);
+      const Tensor plain = sorix::autograd::grad({(conv(x) * gy).sum()}, {x})[0];
+      const Tensor recorded = sorix::autograd::grad({(conv(x) * gy).sum()}, {x}, {}, /*create_graph=*/true)[0];
+      CHECK(sorix::testing::bit_identical(plain, recorded.detach()));
+    }
+  }
+}
+
 TEST_CASE("Conv2d's bias gradient alone (frozen weights) has the bits it has beside the weight gradient",
           "[nn][conv][determinism]") {
   // Beside the weights the bias is the chain of a row of ones in the weight gradient's product;
