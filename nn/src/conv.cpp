@@ -57,9 +57,6 @@ constexpr std::size_t kTransposedCopyWork = 24;
 // The longest chain (input channels x taps) the direct forward takes (direct_forward_pays).
 constexpr std::size_t kDirectMaxK = 27;
 
-// About how many bytes of an image's columns' gradient the input gradient makes at a time.
-constexpr std::size_t kDcolsBlockBytes = std::size_t{64} << 10;
-
 // Whether an M x P output over K (a convolution's channels by positions) is cheaper made as its
 // transpose and copied out: the padded tiles of both orientations (the kernel's tile shapes)
 // times K, the copy on the transposed side. Only speed depends on it, never a bit.
@@ -283,42 +280,6 @@ void for_each_image_dcols(const Tensor& grad, const Tensor& w, std::int64_t G, s
       each(n, static_cast<const T*>(buf));
     }
   }, 0);  // grain 0: every image is a task (the default grain counts elements, not images)
-}
-
-// The input gradient col2im(W^T g) of conv_im2col, image by image and in blocks of input
-// channels: a block's rows of its columns' gradient (W_g^T g_n, one product on the task's thread)
-// are made in the thread's scratch, about kDcolsBlockBytes of them, and added into the block's
-// planes at once, so they are read back from L1/L2 (the whole image's 225 KB for the CNN's second
-// convolution did not stay in a 512 KB L2 beside the product's packed operands). Rows are their
-// own chains and col2im works plane by plane: the bits of the whole product and col2im.
-template <class T>
-void input_grad_by_image(const Tensor& grad, const Tensor& w, const ConvGeometry& geom, std::size_t G, T* px) {
-  const Tensor gc = grad.contiguous();
-  const std::size_t OC = sz(w.size(0)), OCg = OC / G, Cg = geom.C / G, taps = geom.taps(), K = Cg * taps;
-  const std::size_t P = geom.positions();
-  const std::size_t fit = std::max<std::size_t>(1, kDcolsBlockBytes / (taps * P * sizeof(T)));
-  const std::size_t blocks = (Cg + fit - 1) / fit, per_block = (Cg + blocks - 1) / blocks;
-  const T* pw = sorix::detail::flat<T>(w);
-  const T* pg = sorix::detail::flat<T>(gc);
-  ConvGeometry one = geom;  // one image's columns: ld = P
-  one.N = 1;
-  parallel::parallel_for(geom.N, 1, [&](std::size_t n0, std::size_t n1) {
-    T* buf = image_scratch<T>(per_block * taps * P);
-    for (std::size_t n = n0; n < n1; ++n) {
-      for (std::size_t g = 0; g < G; ++g) {
-        for (std::size_t c0 = 0; c0 < Cg; c0 += per_block) {
-          const std::size_t c1 = std::min(Cg, c0 + per_block);
-          // rows [c0 * taps, c1 * taps) of W_g^T g_n: op(A) = W_g^T read from W_g's columns
-          kernels::gemm_serial<T>(true, false, (c1 - c0) * taps, P, OCg, T(1), pw + g * OCg * K + c0 * taps, K,
-                                  pg + (n * OC + g * OCg) * P, P, T(0), buf, P);
-          for (std::size_t c = c0; c < c1; ++c) {
-            const std::size_t ch = g * Cg + c;
-            kernels::col2im_plane(buf, one, 0, c - c0, px + (n * geom.C + ch) * geom.H * geom.W);
-          }
-        }
-      }
-    }
-  }, 0);  // grain 0: every image is a task
 }
 
 // create_graph: conv_forward's gradients as recorded ops (matmul, permute, sum), differentiable
@@ -628,7 +589,12 @@ Tensor conv_im2col(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, c
             using T = typename decltype(tag)::type;
             Tensor dx = sorix::detail::make_empty<T>({geom.N, geom.C, geom.H, geom.W});
             T* px = sorix::detail::flat<T>(dx);
-            input_grad_by_image<T>(grad, w, geom, sz(G), px);
+            ConvGeometry one = geom;  // one image's columns: ld = P
+            one.N = 1;
+            for_each_image_dcols<T>(grad, w, G, N, P, K, [&](std::size_t n, const T* d) {
+              for (std::size_t ch = 0; ch < geom.C; ++ch)
+                kernels::col2im_plane(d, one, 0, ch, px + (n * geom.C + ch) * geom.H * geom.W);
+            });
             return dx;
           });
         }

@@ -296,11 +296,11 @@ TEST_CASE("Conv2d's direct forward (few input channels, rows of stride 1) gives 
   }
 }
 
-TEST_CASE("Conv2d's input gradient, made in blocks of input channels, has the bits of the recorded formulas",
+TEST_CASE("Conv2d's input gradient, made image by image, has the bits of the recorded formulas",
           "[nn][conv][determinism]") {
-  // 20 input channels of 30 x 30 positions: the input gradient is made 2 channels at a time
-  // (about 64 KB of columns' gradient each); create_graph makes the same gradient from recorded
-  // ops (matmul over the batch, then col2im): the same chains and the same additions.
+  // Without create_graph each image's columns' gradient is made by its task and added into its
+  // planes at once; create_graph makes the same gradient from recorded ops (matmul over the
+  // batch, then col2im): the same chains and the same additions.
   for (sorix::Dtype dt : kDtypes) {
     for (std::int64_t groups : {1, 2}) {
       INFO(sorix::dtype_name(dt) << " groups " << groups);
