@@ -401,16 +401,16 @@ Tensor conv_im2col_by_image(const Tensor& x_in, const Tensor& w, const Tensor& b
     const T* pb = b.defined() ? sorix::detail::flat<T>(b) : nullptr;
     ConvGeometry one = geom;  // one image's columns: ld = P
     one.N = 1;
+    if (direct_forward_pays(geom, K)) {  // short chains: no columns at all
+      conv_direct_by_image<T>(px, pw, pb, geom, sz(G), OC, py);
+      return out;
+    }
     const T beta = pb != nullptr ? T(1) : T(0);
     // A group's product y_ng = W_g cols_ng (OCg x P), or its transpose cols_ng^T W_g^T (P x OCg)
     // made in the scratch and copied out transposed where the tiles it saves outweigh the copy:
     // the CNN's 64 x 196 outputs leave a ragged panel of 4 columns (a 16-lane tile for them on
     // AVX-512) where 196 x 64 fills every panel. The same chains either way (fma's product
     // commutes), the bias first in C (beta 1).
-    if (direct_forward_pays(geom, K)) {
-      conv_direct_by_image<T>(px, pw, pb, geom, sz(G), OC, py);
-      return out;
-    }
     const bool transposed = transposed_forward_pays<T>(OCg, P, K);
     // W_g^T [K, OCg] per group, made once: each image's product then packs it with plain row copies.
     std::vector<T> wt(transposed ? sz(G) * K * OCg : 0);

@@ -1,11 +1,15 @@
 #pragma once
-// col2im for stride-1 columns (sw == 1) as a per-capability kernel (the dispatch table's
-// col2im_s1_*). Each image row is built in registers, L columns at a time: +0, then every tap's
-// contribution in tap order (ki, kj), loaded from the tap's column row with the lanes it does not
-// reach masked to +0. An element thus receives exactly the additions of col2im_plane's scalar
-// loop, in the same order (adding +0 never changes a sum that started from +0: it cannot be -0),
-// and the row is stored once: no read-back of a row that the previous tap has just stored (which
-// stalled on store forwarding when the taps were added row by row into the image).
+// The convolutions' per-capability loops (the dispatch table's col2im_s1_*, conv_direct_* and
+// transpose_f32). conv_direct: a convolution of short chains straight from the padded input, each
+// element the product's fma chain over its im2col column (see its comment).
+//
+// col2im_s1, for stride-1 columns (sw == 1): each image row is built in registers, L columns at a
+// time: +0, then every tap's contribution in tap order (ki, kj), loaded from the tap's column row
+// with the lanes it does not reach masked to +0. An element thus receives exactly the additions
+// of col2im_plane's scalar loop, in the same order (adding +0 never changes a sum that started
+// from +0: it cannot be -0), and the row is stored once: no read-back of a row that the previous
+// tap has just stored (which stalled on store forwarding when the taps were added row by row into
+// the image).
 #include <cstddef>
 #include <cstdint>
 #include <memory>
