@@ -223,9 +223,9 @@ TEST_CASE("Conv2d image by image (each image's columns made in its task) gives t
   for (sorix::Dtype dt : kDtypes) {
     INFO(sorix::dtype_name(dt));
     // 20 input channels: the weight gradient's tasks take blocks of 8 (8 + 8 + 4, or 8 + 2 per group).
-    // 32 output channels from 20 input channels: on AVX2 and AVX-512 each image's product is made
-    // transposed (54 positions x 32 or 16 channels over K = 180 or 90 saves more tiles than the
-    // copy-out costs) and copied out; the other cases as W x cols.
+    // 32 output channels from 20 input channels: for float on AVX2 and AVX-512 each image's
+    // product is made transposed (54 positions x 32 channels over K = 180 saves more tiles than
+    // the copy-out costs) and copied out; the other cases as W x cols.
     for (std::int64_t channels : {4, 20}) {
       for (std::int64_t groups : {1, 2}) {
         for (std::int64_t outs : {6, 32})
@@ -273,6 +273,7 @@ TEST_CASE("Conv2d's direct forward (few input channels, rows of stride 1) gives 
       {3, nn::Conv2dOptions(3, 8, 3).padding(nn::kSame).dilation(2)},
       {3, nn::Conv2dOptions(3, 6, 3).stride({2, 1}).padding(2).groups(3)},
       {2, nn::Conv2dOptions(2, 5, {1, 5}).padding({0, 1})},
+      {4, nn::Conv2dOptions(4, 6, 3).padding(1).groups(2)},
   };
   for (sorix::Dtype dt : kDtypes) {
     for (std::size_t i = 0; i < cases.size(); ++i) {
@@ -292,6 +293,37 @@ TEST_CASE("Conv2d's direct forward (few input channels, rows of stride 1) gives 
         CHECK(sorix::testing::bit_identical(runs[1], runs[0]));
         CHECK(sorix::testing::bit_identical(runs[2], runs[0]));
       }
+    }
+    // Conv1d: the same path over a height of 1.
+    const auto runs = sorix::testing::at_thread_counts({1, 24}, [dt] {
+      sorix::manual_seed(13);
+      nn::Conv1d conv(nn::Conv1dOptions(2, 5, 3).padding(2).dilation(2), dt);
+      const Tensor x = sorix::randn({40, 2, 17}, dt);
+      sorix::NoGradGuard no_grad;
+      return conv(x);
+    });
+    CHECK(sorix::testing::bit_identical(runs[1], runs[0]));
+  }
+}
+
+TEST_CASE("Conv2d's transposed forward (positions x channels, copied out) gives the product's bits",
+          "[nn][conv][determinism]") {
+  // 16 output channels of 5 x 5 positions over K = 180: on AVX2 25 x 16 pads the product's tiles
+  // less than 16 x 25 (float and double), so with every image a task (1 and 3 threads) each
+  // image's product is made transposed and copied out; at 24 threads (too few images) as W x the
+  // batch's columns. (AVX-512's 32-column panels make it W x cols there: the bits are the same.)
+  for (sorix::Dtype dt : kDtypes) {
+    for (bool bias : {true, false}) {
+      INFO(sorix::dtype_name(dt) << " bias " << bias);
+      const auto runs = sorix::testing::at_thread_counts({1, 3, 24}, [dt, bias] {
+        sorix::manual_seed(14);
+        nn::Conv2d conv(nn::Conv2dOptions(20, 16, 3).padding(1).bias(bias), dt);
+        const Tensor x = sorix::randn({40, 20, 5, 5}, dt);
+        sorix::NoGradGuard no_grad;
+        return conv(x);
+      });
+      CHECK(sorix::testing::bit_identical(runs[1], runs[0]));
+      CHECK(sorix::testing::bit_identical(runs[2], runs[0]));
     }
   }
 }
@@ -333,11 +365,13 @@ TEST_CASE("Conv2d's bias gradient alone (frozen weights) has the bits it has bes
         CHECK(conv.weight.grad().defined() == !frozen);
         return conv.bias.grad();
       };
-      const auto runs = sorix::testing::at_thread_counts({1, 3}, [&] {
+      // 24 threads: too few images to make them the tasks, the batch's columns kept instead.
+      const auto runs = sorix::testing::at_thread_counts({1, 3, 24}, [&] {
         return std::vector<Tensor>{bias_grad(true), bias_grad(false)};
       });
       for (const auto& run : runs) CHECK(sorix::testing::bit_identical(run[0], run[1]));
       CHECK(sorix::testing::bit_identical(runs[1][0], runs[0][0]));
+      CHECK(sorix::testing::bit_identical(runs[2][0], runs[0][0]));
     }
   }
 }

@@ -48,6 +48,7 @@ struct ConvKernelsOf {
   static void conv_direct(const T* xp, std::size_t PW, std::size_t plane, std::size_t C, const ConvGeometry& g,
                           const T* w, const T* b, std::size_t outs, T* y) {
     constexpr std::size_t L = xsimd::batch<T, A>::size;
+    static_assert(L - 1 <= kDirectConvSlack, "a row's last register reads up to L - 1 values past it");
     const std::size_t K = C * g.kh * g.kw;
     constexpr std::size_t kStackTaps = 64;
     std::size_t stack_offsets[kStackTaps];
