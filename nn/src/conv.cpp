@@ -13,6 +13,7 @@
 #include "sorix_core/kernels/batch_tree.hpp"
 #include "sorix_core/kernels/table.hpp"
 #include "conv_columns.hpp"
+#include "conv_winograd.hpp"
 #include "sorix/nn/init.hpp"
 
 namespace sorix::nn {
@@ -554,8 +555,13 @@ Tensor conv_im2col(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, c
   const bool by_image = geom.N >= 2 * static_cast<std::size_t>(parallel::get_num_threads());
   const std::int64_t N = static_cast<std::int64_t>(geom.N), OH = static_cast<std::int64_t>(geom.OH),
                      OW = static_cast<std::int64_t>(geom.OW);
+  // Winograd's F(2x2, 3x3) forward and input gradient for 3 x 3 kernels of stride 1 (float32,
+  // enough channels): chosen by the geometry alone, whatever the images per thread.
+  const bool winograd = detail::winograd_applies(w.dtype(), geom, geom.C / sz(G), sz(w.size(0)) / sz(G));
   Tensor cols, y;  // cols: the batch's columns, kept for the weight gradient (few images only)
-  if (by_image) {
+  if (winograd) {
+    y = detail::winograd_conv2d(x_in, w, b, geom, sz(G));
+  } else if (by_image) {
     y = conv_im2col_by_image(x_in, w, b, geom, G);
   } else {  // few images: the batch's columns, each product split across the threads
     cols = detail::im2col_with_ones(x_in, geom);
@@ -570,7 +576,7 @@ Tensor conv_im2col(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, c
       y, "ConvolutionBackward", inputs,
       [sx = autograd::SavedTensor(x_in), sw = autograd::SavedTensor(w),
        sc = cols.defined() ? autograd::SavedTensor(cols) : autograd::SavedTensor(), geom, gx, gw, gb, has_bias, G, N, P,
-       K](const Tensor& grad) -> std::vector<Tensor> {
+       K, winograd](const Tensor& grad) -> std::vector<Tensor> {
         const Tensor w = sw.unpack("conv2d");
         std::vector<Tensor> out(has_bias ? 3 : 2);
         if (autograd::grad_enabled()) {  // create_graph: differentiable formulas (im2col/col2im recorded)
@@ -584,7 +590,9 @@ Tensor conv_im2col(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, c
         Tensor& db = has_bias ? out[2] : out[1];
         if (sc.defined()) conv_weight_bias_grads_t(grad, sc.unpack("conv2d"), w, G, N, P, gw, gb, out[1], db);
         else conv_weight_bias_grads_by_image(grad, sx.unpack("conv2d"), w, geom, G, gw, gb, out[1], db);
-        if (gx) {
+        if (gx && winograd) {
+          out[0] = detail::winograd_conv2d_input_grad(grad, w, geom, sz(G));
+        } else if (gx) {
           out[0] = sorix::detail::visit_floating(w.dtype(), "conv2d", [&](auto tag) {
             using T = typename decltype(tag)::type;
             Tensor dx = sorix::detail::make_empty<T>({geom.N, geom.C, geom.H, geom.W});

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "sorix_core/kernels/table.hpp"
+#include "sorix_core/kernels/winograd.hpp"
 #include "sorix/sorix.hpp"
 #include "support/capabilities.hpp"
 #include "support/gradcheck.hpp"
@@ -455,7 +456,134 @@ void check_conv_direct_tables() {
   }
 }
 
+// Full-mantissa values of magnitudes 2^-8 to 2^8 (so that a sum taken in another order rounds
+// differently), with some of awkward_values' signed zeros and infinities among them.
+std::vector<float> rounding_values(std::size_t n, std::uint32_t seed) {
+  std::vector<float> v = awkward_values<float>(n, seed, false);
+  std::uint32_t s = seed * 7u + 1u;
+  for (std::size_t i = 0; i < n; ++i) {
+    s = s * 1664525u + 1013904223u;
+    if ((s >> 28) == 0) continue;  // keep 1 in 16 awkward
+    const float mantissa = 1.0f + static_cast<float>(s & 0xFFFFFu) / float(1 << 20) + static_cast<float>(s >> 20 & 7u) / float(1 << 23);
+    v[i] = std::ldexp((s >> 27 & 1u) ? -mantissa : mantissa, static_cast<int>(s >> 23 & 15u) - 8);
+  }
+  return v;
+}
+
+// Winograd F(2x2, 3x3)'s plane transforms against winograd.hpp's definition written out tile by
+// tile: ragged tile rows (TW of 1 to 9 against 4-, 8- and 16-lane registers), odd outputs, every
+// padding the layers use, a bias and none. The rows' ld leaves exactly the documented slack, and
+// the values past it are checked untouched.
+void check_winograd_tables() {
+  struct Case {
+    std::size_t H, W, ph, pw;
+  };
+  const Case cases[] = {{14, 14, 1, 1}, {7, 5, 0, 0}, {9, 17, 2, 2}, {1, 1, 1, 1}, {3, 18, 1, 2}, {16, 2, 2, 0}};
+  for (const Case& cs : cases) {
+    const std::size_t OH = cs.H + 2 * cs.ph - 2, OW = cs.W + 2 * cs.pw - 2;
+    const std::size_t TH = (OH + 1) / 2, TW = (OW + 1) / 2, T = TH * TW, ld = T + kernels::kWinogradSlack + 5;
+    const auto seed = static_cast<std::uint32_t>(cs.H * 31 + cs.W);
+    const std::vector<float> x = rounding_values(cs.H * cs.W, seed);
+    const std::vector<float> m = rounding_values(16 * ld, seed + 1);
+    auto at = [&](std::ptrdiff_t r, std::ptrdiff_t q) {  // the zero-padded input
+      return r < 0 || q < 0 || r >= std::ptrdiff_t(cs.H) || q >= std::ptrdiff_t(cs.W) ? 0.0f
+                                                                                       : x[std::size_t(r) * cs.W + std::size_t(q)];
+    };
+    std::vector<float> want_v(16 * ld, 7.0f), want_y(OH * OW);
+    const float bias = 0.375f;
+    for (std::size_t th = 0; th < TH; ++th)
+      for (std::size_t tw = 0; tw < TW; ++tw) {
+        float d[4][4], w[4][4];
+        for (int i = 0; i < 4; ++i)
+          for (int j = 0; j < 4; ++j)
+            d[i][j] = at(std::ptrdiff_t(2 * th + i) - std::ptrdiff_t(cs.ph), std::ptrdiff_t(2 * tw + j) - std::ptrdiff_t(cs.pw));
+        for (int i = 0; i < 4; ++i) {
+          w[i][0] = d[i][0] - d[i][2];
+          w[i][1] = d[i][1] + d[i][2];
+          w[i][2] = d[i][2] - d[i][1];
+          w[i][3] = d[i][1] - d[i][3];
+        }
+        const std::size_t t = th * TW + tw;
+        for (int j = 0; j < 4; ++j) {
+          want_v[std::size_t(j) * ld + t] = w[0][j] - w[2][j];
+          want_v[std::size_t(4 + j) * ld + t] = w[1][j] + w[2][j];
+          want_v[std::size_t(8 + j) * ld + t] = w[2][j] - w[1][j];
+          want_v[std::size_t(12 + j) * ld + t] = w[1][j] - w[3][j];
+        }
+        float z[4][2];
+        for (std::size_t i = 0; i < 4; ++i) {
+          const float* r = m.data() + t;
+          z[i][0] = (r[(4 * i) * ld] + r[(4 * i + 1) * ld]) + r[(4 * i + 2) * ld];
+          z[i][1] = (r[(4 * i + 1) * ld] - r[(4 * i + 2) * ld]) - r[(4 * i + 3) * ld];
+        }
+        for (std::size_t j = 0; j < 2; ++j) {
+          const float top = (z[0][j] + z[1][j]) + z[2][j], bottom = (z[1][j] - z[2][j]) - z[3][j];
+          if (2 * tw + j >= OW) continue;
+          want_y[(2 * th) * OW + 2 * tw + j] = top + bias;
+          if (2 * th + 1 < OH) want_y[(2 * th + 1) * OW + 2 * tw + j] = bottom + bias;
+        }
+      }
+    for (const auto* t : runnable_tables()) {
+      INFO(t->name << " H=" << cs.H << " W=" << cs.W << " ph=" << cs.ph << " pw=" << cs.pw);
+      std::vector<float> v(16 * ld, 7.0f);
+      std::vector<float> scratch(std::max(kernels::winograd_input_scratch(TH, TW), kernels::winograd_output_scratch(TW)));
+      t->winograd_input_f32(x.data(), cs.H, cs.W, cs.ph, cs.pw, TH, TW, v.data(), ld, scratch.data());
+      for (std::size_t xi = 0; xi < 16; ++xi) {
+        CHECK(std::memcmp(v.data() + xi * ld, want_v.data() + xi * ld, T * sizeof(float)) == 0);
+        for (std::size_t k = T + kernels::kWinogradSlack; k < ld; ++k) CHECK(v[xi * ld + k] == 7.0f);  // past the slack
+      }
+      std::vector<float> y(OH * OW + 1, -1.0f);  // one value past the plane: never written
+      t->winograd_output_f32(m.data(), ld, TH, TW, &bias, y.data(), OH, OW, scratch.data());
+      CHECK(std::memcmp(y.data(), want_y.data(), want_y.size() * sizeof(float)) == 0);
+      CHECK(y[OH * OW] == -1.0f);
+      std::fill(y.begin(), y.end(), -1.0f);  // no bias: the same transform without the add
+      t->winograd_output_f32(m.data(), ld, TH, TW, nullptr, y.data(), OH, OW, scratch.data());
+      for (std::size_t i = 0; i < want_y.size(); ++i) y[i] = y[i] + bias;  // a NaN keeps its bits through the add
+      CHECK(std::memcmp(y.data(), want_y.data(), want_y.size() * sizeof(float)) == 0);
+    }
+  }
+}
+
+// The weight transform (baseline code) against G g G^T written out: rows first, then columns;
+// the rotated kernel's is the transform of the kernel rotated by hand.
+void check_winograd_weight() {
+  const std::vector<float> g = rounding_values(9, 5);
+  auto transform = [](const float k[3][3], float u[4][4]) {
+    float rows[3][4];
+    for (int i = 0; i < 3; ++i) {
+      rows[i][0] = k[i][0];
+      rows[i][1] = ((k[i][0] + k[i][1]) + k[i][2]) * 0.5f;
+      rows[i][2] = ((k[i][0] - k[i][1]) + k[i][2]) * 0.5f;
+      rows[i][3] = k[i][2];
+    }
+    for (int j = 0; j < 4; ++j) {
+      u[0][j] = rows[0][j];
+      u[1][j] = ((rows[0][j] + rows[1][j]) + rows[2][j]) * 0.5f;
+      u[2][j] = ((rows[0][j] - rows[1][j]) + rows[2][j]) * 0.5f;
+      u[3][j] = rows[2][j];
+    }
+  };
+  for (bool flip : {false, true}) {
+    float k[3][3], want[4][4];
+    for (int i = 0; i < 3; ++i)
+      for (int j = 0; j < 3; ++j) k[i][j] = flip ? g[std::size_t((2 - i) * 3 + 2 - j)] : g[std::size_t(i * 3 + j)];
+    transform(k, want);
+    std::vector<float> u(16 * 3, -1.0f);
+    kernels::winograd_weight_f32(g.data(), flip, u.data(), 3);
+    for (std::size_t xi = 0; xi < 16; ++xi) {
+      INFO("flip=" << flip << " xi=" << xi);
+      CHECK(u[xi * 3] == want[xi / 4][xi % 4]);
+      CHECK(u[xi * 3 + 1] == -1.0f);  // only every ld-th value written
+    }
+  }
+}
+
 }  // namespace
+
+TEST_CASE("Winograd's plane transforms match the definition written out in every table", "[kernels][conv]") {
+  check_winograd_tables();
+  check_winograd_weight();
+}
 
 TEST_CASE("the direct convolution matches the chain written out in every table", "[kernels][conv]") {
   check_conv_direct_tables<float>();

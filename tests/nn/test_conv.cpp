@@ -312,13 +312,14 @@ TEST_CASE("Conv2d's transposed forward (positions x channels, copied out) gives 
   // less than 16 x 25 (float and double), so with every image a task (1 and 3 threads) each
   // image's product is made transposed and copied out; at 24 threads (too few images) as W x the
   // batch's columns. (AVX-512's 32-column panels make it W x cols there: the bits are the same.)
+  // A 1 x 5 kernel over 36 channels: K = 180 without being a 3 x 3 kernel (Winograd's).
   for (sorix::Dtype dt : kDtypes) {
     for (bool bias : {true, false}) {
       INFO(sorix::dtype_name(dt) << " bias " << bias);
       const auto runs = sorix::testing::at_thread_counts({1, 3, 24}, [dt, bias] {
         sorix::manual_seed(14);
-        nn::Conv2d conv(nn::Conv2dOptions(20, 16, 3).padding(1).bias(bias), dt);
-        const Tensor x = sorix::randn({40, 20, 5, 5}, dt);
+        nn::Conv2d conv(nn::Conv2dOptions(36, 16, {1, 5}).padding({0, 2}).bias(bias), dt);
+        const Tensor x = sorix::randn({40, 36, 5, 5}, dt);
         sorix::NoGradGuard no_grad;
         return conv(x);
       });

@@ -1,6 +1,6 @@
 #pragma once
-// The convolutions' per-capability loops (the dispatch table's col2im_s1_*, conv_direct_* and
-// transpose_f32). conv_direct: a convolution of short chains straight from the padded input, each
+// The convolutions' per-capability loops (the dispatch table's col2im_s1_*, conv_direct_*,
+// winograd_input_f32 / winograd_output_f32 and transpose_f32). conv_direct: a convolution of short chains straight from the padded input, each
 // element the product's fma chain over its im2col column (see its comment).
 //
 // col2im_s1, for stride-1 columns (sw == 1): each image row is built in registers, L columns at a
@@ -10,6 +10,7 @@
 // from +0: it cannot be -0), and the row is stored once: no read-back of a row that the previous
 // tap has just stored (which stalled on store forwarding when the taps were added row by row into
 // the image).
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -17,6 +18,7 @@
 #include "sorix_core/kernels/arch.hpp"
 #include "sorix_core/kernels/gemm_kernels.hpp"
 #include "sorix_core/kernels/im2col.hpp"
+#include "sorix_core/kernels/winograd.hpp"
 
 namespace sorix::kernels {
 
@@ -72,6 +74,107 @@ struct ConvKernelsOf {
     }
   }
 
+  /// Winograd F(2x2, 3x3)'s input transform of one H x W plane (winograd.hpp): the 16 values of
+  /// tile t = th * TW + tw go to v[xi * ld + t], the patch read from x zero-padded by ph rows and
+  /// pw columns. Lanes run along a row of tiles (tw), each lane one tile: scratch holds the padded
+  /// plane split into even and odd columns (winograd_input_scratch), so that a tile's four columns
+  /// are four plain loads. Writes up to kWinogradSlack values past each row's TH * TW.
+  static void winograd_input_f32(const float* x, std::size_t H, std::size_t W, std::size_t ph, std::size_t pw,
+                                 std::size_t TH, std::size_t TW, float* v, std::size_t ld, float* scratch) {
+    using B = xsimd::batch<float, A>;
+    constexpr std::size_t L = B::size;
+    static_assert(L <= kWinogradSlack, "a row's last register spills up to L - 1 tiles");
+    const std::size_t rows = 2 * TH + 2, width = TW + 1 + kWinogradSlack;
+    const std::size_t used = (TW + L - 1) / L * L + 1;  // the values of a row the registers read
+    float* even = scratch;  // even[r * width + k] = padded[r][2k], odd: padded[r][2k + 1]
+    float* odd = scratch + rows * width;
+    for (std::size_t r = 0; r < rows; ++r) {
+      float* e = even + r * width;
+      float* o = odd + r * width;
+      if (r < ph || r - ph >= H) {
+        std::fill(e, e + used, 0.0f);
+        std::fill(o, o + used, 0.0f);
+        continue;
+      }
+      const float* src = x + (r - ph) * W;
+      every_other(src, W, static_cast<std::ptrdiff_t>(pw), e, used);      // padded column 2k = x column 2k - pw
+      every_other(src, W, static_cast<std::ptrdiff_t>(pw) - 1, o, used);  // 2k + 1 = x column 2k - (pw - 1)
+    }
+    for (std::size_t th = 0; th < TH; ++th) {
+      const float* e = even + 2 * th * width;
+      const float* o = odd + 2 * th * width;
+      float* out = v + th * TW;
+      for (std::size_t k = 0; k < TW; k += L) {
+        B w[4][4];  // w[i] = row i of the patch through B (d[i] = e[k], o[k], e[k + 1], o[k + 1])
+#pragma GCC unroll 4
+        for (std::size_t i = 0; i < 4; ++i) {
+          const B e0 = B::load_unaligned(e + i * width + k), e1 = B::load_unaligned(e + i * width + k + 1);
+          const B o0 = B::load_unaligned(o + i * width + k), o1 = B::load_unaligned(o + i * width + k + 1);
+          w[i][0] = e0 - e1;
+          w[i][1] = o0 + e1;
+          w[i][2] = e1 - o0;
+          w[i][3] = o0 - o1;
+        }
+#pragma GCC unroll 4
+        for (std::size_t j = 0; j < 4; ++j) {  // then down each column
+          (w[0][j] - w[2][j]).store_unaligned(out + j * ld + k);
+          (w[1][j] + w[2][j]).store_unaligned(out + (4 + j) * ld + k);
+          (w[2][j] - w[1][j]).store_unaligned(out + (8 + j) * ld + k);
+          (w[1][j] - w[3][j]).store_unaligned(out + (12 + j) * ld + k);
+        }
+      }
+    }
+  }
+
+  /// Winograd F(2x2, 3x3)'s output transform of one output plane (winograd.hpp): y (OH x OW,
+  /// overwritten) from the 16 product rows m[xi * ld + t] of its tiles, + *bias unless bias is
+  /// null. Lanes run along a row of tiles; each output row's even and odd columns are made in
+  /// scratch (winograd_output_scratch) and interleaved into y. Reads up to kWinogradSlack values
+  /// past each row's TH * TW (lanes nobody stores).
+  static void winograd_output_f32(const float* m, std::size_t ld, std::size_t TH, std::size_t TW, const float* bias,
+                                  float* y, std::size_t OH, std::size_t OW, float* scratch) {
+    using B = xsimd::batch<float, A>;
+    constexpr std::size_t L = B::size;
+    static_assert(L <= kWinogradSlack, "a row's last register reads up to L - 1 tiles past it");
+    const std::size_t width = TW + kWinogradSlack, whole = (TW + L - 1) / L * L;  // whole: the tiles registers make
+    float* half[2][2] = {{scratch, scratch + width}, {scratch + 2 * width, scratch + 3 * width}};  // [row][column parity]
+    float* line = scratch + 4 * width;  // one output row, interleaved: 2 * whole values
+    const B b(bias != nullptr ? *bias : 0.0f);
+    for (std::size_t th = 0; th < TH; ++th) {
+      const float* in = m + th * TW;
+      for (std::size_t k = 0; k < TW; k += L) {
+        B z[4][2];  // row i of the tile's products through A
+#pragma GCC unroll 4
+        for (std::size_t i = 0; i < 4; ++i) {
+          const B m0 = B::load_unaligned(in + (4 * i) * ld + k), m1 = B::load_unaligned(in + (4 * i + 1) * ld + k);
+          const B m2 = B::load_unaligned(in + (4 * i + 2) * ld + k), m3 = B::load_unaligned(in + (4 * i + 3) * ld + k);
+          z[i][0] = (m0 + m1) + m2;
+          z[i][1] = (m1 - m2) - m3;
+        }
+#pragma GCC unroll 2
+        for (std::size_t j = 0; j < 2; ++j) {  // then down each column
+          B top = (z[0][j] + z[1][j]) + z[2][j], bottom = (z[1][j] - z[2][j]) - z[3][j];
+          if (bias != nullptr) {
+            top = top + b;
+            bottom = bottom + b;
+          }
+          top.store_unaligned(half[0][j] + k);
+          bottom.store_unaligned(half[1][j] + k);
+        }
+      }
+      for (std::size_t i = 0; i < 2 && 2 * th + i < OH; ++i) {
+        float* row = y + (2 * th + i) * OW;
+        const float* ev = half[i][0];
+        const float* od = half[i][1];
+        for (std::size_t k = 0; k < whole; ++k) {  // whole registers: an interleaving the compiler vectorizes
+          line[2 * k] = ev[k];
+          line[2 * k + 1] = od[k];
+        }
+        std::copy(line, line + OW, row);
+      }
+    }
+  }
+
   /// x_plane (H x W, overwritten) = the sum of the column entries that read each element, for a
   /// geometry with sw == 1; tap t's row of this (image, channel) plane starts at cols + t * ld.
   template <class T>
@@ -111,6 +214,18 @@ struct ConvKernelsOf {
   }
 
  private:
+  // dst[k] = src[2k - shift] where that is inside [0, W), else 0, for k < width (a strided copy
+  // the compiler vectorizes).
+  static void every_other(const float* src, std::size_t W, std::ptrdiff_t shift, float* dst, std::size_t width) {
+    const std::ptrdiff_t lo_signed = shift > 0 ? (shift + 1) / 2 : 0;
+    const std::ptrdiff_t hi_signed = (static_cast<std::ptrdiff_t>(W) - 1 + shift) / 2 + 1;  // past the last k inside
+    const std::size_t lo = static_cast<std::size_t>(lo_signed) < width ? static_cast<std::size_t>(lo_signed) : width;
+    const std::size_t hi = static_cast<std::size_t>(hi_signed) < width ? static_cast<std::size_t>(hi_signed) : width;
+    std::fill(dst, dst + lo, 0.0f);
+    for (std::size_t k = lo; k < hi; ++k) dst[k] = src[static_cast<std::ptrdiff_t>(2 * k) - shift];
+    std::fill(dst + (hi > lo ? hi : lo), dst + width, 0.0f);
+  }
+
   static constexpr std::size_t kRowRegs = 4;  // registers of a row per tile at most
   static constexpr std::size_t kRegisters = kIsAvx512<A> ? 32 : 16;
 

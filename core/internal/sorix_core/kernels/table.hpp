@@ -258,6 +258,13 @@ struct KernelTable {
   void (*conv_direct_f64)(const double* xp, std::size_t PW, std::size_t plane, std::size_t C, const ConvGeometry& g,
                           const double* w, const double* b, std::size_t outs, double* y);
 
+  /// Winograd F(2x2, 3x3)'s plane transforms (winograd.hpp; conv_kernels.hpp): one input plane into
+  /// its 16 rows of transformed tiles, and 16 rows of products into one output plane (+ *bias).
+  void (*winograd_input_f32)(const float* x, std::size_t H, std::size_t W, std::size_t ph, std::size_t pw,
+                             std::size_t TH, std::size_t TW, float* v, std::size_t ld, float* scratch);
+  void (*winograd_output_f32)(const float* m, std::size_t ld, std::size_t TH, std::size_t TW, const float* bias,
+                              float* y, std::size_t OH, std::size_t OW, float* scratch);
+
   /// Benchmarks only: 12 * probe_lanes * iters float multiply-adds at this path's best rate
   /// (returns their sum so that none is dead code).
   double (*fma_probe)(std::size_t iters);

@@ -62,6 +62,8 @@ constexpr KernelTable make_table(const char* name) {
       &ConvKernelsOf<A>::transpose_f32,
       &ConvKernelsOf<A>::template conv_direct<float>,
       &ConvKernelsOf<A>::template conv_direct<double>,
+      &ConvKernelsOf<A>::winograd_input_f32,
+      &ConvKernelsOf<A>::winograd_output_f32,
       &ElementwiseKernels<A>::fma_probe,
       ElementwiseKernels<A>::kProbeLanes,
       GemmKernels<A, float>::kernel(),

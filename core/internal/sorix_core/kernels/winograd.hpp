@@ -1,0 +1,52 @@
+#pragma once
+// Winograd's F(2x2, 3x3) convolution: a 3 x 3 kernel of stride and dilation 1 as 16 products of
+// transformed tiles instead of 9 taps per output (2.25x fewer multiply-adds), for float32.
+//
+// The arithmetic, fixed here so that every CPU and thread count gives the same bits:
+//   * tiles: output rows 2 th, 2 th + 1 and columns 2 tw, 2 tw + 1 (th < TH = ceil(OH / 2),
+//     tw < TW = ceil(OW / 2)) read the 4 x 4 input patch d[i][j] = x[2 th - ph + i][2 tw - pw + j]
+//     (0 outside the image); a tile past the output's last row or column computes values nobody
+//     stores.
+//   * input transform V = B^T d B, rows first: w[i][0] = d[i][0] - d[i][2], w[i][1] = d[i][1] +
+//     d[i][2], w[i][2] = d[i][2] - d[i][1], w[i][3] = d[i][1] - d[i][3]; then the same four
+//     combinations down each column j of w give V[0..3][j]. Additions only: exact op by op.
+//   * weight transform U = G g G^T (winograd_weight_f32), rows first: u[i][0] = g[i][0],
+//     u[i][1] = ((g[i][0] + g[i][1]) + g[i][2]) * 0.5, u[i][2] = ((g[i][0] - g[i][1]) + g[i][2]) *
+//     0.5, u[i][3] = g[i][2]; then the same down each column.
+//   * the products: M[xi][o][t] = the fma chain over input channels c in order of U[xi][o][c] *
+//     V[xi][c][t] from +0 (the library's product kernel, gemm.hpp: per element, whatever the
+//     tiles), xi = 4 i + j the 16 transformed positions, t = th * TW + tw.
+//   * output transform Y = A^T M A, rows first: z[i][0] = (m[i][0] + m[i][1]) + m[i][2],
+//     z[i][1] = (m[i][1] - m[i][2]) - m[i][3]; then the same down each column of z; then + b.
+// Every step is lane-wise (one tile per vector lane), so the vector width never changes a bit.
+// The result differs from the direct (im2col) chains by rounding only: |error| within a few
+// float ulps of the sum of |products| for the small numbers these transforms multiply by (0.5, 1).
+//
+// Layouts: a transformed plane is 16 rows (one per xi) of TH * TW tiles, row xi at v + xi * ld;
+// both plane kernels may touch up to kWinogradSlack values past a row's TH * TW (ld must leave
+// room for them: winograd_row_ld).
+#include <cstddef>
+
+namespace sorix::kernels {
+
+/// Values past a transformed row's TH * TW tiles that the plane kernels may write or read.
+inline constexpr std::size_t kWinogradSlack = 16;
+
+/// A transformed row's stride for T = TH * TW tiles: room for the slack, rounded up to whole
+/// 64-byte lines.
+inline constexpr std::size_t winograd_row_ld(std::size_t tiles) { return (tiles + kWinogradSlack + 15) / 16 * 16; }
+
+/// Floats of scratch the input transform of a plane with TH x TW tiles needs (its zero-padded
+/// plane, split into even and odd columns).
+inline constexpr std::size_t winograd_input_scratch(std::size_t TH, std::size_t TW) {
+  return 2 * (2 * TH + 2) * (TW + 1 + kWinogradSlack);
+}
+/// Floats of scratch the output transform of a plane with TW tiles per row needs.
+inline constexpr std::size_t winograd_output_scratch(std::size_t TW) { return 6 * (TW + kWinogradSlack); }
+
+/// U (16 values, u[xi * ld]) = G g G^T of one 3 x 3 kernel g (row-major, 9 values), or of g
+/// rotated by 180 degrees (g[2 - i][2 - j]: the kernel of the input gradient's convolution) when
+/// `flip`. Exact op by op as written in this file's header (baseline code: the same bits on every CPU).
+void winograd_weight_f32(const float* g, bool flip, float* u, std::size_t ld);
+
+}  // namespace sorix::kernels

@@ -1,0 +1,31 @@
+// Winograd F(2x2, 3x3)'s weight transform (winograd.hpp): once per kernel per call, so plain code;
+// -ffp-contract=off keeps every multiply and add separately rounded as written.
+#include "sorix_core/kernels/winograd.hpp"
+
+namespace sorix::kernels {
+namespace {
+
+// The four combinations of G applied to three values a, b, c (G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]).
+void g_times(float a, float b, float c, float* out) {
+  out[0] = a;
+  out[1] = ((a + b) + c) * 0.5f;
+  out[2] = ((a - b) + c) * 0.5f;
+  out[3] = c;
+}
+
+}  // namespace
+
+void winograd_weight_f32(const float* g, bool flip, float* u, std::size_t ld) {
+  float k[3][3];
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 3; ++j) k[i][j] = flip ? g[(2 - i) * 3 + (2 - j)] : g[i * 3 + j];
+  float rows[3][4];  // each kernel row through G: rows first
+  for (int i = 0; i < 3; ++i) g_times(k[i][0], k[i][1], k[i][2], rows[i]);
+  for (int j = 0; j < 4; ++j) {  // then down each column
+    float col[4];
+    g_times(rows[0][j], rows[1][j], rows[2][j], col);
+    for (int i = 0; i < 4; ++i) u[(4 * i + j) * ld] = col[i];
+  }
+}
+
+}  // namespace sorix::kernels

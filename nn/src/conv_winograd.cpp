@@ -1,0 +1,116 @@
+// Conv2d in Winograd's F(2x2, 3x3) form (conv_winograd.hpp): per image, every input plane's tiles
+// transformed (the kernel table's winograd_input_f32), 16 products per group on the library's
+// product kernel, every output plane transformed back (winograd_output_f32).
+#include "conv_winograd.hpp"
+
+#include <algorithm>
+#include <memory>
+#include <vector>
+
+#include "sorix_autograd/gemm.hpp"
+#include "sorix_autograd/ops_internal.hpp"
+#include "sorix_core/kernels/table.hpp"
+#include "sorix_core/kernels/winograd.hpp"
+#include "sorix/parallel/parallel.hpp"
+
+namespace sorix::nn::detail {
+namespace {
+
+// Measured on the CNN's second convolution (32 -> 64 channels of 14 x 14): see docs/architecture.md.
+constexpr std::size_t kWinogradMinChannels = 16;
+
+// This thread's scratch for one image's transformed tiles and products: kept from task to task,
+// every use writing what it reads (the products' rows past TH * TW hold stale lanes nobody stores).
+float* winograd_scratch(std::size_t n) {
+  thread_local std::unique_ptr<float[]> buffer;
+  thread_local std::size_t size = 0;
+  if (size < n) {
+    buffer.reset(new float[n]);
+    size = n;
+  }
+  return buffer.get();
+}
+
+// One convolution of in [N, Cin, H, W] (padding ph, pw) into out [N, Cout, OH, OW] with the
+// transformed kernels u [groups][16][Cout / groups][Cin / groups] (+ bias[o] when bias is non-null).
+struct Planes {
+  std::size_t N, Cin, H, W, ph, pw, Cout, OH, OW, groups;
+};
+
+void winograd_planes(const float* in, const Planes& p, const float* u, const float* bias, float* out) {
+  const std::size_t TH = (p.OH + 1) / 2, TW = (p.OW + 1) / 2, tiles = TH * TW, ld = kernels::winograd_row_ld(tiles);
+  const std::size_t Cg = p.Cin / p.groups, OCg = p.Cout / p.groups;
+  // v[xi * vs + c * ld + t]: for each xi, a Cin x tiles matrix of ld (one product's B per group);
+  // m[xi * ms + o * ld + t] likewise. One line more between the xi matrices: their 16 rows of a
+  // plane, which the transforms write and read side by side, then fall in 16 cache sets, not one
+  // (a power-of-two stride: 8-16 KB here).
+  const std::size_t vs = p.Cin * ld + 16, ms = p.Cout * ld + 16, v_size = 16 * vs, m_size = 16 * ms;
+  const std::size_t in_scratch = kernels::winograd_input_scratch(TH, TW), out_scratch = kernels::winograd_output_scratch(TW);
+  const auto& table = kernels::active();
+  parallel::parallel_for(p.N, 1, [&](std::size_t n0, std::size_t n1) {
+    float* v = winograd_scratch(v_size + m_size + std::max(in_scratch, out_scratch));
+    float* m = v + v_size;
+    float* scratch = m + m_size;
+    for (std::size_t n = n0; n < n1; ++n) {
+      for (std::size_t c = 0; c < p.Cin; ++c)
+        table.winograd_input_f32(in + (n * p.Cin + c) * p.H * p.W, p.H, p.W, p.ph, p.pw, TH, TW, v + c * ld, vs,
+                                 scratch);
+      for (std::size_t g = 0; g < p.groups; ++g)
+        for (std::size_t xi = 0; xi < 16; ++xi)
+          kernels::gemm_serial<float>(false, false, OCg, tiles, Cg, 1.0f, u + (g * 16 + xi) * OCg * Cg, Cg,
+                                      v + xi * vs + g * Cg * ld, ld, 0.0f, m + xi * ms + g * OCg * ld, ld);
+      for (std::size_t o = 0; o < p.Cout; ++o)
+        table.winograd_output_f32(m + o * ld, ms, TH, TW, bias != nullptr ? bias + o : nullptr,
+                                  out + (n * p.Cout + o) * p.OH * p.OW, p.OH, p.OW, scratch);
+    }
+  }, 0);  // grain 0: every image is a task
+}
+
+}  // namespace
+
+bool winograd_applies(Dtype dtype, const kernels::ConvGeometry& g, std::size_t in_per_group,
+                      std::size_t out_per_group) {
+  return dtype == Dtype::Float32 && g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 &&
+         g.ph <= 2 && g.pw <= 2 && in_per_group >= kWinogradMinChannels && out_per_group >= kWinogradMinChannels;
+}
+
+Tensor winograd_conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, const kernels::ConvGeometry& g,
+                       std::size_t groups) {
+  const Tensor x = x_in.contiguous(), w = w_in.contiguous();
+  const std::size_t OC = static_cast<std::size_t>(w.size(0)), OCg = OC / groups, Cg = g.C / groups;
+  // u[g][xi][o][c]: kernel (o, c) of group g through G, one Cg-wide row per output channel.
+  std::vector<float> u(groups * 16 * OCg * Cg);
+  const float* pw = sorix::detail::flat<float>(w);
+  for (std::size_t gi = 0; gi < groups; ++gi)
+    for (std::size_t o = 0; o < OCg; ++o)
+      for (std::size_t c = 0; c < Cg; ++c)
+        kernels::winograd_weight_f32(pw + ((gi * OCg + o) * Cg + c) * 9, false,
+                                     u.data() + (gi * 16 * OCg + o) * Cg + c, OCg * Cg);
+  Tensor out = sorix::detail::make_empty<float>({g.N, OC, g.OH, g.OW});
+  const Tensor b = b_in.defined() ? b_in.contiguous() : b_in;
+  winograd_planes(sorix::detail::flat<float>(x), Planes{g.N, g.C, g.H, g.W, g.ph, g.pw, OC, g.OH, g.OW, groups},
+                  u.data(), b.defined() ? sorix::detail::flat<float>(b) : nullptr, sorix::detail::flat<float>(out));
+  return out;
+}
+
+Tensor winograd_conv2d_input_grad(const Tensor& grad_in, const Tensor& w_in, const kernels::ConvGeometry& g,
+                                  std::size_t groups) {
+  const Tensor grad = grad_in.contiguous(), w = w_in.contiguous();
+  const std::size_t OC = static_cast<std::size_t>(w.size(0)), OCg = OC / groups, Cg = g.C / groups;
+  // The input gradient's convolution maps OC channels to C: u[g][xi][c][o] from kernel (o, c)
+  // rotated by 180 degrees.
+  std::vector<float> u(groups * 16 * Cg * OCg);
+  const float* pw = sorix::detail::flat<float>(w);
+  for (std::size_t gi = 0; gi < groups; ++gi)
+    for (std::size_t o = 0; o < OCg; ++o)
+      for (std::size_t c = 0; c < Cg; ++c)
+        kernels::winograd_weight_f32(pw + ((gi * OCg + o) * Cg + c) * 9, true,
+                                     u.data() + (gi * 16 * Cg + c) * OCg + o, Cg * OCg);
+  Tensor dx = sorix::detail::make_empty<float>({g.N, g.C, g.H, g.W});
+  winograd_planes(sorix::detail::flat<float>(grad),
+                  Planes{g.N, OC, g.OH, g.OW, 2 - g.ph, 2 - g.pw, g.C, g.H, g.W, groups}, u.data(), nullptr,
+                  sorix::detail::flat<float>(dx));
+  return dx;
+}
+
+}  // namespace sorix::nn::detail

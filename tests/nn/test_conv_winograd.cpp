@@ -1,0 +1,215 @@
+// Conv2d's Winograd F(2x2, 3x3) path (float32, 3 x 3 kernels of stride 1 with 16 or more channels
+// per group): the bits of the arithmetic its header defines, agreement with the float64
+// convolution, thread invariance, images that do not interact, and double backward.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "support/gradcheck.hpp"
+#include "support/values.hpp"
+
+#include <sorix/sorix.hpp>
+
+using sorix::Tensor;
+namespace nn = sorix::nn;
+namespace F = sorix::nn::functional;
+
+namespace {
+
+// G g G^T of one 3 x 3 kernel (rotated by 180 degrees when flip), rows first: kernels/winograd.hpp.
+void weight_transform(const float* g, bool flip, float u[16]) {
+  float k[3][3], rows[3][4];
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 3; ++j) k[i][j] = flip ? g[(2 - i) * 3 + 2 - j] : g[i * 3 + j];
+  for (int i = 0; i < 3; ++i) {
+    rows[i][0] = k[i][0];
+    rows[i][1] = ((k[i][0] + k[i][1]) + k[i][2]) * 0.5f;
+    rows[i][2] = ((k[i][0] - k[i][1]) + k[i][2]) * 0.5f;
+    rows[i][3] = k[i][2];
+  }
+  for (int j = 0; j < 4; ++j) {
+    u[j] = rows[0][j];
+    u[4 + j] = ((rows[0][j] + rows[1][j]) + rows[2][j]) * 0.5f;
+    u[8 + j] = ((rows[0][j] - rows[1][j]) + rows[2][j]) * 0.5f;
+    u[12 + j] = rows[2][j];
+  }
+}
+
+// One image's convolution as winograd.hpp defines it, tile by tile: in [Cin][H][W] padded by p,
+// out [Cout][OH][OW]; u(o, c) gives the 16 transformed values of kernel (o, c).
+template <class U>
+std::vector<float> by_definition(const std::vector<float>& in, std::size_t Cin, std::size_t H, std::size_t W,
+                                 std::size_t p, std::size_t Cout, U u, const float* bias) {
+  const std::size_t OH = H + 2 * p - 2, OW = W + 2 * p - 2;
+  std::vector<float> out(Cout * OH * OW);
+  auto at = [&](std::size_t c, std::ptrdiff_t r, std::ptrdiff_t q) {
+    if (r < 0 || q < 0 || r >= std::ptrdiff_t(H) || q >= std::ptrdiff_t(W)) return 0.0f;
+    return in[(c * H + std::size_t(r)) * W + std::size_t(q)];
+  };
+  for (std::size_t th = 0; 2 * th < OH; ++th)
+    for (std::size_t tw = 0; 2 * tw < OW; ++tw) {
+      std::vector<float> v(Cin * 16);
+      for (std::size_t c = 0; c < Cin; ++c) {
+        float d[4][4], w[4][4];
+        for (int i = 0; i < 4; ++i)
+          for (int j = 0; j < 4; ++j)
+            d[i][j] = at(c, std::ptrdiff_t(2 * th + i) - std::ptrdiff_t(p), std::ptrdiff_t(2 * tw + j) - std::ptrdiff_t(p));
+        for (int i = 0; i < 4; ++i) {
+          w[i][0] = d[i][0] - d[i][2];
+          w[i][1] = d[i][1] + d[i][2];
+          w[i][2] = d[i][2] - d[i][1];
+          w[i][3] = d[i][1] - d[i][3];
+        }
+        for (int j = 0; j < 4; ++j) {
+          v[c * 16 + j] = w[0][j] - w[2][j];
+          v[c * 16 + 4 + j] = w[1][j] + w[2][j];
+          v[c * 16 + 8 + j] = w[2][j] - w[1][j];
+          v[c * 16 + 12 + j] = w[1][j] - w[3][j];
+        }
+      }
+      for (std::size_t o = 0; o < Cout; ++o) {
+        float m[16];
+        for (int xi = 0; xi < 16; ++xi) {
+          float acc = 0.0f;
+          for (std::size_t c = 0; c < Cin; ++c) acc = std::fma(u(o, c)[xi], v[c * 16 + std::size_t(xi)], acc);
+          m[xi] = acc;
+        }
+        float z[4][2];
+        for (int i = 0; i < 4; ++i) {
+          z[i][0] = (m[4 * i] + m[4 * i + 1]) + m[4 * i + 2];
+          z[i][1] = (m[4 * i + 1] - m[4 * i + 2]) - m[4 * i + 3];
+        }
+        for (std::size_t j = 0; j < 2; ++j) {
+          float y[2] = {(z[0][j] + z[1][j]) + z[2][j], (z[1][j] - z[2][j]) - z[3][j]};
+          for (std::size_t i = 0; i < 2; ++i) {
+            if (2 * th + i >= OH || 2 * tw + j >= OW) continue;
+            out[(o * OH + 2 * th + i) * OW + 2 * tw + j] = bias != nullptr ? y[i] + bias[o] : y[i];
+          }
+        }
+      }
+    }
+  return out;
+}
+
+double max_abs(const Tensor& t) { return t.to(sorix::float64).abs().max().item<double>(); }
+double max_abs_diff(const Tensor& a, const Tensor& b) { return max_abs(a.to(sorix::float64) - b.to(sorix::float64)); }
+
+}  // namespace
+
+TEST_CASE("Conv2d's Winograd forward and input gradient have the bits of the arithmetic winograd.hpp defines",
+          "[nn][conv][winograd]") {
+  // 16 -> 17 channels (a ragged product), a ragged tile grid (7 x 9 outputs), padding 1; the input
+  // gradient is the same arithmetic over the output gradient padded by 1 with every kernel
+  // rotated and its channels swapped.
+  const std::size_t C = 16, OC = 17, H = 7, W = 9, p = 1;
+  sorix::manual_seed(31);
+  nn::Conv2d conv(nn::Conv2dOptions(C, OC, 3).padding(std::int64_t(p)));
+  const Tensor x = sorix::randn({2, std::int64_t(C), std::int64_t(H), std::int64_t(W)}).requires_grad_(true);
+  const Tensor gy = sorix::randn({2, std::int64_t(OC), std::int64_t(H), std::int64_t(W)});
+  Tensor y = conv(x);
+  y.backward(gy);
+  const std::vector<float> xs = sorix::testing::values_of<float>(x.detach()), gs = sorix::testing::values_of<float>(gy);
+  const std::vector<float> ws = sorix::testing::values_of<float>(conv.weight.detach());
+  const std::vector<float> bs = sorix::testing::values_of<float>(conv.bias.detach());
+  std::vector<float> u(OC * C * 16), ut(C * OC * 16);
+  for (std::size_t o = 0; o < OC; ++o)
+    for (std::size_t c = 0; c < C; ++c) {
+      weight_transform(ws.data() + (o * C + c) * 9, false, u.data() + (o * C + c) * 16);
+      weight_transform(ws.data() + (o * C + c) * 9, true, ut.data() + (c * OC + o) * 16);
+    }
+  const std::vector<float> got_y = sorix::testing::values_of<float>(y.detach());
+  const std::vector<float> got_dx = sorix::testing::values_of<float>(x.grad());
+  for (std::size_t n = 0; n < 2; ++n) {
+    INFO("image " << n);
+    const std::vector<float> in(xs.begin() + std::ptrdiff_t(n * C * H * W), xs.begin() + std::ptrdiff_t((n + 1) * C * H * W));
+    const std::vector<float> want_y = by_definition(in, C, H, W, p, OC, [&](std::size_t o, std::size_t c) {
+      return u.data() + (o * C + c) * 16;
+    }, bs.data());
+    CHECK(std::memcmp(got_y.data() + n * OC * H * W, want_y.data(), want_y.size() * sizeof(float)) == 0);
+    const std::vector<float> g(gs.begin() + std::ptrdiff_t(n * OC * H * W), gs.begin() + std::ptrdiff_t((n + 1) * OC * H * W));
+    const std::vector<float> want_dx = by_definition(g, OC, H, W, 2 - p, C, [&](std::size_t c, std::size_t o) {
+      return ut.data() + (c * OC + o) * 16;
+    }, nullptr);
+    CHECK(std::memcmp(got_dx.data() + n * C * H * W, want_dx.data(), want_dx.size() * sizeof(float)) == 0);
+  }
+}
+
+TEST_CASE("Conv2d's Winograd path agrees with the float64 convolution", "[nn][conv][winograd]") {
+  // Paddings 0, 1 ('same') and 2, odd and even grids, 2 groups of 16, with and without bias: y and
+  // every gradient within float32 rounding of the float64 layer's (im2col chains), measured
+  // against the largest magnitude (a wrong transform is off by the values themselves).
+  struct Case {
+    std::int64_t in, out, groups, H, W;
+    nn::Conv2dOptions options;
+  };
+  const std::vector<Case> cases = {
+      {16, 16, 1, 14, 14, nn::Conv2dOptions(16, 16, 3).padding(1)},
+      {32, 64, 1, 7, 7, nn::Conv2dOptions(32, 64, 3).padding(nn::kSame)},
+      {16, 24, 1, 9, 6, nn::Conv2dOptions(16, 24, 3).padding(0).bias(false)},
+      {32, 32, 2, 5, 8, nn::Conv2dOptions(32, 32, 3).padding(2).groups(2)},
+      {16, 16, 1, 3, 3, nn::Conv2dOptions(16, 16, 3).padding({2, 0})},
+  };
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    INFO("case " << i);
+    const Case& cs = cases[i];
+    sorix::manual_seed(40 + std::uint64_t(i));
+    nn::Conv2d c32(cs.options);
+    sorix::manual_seed(40 + std::uint64_t(i));
+    nn::Conv2d c64(cs.options);  // the same parameters, then in float64
+    c64.to(sorix::float64);
+    const Tensor x = sorix::randn({3, cs.in, cs.H, cs.W});
+    const Tensor x32 = x.clone().requires_grad_(true), x64 = x.to(sorix::float64).requires_grad_(true);
+    Tensor y32 = c32(x32), y64 = c64(x64);
+    const Tensor gy = sorix::randn(y32.shape());
+    y32.backward(gy);
+    y64.backward(gy.to(sorix::float64));
+    const double tol = 2e-6;
+    CHECK(max_abs_diff(y32, y64) <= tol * max_abs(y64));
+    CHECK(max_abs_diff(x32.grad(), x64.grad()) <= tol * max_abs(x64.grad()));
+    CHECK(max_abs_diff(c32.weight.grad(), c64.weight.grad()) <= tol * max_abs(c64.weight.grad()));
+    if (c32.bias.defined()) CHECK(max_abs_diff(c32.bias.grad(), c64.bias.grad()) <= tol * max_abs(c64.bias.grad()));
+  }
+}
+
+TEST_CASE("Conv2d's Winograd path is bit-identical at any thread count, and images do not interact",
+          "[nn][conv][winograd][determinism]") {
+  for (std::int64_t groups : {1, 2}) {
+    INFO("groups " << groups);
+    auto run = [groups](std::int64_t images) {
+      sorix::manual_seed(7);
+      nn::Conv2d conv(nn::Conv2dOptions(32, 32, 3).padding(1).groups(groups));
+      const Tensor x = sorix::randn({images, 32, 10, 11}).requires_grad_(true);
+      Tensor y = conv(x);
+      (y * y).sum().backward();
+      return std::vector<Tensor>{y.detach(), x.grad(), conv.weight.grad(), conv.bias.grad()};
+    };
+    const auto runs = sorix::testing::at_thread_counts({1, 2, 3, 8}, [&] { return run(9); });
+    for (std::size_t r = 1; r < runs.size(); ++r)
+      for (std::size_t k = 0; k < runs[0].size(); ++k) {
+        INFO("run " << r << " tensor " << k);
+        CHECK(sorix::testing::bit_identical(runs[r][k], runs[0][k]));
+      }
+    // An image alone gives its rows of the batch's output and input gradient.
+    const auto one = run(1);
+    CHECK(sorix::testing::bit_identical(one[0][0], runs[0][0][0]));
+    CHECK(sorix::testing::bit_identical(one[1][0], runs[0][1][0]));
+  }
+}
+
+TEST_CASE("Conv2d's Winograd layer differentiates twice (create_graph takes the im2col formulas)",
+          "[nn][conv][winograd]") {
+  // The recorded formulas give the same gradient up to rounding, and their own gradient (a double
+  // backward) is defined.
+  sorix::manual_seed(3);
+  nn::Conv2d conv(nn::Conv2dOptions(16, 16, 3).padding(1));
+  const Tensor x = sorix::randn({2, 16, 6, 6}).requires_grad_(true);
+  const Tensor plain = sorix::autograd::grad({conv(x).pow(2).sum()}, {x})[0];
+  const Tensor recorded = sorix::autograd::grad({conv(x).pow(2).sum()}, {x}, {}, /*create_graph=*/true)[0];
+  CHECK(max_abs_diff(plain, recorded.detach()) <= 2e-6 * max_abs(plain));
+  const Tensor second = sorix::autograd::grad({recorded.pow(2).sum()}, {conv.weight})[0];
+  CHECK(second.defined());
+  CHECK(std::isfinite(max_abs(second)));
+  CHECK(max_abs(second) > 0);
+}
