@@ -555,8 +555,8 @@ Tensor conv_im2col(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, c
   const bool by_image = geom.N >= 2 * static_cast<std::size_t>(parallel::get_num_threads());
   const std::int64_t N = static_cast<std::int64_t>(geom.N), OH = static_cast<std::int64_t>(geom.OH),
                      OW = static_cast<std::int64_t>(geom.OW);
-  // Winograd's F(2x2, 3x3) forward and input gradient for 3 x 3 kernels of stride 1 (float32,
-  // enough channels): chosen by the geometry alone, whatever the images per thread.
+  // Winograd's F(2x2, 3x3) for 3 x 3 kernels of stride 1 (float32, enough channels): forward and
+  // all three gradients; chosen by the geometry alone, whatever the images per thread.
   const bool winograd = detail::winograd_applies(w.dtype(), geom, geom.C / sz(G), sz(w.size(0)) / sz(G));
   Tensor cols, y;  // cols: the batch's columns, kept for the weight gradient (few images only)
   if (winograd) {
@@ -588,7 +588,8 @@ Tensor conv_im2col(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, c
           return out;
         }
         Tensor& db = has_bias ? out[2] : out[1];
-        if (sc.defined()) conv_weight_bias_grads_t(grad, sc.unpack("conv2d"), w, G, N, P, gw, gb, out[1], db);
+        if (winograd) detail::winograd_conv2d_param_grads(grad, sx.unpack("conv2d"), w, geom, sz(G), gw, gb, out[1], db);
+        else if (sc.defined()) conv_weight_bias_grads_t(grad, sc.unpack("conv2d"), w, G, N, P, gw, gb, out[1], db);
         else conv_weight_bias_grads_by_image(grad, sx.unpack("conv2d"), w, geom, G, gw, gb, out[1], db);
         if (gx && winograd) {
           out[0] = detail::winograd_conv2d_input_grad(grad, w, geom, sz(G));

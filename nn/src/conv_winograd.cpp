@@ -1,6 +1,7 @@
 // Conv2d in Winograd's F(2x2, 3x3) form (conv_winograd.hpp): per image, every input plane's tiles
 // transformed (the kernel table's winograd_input_f32), 16 products per group on the library's
-// product kernel, every output plane transformed back (winograd_output_f32).
+// product kernel, every output plane transformed back (winograd_output_f32); the weight gradient
+// as the same arithmetic's adjoint, chunk by chunk of the batch tree.
 #include "conv_winograd.hpp"
 
 #include <algorithm>
@@ -11,7 +12,9 @@
 #include "sorix_autograd/ops_internal.hpp"
 #include "sorix_core/kernels/table.hpp"
 #include "sorix_core/kernels/winograd.hpp"
+#include "sorix/parallel/batch_tree.hpp"
 #include "sorix/parallel/parallel.hpp"
+#include "sorix_core/kernels/batch_tree.hpp"
 
 namespace sorix::nn::detail {
 namespace {
@@ -111,6 +114,87 @@ Tensor winograd_conv2d_input_grad(const Tensor& grad_in, const Tensor& w_in, con
                   Planes{g.N, OC, g.OH, g.OW, 2 - g.ph, 2 - g.pw, g.C, g.H, g.W, groups}, u.data(), nullptr,
                   sorix::detail::flat<float>(dx));
   return dx;
+}
+
+void winograd_conv2d_param_grads(const Tensor& grad_in, const Tensor& x_in, const Tensor& w, const kernels::ConvGeometry& g,
+                                 std::size_t groups, bool gw, bool gb, Tensor& dw, Tensor& db) {
+  if (!gw && !gb) return;
+  const Tensor grad = grad_in.contiguous(), x = x_in.contiguous();
+  const std::size_t OC = static_cast<std::size_t>(w.size(0)), OCg = OC / groups, Cg = g.C / groups;
+  const std::size_t TH = (g.OH + 1) / 2, TW = (g.OW + 1) / 2, tiles = TH * TW, ld = kernels::winograd_row_ld(tiles);
+  const std::size_t P = g.OH * g.OW, chunk = parallel::kBatchChunk, chunks = (g.N + chunk - 1) / chunk;
+  // A task: (chunk, group, block of output channels), as many blocks as give every thread two
+  // tasks; each task transforms its images' input planes of the group again (blocks change no bit:
+  // each output channel's rows are their own chains).
+  const std::size_t threads = static_cast<std::size_t>(parallel::get_num_threads());
+  const std::size_t wanted = (2 * threads + chunks * groups - 1) / (chunks * groups);
+  const std::size_t block = std::max<std::size_t>(1, (OCg + wanted - 1) / wanted), blocks = (OCg + block - 1) / block;
+  // Chunk i's node: du [groups][16][OCg][Cg + 1], column Cg of xi = 5 the bias: a tile's
+  // M'[5] = (g00 + g01) + (g10 + g11) is its sum, so a row of ones under V[5]'s channels makes
+  // the bias chain over the tiles' sums a column of the same product (fma(m, 1, acc) = acc + m).
+  // With frozen weights (!gw) only that column is made: the same chains, so the same bits.
+  const std::size_t Cn = gw ? Cg : 0, cols = Cn + 1, node = groups * 16 * OCg * cols;
+  std::vector<float> partials(chunks * node);  // zeros: the columns no product writes stay +0
+  const std::size_t vs = (Cn + 1) * ld + 16, ms = block * ld + 16;  // one line between xi matrices (winograd_planes)
+  const std::size_t scratch_size = kernels::winograd_input_scratch(TH, TW);
+  const float* px = sorix::detail::flat<float>(x);
+  const float* pg = sorix::detail::flat<float>(grad);
+  const auto& table = kernels::active();
+  constexpr std::size_t kSumXi = 5;  // the transformed position holding each tile's sum
+  parallel::parallel_for(chunks * groups * blocks, 1, [&](std::size_t t0, std::size_t t1) {
+    float* v = winograd_scratch(16 * vs + 16 * ms + scratch_size);
+    float* m = v + 16 * vs;
+    float* scratch = m + 16 * ms;
+    std::fill(v + kSumXi * vs + Cn * ld, v + kSumXi * vs + Cn * ld + tiles, 1.0f);  // the transforms never write it
+    for (std::size_t t = t0; t < t1; ++t) {
+      const std::size_t ci = t / (groups * blocks), gi = t / blocks % groups, blk = t % blocks;
+      const std::size_t o0 = gi * OCg + blk * block, o1 = std::min(gi * OCg + OCg, o0 + block), outs = o1 - o0;
+      const std::size_t n0 = ci * chunk, n1 = std::min(g.N, n0 + chunk);
+      float* node_of_chunk = partials.data() + ci * node;
+      for (std::size_t n = n0; n < n1; ++n) {
+        const float* gn = pg + (n * OC + o0) * P;  // this block's output planes of image n
+        for (std::size_t c = 0; c < Cn; ++c)
+          table.winograd_input_f32(px + (n * g.C + gi * Cg + c) * g.H * g.W, g.H, g.W, g.ph, g.pw, TH, TW, v + c * ld,
+                                   vs, scratch);
+        for (std::size_t o = 0; o < outs; ++o)
+          table.winograd_output_adjoint_f32(gn + o * P, g.OH, g.OW, TH, TW, m + o * ld, ms, scratch);
+        for (std::size_t xi = 0; xi < 16; ++xi) {
+          // rows o0.. of [OCg, Cg + 1]: the weights' columns, and the bias column beside xi = 5's
+          const std::size_t n_cols = Cn + (gb && xi == kSumXi ? 1 : 0);
+          if (n_cols == 0) continue;
+          float* du = node_of_chunk + ((gi * 16 + xi) * OCg + (o0 - gi * OCg)) * cols;
+          if (n == n0)
+            kernels::gemm_serial<float>(false, true, outs, n_cols, tiles, 1.0f, m + xi * ms, ld, v + xi * vs, ld, 0.0f,
+                                        du, cols);
+          else
+            kernels::gemm_serial_resume<float>(false, true, outs, n_cols, tiles, m + xi * ms, ld, v + xi * vs, ld, du,
+                                               cols);
+        }
+      }
+    }
+  }, 0);  // grain 0: every (chunk, group, block) is a task
+  kernels::ChunkTree<float> tree(node);
+  for (std::size_t ci = 0; ci < chunks; ++ci) {
+    std::copy(partials.data() + ci * node, partials.data() + (ci + 1) * node, tree.next());
+    tree.push();
+  }
+  std::vector<float> root(node);
+  tree.finish(root.data());
+  if (gw) {
+    dw = sorix::detail::make_empty<float>({OC, Cg, std::size_t{3}, std::size_t{3}});
+    float* pd = sorix::detail::flat<float>(dw);
+    for (std::size_t gi = 0; gi < groups; ++gi)
+      for (std::size_t o = 0; o < OCg; ++o)
+        for (std::size_t c = 0; c < Cg; ++c)
+          kernels::winograd_weight_grad_f32(root.data() + (gi * 16 * OCg + o) * cols + c, OCg * cols,
+                                            pd + ((gi * OCg + o) * Cg + c) * 9);
+  }
+  if (gb) {
+    db = sorix::detail::make_empty<float>({OC});
+    float* pb = sorix::detail::flat<float>(db);
+    for (std::size_t gi = 0; gi < groups; ++gi)
+      for (std::size_t o = 0; o < OCg; ++o) pb[gi * OCg + o] = root[((gi * 16 + kSumXi) * OCg + o) * cols + Cn];
+  }
 }
 
 }  // namespace sorix::nn::detail

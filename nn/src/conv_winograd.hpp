@@ -1,8 +1,7 @@
 #pragma once
 // Internal (not installed): Conv2d's 3 x 3 kernels of stride 1 in Winograd's F(2x2, 3x3) form
 // (core's kernels/winograd.hpp defines the arithmetic): 2.25x fewer multiply-adds than the
-// im2col product, forward and input gradient alike, for float32. The weight gradient stays the
-// im2col product's (conv.cpp).
+// im2col product (forward, input gradient and weight gradient), for float32.
 #include <cstddef>
 
 #include "sorix_core/kernels/im2col.hpp"
@@ -28,5 +27,14 @@ Tensor winograd_conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const 
 /// 180 degrees and its channels swapped (not recorded).
 Tensor winograd_conv2d_input_grad(const Tensor& grad, const Tensor& w, const kernels::ConvGeometry& g,
                                   std::size_t groups);
+
+/// The weight gradient dw [OC, C / groups, 3, 3] (when gw) and bias gradient db [OC] (when gb) of
+/// winograd_conv2d's convolution of x for the output gradient grad, without create_graph: the
+/// arithmetic's own gradient (kernels/winograd.hpp), each batch-tree chunk's products chained
+/// image by image and the chunks added by the batch tree; the bias likewise, each chunk's add
+/// chain over its tiles' sums (M'[5] = (g00 + g01) + (g10 + g11)), whether or not the weight
+/// gradient is made. Thread-count invariant.
+void winograd_conv2d_param_grads(const Tensor& grad, const Tensor& x, const Tensor& w, const kernels::ConvGeometry& g,
+                                 std::size_t groups, bool gw, bool gb, Tensor& dw, Tensor& db);
 
 }  // namespace sorix::nn::detail

@@ -530,6 +530,30 @@ void check_winograd_tables() {
           if (2 * th + 1 < OH) want_y[(2 * th + 1) * OW + 2 * tw + j] = bottom + bias;
         }
       }
+    // The output transform's adjoint of an output gradient plane gr: each tile's 2 x 2 values
+    // (0 past the plane) through A^T along the rows (g0, g0 + g1, g0 - g1, -g1), then down each column.
+    const std::vector<float> gr = rounding_values(OH * OW, seed + 2);
+    std::vector<float> want_a(16 * ld, 7.0f);
+    for (std::size_t th = 0; th < TH; ++th)
+      for (std::size_t tw = 0; tw < TW; ++tw) {
+        float r[2][4];
+        for (std::size_t a = 0; a < 2; ++a) {
+          const std::size_t row = 2 * th + a;
+          const float g0 = row < OH && 2 * tw < OW ? gr[row * OW + 2 * tw] : 0.0f;
+          const float g1 = row < OH && 2 * tw + 1 < OW ? gr[row * OW + 2 * tw + 1] : 0.0f;
+          r[a][0] = g0;
+          r[a][1] = g0 + g1;
+          r[a][2] = g0 - g1;
+          r[a][3] = -g1;
+        }
+        const std::size_t t = th * TW + tw;
+        for (std::size_t j = 0; j < 4; ++j) {
+          want_a[j * ld + t] = r[0][j];
+          want_a[(4 + j) * ld + t] = r[0][j] + r[1][j];
+          want_a[(8 + j) * ld + t] = r[0][j] - r[1][j];
+          want_a[(12 + j) * ld + t] = -r[1][j];
+        }
+      }
     for (const auto* t : runnable_tables()) {
       INFO(t->name << " H=" << cs.H << " W=" << cs.W << " ph=" << cs.ph << " pw=" << cs.pw);
       std::vector<float> v(16 * ld, 7.0f);
@@ -547,12 +571,18 @@ void check_winograd_tables() {
       t->winograd_output_f32(m.data(), ld, TH, TW, nullptr, y.data(), OH, OW, scratch.data());
       for (std::size_t i = 0; i < want_y.size(); ++i) y[i] = y[i] + bias;  // a NaN keeps its bits through the add
       CHECK(same_bits_n(y.data(), want_y.data(), want_y.size()));
+      std::vector<float> a(16 * ld, 7.0f);
+      t->winograd_output_adjoint_f32(gr.data(), OH, OW, TH, TW, a.data(), ld, scratch.data());
+      for (std::size_t xi = 0; xi < 16; ++xi) {
+        CHECK(same_bits_n(a.data() + xi * ld, want_a.data() + xi * ld, T));
+        for (std::size_t k = T + kernels::kWinogradSlack; k < ld; ++k) CHECK(a[xi * ld + k] == 7.0f);
+      }
     }
   }
 }
 
 // The weight transform (baseline code) against G g G^T written out: rows first, then columns;
-// the rotated kernel's is the transform of the kernel rotated by hand.
+// the rotated kernel's is the transform of the kernel rotated by hand; and its adjoint.
 void check_winograd_weight() {
   const std::vector<float> g = rounding_values(9, 5);
   auto transform = [](const float k[3][3], float u[4][4]) {
@@ -583,11 +613,31 @@ void check_winograd_weight() {
       CHECK(u[xi * 3 + 1] == -1.0f);  // only every ld-th value written
     }
   }
+  // The adjoint, G^T du G, columns first: with x a column's 4 values, x0 + (x1 + x2) * 0.5,
+  // (x1 - x2) * 0.5, (x1 + x2) * 0.5 + x3; then the same along each row.
+  const std::vector<float> du = rounding_values(16 * 2, 6);  // ld 2: every other value
+  float cols[3][4], want_dg[9];
+  for (int j = 0; j < 4; ++j) {
+    const float x0 = du[std::size_t(j) * 2], x1 = du[std::size_t(4 + j) * 2], x2 = du[std::size_t(8 + j) * 2],
+                x3 = du[std::size_t(12 + j) * 2];
+    cols[0][j] = x0 + (x1 + x2) * 0.5f;
+    cols[1][j] = (x1 - x2) * 0.5f;
+    cols[2][j] = (x1 + x2) * 0.5f + x3;
+  }
+  for (int i = 0; i < 3; ++i) {
+    want_dg[i * 3] = cols[i][0] + (cols[i][1] + cols[i][2]) * 0.5f;
+    want_dg[i * 3 + 1] = (cols[i][1] - cols[i][2]) * 0.5f;
+    want_dg[i * 3 + 2] = (cols[i][1] + cols[i][2]) * 0.5f + cols[i][3];
+  }
+  std::vector<float> dg(10, -1.0f);
+  kernels::winograd_weight_grad_f32(du.data(), 2, dg.data());
+  CHECK(same_bits_n(dg.data(), want_dg, 9));
+  CHECK(dg[9] == -1.0f);
 }
 
 }  // namespace
 
-TEST_CASE("Winograd's plane transforms match the definition written out in every table", "[kernels][conv]") {
+TEST_CASE("Winograd's transforms and their adjoints match the definition written out in every table", "[kernels][conv]") {
   check_winograd_tables();
   check_winograd_weight();
 }

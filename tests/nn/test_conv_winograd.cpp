@@ -37,20 +37,18 @@ void weight_transform(const float* g, bool flip, float u[16]) {
   }
 }
 
-// One image's convolution as winograd.hpp defines it, tile by tile: in [Cin][H][W] padded by p,
-// out [Cout][OH][OW]; u(o, c) gives the 16 transformed values of kernel (o, c).
-template <class U>
-std::vector<float> by_definition(const std::vector<float>& in, std::size_t Cin, std::size_t H, std::size_t W,
-                                 std::size_t p, std::size_t Cout, U u, const float* bias) {
-  const std::size_t OH = H + 2 * p - 2, OW = W + 2 * p - 2;
-  std::vector<float> out(Cout * OH * OW);
+// One image's input tiles as winograd.hpp defines them: in [Cin][H][W] padded by p; element
+// (t * Cin + c) * 16 + xi is B^T d B of tile t = th * TW + tw (rows first, then columns).
+std::vector<float> input_tiles(const std::vector<float>& in, std::size_t Cin, std::size_t H, std::size_t W,
+                               std::size_t p) {
+  const std::size_t TH = (H + 2 * p - 1) / 2, TW = (W + 2 * p - 1) / 2;  // ceil(O / 2), O = H + 2p - 2
+  std::vector<float> v(TH * TW * Cin * 16);
   auto at = [&](std::size_t c, std::ptrdiff_t r, std::ptrdiff_t q) {
     if (r < 0 || q < 0 || r >= std::ptrdiff_t(H) || q >= std::ptrdiff_t(W)) return 0.0f;
     return in[(c * H + std::size_t(r)) * W + std::size_t(q)];
   };
-  for (std::size_t th = 0; 2 * th < OH; ++th)
-    for (std::size_t tw = 0; 2 * tw < OW; ++tw) {
-      std::vector<float> v(Cin * 16);
+  for (std::size_t th = 0; th < TH; ++th)
+    for (std::size_t tw = 0; tw < TW; ++tw)
       for (std::size_t c = 0; c < Cin; ++c) {
         float d[4][4], w[4][4];
         for (int i = 0; i < 4; ++i)
@@ -62,13 +60,57 @@ std::vector<float> by_definition(const std::vector<float>& in, std::size_t Cin, 
           w[i][2] = d[i][2] - d[i][1];
           w[i][3] = d[i][1] - d[i][3];
         }
+        float* out = v.data() + ((th * TW + tw) * Cin + c) * 16;
         for (int j = 0; j < 4; ++j) {
-          v[c * 16 + j] = w[0][j] - w[2][j];
-          v[c * 16 + 4 + j] = w[1][j] + w[2][j];
-          v[c * 16 + 8 + j] = w[2][j] - w[1][j];
-          v[c * 16 + 12 + j] = w[1][j] - w[3][j];
+          out[j] = w[0][j] - w[2][j];
+          out[4 + j] = w[1][j] + w[2][j];
+          out[8 + j] = w[2][j] - w[1][j];
+          out[12 + j] = w[1][j] - w[3][j];
         }
       }
+  return v;
+}
+
+// One image's output gradient g [Cout][OH][OW] through the output transform's adjoint: element
+// (t * Cout + o) * 16 + xi is A g A^T of tile t's 2 x 2 values (0 past the plane), rows first.
+std::vector<float> output_adjoint_tiles(const std::vector<float>& g, std::size_t Cout, std::size_t OH, std::size_t OW) {
+  const std::size_t TH = (OH + 1) / 2, TW = (OW + 1) / 2;
+  std::vector<float> m(TH * TW * Cout * 16);
+  for (std::size_t th = 0; th < TH; ++th)
+    for (std::size_t tw = 0; tw < TW; ++tw)
+      for (std::size_t o = 0; o < Cout; ++o) {
+        float r[2][4];
+        for (std::size_t a = 0; a < 2; ++a) {
+          const std::size_t row = 2 * th + a;
+          auto at = [&](std::size_t col) { return row < OH && col < OW ? g[(o * OH + row) * OW + col] : 0.0f; };
+          const float g0 = at(2 * tw), g1 = at(2 * tw + 1);
+          r[a][0] = g0;
+          r[a][1] = g0 + g1;
+          r[a][2] = g0 - g1;
+          r[a][3] = -g1;
+        }
+        float* out = m.data() + ((th * TW + tw) * Cout + o) * 16;
+        for (int j = 0; j < 4; ++j) {
+          out[j] = r[0][j];
+          out[4 + j] = r[0][j] + r[1][j];
+          out[8 + j] = r[0][j] - r[1][j];
+          out[12 + j] = -r[1][j];
+        }
+      }
+  return m;
+}
+
+// One image's convolution as winograd.hpp defines it, tile by tile: in [Cin][H][W] padded by p,
+// out [Cout][OH][OW]; u(o, c) gives the 16 transformed values of kernel (o, c).
+template <class U>
+std::vector<float> by_definition(const std::vector<float>& in, std::size_t Cin, std::size_t H, std::size_t W,
+                                 std::size_t p, std::size_t Cout, U u, const float* bias) {
+  const std::size_t OH = H + 2 * p - 2, OW = W + 2 * p - 2, TW = (OW + 1) / 2;
+  std::vector<float> out(Cout * OH * OW);
+  const std::vector<float> tiles = input_tiles(in, Cin, H, W, p);
+  for (std::size_t th = 0; 2 * th < OH; ++th)
+    for (std::size_t tw = 0; 2 * tw < OW; ++tw) {
+      const float* v = tiles.data() + (th * TW + tw) * Cin * 16;
       for (std::size_t o = 0; o < Cout; ++o) {
         float m[16];
         for (int xi = 0; xi < 16; ++xi) {
@@ -93,16 +135,32 @@ std::vector<float> by_definition(const std::vector<float>& in, std::size_t Cin, 
   return out;
 }
 
+// G^T du G of one kernel's 16 transformed gradient values, columns first (kernels/winograd.hpp).
+void weight_grad_transform(const float du[16], float dg[9]) {
+  auto gt = [](float x0, float x1, float x2, float x3, float* out) {
+    out[0] = x0 + (x1 + x2) * 0.5f;
+    out[1] = (x1 - x2) * 0.5f;
+    out[2] = (x1 + x2) * 0.5f + x3;
+  };
+  float cols[3][4];
+  for (int j = 0; j < 4; ++j) {
+    float c[3];
+    gt(du[j], du[4 + j], du[8 + j], du[12 + j], c);
+    for (int i = 0; i < 3; ++i) cols[i][j] = c[i];
+  }
+  for (int i = 0; i < 3; ++i) gt(cols[i][0], cols[i][1], cols[i][2], cols[i][3], dg + 3 * i);
+}
+
 double max_abs(const Tensor& t) { return t.to(sorix::float64).abs().max().item<double>(); }
 double max_abs_diff(const Tensor& a, const Tensor& b) { return max_abs(a.to(sorix::float64) - b.to(sorix::float64)); }
 
 }  // namespace
 
-TEST_CASE("Conv2d's Winograd forward and input gradient have the bits of the arithmetic winograd.hpp defines",
+TEST_CASE("Conv2d's Winograd forward and gradients have the bits of the arithmetic winograd.hpp defines",
           "[nn][conv][winograd]") {
   // 16 -> 17 channels (a ragged product), a ragged tile grid (7 x 9 outputs), padding 1; the input
   // gradient is the same arithmetic over the output gradient padded by 1 with every kernel
-  // rotated and its channels swapped.
+  // rotated and its channels swapped; the weight and bias gradients are the arithmetic's adjoint.
   const std::size_t C = 16, OC = 17, H = 7, W = 9, p = 1;
   sorix::manual_seed(31);
   nn::Conv2d conv(nn::Conv2dOptions(C, OC, 3).padding(std::int64_t(p)));
@@ -134,6 +192,33 @@ TEST_CASE("Conv2d's Winograd forward and input gradient have the bits of the ari
     }, nullptr);
     CHECK(std::memcmp(got_dx.data() + n * C * H * W, want_dx.data(), want_dx.size() * sizeof(float)) == 0);
   }
+  // The weight gradient: for each transformed position, the fma chain over the images in order
+  // and each image's tiles in order of M'[xi][o][t] * V[xi][c][t] (M' the output gradient's
+  // adjoint tiles, V the input's tiles), then G^T du G; the bias: the add chain of the tiles' sums
+  // M'[5] = (g00 + g01) + (g10 + g11) (one batch-tree chunk here: two images).
+  const std::size_t tiles = ((H + 1) / 2) * ((W + 1) / 2);
+  std::vector<float> du(OC * C * 16, 0.0f), want_db(OC, 0.0f);
+  for (std::size_t n = 0; n < 2; ++n) {
+    const std::vector<float> in(xs.begin() + std::ptrdiff_t(n * C * H * W), xs.begin() + std::ptrdiff_t((n + 1) * C * H * W));
+    const std::vector<float> g(gs.begin() + std::ptrdiff_t(n * OC * H * W), gs.begin() + std::ptrdiff_t((n + 1) * OC * H * W));
+    const std::vector<float> v = input_tiles(in, C, H, W, p), m = output_adjoint_tiles(g, OC, H, W);
+    for (std::size_t t = 0; t < tiles; ++t)
+      for (std::size_t o = 0; o < OC; ++o) {
+        const float* mt = m.data() + (t * OC + o) * 16;
+        want_db[o] = want_db[o] + mt[5];
+        for (std::size_t c = 0; c < C; ++c)
+          for (std::size_t xi = 0; xi < 16; ++xi) {
+            float& acc = du[(o * C + c) * 16 + xi];
+            acc = std::fma(mt[xi], v[(t * C + c) * 16 + xi], acc);
+          }
+      }
+  }
+  std::vector<float> want_dw(OC * C * 9);
+  for (std::size_t k = 0; k < OC * C; ++k) weight_grad_transform(du.data() + k * 16, want_dw.data() + k * 9);
+  const std::vector<float> got_dw = sorix::testing::values_of<float>(conv.weight.grad());
+  const std::vector<float> got_db = sorix::testing::values_of<float>(conv.bias.grad());
+  CHECK(std::memcmp(got_dw.data(), want_dw.data(), want_dw.size() * sizeof(float)) == 0);
+  CHECK(std::memcmp(got_db.data(), want_db.data(), want_db.size() * sizeof(float)) == 0);
 }
 
 TEST_CASE("Conv2d's Winograd path agrees with the float64 convolution", "[nn][conv][winograd]") {
@@ -177,24 +262,30 @@ TEST_CASE("Conv2d's Winograd path is bit-identical at any thread count, and imag
           "[nn][conv][winograd][determinism]") {
   for (std::int64_t groups : {1, 2}) {
     INFO("groups " << groups);
-    auto run = [groups](std::int64_t images) {
+    // 40 images: two chunks of the batch tree (32 + 8) for the weight and bias gradients.
+    auto run = [groups](std::int64_t images, bool frozen_weight) {
       sorix::manual_seed(7);
       nn::Conv2d conv(nn::Conv2dOptions(32, 32, 3).padding(1).groups(groups));
+      if (frozen_weight) conv.weight.requires_grad_(false);
       const Tensor x = sorix::randn({images, 32, 10, 11}).requires_grad_(true);
       Tensor y = conv(x);
       (y * y).sum().backward();
-      return std::vector<Tensor>{y.detach(), x.grad(), conv.weight.grad(), conv.bias.grad()};
+      return std::vector<Tensor>{y.detach(), x.grad(), frozen_weight ? Tensor() : conv.weight.grad(), conv.bias.grad()};
     };
-    const auto runs = sorix::testing::at_thread_counts({1, 2, 3, 8}, [&] { return run(9); });
+    const auto runs = sorix::testing::at_thread_counts({1, 2, 3, 8}, [&] { return run(40, false); });
     for (std::size_t r = 1; r < runs.size(); ++r)
       for (std::size_t k = 0; k < runs[0].size(); ++k) {
         INFO("run " << r << " tensor " << k);
         CHECK(sorix::testing::bit_identical(runs[r][k], runs[0][k]));
       }
     // An image alone gives its rows of the batch's output and input gradient.
-    const auto one = run(1);
+    const auto one = run(1, false);
     CHECK(sorix::testing::bit_identical(one[0][0], runs[0][0][0]));
     CHECK(sorix::testing::bit_identical(one[1][0], runs[0][1][0]));
+    // Frozen weights: the bias gradient alone, with the bits it has beside the weight gradient.
+    const auto frozen = run(40, true);
+    CHECK(sorix::testing::bit_identical(frozen[3], runs[0][3]));
+    CHECK(sorix::testing::bit_identical(frozen[1], runs[0][1]));
   }
 }
 

@@ -1,4 +1,4 @@
-// Winograd F(2x2, 3x3)'s weight transform (winograd.hpp): once per kernel per call, so plain code;
+// Winograd F(2x2, 3x3)'s weight transform and its adjoint (winograd.hpp): once per kernel per call, so plain code;
 // -ffp-contract=off keeps every multiply and add separately rounded as written.
 #include "sorix_core/kernels/winograd.hpp"
 
@@ -13,7 +13,24 @@ void g_times(float a, float b, float c, float* out) {
   out[3] = c;
 }
 
+// G^T applied to four values (the weight transform's adjoint along one axis).
+void gt_times(float x0, float x1, float x2, float x3, float* out) {
+  out[0] = x0 + (x1 + x2) * 0.5f;
+  out[1] = (x1 - x2) * 0.5f;
+  out[2] = (x1 + x2) * 0.5f + x3;
+}
+
 }  // namespace
+
+void winograd_weight_grad_f32(const float* du, std::size_t ld, float* dg) {
+  float cols[3][4];  // down each column first: cols[i][j] = (G^T du[., j])[i]
+  for (int j = 0; j < 4; ++j) {
+    float c[3];
+    gt_times(du[j * ld], du[(4 + j) * ld], du[(8 + j) * ld], du[(12 + j) * ld], c);
+    for (int i = 0; i < 3; ++i) cols[i][j] = c[i];
+  }
+  for (int i = 0; i < 3; ++i) gt_times(cols[i][0], cols[i][1], cols[i][2], cols[i][3], dg + i * 3);
+}
 
 void winograd_weight_f32(const float* g, bool flip, float* u, std::size_t ld) {
   float k[3][3];

@@ -1,6 +1,6 @@
 #pragma once
 // The convolutions' per-capability loops (the dispatch table's col2im_s1_*, conv_direct_*,
-// winograd_input_f32 / winograd_output_f32 and transpose_f32). conv_direct: a convolution of short chains straight from the padded input, each
+// winograd_input_f32 / winograd_output_f32 / winograd_output_adjoint_f32 and transpose_f32). conv_direct: a convolution of short chains straight from the padded input, each
 // element the product's fma chain over its im2col column (see its comment).
 //
 // col2im_s1, for stride-1 columns (sw == 1): each image row is built in registers, L columns at a
@@ -81,13 +81,57 @@ struct ConvKernelsOf {
   /// are four plain loads. Writes up to kWinogradSlack values past each row's TH * TW.
   static void winograd_input_f32(const float* x, std::size_t H, std::size_t W, std::size_t ph, std::size_t pw,
                                  std::size_t TH, std::size_t TW, float* v, std::size_t ld, float* scratch) {
-    using B = xsimd::batch<float, A>;
+    if (TW <= NarrowRows<A>::lanes) return winograd_input<typename NarrowRows<A>::batch>(x, H, W, ph, pw, TH, TW, v, ld, scratch);
+    winograd_input<xsimd::batch<float, A>>(x, H, W, ph, pw, TH, TW, v, ld, scratch);
+  }
+
+  /// The adjoint of winograd_output_f32 without its bias (winograd.hpp): the 16 rows
+  /// m[xi * ld + t] = A g A^T of each tile's 2 x 2 output gradient g (0 past the plane's OH x OW),
+  /// the weight gradient's left operand. Lanes run along a row of tiles, as the input transform's
+  /// (scratch: winograd_input_scratch). Writes up to kWinogradSlack values past each row's TH * TW.
+  static void winograd_output_adjoint_f32(const float* g, std::size_t OH, std::size_t OW, std::size_t TH,
+                                          std::size_t TW, float* m, std::size_t ld, float* scratch) {
+    if (TW <= NarrowRows<A>::lanes) return winograd_adjoint<typename NarrowRows<A>::batch>(g, OH, OW, TH, TW, m, ld, scratch);
+    winograd_adjoint<xsimd::batch<float, A>>(g, OH, OW, TH, TW, m, ld, scratch);
+  }
+
+  /// Winograd F(2x2, 3x3)'s output transform of one output plane (winograd.hpp): y (OH x OW,
+  /// overwritten) from the 16 product rows m[xi * ld + t] of its tiles, + *bias unless bias is
+  /// null. Lanes run along a row of tiles; each output row's even and odd columns are made in
+  /// registers and interleaved through scratch (winograd_output_scratch). Reads up to
+  /// kWinogradSlack values past each row's TH * TW.
+  static void winograd_output_f32(const float* m, std::size_t ld, std::size_t TH, std::size_t TW, const float* bias,
+                                  float* y, std::size_t OH, std::size_t OW, float* scratch) {
+    if (TW <= NarrowRows<A>::lanes) return winograd_output<typename NarrowRows<A>::batch>(m, ld, TH, TW, bias, y, OH, OW, scratch);
+    winograd_output<xsimd::batch<float, A>>(m, ld, TH, TW, bias, y, OH, OW, scratch);
+  }
+
+ private:
+  // The registers of a row of tiles: A's; on AVX-512, rows of 8 tiles or fewer (the CNN's 14 x 14
+  // planes have 7) take AVX2's 8 lanes instead of 16 mostly idle ones, halving the stores. Every
+  // step is lane-wise, so the width changes no bit.
+  // (The AVX2 batch is named only where Arch is AVX-512: other units have no AVX2 registers.)
+  template <class Arch>
+  struct NarrowRows {
+#if SORIX_X86
+    using batch = xsimd::batch<float, std::conditional_t<kIsAvx512<Arch>, xsimd::avx2, Arch>>;
+    static constexpr std::size_t lanes = kIsAvx512<Arch> ? 8 : 0;  // 0: never narrower
+#else
+    using batch = xsimd::batch<float, Arch>;
+    static constexpr std::size_t lanes = 0;
+#endif
+  };
+
+  template <class B>
+  static void winograd_input(const float* x, std::size_t H, std::size_t W, std::size_t ph, std::size_t pw,
+                             std::size_t TH, std::size_t TW, float* v, std::size_t ld, float* scratch) {
     constexpr std::size_t L = B::size;
     static_assert(L <= kWinogradSlack, "a row's last register spills up to L - 1 tiles");
     const std::size_t rows = 2 * TH + 2, width = TW + 1 + kWinogradSlack;
     const std::size_t used = (TW + L - 1) / L * L + 1;  // the values of a row the registers read
     float* even = scratch;  // even[r * width + k] = padded[r][2k], odd: padded[r][2k + 1]
     float* odd = scratch + rows * width;
+    float* line = odd + rows * width;
     for (std::size_t r = 0; r < rows; ++r) {
       float* e = even + r * width;
       float* o = odd + r * width;
@@ -96,9 +140,7 @@ struct ConvKernelsOf {
         std::fill(o, o + used, 0.0f);
         continue;
       }
-      const float* src = x + (r - ph) * W;
-      every_other(src, W, static_cast<std::ptrdiff_t>(pw), e, used);      // padded column 2k = x column 2k - pw
-      every_other(src, W, static_cast<std::ptrdiff_t>(pw) - 1, o, used);  // 2k + 1 = x column 2k - (pw - 1)
+      split_columns(x + (r - ph) * W, W, pw, used, line, e, o);
     }
     for (std::size_t th = 0; th < TH; ++th) {
       const float* e = even + 2 * th * width;
@@ -126,14 +168,53 @@ struct ConvKernelsOf {
     }
   }
 
-  /// Winograd F(2x2, 3x3)'s output transform of one output plane (winograd.hpp): y (OH x OW,
-  /// overwritten) from the 16 product rows m[xi * ld + t] of its tiles, + *bias unless bias is
-  /// null. Lanes run along a row of tiles; each output row's even and odd columns are made in
-  /// scratch (winograd_output_scratch) and interleaved into y. Reads up to kWinogradSlack values
-  /// past each row's TH * TW (lanes nobody stores).
-  static void winograd_output_f32(const float* m, std::size_t ld, std::size_t TH, std::size_t TW, const float* bias,
-                                  float* y, std::size_t OH, std::size_t OW, float* scratch) {
-    using B = xsimd::batch<float, A>;
+  template <class B>
+  static void winograd_adjoint(const float* g, std::size_t OH, std::size_t OW, std::size_t TH, std::size_t TW,
+                               float* m, std::size_t ld, float* scratch) {
+    constexpr std::size_t L = B::size;
+    static_assert(L <= kWinogradSlack, "a row's last register spills up to L - 1 tiles");
+    const std::size_t width = TW + 1 + kWinogradSlack, used = (TW + L - 1) / L * L;
+    float* even = scratch;  // even[r * width + k] = g[r][2k], odd: g[r][2k + 1] (0 past the plane)
+    float* odd = scratch + 2 * TH * width;
+    float* line = odd + 2 * TH * width;
+    for (std::size_t r = 0; r < 2 * TH; ++r) {
+      float* e = even + r * width;
+      float* o = odd + r * width;
+      if (r >= OH) {
+        std::fill(e, e + used, 0.0f);
+        std::fill(o, o + used, 0.0f);
+        continue;
+      }
+      split_columns(g + r * OW, OW, 0, used, line, e, o);
+    }
+    for (std::size_t th = 0; th < TH; ++th) {
+      const float* e = even + 2 * th * width;
+      const float* o = odd + 2 * th * width;
+      float* out = m + th * TW;
+      for (std::size_t k = 0; k < TW; k += L) {
+        B r[2][4];  // row a of the tile's gradient through A^T: g0, g0 + g1, g0 - g1, -g1
+#pragma GCC unroll 2
+        for (std::size_t a = 0; a < 2; ++a) {
+          const B g0 = B::load_unaligned(e + a * width + k), g1 = B::load_unaligned(o + a * width + k);
+          r[a][0] = g0;
+          r[a][1] = g0 + g1;
+          r[a][2] = g0 - g1;
+          r[a][3] = negated(g1);
+        }
+#pragma GCC unroll 4
+        for (std::size_t j = 0; j < 4; ++j) {  // then down each column
+          r[0][j].store_unaligned(out + j * ld + k);
+          (r[0][j] + r[1][j]).store_unaligned(out + (4 + j) * ld + k);
+          (r[0][j] - r[1][j]).store_unaligned(out + (8 + j) * ld + k);
+          negated(r[1][j]).store_unaligned(out + (12 + j) * ld + k);
+        }
+      }
+    }
+  }
+
+  template <class B>
+  static void winograd_output(const float* m, std::size_t ld, std::size_t TH, std::size_t TW, const float* bias,
+                              float* y, std::size_t OH, std::size_t OW, float* scratch) {
     constexpr std::size_t L = B::size;
     static_assert(L <= kWinogradSlack, "a row's last register reads up to L - 1 tiles past it");
     const std::size_t width = TW + kWinogradSlack, whole = (TW + L - 1) / L * L;  // whole: the tiles registers make
@@ -175,6 +256,7 @@ struct ConvKernelsOf {
     }
   }
 
+ public:
   /// x_plane (H x W, overwritten) = the sum of the column entries that read each element, for a
   /// geometry with sw == 1; tap t's row of this (image, channel) plane starts at cols + t * ld.
   template <class T>
@@ -214,16 +296,30 @@ struct ConvKernelsOf {
   }
 
  private:
-  // dst[k] = src[2k - shift] where that is inside [0, W), else 0, for k < width (a strided copy
-  // the compiler vectorizes).
-  static void every_other(const float* src, std::size_t W, std::ptrdiff_t shift, float* dst, std::size_t width) {
-    const std::ptrdiff_t lo_signed = shift > 0 ? (shift + 1) / 2 : 0;
-    const std::ptrdiff_t hi_signed = (static_cast<std::ptrdiff_t>(W) - 1 + shift) / 2 + 1;  // past the last k inside
-    const std::size_t lo = static_cast<std::size_t>(lo_signed) < width ? static_cast<std::size_t>(lo_signed) : width;
-    const std::size_t hi = static_cast<std::size_t>(hi_signed) < width ? static_cast<std::size_t>(hi_signed) : width;
-    std::fill(dst, dst + lo, 0.0f);
-    for (std::size_t k = lo; k < hi; ++k) dst[k] = src[static_cast<std::ptrdiff_t>(2 * k) - shift];
-    std::fill(dst + (hi > lo ? hi : lo), dst + width, 0.0f);
+  // -v with the sign bit flipped, as the scalar negation: xsimd's AVX-512 negation is 0 - v,
+  // which gives +0 for +0 (and keeps a NaN's sign).
+  template <class B>
+  static B negated(const B& v) {
+    return xsimd::bitwise_xor(v, B(-0.0f));
+  }
+
+  // A row of W values split into its even and odd columns after `pad` zeros: even[k] = row[2k],
+  // odd[k] = row[2k + 1] for k < count, with row = pad zeros, src, then zeros. `line` (2 * count
+  // values) holds the padded row: plain copies, then a stride-2 split the compiler vectorizes.
+  static void split_columns(const float* src, std::size_t W, std::size_t pad, std::size_t count, float* line,
+                            float* even, float* odd) {
+    using B = xsimd::batch<float, A>;
+    constexpr std::size_t L = B::size;
+    const std::size_t n = 2 * count, head = pad < n ? pad : n, body = W < n - head ? W : n - head;
+    std::fill(line, line + head, 0.0f);
+    std::size_t q = 0;  // registers, not a library call, for a row of a few dozen values
+    for (; q + L <= body; q += L) B::load_unaligned(src + q).store_unaligned(line + head + q);
+    for (; q < body; ++q) line[head + q] = src[q];
+    std::fill(line + head + body, line + n, 0.0f);
+    for (std::size_t k = 0; k < count; ++k) {
+      even[k] = line[2 * k];
+      odd[k] = line[2 * k + 1];
+    }
   }
 
   static constexpr std::size_t kRowRegs = 4;  // registers of a row per tile at most

@@ -264,6 +264,9 @@ struct KernelTable {
                              std::size_t TH, std::size_t TW, float* v, std::size_t ld, float* scratch);
   void (*winograd_output_f32)(const float* m, std::size_t ld, std::size_t TH, std::size_t TW, const float* bias,
                               float* y, std::size_t OH, std::size_t OW, float* scratch);
+  /// The output transform's adjoint: one output gradient plane into its 16 rows of A g A^T tiles.
+  void (*winograd_output_adjoint_f32)(const float* g, std::size_t OH, std::size_t OW, std::size_t TH, std::size_t TW,
+                                      float* m, std::size_t ld, float* scratch);
 
   /// Benchmarks only: 12 * probe_lanes * iters float multiply-adds at this path's best rate
   /// (returns their sum so that none is dead code).

@@ -64,6 +64,7 @@ constexpr KernelTable make_table(const char* name) {
       &ConvKernelsOf<A>::template conv_direct<double>,
       &ConvKernelsOf<A>::winograd_input_f32,
       &ConvKernelsOf<A>::winograd_output_f32,
+      &ConvKernelsOf<A>::winograd_output_adjoint_f32,
       &ElementwiseKernels<A>::fma_probe,
       ElementwiseKernels<A>::kProbeLanes,
       GemmKernels<A, float>::kernel(),

@@ -18,6 +18,14 @@
 //     tiles), xi = 4 i + j the 16 transformed positions, t = th * TW + tw.
 //   * output transform Y = A^T M A, rows first: z[i][0] = (m[i][0] + m[i][1]) + m[i][2],
 //     z[i][1] = (m[i][1] - m[i][2]) - m[i][3]; then the same down each column of z; then + b.
+//   * the weight gradient is this arithmetic's own: each tile's output gradient g (2 x 2) through
+//     the output transform's adjoint, M' = A g A^T (rows first: g0, g0 + g1, g0 - g1, -g1; then
+//     down each column), the products dU[xi][o][c] = the chain over tiles t (images in order,
+//     the batch tree over chunks of images) of M'[xi][o][t] * V[xi][c][t], and dg = G^T dU G
+//     (winograd_weight_grad_f32); the bias gradient is the add chain of the tiles' sums
+//     M'[5] = (g00 + g01) + (g10 + g11), in the same order. The input gradient is the forward
+//     arithmetic over the output gradient padded 2 - p with the kernels rotated by 180 degrees
+//     (their transposed convolution), not the adjoint of the input transform.
 // Every step is lane-wise (one tile per vector lane), so the vector width never changes a bit.
 // The result differs from the direct (im2col) chains by rounding only: |error| within a few
 // float ulps of the sum of |products| for the small numbers these transforms multiply by (0.5, 1).
@@ -36,10 +44,10 @@ inline constexpr std::size_t kWinogradSlack = 16;
 /// 64-byte lines.
 inline constexpr std::size_t winograd_row_ld(std::size_t tiles) { return (tiles + kWinogradSlack + 15) / 16 * 16; }
 
-/// Floats of scratch the input transform of a plane with TH x TW tiles needs (its zero-padded
-/// plane, split into even and odd columns).
+/// Floats of scratch the input transform (or the output transform's adjoint) of a plane with
+/// TH x TW tiles needs (its zero-padded plane split into even and odd columns, and one row).
 inline constexpr std::size_t winograd_input_scratch(std::size_t TH, std::size_t TW) {
-  return 2 * (2 * TH + 2) * (TW + 1 + kWinogradSlack);
+  return (2 * (2 * TH + 2) + 2) * (TW + 1 + kWinogradSlack);
 }
 /// Floats of scratch the output transform of a plane with TW tiles per row needs.
 inline constexpr std::size_t winograd_output_scratch(std::size_t TW) { return 6 * (TW + kWinogradSlack); }
@@ -48,5 +56,11 @@ inline constexpr std::size_t winograd_output_scratch(std::size_t TW) { return 6 
 /// rotated by 180 degrees (g[2 - i][2 - j]: the kernel of the input gradient's convolution) when
 /// `flip`. Exact op by op as written in this file's header (baseline code: the same bits on every CPU).
 void winograd_weight_f32(const float* g, bool flip, float* u, std::size_t ld);
+
+/// The weight transform's adjoint: dg (9 values, row-major) = G^T du G for the 16 values du[xi * ld]
+/// of one kernel's gradient in transformed form, columns first (the reverse of the transform's
+/// order): with x the 4 values of a column, (x0 + (x1 + x2) * 0.5, (x1 - x2) * 0.5,
+/// (x1 + x2) * 0.5 + x3); then the same along each row. Exact op by op (baseline code).
+void winograd_weight_grad_f32(const float* du, std::size_t ld, float* dg);
 
 }  // namespace sorix::kernels
