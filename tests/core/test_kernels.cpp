@@ -302,7 +302,15 @@ std::vector<sorix::Tensor> op_family_outputs() {
   for (auto dt : {sorix::float32, sorix::float64}) {
     sorix::Generator g(99);
     const auto opts = sorix::TensorOptions().dtype(dt);
-    const sorix::Tensor x = (sorix::randn({37, 1001}, opts, &g) * 3.0).requires_grad_(true);
+    // Signed zeros among x's values: a path whose negation is 0 - v (xsimd's on AVX-512) gives
+    // +0 for -(+0) where the others give -0.
+    sorix::Tensor x = sorix::randn({37, 1001}, opts, &g) * 3.0;
+    for (std::int64_t i = 0; i < x.numel(); i += 7) {
+      const double zero = i % 2 == 0 ? 0.0 : -0.0;
+      if (dt == sorix::float32) x.data_ptr<float>()[i] = static_cast<float>(zero);
+      else x.data_ptr<double>()[i] = zero;
+    }
+    x.requires_grad_(true);
     const sorix::Tensor y = sorix::randn({1001}, opts, &g).requires_grad_(true);
     const sorix::Tensor pos = sorix::rand({37, 1001}, opts, &g) + 0.01;
     std::vector<sorix::Tensor> fwd = {

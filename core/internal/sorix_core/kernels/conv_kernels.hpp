@@ -296,13 +296,6 @@ struct ConvKernelsOf {
   }
 
  private:
-  // -v with the sign bit flipped, as the scalar negation: xsimd's AVX-512 negation is 0 - v,
-  // which gives +0 for +0 (and keeps a NaN's sign).
-  template <class B>
-  static B negated(const B& v) {
-    return xsimd::bitwise_xor(v, B(-0.0f));
-  }
-
   // A row of W values split into its even and odd columns after `pad` zeros: even[k] = row[2k],
   // odd[k] = row[2k + 1] for k < count, with row = pad zeros, src, then zeros. `line` (2 * count
   // values) holds the padded row: plain copies, then a stride-2 split the compiler vectorizes.

@@ -77,6 +77,13 @@ inline V trunc_of(const V& x) {
   return copy_sign_of(floor_of(xsimd::abs(x)), x);
 }
 
+/// -x with the sign bit flipped on every path (arch.hpp's negated for batches).
+template <class V>
+inline V negation_of(const V& x) {
+  if constexpr (std::is_arithmetic_v<V>) return -x;
+  else return negated(x);
+}
+
 // ---- unary -------------------------------------------------------------------------------------
 #define SORIX_UNARY(Name, Kind, expr)                                 \
   struct Name {                                                       \
@@ -85,7 +92,7 @@ inline V trunc_of(const V& x) {
     template <class V>                                                \
     V operator()(const V& x) const { return expr; }                   \
   };
-SORIX_UNARY(NegOp, Neg, -x)
+SORIX_UNARY(NegOp, Neg, negation_of(x))
 SORIX_UNARY(ExpOp, Exp, exp_of(x))
 SORIX_UNARY(LogOp, Log, log_of(x))
 SORIX_UNARY(SqrtOp, Sqrt, xsimd::sqrt(x))
