@@ -4,8 +4,9 @@
 // of one register's lanes). Repetitions interleave the probe and the products, so a change of the
 // machine's clock or load falls on both; the table gives medians.
 //
-// A second table gives the CNN's convolution products (as nn::Conv2d runs them) against the same
-// peak. A third gives the cost of the batch tree (sorix/parallel/batch_tree.hpp) on the training
+// A second table gives the CNN's convolution products as its im2col path runs them against the same
+// peak (conv1's; conv2's as they ran before Winograd), a third the second convolution as
+// nn::Conv2d runs it now (Winograd: transforms and products timed whole). A fourth gives the cost of the batch tree (sorix/parallel/batch_tree.hpp) on the training
 // step: each weight-gradient product restarts its chain every 32 rows and combines the partials in
 // a fixed tree (the definition that makes data-parallel training rank-invariant). Each is timed
 // against the same product as one chain over the whole batch, interleaved, and the three extra
@@ -287,6 +288,51 @@ void conv_products(const std::string& cap, int reps, int threads) {
               total_time * 1e6, total_fma / total_time / 1e9, 100.0 * median(total_shares), median(peaks) / 1e9);
 }
 
+// The CNN's second convolution (32 -> 64 channels of 14 x 14, batch 128) as nn::Conv2d runs it:
+// Winograd's F(2x2, 3x3) (docs/architecture.md), whose plane transforms are timed with its
+// products. Each pass is timed whole against a probe run just before it; two shares of the peak:
+// the multiply-adds of Winograd's 16 products per image, and those of the im2col product it
+// replaces (64 x 196 x 288 per image and pass; above 100% means faster than that product at peak).
+void conv2_layer(const std::string& cap, int reps, int threads) {
+  const auto& table = sorix::kernels::active();
+  sorix::manual_seed(1);
+  sorix::nn::Conv2d conv(sorix::nn::Conv2dOptions(32, 64, 3).padding(1));
+  const sorix::Tensor x = sorix::randn({std::int64_t(kConvBatch), 32, 14, 14}).requires_grad_(true);
+  const sorix::Tensor gy = sorix::randn({std::int64_t(kConvBatch), 64, 14, 14});
+  const double n = double(kConvBatch), tiles = 7.0 * 7.0, im2col = 64.0 * 196.0 * 288.0 * n;
+  const double forward = 16.0 * 64.0 * 32.0 * tiles * n;  // the input gradient's products: the same count
+  const double weights = 16.0 * 64.0 * 33.0 * tiles * n;  // 32 channels and the bias column
+  std::vector<double> times[2], winograd_share[2], im2col_share[2];
+  volatile double sink = 0;
+  for (int r = 0; r < reps; ++r) {
+    for (int pass = 0; pass < 2; ++pass) {
+      auto t0 = Clock::now();
+      sink = sink + table.fma_probe(200000);
+      const double peak = 12.0 * double(table.probe_lanes) * 200000.0 / seconds_since(t0) * threads;
+      double t = 0;
+      if (pass == 0) {
+        sorix::NoGradGuard no_grad;
+        t0 = Clock::now();
+        const sorix::Tensor y = conv(x);
+        t = seconds_since(t0);
+      } else {
+        const sorix::Tensor y = conv(x);
+        t0 = Clock::now();
+        const auto g = sorix::autograd::grad({y}, {x, conv.weight, conv.bias}, {gy});
+        t = seconds_since(t0);
+      }
+      const double fma = pass == 0 ? forward : forward + weights;
+      times[pass].push_back(t);
+      winograd_share[pass].push_back(fma / t / peak);
+      im2col_share[pass].push_back((pass == 0 ? im2col : 2 * im2col) / t / peak);
+    }
+  }
+  const char* what[2] = {"conv2 forward", "conv2 dx, dW, db"};
+  for (int pass = 0; pass < 2; ++pass)
+    std::printf("%-6s %-18s %10.1f %16.0f%% %16.0f%%\n", cap.c_str(), what[pass], median(times[pass]) * 1e6,
+                100.0 * median(winograd_share[pass]), 100.0 * median(im2col_share[pass]));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) try {
@@ -358,6 +404,15 @@ int main(int argc, char** argv) try {
     if (cap == "scalar" && caps.size() > 1) continue;  // seconds per product there
     sorix::set_cpu_capability(cap);
     conv_products(cap, reps, threads);
+    std::fflush(stdout);
+  }
+  std::printf("\nThe CNN's second convolution as Conv2d runs it (Winograd: transforms and products timed together,\n"
+              "batch 128) against the same peak; %d thread(s), medians of %d\n", threads, reps);
+  std::printf("%-6s %-18s %10s %17s %17s\n", "cpu", "pass", "time us", "Winograd's FMA", "im2col-equiv.");
+  for (const std::string& cap : caps) {
+    if (cap == "scalar" && caps.size() > 1) continue;
+    sorix::set_cpu_capability(cap);
+    conv2_layer(cap, reps, threads);
     std::fflush(stdout);
   }
   std::printf("\nThe batch tree's cost: the three weight-gradient products as the tree (chains of %zu rows) against\n"

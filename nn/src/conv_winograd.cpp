@@ -48,10 +48,10 @@ void winograd_planes(const float* in, const Planes& p, const float* u, const flo
   // plane, which the transforms write and read side by side, then fall in 16 cache sets, not one
   // (a power-of-two stride: 8-16 KB here).
   const std::size_t vs = p.Cin * ld + 16, ms = p.Cout * ld + 16, v_size = 16 * vs, m_size = 16 * ms;
-  const std::size_t in_scratch = kernels::winograd_input_scratch(TH, TW), out_scratch = kernels::winograd_output_scratch(TW);
+  const std::size_t in_scratch = kernels::winograd_input_scratch(TH, TW);
   const auto& table = kernels::active();
   parallel::parallel_for(p.N, 1, [&](std::size_t n0, std::size_t n1) {
-    float* v = winograd_scratch(v_size + m_size + std::max(in_scratch, out_scratch));
+    float* v = winograd_scratch(v_size + m_size + in_scratch);
     float* m = v + v_size;
     float* scratch = m + m_size;
     for (std::size_t n = n0; n < n1; ++n) {
@@ -64,7 +64,7 @@ void winograd_planes(const float* in, const Planes& p, const float* u, const flo
                                       v + xi * vs + g * Cg * ld, ld, 0.0f, m + xi * ms + g * OCg * ld, ld);
       for (std::size_t o = 0; o < p.Cout; ++o)
         table.winograd_output_f32(m + o * ld, ms, TH, TW, bias != nullptr ? bias + o : nullptr,
-                                  out + (n * p.Cout + o) * p.OH * p.OW, p.OH, p.OW, scratch);
+                                  out + (n * p.Cout + o) * p.OH * p.OW, p.OH, p.OW);
     }
   }, 0);  // grain 0: every image is a task
 }

@@ -98,12 +98,12 @@ struct ConvKernelsOf {
   /// Winograd F(2x2, 3x3)'s output transform of one output plane (winograd.hpp): y (OH x OW,
   /// overwritten) from the 16 product rows m[xi * ld + t] of its tiles, + *bias unless bias is
   /// null. Lanes run along a row of tiles; each output row's even and odd columns are made in
-  /// registers and interleaved through scratch (winograd_output_scratch). Reads up to
-  /// kWinogradSlack values past each row's TH * TW.
+  /// registers, interleaved in registers and stored straight into y (masked stores at the row's
+  /// end). Reads up to kWinogradSlack values past each row's TH * TW.
   static void winograd_output_f32(const float* m, std::size_t ld, std::size_t TH, std::size_t TW, const float* bias,
-                                  float* y, std::size_t OH, std::size_t OW, float* scratch) {
-    if (TW <= NarrowRows<A>::lanes) return winograd_output<typename NarrowRows<A>::batch>(m, ld, TH, TW, bias, y, OH, OW, scratch);
-    winograd_output<xsimd::batch<float, A>>(m, ld, TH, TW, bias, y, OH, OW, scratch);
+                                  float* y, std::size_t OH, std::size_t OW) {
+    if (TW <= NarrowRows<A>::lanes) return winograd_output<typename NarrowRows<A>::batch>(m, ld, TH, TW, bias, y, OH, OW);
+    winograd_output<xsimd::batch<float, A>>(m, ld, TH, TW, bias, y, OH, OW);
   }
 
  private:
@@ -127,11 +127,10 @@ struct ConvKernelsOf {
                              std::size_t TH, std::size_t TW, float* v, std::size_t ld, float* scratch) {
     constexpr std::size_t L = B::size;
     static_assert(L <= kWinogradSlack, "a row's last register spills up to L - 1 tiles");
-    const std::size_t rows = 2 * TH + 2, width = TW + 1 + kWinogradSlack;
+    const std::size_t rows = 2 * TH + 2, width = winograd_split_width(TW);
     const std::size_t used = (TW + L - 1) / L * L + 1;  // the values of a row the registers read
     float* even = scratch;  // even[r * width + k] = padded[r][2k], odd: padded[r][2k + 1]
     float* odd = scratch + rows * width;
-    float* line = odd + rows * width;
     for (std::size_t r = 0; r < rows; ++r) {
       float* e = even + r * width;
       float* o = odd + r * width;
@@ -140,7 +139,7 @@ struct ConvKernelsOf {
         std::fill(o, o + used, 0.0f);
         continue;
       }
-      split_columns(x + (r - ph) * W, W, pw, used, line, e, o);
+      split_columns(x + (r - ph) * W, W, pw, used, e, o);
     }
     for (std::size_t th = 0; th < TH; ++th) {
       const float* e = even + 2 * th * width;
@@ -173,10 +172,9 @@ struct ConvKernelsOf {
                                float* m, std::size_t ld, float* scratch) {
     constexpr std::size_t L = B::size;
     static_assert(L <= kWinogradSlack, "a row's last register spills up to L - 1 tiles");
-    const std::size_t width = TW + 1 + kWinogradSlack, used = (TW + L - 1) / L * L;
+    const std::size_t width = winograd_split_width(TW), used = (TW + L - 1) / L * L;
     float* even = scratch;  // even[r * width + k] = g[r][2k], odd: g[r][2k + 1] (0 past the plane)
     float* odd = scratch + 2 * TH * width;
-    float* line = odd + 2 * TH * width;
     for (std::size_t r = 0; r < 2 * TH; ++r) {
       float* e = even + r * width;
       float* o = odd + r * width;
@@ -185,7 +183,7 @@ struct ConvKernelsOf {
         std::fill(o, o + used, 0.0f);
         continue;
       }
-      split_columns(g + r * OW, OW, 0, used, line, e, o);
+      split_columns(g + r * OW, OW, 0, used, e, o);
     }
     for (std::size_t th = 0; th < TH; ++th) {
       const float* e = even + 2 * th * width;
@@ -214,12 +212,9 @@ struct ConvKernelsOf {
 
   template <class B>
   static void winograd_output(const float* m, std::size_t ld, std::size_t TH, std::size_t TW, const float* bias,
-                              float* y, std::size_t OH, std::size_t OW, float* scratch) {
+                              float* y, std::size_t OH, std::size_t OW) {
     constexpr std::size_t L = B::size;
     static_assert(L <= kWinogradSlack, "a row's last register reads up to L - 1 tiles past it");
-    const std::size_t width = TW + kWinogradSlack, whole = (TW + L - 1) / L * L;  // whole: the tiles registers make
-    float* half[2][2] = {{scratch, scratch + width}, {scratch + 2 * width, scratch + 3 * width}};  // [row][column parity]
-    float* line = scratch + 4 * width;  // one output row, interleaved: 2 * whole values
     const B b(bias != nullptr ? *bias : 0.0f);
     for (std::size_t th = 0; th < TH; ++th) {
       const float* in = m + th * TW;
@@ -232,28 +227,66 @@ struct ConvKernelsOf {
           z[i][0] = (m0 + m1) + m2;
           z[i][1] = (m1 - m2) - m3;
         }
+        B out[2][2];  // [output row][column parity]
 #pragma GCC unroll 2
         for (std::size_t j = 0; j < 2; ++j) {  // then down each column
-          B top = (z[0][j] + z[1][j]) + z[2][j], bottom = (z[1][j] - z[2][j]) - z[3][j];
+          out[0][j] = (z[0][j] + z[1][j]) + z[2][j];
+          out[1][j] = (z[1][j] - z[2][j]) - z[3][j];
           if (bias != nullptr) {
-            top = top + b;
-            bottom = bottom + b;
+            out[0][j] = out[0][j] + b;
+            out[1][j] = out[1][j] + b;
           }
-          top.store_unaligned(half[0][j] + k);
-          bottom.store_unaligned(half[1][j] + k);
         }
-      }
-      for (std::size_t i = 0; i < 2 && 2 * th + i < OH; ++i) {
-        float* row = y + (2 * th + i) * OW;
-        const float* ev = half[i][0];
-        const float* od = half[i][1];
-        for (std::size_t k = 0; k < whole; ++k) {  // whole registers: an interleaving the compiler vectorizes
-          line[2 * k] = ev[k];
-          line[2 * k + 1] = od[k];
+        const std::size_t col = 2 * k, n = OW - col < 2 * L ? OW - col : 2 * L;  // this register pair's columns
+        for (std::size_t i = 0; i < 2 && 2 * th + i < OH; ++i) {
+          B lo, hi;
+          interleave(out[i][0], out[i][1], lo, hi);
+          float* row = y + (2 * th + i) * OW + col;
+          store_count(lo, row, n < L ? n : L);
+          if (n > L) store_count(hi, row + L, n - L);
         }
-        std::copy(line, line + OW, row);
       }
     }
+  }
+
+  // e0 o0 e1 o1 ...: lo the first L of them, hi the rest (a copy, in registers).
+  template <class B>
+  static void interleave(const B& e, const B& o, B& lo, B& hi) {
+    using Arch = typename B::arch_type;
+#if SORIX_X86
+    if constexpr (kIsAvx512<Arch>) {
+      const __m512i first = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+      const __m512i second = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+      lo = B(_mm512_permutex2var_ps(e, first, o));
+      hi = B(_mm512_permutex2var_ps(e, second, o));
+      return;
+    } else if constexpr (kIsAvx2<Arch>) {
+      const __m256 a = _mm256_unpacklo_ps(e, o), c = _mm256_unpackhi_ps(e, o);  // pairs 0 1 4 5, 2 3 6 7
+      lo = B(_mm256_permute2f128_ps(a, c, 0x20));
+      hi = B(_mm256_permute2f128_ps(a, c, 0x31));
+      return;
+    } else if constexpr (kIsSse2<Arch>) {
+      lo = B(_mm_unpacklo_ps(e, o));
+      hi = B(_mm_unpackhi_ps(e, o));
+      return;
+    }
+#endif
+    alignas(64) float ev[B::size], od[B::size], both[2 * B::size];
+    e.store_aligned(ev);
+    o.store_aligned(od);
+    for (std::size_t k = 0; k < B::size; ++k) {
+      both[2 * k] = ev[k];
+      both[2 * k + 1] = od[k];
+    }
+    lo = B::load_aligned(both);
+    hi = B::load_aligned(both + B::size);
+  }
+
+  // The first n <= L lanes of v at p (nothing past p + n is written).
+  template <class B>
+  static void store_count(const B& v, float* p, std::size_t n) {
+    if (n == B::size) v.store_unaligned(p);
+    else store_first<typename B::arch_type, float>(v, p, n);
   }
 
  public:
@@ -297,22 +330,63 @@ struct ConvKernelsOf {
 
  private:
   // A row of W values split into its even and odd columns after `pad` zeros: even[k] = row[2k],
-  // odd[k] = row[2k + 1] for k < count, with row = pad zeros, src, then zeros. `line` (2 * count
-  // values) holds the padded row: plain copies, then a stride-2 split the compiler vectorizes.
-  static void split_columns(const float* src, std::size_t W, std::size_t pad, std::size_t count, float* line,
-                            float* even, float* odd) {
+  // odd[k] = row[2k + 1] for k < count (and up to the next whole register: winograd_split_width),
+  // with row = pad zeros, src, then zeros. In registers: two registers of the padded row, each
+  // lane loaded from src or zero (masked loads read nothing outside src), deinterleaved.
+  static void split_columns(const float* src, std::size_t W, std::size_t pad, std::size_t count, float* even,
+                            float* odd) {
     using B = xsimd::batch<float, A>;
     constexpr std::size_t L = B::size;
-    const std::size_t n = 2 * count, head = pad < n ? pad : n, body = W < n - head ? W : n - head;
-    std::fill(line, line + head, 0.0f);
-    std::size_t q = 0;  // registers, not a library call, for a row of a few dozen values
-    for (; q + L <= body; q += L) B::load_unaligned(src + q).store_unaligned(line + head + q);
-    for (; q < body; ++q) line[head + q] = src[q];
-    std::fill(line + head + body, line + n, 0.0f);
-    for (std::size_t k = 0; k < count; ++k) {
-      even[k] = line[2 * k];
-      odd[k] = line[2 * k + 1];
+    for (std::size_t k0 = 0; k0 < count; k0 += L) {
+      B e, o;
+      deinterleave(padded_register(src, W, pad, 2 * k0), padded_register(src, W, pad, 2 * k0 + L), e, o);
+      e.store_unaligned(even + k0);
+      o.store_unaligned(odd + k0);
     }
+  }
+
+  // Values m0 .. m0 + L of the row `pad` zeros, src (W values), zeros.
+  static xsimd::batch<float, A> padded_register(const float* src, std::size_t W, std::size_t pad, std::size_t m0) {
+    using B = xsimd::batch<float, A>;
+    constexpr std::size_t L = B::size;
+    const std::size_t lo = m0 >= pad ? 0 : std::min(L, pad - m0);  // lanes inside the row: [lo, hi)
+    const std::size_t hi = pad + W <= m0 ? 0 : std::min(L, pad + W - m0);
+    if (lo == 0 && hi == L) return B::load_unaligned(src + (m0 - pad));
+    if (lo >= hi) return B(0.0f);
+    return load_lanes<A, float>(reinterpret_cast<std::uintptr_t>(src) + m0 * sizeof(float) - pad * sizeof(float), lo, hi);
+  }
+
+  // a0 a1 ... b0 b1 ... -> e = a0 a2 ... b0 b2 ..., o = a1 a3 ... b1 b3 ... (a copy, in registers).
+  static void deinterleave(const xsimd::batch<float, A>& a, const xsimd::batch<float, A>& b, xsimd::batch<float, A>& e,
+                           xsimd::batch<float, A>& o) {
+    using B = xsimd::batch<float, A>;
+#if SORIX_X86
+    if constexpr (kIsAvx512<A>) {
+      const __m512i evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+      const __m512i odds = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+      e = B(_mm512_permutex2var_ps(a, evens, b));
+      o = B(_mm512_permutex2var_ps(a, odds, b));
+      return;
+    } else if constexpr (kIsAvx2<A>) {  // per 128-bit half, then the halves' 64-bit pairs in order
+      e = B(_mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xD8)));
+      o = B(_mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xDD)), 0xD8)));
+      return;
+    } else if constexpr (kIsSse2<A>) {
+      e = B(_mm_shuffle_ps(a, b, 0x88));
+      o = B(_mm_shuffle_ps(a, b, 0xDD));
+      return;
+    }
+#endif
+    constexpr std::size_t L = B::size;
+    alignas(64) float both[2 * L], ev[L], od[L];
+    a.store_aligned(both);
+    b.store_aligned(both + L);
+    for (std::size_t k = 0; k < L; ++k) {
+      ev[k] = both[2 * k];
+      od[k] = both[2 * k + 1];
+    }
+    e = B::load_aligned(ev);
+    o = B::load_aligned(od);
   }
 
   static constexpr std::size_t kRowRegs = 4;  // registers of a row per tile at most

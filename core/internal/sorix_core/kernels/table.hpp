@@ -263,7 +263,7 @@ struct KernelTable {
   void (*winograd_input_f32)(const float* x, std::size_t H, std::size_t W, std::size_t ph, std::size_t pw,
                              std::size_t TH, std::size_t TW, float* v, std::size_t ld, float* scratch);
   void (*winograd_output_f32)(const float* m, std::size_t ld, std::size_t TH, std::size_t TW, const float* bias,
-                              float* y, std::size_t OH, std::size_t OW, float* scratch);
+                              float* y, std::size_t OH, std::size_t OW);
   /// The output transform's adjoint: one output gradient plane into its 16 rows of A g A^T tiles.
   void (*winograd_output_adjoint_f32)(const float* g, std::size_t OH, std::size_t OW, std::size_t TH, std::size_t TW,
                                       float* m, std::size_t ld, float* scratch);

@@ -44,13 +44,14 @@ inline constexpr std::size_t kWinogradSlack = 16;
 /// 64-byte lines.
 inline constexpr std::size_t winograd_row_ld(std::size_t tiles) { return (tiles + kWinogradSlack + 15) / 16 * 16; }
 
+/// The row length of a plane split into even and odd columns for TW tiles per row: the TW + 1
+/// values a row of tiles reads, rounded up past the whole registers that write them.
+inline constexpr std::size_t winograd_split_width(std::size_t TW) { return TW + 2 * kWinogradSlack; }
 /// Floats of scratch the input transform (or the output transform's adjoint) of a plane with
-/// TH x TW tiles needs (its zero-padded plane split into even and odd columns, and one row).
+/// TH x TW tiles needs: its zero-padded plane split into even and odd columns.
 inline constexpr std::size_t winograd_input_scratch(std::size_t TH, std::size_t TW) {
-  return (2 * (2 * TH + 2) + 2) * (TW + 1 + kWinogradSlack);
+  return 2 * (2 * TH + 2) * winograd_split_width(TW);
 }
-/// Floats of scratch the output transform of a plane with TW tiles per row needs.
-inline constexpr std::size_t winograd_output_scratch(std::size_t TW) { return 6 * (TW + kWinogradSlack); }
 
 /// U (16 values, u[xi * ld]) = G g G^T of one 3 x 3 kernel g (row-major, 9 values), or of g
 /// rotated by 180 degrees (g[2 - i][2 - j]: the kernel of the input gradient's convolution) when
