@@ -14,26 +14,13 @@
 #include "sorix_core/kernels/table.hpp"
 #include "conv_columns.hpp"
 #include "conv_winograd.hpp"
+#include "thread_scratch.hpp"
 #include "sorix/nn/init.hpp"
 
 namespace sorix::nn {
 namespace {
 
 using kernels::ConvGeometry;
-
-// This thread's scratch for one image's columns (or their gradient): kept from task to task and
-// never zeroed (every use writes it whole first). A task that holds it runs no nested parallel
-// loop, so no other task can take the thread and the buffer while it is in use.
-template <class T>
-T* image_scratch(std::size_t n) {
-  thread_local std::unique_ptr<T[]> buffer;
-  thread_local std::size_t size = 0;
-  if (size < n) {
-    buffer.reset(new T[n]);
-    size = n;
-  }
-  return buffer.get();
-}
 
 // dst[c * dst_ld + r] = src[r * src_ld + c] for r < rows, c < cols (a copy: exact).
 void transpose_copy(const float* src, std::size_t src_ld, float* dst, std::size_t dst_ld, std::size_t rows,
@@ -272,7 +259,7 @@ void for_each_image_dcols(const Tensor& grad, const Tensor& w, std::int64_t G, s
   // One task per image or run of images (each product on its task's thread: its columns'
   // gradient is then read back from that core's cache).
   parallel::parallel_for(sz(N), 1, [&](std::size_t n0, std::size_t n1) {
-    T* buf = image_scratch<T>(sz(G * K * P));
+    T* buf = detail::thread_scratch<T>(sz(G * K * P));
     for (std::size_t n = n0; n < n1; ++n) {
       for (std::size_t g = 0; g < sz(G); ++g) {
         kernels::gemm_serial<T>(true, false, sz(K), sz(P), sz(OCg), T(1), pw + g * sz(OCg * K), sz(K),
@@ -359,7 +346,7 @@ void conv_direct_by_image(const T* px, const T* pw, const T* pb, const ConvGeome
   const std::size_t PW = geom.OW + (geom.kw - 1) * geom.dw, plane = PH * PW;
   const auto& table = kernels::active();
   parallel::parallel_for(geom.N, 1, [&](std::size_t n0, std::size_t n1) {
-    T* xp = image_scratch<T>(geom.C * plane + kernels::kDirectConvSlack);
+    T* xp = detail::thread_scratch<T>(geom.C * plane + kernels::kDirectConvSlack);
     std::fill(xp + geom.C * plane, xp + geom.C * plane + kernels::kDirectConvSlack, T(0));
     for (std::size_t n = n0; n < n1; ++n) {
       for (std::size_t c = 0; c < geom.C; ++c) {  // padded row r, column q = x[r - ph][q - pw]
@@ -418,7 +405,7 @@ Tensor conv_im2col_by_image(const Tensor& x_in, const Tensor& w, const Tensor& b
     for (std::size_t g = 0; g < wt.size() / std::max<std::size_t>(1, K * OCg); ++g)
       transpose_copy(pw + g * OCg * K, K, wt.data() + g * K * OCg, OCg, OCg, K);
     parallel::parallel_for(geom.N, 1, [&](std::size_t n0, std::size_t n1) {
-      T* cols = image_scratch<T>(geom.rows() * P + (transposed ? P * OCg : 0));
+      T* cols = detail::thread_scratch<T>(geom.rows() * P + (transposed ? P * OCg : 0));
       T* yt = cols + geom.rows() * P;  // the transposed output of one group
       for (std::size_t n = n0; n < n1; ++n) {
         for (std::size_t c = 0; c < geom.C; ++c)
@@ -503,7 +490,7 @@ void conv_weight_bias_grads_by_image(const Tensor& grad, const Tensor& x_in, con
         const bool ones_row = ones && c1 == g * Cg + Cg;
         const std::size_t rows = (c1 - c0) * taps + (ones_row ? 1 : 0), n0 = ci * chunk,
                           n1 = std::min(geom.N, n0 + chunk);
-        T* cols = image_scratch<T>(rows * P);
+        T* cols = detail::thread_scratch<T>(rows * P);
         if (ones_row) std::fill(cols + (rows - 1) * P, cols + rows * P, T(1));  // im2col leaves it alone
         T* C = partials.data() + ci * node + g * Kn * OCg + (c0 - g * Cg) * taps * OCg;  // rows of [Kn, OCg]
         for (std::size_t n = n0; n < n1; ++n) {

@@ -3,9 +3,9 @@
 // product kernel, every output plane transformed back (winograd_output_f32); the weight gradient
 // as the same arithmetic's adjoint, chunk by chunk of the batch tree.
 #include "conv_winograd.hpp"
+#include "thread_scratch.hpp"
 
 #include <algorithm>
-#include <memory>
 #include <vector>
 
 #include "sorix_autograd/gemm.hpp"
@@ -22,17 +22,6 @@ namespace {
 // Measured on the CNN's second convolution (32 -> 64 channels of 14 x 14): see docs/architecture.md.
 constexpr std::size_t kWinogradMinChannels = 16;
 
-// This thread's scratch for one image's transformed tiles and products: kept from task to task,
-// every use writing what it reads (the products' rows past TH * TW hold stale lanes nobody stores).
-float* winograd_scratch(std::size_t n) {
-  thread_local std::unique_ptr<float[]> buffer;
-  thread_local std::size_t size = 0;
-  if (size < n) {
-    buffer.reset(new float[n]);
-    size = n;
-  }
-  return buffer.get();
-}
 
 // One convolution of in [N, Cin, H, W] (padding ph, pw) into out [N, Cout, OH, OW] with the
 // transformed kernels u [groups][16][Cout / groups][Cin / groups] (+ bias[o] when bias is non-null).
@@ -51,7 +40,7 @@ void winograd_planes(const float* in, const Planes& p, const float* u, const flo
   const std::size_t in_scratch = kernels::winograd_input_scratch(TH, TW);
   const auto& table = kernels::active();
   parallel::parallel_for(p.N, 1, [&](std::size_t n0, std::size_t n1) {
-    float* v = winograd_scratch(v_size + m_size + in_scratch);
+    float* v = thread_scratch<float>(v_size + m_size + in_scratch);
     float* m = v + v_size;
     float* scratch = m + m_size;
     for (std::size_t n = n0; n < n1; ++n) {
@@ -69,6 +58,25 @@ void winograd_planes(const float* in, const Planes& p, const float* u, const flo
   }, 0);  // grain 0: every image is a task
 }
 
+// The kernels w [OC, Cg, 3, 3] through G (winograd_weight_f32) as the 16 products' left
+// operands u[g][xi][r][k], r the convolution's output channel and k its input channel: r = o,
+// k = c for the forward; for the input gradient's convolution (rotated) r = c, k = o and every
+// kernel rotated by 180 degrees.
+std::vector<float> transformed_kernels(const Tensor& w, std::size_t groups, std::size_t OCg, std::size_t Cg,
+                                       bool rotated) {
+  const std::size_t rows = rotated ? Cg : OCg, cols = rotated ? OCg : Cg;
+  std::vector<float> u(groups * 16 * rows * cols);
+  const float* pw = sorix::detail::flat<float>(w);
+  for (std::size_t gi = 0; gi < groups; ++gi)
+    for (std::size_t o = 0; o < OCg; ++o)
+      for (std::size_t c = 0; c < Cg; ++c) {
+        const std::size_t r = rotated ? c : o, k = rotated ? o : c;
+        kernels::winograd_weight_f32(pw + ((gi * OCg + o) * Cg + c) * 9, rotated, u.data() + (gi * 16 * rows + r) * cols + k,
+                                     rows * cols);
+      }
+  return u;
+}
+
 }  // namespace
 
 bool winograd_applies(Dtype dtype, const kernels::ConvGeometry& g, std::size_t in_per_group,
@@ -81,14 +89,7 @@ Tensor winograd_conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& b_i
                        std::size_t groups) {
   const Tensor x = x_in.contiguous(), w = w_in.contiguous();
   const std::size_t OC = static_cast<std::size_t>(w.size(0)), OCg = OC / groups, Cg = g.C / groups;
-  // u[g][xi][o][c]: kernel (o, c) of group g through G, one Cg-wide row per output channel.
-  std::vector<float> u(groups * 16 * OCg * Cg);
-  const float* pw = sorix::detail::flat<float>(w);
-  for (std::size_t gi = 0; gi < groups; ++gi)
-    for (std::size_t o = 0; o < OCg; ++o)
-      for (std::size_t c = 0; c < Cg; ++c)
-        kernels::winograd_weight_f32(pw + ((gi * OCg + o) * Cg + c) * 9, false,
-                                     u.data() + (gi * 16 * OCg + o) * Cg + c, OCg * Cg);
+  const std::vector<float> u = transformed_kernels(w, groups, OCg, Cg, false);
   Tensor out = sorix::detail::make_empty<float>({g.N, OC, g.OH, g.OW});
   const Tensor b = b_in.defined() ? b_in.contiguous() : b_in;
   winograd_planes(sorix::detail::flat<float>(x), Planes{g.N, g.C, g.H, g.W, g.ph, g.pw, OC, g.OH, g.OW, groups},
@@ -100,15 +101,7 @@ Tensor winograd_conv2d_input_grad(const Tensor& grad_in, const Tensor& w_in, con
                                   std::size_t groups) {
   const Tensor grad = grad_in.contiguous(), w = w_in.contiguous();
   const std::size_t OC = static_cast<std::size_t>(w.size(0)), OCg = OC / groups, Cg = g.C / groups;
-  // The input gradient's convolution maps OC channels to C: u[g][xi][c][o] from kernel (o, c)
-  // rotated by 180 degrees.
-  std::vector<float> u(groups * 16 * Cg * OCg);
-  const float* pw = sorix::detail::flat<float>(w);
-  for (std::size_t gi = 0; gi < groups; ++gi)
-    for (std::size_t o = 0; o < OCg; ++o)
-      for (std::size_t c = 0; c < Cg; ++c)
-        kernels::winograd_weight_f32(pw + ((gi * OCg + o) * Cg + c) * 9, true,
-                                     u.data() + (gi * 16 * Cg + c) * OCg + o, Cg * OCg);
+  const std::vector<float> u = transformed_kernels(w, groups, OCg, Cg, true);  // OC channels to C
   Tensor dx = sorix::detail::make_empty<float>({g.N, g.C, g.H, g.W});
   winograd_planes(sorix::detail::flat<float>(grad),
                   Planes{g.N, OC, g.OH, g.OW, 2 - g.ph, 2 - g.pw, g.C, g.H, g.W, groups}, u.data(), nullptr,
@@ -142,7 +135,7 @@ void winograd_conv2d_param_grads(const Tensor& grad_in, const Tensor& x_in, cons
   const auto& table = kernels::active();
   constexpr std::size_t kSumXi = 5;  // the transformed position holding each tile's sum
   parallel::parallel_for(chunks * groups * blocks, 1, [&](std::size_t t0, std::size_t t1) {
-    float* v = winograd_scratch(16 * vs + 16 * ms + scratch_size);
+    float* v = thread_scratch<float>(16 * vs + 16 * ms + scratch_size);
     float* m = v + 16 * vs;
     float* scratch = m + 16 * ms;
     std::fill(v + kSumXi * vs + Cn * ld, v + kSumXi * vs + Cn * ld + tiles, 1.0f);  // the transforms never write it

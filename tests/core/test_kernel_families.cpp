@@ -19,6 +19,7 @@
 #include "sorix/sorix.hpp"
 #include "support/capabilities.hpp"
 #include "support/gradcheck.hpp"
+#include "support/winograd_definition.hpp"
 
 namespace kernels = sorix::kernels;
 namespace testing = sorix::testing;
@@ -581,54 +582,26 @@ void check_winograd_tables() {
   }
 }
 
-// The weight transform (baseline code) against G g G^T written out: rows first, then columns;
-// the rotated kernel's is the transform of the kernel rotated by hand; and its adjoint.
+// The weight transform (baseline code) and its adjoint against the definition written out
+// (support/winograd_definition.hpp), the kernel rotated by hand for the rotated transform.
 void check_winograd_weight() {
   const std::vector<float> g = rounding_values(9, 5);
-  auto transform = [](const float k[3][3], float u[4][4]) {
-    float rows[3][4];
-    for (int i = 0; i < 3; ++i) {
-      rows[i][0] = k[i][0];
-      rows[i][1] = ((k[i][0] + k[i][1]) + k[i][2]) * 0.5f;
-      rows[i][2] = ((k[i][0] - k[i][1]) + k[i][2]) * 0.5f;
-      rows[i][3] = k[i][2];
-    }
-    for (int j = 0; j < 4; ++j) {
-      u[0][j] = rows[0][j];
-      u[1][j] = ((rows[0][j] + rows[1][j]) + rows[2][j]) * 0.5f;
-      u[2][j] = ((rows[0][j] - rows[1][j]) + rows[2][j]) * 0.5f;
-      u[3][j] = rows[2][j];
-    }
-  };
   for (bool flip : {false, true}) {
-    float k[3][3], want[4][4];
-    for (int i = 0; i < 3; ++i)
-      for (int j = 0; j < 3; ++j) k[i][j] = flip ? g[std::size_t((2 - i) * 3 + 2 - j)] : g[std::size_t(i * 3 + j)];
-    transform(k, want);
+    float want[16];
+    sorix::testing::winograd_weight_transform(g.data(), flip, want);
     std::vector<float> u(16 * 3, -1.0f);
     kernels::winograd_weight_f32(g.data(), flip, u.data(), 3);
     for (std::size_t xi = 0; xi < 16; ++xi) {
       INFO("flip=" << flip << " xi=" << xi);
-      CHECK(u[xi * 3] == want[xi / 4][xi % 4]);
+      CHECK(same_bits_n(&u[xi * 3], &want[xi], 1));
       CHECK(u[xi * 3 + 1] == -1.0f);  // only every ld-th value written
     }
   }
-  // The adjoint, G^T du G, columns first: with x a column's 4 values, x0 + (x1 + x2) * 0.5,
-  // (x1 - x2) * 0.5, (x1 + x2) * 0.5 + x3; then the same along each row.
-  const std::vector<float> du = rounding_values(16 * 2, 6);  // ld 2: every other value
-  float cols[3][4], want_dg[9];
-  for (int j = 0; j < 4; ++j) {
-    const float x0 = du[std::size_t(j) * 2], x1 = du[std::size_t(4 + j) * 2], x2 = du[std::size_t(8 + j) * 2],
-                x3 = du[std::size_t(12 + j) * 2];
-    cols[0][j] = x0 + (x1 + x2) * 0.5f;
-    cols[1][j] = (x1 - x2) * 0.5f;
-    cols[2][j] = (x1 + x2) * 0.5f + x3;
-  }
-  for (int i = 0; i < 3; ++i) {
-    want_dg[i * 3] = cols[i][0] + (cols[i][1] + cols[i][2]) * 0.5f;
-    want_dg[i * 3 + 1] = (cols[i][1] - cols[i][2]) * 0.5f;
-    want_dg[i * 3 + 2] = (cols[i][1] + cols[i][2]) * 0.5f + cols[i][3];
-  }
+  // The adjoint G^T du G, from every other value (ld 2).
+  const std::vector<float> du = rounding_values(16 * 2, 6);
+  float packed[16], want_dg[9];
+  for (std::size_t xi = 0; xi < 16; ++xi) packed[xi] = du[xi * 2];
+  sorix::testing::winograd_weight_grad_transform(packed, want_dg);
   std::vector<float> dg(10, -1.0f);
   kernels::winograd_weight_grad_f32(du.data(), 2, dg.data());
   CHECK(same_bits_n(dg.data(), want_dg, 9));

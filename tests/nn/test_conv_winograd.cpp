@@ -9,6 +9,7 @@
 
 #include "support/gradcheck.hpp"
 #include "support/values.hpp"
+#include "support/winograd_definition.hpp"
 
 #include <sorix/sorix.hpp>
 
@@ -17,25 +18,6 @@ namespace nn = sorix::nn;
 namespace F = sorix::nn::functional;
 
 namespace {
-
-// G g G^T of one 3 x 3 kernel (rotated by 180 degrees when flip), rows first: kernels/winograd.hpp.
-void weight_transform(const float* g, bool flip, float u[16]) {
-  float k[3][3], rows[3][4];
-  for (int i = 0; i < 3; ++i)
-    for (int j = 0; j < 3; ++j) k[i][j] = flip ? g[(2 - i) * 3 + 2 - j] : g[i * 3 + j];
-  for (int i = 0; i < 3; ++i) {
-    rows[i][0] = k[i][0];
-    rows[i][1] = ((k[i][0] + k[i][1]) + k[i][2]) * 0.5f;
-    rows[i][2] = ((k[i][0] - k[i][1]) + k[i][2]) * 0.5f;
-    rows[i][3] = k[i][2];
-  }
-  for (int j = 0; j < 4; ++j) {
-    u[j] = rows[0][j];
-    u[4 + j] = ((rows[0][j] + rows[1][j]) + rows[2][j]) * 0.5f;
-    u[8 + j] = ((rows[0][j] - rows[1][j]) + rows[2][j]) * 0.5f;
-    u[12 + j] = rows[2][j];
-  }
-}
 
 // One image's input tiles as winograd.hpp defines them: in [Cin][H][W] padded by p; element
 // (t * Cin + c) * 16 + xi is B^T d B of tile t = th * TW + tw (rows first, then columns).
@@ -135,22 +117,6 @@ std::vector<float> by_definition(const std::vector<float>& in, std::size_t Cin, 
   return out;
 }
 
-// G^T du G of one kernel's 16 transformed gradient values, columns first (kernels/winograd.hpp).
-void weight_grad_transform(const float du[16], float dg[9]) {
-  auto gt = [](float x0, float x1, float x2, float x3, float* out) {
-    out[0] = x0 + (x1 + x2) * 0.5f;
-    out[1] = (x1 - x2) * 0.5f;
-    out[2] = (x1 + x2) * 0.5f + x3;
-  };
-  float cols[3][4];
-  for (int j = 0; j < 4; ++j) {
-    float c[3];
-    gt(du[j], du[4 + j], du[8 + j], du[12 + j], c);
-    for (int i = 0; i < 3; ++i) cols[i][j] = c[i];
-  }
-  for (int i = 0; i < 3; ++i) gt(cols[i][0], cols[i][1], cols[i][2], cols[i][3], dg + 3 * i);
-}
-
 double max_abs(const Tensor& t) { return t.to(sorix::float64).abs().max().item<double>(); }
 double max_abs_diff(const Tensor& a, const Tensor& b) { return max_abs(a.to(sorix::float64) - b.to(sorix::float64)); }
 
@@ -174,8 +140,8 @@ TEST_CASE("Conv2d's Winograd forward and gradients have the bits of the arithmet
   std::vector<float> u(OC * C * 16), ut(C * OC * 16);
   for (std::size_t o = 0; o < OC; ++o)
     for (std::size_t c = 0; c < C; ++c) {
-      weight_transform(ws.data() + (o * C + c) * 9, false, u.data() + (o * C + c) * 16);
-      weight_transform(ws.data() + (o * C + c) * 9, true, ut.data() + (c * OC + o) * 16);
+      sorix::testing::winograd_weight_transform(ws.data() + (o * C + c) * 9, false, u.data() + (o * C + c) * 16);
+      sorix::testing::winograd_weight_transform(ws.data() + (o * C + c) * 9, true, ut.data() + (c * OC + o) * 16);
     }
   const std::vector<float> got_y = sorix::testing::values_of<float>(y.detach());
   const std::vector<float> got_dx = sorix::testing::values_of<float>(x.grad());
@@ -214,7 +180,7 @@ TEST_CASE("Conv2d's Winograd forward and gradients have the bits of the arithmet
       }
   }
   std::vector<float> want_dw(OC * C * 9);
-  for (std::size_t k = 0; k < OC * C; ++k) weight_grad_transform(du.data() + k * 16, want_dw.data() + k * 9);
+  for (std::size_t k = 0; k < OC * C; ++k) sorix::testing::winograd_weight_grad_transform(du.data() + k * 16, want_dw.data() + k * 9);
   const std::vector<float> got_dw = sorix::testing::values_of<float>(conv.weight.grad());
   const std::vector<float> got_db = sorix::testing::values_of<float>(conv.bias.grad());
   CHECK(std::memcmp(got_dw.data(), want_dw.data(), want_dw.size() * sizeof(float)) == 0);
