@@ -451,7 +451,7 @@ void conv_weight_bias_grads_by_image(const Tensor& grad, const Tensor& x_in, con
     using T = typename decltype(tag)::type;
     const std::size_t OC = sz(w.size(0)), OCg = OC / sz(G), Cg = geom.C / sz(G), taps = geom.taps();
     const std::size_t K = Cg * taps, P = geom.positions(), chunk = parallel::kBatchChunk;
-    const std::size_t chunks = (geom.N + chunk - 1) / chunk;
+    const std::size_t chunks = std::max<std::size_t>(1, (geom.N + chunk - 1) / chunk);  // no images: one empty chunk
     // A task's input channels (its rows of the weight gradient): as many as still give every
     // thread two tasks. Whole groups where the chunks alone do that (the CNN's 288 x 64 x 196
     // products per image: 74-77% of the AVX-512 peak, against 64-70% in blocks of 8 channels,

@@ -115,7 +115,8 @@ void winograd_conv2d_param_grads(const Tensor& grad_in, const Tensor& x_in, cons
   const Tensor grad = grad_in.contiguous(), x = x_in.contiguous();
   const std::size_t OC = static_cast<std::size_t>(w.size(0)), OCg = OC / groups, Cg = g.C / groups;
   const std::size_t TH = (g.OH + 1) / 2, TW = (g.OW + 1) / 2, tiles = TH * TW, ld = kernels::winograd_row_ld(tiles);
-  const std::size_t P = g.OH * g.OW, chunk = parallel::kBatchChunk, chunks = (g.N + chunk - 1) / chunk;
+  const std::size_t P = g.OH * g.OW, chunk = parallel::kBatchChunk;
+  const std::size_t chunks = std::max<std::size_t>(1, (g.N + chunk - 1) / chunk);  // no images: one empty chunk (zeros)
   // A task: (chunk, group, block of output channels), as many blocks as give every thread two
   // tasks; each task transforms its images' input planes of the group again (blocks change no bit:
   // each output channel's rows are their own chains).

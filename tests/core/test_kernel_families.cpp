@@ -479,14 +479,15 @@ std::vector<float> rounding_values(std::size_t n, std::uint32_t seed) {
 }
 
 // Winograd F(2x2, 3x3)'s plane transforms against winograd.hpp's definition written out tile by
-// tile: ragged tile rows (TW of 1 to 9 against 4-, 8- and 16-lane registers), odd outputs, every
-// padding the layers use, a bias and none. The rows' ld leaves exactly the documented slack, and
-// the values past it are checked untouched.
+// tile: ragged tile rows (TW of 0, 1, 2, 7, 8, 10 and 17 against 4-, 8- and 16-lane registers,
+// AVX-512's 8-lane rows up to 8 tiles), odd outputs, every padding the layers use, a bias and
+// none. The rows' ld leaves the documented slack and 5 values more, which are checked untouched.
 void check_winograd_tables() {
   struct Case {
     std::size_t H, W, ph, pw;
   };
-  const Case cases[] = {{14, 14, 1, 1}, {7, 5, 0, 0}, {9, 17, 2, 2}, {1, 1, 1, 1}, {3, 18, 1, 2}, {16, 2, 2, 0}};
+  const Case cases[] = {{14, 14, 1, 1}, {7, 5, 0, 0}, {9, 17, 2, 2}, {1, 1, 1, 1}, {3, 18, 1, 2},
+                        {16, 2, 2, 0},  {4, 16, 1, 1}, {5, 34, 1, 1}};
   for (const Case& cs : cases) {
     const std::size_t OH = cs.H + 2 * cs.ph - 2, OW = cs.W + 2 * cs.pw - 2;
     const std::size_t TH = (OH + 1) / 2, TW = (OW + 1) / 2, T = TH * TW, ld = T + kernels::kWinogradSlack + 5;

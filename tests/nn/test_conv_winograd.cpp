@@ -191,16 +191,19 @@ TEST_CASE("Conv2d's Winograd path agrees with the float64 convolution", "[nn][co
   // Paddings 0, 1 ('same') and 2, odd and even grids, 2 groups of 16, with and without bias: y and
   // every gradient within float32 rounding of the float64 layer's (im2col chains), measured
   // against the largest magnitude (a wrong transform is off by the values themselves).
+  // The last case's 70 images make three batch-tree chunks (32 + 32 + 6) for the weight and bias
+  // gradients.
   struct Case {
-    std::int64_t in, out, groups, H, W;
+    std::int64_t images, in, out, groups, H, W;
     nn::Conv2dOptions options;
   };
   const std::vector<Case> cases = {
-      {16, 16, 1, 14, 14, nn::Conv2dOptions(16, 16, 3).padding(1)},
-      {32, 64, 1, 7, 7, nn::Conv2dOptions(32, 64, 3).padding(nn::kSame)},
-      {16, 24, 1, 9, 6, nn::Conv2dOptions(16, 24, 3).padding(0).bias(false)},
-      {32, 32, 2, 5, 8, nn::Conv2dOptions(32, 32, 3).padding(2).groups(2)},
-      {16, 16, 1, 3, 3, nn::Conv2dOptions(16, 16, 3).padding({2, 0})},
+      {3, 16, 16, 1, 14, 14, nn::Conv2dOptions(16, 16, 3).padding(1)},
+      {3, 32, 64, 1, 7, 7, nn::Conv2dOptions(32, 64, 3).padding(nn::kSame)},
+      {3, 16, 24, 1, 9, 6, nn::Conv2dOptions(16, 24, 3).padding(0).bias(false)},
+      {3, 32, 32, 2, 5, 8, nn::Conv2dOptions(32, 32, 3).padding(2).groups(2)},
+      {3, 16, 16, 1, 3, 3, nn::Conv2dOptions(16, 16, 3).padding({2, 0})},
+      {70, 16, 16, 1, 4, 5, nn::Conv2dOptions(16, 16, 3).padding(1)},
   };
   for (std::size_t i = 0; i < cases.size(); ++i) {
     INFO("case " << i);
@@ -210,7 +213,7 @@ TEST_CASE("Conv2d's Winograd path agrees with the float64 convolution", "[nn][co
     sorix::manual_seed(40 + std::uint64_t(i));
     nn::Conv2d c64(cs.options);  // the same parameters, then in float64
     c64.to(sorix::float64);
-    const Tensor x = sorix::randn({3, cs.in, cs.H, cs.W});
+    const Tensor x = sorix::randn({cs.images, cs.in, cs.H, cs.W});
     const Tensor x32 = x.clone().requires_grad_(true), x64 = x.to(sorix::float64).requires_grad_(true);
     Tensor y32 = c32(x32), y64 = c64(x64);
     const Tensor gy = sorix::randn(y32.shape());
@@ -252,6 +255,19 @@ TEST_CASE("Conv2d's Winograd path is bit-identical at any thread count, and imag
     const auto frozen = run(40, true);
     CHECK(sorix::testing::bit_identical(frozen[3], runs[0][3]));
     CHECK(sorix::testing::bit_identical(frozen[1], runs[0][1]));
+  }
+}
+
+TEST_CASE("Conv2d's gradients of an empty batch are zeros, on the Winograd and im2col paths", "[nn][conv][winograd]") {
+  for (const auto& options : {nn::Conv2dOptions(16, 16, 3).padding(1), nn::Conv2dOptions(4, 8, 3)}) {
+    nn::Conv2d conv(options);
+    const Tensor x = sorix::randn({0, options.in_channels(), 6, 6}).requires_grad_(true);
+    conv(x).sum().backward();
+    REQUIRE(conv.weight.grad().defined());
+    CHECK(conv.weight.grad().shape() == conv.weight.shape());
+    CHECK(max_abs(conv.weight.grad()) == 0.0);
+    CHECK(max_abs(conv.bias.grad()) == 0.0);
+    CHECK(x.grad().shape() == x.shape());
   }
 }
 

@@ -156,9 +156,6 @@ inline xsimd::batch<double, A> fmadd(const xsimd::batch<double, A>& a, const xsi
   }
 }
 
-/// Lanes [lo, hi) of the register whose lane k would be at address base + k * sizeof(T) (only
-/// those lanes are read: masked loads on AVX2 and AVX-512, a staged copy elsewhere), +0 in the
-/// others. An address, not a pointer: lane 0 may lie before the data.
 /// -v by flipping the sign bit, on every path: xsimd's AVX-512 negation is 0 - v, which gives +0
 /// for v = +0 where the SSE2 and AVX2 negations give -0 (and keeps a NaN's sign).
 template <class T, class A>
@@ -166,6 +163,9 @@ inline xsimd::batch<T, A> negated(const xsimd::batch<T, A>& v) {
   return v ^ xsimd::batch<T, A>(T(-0.0));
 }
 
+/// Lanes [lo, hi) of the register whose lane k would be at address base + k * sizeof(T) (only
+/// those lanes are read: masked loads on AVX2 and AVX-512, a staged copy elsewhere), +0 in the
+/// others. An address, not a pointer: lane 0 may lie before the data.
 template <class A, class T>
 inline xsimd::batch<T, A> load_lanes(std::uintptr_t base, std::size_t lo, std::size_t hi) {
   using B = xsimd::batch<T, A>;

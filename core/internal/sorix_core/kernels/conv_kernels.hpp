@@ -131,9 +131,7 @@ struct ConvKernelsOf {
     const std::size_t used = (TW + L - 1) / L * L + 1;  // the values of a row the registers read
     float* even = scratch;  // even[r * width + k] = padded[r][2k], odd: padded[r][2k + 1]
     float* odd = scratch + rows * width;
-    // The next plane (the caller's next channel, contiguous): its lines requested now arrive
-    // while this one is transformed (a prefetch past the tensor's end is a hint that never faults).
-    for (std::size_t q = 0; q < H * W; q += 64 / sizeof(float)) __builtin_prefetch(x + H * W + q);
+    prefetch_next_plane(x, H * W);
     for (std::size_t r = 0; r < rows; ++r) {
       float* e = even + r * width;
       float* o = odd + r * width;
@@ -178,7 +176,7 @@ struct ConvKernelsOf {
     const std::size_t width = winograd_split_width(TW), used = (TW + L - 1) / L * L;
     float* even = scratch;  // even[r * width + k] = g[r][2k], odd: g[r][2k + 1] (0 past the plane)
     float* odd = scratch + 2 * TH * width;
-    for (std::size_t q = 0; q < OH * OW; q += 64 / sizeof(float)) __builtin_prefetch(g + OH * OW + q);  // as the input's
+    prefetch_next_plane(g, OH * OW);  // as the input transform's
     for (std::size_t r = 0; r < 2 * TH; ++r) {
       float* e = even + r * width;
       float* o = odd + r * width;
@@ -251,6 +249,14 @@ struct ConvKernelsOf {
         }
       }
     }
+  }
+
+  // The plane of n values after `plane` (the caller's next channel, contiguous): its lines,
+  // requested now, arrive while this one is transformed. A prefetch is a hint that never faults,
+  // also past the tensor's end; the address is integer arithmetic, not a pointer past the array.
+  static void prefetch_next_plane(const float* plane, std::size_t n) {
+    const std::uintptr_t next = reinterpret_cast<std::uintptr_t>(plane) + n * sizeof(float);
+    for (std::size_t q = 0; q < n * sizeof(float); q += 64) __builtin_prefetch(reinterpret_cast<const void*>(next + q));
   }
 
   // e0 o0 e1 o1 ...: lo the first L of them, hi the rest (a copy, in registers).

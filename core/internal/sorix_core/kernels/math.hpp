@@ -152,8 +152,8 @@ inline std::pair<V, V> sincos_2pi(const V& u) {
   const auto neg_sin = xsimd::bool_cast((qi & I(2)) != I(0));                   // quadrants 2, 3
   const auto neg_cos = xsimd::bool_cast(((qi + I(1)) & I(2)) != I(0));          // quadrants 1, 2
   V sin_v = xsimd::select(odd, c, s), cos_v = xsimd::select(odd, s, c);
-  sin_v = xsimd::select(neg_sin, -sin_v, sin_v);
-  cos_v = xsimd::select(neg_cos, -cos_v, cos_v);
+  sin_v = xsimd::select(neg_sin, negated(sin_v), sin_v);  // the sign bit: -(+0) is -0 on every path
+  cos_v = xsimd::select(neg_cos, negated(cos_v), cos_v);
   return {sin_v, cos_v};
 }
 
