@@ -400,13 +400,7 @@ void gemm_batch_tree(bool trans_a, bool trans_b, std::size_t M, std::size_t N, s
                     ldb, T(0), partial.data() + c * M * N, N, 0, true);
       }
     }, 0);  // grain 0: every chunk is a task (the default grain counts elements, not chunks)
-    ChunkTree<T> tree(M * N);
-    for (std::size_t c = 0; c < chunks; ++c) {
-      std::copy(partial.data() + c * M * N, partial.data() + (c + 1) * M * N, tree.next());
-      tree.push();
-    }
-    std::vector<T> root(M * N);
-    tree.finish(root.data());
+    const std::vector<T> root = tree_of_partials(partial.data(), chunks, M * N);
     for (std::size_t i = 0; i < M; ++i) std::copy(root.data() + i * N, root.data() + (i + 1) * N, C + i * ldc);
     return;
   }

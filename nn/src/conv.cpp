@@ -502,13 +502,7 @@ void conv_weight_bias_grads_by_image(const Tensor& grad, const Tensor& x_in, con
         }
       }
     }, 0);  // grain 0: every (chunk, group, channel block) is a task
-    kernels::ChunkTree<T> tree(node);
-    for (std::size_t ci = 0; ci < chunks; ++ci) {
-      std::copy(partials.data() + ci * node, partials.data() + (ci + 1) * node, tree.next());
-      tree.push();
-    }
-    std::vector<T> root(node);
-    tree.finish(root.data());
+    const std::vector<T> root = kernels::tree_of_partials(partials.data(), chunks, node);
     if (gw) {
       Tensor dwt = sorix::detail::make_empty<T>({sz(G), K, OCg});  // [G, K, OCg]: the weight gradient transposed
       T* pd = sorix::detail::flat<T>(dwt);

@@ -167,13 +167,7 @@ void winograd_conv2d_param_grads(const Tensor& grad_in, const Tensor& x_in, cons
       }
     }
   }, 0);  // grain 0: every (chunk, group, block) is a task
-  kernels::ChunkTree<float> tree(node);
-  for (std::size_t ci = 0; ci < chunks; ++ci) {
-    std::copy(partials.data() + ci * node, partials.data() + (ci + 1) * node, tree.next());
-    tree.push();
-  }
-  std::vector<float> root(node);
-  tree.finish(root.data());
+  const std::vector<float> root = kernels::tree_of_partials(partials.data(), chunks, node);
   if (gw) {
     dw = sorix::detail::make_empty<float>({OC, Cg, std::size_t{3}, std::size_t{3}});
     float* pd = sorix::detail::flat<float>(dw);

@@ -59,6 +59,20 @@ class ChunkTree {
   std::size_t count_ = 0;
 };
 
+/// The tree's root over `chunks` partials of `width` sums each, laid out one after another in
+/// chunk order (partials made in parallel, then combined here).
+template <class T>
+std::vector<T> tree_of_partials(const T* partials, std::size_t chunks, std::size_t width) {
+  ChunkTree<T> tree(width);
+  for (std::size_t c = 0; c < chunks; ++c) {
+    std::copy(partials + c * width, partials + (c + 1) * width, tree.next());
+    tree.push();
+  }
+  std::vector<T> root(width);
+  tree.finish(root.data());
+  return root;
+}
+
 /// out[c] = sum over the rows of x ([rows, cols], row-major) by the batch tree: each chunk of
 /// kBatchChunk rows added in row order from +0, the chunks combined pairwise. Parallel over
 /// column tiles only.
