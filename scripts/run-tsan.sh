@@ -9,9 +9,19 @@ set -euo pipefail
 build="${1:?usage: run-tsan.sh <build dir>}"
 here="$(cd "$(dirname "$0")" && pwd)"
 export TSAN_OPTIONS="suppressions=$here/tsan.supp halt_on_error=1 second_deadlock_stack=1 ${TSAN_OPTIONS:-}"
+# Each binary's output goes to a log; on a failure the first report is printed last, with its long
+# template frames cut, so that the end of the output (all CI shows) names both accesses.
 run() {
   echo "tsan: $*"
-  "$@"
+  local log
+  log="$build/tsan-$(basename "$1").log"
+  if ! "$@" > "$log" 2>&1; then
+    tail -n 20 "$log"
+    echo "tsan: $* failed; its first report (the whole log: $log):"
+    sed -n '/WARNING: ThreadSanitizer/,/^SUMMARY/p' "$log" | cut -c1-240 | head -n 100
+    exit 1
+  fi
+  tail -n 2 "$log"
 }
 # The canary first: a deliberate race between chunks must be reported, or the suppressions and
 # annotations hide real races and the rest of this stage proves nothing.

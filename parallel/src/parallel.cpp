@@ -16,15 +16,14 @@
 #include <thread>
 
 // ThreadSanitizer builds (make test-tsan): Debian's libtbb is not instrumented, so TSan cannot see
-// how TBB hands a task to a worker or how the caller learns that every task is done.
-#if defined(__SANITIZE_THREAD__)
-#define SORIX_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define SORIX_TSAN 1
-#endif
-#endif
-#ifdef SORIX_TSAN
+// how TBB hands a task to a worker or how the caller learns that every task is done. This file,
+// the only one that instantiates TBB's inline header code (the partitioner's split tree, the task
+// objects, the wait and task-group contexts on the caller's stack), is compiled without
+// instrumentation in those builds (parallel/CMakeLists.txt), like libtbb itself: TSan would see
+// only half of TBB's hand-offs otherwise, e.g. a worker's atomic release of a wait context on the
+// caller's stack but not the caller's wait, and report the caller's later reuse of that stack.
+// The edges TBB guarantees are stated instead with the annotations below (SORIX_TSAN_ANNOTATIONS).
+#ifdef SORIX_TSAN_ANNOTATIONS
 extern "C" void __tsan_acquire(void* addr);
 extern "C" void __tsan_release(void* addr);
 #endif
@@ -49,12 +48,12 @@ struct TsanEdges {
     Join& operator=(const Join&) = delete;
   };
   static void annotate_release([[maybe_unused]] void* p) {
-#ifdef SORIX_TSAN
+#ifdef SORIX_TSAN_ANNOTATIONS
     __tsan_release(p);
 #endif
   }
   static void annotate_acquire([[maybe_unused]] void* p) {
-#ifdef SORIX_TSAN
+#ifdef SORIX_TSAN_ANNOTATIONS
     __tsan_acquire(p);
 #endif
   }
@@ -67,18 +66,6 @@ struct TsanEdges {
     Task& operator=(const Task&) = delete;
   };
 };
-
-// Reads the one pointer a task's copy of a body holds. TBB writes that copy inside
-// tbb::parallel_for, after before_spawn, and hands it to a worker inside libtbb, where TSan cannot
-// follow; so this read, the only one before the acquire, is left uninstrumented. Everything the
-// pointer leads to was written before before_spawn and is read after the acquire.
-template <class P>
-#ifdef SORIX_TSAN
-__attribute__((no_sanitize("thread"), noinline))
-#endif
-P untracked(const P& p) {
-  return p;
-}
 
 int threads_from_environment() {
   const int fallback = hardware_threads();
@@ -169,7 +156,7 @@ void run_chunks(std::size_t num_chunks, const std::function<void(std::size_t)>& 
   // After the tasks, also when one threw: TBB waits for every task before it rethrows, and the
   // caller then destroys what the tasks read.
   const TsanEdges::Join join(job.edges);
-  const Job* pjob = &job;
+  Job* const pjob = &job;
   arena->execute([&] {
     // A task runs a range of whole chunks, each with its own fixed boundaries, so neither which
     // thread runs a chunk nor how chunks are grouped into tasks changes a result. The auto
@@ -178,9 +165,8 @@ void run_chunks(std::size_t num_chunks, const std::function<void(std::size_t)>& 
     tbb::parallel_for(
         tbb::blocked_range<std::size_t>(0, num_chunks, 1),
         [pjob](const tbb::blocked_range<std::size_t>& r) {
-          const Job* j = untracked(pjob);
-          TsanEdges::Task task(const_cast<TsanEdges&>(j->edges));
-          for (std::size_t c = r.begin(); c != r.end(); ++c) (*j->body)(c);
+          TsanEdges::Task task(pjob->edges);
+          for (std::size_t c = r.begin(); c != r.end(); ++c) (*pjob->body)(c);
         },
         tbb::auto_partitioner());
   });
@@ -209,19 +195,17 @@ T scheduler_reduce(std::size_t n, std::size_t grain, T identity, const std::func
   // After the tasks, also when one threw: TBB waits for every task before it rethrows, and the
   // caller then destroys what the tasks read.
   const TsanEdges::Join join(job.edges);
-  const Job* pjob = &job;
+  Job* const pjob = &job;
   arena->execute([&] {
     result = tbb::parallel_reduce(
         tbb::blocked_range<std::size_t>(0, n, grain), identity,
         [pjob](const tbb::blocked_range<std::size_t>& r, T acc) {
-          const Job* j = untracked(pjob);
-          TsanEdges::Task task(const_cast<TsanEdges&>(j->edges));
-          return (*j->combine)(acc, (*j->reduce)(r.begin(), r.end()));
+          TsanEdges::Task task(pjob->edges);
+          return (*pjob->combine)(acc, (*pjob->reduce)(r.begin(), r.end()));
         },
         [pjob](T a, T b) {
-          const Job* j = untracked(pjob);
-          TsanEdges::Task task(const_cast<TsanEdges&>(j->edges));  // joins run on workers too
-          return (*j->combine)(a, b);
+          TsanEdges::Task task(pjob->edges);  // joins run on workers too
+          return (*pjob->combine)(a, b);
         },
         tbb::auto_partitioner());
   });
