@@ -27,9 +27,17 @@ struct BnGrads {
 // with k = dot * invstd^2 / M, dot = sum(g * (x - mean)); eval: dx = g * w * invstd.
 template <class T>
 BnGrads bn_backward(const T* g, const T* x, const T* w, const BnDims& d, const BnSaved& s, bool training,
-                    bool need_x, bool need_w, bool need_b, const Shape& xshape, parallel::BatchReducer* reducer) {
+                    bool need_x, bool need_w, bool need_b, const Shape& xshape, parallel::BatchReducer* reducer,
+                    bool relu) {
+  // A fused ReLU: g is relu's gradient first, its mask recomputed from x with the forward's constants.
+  std::vector<T> bias(relu ? d.C : 0);
+  for (std::size_t c = 0; c < bias.size(); ++c) bias[c] = static_cast<T>(s.shift[c]);
+  const kernels::bn::NormalizeConstants<T> nc =
+      kernels::bn::normalize_constants<T>(relu ? d.C : 0, s, w, relu ? bias.data() : nullptr);
+  const kernels::BnRelu<T> mask = nc.relu();
+  const kernels::BnRelu<T>* gate = relu ? &mask : nullptr;
   std::vector<double> sum_g(d.C, 0.0), dot(d.C, 0.0);
-  kernels::bn::backward_sums(g, x, d, s, sum_g.data(), dot.data(), training ? reducer : nullptr);
+  kernels::bn::backward_sums(g, x, d, s, sum_g.data(), dot.data(), training ? reducer : nullptr, gate);
   BnGrads r;
   const auto C = static_cast<std::int64_t>(d.C);
   if (need_b) {
@@ -42,7 +50,7 @@ BnGrads bn_backward(const T* g, const T* x, const T* w, const BnDims& d, const B
   }
   if (need_x) {
     r.dx = empty(xshape, dtype_of_v<T>);
-    kernels::bn::backward_dx(g, x, w, d, s, sum_g.data(), dot.data(), training, sorix::detail::flat<T>(r.dx));
+    kernels::bn::backward_dx(g, x, w, d, s, sum_g.data(), dot.data(), training, sorix::detail::flat<T>(r.dx), gate);
   }
   return r;
 }
@@ -60,8 +68,10 @@ void check_channel_tensor(const Tensor& t, const char* what, const Tensor& input
 namespace functional {
 
 namespace {
+// relu: the ReLU after it fused in (relu(batch_norm(...)) in the same bits, two passes fewer
+// forward and three backward; BatchNorm + ReLU stages of a Sequential run this).
 Tensor batch_norm_flat(const Tensor& input, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
-                  const Tensor& bias, bool training, double momentum, double eps, bool sync = false) {
+                  const Tensor& bias, bool training, double momentum, double eps, bool sync = false, bool relu = false) {
   detail::check_defined(input, "batch_norm");
   const Shape xs = input.shape();
   check(xs.size() >= 2, "batch_norm", "expected an input of at least 2 dims [N, C, *], got shape ", xs);
@@ -121,20 +131,28 @@ Tensor batch_norm_flat(const Tensor& input, const Tensor& running_mean, const Te
         saved->invstd[c] = 1.0 / std::sqrt(static_cast<double>(rv[c]) + eps);
       }
     }
-    normalize(x, sorix::detail::flat<T>(y), d, *saved, weight.defined() ? sorix::detail::flat<T>(weight) : nullptr,
-              bias.defined() ? sorix::detail::flat<T>(bias) : nullptr);
+    const T* b = bias.defined() ? sorix::detail::flat<T>(bias) : nullptr;
+    normalize(x, sorix::detail::flat<T>(y), d, *saved, weight.defined() ? sorix::detail::flat<T>(weight) : nullptr, b,
+              relu);
+    if (relu) {
+      saved->shift.assign(d.C, 0.0);
+      for (std::size_t c = 0; c < d.C && b != nullptr; ++c) saved->shift[c] = static_cast<double>(b[c]);
+    }
   });
 
   if (autograd::needs_grad({&input, &weight, &bias})) {
     const bool gx = input.requires_grad(), gw = weight.defined() && weight.requires_grad(),
                gb = bias.defined() && bias.requires_grad();
     autograd::record(
-        y, "BatchNormBackward", {input, weight, bias},
-        [sx = autograd::SavedTensor(input), sw = autograd::SavedTensor(weight), saved, d, training, eps, gx, gw, gb,
-         xs, reducer](const Tensor& grad) -> std::vector<Tensor> {
+        y, relu ? "BatchNormReluBackward" : "BatchNormBackward", {input, weight, bias},
+        [sx = autograd::SavedTensor(input), sw = autograd::SavedTensor(weight),
+         sy = relu ? autograd::SavedTensor::output(y) : autograd::SavedTensor(), saved, d, training, eps, gx, gw, gb,
+         xs, reducer, relu](const Tensor& grad) -> std::vector<Tensor> {
           Tensor x = sx.unpack("batch_norm"), w = sw.unpack("batch_norm");
           Tensor g = grad.dtype() == x.dtype() ? grad : grad.to(x.dtype());
           if (autograd::grad_enabled()) {
+            // relu's gradient as relu records it (y > 0 exactly where relu's output is > 0).
+            if (relu) g = g * sy.unpack("batch_norm").gt(0.0);
             check(reducer == nullptr, "sync_batch_norm", "create_graph is not supported across ranks");
             // create_graph: the same formulas as recorded Tensor ops (statistics recomputed from x
             // in training, so they carry x's dependence).
@@ -168,7 +186,7 @@ Tensor batch_norm_flat(const Tensor& input, const Tensor& running_mean, const Te
           BnGrads r = detail::visit_floating(x.dtype(), "batch_norm", [&](auto tag) {
             using T = typename decltype(tag)::type;
             return bn_backward<T>(sorix::detail::flat<T>(g), sorix::detail::flat<T>(x), w.defined() ? sorix::detail::flat<T>(w) : nullptr, d,
-                                  *saved, training, gx, gw, gb, xs, reducer);
+                                  *saved, training, gx, gw, gb, xs, reducer, relu);
           });
           return {r.dx, r.dw, r.db};
         });
@@ -241,7 +259,12 @@ Tensor BatchNormNd<D>::forward(const Tensor& input) {
 }
 
 template <std::size_t D>
-Tensor BatchNormNd<D>::forward_checked(const Tensor& input, bool any_rank) {
+Tensor BatchNormNd<D>::forward_relu(const Tensor& input) {
+  return forward_checked(input, false, true);
+}
+
+template <std::size_t D>
+Tensor BatchNormNd<D>::forward_checked(const Tensor& input, bool any_rank, bool relu) {
   detail::check_defined(input, layer_name(D));
   const Shape xs = input.shape();
   const bool rank_ok = any_rank ? xs.size() >= 2 : D == 1 ? (xs.size() == 2 || xs.size() == 3) : xs.size() == D + 2;
@@ -259,10 +282,9 @@ Tensor BatchNormNd<D>::forward_checked(const Tensor& input, bool any_rank) {
   // Without running statistics (track_running_stats false) batch statistics are used in eval too.
   // running_mean/var are undefined handles then.
   const bool batch_stats = is_training() || !options_.track_running_stats();
-  Tensor y = sync_ ? functional::sync_batch_norm(input, running_mean, running_var, weight, bias, batch_stats, factor,
-                                                 options_.eps())
-                   : functional::batch_norm(input, running_mean, running_var, weight, bias, batch_stats, factor,
-                                            options_.eps());
+  const auto flat = [](const Tensor& t) { return sorix::detail::contiguous_or_undefined(t); };
+  Tensor y = functional::batch_norm_flat(flat(input), flat(running_mean), flat(running_var), flat(weight), flat(bias),
+                                         batch_stats, factor, options_.eps(), sync_, relu);
   if (update) {  // counted only once the step succeeded
     *tracked += 1;
     ++num_batches_tracked.impl()->storage->version;

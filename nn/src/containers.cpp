@@ -1,8 +1,11 @@
 #include "sorix/nn/containers.hpp"
 
 #include <stdexcept>
+#include <typeinfo>
 
 #include "sorix/core/error.hpp"
+#include "sorix/nn/activation.hpp"
+#include "sorix/nn/batchnorm.hpp"
 
 namespace sorix::nn {
 
@@ -16,9 +19,28 @@ std::shared_ptr<Module> child_at(const Module& m, std::size_t i) {
 }
 }  // namespace detail
 
+namespace {
+// x = relu(m(x)) as BatchNormNd::forward_relu (the same bits) when m is exactly one of sorix's
+// BatchNorm classes (a subclass may override forward); false, x untouched, otherwise.
+bool batchnorm_relu(Module& m, Tensor& x) {
+  const std::type_info& t = typeid(m);
+  if (t == typeid(BatchNorm1d) || t == typeid(SyncBatchNorm)) x = static_cast<BatchNorm1d&>(m).forward_relu(x);
+  else if (t == typeid(BatchNorm2d)) x = static_cast<BatchNorm2d&>(m).forward_relu(x);
+  else if (t == typeid(BatchNorm3d)) x = static_cast<BatchNorm3d&>(m).forward_relu(x);
+  else return false;
+  return true;
+}
+}  // namespace
+
 Tensor Sequential::forward(const Tensor& input) {
   Tensor x = input;
-  for (const auto& [n, m] : named_children()) x = m->forward(x);
+  const auto& stages = named_children();
+  for (std::size_t i = 0; i < stages.size(); ++i) {
+    // A BatchNorm stage followed by exactly ReLU runs as one fused op.
+    const bool relu_next = i + 1 < stages.size() && typeid(*stages[i + 1].second) == typeid(ReLU);
+    if (relu_next && batchnorm_relu(*stages[i].second, x)) ++i;
+    else x = stages[i].second->forward(x);
+  }
   return x;
 }
 

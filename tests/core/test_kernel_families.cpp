@@ -246,30 +246,58 @@ void check_batchnorm_tables() {
       const auto meand = smooth_values<double>(C, 3);
       const auto mean = smooth_values<T>(C, 4), scale = smooth_values<T>(C, 5), shift = smooth_values<T>(C, 6),
                  gmean = smooth_values<T>(C, 7), kk = smooth_values<T>(C, 8);
+      // A fused ReLU: the normalisation's y decides relu's gradient factor.
+      const kernels::BnRelu<T> relu{mean.data(), scale.data(), shift.data()};
       struct Out {
-        std::vector<double> sums, sq, sum_g, dot;
-        std::vector<T> y, dx;
+        std::vector<double> sums, sq, sum_g, dot, sum_g_relu, dot_relu;
+        std::vector<T> y, dx, y_relu, dx_relu;
       };
-      auto run = [&](const kernels::BnKernels<T>& k) {
-        Out o{std::vector<double>(c1 - c0), std::vector<double>(c1 - c0), std::vector<double>(c1 - c0),
-              std::vector<double>(c1 - c0), std::vector<T>(x.size(), T(9)), std::vector<T>(x.size(), T(9))};
+      auto run = [&](const kernels::BnKernels<T>& k, const std::vector<T>& grad) {
+        const std::size_t w = c1 - c0;
+        Out o{std::vector<double>(w),        std::vector<double>(w),        std::vector<double>(w),
+              std::vector<double>(w),        std::vector<double>(w),        std::vector<double>(w),
+              std::vector<T>(x.size(), T(9)), std::vector<T>(x.size(), T(9)), std::vector<T>(x.size(), T(9)),
+              std::vector<T>(x.size(), T(9))};
         k.channel_sums(x.data(), C, L, n0, n1, c0, c1, nullptr, o.sums.data());
         k.channel_sums(x.data(), C, L, n0, n1, c0, c1, meand.data(), o.sq.data());
-        k.grad_sums(g.data(), x.data(), C, L, n0, n1, c0, c1, meand.data(), o.sum_g.data(), o.dot.data());
-        k.normalize(x.data(), o.y.data(), C, L, n0, n1, mean.data(), scale.data(), shift.data());
-        k.backward_dx(g.data(), x.data(), o.dx.data(), C, L, n0, n1, gmean.data(), mean.data(), kk.data(),
-                      scale.data());
+        k.grad_sums(grad.data(), x.data(), C, L, n0, n1, c0, c1, meand.data(), nullptr, o.sum_g.data(), o.dot.data());
+        k.grad_sums(grad.data(), x.data(), C, L, n0, n1, c0, c1, meand.data(), &relu, o.sum_g_relu.data(),
+                    o.dot_relu.data());
+        k.normalize(x.data(), o.y.data(), C, L, n0, n1, mean.data(), scale.data(), shift.data(), false);
+        k.normalize(x.data(), o.y_relu.data(), C, L, n0, n1, mean.data(), scale.data(), shift.data(), true);
+        k.backward_dx(grad.data(), x.data(), o.dx.data(), C, L, n0, n1, gmean.data(), mean.data(), kk.data(),
+                      scale.data(), nullptr);
+        k.backward_dx(grad.data(), x.data(), o.dx_relu.data(), C, L, n0, n1, gmean.data(), mean.data(), kk.data(),
+                      scale.data(), &relu);
         return o;
       };
-      const Out ref = run(base);
+      const Out ref = run(base, g);
       std::vector<double> chain(c1 - c0, 0.0);
       for (std::size_t c = c0; c < c1; ++c)
         for (std::size_t n = n0; n < n1; ++n)
           for (std::size_t l = 0; l < L; ++l) chain[c - c0] += static_cast<double>(x[(n * C + c) * L + l]);
       INFO("C " << C << ", L " << L);
       CHECK(same_bits(ref.sums, chain));
+      // The fused ReLU is relu's own definition around the plain loops: y < 0 ? 0 : y forward, and
+      // relu's gradient g * (y > 0 ? 1 : 0) fed to the plain backward loops.
+      std::vector<T> y_relu = ref.y, g_relu = g;
+      std::size_t masked = 0;
+      for (std::size_t n = n0; n < n1; ++n) {
+        for (std::size_t i = n * C * L; i < (n + 1) * C * L; ++i) {
+          if (ref.y[i] < T(0)) y_relu[i] = T(0);
+          g_relu[i] = g[i] * (ref.y[i] > T(0) ? T(1) : T(0));
+          masked += ref.y[i] > T(0) ? 0 : 1;
+        }
+      }
+      const Out unfused = run(base, g_relu);
+      CHECK(same_bits(ref.y_relu, y_relu));
+      CHECK(same_bits(ref.sum_g_relu, unfused.sum_g));
+      CHECK(same_bits(ref.dot_relu, unfused.dot));
+      CHECK(same_bits(ref.dx_relu, unfused.dx));
+      if (C * L > 8) CHECK(masked > 0);  // the mask is exercised, both ways
+      if (C * L > 8) CHECK(masked < (n1 - n0) * C * L);
       for (const auto* t : tables) {
-        const Out o = run(kernels::bn_kernels<T>(*t));
+        const Out o = run(kernels::bn_kernels<T>(*t), g);
         INFO(t->name);
         CHECK(same_bits(o.sums, ref.sums));
         CHECK(same_bits(o.sq, ref.sq));
@@ -277,6 +305,10 @@ void check_batchnorm_tables() {
         CHECK(same_bits(o.dot, ref.dot));
         CHECK(same_bits(o.y, ref.y));
         CHECK(same_bits(o.dx, ref.dx));
+        CHECK(same_bits(o.sum_g_relu, ref.sum_g_relu));
+        CHECK(same_bits(o.dot_relu, ref.dot_relu));
+        CHECK(same_bits(o.y_relu, ref.y_relu));
+        CHECK(same_bits(o.dx_relu, ref.dx_relu));
       }
     }
   }

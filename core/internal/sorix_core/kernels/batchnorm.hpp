@@ -73,7 +73,27 @@ void accumulate(const T* x, const BnDims& d, std::size_t c0, std::size_t c1, con
 // snapshot of the running statistics, which later training steps change in place).
 struct BnSaved {
   std::vector<double> mean, invstd;
+  /// With a fused ReLU: the bias the forward normalised with (exact in double), so that the
+  /// backward recomputes the forward's y, and its mask, bit for bit.
+  std::vector<double> shift;
 };
+
+/// The normalisation's per-channel constants in T: y = (x - mean) * scale + shift.
+template <class T>
+struct NormalizeConstants {
+  std::vector<T> mean, scale, shift;
+  BnRelu<T> relu() const { return {mean.data(), scale.data(), shift.data()}; }
+};
+template <class T>
+NormalizeConstants<T> normalize_constants(std::size_t C, const BnSaved& s, const T* w, const T* b) {
+  NormalizeConstants<T> k{std::vector<T>(C), std::vector<T>(C), std::vector<T>(C)};
+  for (std::size_t c = 0; c < C; ++c) {
+    k.mean[c] = static_cast<T>(s.mean[c]);
+    k.scale[c] = static_cast<T>(s.invstd[c] * (w != nullptr ? static_cast<double>(w[c]) : 1.0));
+    k.shift[c] = b != nullptr ? b[c] : T(0);
+  }
+  return k;
+}
 
 /// The batch statistics (two passes: the sum of squared deviations from the mean, no cancellation
 /// of a one-pass E[x^2] - E[x]^2). With a reducer (SyncBatchNorm), each pass's sums are this
@@ -99,27 +119,23 @@ void batch_stats(const T* x, const BnDims& d, double eps, BnSaved& s, std::vecto
   }
 }
 
-// y = (x - mean) * (invstd * w) + b.
+// y = (x - mean) * (invstd * w) + b; with `relu`, then y < 0 ? 0 : y (relu's own bits).
 template <class T>
-void normalize(const T* x, T* y, const BnDims& d, const BnSaved& s, const T* w, const T* b) {
-  std::vector<T> mean(d.C), scale(d.C), shift(d.C);
-  for (std::size_t c = 0; c < d.C; ++c) {
-    mean[c] = static_cast<T>(s.mean[c]);
-    scale[c] = static_cast<T>(s.invstd[c] * (w != nullptr ? static_cast<double>(w[c]) : 1.0));
-    shift[c] = b != nullptr ? b[c] : T(0);
-  }
+void normalize(const T* x, T* y, const BnDims& d, const BnSaved& s, const T* w, const T* b, bool relu = false) {
+  const NormalizeConstants<T> nc = normalize_constants<T>(d.C, s, w, b);
   const auto& k = bn_kernels<T>(active());
   for_row_blocks(d, [&](std::size_t n0, std::size_t n1) {
-    k.normalize(x, y, d.C, d.L, n0, n1, mean.data(), scale.data(), shift.data());
+    k.normalize(x, y, d.C, d.L, n0, n1, nc.mean.data(), nc.scale.data(), nc.shift.data(), relu);
   });
 }
 
 /// The backward's per-channel batch sums: sum_g[c] = sum g, dot[c] = sum g * (x - mean), each
 /// by the batch tree in the order of accumulate (both in one walk, the same bits). With a reducer
-/// (SyncBatchNorm) they are finished across the ranks.
+/// (SyncBatchNorm) they are finished across the ranks. With `relu` (a fused ReLU), g is first
+/// relu's gradient, its mask recomputed from x.
 template <class T>
 void backward_sums(const T* g, const T* x, const BnDims& d, const BnSaved& s, double* sum_g, double* dot,
-                   parallel::BatchReducer* reducer = nullptr) {
+                   parallel::BatchReducer* reducer = nullptr, const BnRelu<T>* relu = nullptr) {
   constexpr std::size_t kChunk = parallel::kBatchChunk;
   if (d.M() > 0) {
     const auto& k = bn_kernels<T>(active());
@@ -128,7 +144,7 @@ void backward_sums(const T* g, const T* x, const BnDims& d, const BnSaved& s, do
       ChunkTree<double> tree(2 * w);  // [sum_g of the block's channels, dot of them]
       for (std::size_t n0 = 0; n0 < d.N; n0 += kChunk) {
         double* node = tree.next();
-        k.grad_sums(g, x, d.C, d.L, n0, std::min(d.N, n0 + kChunk), c0, c1, s.mean.data(), node, node + w);
+        k.grad_sums(g, x, d.C, d.L, n0, std::min(d.N, n0 + kChunk), c0, c1, s.mean.data(), relu, node, node + w);
         tree.push();
       }
       std::vector<double> root(2 * w);
@@ -144,10 +160,10 @@ void backward_sums(const T* g, const T* x, const BnDims& d, const BnSaved& s, do
 }
 
 /// dx = (g - sum_g / M - (x - mean) * k) * invstd * w with k = dot * invstd^2 / M (training), or
-/// dx = g * invstd * w (eval).
+/// dx = g * invstd * w (eval); with `relu`, g is first relu's gradient as in backward_sums.
 template <class T>
 void backward_dx(const T* g, const T* x, const T* w, const BnDims& d, const BnSaved& s, const double* sum_g,
-                 const double* dot, bool training, T* dx) {
+                 const double* dot, bool training, T* dx, const BnRelu<T>* relu = nullptr) {
   std::vector<T> mean(d.C), scale(d.C), gmean(d.C), k(d.C);
   const double inv_m = d.count() > 0 ? 1.0 / d.count() : 0.0;
   for (std::size_t c = 0; c < d.C; ++c) {
@@ -158,7 +174,7 @@ void backward_dx(const T* g, const T* x, const T* w, const BnDims& d, const BnSa
   }
   const auto& kern = bn_kernels<T>(active());
   for_row_blocks(d, [&](std::size_t n0, std::size_t n1) {
-    kern.backward_dx(g, x, dx, d.C, d.L, n0, n1, gmean.data(), mean.data(), k.data(), scale.data());
+    kern.backward_dx(g, x, dx, d.C, d.L, n0, n1, gmean.data(), mean.data(), k.data(), scale.data(), relu);
   });
 }
 

@@ -5,7 +5,9 @@
 // The elementwise passes are separate IEEE subtracts, multiplies and adds per element (never
 // fused), a lane or a scalar alike. float inputs widen to double exactly.
 #include <algorithm>
+#include <array>
 #include <cstddef>
+#include <type_traits>
 
 #include "sorix_core/kernels/arch.hpp"
 #include "sorix_core/kernels/gemm_kernels.hpp"
@@ -91,18 +93,26 @@ struct BnKernelsOf {
   // registers (a copy), then added position by position, so lane j's chain is channel c + j's
   // scalar chain in (n, l) order: planes()'s bits. NG groups of 8 channels advance side by side
   // (independent chains). vstep(acc, v, vals, c): vals[s] = source s at the lane vector of
-  // channels c .. c + WD, acc[.][v] its accumulators.
+  // channels c .. c + WD, acc[.][v] its accumulators. block_gate(blocks, c8) may rewrite source 0's
+  // transposed block of channels c8 .. c8 + 8 (8 positions x 8 channels, 64 floats) from the
+  // sources' blocks before they are added (a fused ReLU's mask, in float lanes).
   static constexpr bool kLanePlanes = kIsAvx2<A> || kIsAvx512<A>;
   static constexpr std::size_t kGroupVecs = WD < 8 ? 8 / WD : 1;  // lane vectors per 8 channels
 
-  template <std::size_t NS, std::size_t NG, class VStep>
+  struct NoBlockGate {
+    template <class Blocks>
+    void operator()(Blocks&, std::size_t, std::size_t) const {}
+  };
+
+  template <std::size_t NS, std::size_t NG, class VStep, class BlockGate = NoBlockGate>
   static void lane_planes(const float* const (&src)[NS], std::size_t C, std::size_t L, std::size_t n0, std::size_t n1,
-                          std::size_t c, std::size_t c0, std::size_t outs, double* const* out, VStep&& vstep) {
+                          std::size_t c, std::size_t c0, std::size_t outs, double* const* out, VStep&& vstep,
+                          BlockGate&& block_gate = {}) {
     constexpr std::size_t V = NG * kGroupVecs;
     D acc[2][V];
     for (auto& a : acc)
       for (auto& v : a) v = D(0.0);
-    alignas(64) float buf[NS][NG][64];
+    alignas(64) float buf[NS][NG][64] = {};  // zeros: a plane's tail uses position 0 only
     const auto add_position = [&](std::size_t k) {  // position k of the transposed blocks
       for (std::size_t v = 0; v < V; ++v) {
         D vals[NS];
@@ -117,12 +127,14 @@ struct BnKernelsOf {
         for (std::size_t s = 0; s < NS; ++s)
           for (std::size_t q = 0; q < NG; ++q)
             GemmKernels<A, float>::transpose8x8(src[s] + base + q * 8 * L + l, L, buf[s][q], 8);
+        for (std::size_t q = 0; q < NG; ++q) block_gate(buf, q, c + q * 8);
         for (std::size_t k = 0; k < 8; ++k) add_position(k);
       }
       for (; l < L; ++l) {  // the plane's last positions: one lane per channel, gathered
         for (std::size_t s = 0; s < NS; ++s)
           for (std::size_t q = 0; q < NG; ++q)
             for (std::size_t j = 0; j < 8; ++j) buf[s][q][j] = src[s][base + (q * 8 + j) * L + l];
+        for (std::size_t q = 0; q < NG; ++q) block_gate(buf, q, c + q * 8);
         add_position(0);
       }
     }
@@ -131,13 +143,13 @@ struct BnKernelsOf {
   }
 
   // lane_planes over the channels [c0, c1): 16 channels, then 8, then planes() for the rest.
-  template <std::size_t NS, class VStep, class Step>
+  template <std::size_t NS, class VStep, class Step, class BlockGate = NoBlockGate>
   static void planes_by_lanes(const float* const (&src)[NS], std::size_t C, std::size_t L, std::size_t n0,
                               std::size_t n1, std::size_t c0, std::size_t c1, std::size_t outs, double* const* out,
-                              VStep&& vstep, Step&& step) {
+                              VStep&& vstep, Step&& step, BlockGate&& block_gate = {}) {
     std::size_t c = c0;
-    for (; c + 16 <= c1; c += 16) lane_planes<NS, 2>(src, C, L, n0, n1, c, c0, outs, out, vstep);
-    for (; c + 8 <= c1; c += 8) lane_planes<NS, 1>(src, C, L, n0, n1, c, c0, outs, out, vstep);
+    for (; c + 16 <= c1; c += 16) lane_planes<NS, 2>(src, C, L, n0, n1, c, c0, outs, out, vstep, block_gate);
+    for (; c + 8 <= c1; c += 8) lane_planes<NS, 1>(src, C, L, n0, n1, c, c0, outs, out, vstep, block_gate);
     if (c < c1) {
       double* rest[2] = {out[0] + (c - c0), outs > 1 ? out[1] + (c - c0) : nullptr};
       planes(C, L, n0, n1, c, c1, outs, rest, step);
@@ -194,27 +206,103 @@ struct BnKernelsOf {
     else planes(C, L, n0, n1, c0, c1, 1, outs, squares);
   }
 
+  // v rounded to float and widened back: with it, double arithmetic on float values gives float
+  // arithmetic's bits (each +, - or * rounded twice, to double then to float, is rounded once to
+  // float: double has more than 2 * 24 + 2 bits).
   template <class T>
-  static void grad_sums(const T* g, const T* x, std::size_t C, std::size_t L, std::size_t n0, std::size_t n1,
-                        std::size_t c0, std::size_t c1, const double* mean, double* sum_g, double* dot) {
+  static D rounded_as(const D& v) {
+    if constexpr (std::is_same_v<T, double>) {
+      return v;
+    } else {
+#if SORIX_X86
+      if constexpr (kIsAvx512<A>) {
+        return _mm512_cvtps_pd(_mm512_cvtpd_ps(v));
+      } else if constexpr (kIsAvx2<A>) {
+        return _mm256_cvtps_pd(_mm256_cvtpd_ps(v));
+      } else if constexpr (kIsSse2<A>) {
+        return _mm_cvtps_pd(_mm_cvtpd_ps(v));
+      } else
+#endif
+      {
+        alignas(64) double buf[WD];
+        v.store_aligned(buf);
+        for (auto& b : buf) b = static_cast<double>(static_cast<float>(b));
+        return D::load_aligned(buf);
+      }
+    }
+  }
+
+  // relu's gradient factor (y > 0 ? 1 : 0) for the normalisation's y = (x - mean) * scale + shift
+  // of channel c, computed as normalize computes it in T: a scalar, and a lane vector of channels
+  // c .. c + WD from x widened to double (the final add's sign is exact in double, the two
+  // roundings before it are T's).
+  template <class T>
+  static T relu_factor(T x, const BnRelu<T>& r, std::size_t c) {
+    const T y = (x - r.mean[c]) * r.scale[c] + r.shift[c];
+    return y > T(0) ? T(1) : T(0);
+  }
+  template <class T>
+  static D relu_factor(const D& x, const BnRelu<T>& r, std::size_t c) {
+    const D y = rounded_as<T>(rounded_as<T>(x - wide(r.mean + c)) * wide(r.scale + c)) + wide(r.shift + c);
+    return xsimd::select(y > D(0.0), D(1.0), D(0.0));
+  }
+
+  // relu's factor on lane_planes' transposed blocks (8 positions x 8 channels, float lanes): g's
+  // block times (y > 0 ? 1 : 0), y from x's block as normalize computes it. A float vector spans
+  // one or two positions, so each channel's constant is repeated to a 16-lane row, built once per
+  // block slot and channel group.
+  struct ReluBlockGate {
+    explicit ReluBlockGate(const BnRelu<float>& relu) : r(relu) {}
+    const BnRelu<float>& r;
+    std::size_t channel[2] = {~std::size_t{0}, ~std::size_t{0}};
+    alignas(64) float mean[2][16], scale[2][16], shift[2][16];
+
+    template <class Blocks>
+    void operator()(Blocks& blocks, std::size_t q, std::size_t c8) {
+      using F = xsimd::batch<float, A>;
+      if (channel[q] != c8) {
+        for (std::size_t j = 0; j < 16; ++j) {
+          mean[q][j] = r.mean[c8 + j % 8];
+          scale[q][j] = r.scale[c8 + j % 8];
+          shift[q][j] = r.shift[c8 + j % 8];
+        }
+        channel[q] = c8;
+      }
+      const F vm = F::load_aligned(mean[q]), vs = F::load_aligned(scale[q]), vh = F::load_aligned(shift[q]);
+      float* gb = blocks[0][q];
+      const float* xb = blocks[1][q];
+      for (std::size_t i = 0; i < 64; i += F::size) {
+        const F y = (F::load_aligned(xb + i) - vm) * vs + vh;
+        (F::load_aligned(gb + i) * xsimd::select(y > F(0.f), F(1.f), F(0.f))).store_aligned(gb + i);
+      }
+    }
+  };
+
+  // grad_sums with g's values given by gate(g, x, c) on lane vectors of channels ([N, C]),
+  // gate_at(i, c) on scalars, and block_gate on lane_planes' transposed float blocks.
+  template <class T, class Gate, class GateAt, class BlockGate>
+  static void gated_grad_sums(const T* g, const T* x, std::size_t C, std::size_t L, std::size_t n0, std::size_t n1,
+                              std::size_t c0, std::size_t c1, const double* mean, double* sum_g, double* dot,
+                              Gate&& gate, GateAt&& gate_at, BlockGate&& block_gate) {
     double* const outs[2] = {sum_g, dot};
     if (L == 1) {
       rows_across_channels<T>(
           C, n0, n1, c0, c1, 2, outs,
           [&](D (&acc)[2][4], std::size_t j, std::size_t i, std::size_t c) {
-            const D gv = wide(g + i);
+            const D xv = wide(x + i);
+            const D gv = gate(wide(g + i), xv, c);
             acc[0][j] = acc[0][j] + gv;
-            acc[1][j] = acc[1][j] + gv * (wide(x + i) - D::load_unaligned(mean + c));
+            acc[1][j] = acc[1][j] + gv * (xv - D::load_unaligned(mean + c));
           },
           [&](double* acc, std::size_t i, std::size_t c) {
-            const double gv = static_cast<double>(g[i]);
+            const double gv = gate_at(i, c);
             acc[0] += gv;
             acc[1] += gv * (static_cast<double>(x[i]) - mean[c]);
           });
       return;
     }
     const auto step = [&](auto& acc, std::size_t j, std::size_t i, std::size_t c) {
-      const double gv = static_cast<double>(g[i]);
+      const double gv = gate_at(i, c);
       acc[0][j] += gv;
       acc[1][j] += gv * (static_cast<double>(x[i]) - mean[c]);
     };
@@ -226,64 +314,131 @@ struct BnKernelsOf {
             acc[0][v] = acc[0][v] + vals[0];
             acc[1][v] = acc[1][v] + vals[0] * (vals[1] - D::load_unaligned(mean + c));
           },
-          step);
+          step, block_gate);
       return;
     }
     planes(C, L, n0, n1, c0, c1, 2, outs, step);
   }
 
+  template <class T>
+  static void grad_sums(const T* g, const T* x, std::size_t C, std::size_t L, std::size_t n0, std::size_t n1,
+                        std::size_t c0, std::size_t c1, const double* mean, const BnRelu<T>* relu, double* sum_g,
+                        double* dot) {
+    if (relu == nullptr) {
+      gated_grad_sums<T>(
+          g, x, C, L, n0, n1, c0, c1, mean, sum_g, dot, [](const D& gv, const D&, std::size_t) { return gv; },
+          [g](std::size_t i, std::size_t) { return static_cast<double>(g[i]); }, NoBlockGate{});
+      return;
+    }
+    const BnRelu<T> r = *relu;
+    // g * factor (not a select), as relu's own backward: -0 for a negative g, NaN for a NaN g.
+    const auto gate = [&r](const D& gv, const D& xv, std::size_t c) { return gv * relu_factor<T>(xv, r, c); };
+    const auto gate_at = [g, x, &r](std::size_t i, std::size_t c) {
+      return static_cast<double>(g[i] * relu_factor<T>(x[i], r, c));
+    };
+    if constexpr (kLanePlanes && std::is_same_v<T, float>) {
+      gated_grad_sums<T>(g, x, C, L, n0, n1, c0, c1, mean, sum_g, dot, gate, gate_at, ReluBlockGate(r));
+    } else {
+      gated_grad_sums<T>(g, x, C, L, n0, n1, c0, c1, mean, sum_g, dot, gate, gate_at, NoBlockGate{});
+    }
+  }
+
   // f(i, c): element i of channel c, rows [n0, n1); [N, C] across the channels, [N, C, L] along
-  // each plane; a vector body and the same expression on scalars for the rest.
-  template <class T, class Vec, class Scalar>
-  static void elementwise(std::size_t C, std::size_t L, std::size_t n0, std::size_t n1, Vec&& vec, Scalar&& scalar) {
+  // each plane; vec(i, k) on vectors and scalar(i, c) on the rest, the same expression. k =
+  // consts(c, across), the channel constants as vectors: loaded per vector of channels across
+  // [N, C], broadcast once per plane along [N, C, L] (per vector, the compiler would reload them:
+  // the stores may alias them).
+  template <class T, class Consts, class Vec, class Scalar>
+  static void elementwise(std::size_t C, std::size_t L, std::size_t n0, std::size_t n1, Consts&& consts, Vec&& vec,
+                          Scalar&& scalar) {
     using B = xsimd::batch<T, A>;
     constexpr std::size_t W = B::size;
     for (std::size_t n = n0; n < n1; ++n) {
       if (L == 1) {
         const std::size_t off = n * C;
         std::size_t c = 0;
-        for (; c + W <= C; c += W) vec(off + c, c, true);
+        for (; c + W <= C; c += W) vec(off + c, consts(c, true));
         for (; c < C; ++c) scalar(off + c, c);
         continue;
       }
       for (std::size_t c = 0; c < C; ++c) {
         const std::size_t off = (n * C + c) * L;
+        const auto k = consts(c, false);
         std::size_t l = 0;
-        for (; l + W <= L; l += W) vec(off + l, c, false);
+        for (; l + W <= L; l += W) vec(off + l, k);
         for (; l < L; ++l) scalar(off + l, c);
       }
     }
   }
 
+  // Channel c's constant of p as a vector: across [N, C], channels c .. c + W; along a plane, broadcast.
+  template <class T>
+  static xsimd::batch<T, A> channel_constant(const T* p, std::size_t c, bool across) {
+    using B = xsimd::batch<T, A>;
+    return across ? B::load_unaligned(p + c) : B(p[c]);
+  }
+
   template <class T>
   static void normalize(const T* x, T* y, std::size_t C, std::size_t L, std::size_t n0, std::size_t n1, const T* mean,
-                        const T* scale, const T* shift) {
+                        const T* scale, const T* shift, bool relu) {
     using B = xsimd::batch<T, A>;
-    // per channel: across channels ([N, C]) the constants are loaded, along a plane broadcast.
-    const auto cst = [](const T* p, std::size_t c, bool across) { return across ? B::load_unaligned(p + c) : B(p[c]); };
-    elementwise<T>(
-        C, L, n0, n1,
-        [&](std::size_t i, std::size_t c, bool across) {
-          ((B::load_unaligned(x + i) - cst(mean, c, across)) * cst(scale, c, across) + cst(shift, c, across))
-              .store_unaligned(y + i);
-        },
-        [&](std::size_t i, std::size_t c) { y[i] = (x[i] - mean[c]) * scale[c] + shift[c]; });
+    const auto consts = [&](std::size_t c, bool across) {
+      return std::array<B, 3>{channel_constant(mean, c, across), channel_constant(scale, c, across),
+                              channel_constant(shift, c, across)};
+    };
+    const auto run = [&](auto with_relu) {
+      // relu's own choice (elementwise_ops.hpp, ReluOp): y < 0 ? 0 : y, NaN and -0 kept.
+      elementwise<T>(
+          C, L, n0, n1, consts,
+          [&](std::size_t i, const std::array<B, 3>& k) {
+            const B v = (B::load_unaligned(x + i) - k[0]) * k[1] + k[2];
+            if constexpr (decltype(with_relu)::value) xsimd::select(v < B(T(0)), B(T(0)), v).store_unaligned(y + i);
+            else v.store_unaligned(y + i);
+          },
+          [&](std::size_t i, std::size_t c) {
+            const T v = (x[i] - mean[c]) * scale[c] + shift[c];
+            y[i] = decltype(with_relu)::value && v < T(0) ? T(0) : v;
+          });
+    };
+    if (relu) run(std::true_type{});
+    else run(std::false_type{});
   }
 
   template <class T>
   static void backward_dx(const T* g, const T* x, T* dx, std::size_t C, std::size_t L, std::size_t n0, std::size_t n1,
-                          const T* gmean, const T* mean, const T* k, const T* scale) {
+                          const T* gmean, const T* mean, const T* k, const T* scale, const BnRelu<T>* relu) {
     using B = xsimd::batch<T, A>;
-    const auto cst = [](const T* p, std::size_t c, bool across) { return across ? B::load_unaligned(p + c) : B(p[c]); };
-    elementwise<T>(
-        C, L, n0, n1,
-        [&](std::size_t i, std::size_t c, bool across) {
-          ((B::load_unaligned(g + i) - cst(gmean, c, across) -
-            (B::load_unaligned(x + i) - cst(mean, c, across)) * cst(k, c, across)) *
-           cst(scale, c, across))
-              .store_unaligned(dx + i);
-        },
-        [&](std::size_t i, std::size_t c) { dx[i] = (g[i] - gmean[c] - (x[i] - mean[c]) * k[c]) * scale[c]; });
+    const auto run = [&](auto with_relu) {
+      constexpr bool kRelu = decltype(with_relu)::value;
+      const auto consts = [&](std::size_t c, bool across) {
+        std::array<B, 7> v{channel_constant(gmean, c, across), channel_constant(mean, c, across),
+                           channel_constant(k, c, across), channel_constant(scale, c, across)};
+        if constexpr (kRelu) {
+          v[4] = channel_constant(relu->mean, c, across);
+          v[5] = channel_constant(relu->scale, c, across);
+          v[6] = channel_constant(relu->shift, c, across);
+        }
+        return v;
+      };
+      elementwise<T>(
+          C, L, n0, n1, consts,
+          [&](std::size_t i, const std::array<B, 7>& kc) {
+            const B xv = B::load_unaligned(x + i);
+            B gv = B::load_unaligned(g + i);
+            if constexpr (kRelu) {
+              const B v = (xv - kc[4]) * kc[5] + kc[6];
+              gv = gv * xsimd::select(v > B(T(0)), B(T(1)), B(T(0)));
+            }
+            ((gv - kc[0] - (xv - kc[1]) * kc[2]) * kc[3]).store_unaligned(dx + i);
+          },
+          [&](std::size_t i, std::size_t c) {
+            T gv = g[i];
+            if constexpr (kRelu) gv = gv * relu_factor<T>(x[i], *relu, c);
+            dx[i] = (gv - gmean[c] - (x[i] - mean[c]) * k[c]) * scale[c];
+          });
+    };
+    if (relu != nullptr) run(std::true_type{});
+    else run(std::false_type{});
   }
 
   template <class T>

@@ -131,6 +131,16 @@ struct IndexKernels {
   void (*min_cols)(const T* x, std::size_t r, std::size_t stride, std::size_t n, T* v, std::int64_t* ix);
 };
 
+/// A ReLU after BatchNorm, fused into its passes: the normalisation's own y = (x - mean[c]) *
+/// scale[c] + shift[c] (in T, never fused) decides the mask, so the backward recomputes it from x
+/// instead of reading a saved output.
+template <class T>
+struct BnRelu {
+  const T* mean;
+  const T* scale;
+  const T* shift;
+};
+
 /// BatchNorm's loops (batchnorm.hpp) for x viewed as [N, C, L], over rows [n0, n1) of N.
 template <class T>
 struct BnKernels {
@@ -140,14 +150,17 @@ struct BnKernels {
   void (*channel_sums)(const T* x, std::size_t C, std::size_t L, std::size_t n0, std::size_t n1, std::size_t c0,
                        std::size_t c1, const double* mean, double* out);
   /// In the same order: sum_g[c - c0] = +0 + g + ..., dot[c - c0] = +0 + g * (x - mean[c]) + ...
+  /// With `relu`, g is first relu's gradient g * (y > 0 ? 1 : 0), y the normalisation's output.
   void (*grad_sums)(const T* g, const T* x, std::size_t C, std::size_t L, std::size_t n0, std::size_t n1,
-                    std::size_t c0, std::size_t c1, const double* mean, double* sum_g, double* dot);
-  /// y = (x - mean[c]) * scale[c] + shift[c] (never fused).
+                    std::size_t c0, std::size_t c1, const double* mean, const BnRelu<T>* relu, double* sum_g,
+                    double* dot);
+  /// y = (x - mean[c]) * scale[c] + shift[c] (never fused); with `relu`, then y < 0 ? 0 : y.
   void (*normalize)(const T* x, T* y, std::size_t C, std::size_t L, std::size_t n0, std::size_t n1, const T* mean,
-                    const T* scale, const T* shift);
-  /// dx = (g - gmean[c] - (x - mean[c]) * k[c]) * scale[c] (never fused).
+                    const T* scale, const T* shift, bool relu);
+  /// dx = (g - gmean[c] - (x - mean[c]) * k[c]) * scale[c] (never fused); with `relu`, g is first
+  /// relu's gradient as in grad_sums.
   void (*backward_dx)(const T* g, const T* x, T* dx, std::size_t C, std::size_t L, std::size_t n0, std::size_t n1,
-                      const T* gmean, const T* mean, const T* k, const T* scale);
+                      const T* gmean, const T* mean, const T* k, const T* scale, const BnRelu<T>* relu);
 };
 
 /// softmax / log_softmax along a dim that is not the last (softmax.hpp): one tile of r >= 1 rows

@@ -1,0 +1,123 @@
+// A Sequential's BatchNorm stage followed by a ReLU stage runs as one fused op
+// (BatchNormNd::forward_relu): the same bits as the two modules run one after the other, forward,
+// backward (relu's mask recomputed from the input), running statistics and create_graph.
+#include <catch2/catch.hpp>
+
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <sorix/autograd/node.hpp>
+#include <sorix/sorix.hpp>
+
+#include "support/gradcheck.hpp"
+
+using sorix::Shape;
+using sorix::Tensor;
+namespace nn = sorix::nn;
+using sorix::testing::randn_f64;
+
+namespace {
+
+bool same_bits(const Tensor& a, const Tensor& b) {
+  if (!a.defined() || !b.defined()) return a.defined() == b.defined();
+  if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
+  const Tensor ca = a.contiguous(), cb = b.contiguous();
+  const std::size_t bytes = static_cast<std::size_t>(a.numel()) * (a.dtype() == sorix::float32 ? 4 : 8);
+  const void* pa = a.dtype() == sorix::float32 ? static_cast<const void*>(ca.data_ptr<float>())
+                                               : static_cast<const void*>(ca.data_ptr<double>());
+  const void* pb = b.dtype() == sorix::float32 ? static_cast<const void*>(cb.data_ptr<float>())
+                                               : static_cast<const void*>(cb.data_ptr<double>());
+  return bytes == 0 || std::memcmp(pa, pb, bytes) == 0;
+}
+
+template <class BN>
+std::shared_ptr<BN> make_bn(std::int64_t C, bool affine, sorix::Dtype dtype) {
+  auto bn = std::make_shared<BN>(nn::BatchNormOptions(C).affine(affine).momentum(0.3), dtype);
+  if (affine) {  // weights of both signs and a bias, so that the mask cuts both ways
+    sorix::NoGradGuard no_grad;
+    bn->weight.copy_(randn_f64({C}, 21, false).to(dtype));
+    bn->bias.copy_(randn_f64({C}, 22, false).to(dtype));
+  }
+  return bn;
+}
+
+std::string grad_fn_name(const Tensor& t) { return t.grad_fn() ? t.grad_fn()->name() : std::string("(none)"); }
+
+// seq = Sequential(bn, ReLU) against bn2 then relu on a copy: outputs, every gradient and the
+// running statistics in the same bits, in training and then in eval.
+template <class BN>
+void check_fused(const Shape& shape, sorix::Dtype dtype, bool affine) {
+  const std::int64_t C = shape[1];
+  auto bn = make_bn<BN>(C, affine, dtype);
+  auto bn2 = make_bn<BN>(C, affine, dtype);
+  nn::Sequential seq(bn, nn::ReLU());
+  const Tensor weights = randn_f64(shape, 23, false).to(dtype);  // the loss's weights
+  for (bool training : {true, false}) {
+    INFO((training ? "training" : "eval"));
+    seq.train(training);
+    bn2->train(training);
+    Tensor x = (randn_f64(shape, training ? 24 : 25, false) * 2.0).to(dtype).requires_grad_();
+    Tensor x2 = x.detach().clone().requires_grad_();
+    Tensor out = seq(x);
+    Tensor out2 = sorix::relu((*bn2)(x2));
+    CHECK(grad_fn_name(out) == "BatchNormReluBackward");  // the fused op ran
+    CHECK(same_bits(out, out2));
+    (out * weights).sum().backward();
+    (out2 * weights).sum().backward();
+    CHECK(same_bits(x.grad(), x2.grad()));
+    if (affine) {
+      CHECK(same_bits(bn->weight.grad(), bn2->weight.grad()));
+      CHECK(same_bits(bn->bias.grad(), bn2->bias.grad()));
+    }
+    CHECK(same_bits(bn->running_mean, bn2->running_mean));
+    CHECK(same_bits(bn->running_var, bn2->running_var));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("Sequential runs BatchNorm + ReLU fused, in the bits of the two modules", "[nn][batchnorm]") {
+  for (auto dtype : {sorix::float32, sorix::float64}) {
+    for (bool affine : {true, false}) {
+      INFO(sorix::dtype_name(dtype) << (affine ? " affine" : " no affine"));
+      check_fused<nn::BatchNorm1d>({9, 5}, dtype, affine);
+      check_fused<nn::BatchNorm1d>({6, 4, 7}, dtype, affine);
+      check_fused<nn::BatchNorm2d>({5, 19, 6, 7}, dtype, affine);  // 16 + 3 channels: lane blocks and rest
+      check_fused<nn::BatchNorm3d>({3, 2, 3, 4, 5}, dtype, affine);
+      check_fused<nn::SyncBatchNorm>({4, 3, 10}, dtype, affine);
+    }
+  }
+}
+
+TEST_CASE("BatchNorm + ReLU fused: gradients under create_graph are the composite's", "[nn][batchnorm]") {
+  auto bn = make_bn<nn::BatchNorm2d>(3, true, sorix::float64);
+  auto bn2 = make_bn<nn::BatchNorm2d>(3, true, sorix::float64);
+  nn::Sequential seq(bn, nn::ReLU());
+  Tensor x = randn_f64({4, 3, 5, 5}, 31);
+  Tensor x2 = x.detach().clone().requires_grad_();
+  Tensor out = seq(x), out2 = sorix::relu((*bn2)(x2));
+  const Tensor gx = sorix::autograd::grad({(out * out).sum()}, {x}, {}, true)[0];
+  const Tensor gx2 = sorix::autograd::grad({(out2 * out2).sum()}, {x2}, {}, true)[0];
+  CHECK(same_bits(gx, gx2));
+  (gx * gx).sum().backward();
+  (gx2 * gx2).sum().backward();
+  CHECK(same_bits(x.grad(), x2.grad()));
+  CHECK(same_bits(bn->weight.grad(), bn2->weight.grad()));
+}
+
+TEST_CASE("Only exactly BatchNorm then exactly ReLU are fused", "[nn][batchnorm]") {
+  struct MyBatchNorm : nn::BatchNorm2d {  // may change forward: never fused
+    using nn::BatchNorm2d::BatchNorm2d;
+    Tensor forward(const Tensor& input) override { return nn::BatchNorm2d::forward(input) * 2.0; }
+  };
+  Tensor x = randn_f64({2, 3, 4, 4}, 41, false).to(sorix::float32).requires_grad_();
+  CHECK(grad_fn_name(nn::Sequential(nn::BatchNorm2d(3), nn::ReLU())(x)) == "BatchNormReluBackward");
+  CHECK(grad_fn_name(nn::Sequential(nn::BatchNorm2d(3), nn::LeakyReLU())(x)) != "BatchNormReluBackward");
+  CHECK(grad_fn_name(nn::Sequential(nn::ReLU(), nn::BatchNorm2d(3))(x)) == "BatchNormBackward");
+  CHECK(grad_fn_name(nn::Sequential(nn::BatchNorm2d(3))(x)) == "BatchNormBackward");
+  Tensor mine = nn::Sequential(MyBatchNorm(3), nn::ReLU())(x);
+  CHECK(grad_fn_name(mine) != "BatchNormReluBackward");
+  CHECK(same_bits(mine, sorix::relu(nn::BatchNorm2d(3)(x) * 2.0)));
+}
