@@ -3,7 +3,6 @@
 // backward (relu's mask recomputed from the input), running statistics and create_graph.
 #include <catch2/catch.hpp>
 
-#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,17 +19,7 @@ using sorix::testing::randn_f64;
 
 namespace {
 
-bool same_bits(const Tensor& a, const Tensor& b) {
-  if (!a.defined() || !b.defined()) return a.defined() == b.defined();
-  if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
-  const Tensor ca = a.contiguous(), cb = b.contiguous();
-  const std::size_t bytes = static_cast<std::size_t>(a.numel()) * (a.dtype() == sorix::float32 ? 4 : 8);
-  const void* pa = a.dtype() == sorix::float32 ? static_cast<const void*>(ca.data_ptr<float>())
-                                               : static_cast<const void*>(ca.data_ptr<double>());
-  const void* pb = b.dtype() == sorix::float32 ? static_cast<const void*>(cb.data_ptr<float>())
-                                               : static_cast<const void*>(cb.data_ptr<double>());
-  return bytes == 0 || std::memcmp(pa, pb, bytes) == 0;
-}
+bool same_bits(const Tensor& a, const Tensor& b) { return sorix::testing::bit_identical(a, b); }
 
 template <class BN>
 std::shared_ptr<BN> make_bn(std::int64_t C, bool affine, sorix::Dtype dtype) {
@@ -120,4 +109,17 @@ TEST_CASE("Only exactly BatchNorm then exactly ReLU are fused", "[nn][batchnorm]
   Tensor mine = nn::Sequential(MyBatchNorm(3), nn::ReLU())(x);
   CHECK(grad_fn_name(mine) != "BatchNormReluBackward");
   CHECK(same_bits(mine, sorix::relu(nn::BatchNorm2d(3)(x) * 2.0)));
+}
+
+TEST_CASE("BatchNorm + ReLU fused: the same bits at 1, 2 and 3 threads", "[nn][batchnorm]") {
+  const auto results = sorix::testing::at_thread_counts({1, 2, 3}, [] {
+    auto bn = make_bn<nn::BatchNorm2d>(19, true, sorix::float32);
+    nn::Sequential seq(bn, nn::ReLU());
+    Tensor x = (randn_f64({70, 19, 6, 7}, 51, false) * 2.0).to(sorix::float32).requires_grad_();  // 3 batch chunks
+    Tensor out = seq(x);
+    (out * randn_f64({70, 19, 6, 7}, 52, false).to(sorix::float32)).sum().backward();
+    return std::vector<Tensor>{out, x.grad(), bn->weight.grad(), bn->bias.grad(), bn->running_var};
+  });
+  for (std::size_t t = 1; t < results.size(); ++t)
+    for (std::size_t k = 0; k < results[0].size(); ++k) CHECK(same_bits(results[t][k], results[0][k]));
 }
