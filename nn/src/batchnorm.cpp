@@ -145,14 +145,11 @@ Tensor batch_norm_flat(const Tensor& input, const Tensor& running_mean, const Te
                gb = bias.defined() && bias.requires_grad();
     autograd::record(
         y, relu ? "BatchNormReluBackward" : "BatchNormBackward", {input, weight, bias},
-        [sx = autograd::SavedTensor(input), sw = autograd::SavedTensor(weight),
-         sy = relu ? autograd::SavedTensor::output(y) : autograd::SavedTensor(), saved, d, training, eps, gx, gw, gb,
+        [sx = autograd::SavedTensor(input), sw = autograd::SavedTensor(weight), saved, d, training, eps, gx, gw, gb,
          xs, reducer, relu](const Tensor& grad) -> std::vector<Tensor> {
           Tensor x = sx.unpack("batch_norm"), w = sw.unpack("batch_norm");
           Tensor g = grad.dtype() == x.dtype() ? grad : grad.to(x.dtype());
           if (autograd::grad_enabled()) {
-            // relu's gradient as relu records it (y > 0 exactly where relu's output is > 0).
-            if (relu) g = g * sy.unpack("batch_norm").gt(0.0);
             check(reducer == nullptr, "sync_batch_norm", "create_graph is not supported across ranks");
             // create_graph: the same formulas as recorded Tensor ops (statistics recomputed from x
             // in training, so they carry x's dependence).
@@ -162,6 +159,25 @@ Tensor batch_norm_flat(const Tensor& input, const Tensor& running_mean, const Te
             for (std::size_t k = 2; k < xs.size(); ++k) {
               bshape.push_back(1);
               dims.push_back(static_cast<std::int64_t>(k));
+            }
+            if (relu) {
+              // relu's gradient as relu records it, g * (y > 0); y recomputed from x by separate
+              // ops with the forward's constants (the normalisation's bits).
+              Tensor y_mean, y_scale, y_shift;
+              detail::visit_floating(x.dtype(), "batch_norm", [&](auto tag) {
+                using T = typename decltype(tag)::type;
+                std::vector<T> b(d.C);
+                for (std::size_t c = 0; c < d.C; ++c) b[c] = static_cast<T>(saved->shift[c]);
+                const auto nc = kernels::bn::normalize_constants<T>(
+                    d.C, *saved, w.defined() ? sorix::detail::flat<T>(w) : nullptr, b.data());
+                const auto channels = [&](const std::vector<T>& v) {
+                  return reshape(tensor(std::vector<double>(v.begin(), v.end()), {C}, x.dtype()), bshape);
+                };
+                y_mean = channels(nc.mean);
+                y_scale = channels(nc.scale);
+                y_shift = channels(nc.shift);
+              });
+              g = g * ((x.detach() - y_mean) * y_scale + y_shift).gt(0.0);
             }
             Tensor mean, invstd;
             if (training) {
@@ -260,7 +276,9 @@ Tensor BatchNormNd<D>::forward(const Tensor& input) {
 
 template <std::size_t D>
 Tensor BatchNormNd<D>::forward_relu(const Tensor& input) {
-  return forward_checked(input, false, true);
+  // SyncBatchNorm takes any input [N, C, *], as its forward does.
+  const bool any_rank = dynamic_cast<const SyncBatchNorm*>(this) != nullptr;
+  return forward_checked(input, any_rank, true);
 }
 
 template <std::size_t D>

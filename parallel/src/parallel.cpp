@@ -1,10 +1,7 @@
 // The library-owned task arena and thread-count control.
 #include "sorix/parallel/parallel.hpp"
 
-#include <tbb/blocked_range.h>
 #include <tbb/global_control.h>
-#include <tbb/parallel_for.h>
-#include <tbb/parallel_reduce.h>
 #include <tbb/task_arena.h>
 
 #include <atomic>
@@ -15,15 +12,20 @@
 #include <string>
 #include <thread>
 
+#include "tbb_loops.hpp"
+
 // ThreadSanitizer builds (make test-tsan): Debian's libtbb is not instrumented, so TSan cannot see
-// how TBB hands a task to a worker or how the caller learns that every task is done. This file,
-// the only one that instantiates TBB's inline header code (the partitioner's split tree, the task
-// objects, the wait and task-group contexts on the caller's stack), is compiled without
-// instrumentation in those builds (parallel/CMakeLists.txt), like libtbb itself: TSan would see
-// only half of TBB's hand-offs otherwise, e.g. a worker's atomic release of a wait context on the
-// caller's stack but not the caller's wait, and report the caller's later reuse of that stack.
-// The edges TBB guarantees are stated instead with the annotations below (SORIX_TSAN_ANNOTATIONS).
-#ifdef SORIX_TSAN_ANNOTATIONS
+// how TBB hands a task to a worker or how the caller learns that every task is done. TBB's inline
+// loop code is compiled, uninstrumented too, in tbb_loops.cpp alone; the edges TBB guarantees are
+// stated here with annotations, inside the callbacks the loops run.
+#if defined(__SANITIZE_THREAD__)
+#define SORIX_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SORIX_TSAN 1
+#endif
+#endif
+#ifdef SORIX_TSAN
 extern "C" void __tsan_acquire(void* addr);
 extern "C" void __tsan_release(void* addr);
 #endif
@@ -48,12 +50,12 @@ struct TsanEdges {
     Join& operator=(const Join&) = delete;
   };
   static void annotate_release([[maybe_unused]] void* p) {
-#ifdef SORIX_TSAN_ANNOTATIONS
+#ifdef SORIX_TSAN
     __tsan_release(p);
 #endif
   }
   static void annotate_acquire([[maybe_unused]] void* p) {
-#ifdef SORIX_TSAN_ANNOTATIONS
+#ifdef SORIX_TSAN
     __tsan_acquire(p);
 #endif
   }
@@ -156,20 +158,14 @@ void run_chunks(std::size_t num_chunks, const std::function<void(std::size_t)>& 
   // After the tasks, also when one threw: TBB waits for every task before it rethrows, and the
   // caller then destroys what the tasks read.
   const TsanEdges::Join join(job.edges);
-  Job* const pjob = &job;
-  arena->execute([&] {
-    // A task runs a range of whole chunks, each with its own fixed boundaries, so neither which
-    // thread runs a chunk nor how chunks are grouped into tasks changes a result. The auto
-    // partitioner groups them (a few ranges per thread, split further only when a thread steals):
-    // one chunk per task cost 8-15% on large sums at 2 threads (examples/bench_determinism).
-    tbb::parallel_for(
-        tbb::blocked_range<std::size_t>(0, num_chunks, 1),
-        [pjob](const tbb::blocked_range<std::size_t>& r) {
-          TsanEdges::Task task(pjob->edges);
-          for (std::size_t c = r.begin(); c != r.end(); ++c) (*pjob->body)(c);
-        },
-        tbb::auto_partitioner());
-  });
+  tbb_for(
+      *arena, num_chunks,
+      [](void* ctx, std::size_t begin, std::size_t end) {
+        Job* j = static_cast<Job*>(ctx);
+        TsanEdges::Task task(j->edges);
+        for (std::size_t c = begin; c != end; ++c) (*j->body)(c);
+      },
+      &job);
 }
 }  // namespace detail
 
@@ -185,7 +181,6 @@ template <class T>
 T scheduler_reduce(std::size_t n, std::size_t grain, T identity, const std::function<T(std::size_t, std::size_t)>& reduce,
                    const std::function<T(T, T)>& combine) {
   std::shared_ptr<tbb::task_arena> arena = current_arena();
-  T result = identity;
   struct Job {
     TsanEdges edges;
     const std::function<T(std::size_t, std::size_t)>* reduce;
@@ -195,21 +190,19 @@ T scheduler_reduce(std::size_t n, std::size_t grain, T identity, const std::func
   // After the tasks, also when one threw: TBB waits for every task before it rethrows, and the
   // caller then destroys what the tasks read.
   const TsanEdges::Join join(job.edges);
-  Job* const pjob = &job;
-  arena->execute([&] {
-    result = tbb::parallel_reduce(
-        tbb::blocked_range<std::size_t>(0, n, grain), identity,
-        [pjob](const tbb::blocked_range<std::size_t>& r, T acc) {
-          TsanEdges::Task task(pjob->edges);
-          return (*pjob->combine)(acc, (*pjob->reduce)(r.begin(), r.end()));
-        },
-        [pjob](T a, T b) {
-          TsanEdges::Task task(pjob->edges);  // joins run on workers too
-          return (*pjob->combine)(a, b);
-        },
-        tbb::auto_partitioner());
-  });
-  return result;
+  return tbb_reduce<T>(
+      *arena, n, grain, identity,
+      [](void* ctx, std::size_t begin, std::size_t end, T acc) {
+        Job* j = static_cast<Job*>(ctx);
+        TsanEdges::Task task(j->edges);
+        return (*j->combine)(acc, (*j->reduce)(begin, end));
+      },
+      [](void* ctx, T a, T b) {
+        Job* j = static_cast<Job*>(ctx);
+        TsanEdges::Task task(j->edges);  // joins run on workers too
+        return (*j->combine)(a, b);
+      },
+      &job);
 }
 template float scheduler_reduce<float>(std::size_t, std::size_t, float, const std::function<float(std::size_t, std::size_t)>&,
                                        const std::function<float(float, float)>&);

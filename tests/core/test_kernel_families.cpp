@@ -314,6 +314,64 @@ void check_batchnorm_tables() {
   }
 }
 
+// A fused ReLU on values built to hit its edges: y exactly +0 and -0 (x equal to the mean with a
+// zero or negative-zero shift, a zero scale), infinite and NaN x, and infinite, NaN and -0
+// gradients. Every table's fused loops against relu's definition around the baseline's plain
+// loops, bit for bit (any NaN equal to any NaN).
+template <class T>
+void check_batchnorm_relu_edges() {
+  const auto tables = runnable_tables();
+  const auto& base = kernels::bn_kernels<T>(*tables.front());
+  const T inf = std::numeric_limits<T>::infinity(), nan = std::numeric_limits<T>::quiet_NaN();
+  for (std::size_t L : {1, 8, 13}) {
+    const std::size_t N = 3, C = 19;
+    auto mean = smooth_values<T>(C, 1), scale = smooth_values<T>(C, 2), shift = smooth_values<T>(C, 3);
+    for (std::size_t c = 0; c < C; c += 3) shift[c] = c % 2 ? T(-0.0) : T(0);
+    scale[5] = T(0);
+    const auto meand = smooth_values<double>(C, 4);
+    const auto gmean = smooth_values<T>(C, 5), kk = smooth_values<T>(C, 6);
+    auto x = smooth_values<T>(N * C * L, static_cast<std::uint32_t>(L));
+    auto g = smooth_values<T>(N * C * L, static_cast<std::uint32_t>(L + 9));
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      const std::size_t c = (i / L) % C;
+      if (i % 4 == 1) x[i] = mean[c];  // y = shift: +0 or -0 on every third channel
+      if (i % 23 == 7) x[i] = i % 2 ? inf : -inf;
+      if (i % 29 == 11) x[i] = nan;
+      if (i % 17 == 3) g[i] = i % 2 ? inf : -inf;
+      if (i % 19 == 5) g[i] = nan;
+      if (i % 13 == 2) g[i] = T(-0.0);
+    }
+    const kernels::BnRelu<T> relu{mean.data(), scale.data(), shift.data()};
+    struct Out {
+      std::vector<double> sum_g, dot;
+      std::vector<T> y, dx;
+    };
+    const auto run = [&](const kernels::BnKernels<T>& k, const std::vector<T>& grad, const kernels::BnRelu<T>* r) {
+      Out o{std::vector<double>(C), std::vector<double>(C), std::vector<T>(x.size()), std::vector<T>(x.size())};
+      k.grad_sums(grad.data(), x.data(), C, L, 0, N, 0, C, meand.data(), r, o.sum_g.data(), o.dot.data());
+      k.normalize(x.data(), o.y.data(), C, L, 0, N, mean.data(), scale.data(), shift.data(), r != nullptr);
+      k.backward_dx(grad.data(), x.data(), o.dx.data(), C, L, 0, N, gmean.data(), mean.data(), kk.data(), scale.data(),
+                    r);
+      return o;
+    };
+    const Out plain = run(base, g, nullptr);
+    std::vector<T> y_def = plain.y, g_def = g;
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      if (plain.y[i] < T(0)) y_def[i] = T(0);
+      g_def[i] = g[i] * (plain.y[i] > T(0) ? T(1) : T(0));
+    }
+    const Out def = run(base, g_def, nullptr);
+    for (const auto* t : tables) {
+      const Out o = run(kernels::bn_kernels<T>(*t), g, &relu);
+      INFO(t->name << ", L " << L);
+      CHECK(same_bits_or_both_nan(o.y, y_def));
+      CHECK(same_bits_or_both_nan(o.sum_g, def.sum_g));
+      CHECK(same_bits_or_both_nan(o.dot, def.dot));
+      CHECK(same_bits_or_both_nan(o.dx, def.dx));
+    }
+  }
+}
+
 // softmax along a dim that is not the last, on tiles of ragged widths, with NaN, infinities and
 // ties in the columns: every table against the baseline table.
 template <class T>
@@ -670,6 +728,12 @@ TEST_CASE("max pooling's 2 x 2 windows match the rule written out in every table
 TEST_CASE("BatchNorm's loops give the baseline table's bits in every table", "[kernels][batchnorm]") {
   check_batchnorm_tables<float>();
   check_batchnorm_tables<double>();
+}
+
+TEST_CASE("BatchNorm's fused ReLU on signed zeros, infinities and NaN is relu's definition in every table",
+          "[kernels][batchnorm]") {
+  check_batchnorm_relu_edges<float>();
+  check_batchnorm_relu_edges<double>();
 }
 
 TEST_CASE("softmax along a dim that is not the last gives the baseline table's bits in every table",

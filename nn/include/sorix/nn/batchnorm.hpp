@@ -87,7 +87,7 @@ class BatchNormNd : public Module {
   /// recomputed from the input in the backward, not read from a saved output): two passes over
   /// the activations fewer forward, three fewer backward. Sequential runs a BatchNorm stage
   /// followed by a ReLU stage through it.
-  virtual Tensor forward_relu(const Tensor& input);
+  Tensor forward_relu(const Tensor& input);
   std::string name() const override { return D == 1 ? "BatchNorm1d" : D == 2 ? "BatchNorm2d" : "BatchNorm3d"; }
   /// "128, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True" (PyTorch's text).
   std::string extra_repr() const override;
@@ -127,7 +127,6 @@ class SyncBatchNorm : public BatchNormNd<1> {
   }
   explicit SyncBatchNorm(std::int64_t num_features) : SyncBatchNorm(BatchNormOptions(num_features)) {}
   Tensor forward(const Tensor& input) override { return forward_checked(input, true); }
-  Tensor forward_relu(const Tensor& input) override { return forward_checked(input, true, true); }
   std::string name() const override { return "SyncBatchNorm"; }
 };
 
