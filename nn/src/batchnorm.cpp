@@ -4,11 +4,13 @@
 
 #include <cmath>
 #include <memory>
+#include <optional>
 #include <sstream>
 
 #include "sorix_autograd/ops_internal.hpp"
 #include "sorix_core/kernels/batchnorm.hpp"
 #include "sorix/nn/init.hpp"
+#include "sorix/nn/pooling.hpp"
 
 namespace sorix::nn {
 
@@ -28,8 +30,9 @@ struct BnGrads {
 template <class T>
 BnGrads bn_backward(const T* g, const T* x, const T* w, const BnDims& d, const BnSaved& s, bool training,
                     bool need_x, bool need_w, bool need_b, const Shape& xshape, parallel::BatchReducer* reducer,
-                    bool relu) {
-  // A fused ReLU: g is relu's gradient first, its mask recomputed from x with the forward's constants.
+                    bool relu, const kernels::BnPool* pool) {
+  // A fused ReLU: g is relu's gradient first, its mask recomputed from x with the forward's constants
+  // (a fused pool: g is the pooled gradient, its winners recomputed too).
   std::vector<T> bias(relu ? d.C : 0);
   for (std::size_t c = 0; c < bias.size(); ++c) bias[c] = static_cast<T>(s.shift[c]);
   const kernels::bn::NormalizeConstants<T> nc =
@@ -37,7 +40,7 @@ BnGrads bn_backward(const T* g, const T* x, const T* w, const BnDims& d, const B
   const kernels::BnRelu<T> mask = nc.relu();
   const kernels::BnRelu<T>* gate = relu ? &mask : nullptr;
   std::vector<double> sum_g(d.C, 0.0), dot(d.C, 0.0);
-  kernels::bn::backward_sums(g, x, d, s, sum_g.data(), dot.data(), training ? reducer : nullptr, gate);
+  kernels::bn::backward_sums(g, x, d, s, sum_g.data(), dot.data(), training ? reducer : nullptr, gate, pool);
   BnGrads r;
   const auto C = static_cast<std::int64_t>(d.C);
   if (need_b) {
@@ -50,7 +53,8 @@ BnGrads bn_backward(const T* g, const T* x, const T* w, const BnDims& d, const B
   }
   if (need_x) {
     r.dx = empty(xshape, dtype_of_v<T>);
-    kernels::bn::backward_dx(g, x, w, d, s, sum_g.data(), dot.data(), training, sorix::detail::flat<T>(r.dx), gate);
+    kernels::bn::backward_dx(g, x, w, d, s, sum_g.data(), dot.data(), training, sorix::detail::flat<T>(r.dx), gate,
+                             pool);
   }
   return r;
 }
@@ -69,12 +73,25 @@ namespace functional {
 
 namespace {
 // relu: the ReLU after it fused in (relu(batch_norm(...)) in the same bits, two passes fewer
-// forward and three backward; BatchNorm + ReLU stages of a Sequential run this).
+// forward and three backward; BatchNorm + ReLU stages of a Sequential run this). pool (with
+// relu): a 2 x 2 max pool with stride 2 after it, fused too (max_pool2d(relu(batch_norm(...)), 2)
+// in the same bits: only the pooled output is written, and the backward rebuilds the pool's
+// gradient from the pooled one and x; BatchNorm + ReLU + MaxPool2d(2) stages run this).
 Tensor batch_norm_flat(const Tensor& input, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
-                  const Tensor& bias, bool training, double momentum, double eps, bool sync = false, bool relu = false) {
+                       const Tensor& bias, bool training, double momentum, double eps, bool sync = false,
+                       bool relu = false, bool pool = false) {
   detail::check_defined(input, "batch_norm");
   const Shape xs = input.shape();
   check(xs.size() >= 2, "batch_norm", "expected an input of at least 2 dims [N, C, *], got shape ", xs);
+  std::optional<kernels::BnPool> window;
+  Shape ys = xs;
+  if (pool) {
+    check(relu && xs.size() == 4 && xs[2] >= 2 && xs[3] >= 2, "batch_norm + relu + max_pool2d",
+          "expected a 4D input [N, C, H, W] with H, W >= 2 (a 2 x 2 pool), got shape ", xs);
+    window = kernels::BnPool{static_cast<std::size_t>(xs[2]), static_cast<std::size_t>(xs[3]), nullptr};
+    ys[2] = xs[2] / 2;
+    ys[3] = xs[3] / 2;
+  }
   check(is_floating(input.dtype()), "batch_norm", "expected a float32 or float64 input, got ",
         dtype_name(input.dtype()));
   check(eps >= 0.0, "batch_norm", "eps must be >= 0, got ", eps);
@@ -103,7 +120,12 @@ Tensor batch_norm_flat(const Tensor& input, const Tensor& running_mean, const Te
   auto saved = std::make_shared<BnSaved>();
   saved->mean.assign(d.C, 0.0);
   saved->invstd.assign(d.C, 0.0);
-  Tensor y = empty(xs, input.dtype());
+  const bool record = autograd::needs_grad({&input, &weight, &bias});
+  if (window && record) {  // the pool's winners, for the backward
+    saved->winners.resize(d.N * d.C * window->pooled());
+    window->winners = saved->winners.data();
+  }
+  Tensor y = empty(ys, input.dtype());
   detail::visit_floating(input.dtype(), "batch_norm", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* x = sorix::detail::flat<T>(input);
@@ -133,20 +155,21 @@ Tensor batch_norm_flat(const Tensor& input, const Tensor& running_mean, const Te
     }
     const T* b = bias.defined() ? sorix::detail::flat<T>(bias) : nullptr;
     normalize(x, sorix::detail::flat<T>(y), d, *saved, weight.defined() ? sorix::detail::flat<T>(weight) : nullptr, b,
-              relu);
+              relu, window ? &*window : nullptr);
     if (relu) {
       saved->shift.assign(d.C, 0.0);
       for (std::size_t c = 0; c < d.C && b != nullptr; ++c) saved->shift[c] = static_cast<double>(b[c]);
     }
   });
 
-  if (autograd::needs_grad({&input, &weight, &bias})) {
+  if (record) {
     const bool gx = input.requires_grad(), gw = weight.defined() && weight.requires_grad(),
                gb = bias.defined() && bias.requires_grad();
     autograd::record(
-        y, relu ? "BatchNormReluBackward" : "BatchNormBackward", {input, weight, bias},
+        y, pool ? "BatchNormReluMaxPoolBackward" : relu ? "BatchNormReluBackward" : "BatchNormBackward",
+        {input, weight, bias},
         [sx = autograd::SavedTensor(input), sw = autograd::SavedTensor(weight), saved, d, training, eps, gx, gw, gb,
-         xs, reducer, relu](const Tensor& grad) -> std::vector<Tensor> {
+         xs, reducer, relu, window](const Tensor& grad) -> std::vector<Tensor> {
           Tensor x = sx.unpack("batch_norm"), w = sw.unpack("batch_norm");
           Tensor g = grad.dtype() == x.dtype() ? grad : grad.to(x.dtype());
           if (autograd::grad_enabled()) {
@@ -177,7 +200,14 @@ Tensor batch_norm_flat(const Tensor& input, const Tensor& running_mean, const Te
                 y_scale = channels(nc.scale);
                 y_shift = channels(nc.shift);
               });
-              g = g * ((x.detach() - y_mean) * y_scale + y_shift).gt(0.0);
+              const Tensor y_pre = (x.detach() - y_mean) * y_scale + y_shift;
+              if (window) {
+                // The pool's gradient as max_pool2d records it: the backward of a max_pool2d over
+                // relu's output (recomputed, not differentiated), applied to g as a recorded scatter.
+                const Tensor pooled = max_pool2d(sorix::relu(y_pre).requires_grad_(), MaxPool2dFuncOptions(2));
+                g = pooled.grad_fn()->apply(g)[0];
+              }
+              g = g * y_pre.gt(0.0);
             }
             Tensor mean, invstd;
             if (training) {
@@ -202,7 +232,7 @@ Tensor batch_norm_flat(const Tensor& input, const Tensor& running_mean, const Te
           BnGrads r = detail::visit_floating(x.dtype(), "batch_norm", [&](auto tag) {
             using T = typename decltype(tag)::type;
             return bn_backward<T>(sorix::detail::flat<T>(g), sorix::detail::flat<T>(x), w.defined() ? sorix::detail::flat<T>(w) : nullptr, d,
-                                  *saved, training, gx, gw, gb, xs, reducer, relu);
+                                  *saved, training, gx, gw, gb, xs, reducer, relu, window ? &*window : nullptr);
           });
           return {r.dx, r.dw, r.db};
         });
@@ -282,7 +312,13 @@ Tensor BatchNormNd<D>::forward_relu(const Tensor& input) {
 }
 
 template <std::size_t D>
-Tensor BatchNormNd<D>::forward_checked(const Tensor& input, bool any_rank, bool relu) {
+Tensor BatchNormNd<D>::forward_relu_pool(const Tensor& input) {
+  const bool any_rank = dynamic_cast<const SyncBatchNorm*>(this) != nullptr;
+  return forward_checked(input, any_rank, true, true);
+}
+
+template <std::size_t D>
+Tensor BatchNormNd<D>::forward_checked(const Tensor& input, bool any_rank, bool relu, bool pool) {
   detail::check_defined(input, layer_name(D));
   const Shape xs = input.shape();
   const bool rank_ok = any_rank ? xs.size() >= 2 : D == 1 ? (xs.size() == 2 || xs.size() == 3) : xs.size() == D + 2;
@@ -302,7 +338,7 @@ Tensor BatchNormNd<D>::forward_checked(const Tensor& input, bool any_rank, bool 
   const bool batch_stats = is_training() || !options_.track_running_stats();
   const auto flat = [](const Tensor& t) { return sorix::detail::contiguous_or_undefined(t); };
   Tensor y = functional::batch_norm_flat(flat(input), flat(running_mean), flat(running_var), flat(weight), flat(bias),
-                                         batch_stats, factor, options_.eps(), sync_, relu);
+                                         batch_stats, factor, options_.eps(), sync_, relu, pool);
   if (update) {  // counted only once the step succeeded
     *tracked += 1;
     ++num_batches_tracked.impl()->storage->version;

@@ -6,6 +6,7 @@
 #include "sorix/core/error.hpp"
 #include "sorix/nn/activation.hpp"
 #include "sorix/nn/batchnorm.hpp"
+#include "sorix/nn/pooling.hpp"
 
 namespace sorix::nn {
 
@@ -30,15 +31,39 @@ bool batchnorm_relu(Module& m, Tensor& x) {
   else return false;
   return true;
 }
+
+// Exactly MaxPool2d with a 2 x 2 window, stride 2, no padding or dilation, floor mode.
+bool is_pool_2x2(const Module& m) {
+  if (typeid(m) != typeid(MaxPool2d)) return false;
+  const MaxPool2dOptions& o = static_cast<const MaxPool2d&>(m).options();
+  for (std::size_t i = 0; i < 2; ++i) {
+    if (o.kernel_size()[i] != 2 || o.stride()[i] != 2 || o.padding()[i] != 0 || o.dilation()[i] != 1) return false;
+  }
+  return !o.ceil_mode();
+}
+
+// x = max_pool2d(relu(m(x)), 2) as BatchNormNd::forward_relu_pool when m is exactly BatchNorm2d or
+// SyncBatchNorm and x is [N, C, H, W] with H, W >= 2; false, x untouched, otherwise (the stages
+// then run one by one, with their own checks).
+bool batchnorm_relu_pool(Module& m, Tensor& x) {
+  if (!x.defined() || x.dim() != 4 || x.shape()[2] < 2 || x.shape()[3] < 2) return false;
+  const std::type_info& t = typeid(m);
+  if (t == typeid(BatchNorm2d)) x = static_cast<BatchNorm2d&>(m).forward_relu_pool(x);
+  else if (t == typeid(SyncBatchNorm)) x = static_cast<BatchNorm1d&>(m).forward_relu_pool(x);
+  else return false;
+  return true;
+}
 }  // namespace
 
 Tensor Sequential::forward(const Tensor& input) {
   Tensor x = input;
   const auto& stages = named_children();
   for (std::size_t i = 0; i < stages.size(); ++i) {
-    // A BatchNorm stage followed by exactly ReLU runs as one fused op.
+    // A BatchNorm stage followed by exactly ReLU (and MaxPool2d(2)) runs as one fused op.
     const bool relu_next = i + 1 < stages.size() && typeid(*stages[i + 1].second) == typeid(ReLU);
-    if (relu_next && batchnorm_relu(*stages[i].second, x)) ++i;
+    const bool pool_next = relu_next && i + 2 < stages.size() && is_pool_2x2(*stages[i + 2].second);
+    if (pool_next && batchnorm_relu_pool(*stages[i].second, x)) i += 2;
+    else if (relu_next && batchnorm_relu(*stages[i].second, x)) ++i;
     else x = stages[i].second->forward(x);
   }
   return x;

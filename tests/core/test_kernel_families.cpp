@@ -260,15 +260,16 @@ void check_batchnorm_tables() {
               std::vector<T>(x.size(), T(9))};
         k.channel_sums(x.data(), C, L, n0, n1, c0, c1, nullptr, o.sums.data());
         k.channel_sums(x.data(), C, L, n0, n1, c0, c1, meand.data(), o.sq.data());
-        k.grad_sums(grad.data(), x.data(), C, L, n0, n1, c0, c1, meand.data(), nullptr, o.sum_g.data(), o.dot.data());
-        k.grad_sums(grad.data(), x.data(), C, L, n0, n1, c0, c1, meand.data(), &relu, o.sum_g_relu.data(),
-                    o.dot_relu.data());
-        k.normalize(x.data(), o.y.data(), C, L, n0, n1, mean.data(), scale.data(), shift.data(), false);
-        k.normalize(x.data(), o.y_relu.data(), C, L, n0, n1, mean.data(), scale.data(), shift.data(), true);
+        k.grad_sums(grad.data(), x.data(), C, L, n0, n1, c0, c1, meand.data(), nullptr, nullptr, o.sum_g.data(),
+                    o.dot.data());
+        k.grad_sums(grad.data(), x.data(), C, L, n0, n1, c0, c1, meand.data(), &relu, nullptr,
+                    o.sum_g_relu.data(), o.dot_relu.data());
+        k.normalize(x.data(), o.y.data(), C, L, n0, n1, mean.data(), scale.data(), shift.data(), false, nullptr);
+        k.normalize(x.data(), o.y_relu.data(), C, L, n0, n1, mean.data(), scale.data(), shift.data(), true, nullptr);
         k.backward_dx(grad.data(), x.data(), o.dx.data(), C, L, n0, n1, gmean.data(), mean.data(), kk.data(),
-                      scale.data(), nullptr);
+                      scale.data(), nullptr, nullptr);
         k.backward_dx(grad.data(), x.data(), o.dx_relu.data(), C, L, n0, n1, gmean.data(), mean.data(), kk.data(),
-                      scale.data(), &relu);
+                      scale.data(), &relu, nullptr);
         return o;
       };
       const Out ref = run(base, g);
@@ -348,10 +349,10 @@ void check_batchnorm_relu_edges() {
     };
     const auto run = [&](const kernels::BnKernels<T>& k, const std::vector<T>& grad, const kernels::BnRelu<T>* r) {
       Out o{std::vector<double>(C), std::vector<double>(C), std::vector<T>(x.size()), std::vector<T>(x.size())};
-      k.grad_sums(grad.data(), x.data(), C, L, 0, N, 0, C, meand.data(), r, o.sum_g.data(), o.dot.data());
-      k.normalize(x.data(), o.y.data(), C, L, 0, N, mean.data(), scale.data(), shift.data(), r != nullptr);
+      k.grad_sums(grad.data(), x.data(), C, L, 0, N, 0, C, meand.data(), r, nullptr, o.sum_g.data(), o.dot.data());
+      k.normalize(x.data(), o.y.data(), C, L, 0, N, mean.data(), scale.data(), shift.data(), r != nullptr, nullptr);
       k.backward_dx(grad.data(), x.data(), o.dx.data(), C, L, 0, N, gmean.data(), mean.data(), kk.data(), scale.data(),
-                    r);
+                    r, nullptr);
       return o;
     };
     const Out plain = run(base, g, nullptr);

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <type_traits>
 #include <vector>
 
@@ -76,6 +77,8 @@ struct BnSaved {
   /// With a fused ReLU: the bias the forward normalised with (exact in double), so that the
   /// backward recomputes the forward's y, and its mask, bit for bit.
   std::vector<double> shift;
+  /// With a fused pool: the forward's winner codes, one per window (table.hpp's BnPool).
+  std::vector<std::uint8_t> winners;
 };
 
 /// The normalisation's per-channel constants in T: y = (x - mean) * scale + shift.
@@ -119,23 +122,27 @@ void batch_stats(const T* x, const BnDims& d, double eps, BnSaved& s, std::vecto
   }
 }
 
-// y = (x - mean) * (invstd * w) + b; with `relu`, then y < 0 ? 0 : y (relu's own bits).
+// y = (x - mean) * (invstd * w) + b; with `relu`, then y < 0 ? 0 : y (relu's own bits); with
+// `pool` (and relu), y is [N, C, OH * OW]: the 2 x 2 windows' maxima of those.
 template <class T>
-void normalize(const T* x, T* y, const BnDims& d, const BnSaved& s, const T* w, const T* b, bool relu = false) {
+void normalize(const T* x, T* y, const BnDims& d, const BnSaved& s, const T* w, const T* b, bool relu = false,
+               const BnPool* pool = nullptr) {
   const NormalizeConstants<T> nc = normalize_constants<T>(d.C, s, w, b);
   const auto& k = bn_kernels<T>(active());
   for_row_blocks(d, [&](std::size_t n0, std::size_t n1) {
-    k.normalize(x, y, d.C, d.L, n0, n1, nc.mean.data(), nc.scale.data(), nc.shift.data(), relu);
+    k.normalize(x, y, d.C, d.L, n0, n1, nc.mean.data(), nc.scale.data(), nc.shift.data(), relu, pool);
   });
 }
 
 /// The backward's per-channel batch sums: sum_g[c] = sum g, dot[c] = sum g * (x - mean), each
 /// by the batch tree in the order of accumulate (both in one walk, the same bits). With a reducer
 /// (SyncBatchNorm) they are finished across the ranks. With `relu` (a fused ReLU), g is first
-/// relu's gradient, its mask recomputed from x.
+/// relu's gradient, its mask recomputed from x; with `pool` too, g is the pooled gradient and
+/// the pool's backward comes first (table.hpp, BnKernels::grad_sums).
 template <class T>
 void backward_sums(const T* g, const T* x, const BnDims& d, const BnSaved& s, double* sum_g, double* dot,
-                   parallel::BatchReducer* reducer = nullptr, const BnRelu<T>* relu = nullptr) {
+                   parallel::BatchReducer* reducer = nullptr, const BnRelu<T>* relu = nullptr,
+                   const BnPool* pool = nullptr) {
   constexpr std::size_t kChunk = parallel::kBatchChunk;
   if (d.M() > 0) {
     const auto& k = bn_kernels<T>(active());
@@ -144,7 +151,8 @@ void backward_sums(const T* g, const T* x, const BnDims& d, const BnSaved& s, do
       ChunkTree<double> tree(2 * w);  // [sum_g of the block's channels, dot of them]
       for (std::size_t n0 = 0; n0 < d.N; n0 += kChunk) {
         double* node = tree.next();
-        k.grad_sums(g, x, d.C, d.L, n0, std::min(d.N, n0 + kChunk), c0, c1, s.mean.data(), relu, node, node + w);
+        k.grad_sums(g, x, d.C, d.L, n0, std::min(d.N, n0 + kChunk), c0, c1, s.mean.data(), relu, pool, node,
+                    node + w);
         tree.push();
       }
       std::vector<double> root(2 * w);
@@ -160,10 +168,12 @@ void backward_sums(const T* g, const T* x, const BnDims& d, const BnSaved& s, do
 }
 
 /// dx = (g - sum_g / M - (x - mean) * k) * invstd * w with k = dot * invstd^2 / M (training), or
-/// dx = g * invstd * w (eval); with `relu`, g is first relu's gradient as in backward_sums.
+/// dx = g * invstd * w (eval); with `relu` (and `pool`), g is first relu's (and the pool's)
+/// gradient as in backward_sums.
 template <class T>
 void backward_dx(const T* g, const T* x, const T* w, const BnDims& d, const BnSaved& s, const double* sum_g,
-                 const double* dot, bool training, T* dx, const BnRelu<T>* relu = nullptr) {
+                 const double* dot, bool training, T* dx, const BnRelu<T>* relu = nullptr,
+                 const BnPool* pool = nullptr) {
   std::vector<T> mean(d.C), scale(d.C), gmean(d.C), k(d.C);
   const double inv_m = d.count() > 0 ? 1.0 / d.count() : 0.0;
   for (std::size_t c = 0; c < d.C; ++c) {
@@ -174,7 +184,7 @@ void backward_dx(const T* g, const T* x, const T* w, const BnDims& d, const BnSa
   }
   const auto& kern = bn_kernels<T>(active());
   for_row_blocks(d, [&](std::size_t n0, std::size_t n1) {
-    kern.backward_dx(g, x, dx, d.C, d.L, n0, n1, gmean.data(), mean.data(), k.data(), scale.data(), relu);
+    kern.backward_dx(g, x, dx, d.C, d.L, n0, n1, gmean.data(), mean.data(), k.data(), scale.data(), relu, pool);
   });
 }
 

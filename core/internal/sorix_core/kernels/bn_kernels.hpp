@@ -8,8 +8,10 @@
 #include <array>
 #include <cstddef>
 #include <type_traits>
+#include <vector>
 
 #include "sorix_core/kernels/arch.hpp"
+#include "sorix_core/kernels/bn_relu_pool.hpp"
 #include "sorix_core/kernels/gemm_kernels.hpp"
 #include "sorix_core/kernels/table.hpp"
 
@@ -69,13 +71,15 @@ struct BnKernelsOf {
 
   // [N, C, L]: each channel's chain walks its planes in (n, l) order; groups of G channels
   // advance side by side (independent add chains), then single channels.
+  // With `resume`, each chain continues from the value in out (a stored double: the same chain).
   template <class Step>
   static void planes(std::size_t C, std::size_t L, std::size_t n0, std::size_t n1, std::size_t c0, std::size_t c1,
-                     std::size_t outs, double* const* out, Step&& step) {
+                     std::size_t outs, double* const* out, Step&& step, bool resume = false) {
     constexpr std::size_t G = 8;
     const auto run = [&](auto group, std::size_t c) {
       constexpr std::size_t g = decltype(group)::value;
       double acc[2][g] = {};
+      for (std::size_t s = 0; s < outs && resume; ++s) std::copy(out[s] + (c - c0), out[s] + (c - c0) + g, acc[s]);
       for (std::size_t n = n0; n < n1; ++n) {
         const std::size_t base = (n * C + c) * L;
         for (std::size_t l = 0; l < L; ++l)
@@ -107,11 +111,12 @@ struct BnKernelsOf {
   template <std::size_t NS, std::size_t NG, class VStep, class BlockGate = NoBlockGate>
   static void lane_planes(const float* const (&src)[NS], std::size_t C, std::size_t L, std::size_t n0, std::size_t n1,
                           std::size_t c, std::size_t c0, std::size_t outs, double* const* out, VStep&& vstep,
-                          BlockGate&& block_gate = {}) {
+                          BlockGate&& block_gate = {}, bool resume = false) {
     constexpr std::size_t V = NG * kGroupVecs;
     D acc[2][V];
-    for (auto& a : acc)
-      for (auto& v : a) v = D(0.0);
+    for (std::size_t s = 0; s < 2; ++s)
+      for (std::size_t v = 0; v < V; ++v)
+        acc[s][v] = resume && s < outs ? D::load_unaligned(out[s] + (c - c0) + v * WD) : D(0.0);
     alignas(64) float buf[NS][NG][64] = {};  // zeros: a plane's tail uses position 0 only
     const auto add_position = [&](std::size_t k) {  // position k of the transposed blocks
       for (std::size_t v = 0; v < V; ++v) {
@@ -146,13 +151,13 @@ struct BnKernelsOf {
   template <std::size_t NS, class VStep, class Step, class BlockGate = NoBlockGate>
   static void planes_by_lanes(const float* const (&src)[NS], std::size_t C, std::size_t L, std::size_t n0,
                               std::size_t n1, std::size_t c0, std::size_t c1, std::size_t outs, double* const* out,
-                              VStep&& vstep, Step&& step, BlockGate&& block_gate = {}) {
+                              VStep&& vstep, Step&& step, BlockGate&& block_gate = {}, bool resume = false) {
     std::size_t c = c0;
-    for (; c + 16 <= c1; c += 16) lane_planes<NS, 2>(src, C, L, n0, n1, c, c0, outs, out, vstep, block_gate);
-    for (; c + 8 <= c1; c += 8) lane_planes<NS, 1>(src, C, L, n0, n1, c, c0, outs, out, vstep, block_gate);
+    for (; c + 16 <= c1; c += 16) lane_planes<NS, 2>(src, C, L, n0, n1, c, c0, outs, out, vstep, block_gate, resume);
+    for (; c + 8 <= c1; c += 8) lane_planes<NS, 1>(src, C, L, n0, n1, c, c0, outs, out, vstep, block_gate, resume);
     if (c < c1) {
       double* rest[2] = {out[0] + (c - c0), outs > 1 ? out[1] + (c - c0) : nullptr};
-      planes(C, L, n0, n1, c, c1, outs, rest, step);
+      planes(C, L, n0, n1, c, c1, outs, rest, step, resume);
     }
   }
 
@@ -279,11 +284,12 @@ struct BnKernelsOf {
   };
 
   // grad_sums with g's values given by gate(g, x, c) on lane vectors of channels ([N, C]),
-  // gate_at(i, c) on scalars, and block_gate on lane_planes' transposed float blocks.
+  // gate_at(i, c) on scalars, and block_gate on lane_planes' transposed float blocks. With
+  // `resume` ([N, C, L] only), the chains continue from sum_g and dot.
   template <class T, class Gate, class GateAt, class BlockGate>
   static void gated_grad_sums(const T* g, const T* x, std::size_t C, std::size_t L, std::size_t n0, std::size_t n1,
                               std::size_t c0, std::size_t c1, const double* mean, double* sum_g, double* dot,
-                              Gate&& gate, GateAt&& gate_at, BlockGate&& block_gate) {
+                              Gate&& gate, GateAt&& gate_at, BlockGate&& block_gate, bool resume = false) {
     double* const outs[2] = {sum_g, dot};
     if (L == 1) {
       rows_across_channels<T>(
@@ -314,20 +320,52 @@ struct BnKernelsOf {
             acc[0][v] = acc[0][v] + vals[0];
             acc[1][v] = acc[1][v] + vals[0] * (vals[1] - D::load_unaligned(mean + c));
           },
-          step, block_gate);
+          step, block_gate, resume);
       return;
     }
-    planes(C, L, n0, n1, c0, c1, 2, outs, step);
+    planes(C, L, n0, n1, c0, c1, 2, outs, step, resume);
+  }
+
+  // The plain sums (g as given), resuming the chains or not.
+  template <class T>
+  static void plain_grad_sums(const T* g, const T* x, std::size_t C, std::size_t L, std::size_t n0, std::size_t n1,
+                              std::size_t c0, std::size_t c1, const double* mean, double* sum_g, double* dot,
+                              bool resume) {
+    gated_grad_sums<T>(
+        g, x, C, L, n0, n1, c0, c1, mean, sum_g, dot, [](const D& gv, const D&, std::size_t) { return gv; },
+        [g](std::size_t i, std::size_t) { return static_cast<double>(g[i]); }, NoBlockGate{}, resume);
+  }
+
+  // With a fused pool: image by image, the block's full-size gradient planes are rebuilt from the
+  // pooled ones and the winner codes (bn_relu_pool.hpp) into a buffer, and summed from there, each chain resumed from
+  // the previous image's (the same chains as over a full-size gradient tensor).
+  template <class T>
+  static void pooled_grad_sums(const T* gp, const T* x, std::size_t C, std::size_t L, std::size_t n0, std::size_t n1,
+                               std::size_t c0, std::size_t c1, const double* mean, const BnPool& pool,
+                               double* sum_g, double* dot) {
+    const std::size_t w = c1 - c0, P = pool.pooled();
+    std::vector<T> full(w * L + BnReluPoolOf<A>::kSlack);
+    std::fill(sum_g, sum_g + w, 0.0);
+    std::fill(dot, dot + w, 0.0);
+    for (std::size_t n = n0; n < n1; ++n) {
+      for (std::size_t c = c0; c < c1; ++c) {
+        BnReluPoolOf<A>::template grad_plane<T>(gp + (n * C + c) * P, pool.winners + (n * C + c) * P, pool.H, pool.W,
+                                                full.data() + (c - c0) * L);
+      }
+      plain_grad_sums<T>(full.data(), x + (n * C + c0) * L, w, L, 0, 1, 0, w, mean + c0, sum_g, dot, true);
+    }
   }
 
   template <class T>
   static void grad_sums(const T* g, const T* x, std::size_t C, std::size_t L, std::size_t n0, std::size_t n1,
-                        std::size_t c0, std::size_t c1, const double* mean, const BnRelu<T>* relu, double* sum_g,
-                        double* dot) {
+                        std::size_t c0, std::size_t c1, const double* mean, const BnRelu<T>* relu, const BnPool* pool,
+                        double* sum_g, double* dot) {
     if (relu == nullptr) {
-      gated_grad_sums<T>(
-          g, x, C, L, n0, n1, c0, c1, mean, sum_g, dot, [](const D& gv, const D&, std::size_t) { return gv; },
-          [g](std::size_t i, std::size_t) { return static_cast<double>(g[i]); }, NoBlockGate{});
+      plain_grad_sums<T>(g, x, C, L, n0, n1, c0, c1, mean, sum_g, dot, false);
+      return;
+    }
+    if (pool != nullptr) {
+      pooled_grad_sums<T>(g, x, C, L, n0, n1, c0, c1, mean, *pool, sum_g, dot);
       return;
     }
     const BnRelu<T> r = *relu;
@@ -380,8 +418,18 @@ struct BnKernelsOf {
 
   template <class T>
   static void normalize(const T* x, T* y, std::size_t C, std::size_t L, std::size_t n0, std::size_t n1, const T* mean,
-                        const T* scale, const T* shift, bool relu) {
+                        const T* scale, const T* shift, bool relu, const BnPool* pool) {
     using B = xsimd::batch<T, A>;
+    if (pool != nullptr) {  // relu then the pool, plane by plane: only the pooled planes are written
+      const std::size_t P = pool->pooled();
+      for (std::size_t n = n0; n < n1; ++n)
+        for (std::size_t c = 0; c < C; ++c)
+          BnReluPoolOf<A>::template forward_plane<T>(x + (n * C + c) * L, pool->H, pool->W, mean[c], scale[c],
+                                                     shift[c], y + (n * C + c) * P,
+                                                     pool->winners != nullptr ? pool->winners + (n * C + c) * P
+                                                                              : nullptr);
+      return;
+    }
     const auto consts = [&](std::size_t c, bool across) {
       return std::array<B, 3>{channel_constant(mean, c, across), channel_constant(scale, c, across),
                               channel_constant(shift, c, across)};
@@ -404,10 +452,36 @@ struct BnKernelsOf {
     else run(std::false_type{});
   }
 
+  // dx of one plane from its full-size gradient g (pool's and relu's applied).
+  template <class T>
+  static void plane_dx(const T* g, const T* x, T* dx, std::size_t L, T gmean, T mean, T k, T scale) {
+    using B = xsimd::batch<T, A>;
+    const B vg(gmean), vm(mean), vk(k), vs(scale);
+    std::size_t l = 0;
+    for (; l + B::size <= L; l += B::size) {
+      ((B::load_unaligned(g + l) - vg - (B::load_unaligned(x + l) - vm) * vk) * vs).store_unaligned(dx + l);
+    }
+    for (; l < L; ++l) dx[l] = (g[l] - gmean - (x[l] - mean) * k) * scale;
+  }
+
   template <class T>
   static void backward_dx(const T* g, const T* x, T* dx, std::size_t C, std::size_t L, std::size_t n0, std::size_t n1,
-                          const T* gmean, const T* mean, const T* k, const T* scale, const BnRelu<T>* relu) {
+                          const T* gmean, const T* mean, const T* k, const T* scale, const BnRelu<T>* relu,
+                          const BnPool* pool) {
     using B = xsimd::batch<T, A>;
+    if (pool != nullptr && relu != nullptr) {  // each plane's gradient rebuilt from the pooled one (in L1)
+      const std::size_t P = pool->pooled();
+      std::vector<T> full(L + BnReluPoolOf<A>::kSlack);
+      for (std::size_t n = n0; n < n1; ++n) {
+        for (std::size_t c = 0; c < C; ++c) {
+          const std::size_t off = (n * C + c) * L;
+          BnReluPoolOf<A>::template grad_plane<T>(g + (n * C + c) * P, pool->winners + (n * C + c) * P, pool->H,
+                                                  pool->W, full.data());
+          plane_dx<T>(full.data(), x + off, dx + off, L, gmean[c], mean[c], k[c], scale[c]);
+        }
+      }
+      return;
+    }
     const auto run = [&](auto with_relu) {
       constexpr bool kRelu = decltype(with_relu)::value;
       const auto consts = [&](std::size_t c, bool across) {

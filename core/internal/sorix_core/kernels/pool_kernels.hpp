@@ -42,6 +42,65 @@ struct PoolKernelsOf {
     }
   }
 
+  /// The windows of lane pairs: a holds one window row's (a, b) pairs, c the next row's (c, d)
+  /// pairs. On the even lanes v gets each window's maximum by the rule above and t its tap (0..3:
+  /// a, b, c, d, as T); the odd lanes hold the same rule run on the taps in another order.
+  template <class T>
+  static void window_max(const xsimd::batch<T, A>& a, const xsimd::batch<T, A>& c, xsimd::batch<T, A>& v,
+                         xsimd::batch<T, A>& t) {
+    using B = xsimd::batch<T, A>;
+    const B b = swap_pairs<T>(a), d = swap_pairs<T>(c);
+    v = a;
+    t = B(T(0));
+    auto take = (b > v) | xsimd::isnan(b);
+    v = xsimd::select(take, b, v);
+    t = xsimd::select(take, B(T(1)), t);
+    take = (c > v) | xsimd::isnan(c);
+    v = xsimd::select(take, c, v);
+    t = xsimd::select(take, B(T(2)), t);
+    take = (d > v) | xsimd::isnan(d);
+    v = xsimd::select(take, d, v);
+    t = xsimd::select(take, B(T(3)), t);
+  }
+
+  /// p[0 .. n) with each value in a lane pair (p[k] in lanes 2k and 2k + 1), n <= lanes / 2; +0
+  /// in the lanes past 2n (nothing past p + n is read).
+  template <class T>
+  static xsimd::batch<T, A> duplicate_pairs(const T* p, std::size_t n) {
+    using B = xsimd::batch<T, A>;
+    constexpr std::size_t L = B::size;
+#if SORIX_X86
+    if constexpr (kIsAvx512<A> || kIsAvx2<A> || kIsSse2<A>) {
+      B v;
+      if (n < L / 2) v = load_first<A>(p, n);
+      else if constexpr (kIsAvx512<A>) {  // exactly L / 2 values: a half-width load
+        if constexpr (std::is_same_v<T, float>) v = _mm512_castps256_ps512(_mm256_loadu_ps(p));
+        else v = _mm512_castpd256_pd512(_mm256_loadu_pd(p));
+      } else if constexpr (kIsAvx2<A>) {
+        if constexpr (std::is_same_v<T, float>) v = _mm256_castps128_ps256(_mm_loadu_ps(p));
+        else v = _mm256_castpd128_pd256(_mm_loadu_pd(p));
+      } else {
+        if constexpr (std::is_same_v<T, float>) v = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(p)));
+        else v = _mm_load_sd(p);
+      }
+      if constexpr (kIsAvx512<A>) {
+        if constexpr (std::is_same_v<T, float>)
+          return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7), v);
+        else return _mm512_permutexvar_pd(_mm512_setr_epi64(0, 0, 1, 1, 2, 2, 3, 3), v);
+      } else if constexpr (kIsAvx2<A>) {
+        if constexpr (std::is_same_v<T, float>) return _mm256_permutevar8x32_ps(v, _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3));
+        else return _mm256_permute4x64_pd(v, 0x50);
+      } else {
+        if constexpr (std::is_same_v<T, float>) return _mm_unpacklo_ps(v, v);
+        else return _mm_unpacklo_pd(v, v);
+      }
+    }
+#endif
+    alignas(64) T buf[L] = {};
+    for (std::size_t k = 0; k < n; ++k) buf[2 * k] = buf[2 * k + 1] = p[k];
+    return B::load_aligned(buf);
+  }
+
   // Windows per block: their maxima and tap codes are staged in stack buffers of 2 * kBlock lanes.
   static constexpr std::size_t kBlock = 256;
 
@@ -54,7 +113,6 @@ struct PoolKernelsOf {
     constexpr std::size_t L = B::size;
     static_assert(L % 2 == 0, "lane pairs");
     alignas(64) T best[2 * kBlock + L], tap[2 * kBlock + L];
-    const B one(T(1)), two(T(2)), three(T(3));
     for (std::size_t oh = 0; oh < OH; ++oh) {
       const std::size_t r0 = oh * sh * W;
       for (std::size_t j0 = 0; j0 < OW; j0 += kBlock) {
@@ -70,17 +128,8 @@ struct PoolKernelsOf {
             a = load_first<A>(x0 + i, len - i);
             c = load_first<A>(x1 + i, len - i);
           }
-          const B b = swap_pairs<T>(a), d = swap_pairs<T>(c);
-          B v = a, t(T(0));
-          auto take = (b > v) | xsimd::isnan(b);
-          v = xsimd::select(take, b, v);
-          t = xsimd::select(take, one, t);
-          take = (c > v) | xsimd::isnan(c);
-          v = xsimd::select(take, c, v);
-          t = xsimd::select(take, two, t);
-          take = (d > v) | xsimd::isnan(d);
-          v = xsimd::select(take, d, v);
-          t = xsimd::select(take, three, t);
+          B v, t;
+          window_max<T>(a, c, v, t);
           v.store_aligned(best + i);
           t.store_aligned(tap + i);
         }

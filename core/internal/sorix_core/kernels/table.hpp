@@ -141,6 +141,17 @@ struct BnRelu {
   const T* shift;
 };
 
+/// A 2 x 2 max pool with stride 2 (no padding, no dilation, floor mode) after BatchNorm + ReLU,
+/// fused into their passes: the input's planes are H x W (L = H * W), the pooled planes
+/// OH x OW = H / 2 x W / 2 (H, W >= 2). winners [N, C, OH * OW]: one code per window
+/// (bn_relu_pool.hpp: the winner's tap, + 4 where relu's factor is 1), written by the forward
+/// (unless null) and read by the backward in place of the pool's indices and relu's output.
+struct BnPool {
+  std::size_t H, W;
+  std::uint8_t* winners;
+  std::size_t pooled() const { return (H / 2) * (W / 2); }
+};
+
 /// BatchNorm's loops (batchnorm.hpp) for x viewed as [N, C, L], over rows [n0, n1) of N.
 template <class T>
 struct BnKernels {
@@ -151,16 +162,22 @@ struct BnKernels {
                        std::size_t c1, const double* mean, double* out);
   /// In the same order: sum_g[c - c0] = +0 + g + ..., dot[c - c0] = +0 + g * (x - mean[c]) + ...
   /// With `relu`, g is first relu's gradient g * (y > 0 ? 1 : 0), y the normalisation's output.
+  /// With `pool` (and `relu`), g is the pooled gradient [N, C, OH * OW] and the summed gradient is
+  /// max pooling's backward of it (+0 + g at each window's winner, +0 elsewhere), then relu's,
+  /// from the forward's winner codes.
   void (*grad_sums)(const T* g, const T* x, std::size_t C, std::size_t L, std::size_t n0, std::size_t n1,
-                    std::size_t c0, std::size_t c1, const double* mean, const BnRelu<T>* relu, double* sum_g,
-                    double* dot);
-  /// y = (x - mean[c]) * scale[c] + shift[c] (never fused); with `relu`, then y < 0 ? 0 : y.
+                    std::size_t c0, std::size_t c1, const double* mean, const BnRelu<T>* relu, const BnPool* pool,
+                    double* sum_g, double* dot);
+  /// y = (x - mean[c]) * scale[c] + shift[c] (never fused); with `relu`, then y < 0 ? 0 : y; with
+  /// `pool` (and `relu`), y is [N, C, OH * OW], each window's maximum of those by pool.hpp's rule,
+  /// and pool->winners (unless null) their codes.
   void (*normalize)(const T* x, T* y, std::size_t C, std::size_t L, std::size_t n0, std::size_t n1, const T* mean,
-                    const T* scale, const T* shift, bool relu);
-  /// dx = (g - gmean[c] - (x - mean[c]) * k[c]) * scale[c] (never fused); with `relu`, g is first
-  /// relu's gradient as in grad_sums.
+                    const T* scale, const T* shift, bool relu, const BnPool* pool);
+  /// dx = (g - gmean[c] - (x - mean[c]) * k[c]) * scale[c] (never fused); with `relu` (and
+  /// `pool`), g is first relu's (and the pool's) gradient as in grad_sums.
   void (*backward_dx)(const T* g, const T* x, T* dx, std::size_t C, std::size_t L, std::size_t n0, std::size_t n1,
-                      const T* gmean, const T* mean, const T* k, const T* scale, const BnRelu<T>* relu);
+                      const T* gmean, const T* mean, const T* k, const T* scale, const BnRelu<T>* relu,
+                      const BnPool* pool);
 };
 
 /// softmax / log_softmax along a dim that is not the last (softmax.hpp): one tile of r >= 1 rows

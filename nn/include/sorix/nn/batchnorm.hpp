@@ -88,6 +88,13 @@ class BatchNormNd : public Module {
   /// the activations fewer forward, three fewer backward. Sequential runs a BatchNorm stage
   /// followed by a ReLU stage through it.
   Tensor forward_relu(const Tensor& input);
+  /// max_pool2d(relu(forward(input)), 2) (kernel 2 x 2, stride 2, no padding, floor mode) as one
+  /// op, in the same bits forward and backward, for an input [N, C, H, W] with H, W >= 2 (else
+  /// std::invalid_argument): only the pooled output [N, C, H / 2, W / 2] is written, and the
+  /// backward rebuilds the pool's and relu's gradients from the pooled gradient and the input
+  /// (the windows' winners recomputed, nothing else saved): two passes over the activations fewer
+  /// forward, four fewer backward. Sequential runs BatchNorm + ReLU + MaxPool2d(2) stages through it.
+  Tensor forward_relu_pool(const Tensor& input);
   std::string name() const override { return D == 1 ? "BatchNorm1d" : D == 2 ? "BatchNorm2d" : "BatchNorm3d"; }
   /// "128, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True" (PyTorch's text).
   std::string extra_repr() const override;
@@ -106,8 +113,9 @@ class BatchNormNd : public Module {
   bool sync() const { return sync_; }
 
  protected:
-  /// forward's body; any_rank accepts every input [N, C, *] (SyncBatchNorm); relu: forward_relu.
-  Tensor forward_checked(const Tensor& input, bool any_rank, bool relu = false);
+  /// forward's body; any_rank accepts every input [N, C, *] (SyncBatchNorm); relu: forward_relu;
+  /// pool (with relu): forward_relu_pool.
+  Tensor forward_checked(const Tensor& input, bool any_rank, bool relu = false, bool pool = false);
   bool sync_ = false;
 
  private:
