@@ -373,6 +373,80 @@ void check_batchnorm_relu_edges() {
   }
 }
 
+// BatchNorm + ReLU + a 2 x 2, stride-2 max pool fused (table.hpp's BnPool), on planes of even and
+// odd sides, narrower and wider than a register's windows, with ties, signed zeros, infinities
+// and NaN in x and in the pooled gradient, a zero scale (every tap of a plane equal) and +0 / -0
+// shifts: every table against the definition around the baseline's plain loops (relu, then the
+// pool's rule on relu's output, forward; the pool's scatter into zeros, then relu's factor,
+// then the plain backward loops), bit for bit (any NaN equal to any NaN), and every table's
+// winner codes the same bytes.
+template <class T>
+void check_batchnorm_relu_pool_tables() {
+  const auto tables = runnable_tables();
+  const auto& base = kernels::bn_kernels<T>(*tables.front());
+  const std::size_t hw[][2] = {{2, 2}, {3, 5}, {4, 9}, {7, 7}, {6, 17}, {5, 37}, {14, 14}, {28, 28}};
+  for (const auto& side : hw) {
+    const std::size_t H = side[0], W = side[1], L = H * W, OH = H / 2, OW = W / 2, P = OH * OW;
+    const std::size_t N = 3, C = 19;
+    auto mean = smooth_values<T>(C, 1), scale = smooth_values<T>(C, 2), shift = smooth_values<T>(C, 3);
+    for (std::size_t c = 0; c < C; c += 3) shift[c] = c % 2 ? T(-0.0) : T(0);
+    scale[5] = T(0);
+    const auto meand = smooth_values<double>(C, 4);
+    const auto gmean = smooth_values<T>(C, 5), kk = smooth_values<T>(C, 6);
+    const auto x = awkward_values<T>(N * C * L, static_cast<std::uint32_t>(L), true);
+    const auto gp = awkward_values<T>(N * C * P, static_cast<std::uint32_t>(L + 9), true);
+    const kernels::BnRelu<T> relu{mean.data(), scale.data(), shift.data()};
+
+    // The definition: y (relu's input), relu's output r, the pool's rule on r, the scatter, relu's factor.
+    std::vector<T> y(x.size()), pooled_def(N * C * P), g_def(x.size(), T(0));
+    base.normalize(x.data(), y.data(), C, L, 0, N, mean.data(), scale.data(), shift.data(), false, nullptr);
+    for (std::size_t q = 0; q < N * C; ++q) {
+      for (std::size_t oh = 0; oh < OH; ++oh) {
+        for (std::size_t ow = 0; ow < OW; ++ow) {
+          const std::size_t a = q * L + 2 * oh * W + 2 * ow, taps[4] = {a, a + 1, a + W, a + W + 1};
+          const auto r = [&](std::size_t i) { return y[i] < T(0) ? T(0) : y[i]; };
+          std::size_t win = taps[0];
+          for (std::size_t k = 1; k < 4; ++k)
+            if (r(taps[k]) > r(win) || std::isnan(r(taps[k]))) win = taps[k];
+          pooled_def[q * P + oh * OW + ow] = r(win);
+          g_def[win] += gp[q * P + oh * OW + ow];
+        }
+      }
+    }
+    for (std::size_t i = 0; i < x.size(); ++i) g_def[i] = g_def[i] * (y[i] > T(0) ? T(1) : T(0));
+
+    struct Out {
+      std::vector<double> sum_g, dot;
+      std::vector<T> y, dx;
+      std::vector<std::uint8_t> winners;
+    };
+    // Rows [1, N) and channels [1, C) for the sums (a block that starts past 0), all for the rest.
+    const auto run = [&](const kernels::BnKernels<T>& k, const std::vector<T>& grad, bool pool) {
+      Out o{std::vector<double>(C - 1), std::vector<double>(C - 1), std::vector<T>(pool ? N * C * P : x.size()),
+            std::vector<T>(x.size()), std::vector<std::uint8_t>(N * C * P)};
+      kernels::BnPool window{H, W, o.winners.data()};
+      const kernels::BnPool* w = pool ? &window : nullptr;
+      const kernels::BnRelu<T>* r = pool ? &relu : nullptr;
+      k.normalize(x.data(), o.y.data(), C, L, 0, N, mean.data(), scale.data(), shift.data(), pool, w);
+      k.grad_sums(grad.data(), x.data(), C, L, 1, N, 1, C, meand.data(), r, w, o.sum_g.data(), o.dot.data());
+      k.backward_dx(grad.data(), x.data(), o.dx.data(), C, L, 0, N, gmean.data(), mean.data(), kk.data(), scale.data(),
+                    r, w);
+      return o;
+    };
+    const Out def = run(base, g_def, false);
+    const Out ref = run(base, gp, true);
+    for (const auto* t : tables) {
+      const Out o = run(kernels::bn_kernels<T>(*t), gp, true);
+      INFO(t->name << ", " << H << " x " << W);
+      CHECK(same_bits_or_both_nan(o.y, pooled_def));
+      CHECK(o.winners == ref.winners);
+      CHECK(same_bits_or_both_nan(o.sum_g, def.sum_g));
+      CHECK(same_bits_or_both_nan(o.dot, def.dot));
+      CHECK(same_bits_or_both_nan(o.dx, def.dx));
+    }
+  }
+}
+
 // softmax along a dim that is not the last, on tiles of ragged widths, with NaN, infinities and
 // ties in the columns: every table against the baseline table.
 template <class T>
@@ -735,6 +809,12 @@ TEST_CASE("BatchNorm's fused ReLU on signed zeros, infinities and NaN is relu's 
           "[kernels][batchnorm]") {
   check_batchnorm_relu_edges<float>();
   check_batchnorm_relu_edges<double>();
+}
+
+TEST_CASE("BatchNorm's fused ReLU and 2 x 2 max pool are the three ops' definition in every table",
+          "[kernels][batchnorm]") {
+  check_batchnorm_relu_pool_tables<float>();
+  check_batchnorm_relu_pool_tables<double>();
 }
 
 TEST_CASE("softmax along a dim that is not the last gives the baseline table's bits in every table",
