@@ -32,7 +32,7 @@ BnGrads bn_backward(const T* g, const T* x, const T* w, const BnDims& d, const B
                     bool need_x, bool need_w, bool need_b, const Shape& xshape, parallel::BatchReducer* reducer,
                     bool relu, const kernels::BnPool* pool) {
   // A fused ReLU: g is relu's gradient first, its mask recomputed from x with the forward's constants
-  // (a fused pool: g is the pooled gradient, its winners recomputed too).
+  // (a fused pool: g is the pooled gradient, its winners and relu's factor in the forward's codes).
   std::vector<T> bias(relu ? d.C : 0);
   for (std::size_t c = 0; c < bias.size(); ++c) bias[c] = static_cast<T>(s.shift[c]);
   const kernels::bn::NormalizeConstants<T> nc =
@@ -75,8 +75,9 @@ namespace {
 // relu: the ReLU after it fused in (relu(batch_norm(...)) in the same bits, two passes fewer
 // forward and three backward; BatchNorm + ReLU stages of a Sequential run this). pool (with
 // relu): a 2 x 2 max pool with stride 2 after it, fused too (max_pool2d(relu(batch_norm(...)), 2)
-// in the same bits: only the pooled output is written, and the backward rebuilds the pool's
-// gradient from the pooled one and x; BatchNorm + ReLU + MaxPool2d(2) stages run this).
+// in the same bits: only the pooled output and one code byte per window are written, and the
+// backward rebuilds the pool's and relu's gradient from the pooled one and the codes; BatchNorm +
+// ReLU + MaxPool2d(2) stages run this).
 Tensor batch_norm_flat(const Tensor& input, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                        const Tensor& bias, bool training, double momentum, double eps, bool sync = false,
                        bool relu = false, bool pool = false) {
@@ -122,8 +123,8 @@ Tensor batch_norm_flat(const Tensor& input, const Tensor& running_mean, const Te
   saved->invstd.assign(d.C, 0.0);
   const bool record = autograd::needs_grad({&input, &weight, &bias});
   if (window && record) {  // the pool's winners, for the backward
-    saved->winners.resize(d.N * d.C * window->pooled());
-    window->winners = saved->winners.data();
+    saved->winners.reset(new std::uint8_t[d.N * d.C * window->pooled()]);  // all written by the forward
+    window->winners = saved->winners.get();
   }
   Tensor y = empty(ys, input.dtype());
   detail::visit_floating(input.dtype(), "batch_norm", [&](auto tag) {

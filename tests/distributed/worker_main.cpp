@@ -67,9 +67,10 @@ std::shared_ptr<nn::Sequential> make_cnn() {
   m->push_back(nn::Conv2d(nn::Conv2dOptions(1, 4, 3).padding(1)));
   m->push_back(nn::BatchNorm2d(4));
   m->push_back(nn::ReLU());
+  m->push_back(nn::MaxPool2d(nn::MaxPool2dOptions(2)));  // SyncBatchNorm + ReLU + pool fused; 4 x 5 -> 2 x 2
   m->push_back(nn::Flatten());
   m->push_back(nn::Dropout(0.3));
-  m->push_back(nn::Linear(80, 10));
+  m->push_back(nn::Linear(16, 10));
   return m;
 }
 

@@ -11,6 +11,7 @@
 // trees are here.
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
@@ -78,7 +79,7 @@ struct BnSaved {
   /// backward recomputes the forward's y, and its mask, bit for bit.
   std::vector<double> shift;
   /// With a fused pool: the forward's winner codes, one per window (table.hpp's BnPool).
-  std::vector<std::uint8_t> winners;
+  std::unique_ptr<std::uint8_t[]> winners;
 };
 
 /// The normalisation's per-channel constants in T: y = (x - mean) * scale + shift.

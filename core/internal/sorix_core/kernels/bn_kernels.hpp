@@ -6,6 +6,7 @@
 // fused), a lane or a scalar alike. float inputs widen to double exactly.
 #include <algorithm>
 #include <array>
+#include <memory>
 #include <cstddef>
 #include <type_traits>
 #include <vector>
@@ -337,22 +338,22 @@ struct BnKernelsOf {
   }
 
   // With a fused pool: image by image, the block's full-size gradient planes are rebuilt from the
-  // pooled ones and the winner codes (bn_relu_pool.hpp) into a buffer, and summed from there, each chain resumed from
-  // the previous image's (the same chains as over a full-size gradient tensor).
+  // pooled ones and the winner codes (bn_relu_pool.hpp) into a buffer and summed from there, each
+  // chain resumed from the previous image's (the same chains as over a full-size gradient tensor).
   template <class T>
   static void pooled_grad_sums(const T* gp, const T* x, std::size_t C, std::size_t L, std::size_t n0, std::size_t n1,
                                std::size_t c0, std::size_t c1, const double* mean, const BnPool& pool,
                                double* sum_g, double* dot) {
     const std::size_t w = c1 - c0, P = pool.pooled();
-    std::vector<T> full(w * L + BnReluPoolOf<A>::kSlack);
+    const std::unique_ptr<T[]> full(new T[w * L + BnReluPoolOf<A>::kSlack]);  // every element written before read
     std::fill(sum_g, sum_g + w, 0.0);
     std::fill(dot, dot + w, 0.0);
     for (std::size_t n = n0; n < n1; ++n) {
       for (std::size_t c = c0; c < c1; ++c) {
         BnReluPoolOf<A>::template grad_plane<T>(gp + (n * C + c) * P, pool.winners + (n * C + c) * P, pool.H, pool.W,
-                                                full.data() + (c - c0) * L);
+                                                full.get() + (c - c0) * L);
       }
-      plain_grad_sums<T>(full.data(), x + (n * C + c0) * L, w, L, 0, 1, 0, w, mean + c0, sum_g, dot, true);
+      plain_grad_sums<T>(full.get(), x + (n * C + c0) * L, w, L, 0, 1, 0, w, mean + c0, sum_g, dot, true);
     }
   }
 
@@ -360,12 +361,12 @@ struct BnKernelsOf {
   static void grad_sums(const T* g, const T* x, std::size_t C, std::size_t L, std::size_t n0, std::size_t n1,
                         std::size_t c0, std::size_t c1, const double* mean, const BnRelu<T>* relu, const BnPool* pool,
                         double* sum_g, double* dot) {
-    if (relu == nullptr) {
-      plain_grad_sums<T>(g, x, C, L, n0, n1, c0, c1, mean, sum_g, dot, false);
+    if (pool != nullptr) {  // relu's factor is in the winner codes
+      pooled_grad_sums<T>(g, x, C, L, n0, n1, c0, c1, mean, *pool, sum_g, dot);
       return;
     }
-    if (pool != nullptr) {
-      pooled_grad_sums<T>(g, x, C, L, n0, n1, c0, c1, mean, *pool, sum_g, dot);
+    if (relu == nullptr) {
+      plain_grad_sums<T>(g, x, C, L, n0, n1, c0, c1, mean, sum_g, dot, false);
       return;
     }
     const BnRelu<T> r = *relu;
@@ -420,7 +421,7 @@ struct BnKernelsOf {
   static void normalize(const T* x, T* y, std::size_t C, std::size_t L, std::size_t n0, std::size_t n1, const T* mean,
                         const T* scale, const T* shift, bool relu, const BnPool* pool) {
     using B = xsimd::batch<T, A>;
-    if (pool != nullptr) {  // relu then the pool, plane by plane: only the pooled planes are written
+    if (pool != nullptr) {  // relu (implied) then the pool, plane by plane: only the pooled planes are written
       const std::size_t P = pool->pooled();
       for (std::size_t n = n0; n < n1; ++n)
         for (std::size_t c = 0; c < C; ++c)
@@ -469,15 +470,15 @@ struct BnKernelsOf {
                           const T* gmean, const T* mean, const T* k, const T* scale, const BnRelu<T>* relu,
                           const BnPool* pool) {
     using B = xsimd::batch<T, A>;
-    if (pool != nullptr && relu != nullptr) {  // each plane's gradient rebuilt from the pooled one (in L1)
+    if (pool != nullptr) {  // each plane's gradient rebuilt from the pooled one (in L1)
       const std::size_t P = pool->pooled();
-      std::vector<T> full(L + BnReluPoolOf<A>::kSlack);
+      const std::unique_ptr<T[]> full(new T[L + BnReluPoolOf<A>::kSlack]);  // every element written before read
       for (std::size_t n = n0; n < n1; ++n) {
         for (std::size_t c = 0; c < C; ++c) {
           const std::size_t off = (n * C + c) * L;
           BnReluPoolOf<A>::template grad_plane<T>(g + (n * C + c) * P, pool->winners + (n * C + c) * P, pool->H,
-                                                  pool->W, full.data());
-          plane_dx<T>(full.data(), x + off, dx + off, L, gmean[c], mean[c], k[c], scale[c]);
+                                                  pool->W, full.get());
+          plane_dx<T>(full.get(), x + off, dx + off, L, gmean[c], mean[c], k[c], scale[c]);
         }
       }
       return;

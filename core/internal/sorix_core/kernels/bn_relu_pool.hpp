@@ -8,8 +8,8 @@
 // pass to BatchNorm, from the pooled gradient gp: max pooling's backward puts +0 + gp at each
 // window's winner (its scatter adds into zeros) and +0 elsewhere, then relu's multiplies by
 // (y > 0 ? 1 : 0). The forward keeps one byte per window for it (the winner's tap and relu's
-// factor there), a quarter of a float activation's elements, instead of the pool's int64 indices
-// and relu's output. Selections and the same IEEE operations per element: the same bits on every
+// factor there: 1/16 of a float32 activation's bytes) instead of the pool's int64 indices and
+// relu's output. Selections and the same IEEE operations per element: the same bits on every
 // capability, at every register width.
 #include <algorithm>
 #include <cstddef>

@@ -80,7 +80,7 @@ struct PoolKernelsOf {
         if constexpr (std::is_same_v<T, float>) v = _mm256_castps128_ps256(_mm_loadu_ps(p));
         else v = _mm256_castpd128_pd256(_mm_loadu_pd(p));
       } else {
-        if constexpr (std::is_same_v<T, float>) v = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(p)));
+        if constexpr (std::is_same_v<T, float>) v = _mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
         else v = _mm_load_sd(p);
       }
       if constexpr (kIsAvx512<A>) {
@@ -88,7 +88,8 @@ struct PoolKernelsOf {
           return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7), v);
         else return _mm512_permutexvar_pd(_mm512_setr_epi64(0, 0, 1, 1, 2, 2, 3, 3), v);
       } else if constexpr (kIsAvx2<A>) {
-        if constexpr (std::is_same_v<T, float>) return _mm256_permutevar8x32_ps(v, _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3));
+        if constexpr (std::is_same_v<T, float>)
+          return _mm256_permutevar8x32_ps(v, _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3));
         else return _mm256_permute4x64_pd(v, 0x50);
       } else {
         if constexpr (std::is_same_v<T, float>) return _mm_unpacklo_ps(v, v);

@@ -162,19 +162,20 @@ struct BnKernels {
                        std::size_t c1, const double* mean, double* out);
   /// In the same order: sum_g[c - c0] = +0 + g + ..., dot[c - c0] = +0 + g * (x - mean[c]) + ...
   /// With `relu`, g is first relu's gradient g * (y > 0 ? 1 : 0), y the normalisation's output.
-  /// With `pool` (and `relu`), g is the pooled gradient [N, C, OH * OW] and the summed gradient is
+  /// With `pool` (relu implied), g is the pooled gradient [N, C, OH * OW] and the summed gradient is
   /// max pooling's backward of it (+0 + g at each window's winner, +0 elsewhere), then relu's,
   /// from the forward's winner codes.
   void (*grad_sums)(const T* g, const T* x, std::size_t C, std::size_t L, std::size_t n0, std::size_t n1,
                     std::size_t c0, std::size_t c1, const double* mean, const BnRelu<T>* relu, const BnPool* pool,
                     double* sum_g, double* dot);
   /// y = (x - mean[c]) * scale[c] + shift[c] (never fused); with `relu`, then y < 0 ? 0 : y; with
-  /// `pool` (and `relu`), y is [N, C, OH * OW], each window's maximum of those by pool.hpp's rule,
+  /// `pool` (relu implied), y is [N, C, OH * OW], each window's maximum of those by the pool's rule
+  /// (pool.hpp, pool_kernels.hpp),
   /// and pool->winners (unless null) their codes.
   void (*normalize)(const T* x, T* y, std::size_t C, std::size_t L, std::size_t n0, std::size_t n1, const T* mean,
                     const T* scale, const T* shift, bool relu, const BnPool* pool);
-  /// dx = (g - gmean[c] - (x - mean[c]) * k[c]) * scale[c] (never fused); with `relu` (and
-  /// `pool`), g is first relu's (and the pool's) gradient as in grad_sums.
+  /// dx = (g - gmean[c] - (x - mean[c]) * k[c]) * scale[c] (never fused); with `relu`, g is first
+  /// relu's gradient as in grad_sums; with `pool` (relu implied), the pool's and relu's.
   void (*backward_dx)(const T* g, const T* x, T* dx, std::size_t C, std::size_t L, std::size_t n0, std::size_t n1,
                       const T* gmean, const T* mean, const T* k, const T* scale, const BnRelu<T>* relu,
                       const BnPool* pool);

@@ -89,11 +89,13 @@ class BatchNormNd : public Module {
   /// followed by a ReLU stage through it.
   Tensor forward_relu(const Tensor& input);
   /// max_pool2d(relu(forward(input)), 2) (kernel 2 x 2, stride 2, no padding, floor mode) as one
-  /// op, in the same bits forward and backward, for an input [N, C, H, W] with H, W >= 2 (else
-  /// std::invalid_argument): only the pooled output [N, C, H / 2, W / 2] is written, and the
-  /// backward rebuilds the pool's and relu's gradients from the pooled gradient and the input
-  /// (the windows' winners recomputed, nothing else saved): two passes over the activations fewer
-  /// forward, four fewer backward. Sequential runs BatchNorm + ReLU + MaxPool2d(2) stages through it.
+  /// op, in the same bits forward and backward (which NaN, where NaNs meet, aside), for an input
+  /// [N, C, H, W] with H, W >= 2 (else std::invalid_argument; so BatchNorm2d and SyncBatchNorm
+  /// only): only the pooled output [N, C, H / 2, W / 2] is written, with one byte per window (its
+  /// winner and relu's factor there) kept for the backward, which rebuilds the pool's and relu's
+  /// gradient from the pooled gradient and those bytes plane by plane in cache: two passes over
+  /// the activations fewer forward, four fewer backward. Sequential runs BatchNorm2d (or
+  /// SyncBatchNorm) + ReLU + MaxPool2d(2) stages through it.
   Tensor forward_relu_pool(const Tensor& input);
   std::string name() const override { return D == 1 ? "BatchNorm1d" : D == 2 ? "BatchNorm2d" : "BatchNorm3d"; }
   /// "128, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True" (PyTorch's text).
