@@ -315,6 +315,20 @@ void check_batchnorm_tables() {
   }
 }
 
+// BatchNorm's per-channel constants for the edge tests: +0 and -0 shifts on every third channel, a
+// zero scale on channel 5 (every y of that channel equal to its shift).
+template <class T>
+struct EdgeConstants {
+  explicit EdgeConstants(std::size_t C)
+      : mean(smooth_values<T>(C, 1)), scale(smooth_values<T>(C, 2)), shift(smooth_values<T>(C, 3)),
+        gmean(smooth_values<T>(C, 5)), k(smooth_values<T>(C, 6)), meand(smooth_values<double>(C, 4)) {
+    for (std::size_t c = 0; c < C; c += 3) shift[c] = c % 2 ? T(-0.0) : T(0);
+    scale[5] = T(0);
+  }
+  std::vector<T> mean, scale, shift, gmean, k;
+  std::vector<double> meand;
+};
+
 // A fused ReLU on values built to hit its edges: y exactly +0 and -0 (x equal to the mean with a
 // zero or negative-zero shift, a zero scale), infinite and NaN x, and infinite, NaN and -0
 // gradients. Every table's fused loops against relu's definition around the baseline's plain
@@ -326,11 +340,9 @@ void check_batchnorm_relu_edges() {
   const T inf = std::numeric_limits<T>::infinity(), nan = std::numeric_limits<T>::quiet_NaN();
   for (std::size_t L : {1, 8, 13}) {
     const std::size_t N = 3, C = 19;
-    auto mean = smooth_values<T>(C, 1), scale = smooth_values<T>(C, 2), shift = smooth_values<T>(C, 3);
-    for (std::size_t c = 0; c < C; c += 3) shift[c] = c % 2 ? T(-0.0) : T(0);
-    scale[5] = T(0);
-    const auto meand = smooth_values<double>(C, 4);
-    const auto gmean = smooth_values<T>(C, 5), kk = smooth_values<T>(C, 6);
+    const EdgeConstants<T> ec(C);
+    const auto &mean = ec.mean, &scale = ec.scale, &shift = ec.shift, &gmean = ec.gmean, &kk = ec.k;
+    const auto& meand = ec.meand;
     auto x = smooth_values<T>(N * C * L, static_cast<std::uint32_t>(L));
     auto g = smooth_values<T>(N * C * L, static_cast<std::uint32_t>(L + 9));
     for (std::size_t i = 0; i < x.size(); ++i) {
@@ -388,11 +400,9 @@ void check_batchnorm_relu_pool_tables() {
   for (const auto& side : hw) {
     const std::size_t H = side[0], W = side[1], L = H * W, OH = H / 2, OW = W / 2, P = OH * OW;
     const std::size_t N = 3, C = 19;
-    auto mean = smooth_values<T>(C, 1), scale = smooth_values<T>(C, 2), shift = smooth_values<T>(C, 3);
-    for (std::size_t c = 0; c < C; c += 3) shift[c] = c % 2 ? T(-0.0) : T(0);
-    scale[5] = T(0);
-    const auto meand = smooth_values<double>(C, 4);
-    const auto gmean = smooth_values<T>(C, 5), kk = smooth_values<T>(C, 6);
+    const EdgeConstants<T> ec(C);
+    const auto &mean = ec.mean, &scale = ec.scale, &shift = ec.shift, &gmean = ec.gmean, &kk = ec.k;
+    const auto& meand = ec.meand;
     const auto x = awkward_values<T>(N * C * L, static_cast<std::uint32_t>(L), true);
     const auto gp = awkward_values<T>(N * C * P, static_cast<std::uint32_t>(L + 9), true);
     const kernels::BnRelu<T> relu{mean.data(), scale.data(), shift.data()};

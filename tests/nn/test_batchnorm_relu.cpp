@@ -10,6 +10,7 @@
 #include <sorix/autograd/node.hpp>
 #include <sorix/sorix.hpp>
 
+#include "support/batchnorm_fusion.hpp"
 #include "support/gradcheck.hpp"
 
 using sorix::Shape;
@@ -21,48 +22,19 @@ namespace {
 
 bool same_bits(const Tensor& a, const Tensor& b) { return sorix::testing::bit_identical(a, b); }
 
-template <class BN>
-std::shared_ptr<BN> make_bn(std::int64_t C, bool affine, sorix::Dtype dtype) {
-  auto bn = std::make_shared<BN>(nn::BatchNormOptions(C).affine(affine).momentum(0.3), dtype);
-  if (affine) {  // weights of both signs and a bias, so that the mask cuts both ways
-    sorix::NoGradGuard no_grad;
-    bn->weight.copy_(randn_f64({C}, 21, false).to(dtype));
-    bn->bias.copy_(randn_f64({C}, 22, false).to(dtype));
-  }
-  return bn;
-}
+using sorix::testing::grad_fn_name;
+using sorix::testing::make_bn;
 
-std::string grad_fn_name(const Tensor& t) { return t.grad_fn() ? t.grad_fn()->name() : std::string("(none)"); }
-
-// seq = Sequential(bn, ReLU) against bn2 then relu on a copy: outputs, every gradient and the
-// running statistics in the same bits, in training and then in eval.
+// seq = Sequential(bn, ReLU) against bn2 then relu on a copy.
 template <class BN>
 void check_fused(const Shape& shape, sorix::Dtype dtype, bool affine) {
-  const std::int64_t C = shape[1];
-  auto bn = make_bn<BN>(C, affine, dtype);
-  auto bn2 = make_bn<BN>(C, affine, dtype);
+  auto bn = make_bn<BN>(shape[1], affine, dtype);
+  auto bn2 = make_bn<BN>(shape[1], affine, dtype);
   nn::Sequential seq(bn, nn::ReLU());
-  const Tensor weights = randn_f64(shape, 23, false).to(dtype);  // the loss's weights
-  for (bool training : {true, false}) {
-    INFO((training ? "training" : "eval"));
-    seq.train(training);
-    bn2->train(training);
-    Tensor x = (randn_f64(shape, training ? 24 : 25, false) * 2.0).to(dtype).requires_grad_();
-    Tensor x2 = x.detach().clone().requires_grad_();
-    Tensor out = seq(x);
-    Tensor out2 = sorix::relu((*bn2)(x2));
-    CHECK(grad_fn_name(out) == "BatchNormReluBackward");  // the fused op ran
-    CHECK(same_bits(out, out2));
-    (out * weights).sum().backward();
-    (out2 * weights).sum().backward();
-    CHECK(same_bits(x.grad(), x2.grad()));
-    if (affine) {
-      CHECK(same_bits(bn->weight.grad(), bn2->weight.grad()));
-      CHECK(same_bits(bn->bias.grad(), bn2->bias.grad()));
-    }
-    CHECK(same_bits(bn->running_mean, bn2->running_mean));
-    CHECK(same_bits(bn->running_var, bn2->running_var));
-  }
+  sorix::testing::check_fused_against_apart(
+      seq, *bn, *bn2, [&](const Tensor& x2) { return sorix::relu((*bn2)(x2)); },
+      [&](int seed) { return (randn_f64(shape, seed, false) * 2.0).to(dtype); }, shape, dtype, affine,
+      "BatchNormReluBackward");
 }
 
 }  // namespace

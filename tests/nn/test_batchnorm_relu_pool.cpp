@@ -15,6 +15,7 @@
 #include <sorix/autograd/node.hpp>
 #include <sorix/sorix.hpp>
 
+#include "support/batchnorm_fusion.hpp"
 #include "support/gradcheck.hpp"
 
 using sorix::Shape;
@@ -42,18 +43,8 @@ bool same_bits_any_nan(const Tensor& a, const Tensor& b) {
 
 constexpr const char* kFused = "BatchNormReluMaxPoolBackward";
 
-template <class BN>
-std::shared_ptr<BN> make_bn(std::int64_t C, bool affine, sorix::Dtype dtype) {
-  auto bn = std::make_shared<BN>(nn::BatchNormOptions(C).affine(affine).momentum(0.3), dtype);
-  if (affine) {  // weights of both signs and a bias, so that relu and the pool cut both ways
-    sorix::NoGradGuard no_grad;
-    bn->weight.copy_(randn_f64({C}, 21, false).to(dtype));
-    bn->bias.copy_(randn_f64({C}, 22, false).to(dtype));
-  }
-  return bn;
-}
-
-std::string grad_fn_name(const Tensor& t) { return t.grad_fn() ? t.grad_fn()->name() : std::string("(none)"); }
+using sorix::testing::grad_fn_name;
+using sorix::testing::make_bn;
 
 nn::MaxPool2d pool2() { return nn::MaxPool2d(nn::MaxPool2dOptions(2)); }
 
@@ -66,37 +57,16 @@ Tensor input(const Shape& shape, int seed, sorix::Dtype dtype) {
   return ((randn_f64(shape, seed, false) * 4.0).round() * 0.5).to(dtype);
 }
 
-// seq = Sequential(bn, ReLU, MaxPool2d(2)) against bn2, relu and max_pool2d on a copy: outputs,
-// every gradient and the running statistics in the same bits, in training and then in eval.
+// seq = Sequential(bn, ReLU, MaxPool2d(2)) against bn2, relu and max_pool2d on a copy.
 template <class BN>
 void check_fused(const Shape& shape, sorix::Dtype dtype, bool affine) {
-  const std::int64_t C = shape[1];
-  auto bn = make_bn<BN>(C, affine, dtype);
-  auto bn2 = make_bn<BN>(C, affine, dtype);
+  auto bn = make_bn<BN>(shape[1], affine, dtype);
+  auto bn2 = make_bn<BN>(shape[1], affine, dtype);
   nn::Sequential seq(bn, nn::ReLU(), pool2());
-  const Shape pooled{shape[0], C, shape[2] / 2, shape[3] / 2};
-  const Tensor weights = randn_f64(pooled, 23, false).to(dtype);  // the loss's weights
-  for (bool training : {true, false}) {
-    INFO((training ? "training" : "eval"));
-    seq.train(training);
-    bn2->train(training);
-    Tensor x = input(shape, training ? 24 : 25, dtype).requires_grad_();
-    Tensor x2 = x.detach().clone().requires_grad_();
-    Tensor out = seq(x);
-    Tensor out2 = unfused(*bn2, x2);
-    CHECK(grad_fn_name(out) == kFused);  // the fused op ran
-    CHECK(out.shape() == pooled);
-    CHECK(same_bits(out, out2));
-    (out * weights).sum().backward();
-    (out2 * weights).sum().backward();
-    CHECK(same_bits(x.grad(), x2.grad()));
-    if (affine) {
-      CHECK(same_bits(bn->weight.grad(), bn2->weight.grad()));
-      CHECK(same_bits(bn->bias.grad(), bn2->bias.grad()));
-    }
-    CHECK(same_bits(bn->running_mean, bn2->running_mean));
-    CHECK(same_bits(bn->running_var, bn2->running_var));
-  }
+  const Shape pooled{shape[0], shape[1], shape[2] / 2, shape[3] / 2};
+  sorix::testing::check_fused_against_apart(
+      seq, *bn, *bn2, [&](const Tensor& x2) { return unfused(*bn2, x2); },
+      [&](int seed) { return input(shape, seed, dtype); }, pooled, dtype, affine, kFused);
 }
 
 }  // namespace
