@@ -170,8 +170,7 @@ struct BnKernels {
                     double* sum_g, double* dot);
   /// y = (x - mean[c]) * scale[c] + shift[c] (never fused); with `relu`, then y < 0 ? 0 : y; with
   /// `pool` (relu implied), y is [N, C, OH * OW], each window's maximum of those by the pool's rule
-  /// (pool.hpp, pool_kernels.hpp),
-  /// and pool->winners (unless null) their codes.
+  /// (pool.hpp, pool_kernels.hpp), and pool->winners (unless null) their codes.
   void (*normalize)(const T* x, T* y, std::size_t C, std::size_t L, std::size_t n0, std::size_t n1, const T* mean,
                     const T* scale, const T* shift, bool relu, const BnPool* pool);
   /// dx = (g - gmean[c] - (x - mean[c]) * k[c]) * scale[c] (never fused); with `relu`, g is first
