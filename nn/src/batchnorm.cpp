@@ -30,7 +30,7 @@ struct BnGrads {
 template <class T>
 BnGrads bn_backward(const T* g, const T* x, const T* w, const BnDims& d, const BnSaved& s, bool training,
                     bool need_x, bool need_w, bool need_b, const Shape& xshape, parallel::BatchReducer* reducer,
-                    bool relu, const kernels::BnPool* pool) {
+                    bool relu, const kernels::BnPool<T>* pool) {
   // A fused ReLU: g is relu's gradient first, its mask recomputed from x with the forward's constants
   // (a fused pool: g is the pooled gradient, its winners and relu's factor in the forward's codes).
   std::vector<T> bias(relu ? d.C : 0);
@@ -59,6 +59,11 @@ BnGrads bn_backward(const T* g, const T* x, const T* w, const BnDims& d, const B
   return r;
 }
 
+// The planes of a fused 2 x 2 pool.
+struct PoolSides {
+  std::size_t H, W;
+};
+
 void check_channel_tensor(const Tensor& t, const char* what, const Tensor& input, std::size_t C) {
   if (!t.defined()) return;
   check(t.shape() == Shape{static_cast<std::int64_t>(C)}, "batch_norm", what, " must have shape [", C,
@@ -84,12 +89,12 @@ Tensor batch_norm_flat(const Tensor& input, const Tensor& running_mean, const Te
   detail::check_defined(input, "batch_norm");
   const Shape xs = input.shape();
   check(xs.size() >= 2, "batch_norm", "expected an input of at least 2 dims [N, C, *], got shape ", xs);
-  std::optional<kernels::BnPool> window;
+  std::optional<PoolSides> window;
   Shape ys = xs;
   if (pool) {
     check(relu && xs.size() == 4 && xs[2] >= 2 && xs[3] >= 2, "batch_norm + relu + max_pool2d",
           "expected a 4D input [N, C, H, W] with H, W >= 2 (a 2 x 2 pool), got shape ", xs);
-    window = kernels::BnPool{static_cast<std::size_t>(xs[2]), static_cast<std::size_t>(xs[3]), nullptr};
+    window = PoolSides{static_cast<std::size_t>(xs[2]), static_cast<std::size_t>(xs[3])};
     ys[2] = xs[2] / 2;
     ys[3] = xs[3] / 2;
   }
@@ -122,9 +127,10 @@ Tensor batch_norm_flat(const Tensor& input, const Tensor& running_mean, const Te
   saved->mean.assign(d.C, 0.0);
   saved->invstd.assign(d.C, 0.0);
   const bool record = autograd::needs_grad({&input, &weight, &bias});
-  if (window && record) {  // the pool's winners, for the backward
-    saved->winners.reset(new std::uint8_t[d.N * d.C * window->pooled()]);  // all written by the forward
-    window->winners = saved->winners.get();
+  if (window && record) {  // the pool's winners, for the backward (all written by the forward)
+    const std::size_t windows = d.N * d.C * (window->H / 2) * (window->W / 2);
+    saved->winners.reset(new std::uint8_t[windows]);
+    saved->winner_x.reset(new std::byte[windows * dtype_size(input.dtype())]);
   }
   Tensor y = empty(ys, input.dtype());
   detail::visit_floating(input.dtype(), "batch_norm", [&](auto tag) {
@@ -155,8 +161,9 @@ Tensor batch_norm_flat(const Tensor& input, const Tensor& running_mean, const Te
       }
     }
     const T* b = bias.defined() ? sorix::detail::flat<T>(bias) : nullptr;
+    const auto pool_t = window ? std::optional(kernels::bn::saved_pool<T>(window->H, window->W, *saved)) : std::nullopt;
     normalize(x, sorix::detail::flat<T>(y), d, *saved, weight.defined() ? sorix::detail::flat<T>(weight) : nullptr, b,
-              relu, window ? &*window : nullptr);
+              relu, pool_t ? &*pool_t : nullptr);
     if (relu) {
       saved->shift.assign(d.C, 0.0);
       for (std::size_t c = 0; c < d.C && b != nullptr; ++c) saved->shift[c] = static_cast<double>(b[c]);
@@ -232,8 +239,10 @@ Tensor batch_norm_flat(const Tensor& input, const Tensor& running_mean, const Te
           }
           BnGrads r = detail::visit_floating(x.dtype(), "batch_norm", [&](auto tag) {
             using T = typename decltype(tag)::type;
+            const auto pool_t =
+                window ? std::optional(kernels::bn::saved_pool<T>(window->H, window->W, *saved)) : std::nullopt;
             return bn_backward<T>(sorix::detail::flat<T>(g), sorix::detail::flat<T>(x), w.defined() ? sorix::detail::flat<T>(w) : nullptr, d,
-                                  *saved, training, gx, gw, gb, xs, reducer, relu, window ? &*window : nullptr);
+                                  *saved, training, gx, gw, gb, xs, reducer, relu, pool_t ? &*pool_t : nullptr);
           });
           return {r.dx, r.dw, r.db};
         });

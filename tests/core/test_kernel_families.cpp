@@ -408,8 +408,14 @@ void check_batchnorm_relu_pool_tables() {
     const kernels::BnRelu<T> relu{mean.data(), scale.data(), shift.data()};
 
     // The definition: y (relu's input), relu's output r, the pool's rule on r, the scatter, relu's factor.
-    std::vector<T> y(x.size()), pooled_def(N * C * P), g_def(x.size(), T(0));
+    std::vector<T> y(x.size()), pooled_def(N * C * P), winner_x_def(N * C * P), g_def(x.size(), T(0));
     base.normalize(x.data(), y.data(), C, L, 0, N, mean.data(), scale.data(), shift.data(), false, nullptr);
+    const auto uncovered_nonfinite = [&](std::size_t q) {  // in a last row or column no window covers
+      for (std::size_t r = 0; r < H; ++r)
+        for (std::size_t col = 0; col < W; ++col)
+          if ((r >= 2 * OH || col >= 2 * OW) && !std::isfinite(x[q * L + r * W + col])) return true;
+      return false;
+    };
     for (std::size_t q = 0; q < N * C; ++q) {
       for (std::size_t oh = 0; oh < OH; ++oh) {
         for (std::size_t ow = 0; ow < OW; ++ow) {
@@ -419,6 +425,9 @@ void check_batchnorm_relu_pool_tables() {
           for (std::size_t k = 1; k < 4; ++k)
             if (r(taps[k]) > r(win) || std::isnan(r(taps[k]))) win = taps[k];
           pooled_def[q * P + oh * OW + ow] = r(win);
+          bool poisoned = oh == 0 && ow == 0 && uncovered_nonfinite(q);
+          for (const std::size_t tap : taps) poisoned = poisoned || (tap != win && !std::isfinite(x[tap]));
+          winner_x_def[q * P + oh * OW + ow] = poisoned ? std::numeric_limits<T>::quiet_NaN() : x[win];
           g_def[win] += gp[q * P + oh * OW + ow];
         }
       }
@@ -429,13 +438,14 @@ void check_batchnorm_relu_pool_tables() {
       std::vector<double> sum_g, dot;
       std::vector<T> y, dx;
       std::vector<std::uint8_t> winners;
+      std::vector<T> winner_x;
     };
     // Rows [1, N) and channels [1, C) for the sums (a block that starts past 0), all for the rest.
     const auto run = [&](const kernels::BnKernels<T>& k, const std::vector<T>& grad, bool pool) {
       Out o{std::vector<double>(C - 1), std::vector<double>(C - 1), std::vector<T>(pool ? N * C * P : x.size()),
-            std::vector<T>(x.size()), std::vector<std::uint8_t>(N * C * P)};
-      kernels::BnPool window{H, W, o.winners.data()};
-      const kernels::BnPool* w = pool ? &window : nullptr;
+            std::vector<T>(x.size()), std::vector<std::uint8_t>(N * C * P), std::vector<T>(N * C * P)};
+      kernels::BnPool<T> window{H, W, o.winners.data(), o.winner_x.data()};
+      const kernels::BnPool<T>* w = pool ? &window : nullptr;
       const kernels::BnRelu<T>* r = pool ? &relu : nullptr;
       k.normalize(x.data(), o.y.data(), C, L, 0, N, mean.data(), scale.data(), shift.data(), pool, w);
       k.grad_sums(grad.data(), x.data(), C, L, 1, N, 1, C, meand.data(), r, w, o.sum_g.data(), o.dot.data());
@@ -450,6 +460,7 @@ void check_batchnorm_relu_pool_tables() {
       INFO(t->name << ", " << H << " x " << W);
       CHECK(same_bits_or_both_nan(o.y, pooled_def));
       CHECK(o.winners == ref.winners);
+      CHECK(same_bits_or_both_nan(o.winner_x, winner_x_def));
       CHECK(same_bits_or_both_nan(o.sum_g, def.sum_g));
       CHECK(same_bits_or_both_nan(o.dot, def.dot));
       CHECK(same_bits_or_both_nan(o.dx, def.dx));

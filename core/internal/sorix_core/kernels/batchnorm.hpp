@@ -78,9 +78,18 @@ struct BnSaved {
   /// With a fused ReLU: the bias the forward normalised with (exact in double), so that the
   /// backward recomputes the forward's y, and its mask, bit for bit.
   std::vector<double> shift;
-  /// With a fused pool: the forward's winner codes, one per window (table.hpp's BnPool).
+  /// With a fused pool: the forward's winner codes and the x at each winner, one per window
+  /// (table.hpp's BnPool; winner_x holds T values).
   std::unique_ptr<std::uint8_t[]> winners;
+  std::unique_ptr<std::byte[]> winner_x;
 };
+
+/// A fused pool over H x W planes as the kernels take it, with the winners saved in s (null
+/// before they are allocated: a forward that is not recorded keeps none).
+template <class T>
+BnPool<T> saved_pool(std::size_t H, std::size_t W, const BnSaved& s) {
+  return BnPool<T>{H, W, s.winners.get(), reinterpret_cast<T*>(s.winner_x.get())};
+}
 
 /// The normalisation's per-channel constants in T: y = (x - mean) * scale + shift.
 template <class T>
@@ -127,7 +136,7 @@ void batch_stats(const T* x, const BnDims& d, double eps, BnSaved& s, std::vecto
 // `pool` (and relu), y is [N, C, OH * OW]: the 2 x 2 windows' maxima of those.
 template <class T>
 void normalize(const T* x, T* y, const BnDims& d, const BnSaved& s, const T* w, const T* b, bool relu = false,
-               const BnPool* pool = nullptr) {
+               const BnPool<T>* pool = nullptr) {
   const NormalizeConstants<T> nc = normalize_constants<T>(d.C, s, w, b);
   const auto& k = bn_kernels<T>(active());
   for_row_blocks(d, [&](std::size_t n0, std::size_t n1) {
@@ -143,7 +152,7 @@ void normalize(const T* x, T* y, const BnDims& d, const BnSaved& s, const T* w, 
 template <class T>
 void backward_sums(const T* g, const T* x, const BnDims& d, const BnSaved& s, double* sum_g, double* dot,
                    parallel::BatchReducer* reducer = nullptr, const BnRelu<T>* relu = nullptr,
-                   const BnPool* pool = nullptr) {
+                   const BnPool<T>* pool = nullptr) {
   constexpr std::size_t kChunk = parallel::kBatchChunk;
   if (d.M() > 0) {
     const auto& k = bn_kernels<T>(active());
@@ -174,7 +183,7 @@ void backward_sums(const T* g, const T* x, const BnDims& d, const BnSaved& s, do
 template <class T>
 void backward_dx(const T* g, const T* x, const T* w, const BnDims& d, const BnSaved& s, const double* sum_g,
                  const double* dot, bool training, T* dx, const BnRelu<T>* relu = nullptr,
-                 const BnPool* pool = nullptr) {
+                 const BnPool<T>* pool = nullptr) {
   std::vector<T> mean(d.C), scale(d.C), gmean(d.C), k(d.C);
   const double inv_m = d.count() > 0 ? 1.0 / d.count() : 0.0;
   for (std::size_t c = 0; c < d.C; ++c) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "sorix_core/kernels/arch.hpp"
+#include "sorix_core/kernels/bn_pool_sums.hpp"
 #include "sorix_core/kernels/bn_relu_pool.hpp"
 #include "sorix_core/kernels/gemm_kernels.hpp"
 #include "sorix_core/kernels/table.hpp"
@@ -72,15 +73,13 @@ struct BnKernelsOf {
 
   // [N, C, L]: each channel's chain walks its planes in (n, l) order; groups of G channels
   // advance side by side (independent add chains), then single channels.
-  // With `resume`, each chain continues from the value in out (a stored double: the same chain).
   template <class Step>
   static void planes(std::size_t C, std::size_t L, std::size_t n0, std::size_t n1, std::size_t c0, std::size_t c1,
-                     std::size_t outs, double* const* out, Step&& step, bool resume = false) {
+                     std::size_t outs, double* const* out, Step&& step) {
     constexpr std::size_t G = 8;
     const auto run = [&](auto group, std::size_t c) {
       constexpr std::size_t g = decltype(group)::value;
       double acc[2][g] = {};
-      for (std::size_t s = 0; s < outs && resume; ++s) std::copy(out[s] + (c - c0), out[s] + (c - c0) + g, acc[s]);
       for (std::size_t n = n0; n < n1; ++n) {
         const std::size_t base = (n * C + c) * L;
         for (std::size_t l = 0; l < L; ++l)
@@ -112,12 +111,12 @@ struct BnKernelsOf {
   template <std::size_t NS, std::size_t NG, class VStep, class BlockGate = NoBlockGate>
   static void lane_planes(const float* const (&src)[NS], std::size_t C, std::size_t L, std::size_t n0, std::size_t n1,
                           std::size_t c, std::size_t c0, std::size_t outs, double* const* out, VStep&& vstep,
-                          BlockGate&& block_gate = {}, bool resume = false) {
+                          BlockGate&& block_gate = {}) {
     constexpr std::size_t V = NG * kGroupVecs;
     D acc[2][V];
     for (std::size_t s = 0; s < 2; ++s)
       for (std::size_t v = 0; v < V; ++v)
-        acc[s][v] = resume && s < outs ? D::load_unaligned(out[s] + (c - c0) + v * WD) : D(0.0);
+        acc[s][v] = D(0.0);
     alignas(64) float buf[NS][NG][64] = {};  // zeros: a plane's tail uses position 0 only
     const auto add_position = [&](std::size_t k) {  // position k of the transposed blocks
       for (std::size_t v = 0; v < V; ++v) {
@@ -152,13 +151,13 @@ struct BnKernelsOf {
   template <std::size_t NS, class VStep, class Step, class BlockGate = NoBlockGate>
   static void planes_by_lanes(const float* const (&src)[NS], std::size_t C, std::size_t L, std::size_t n0,
                               std::size_t n1, std::size_t c0, std::size_t c1, std::size_t outs, double* const* out,
-                              VStep&& vstep, Step&& step, BlockGate&& block_gate = {}, bool resume = false) {
+                              VStep&& vstep, Step&& step, BlockGate&& block_gate = {}) {
     std::size_t c = c0;
-    for (; c + 16 <= c1; c += 16) lane_planes<NS, 2>(src, C, L, n0, n1, c, c0, outs, out, vstep, block_gate, resume);
-    for (; c + 8 <= c1; c += 8) lane_planes<NS, 1>(src, C, L, n0, n1, c, c0, outs, out, vstep, block_gate, resume);
+    for (; c + 16 <= c1; c += 16) lane_planes<NS, 2>(src, C, L, n0, n1, c, c0, outs, out, vstep, block_gate);
+    for (; c + 8 <= c1; c += 8) lane_planes<NS, 1>(src, C, L, n0, n1, c, c0, outs, out, vstep, block_gate);
     if (c < c1) {
       double* rest[2] = {out[0] + (c - c0), outs > 1 ? out[1] + (c - c0) : nullptr};
-      planes(C, L, n0, n1, c, c1, outs, rest, step, resume);
+      planes(C, L, n0, n1, c, c1, outs, rest, step);
     }
   }
 
@@ -285,12 +284,11 @@ struct BnKernelsOf {
   };
 
   // grad_sums with g's values given by gate(g, x, c) on lane vectors of channels ([N, C]),
-  // gate_at(i, c) on scalars, and block_gate on lane_planes' transposed float blocks. With
-  // `resume` ([N, C, L] only), the chains continue from sum_g and dot.
+  // gate_at(i, c) on scalars, and block_gate on lane_planes' transposed float blocks.
   template <class T, class Gate, class GateAt, class BlockGate>
   static void gated_grad_sums(const T* g, const T* x, std::size_t C, std::size_t L, std::size_t n0, std::size_t n1,
                               std::size_t c0, std::size_t c1, const double* mean, double* sum_g, double* dot,
-                              Gate&& gate, GateAt&& gate_at, BlockGate&& block_gate, bool resume = false) {
+                              Gate&& gate, GateAt&& gate_at, BlockGate&& block_gate) {
     double* const outs[2] = {sum_g, dot};
     if (L == 1) {
       rows_across_channels<T>(
@@ -321,52 +319,24 @@ struct BnKernelsOf {
             acc[0][v] = acc[0][v] + vals[0];
             acc[1][v] = acc[1][v] + vals[0] * (vals[1] - D::load_unaligned(mean + c));
           },
-          step, block_gate, resume);
+          step, block_gate);
       return;
     }
-    planes(C, L, n0, n1, c0, c1, 2, outs, step, resume);
-  }
-
-  // The plain sums (g as given), resuming the chains or not.
-  template <class T>
-  static void plain_grad_sums(const T* g, const T* x, std::size_t C, std::size_t L, std::size_t n0, std::size_t n1,
-                              std::size_t c0, std::size_t c1, const double* mean, double* sum_g, double* dot,
-                              bool resume) {
-    gated_grad_sums<T>(
-        g, x, C, L, n0, n1, c0, c1, mean, sum_g, dot, [](const D& gv, const D&, std::size_t) { return gv; },
-        [g](std::size_t i, std::size_t) { return static_cast<double>(g[i]); }, NoBlockGate{}, resume);
-  }
-
-  // With a fused pool: image by image, the block's full-size gradient planes are rebuilt from the
-  // pooled ones and the winner codes (bn_relu_pool.hpp) into a buffer and summed from there, each
-  // chain resumed from the previous image's (the same chains as over a full-size gradient tensor).
-  template <class T>
-  static void pooled_grad_sums(const T* gp, const T* x, std::size_t C, std::size_t L, std::size_t n0, std::size_t n1,
-                               std::size_t c0, std::size_t c1, const double* mean, const BnPool& pool,
-                               double* sum_g, double* dot) {
-    const std::size_t w = c1 - c0, P = pool.pooled();
-    const std::unique_ptr<T[]> full(new T[w * L + BnReluPoolOf<A>::kSlack]);  // every element written before read
-    std::fill(sum_g, sum_g + w, 0.0);
-    std::fill(dot, dot + w, 0.0);
-    for (std::size_t n = n0; n < n1; ++n) {
-      for (std::size_t c = c0; c < c1; ++c) {
-        BnReluPoolOf<A>::template grad_plane<T>(gp + (n * C + c) * P, pool.winners + (n * C + c) * P, pool.H, pool.W,
-                                                full.get() + (c - c0) * L);
-      }
-      plain_grad_sums<T>(full.get(), x + (n * C + c0) * L, w, L, 0, 1, 0, w, mean + c0, sum_g, dot, true);
-    }
+    planes(C, L, n0, n1, c0, c1, 2, outs, step);
   }
 
   template <class T>
   static void grad_sums(const T* g, const T* x, std::size_t C, std::size_t L, std::size_t n0, std::size_t n1,
-                        std::size_t c0, std::size_t c1, const double* mean, const BnRelu<T>* relu, const BnPool* pool,
-                        double* sum_g, double* dot) {
-    if (pool != nullptr) {  // relu's factor is in the winner codes
-      pooled_grad_sums<T>(g, x, C, L, n0, n1, c0, c1, mean, *pool, sum_g, dot);
+                        std::size_t c0, std::size_t c1, const double* mean, const BnRelu<T>* relu,
+                        const BnPool<T>* pool, double* sum_g, double* dot) {
+    if (pool != nullptr) {  // relu's factor is in the winner codes; x is read at the winners only
+      BnPoolSumsOf<A>::template sums<T>(g, *pool, C, n0, n1, c0, c1, mean, sum_g, dot);
       return;
     }
     if (relu == nullptr) {
-      plain_grad_sums<T>(g, x, C, L, n0, n1, c0, c1, mean, sum_g, dot, false);
+      gated_grad_sums<T>(
+          g, x, C, L, n0, n1, c0, c1, mean, sum_g, dot, [](const D& gv, const D&, std::size_t) { return gv; },
+          [g](std::size_t i, std::size_t) { return static_cast<double>(g[i]); }, NoBlockGate{});
       return;
     }
     const BnRelu<T> r = *relu;
@@ -419,7 +389,7 @@ struct BnKernelsOf {
 
   template <class T>
   static void normalize(const T* x, T* y, std::size_t C, std::size_t L, std::size_t n0, std::size_t n1, const T* mean,
-                        const T* scale, const T* shift, bool relu, const BnPool* pool) {
+                        const T* scale, const T* shift, bool relu, const BnPool<T>* pool) {
     using B = xsimd::batch<T, A>;
     if (pool != nullptr) {  // relu (implied) then the pool, plane by plane: only the pooled planes are written
       const std::size_t P = pool->pooled();
@@ -428,7 +398,9 @@ struct BnKernelsOf {
           BnReluPoolOf<A>::template forward_plane<T>(x + (n * C + c) * L, pool->H, pool->W, mean[c], scale[c],
                                                      shift[c], y + (n * C + c) * P,
                                                      pool->winners != nullptr ? pool->winners + (n * C + c) * P
-                                                                              : nullptr);
+                                                                              : nullptr,
+                                                     pool->winner_x != nullptr ? pool->winner_x + (n * C + c) * P
+                                                                               : nullptr);
       return;
     }
     const auto consts = [&](std::size_t c, bool across) {
@@ -468,7 +440,7 @@ struct BnKernelsOf {
   template <class T>
   static void backward_dx(const T* g, const T* x, T* dx, std::size_t C, std::size_t L, std::size_t n0, std::size_t n1,
                           const T* gmean, const T* mean, const T* k, const T* scale, const BnRelu<T>* relu,
-                          const BnPool* pool) {
+                          const BnPool<T>* pool) {
     using B = xsimd::batch<T, A>;
     if (pool != nullptr) {  // each plane's gradient rebuilt from the pooled one (in L1)
       const std::size_t P = pool->pooled();

@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 
 #include "sorix_core/kernels/arch.hpp"
 #include "sorix_core/kernels/pool_kernels.hpp"
@@ -48,32 +49,121 @@ struct BnReluPoolOf {
   static constexpr unsigned kPositive = 4;
 
   /// y (OH x OW) = each window's maximum of relu((x - mean) * scale + shift) over the plane x
-  /// (H x W); winners (OH x OW, may be null) gets each window's code.
+  /// (H x W); winners (OH x OW, may be null) gets each window's code and winner_x (with winners)
+  /// the x at its winner, or NaN where the full-size gradient's +0 meets a non-finite x: another
+  /// tap of the window, or, for the plane's first window, a last row or column no window covers
+  /// (the backward's dot product is NaN then, +0 * inf, though it reads no other x).
   template <class T>
   static void forward_plane(const T* x, std::size_t H, std::size_t W, T mean, T scale, T shift, T* y,
-                            std::uint8_t* winners) {
+                            std::uint8_t* winners, T* winner_x) {
     using B = xsimd::batch<T, A>;
     constexpr std::size_t L = B::size;
     const std::size_t OH = H / 2, OW = W / 2, len = 2 * OW;
     const Affine<T> f{B(mean), B(scale), B(shift)};
-    const B zero(T(0)), positive = B(T(kPositive));
-    alignas(64) T best[L], code[L];
+    const B zero(T(0)), one(T(1)), two(T(2)), positive = B(T(kPositive));
+    B finite = zero;  // stays +0 while every x read is finite (x - x: NaN for an infinity or a NaN)
     for (std::size_t oh = 0; oh < OH; ++oh) {
       const T* x0 = x + 2 * oh * W;
       const T* x1 = x0 + W;
       T* yr = y + oh * OW;
-      for (std::size_t i = 0; i < len; i += L) {
-        const std::size_t n = std::min(L, len - i);
+      for (std::size_t next = 0; next < len; next += L) {
+        // A row's last, partial register is moved back over the one before (the same windows
+        // again, the same values), so that its stores are whole; a row narrower than a register
+        // is one partial register.
+        const std::size_t i = next + L > len && len >= L ? len - L : next, n = std::min(L, len - i);
+        const B a = load_part(x0 + i, n), c = load_part(x1 + i, n);
         B v, t;
-        Pool::template window_max<T>(f.relu(f.y(load_part(x0 + i, n))), f.relu(f.y(load_part(x1 + i, n))), v, t);
-        v.store_aligned(best);
-        for (std::size_t k = 0; k < n / 2; ++k) yr[i / 2 + k] = best[2 * k];
+        Pool::template window_max<T>(f.relu(f.y(a)), f.relu(f.y(c)), v, t);
+        store_even(v, yr + i / 2, n / 2);
         if (winners == nullptr) continue;
-        (t + xsimd::select(v > zero, positive, zero)).store_aligned(code);
-        std::uint8_t* wr = winners + oh * OW + i / 2;
-        for (std::size_t k = 0; k < n / 2; ++k) wr[k] = static_cast<std::uint8_t>(code[2 * k]);
+        finite = finite + (a - a) + (c - c);
+        const B xw = xsimd::select(t == zero, a,
+                                   xsimd::select(t == one, Pool::template swap_pairs<T>(a),
+                                                 xsimd::select(t == two, c, Pool::template swap_pairs<T>(c))));
+        store_even(xw, winner_x + oh * OW + i / 2, n / 2);
+        store_even_codes(t + xsimd::select(v > zero, positive, zero), winners + oh * OW + i / 2, n / 2);
       }
     }
+    if (winners != nullptr) poison_winner_x(x, H, W, xsimd::any(xsimd::isnan(finite)), winners, winner_x);
+  }
+
+  // The even lanes of v (the windows' lanes of window_max) at out[0 .. n), n <= lanes / 2.
+  template <class T>
+  static void store_even(const xsimd::batch<T, A>& v, T* out, std::size_t n) {
+    constexpr std::size_t L = xsimd::batch<T, A>::size;
+#if SORIX_X86
+    if constexpr (std::is_same_v<T, float> && kIsAvx512<A>) {
+      if (n == L / 2) {
+        const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 0, 2, 4, 6, 8, 10, 12, 14);
+        _mm256_storeu_ps(out, _mm512_castps512_ps256(_mm512_permutexvar_ps(even, v)));
+        return;
+      }
+    } else if constexpr (std::is_same_v<T, float> && kIsAvx2<A>) {
+      if (n == L / 2) {
+        const __m256i even = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
+        _mm_storeu_ps(out, _mm256_castps256_ps128(_mm256_permutevar8x32_ps(v, even)));
+        return;
+      }
+    }
+#endif
+    alignas(64) T buf[L];
+    v.store_aligned(buf);
+    for (std::size_t k = 0; k < n; ++k) out[k] = buf[2 * k];
+  }
+
+  // The even lanes of code (whole numbers 0..7) as bytes at out[0 .. n), n <= lanes / 2.
+  template <class T>
+  static void store_even_codes(const xsimd::batch<T, A>& code, std::uint8_t* out, std::size_t n) {
+    constexpr std::size_t L = xsimd::batch<T, A>::size;
+#if SORIX_X86
+    if constexpr (std::is_same_v<T, float> && kIsAvx512<A>) {
+      if (n == L / 2) {
+        const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 0, 2, 4, 6, 8, 10, 12, 14);
+        const __m512i codes = _mm512_cvttps_epi32(_mm512_permutexvar_ps(even, code));
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(out), _mm512_cvtepi32_epi8(codes));
+        return;
+      }
+    } else if constexpr (std::is_same_v<T, float> && kIsAvx2<A>) {
+      if (n == L / 2) {
+        const __m256i even = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
+        const __m128i codes = _mm_cvttps_epi32(_mm256_castps256_ps128(_mm256_permutevar8x32_ps(code, even)));
+        const __m128i bytes = _mm_packus_epi16(_mm_packs_epi32(codes, codes), codes);
+        const auto four = static_cast<std::uint32_t>(_mm_cvtsi128_si32(bytes));
+        std::memcpy(out, &four, 4);
+        return;
+      }
+    }
+#endif
+    alignas(64) T buf[L];
+    code.store_aligned(buf);
+    for (std::size_t k = 0; k < n; ++k) out[k] = static_cast<std::uint8_t>(buf[2 * k]);
+  }
+
+  // winner_x's NaNs of forward_plane (the rare path: only a plane with a non-finite x among its
+  // windows' taps is searched window by window).
+  template <class T>
+  static void poison_winner_x(const T* x, std::size_t H, std::size_t W, bool windows_nonfinite,
+                              const std::uint8_t* winners, T* winner_x) {
+    const std::size_t OH = H / 2, OW = W / 2;
+    const auto nonfinite = [](T v) { return !(v - v == T(0)); };
+    const T nan = std::numeric_limits<T>::quiet_NaN();
+    if (windows_nonfinite) {
+      for (std::size_t oh = 0; oh < OH; ++oh) {
+        for (std::size_t ow = 0; ow < OW; ++ow) {
+          const T* a = x + 2 * oh * W + 2 * ow;
+          const T taps[4] = {a[0], a[1], a[W], a[W + 1]};
+          const unsigned winner = winners[oh * OW + ow] & 3u;
+          for (unsigned k = 0; k < 4; ++k)
+            if (k != winner && nonfinite(taps[k])) winner_x[oh * OW + ow] = nan;
+        }
+      }
+    }
+    bool uncovered = false;
+    for (std::size_t r = 0; r < H; ++r) {
+      const std::size_t from = r == 2 * OH ? 0 : 2 * OW;  // a row no window covers; a column past them
+      for (std::size_t q = from; q < W; ++q) uncovered = uncovered || nonfinite(x[r * W + q]);
+    }
+    if (uncovered) winner_x[0] = nan;
   }
 
   /// The codes p[0 .. n) as T, each in a lane pair (p[k] in lanes 2k and 2k + 1), n <= lanes / 2;

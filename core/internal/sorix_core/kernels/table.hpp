@@ -143,12 +143,16 @@ struct BnRelu {
 
 /// A 2 x 2 max pool with stride 2 (no padding, no dilation, floor mode) after BatchNorm + ReLU,
 /// fused into their passes: the input's planes are H x W (L = H * W), the pooled planes
-/// OH x OW = H / 2 x W / 2 (H, W >= 2). winners [N, C, OH * OW]: one code per window
-/// (bn_relu_pool.hpp: the winner's tap, + 4 where relu's factor is 1), written by the forward
-/// (unless null) and read by the backward in place of the pool's indices and relu's output.
+/// OH x OW = H / 2 x W / 2 (H, W >= 2). Written by the forward (unless null) and read by the
+/// backward in place of the pool's indices and relu's output, both [N, C, OH * OW]: winners, one
+/// code per window (bn_relu_pool.hpp: the winner's tap, + 4 where relu's factor is 1), and
+/// winner_x, the input x at each window's winner (the backward's sums read no other x), or NaN
+/// where the full-size gradient's zeros meet a non-finite x (the sums are NaN then).
+template <class T>
 struct BnPool {
   std::size_t H, W;
   std::uint8_t* winners;
+  T* winner_x;
   std::size_t pooled() const { return (H / 2) * (W / 2); }
 };
 
@@ -166,18 +170,18 @@ struct BnKernels {
   /// max pooling's backward of it (+0 + g at each window's winner, +0 elsewhere), then relu's,
   /// from the forward's winner codes.
   void (*grad_sums)(const T* g, const T* x, std::size_t C, std::size_t L, std::size_t n0, std::size_t n1,
-                    std::size_t c0, std::size_t c1, const double* mean, const BnRelu<T>* relu, const BnPool* pool,
+                    std::size_t c0, std::size_t c1, const double* mean, const BnRelu<T>* relu, const BnPool<T>* pool,
                     double* sum_g, double* dot);
   /// y = (x - mean[c]) * scale[c] + shift[c] (never fused); with `relu`, then y < 0 ? 0 : y; with
   /// `pool` (relu implied), y is [N, C, OH * OW], each window's maximum of those by the pool's rule
   /// (pool.hpp, pool_kernels.hpp), and pool->winners (unless null) their codes.
   void (*normalize)(const T* x, T* y, std::size_t C, std::size_t L, std::size_t n0, std::size_t n1, const T* mean,
-                    const T* scale, const T* shift, bool relu, const BnPool* pool);
+                    const T* scale, const T* shift, bool relu, const BnPool<T>* pool);
   /// dx = (g - gmean[c] - (x - mean[c]) * k[c]) * scale[c] (never fused); with `relu`, g is first
   /// relu's gradient as in grad_sums; with `pool` (relu implied), the pool's and relu's.
   void (*backward_dx)(const T* g, const T* x, T* dx, std::size_t C, std::size_t L, std::size_t n0, std::size_t n1,
                       const T* gmean, const T* mean, const T* k, const T* scale, const BnRelu<T>* relu,
-                      const BnPool* pool);
+                      const BnPool<T>* pool);
 };
 
 /// softmax / log_softmax along a dim that is not the last (softmax.hpp): one tile of r >= 1 rows
