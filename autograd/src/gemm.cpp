@@ -252,6 +252,10 @@ void own_gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::siz
                                    : split_k ? kBlockK : K;
   const std::size_t chunks = chunked ? ceil_div(K, chunk_k) : 0;
   const std::size_t max_depth = static_cast<std::size_t>(std::bit_width(chunks)) + 1;
+  // A few columns past whole registers (a 7 x 7 tile grid's 49 = 48 + 1) are made with vectors
+  // along the rows when A's columns are contiguous: a tile would run them at a register's width.
+  const std::size_t ragged = N % kern.lanes;
+  const std::size_t tail = !chunked && trans_a && ragged <= kern.column_tail ? ragged : 0;
   // Values from one packed panel to the next: kmax rows of nr, plus one cache line so that the
   // panels do not all start on the same L1 set (with K a power of two they would).
   const std::size_t panel = nr * kmax + 64 / sizeof(T);
@@ -273,7 +277,9 @@ void own_gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::siz
             pack_columns(kern, trans_b, B, ldb, k0, kb, j0, n, panels, buf, panel);
             GemmArgs<T> args{trans_a, M, n, kb, alpha, A + (trans_a ? k0 * lda : k0), lda, beta, C + j0, ldc, buf, panel};
             args.accumulate = resume || k0 > 0;
+            args.column_tail = j0 + n == N ? tail : 0;
             for (std::size_t t = t0; t < t1; ++t) kern.tiles(args, t, 0, panels);
+            if (args.column_tail > 0) kern.columns(args, t0 * mr, std::min(M, t1 * mr), n - tail, n);
           }
         }
       },

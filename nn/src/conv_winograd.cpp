@@ -24,7 +24,7 @@ constexpr std::size_t kWinogradMinChannels = 16;
 
 
 // One convolution of in [N, Cin, H, W] (padding ph, pw) into out [N, Cout, OH, OW] with the
-// transformed kernels u [groups][16][Cout / groups][Cin / groups] (+ bias[o] when bias is non-null).
+// transformed kernels u [groups][16][Cin / groups][Cout / groups] (+ bias[o] when bias is non-null).
 struct Planes {
   std::size_t N, Cin, H, W, ph, pw, Cout, OH, OW, groups;
 };
@@ -49,7 +49,7 @@ void winograd_planes(const float* in, const Planes& p, const float* u, const flo
                                  scratch);
       for (std::size_t g = 0; g < p.groups; ++g)
         for (std::size_t xi = 0; xi < 16; ++xi)
-          kernels::gemm_serial<float>(false, false, OCg, tiles, Cg, 1.0f, u + (g * 16 + xi) * OCg * Cg, Cg,
+          kernels::gemm_serial<float>(true, false, OCg, tiles, Cg, 1.0f, u + (g * 16 + xi) * OCg * Cg, OCg,
                                       v + xi * vs + g * Cg * ld, ld, 0.0f, m + xi * ms + g * OCg * ld, ld);
       for (std::size_t o = 0; o < p.Cout; ++o)
         table.winograd_output_f32(m + o * ld, ms, TH, TW, bias != nullptr ? bias + o : nullptr,
@@ -59,9 +59,11 @@ void winograd_planes(const float* in, const Planes& p, const float* u, const flo
 }
 
 // The kernels w [OC, Cg, 3, 3] through G (winograd_weight_f32) as the 16 products' left
-// operands u[g][xi][r][k], r the convolution's output channel and k its input channel: r = o,
-// k = c for the forward; for the input gradient's convolution (rotated) r = c, k = o and every
-// kernel rotated by 180 degrees.
+// operands, stored transposed: u[g][xi][k][r], r the convolution's output channel and k its input
+// channel: r = o, k = c for the forward; for the input gradient's convolution (rotated) r = c,
+// k = o and every kernel rotated by 180 degrees. A product reads it as op(A) = u^T (trans_a), so
+// the few columns of 7 x 7 tiles past whole registers are made with vectors along r
+// (GemmKernel::columns).
 std::vector<float> transformed_kernels(const Tensor& w, std::size_t groups, std::size_t OCg, std::size_t Cg,
                                        bool rotated) {
   const std::size_t rows = rotated ? Cg : OCg, cols = rotated ? OCg : Cg;
@@ -71,7 +73,7 @@ std::vector<float> transformed_kernels(const Tensor& w, std::size_t groups, std:
     for (std::size_t o = 0; o < OCg; ++o)
       for (std::size_t c = 0; c < Cg; ++c) {
         const std::size_t r = rotated ? c : o, k = rotated ? o : c;
-        kernels::winograd_weight_f32(pw + ((gi * OCg + o) * Cg + c) * 9, rotated, u.data() + (gi * 16 * rows + r) * cols + k,
+        kernels::winograd_weight_f32(pw + ((gi * OCg + o) * Cg + c) * 9, rotated, u.data() + (gi * 16 * cols + k) * rows + r,
                                      rows * cols);
       }
   return u;

@@ -328,9 +328,13 @@ void check_fma_chain() {
   };
   // Shapes for every path of the driver: packed slab (the first ones), columns packed inside their
   // tasks (13 x 600: at least four 128-column groups), K split into blocks continuing from C's
-  // partial sums (K = 784 and 1100 > 512, alpha 1, beta 0; 1100 ends in a ragged block).
+  // partial sums (K = 784 and 1100 > 512, alpha 1, beta 0; 1100 ends in a ragged block). With
+  // trans_a, a few columns past whole registers are made by GemmKernel::columns (N = 33, 49, 3,
+  // 20, 300, 1: one to four columns past them, 49 a Winograd product's 7 x 7 tiles; 70 and 33 of
+  // 130 and 17 rows: row blocks that are not whole registers).
   for (const Shape3 sh : {Shape3{130, 70, 33}, Shape3{9, 300, 41}, Shape3{64, 64, 128}, Shape3{17, 33, 784},
-                          Shape3{1, 1, 1}, Shape3{5, 3, 2}, Shape3{13, 600, 40}, Shape3{6, 20, 1100}}) {
+                          Shape3{1, 1, 1}, Shape3{5, 3, 2}, Shape3{13, 600, 40}, Shape3{6, 20, 1100},
+                          Shape3{64, 49, 32}, Shape3{70, 49, 64}}) {
     for (bool ta : {false, true}) {
       for (bool tb : {false, true}) {
         for (T beta : {T(0), T(0.75)}) {

@@ -330,9 +330,11 @@ struct GemmKernels {
     const std::size_t i0 = t * MR;
     const std::size_t rows = std::min(MR, g.M - i0);
     const T* a = g.A + (g.trans_a ? i0 : i0 * g.lda);
+    const std::size_t n = g.N - g.column_tail;  // the last columns are columns()'s
     for (std::size_t u = u0; u < u1; ++u) {
       const std::size_t j0 = u * NR;
-      const std::size_t cols = std::min(NR, g.N - j0);
+      if (j0 >= n) break;
+      const std::size_t cols = std::min(NR, n - j0);
       const T* b = g.packed + u * g.panel_stride;
       T* c = g.C + i0 * g.ldc + j0;
       const std::size_t vecs = (cols + W - 1) / W;
@@ -341,7 +343,64 @@ struct GemmKernels {
     }
   }
 
-  static constexpr GemmKernel<T> kernel() { return {MR, NR, &pack, &pack_rows, &tiles}; }
+  // Columns of C with vectors along its rows, kVecs registers of rows at a time (independent
+  // chains): element (i, j) is fma(a(i, k), b(k, j), acc) over k in order from +0 (or from C's
+  // value with accumulate), then the tiles' epilogue: the tiles' bits. op(A)(i, k) = A[k * lda + i]
+  // (trans_a), so a register of rows is one load; b(k, j) is read from its packed panel.
+  template <std::size_t kVecs>
+  static void column_rows(const GemmArgs<T>& g, std::size_t i0, std::size_t rows, std::size_t j) {
+    const T* bp = g.packed + (j / NR) * g.panel_stride + j % NR;  // b(k, j) = bp[k * NR]
+    T* cj = g.C + i0 * g.ldc + j;                                  // C(i0 + r, j) = cj[r * ldc]
+    const auto rows_of = [&](std::size_t v) { return std::min(W, rows - v * W); };
+    alignas(64) T buf[kVecs * W] = {};
+    B c[kVecs];
+    if (g.accumulate)
+      for (std::size_t r = 0; r < rows; ++r) buf[r] = cj[r * g.ldc];
+#pragma GCC unroll 8
+    for (std::size_t v = 0; v < kVecs; ++v) c[v] = B::load_aligned(buf + v * W);
+    for (std::size_t k = 0; k < g.K; ++k) {
+      const B b(bp[k * NR]);
+      const T* ak = g.A + k * g.lda + i0;
+#pragma GCC unroll 8
+      for (std::size_t v = 0; v < kVecs; ++v) {
+        const B av = rows_of(v) == W ? B::load_unaligned(ak + v * W) : load_first<A>(ak + v * W, rows_of(v));
+        c[v] = fmadd(av, b, c[v]);
+      }
+    }
+    if (g.beta != T(0))
+      for (std::size_t r = 0; r < rows; ++r) buf[r] = cj[r * g.ldc];
+    const B va(g.alpha), vb(g.beta);
+#pragma GCC unroll 8
+    for (std::size_t v = 0; v < kVecs; ++v) {
+      B y = c[v];
+      if (g.alpha != T(1)) y = va * y;
+      if (g.beta != T(0)) y = fmadd(vb, B::load_aligned(buf + v * W), y);
+      y.store_aligned(buf + v * W);
+    }
+    for (std::size_t r = 0; r < rows; ++r) cj[r * g.ldc] = buf[r];
+  }
+
+  /// Columns [j0, j1) of C, rows [i0, i1), with vectors along the rows (GemmKernel::columns).
+  static void columns(const GemmArgs<T>& g, std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1) {
+    constexpr std::size_t kMaxVecs = 8;
+    for (std::size_t j = j0; j < j1; ++j) {
+      for (std::size_t i = i0; i < i1; i += kMaxVecs * W) {
+        const std::size_t rows = std::min(kMaxVecs * W, i1 - i);
+        switch ((rows + W - 1) / W) {
+          case 1: column_rows<1>(g, i, rows, j); break;
+          case 2: column_rows<2>(g, i, rows, j); break;
+          case 3: column_rows<3>(g, i, rows, j); break;
+          case 4: column_rows<4>(g, i, rows, j); break;
+          case 5: column_rows<5>(g, i, rows, j); break;
+          case 6: column_rows<6>(g, i, rows, j); break;
+          case 7: column_rows<7>(g, i, rows, j); break;
+          default: column_rows<kMaxVecs>(g, i, rows, j); break;
+        }
+      }
+    }
+  }
+
+  static constexpr GemmKernel<T> kernel() { return {MR, NR, &pack, &pack_rows, &tiles, &columns, W, W / 2}; }
 };
 
 }  // namespace sorix::kernels

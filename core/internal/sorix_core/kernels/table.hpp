@@ -60,6 +60,8 @@ struct GemmArgs {
   /// values, 64-byte aligned (the tree's pending nodes of one tile: L1-resident).
   std::size_t tree_chunk = 0;
   T* tree_stack = nullptr;
+  /// The last column_tail columns (of N) are left to GemmKernel::columns: tiles skip them.
+  std::size_t column_tail = 0;
 };
 
 template <class T>
@@ -78,6 +80,12 @@ struct GemmKernel {
   /// alpha * acc (when alpha != 1), then fma(beta, c, that) (when beta != 0; beta == 0 only writes);
   /// with args.accumulate the chains start from C's values (see GemmArgs).
   void (*tiles)(const GemmArgs<T>& args, std::size_t row_panel, std::size_t panel_begin, std::size_t panel_end);
+  /// Columns [j0, j1) of C for rows [i0, i1): the tiles' chains and epilogue (the same bits), with
+  /// vectors along the rows; args.trans_a only (a register of rows is one load of A), no tree.
+  /// For the few columns of a ragged last panel that a tile would compute at a register's width.
+  void (*columns)(const GemmArgs<T>& args, std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1);
+  std::size_t lanes;        // values per register
+  std::size_t column_tail;  // the most columns past whole registers that columns() takes
 };
 
 /// One optimizer step's scalars (the element type's values are static_cast from these).
