@@ -38,9 +38,25 @@ struct BnReluPoolOf {
   struct Affine {
     xsimd::batch<T, A> mean, scale, shift;
     xsimd::batch<T, A> y(const xsimd::batch<T, A>& x) const { return (x - mean) * scale + shift; }
+    // y < 0 ? +0 : y (relu's rule: NaN and -0 kept). x86's max returns its second operand when
+    // either is NaN or both are zeros, so max(+0, y) is that selection in one instruction.
     static xsimd::batch<T, A> relu(const xsimd::batch<T, A>& y) {
       using B = xsimd::batch<T, A>;
-      return xsimd::select(y < B(T(0)), B(T(0)), y);
+#if SORIX_X86
+      if constexpr (kIsAvx512<A>) {
+        if constexpr (std::is_same_v<T, float>) return _mm512_max_ps(_mm512_setzero_ps(), y);
+        else return _mm512_max_pd(_mm512_setzero_pd(), y);
+      } else if constexpr (kIsAvx2<A>) {
+        if constexpr (std::is_same_v<T, float>) return _mm256_max_ps(_mm256_setzero_ps(), y);
+        else return _mm256_max_pd(_mm256_setzero_pd(), y);
+      } else if constexpr (kIsSse2<A>) {
+        if constexpr (std::is_same_v<T, float>) return _mm_max_ps(_mm_setzero_ps(), y);
+        else return _mm_max_pd(_mm_setzero_pd(), y);
+      } else
+#endif
+      {
+        return xsimd::select(y < B(T(0)), B(T(0)), y);
+      }
     }
   };
 
@@ -61,7 +77,7 @@ struct BnReluPoolOf {
     const std::size_t OH = H / 2, OW = W / 2, len = 2 * OW;
     const Affine<T> f{B(mean), B(scale), B(shift)};
     const B zero(T(0)), one(T(1)), two(T(2)), positive = B(T(kPositive));
-    B finite = zero;  // stays +0 while every x read is finite (x - x: NaN for an infinity or a NaN)
+    B sum = zero;  // finite while every x read is (or a false alarm: finite values overflowing)
     for (std::size_t oh = 0; oh < OH; ++oh) {
       const T* x0 = x + 2 * oh * W;
       const T* x1 = x0 + W;
@@ -76,7 +92,7 @@ struct BnReluPoolOf {
         Pool::template window_max<T>(f.relu(f.y(a)), f.relu(f.y(c)), v, t);
         store_even(v, yr + i / 2, n / 2);
         if (winners == nullptr) continue;
-        finite = finite + (a - a) + (c - c);
+        sum = sum + a + c;
         const B xw = xsimd::select(t == zero, a,
                                    xsimd::select(t == one, Pool::template swap_pairs<T>(a),
                                                  xsimd::select(t == two, c, Pool::template swap_pairs<T>(c))));
@@ -84,7 +100,7 @@ struct BnReluPoolOf {
         store_even_codes(t + xsimd::select(v > zero, positive, zero), winners + oh * OW + i / 2, n / 2);
       }
     }
-    if (winners != nullptr) poison_winner_x(x, H, W, xsimd::any(xsimd::isnan(finite)), winners, winner_x);
+    if (winners != nullptr) poison_winner_x(x, H, W, xsimd::any(xsimd::isnan(sum - sum)), winners, winner_x);
   }
 
   // The even lanes of v (the windows' lanes of window_max) at out[0 .. n), n <= lanes / 2.

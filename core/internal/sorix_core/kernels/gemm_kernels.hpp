@@ -87,12 +87,12 @@ struct GemmKernels {
 #if SORIX_X86
     if constexpr ((kIsAvx2<A> || kIsAvx512<A>) && std::is_same_v<T, float>) {
       // 8 x 8 register transposes over the whole columns (a copy: the bits are the same).
-      const std::size_t full = cols / 8 * 8;
-      for (; kk + 8 <= K; kk += 8) {
-        for (std::size_t j = 0; j < full; j += 8) transpose8x8(b + j * ldb + kk, ldb, dst + kk * NR + j, NR);
-        for (std::size_t j = full; j < NR; ++j)
-          for (std::size_t k = kk; k < kk + 8; ++k) dst[k * NR + j] = j < cols ? b[j * ldb + k] : T(0);
-      }
+      const std::size_t full = cols / 8 * 8, k8 = K / 8 * 8;
+      for (std::size_t j = 0; j < full; j += 8)  // 8 rows of B at a time, each read front to back
+        for (std::size_t k = 0; k < k8; k += 8) transpose8x8(b + j * ldb + k, ldb, dst + k * NR + j, NR);
+      for (std::size_t j = full; j < NR; ++j)
+        for (std::size_t k = 0; k < k8; ++k) dst[k * NR + j] = j < cols ? b[j * ldb + k] : T(0);
+      kk = k8;
     }
 #endif
     for (std::size_t k0 = kk; k0 < K; k0 += 8) {
