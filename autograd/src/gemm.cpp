@@ -113,6 +113,9 @@ T* thread_buffer(std::size_t n) {
 constexpr std::size_t kBlockK = 512;
 /// Columns of C per task at most: the B panels a task walks stay in the core's L2.
 constexpr std::size_t kTaskCols = 128;
+/// An untransposed B block up to this size is read in place, not packed (Winograd's products:
+/// 32 or 64 rows of 7 x 7 tiles, 7-14 KB).
+constexpr std::size_t kInPlaceBytes = 24 * 1024;
 /// A task that splits a column group by rows keeps at least this many row panels, so that
 /// packing its panels stays a small share of its multiply-adds.
 constexpr std::size_t kMinRowPanelsPerTask = 4;
@@ -272,12 +275,19 @@ void own_gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::siz
                          n, panels, t0, t1);
             continue;
           }
+          const std::size_t column_tail = j0 + n == N ? tail : 0;
           for (std::size_t k0 = 0; k0 < K; k0 += kmax) {
             const std::size_t kb = std::min(kmax, K - k0);
-            pack_columns(kern, trans_b, B, ldb, k0, kb, j0, n, panels, buf, panel);
-            GemmArgs<T> args{trans_a, M, n, kb, alpha, A + (trans_a ? k0 * lda : k0), lda, beta, C + j0, ldc, buf, panel};
+            // A small untransposed B whose tiled columns are whole registers is read in place
+            // (it stays in L1 while the row panels walk it): no packing, the same chains.
+            const bool in_place = !trans_b && (n - column_tail) % kern.lanes == 0 &&
+                                  kb * ldb * sizeof(T) <= kInPlaceBytes;
+            if (!in_place) pack_columns(kern, trans_b, B, ldb, k0, kb, j0, n, panels, buf, panel);
+            GemmArgs<T> args{trans_a, M, n, kb, alpha, A + (trans_a ? k0 * lda : k0), lda, beta, C + j0, ldc,
+                             in_place ? B + k0 * ldb + j0 : buf, in_place ? nr : panel};
+            args.b_step = in_place ? ldb : 0;
             args.accumulate = resume || k0 > 0;
-            args.column_tail = j0 + n == N ? tail : 0;
+            args.column_tail = column_tail;
             for (std::size_t t = t0; t < t1; ++t) kern.tiles(args, t, 0, panels);
             if (args.column_tail > 0) kern.columns(args, t0 * mr, std::min(M, t1 * mr), n - tail, n);
           }

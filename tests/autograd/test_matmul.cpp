@@ -331,10 +331,12 @@ void check_fma_chain() {
   // partial sums (K = 784 and 1100 > 512, alpha 1, beta 0; 1100 ends in a ragged block). With
   // trans_a, a few columns past whole registers are made by GemmKernel::columns (N = 33, 49, 3,
   // 20, 300, 1: one to four columns past them, 49 a Winograd product's 7 x 7 tiles; 70 and 33 of
-  // 130 and 17 rows: row blocks that are not whole registers).
+  // 130 and 17 rows: row blocks that are not whole registers). A small untransposed B whose tiled
+  // columns are whole registers is read in place, not packed (37 x 64 x 20, and 49 columns of 48 +
+  // one made by columns()).
   for (const Shape3 sh : {Shape3{130, 70, 33}, Shape3{9, 300, 41}, Shape3{64, 64, 128}, Shape3{17, 33, 784},
                           Shape3{1, 1, 1}, Shape3{5, 3, 2}, Shape3{13, 600, 40}, Shape3{6, 20, 1100},
-                          Shape3{64, 49, 32}, Shape3{70, 49, 64}}) {
+                          Shape3{64, 49, 32}, Shape3{70, 49, 64}, Shape3{37, 64, 20}}) {
     for (bool ta : {false, true}) {
       for (bool tb : {false, true}) {
         for (T beta : {T(0), T(0.75)}) {

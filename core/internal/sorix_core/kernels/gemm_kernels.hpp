@@ -118,7 +118,7 @@ struct GemmKernels {
   // (returns false) — so the result is always the fma chain's, bit for bit.
   template <std::size_t kVecs>
   static bool sse2_chains(std::size_t K, const T* const* ar, std::size_t a_step, const T* __restrict bp,
-                          B (&c)[MR][kVecs]) {
+                          std::size_t b_step, B (&c)[MR][kVecs]) {
     static_assert(W == 4 && std::is_same_v<T, float>);
     constexpr std::size_t H = 2 * kVecs;  // doubles registers per tile row
     __m128d acc[MR][H];
@@ -136,7 +136,7 @@ struct GemmKernels {
     for (std::size_t k = 0; k < K; ++k) {
       __m128d b[H];
       for (std::size_t v = 0; v < kVecs; ++v) {
-        const __m128 f = _mm_load_ps(bp + k * NR + v * W);
+        const __m128 f = _mm_loadu_ps(bp + k * b_step + v * W);
         b[2 * v] = _mm_cvtps_pd(f);
         b[2 * v + 1] = _mm_cvtps_pd(_mm_movehl_ps(f, f));
       }
@@ -192,18 +192,20 @@ struct GemmKernels {
     }
   }
 
-  // The tile's chains over k = 0..K-1, continuing from c's values: c[r][v] = fma(a(r, k), b[k], c).
+  // The tile's chains over k = 0..K-1, continuing from c's values: c[r][v] = fma(a(r, k), b[k], c),
+  // row k of the panel at bp + k * b_step (NR packed; a row of B read in place).
   template <std::size_t kVecs>
-  static void chains(std::size_t K, const T* const* ar, std::size_t a_step, const T* __restrict bp, B (&c)[MR][kVecs]) {
+  static void chains(std::size_t K, const T* const* ar, std::size_t a_step, const T* __restrict bp,
+                     std::size_t b_step, B (&c)[MR][kVecs]) {
 #if SORIX_X86
     if constexpr (kIsSse2<A> && std::is_same_v<T, float>) {
-      if (sse2_chains<kVecs>(K, ar, a_step, bp, c)) return;
+      if (sse2_chains<kVecs>(K, ar, a_step, bp, b_step, c)) return;
     }
 #endif
     for (std::size_t k = 0; k < K; ++k) {
       B b[kVecs];
 #pragma GCC unroll 4
-      for (std::size_t v = 0; v < kVecs; ++v) b[v] = B::load_aligned(bp + k * NR + v * W);
+      for (std::size_t v = 0; v < kVecs; ++v) b[v] = B::load_unaligned(bp + k * b_step + v * W);
       const std::size_t ak = k * a_step;
 #pragma GCC unroll 16
       for (std::size_t r = 0; r < MR; ++r) {
@@ -234,7 +236,7 @@ struct GemmKernels {
 #pragma GCC unroll 4
         for (std::size_t v = 0; v < kVecs; ++v) c[r][v] = B(T(0));
       }
-      chains<kVecs>(std::min(chunk_k, K - k0), ar, a_step, bp + k0 * NR, c);
+      chains<kVecs>(std::min(chunk_k, K - k0), ar, a_step, bp + k0 * NR, NR, c);
       for (int m = std::countr_zero(chunk + 1); m > 0; --m) {
         const T* left = stack + --depth * kNode;
         for (std::size_t r = 0; r < MR; ++r)
@@ -271,8 +273,8 @@ struct GemmKernels {
   // are never stored). Only the first kVecs registers of each row are computed (a ragged last
   // panel of at most kVecs * W columns: fewer multiply-adds, the same chain for each element).
   template <bool kTransA, std::size_t kVecs>
-  static void tile(std::size_t K, const T* __restrict a, std::size_t lda, const T* __restrict bp, T alpha, T beta,
-                   T* C, std::size_t ldc, std::size_t rows, std::size_t cols, bool accumulate) {
+  static void tile(std::size_t K, const T* __restrict a, std::size_t lda, const T* __restrict bp, std::size_t b_step,
+                   T alpha, T beta, T* C, std::size_t ldc, std::size_t rows, std::size_t cols, bool accumulate) {
     const std::size_t a_row = kTransA ? 1 : lda;   // from one row of op(A) to the next
     const std::size_t a_step = kTransA ? lda : 1;  // from k to k + 1 within a row of op(A)
     const T* ar[MR];
@@ -296,7 +298,7 @@ struct GemmKernels {
       }
     }
     for (std::size_t r = 0; r < rows; ++r) __builtin_prefetch(C + r * ldc, 1, 3);
-    chains<kVecs>(K, ar, a_step, bp, c);
+    chains<kVecs>(K, ar, a_step, bp, b_step, c);
     const B va(alpha), vb(beta);
     for (std::size_t r = 0; r < rows; ++r) {
       T* row = C + r * ldc;
@@ -323,7 +325,8 @@ struct GemmKernels {
       if (vecs < kVecs) return tile_of_width<kTransA, kVecs - 1>(vecs, g, a, bp, C, rows, cols);
     }
     if (g.tree_chunk > 0) tree_tile<kTransA, kVecs>(g.K, g.tree_chunk, a, g.lda, bp, C, g.ldc, rows, cols, g.tree_stack);
-    else tile<kTransA, kVecs>(g.K, a, g.lda, bp, g.alpha, g.beta, C, g.ldc, rows, cols, g.accumulate);
+    else tile<kTransA, kVecs>(g.K, a, g.lda, bp, g.b_step != 0 ? g.b_step : NR, g.alpha, g.beta, C, g.ldc, rows, cols,
+                              g.accumulate);
   }
 
   static void tiles(const GemmArgs<T>& g, std::size_t t, std::size_t u0, std::size_t u1) {
@@ -349,7 +352,8 @@ struct GemmKernels {
   // (trans_a), so a register of rows is one load; b(k, j) is read from its packed panel.
   template <std::size_t kVecs>
   static void column_rows(const GemmArgs<T>& g, std::size_t i0, std::size_t rows, std::size_t j) {
-    const T* bp = g.packed + (j / NR) * g.panel_stride + j % NR;  // b(k, j) = bp[k * NR]
+    const T* bp = g.packed + (j / NR) * g.panel_stride + j % NR;  // b(k, j) = bp[k * b_step]
+    const std::size_t b_step = g.b_step != 0 ? g.b_step : NR;
     T* cj = g.C + i0 * g.ldc + j;                                  // C(i0 + r, j) = cj[r * ldc]
     const auto rows_of = [&](std::size_t v) { return std::min(W, rows - v * W); };
     alignas(64) T buf[kVecs * W] = {};
@@ -359,7 +363,7 @@ struct GemmKernels {
 #pragma GCC unroll 8
     for (std::size_t v = 0; v < kVecs; ++v) c[v] = B::load_aligned(buf + v * W);
     for (std::size_t k = 0; k < g.K; ++k) {
-      const B b(bp[k * NR]);
+      const B b(bp[k * b_step]);
       const T* ak = g.A + k * g.lda + i0;
 #pragma GCC unroll 8
       for (std::size_t v = 0; v < kVecs; ++v) {

@@ -62,6 +62,10 @@ struct GemmArgs {
   T* tree_stack = nullptr;
   /// The last column_tail columns (of N) are left to GemmKernel::columns: tiles skip them.
   std::size_t column_tail = 0;
+  /// From row k of a panel to row k + 1: 0 for packed panels (nr); an untransposed B read in
+  /// place instead (packed = B's first column, panel_stride = nr) gives its ldb. In place, the
+  /// panels the tiles read must be whole registers wide (they read whole registers of B's rows).
+  std::size_t b_step = 0;
 };
 
 template <class T>
