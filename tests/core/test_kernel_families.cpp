@@ -391,29 +391,47 @@ void check_batchnorm_relu_edges() {
 // shifts: every table against the definition around the baseline's plain loops (relu, then the
 // pool's rule on relu's output, forward; the pool's scatter into zeros, then relu's factor,
 // then the plain backward loops), bit for bit (any NaN equal to any NaN), and every table's
-// winner codes the same bytes.
+// winner codes the same bytes. Then again on finite, inexact values (the sums' order shows in
+// their bits), with one channel's mean infinite and, in float64, one channel whose finite x
+// overflow x - mean at taps that lose their window (the full dot product is NaN there).
 template <class T>
 void check_batchnorm_relu_pool_tables() {
   const auto tables = runnable_tables();
   const auto& base = kernels::bn_kernels<T>(*tables.front());
   const std::size_t hw[][2] = {{2, 2}, {3, 5}, {4, 9}, {7, 7}, {6, 17}, {5, 37}, {14, 14}, {28, 28}};
+  for (const bool specials : {true, false})
   for (const auto& side : hw) {
     const std::size_t H = side[0], W = side[1], L = H * W, OH = H / 2, OW = W / 2, P = OH * OW;
     const std::size_t N = 3, C = 19;
     const EdgeConstants<T> ec(C);
-    const auto &mean = ec.mean, &scale = ec.scale, &shift = ec.shift, &gmean = ec.gmean, &kk = ec.k;
-    const auto& meand = ec.meand;
-    const auto x = awkward_values<T>(N * C * L, static_cast<std::uint32_t>(L), true);
-    const auto gp = awkward_values<T>(N * C * P, static_cast<std::uint32_t>(L + 9), true);
+    auto mean = ec.mean, scale = ec.scale;
+    const auto &shift = ec.shift, &gmean = ec.gmean, &kk = ec.k;
+    auto meand = ec.meand;
+    const auto seed = static_cast<std::uint32_t>(L);
+    auto x = specials ? awkward_values<T>(N * C * L, seed, true) : smooth_values<T>(N * C * L, seed);
+    const auto gp = specials ? awkward_values<T>(N * C * P, seed + 9, true) : smooth_values<T>(N * C * P, seed + 9);
+    if (!specials) {
+      meand[7] = std::numeric_limits<double>::infinity();
+      if constexpr (std::is_same_v<T, double>) {
+        mean[11] = T(-1e308);  // the forward's mean is the sums' one in float64
+        meand[11] = -1e308;
+        scale[11] = T(-0.5);  // the overflowed taps' y is -inf: relu's 0, never a window's winner
+        for (std::size_t i = 0; i < L; i += 3) x[(1 * C + 11) * L + i] = T(1.7e308);
+      }
+    }
     const kernels::BnRelu<T> relu{mean.data(), scale.data(), shift.data()};
 
     // The definition: y (relu's input), relu's output r, the pool's rule on r, the scatter, relu's factor.
     std::vector<T> y(x.size()), pooled_def(N * C * P), winner_x_def(N * C * P), g_def(x.size(), T(0));
     base.normalize(x.data(), y.data(), C, L, 0, N, mean.data(), scale.data(), shift.data(), false, nullptr);
+    // The backward's x - mean (in double) of plane q's element i.
+    const auto factor_finite = [&](std::size_t q, std::size_t i) {
+      return std::isfinite(static_cast<double>(x[i]) - static_cast<double>(mean[q % C]));
+    };
     const auto uncovered_nonfinite = [&](std::size_t q) {  // in a last row or column no window covers
       for (std::size_t r = 0; r < H; ++r)
         for (std::size_t col = 0; col < W; ++col)
-          if ((r >= 2 * OH || col >= 2 * OW) && !std::isfinite(x[q * L + r * W + col])) return true;
+          if ((r >= 2 * OH || col >= 2 * OW) && !factor_finite(q, q * L + r * W + col)) return true;
       return false;
     };
     for (std::size_t q = 0; q < N * C; ++q) {
@@ -426,7 +444,7 @@ void check_batchnorm_relu_pool_tables() {
             if (r(taps[k]) > r(win) || std::isnan(r(taps[k]))) win = taps[k];
           pooled_def[q * P + oh * OW + ow] = r(win);
           bool poisoned = oh == 0 && ow == 0 && uncovered_nonfinite(q);
-          for (const std::size_t tap : taps) poisoned = poisoned || (tap != win && !std::isfinite(x[tap]));
+          for (const std::size_t tap : taps) poisoned = poisoned || (tap != win && !factor_finite(q, tap));
           winner_x_def[q * P + oh * OW + ow] = poisoned ? std::numeric_limits<T>::quiet_NaN() : x[win];
           g_def[win] += gp[q * P + oh * OW + ow];
         }
@@ -454,10 +472,14 @@ void check_batchnorm_relu_pool_tables() {
       return o;
     };
     const Out def = run(base, g_def, false);
+    if (!specials) {  // the edge cases are there: channels 7 and 11 (sums over channels [1, C))
+      CHECK(std::isnan(def.dot[7 - 1]));
+      if constexpr (std::is_same_v<T, double>) CHECK(std::isnan(def.dot[11 - 1]));
+    }
     const Out ref = run(base, gp, true);
     for (const auto* t : tables) {
       const Out o = run(kernels::bn_kernels<T>(*t), gp, true);
-      INFO(t->name << ", " << H << " x " << W);
+      INFO(t->name << ", " << H << " x " << W << (specials ? ", specials" : ", finite"));
       CHECK(same_bits_or_both_nan(o.y, pooled_def));
       CHECK(o.winners == ref.winners);
       CHECK(same_bits_or_both_nan(o.winner_x, winner_x_def));

@@ -10,7 +10,8 @@
 // of windows, the winners in the windows' first row (taps a, b) left to right, then those in
 // their second row (c, d). Each row of windows is thus swept twice, a window adding +0 in the
 // sweep its winner is not in. The full chain's dot is NaN where a zero of the gradient meets a
-// non-finite x (+0 * inf) or the mean is not finite: the forward gives such windows a NaN
+// non-finite x - mean (+0 * inf: a non-finite x, or in float64 a finite one overflowing against
+// the mean) or the mean is not finite: the forward gives such windows a NaN
 // winner_x (bn_relu_pool.hpp), a non-finite mean starts the dot chain at NaN, and NaN absorbs
 // every later add (which NaN aside, the full chain's result).
 //

@@ -66,7 +66,7 @@ struct BnReluPoolOf {
 
   /// y (OH x OW) = each window's maximum of relu((x - mean) * scale + shift) over the plane x
   /// (H x W); winners (OH x OW, may be null) gets each window's code and winner_x (with winners)
-  /// the x at its winner, or NaN where the full-size gradient's +0 meets a non-finite x: another
+  /// the x at its winner, or NaN where the full-size gradient's +0 meets a non-finite x - mean: another
   /// tap of the window, or, for the plane's first window, a last row or column no window covers
   /// (the backward's dot product is NaN then, +0 * inf, though it reads no other x).
   template <class T>
@@ -77,7 +77,8 @@ struct BnReluPoolOf {
     const std::size_t OH = H / 2, OW = W / 2, len = 2 * OW;
     const Affine<T> f{B(mean), B(scale), B(shift)};
     const B zero(T(0)), one(T(1)), two(T(2)), positive = B(T(kPositive));
-    B sum = zero;  // finite while every x read is (or a false alarm: finite values overflowing)
+    // Finite while every x - mean read is (or a false alarm: finite values overflowing the sum).
+    B sum = zero;
     for (std::size_t oh = 0; oh < OH; ++oh) {
       const T* x0 = x + 2 * oh * W;
       const T* x1 = x0 + W;
@@ -92,7 +93,7 @@ struct BnReluPoolOf {
         Pool::template window_max<T>(f.relu(f.y(a)), f.relu(f.y(c)), v, t);
         store_even(v, yr + i / 2, n / 2);
         if (winners == nullptr) continue;
-        sum = sum + a + c;
+        sum = sum + (a - f.mean) + (c - f.mean);
         const B xw = xsimd::select(t == zero, a,
                                    xsimd::select(t == one, Pool::template swap_pairs<T>(a),
                                                  xsimd::select(t == two, c, Pool::template swap_pairs<T>(c))));
@@ -100,7 +101,8 @@ struct BnReluPoolOf {
         store_even_codes(t + xsimd::select(v > zero, positive, zero), winners + oh * OW + i / 2, n / 2);
       }
     }
-    if (winners != nullptr) poison_winner_x(x, H, W, xsimd::any(xsimd::isnan(sum - sum)), winners, winner_x);
+    if (winners != nullptr)
+      poison_winner_x(x, H, W, mean, xsimd::any(xsimd::isnan(sum - sum)), winners, winner_x);
   }
 
   // The even lanes of v (the windows' lanes of window_max) at out[0 .. n), n <= lanes / 2.
@@ -155,13 +157,18 @@ struct BnReluPoolOf {
     for (std::size_t k = 0; k < n; ++k) out[k] = static_cast<std::uint8_t>(buf[2 * k]);
   }
 
-  // winner_x's NaNs of forward_plane (the rare path: only a plane with a non-finite x among its
-  // windows' taps is searched window by window).
+  // winner_x's NaNs of forward_plane (the rare path: only a plane with a non-finite x - mean
+  // among its windows' taps is searched window by window).
   template <class T>
-  static void poison_winner_x(const T* x, std::size_t H, std::size_t W, bool windows_nonfinite,
+  static void poison_winner_x(const T* x, std::size_t H, std::size_t W, T mean, bool windows_nonfinite,
                               const std::uint8_t* winners, T* winner_x) {
     const std::size_t OH = H / 2, OW = W / 2;
-    const auto nonfinite = [](T v) { return !(v - v == T(0)); };
+    // The backward's factor x - mean, in double (float x: never an overflow; double x: its own
+    // mean exactly, which a finite x can overflow against).
+    const auto nonfinite = [mean](T v) {
+      const double d = static_cast<double>(v) - static_cast<double>(mean);
+      return !(d - d == 0.0);
+    };
     const T nan = std::numeric_limits<T>::quiet_NaN();
     if (windows_nonfinite) {
       for (std::size_t oh = 0; oh < OH; ++oh) {

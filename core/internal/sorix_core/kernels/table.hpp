@@ -159,7 +159,7 @@ struct BnRelu {
 /// backward in place of the pool's indices and relu's output, both [N, C, OH * OW]: winners, one
 /// code per window (bn_relu_pool.hpp: the winner's tap, + 4 where relu's factor is 1), and
 /// winner_x, the input x at each window's winner (the backward's sums read no other x), or NaN
-/// where the full-size gradient's zeros meet a non-finite x (the sums are NaN then).
+/// where the full-size gradient's zeros meet a non-finite x - mean (the sums are NaN then).
 template <class T>
 struct BnPool {
   std::size_t H, W;
