@@ -232,6 +232,64 @@ bool same_bits_or_both_nan(const std::vector<T>& a, const std::vector<T>& b) {
   return true;
 }
 
+// plane_moments' definition (table.hpp): 16 chains from +0, chain j taking positions j, j + 16,
+// ... in order, folded by halves (j += j + 8, then + 4, + 2, + 1).
+template <class T, class F>
+double sixteen_chains(const T* plane, std::size_t L, F&& f) {
+  double chain[16] = {};
+  for (std::size_t l = 0; l < L; ++l) chain[l % 16] += f(static_cast<double>(plane[l]));
+  for (std::size_t n = 16; n > 1; n /= 2)
+    for (std::size_t j = 0; j < n / 2; ++j) chain[j] = chain[j] + chain[j + n / 2];
+  return chain[0];
+}
+
+// BatchNorm's plane moments, every table against their definition, bit for bit: planes of every
+// length around the 16 chains (tails of each size, several blocks), odd and even plane counts (two
+// planes advance side by side), values far from zero (the squared deviations from the plane's
+// own mean are what is summed) and a non-finite value.
+template <class T>
+void check_plane_moments() {
+  for (std::size_t L : {0, 1, 2, 7, 15, 16, 17, 31, 32, 33, 50, 196, 784}) {
+    for (std::size_t planes : {1, 2, 5}) {
+      auto x = smooth_values<T>(planes * L, static_cast<std::uint32_t>(L * 10 + planes));
+      for (std::size_t i = 0; i < x.size(); i += 3) x[i] += T(1000);
+      if (planes == 5 && L > 3) x[3 * L + 2] = std::numeric_limits<T>::infinity();
+      std::vector<double> sum_ref(planes), sq_ref(planes), dev_ref(planes);
+      for (std::size_t p = 0; p < planes; ++p) {
+        const T* plane = x.data() + p * L;
+        sum_ref[p] = sixteen_chains(plane, L, [](double v) { return v; });
+        const double m = sum_ref[p] / static_cast<double>(L);
+        sq_ref[p] = sixteen_chains(plane, L, [&](double v) { return (v - m) * (v - m); });
+        dev_ref[p] = sixteen_chains(plane, L, [&](double v) { return v - m; });
+      }
+      for (const auto* t : runnable_tables()) {
+        INFO(t->name << ", L " << L << ", planes " << planes);
+        std::vector<double> sum(planes + 1, 7.0), sq(planes + 1, 7.0), dev(planes + 1, 7.0);
+        kernels::bn_kernels<T>(*t).plane_moments(x.data(), L, 0, planes, sum.data(), sq.data(), dev.data());
+        CHECK(sum.back() == 7.0);  // nothing written past the last plane
+        CHECK(sq.back() == 7.0);
+        CHECK(dev.back() == 7.0);
+        sum.pop_back();
+        sq.pop_back();
+        dev.pop_back();
+        CHECK(same_bits_or_both_nan(sum, sum_ref));
+        CHECK(same_bits_or_both_nan(sq, sq_ref));
+        CHECK(same_bits_or_both_nan(dev, dev_ref));
+        // A range of planes from the middle: the same values at their places.
+        if (planes == 5) {
+          std::vector<double> mid_sum(3), mid_sq(3), mid_dev(3);
+          kernels::bn_kernels<T>(*t).plane_moments(x.data(), L, 1, 4, mid_sum.data(), mid_sq.data(), mid_dev.data());
+          CHECK(same_bits_or_both_nan(mid_sum, std::vector<double>(sum_ref.begin() + 1, sum_ref.begin() + 4)));
+          CHECK(same_bits_or_both_nan(mid_sq, std::vector<double>(sq_ref.begin() + 1, sq_ref.begin() + 4)));
+          CHECK(same_bits_or_both_nan(mid_dev, std::vector<double>(dev_ref.begin() + 1, dev_ref.begin() + 4)));
+        }
+      }
+      if (planes == 5 && L > 3) CHECK(std::isnan(sq_ref[3]));  // the infinite value reached its plane only
+      if (planes == 5 && L > 3) CHECK(std::isfinite(sq_ref[4]));
+    }
+  }
+}
+
 // Every BatchNorm loop of every table against the baseline table's; the plain channel sums (adds
 // only) also against the chain they are defined as.
 template <class T>
@@ -258,8 +316,10 @@ void check_batchnorm_tables() {
               std::vector<double>(w),        std::vector<double>(w),        std::vector<double>(w),
               std::vector<T>(x.size(), T(9)), std::vector<T>(x.size(), T(9)), std::vector<T>(x.size(), T(9)),
               std::vector<T>(x.size(), T(9))};
-        k.channel_sums(x.data(), C, L, n0, n1, c0, c1, nullptr, o.sums.data());
-        k.channel_sums(x.data(), C, L, n0, n1, c0, c1, meand.data(), o.sq.data());
+        if (L == 1) {  // the channel sums serve [N, C] inputs only
+          k.channel_sums(x.data(), C, n0, n1, c0, c1, nullptr, o.sums.data());
+          k.channel_sums(x.data(), C, n0, n1, c0, c1, meand.data(), o.sq.data());
+        }
         k.grad_sums(grad.data(), x.data(), C, L, n0, n1, c0, c1, meand.data(), nullptr, nullptr, o.sum_g.data(),
                     o.dot.data());
         k.grad_sums(grad.data(), x.data(), C, L, n0, n1, c0, c1, meand.data(), &relu, nullptr,
@@ -278,7 +338,7 @@ void check_batchnorm_tables() {
         for (std::size_t n = n0; n < n1; ++n)
           for (std::size_t l = 0; l < L; ++l) chain[c - c0] += static_cast<double>(x[(n * C + c) * L + l]);
       INFO("C " << C << ", L " << L);
-      CHECK(same_bits(ref.sums, chain));
+      if (L == 1) CHECK(same_bits(ref.sums, chain));
       // The fused ReLU is relu's own definition around the plain loops: y < 0 ? 0 : y forward, and
       // relu's gradient g * (y > 0 ? 1 : 0) fed to the plain backward loops.
       std::vector<T> y_relu = ref.y, g_relu = g;
@@ -846,6 +906,11 @@ TEST_CASE("max pooling's 2 x 2 windows match the rule written out in every table
 TEST_CASE("BatchNorm's loops give the baseline table's bits in every table", "[kernels][batchnorm]") {
   check_batchnorm_tables<float>();
   check_batchnorm_tables<double>();
+}
+
+TEST_CASE("BatchNorm's plane moments are their 16 chains in every table", "[kernels][batchnorm]") {
+  check_plane_moments<float>();
+  check_plane_moments<double>();
 }
 
 TEST_CASE("BatchNorm's fused ReLU on signed zeros, infinities and NaN is relu's definition in every table",

@@ -418,6 +418,49 @@ TEST_CASE("BatchNorm1d: training forward and running stats match a reference; ev
   }
 }
 
+TEST_CASE("BatchNorm statistics stay accurate far from zero (no cancellation), [N, C] and [N, C, L]",
+          "[nn][batchnorm]") {
+  // Values 1e4 (float32) or 1e8 (float64) away from zero with a spread of about 1: a one-pass
+  // E[x^2] - E[x]^2 would lose every digit of the variance; the planes' moments and their
+  // combination must not. Planes of 37 values: two blocks of the 16 chains and a tail.
+  for (const Shape& xs : {Shape{40, 3}, Shape{5, 3, 37}, Shape{3, 3, 8, 8}}) {
+    for (const auto dt : {sorix::float32, sorix::float64}) {
+      INFO("x " << sorix::shape_string(xs) << " " << sorix::dtype_name(dt));
+      const double offset = dt == sorix::float32 ? 1e4 : 1e8;
+      Tensor x = (testing::randn_f64(xs, 9, false) + offset).to(dt);
+      const std::vector<double> xv = as_doubles(x);  // the values as stored
+      const std::size_t N = static_cast<std::size_t>(xs[0]), C = 3, L = xv.size() / (N * C);
+      std::shared_ptr<nn::Module> bn;
+      Tensor running_mean, running_var;
+      if (xs.size() == 4) {
+        auto m = std::make_shared<nn::BatchNorm2d>(nn::BatchNorm2dOptions(3).momentum(1.0), dt);
+        running_mean = m->running_mean;
+        running_var = m->running_var;
+        bn = m;
+      } else {
+        auto m = std::make_shared<nn::BatchNorm1d>(nn::BatchNorm1dOptions(3).momentum(1.0), dt);
+        running_mean = m->running_mean;
+        running_var = m->running_var;
+        bn = m;
+      }
+      (*bn)(x);
+      for (std::size_t c = 0; c < C; ++c) {
+        long double sum = 0, sq = 0;
+        for (std::size_t n = 0; n < N; ++n)
+          for (std::size_t l = 0; l < L; ++l) sum += xv[(n * C + c) * L + l];
+        const long double M = static_cast<long double>(N * L), mean = sum / M;
+        for (std::size_t n = 0; n < N; ++n)
+          for (std::size_t l = 0; l < L; ++l) sq += (xv[(n * C + c) * L + l] - mean) * (xv[(n * C + c) * L + l] - mean);
+        const double var = static_cast<double>(sq / (M - 1));  // the running update's unbiased variance
+        const double tol = dt == sorix::float32 ? 1e-6 : 1e-12;
+        CHECK(as_doubles(running_mean)[c] == Approx(static_cast<double>(mean)).epsilon(tol));
+        CHECK(as_doubles(running_var)[c] == Approx(var).epsilon(tol));
+        CHECK(var > 0.5);  // the spread survived the offset in the stored values
+      }
+    }
+  }
+}
+
 TEST_CASE("BatchNorm1d: momentum nullopt is the cumulative average; no running stats uses batch stats",
           "[nn][batchnorm]") {
   nn::BatchNorm1d bn(nn::BatchNorm1dOptions(3).momentum(std::nullopt), sorix::float64);

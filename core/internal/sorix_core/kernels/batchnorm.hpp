@@ -2,7 +2,8 @@
 // BatchNorm's loops (nn/src/batchnorm.cpp owns the checks, the module and the autograd node):
 // per-channel statistics, normalisation, and the fused backward, on raw pointers. Every
 // channel's sums are batch sums (sorix/parallel/batch_tree.hpp): each chunk of kBatchChunk images
-// summed over (n, l) in order in double from +0, the chunks combined by the batch tree, whatever
+// summed over (n, l) in order in double from +0 (the statistics of [N, C, L] inputs: over n of
+// each plane's moments, themselves fixed chains over l), the chunks combined by the batch tree, whatever
 // block or group of channels a task takes and whatever the register width, so the bits depend on
 // nothing but the inputs (the same on every CPU: exact adds and multiplies in a fixed order,
 // -ffp-contract=off), and a rank holding a subtree of the batch computes that node exactly
@@ -55,17 +56,36 @@ void for_row_blocks(const BnDims& d, Body&& body) {
                          parallel::kInlineGrain / row);
 }
 
-// acc[c - c0] = the batch sum over (n, l) of x[n, c, l] (with `mean`: of (x - mean[c])^2) for
-// the channels of one block: each chunk of kBatchChunk images summed by the active capability's
-// kernel (bn_kernels.hpp: one chain per channel in (n, l) order from +0), the chunk partials
-// combined by the batch tree.
+// [N, C] (L == 1): acc[c - c0] = the batch sum over n of x[n, c] (with `mean`: of
+// (x - mean[c])^2) for the channels of one block: each chunk of kBatchChunk images summed by the
+// active capability's kernel (bn_kernels.hpp: one chain per channel in n order from +0), the chunk
+// partials combined by the batch tree.
 template <class T>
 void accumulate(const T* x, const BnDims& d, std::size_t c0, std::size_t c1, const double* mean, double* acc) {
   constexpr std::size_t kChunk = parallel::kBatchChunk;
   const auto& k = bn_kernels<T>(active());
   ChunkTree<double> tree(c1 - c0);
   for (std::size_t n0 = 0; n0 < d.N; n0 += kChunk) {
-    k.channel_sums(x, d.C, d.L, n0, std::min(d.N, n0 + kChunk), c0, c1, mean, tree.next());
+    k.channel_sums(x, d.C, n0, std::min(d.N, n0 + kChunk), c0, c1, mean, tree.next());
+    tree.push();
+  }
+  tree.finish(acc);
+}
+
+// acc[c] = the batch sum over n of term(n, c) for every channel: each chunk of kBatchChunk
+// images summed in n order from +0, the chunk partials combined by the batch tree (the terms are
+// one per plane: a few values per image, summed serially).
+template <class Term>
+void sum_planes(const BnDims& d, Term&& term, double* acc) {
+  constexpr std::size_t kChunk = parallel::kBatchChunk;
+  ChunkTree<double> tree(d.C);
+  for (std::size_t n0 = 0; n0 < d.N; n0 += kChunk) {
+    double* node = tree.next();
+    for (std::size_t c = 0; c < d.C; ++c) {
+      double s = 0.0;
+      for (std::size_t n = n0; n < std::min(d.N, n0 + kChunk); ++n) s += term(n, c);
+      node[c] = s;
+    }
     tree.push();
   }
   tree.finish(acc);
@@ -108,23 +128,54 @@ NormalizeConstants<T> normalize_constants(std::size_t C, const BnSaved& s, const
   return k;
 }
 
-/// The batch statistics (two passes: the sum of squared deviations from the mean, no cancellation
-/// of a one-pass E[x^2] - E[x]^2). With a reducer (SyncBatchNorm), each pass's sums are this
-/// rank's tree nodes, finished across the ranks before they are used; d.count() is then the
-/// global count.
+/// The batch statistics, without cancellation (no one-pass E[x^2] - E[x]^2). [N, C] inputs: two
+/// passes, the channel sums, then the sums of squared deviations from the mean. [N, C, L]
+/// inputs: one pass, each plane's moments (its sum s, and about its own mean m = s / L the sums of
+/// squared deviations q and of deviations r, the plane read twice while in cache: bn_kernels.hpp),
+/// then per channel mean = sum of s / M and var = sum of (q + dm * (2 r + L * dm)) / M with
+/// dm = m - mean: the exact identity sum (v - mean)^2 = q + 2 dm r + L dm^2 for any m (r corrects
+/// for m's rounding, which would otherwise enter at first order), both sums by the batch tree over
+/// the planes. With a reducer (SyncBatchNorm), each sum is this rank's tree node, finished across
+/// the ranks before it is used; d.count() is then the global count.
 template <class T>
 void batch_stats(const T* x, const BnDims& d, double eps, BnSaved& s, std::vector<double>& var,
                  parallel::BatchReducer* reducer = nullptr) {
   std::vector<double> sums(d.C, 0.0);
-  for_channel_blocks(d, [&](std::size_t c0, std::size_t c1) {
-    accumulate(x, d, c0, c1, nullptr, sums.data() + c0);
-  });
-  if (reducer != nullptr) reducer->finish(sums.data(), d.C);
   const double inv_m = 1.0 / d.count();
-  for (std::size_t c = 0; c < d.C; ++c) s.mean[c] = sums[c] * inv_m;
-  for_channel_blocks(d, [&](std::size_t c0, std::size_t c1) {
-    accumulate(x, d, c0, c1, s.mean.data(), sums.data() + c0);
-  });
+  if (d.L == 1) {
+    for_channel_blocks(d, [&](std::size_t c0, std::size_t c1) {
+      accumulate(x, d, c0, c1, nullptr, sums.data() + c0);
+    });
+    if (reducer != nullptr) reducer->finish(sums.data(), d.C);
+    for (std::size_t c = 0; c < d.C; ++c) s.mean[c] = sums[c] * inv_m;
+    for_channel_blocks(d, [&](std::size_t c0, std::size_t c1) {
+      accumulate(x, d, c0, c1, s.mean.data(), sums.data() + c0);
+    });
+  } else {
+    const std::size_t P = d.N * d.C;
+    std::vector<double> plane_sum(P), plane_sq(P), plane_dev(P);
+    if (d.L > 0) {
+      const auto& k = bn_kernels<T>(active());
+      parallel::parallel_for(
+          P, std::max<std::size_t>(1, parallel::kChunkSize / d.L),
+          [&](std::size_t p0, std::size_t p1) {
+            k.plane_moments(x, d.L, p0, p1, plane_sum.data() + p0, plane_sq.data() + p0, plane_dev.data() + p0);
+          },
+          parallel::kInlineGrain / d.L);
+    }
+    sum_planes(d, [&](std::size_t n, std::size_t c) { return plane_sum[n * d.C + c]; }, sums.data());
+    if (reducer != nullptr) reducer->finish(sums.data(), d.C);
+    for (std::size_t c = 0; c < d.C; ++c) s.mean[c] = sums[c] * inv_m;
+    const auto L = static_cast<double>(d.L);
+    sum_planes(
+        d,
+        [&](std::size_t n, std::size_t c) {
+          const std::size_t p = n * d.C + c;
+          const double dm = plane_sum[p] / L - s.mean[c];
+          return plane_sq[p] + dm * (2.0 * plane_dev[p] + L * dm);
+        },
+        sums.data());
+  }
   if (reducer != nullptr) reducer->finish(sums.data(), d.C);
   for (std::size_t c = 0; c < d.C; ++c) {
     var[c] = sums[c] * inv_m;

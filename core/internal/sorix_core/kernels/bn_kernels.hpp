@@ -1,7 +1,9 @@
 #pragma once
 // BatchNorm's loops (table.hpp's BnKernels), written once for every architecture. Every channel's
 // sum is one chain of double adds in (n, l) order from +0, whatever the register width: a vector
-// lane is one channel (channels side by side), so a lane does exactly the scalar chain's adds.
+// lane is one channel (channels side by side), so a lane does exactly the scalar chain's adds. A
+// plane's moments (the statistics of [N, C, L] inputs) are 16 chains along the plane, whole
+// chains in each lane, folded in one fixed order.
 // The elementwise passes are separate IEEE subtracts, multiplies and adds per element (never
 // fused), a lane or a scalar alike. float inputs widen to double exactly.
 #include <algorithm>
@@ -162,53 +164,97 @@ struct BnKernelsOf {
   }
 
   template <class T>
-  static void channel_sums(const T* x, std::size_t C, std::size_t L, std::size_t n0, std::size_t n1, std::size_t c0,
-                           std::size_t c1, const double* mean, double* out) {
+  static void channel_sums(const T* x, std::size_t C, std::size_t n0, std::size_t n1, std::size_t c0, std::size_t c1,
+                           const double* mean, double* out) {
     double* const outs[1] = {out};
-    if (L == 1) {
-      if (mean == nullptr) {
-        rows_across_channels<T>(
-            C, n0, n1, c0, c1, 1, outs,
-            [&](D (&acc)[2][4], std::size_t j, std::size_t i, std::size_t) { acc[0][j] = acc[0][j] + wide(x + i); },
-            [&](double* acc, std::size_t i, std::size_t) { acc[0] += static_cast<double>(x[i]); });
-      } else {
-        rows_across_channels<T>(
-            C, n0, n1, c0, c1, 1, outs,
-            [&](D (&acc)[2][4], std::size_t j, std::size_t i, std::size_t c) {
-              const D dv = wide(x + i) - D::load_unaligned(mean + c);
-              acc[0][j] = acc[0][j] + dv * dv;
-            },
-            [&](double* acc, std::size_t i, std::size_t c) {
-              const double dv = static_cast<double>(x[i]) - mean[c];
-              acc[0] += dv * dv;
-            });
-      }
-      return;
+    if (mean == nullptr) {
+      rows_across_channels<T>(
+          C, n0, n1, c0, c1, 1, outs,
+          [&](D (&acc)[2][4], std::size_t j, std::size_t i, std::size_t) { acc[0][j] = acc[0][j] + wide(x + i); },
+          [&](double* acc, std::size_t i, std::size_t) { acc[0] += static_cast<double>(x[i]); });
+    } else {
+      rows_across_channels<T>(
+          C, n0, n1, c0, c1, 1, outs,
+          [&](D (&acc)[2][4], std::size_t j, std::size_t i, std::size_t c) {
+            const D dv = wide(x + i) - D::load_unaligned(mean + c);
+            acc[0][j] = acc[0][j] + dv * dv;
+          },
+          [&](double* acc, std::size_t i, std::size_t c) {
+            const double dv = static_cast<double>(x[i]) - mean[c];
+            acc[0] += dv * dv;
+          });
     }
-    const auto sum = [&](auto& acc, std::size_t j, std::size_t i, std::size_t) { acc[0][j] += static_cast<double>(x[i]); };
-    const auto squares = [&](auto& acc, std::size_t j, std::size_t i, std::size_t c) {
-      const double dv = static_cast<double>(x[i]) - mean[c];
-      acc[0][j] += dv * dv;
-    };
-    if constexpr (kLanePlanes && std::is_same_v<T, float>) {
-      const float* const src[1] = {x};
-      if (mean == nullptr) {
-        planes_by_lanes<1>(src, C, L, n0, n1, c0, c1, 1, outs,
-                           [](auto& acc, std::size_t v, const D* vals, std::size_t) { acc[0][v] = acc[0][v] + vals[0]; },
-                           sum);
-      } else {
-        planes_by_lanes<1>(
-            src, C, L, n0, n1, c0, c1, 1, outs,
-            [&](auto& acc, std::size_t v, const D* vals, std::size_t c) {
-              const D dv = vals[0] - D::load_unaligned(mean + c);
-              acc[0][v] = acc[0][v] + dv * dv;
-            },
-            squares);
-      }
-      return;
+  }
+
+  // plane_moments (table.hpp): the 16 chains of a plane are kChainVecs registers (chain j in
+  // register j / WD, lane j % WD). A plane's last partial block of 16 positions goes to its chains
+  // one scalar add at a time.
+  static constexpr std::size_t kMomentChains = 16;
+  static constexpr std::size_t kChainVecs = kMomentChains / WD;
+  static_assert(kMomentChains % WD == 0, "a register holds a whole number of a plane's chains");
+  using Chains = D[kChainVecs];
+
+  // The 16 chains folded by halves (table.hpp's order): registers first, then lanes.
+  static double fold_chains(Chains& acc) {
+    for (std::size_t n = kChainVecs; n > 1; n /= 2)
+      for (std::size_t v = 0; v < n / 2; ++v) acc[v] = acc[v] + acc[v + n / 2];
+    alignas(64) double lanes[WD];
+    acc[0].store_aligned(lanes);
+    for (std::size_t n = WD; n > 1; n /= 2)
+      for (std::size_t j = 0; j < n / 2; ++j) lanes[j] = lanes[j] + lanes[j + n / 2];
+    return lanes[0];
+  }
+
+  // F chain sets of one plane, walked together: step(acc, v, values) adds the 16-position block's
+  // register v (WD values as doubles) to acc[f][v] for each f; tail(chains, value) adds one of the
+  // last L % 16 values to each chain set's chain (chains[f][j]).
+  template <std::size_t F, class T, class Step, class Tail>
+  static void walk_chains(const T* plane, std::size_t L, Step&& step, Tail&& tail, double (&out)[F]) {
+    Chains acc[F];
+    for (auto& a : acc)
+      for (auto& v : a) v = D(0.0);
+    const std::size_t l0 = L / kMomentChains * kMomentChains;
+    for (std::size_t l = 0; l < l0; l += kMomentChains)
+      for (std::size_t v = 0; v < kChainVecs; ++v) step(acc, v, wide(plane + l + v * WD));
+    if (l0 < L) {
+      alignas(64) double chains[F][kMomentChains];
+      for (std::size_t f = 0; f < F; ++f)
+        for (std::size_t v = 0; v < kChainVecs; ++v) acc[f][v].store_aligned(chains[f] + v * WD);
+      for (std::size_t l = l0; l < L; ++l) tail(chains, l - l0, static_cast<double>(plane[l]));
+      for (std::size_t f = 0; f < F; ++f)
+        for (std::size_t v = 0; v < kChainVecs; ++v) acc[f][v] = D::load_aligned(chains[f] + v * WD);
     }
-    if (mean == nullptr) planes(C, L, n0, n1, c0, c1, 1, outs, sum);
-    else planes(C, L, n0, n1, c0, c1, 1, outs, squares);
+    for (std::size_t f = 0; f < F; ++f) out[f] = fold_chains(acc[f]);
+  }
+
+  template <class T>
+  static void plane_moments(const T* x, std::size_t L, std::size_t p0, std::size_t p1, double* sum, double* sq,
+                            double* dev) {
+    for (std::size_t p = p0; p < p1; ++p) {
+      const T* plane = x + p * L;
+      double s[1], d[2];
+      walk_chains<1>(
+          plane, L, [](Chains (&acc)[1], std::size_t v, const D& x) { acc[0][v] = acc[0][v] + x; },
+          [](double (&chains)[1][kMomentChains], std::size_t j, double x) { chains[0][j] += x; }, s);
+      const double m = s[0] / static_cast<double>(L);  // the plane just read: in cache for the second walk
+      const D mv(m);
+      walk_chains<2>(
+          plane, L,
+          [&](Chains (&acc)[2], std::size_t v, const D& x) {
+            const D dv = x - mv;
+            acc[0][v] = acc[0][v] + dv * dv;
+            acc[1][v] = acc[1][v] + dv;
+          },
+          [&](double (&chains)[2][kMomentChains], std::size_t j, double x) {
+            const double dv = x - m;
+            chains[0][j] += dv * dv;
+            chains[1][j] += dv;
+          },
+          d);
+      sum[p - p0] = s[0];
+      sq[p - p0] = d[0];
+      dev[p - p0] = d[1];
+    }
   }
 
   // v rounded to float and widened back: with it, double arithmetic on float values gives float
@@ -490,7 +536,7 @@ struct BnKernelsOf {
 
   template <class T>
   static constexpr BnKernels<T> kernels() {
-    return BnKernels<T>{&channel_sums<T>, &grad_sums<T>, &normalize<T>, &backward_dx<T>};
+    return BnKernels<T>{&channel_sums<T>, &plane_moments<T>, &grad_sums<T>, &normalize<T>, &backward_dx<T>};
   }
 };
 

@@ -171,11 +171,19 @@ struct BnPool {
 /// BatchNorm's loops (batchnorm.hpp) for x viewed as [N, C, L], over rows [n0, n1) of N.
 template <class T>
 struct BnKernels {
-  /// out[c - c0] for c in [c0, c1) = +0 + f(x[n0, c, 0]) + f(x[n0, c, 1]) + ... over n in [n0, n1)
-  /// then l, in that order, in double: one add chain per channel; f(v) = v, or with `mean`
-  /// (indexed by c) f(v) = (v - mean[c]) * (v - mean[c]), never fused.
-  void (*channel_sums)(const T* x, std::size_t C, std::size_t L, std::size_t n0, std::size_t n1, std::size_t c0,
-                       std::size_t c1, const double* mean, double* out);
+  /// x viewed as [N, C] (L == 1): out[c - c0] for c in [c0, c1) = +0 + f(x[n0, c]) + f(x[n0 + 1, c])
+  /// + ... over n in [n0, n1), in that order, in double: one add chain per channel; f(v) = v, or
+  /// with `mean` (indexed by c) f(v) = (v - mean[c]) * (v - mean[c]), never fused.
+  void (*channel_sums)(const T* x, std::size_t C, std::size_t n0, std::size_t n1, std::size_t c0, std::size_t c1,
+                       const double* mean, double* out);
+  /// The moments of planes [p0, p1) of L values each (plane p at x + p * L), in double:
+  /// sum[p - p0] = the plane's sum, and with m = sum / L, sq[p - p0] = its sum of (v - m) * (v - m)
+  /// and dev[p - p0] its sum of v - m (not quite 0: m is rounded; the statistics correct for it).
+  /// Each is 16 add chains from +0, chain j taking the plane's positions j, j + 16, j + 32, ... in
+  /// order, then folded by halves (chain j += chain j + 8 for j < 8, then j + 4, j + 2, j + 1), the
+  /// same on every register width; the subtract and the multiply never fused.
+  void (*plane_moments)(const T* x, std::size_t L, std::size_t p0, std::size_t p1, double* sum, double* sq,
+                        double* dev);
   /// In the same order: sum_g[c - c0] = +0 + g + ..., dot[c - c0] = +0 + g * (x - mean[c]) + ...
   /// With `relu`, g is first relu's gradient g * (y > 0 ? 1 : 0), y the normalisation's output.
   /// With `pool` (relu implied), g is the pooled gradient [N, C, OH * OW] and the summed gradient is
