@@ -289,7 +289,7 @@ void own_gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::siz
             args.accumulate = resume || k0 > 0;
             args.column_tail = column_tail;
             for (std::size_t t = t0; t < t1; ++t) kern.tiles(args, t, 0, panels);
-            if (args.column_tail > 0) kern.columns(args, t0 * mr, std::min(M, t1 * mr), n - tail, n);
+            if (args.column_tail > 0) kern.columns(args, t0 * mr, std::min(M, t1 * mr), n - args.column_tail, n);
           }
         }
       },

@@ -105,6 +105,19 @@ struct BnReluPoolOf {
       poison_winner_x(x, H, W, mean, xsimd::any(xsimd::isnan(sum - sum)), winners, winner_x);
   }
 
+#if SORIX_X86
+  // A float register (AVX2 or AVX-512) with its even lanes, in order, moved to its lower half.
+  static auto evens_first(const xsimd::batch<float, A>& v) {
+    if constexpr (kIsAvx512<A>) {
+      const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 0, 2, 4, 6, 8, 10, 12, 14);
+      return _mm512_permutexvar_ps(even, v);
+    } else {
+      const __m256i even = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
+      return _mm256_permutevar8x32_ps(v, even);
+    }
+  }
+#endif
+
   // The even lanes of v (the windows' lanes of window_max) at out[0 .. n), n <= lanes / 2.
   template <class T>
   static void store_even(const xsimd::batch<T, A>& v, T* out, std::size_t n) {
@@ -112,14 +125,12 @@ struct BnReluPoolOf {
 #if SORIX_X86
     if constexpr (std::is_same_v<T, float> && kIsAvx512<A>) {
       if (n == L / 2) {
-        const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 0, 2, 4, 6, 8, 10, 12, 14);
-        _mm256_storeu_ps(out, _mm512_castps512_ps256(_mm512_permutexvar_ps(even, v)));
+        _mm256_storeu_ps(out, _mm512_castps512_ps256(evens_first(v)));
         return;
       }
     } else if constexpr (std::is_same_v<T, float> && kIsAvx2<A>) {
       if (n == L / 2) {
-        const __m256i even = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
-        _mm_storeu_ps(out, _mm256_castps256_ps128(_mm256_permutevar8x32_ps(v, even)));
+        _mm_storeu_ps(out, _mm256_castps256_ps128(evens_first(v)));
         return;
       }
     }
@@ -136,15 +147,13 @@ struct BnReluPoolOf {
 #if SORIX_X86
     if constexpr (std::is_same_v<T, float> && kIsAvx512<A>) {
       if (n == L / 2) {
-        const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 0, 2, 4, 6, 8, 10, 12, 14);
-        const __m512i codes = _mm512_cvttps_epi32(_mm512_permutexvar_ps(even, code));
+        const __m512i codes = _mm512_cvttps_epi32(evens_first(code));
         _mm_storel_epi64(reinterpret_cast<__m128i*>(out), _mm512_cvtepi32_epi8(codes));
         return;
       }
     } else if constexpr (std::is_same_v<T, float> && kIsAvx2<A>) {
       if (n == L / 2) {
-        const __m256i even = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
-        const __m128i codes = _mm_cvttps_epi32(_mm256_castps256_ps128(_mm256_permutevar8x32_ps(code, even)));
+        const __m128i codes = _mm_cvttps_epi32(_mm256_castps256_ps128(evens_first(code)));
         const __m128i bytes = _mm_packus_epi16(_mm_packs_epi32(codes, codes), codes);
         const auto four = static_cast<std::uint32_t>(_mm_cvtsi128_si32(bytes));
         std::memcpy(out, &four, 4);
