@@ -244,9 +244,9 @@ double sixteen_chains(const T* plane, std::size_t L, F&& f) {
 }
 
 // BatchNorm's plane moments, every table against their definition, bit for bit: planes of every
-// length around the 16 chains (tails of each size, several blocks), odd and even plane counts (two
-// planes advance side by side), values far from zero (the squared deviations from the plane's
-// own mean are what is summed) and a non-finite value.
+// length around the 16 chains (tails of each size, several blocks), one plane or several (and a
+// range starting mid-way), values far from zero (the squared deviations from the plane's own mean
+// are what is summed) and a non-finite value.
 template <class T>
 void check_plane_moments() {
   for (std::size_t L : {0, 1, 2, 7, 15, 16, 17, 31, 32, 33, 50, 196, 784}) {

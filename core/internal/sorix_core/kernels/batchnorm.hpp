@@ -33,11 +33,12 @@ struct BnDims {
   double count() const { return static_cast<double>(m_total != 0 ? m_total : M()); }
 };
 
-// Channels per task of the channel reductions. Each channel is reduced over (n, l) in one fixed
-// order whatever the block, so this only sets the parallel grain, never the bits. [N, C] inputs
-// sum channels across vector lanes (wide blocks); [N, C, L] planes are summed 16 or 8 channels
-// at a time (bn_kernels.hpp), so a block of 16 lets BatchNorm2d's 32 or 64 channels feed two or
-// four threads.
+// Channels per task of the channel reductions (the statistics of [N, C] inputs and the
+// backward's gradient sums; the statistics of [N, C, L] inputs go by planes instead). Each
+// channel is reduced over (n, l) in one fixed order whatever the block, so this only sets the
+// parallel grain, never the bits. [N, C] inputs sum channels across vector lanes (wide blocks);
+// the gradient sums of [N, C, L] planes take 16 or 8 channels at a time (bn_kernels.hpp), so a
+// block of 16 lets BatchNorm2d's 32 or 64 channels feed two or four threads.
 constexpr std::size_t kChannelBlock = 64;
 constexpr std::size_t kPlaneChannelBlock = 16;
 
@@ -196,7 +197,8 @@ void normalize(const T* x, T* y, const BnDims& d, const BnSaved& s, const T* w, 
 }
 
 /// The backward's per-channel batch sums: sum_g[c] = sum g, dot[c] = sum g * (x - mean), each
-/// by the batch tree in the order of accumulate (both in one walk, the same bits). With a reducer
+/// chunk of kBatchChunk images one chain per channel in (n, l) order from +0, the chunks combined
+/// by the batch tree (both sums in one walk). With a reducer
 /// (SyncBatchNorm) they are finished across the ranks. With `relu` (a fused ReLU), g is first
 /// relu's gradient, its mask recomputed from x; with `pool` too, g is the pooled gradient and
 /// the pool's backward comes first (table.hpp, BnKernels::grad_sums).

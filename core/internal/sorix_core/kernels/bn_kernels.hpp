@@ -1,9 +1,10 @@
 #pragma once
-// BatchNorm's loops (table.hpp's BnKernels), written once for every architecture. Every channel's
-// sum is one chain of double adds in (n, l) order from +0, whatever the register width: a vector
-// lane is one channel (channels side by side), so a lane does exactly the scalar chain's adds. A
-// plane's moments (the statistics of [N, C, L] inputs) are 16 chains along the plane, whole
-// chains in each lane, folded in one fixed order.
+// BatchNorm's loops (table.hpp's BnKernels), written once for every architecture. The channel
+// sums (the statistics of [N, C] inputs, the backward's gradient sums) are one chain of double
+// adds per channel in (n, l) order from +0, whatever the register width: a vector lane is one
+// channel (channels side by side), so a lane does exactly the scalar chain's adds. A plane's
+// moments (the statistics of [N, C, L] inputs) are 16 chains along the plane, whole chains in
+// each lane, folded in one fixed order.
 // The elementwise passes are separate IEEE subtracts, multiplies and adds per element (never
 // fused), a lane or a scalar alike. float inputs widen to double exactly.
 #include <algorithm>

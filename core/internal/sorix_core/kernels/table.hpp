@@ -168,7 +168,8 @@ struct BnPool {
   std::size_t pooled() const { return (H / 2) * (W / 2); }
 };
 
-/// BatchNorm's loops (batchnorm.hpp) for x viewed as [N, C, L], over rows [n0, n1) of N.
+/// BatchNorm's loops (batchnorm.hpp) for x viewed as [N, C, L], over rows [n0, n1) of N
+/// (plane_moments: over planes [p0, p1) of the N * C).
 template <class T>
 struct BnKernels {
   /// x viewed as [N, C] (L == 1): out[c - c0] for c in [c0, c1) = +0 + f(x[n0, c]) + f(x[n0 + 1, c])
