@@ -422,8 +422,10 @@ TEST_CASE("BatchNorm statistics stay accurate far from zero (no cancellation), [
           "[nn][batchnorm]") {
   // Values 1e6 (float32) or 1e8 (float64) away from zero with a spread of about 1: a one-pass
   // E[x^2] - E[x]^2 in double would lose the variance's digits past 1e-4 (float32) or all of
-  // them (float64); the planes' moments and their combination must not. Planes of 37 values: two blocks of the 16 chains and a tail.
-  for (const Shape& xs : {Shape{40, 3}, Shape{5, 3, 37}, Shape{3, 3, 8, 8}}) {
+  // them (float64); neither the two passes ([N, C], planes shorter than 64 values: 37) nor the
+  // planes' moments and their combination (64 values: four blocks of the 16 chains; 100: six and
+  // a tail) may.
+  for (const Shape& xs : {Shape{40, 3}, Shape{5, 3, 37}, Shape{3, 3, 8, 8}, Shape{4, 3, 100}}) {
     for (const auto dt : {sorix::float32, sorix::float64}) {
       INFO("x " << sorix::shape_string(xs) << " " << sorix::dtype_name(dt));
       const double offset = dt == sorix::float32 ? 1e6 : 1e8;

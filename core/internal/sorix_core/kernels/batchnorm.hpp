@@ -2,8 +2,9 @@
 // BatchNorm's loops (nn/src/batchnorm.cpp owns the checks, the module and the autograd node):
 // per-channel statistics, normalisation, and the fused backward, on raw pointers. Every
 // channel's sums are batch sums (sorix/parallel/batch_tree.hpp): each chunk of kBatchChunk images
-// summed over (n, l) in order in double from +0 (the statistics of [N, C, L] inputs: over n of
-// each plane's moments, themselves fixed chains over l), the chunks combined by the batch tree, whatever
+// summed over (n, l) in order in double from +0 (the statistics of [N, C, L] inputs with planes of
+// kPlaneMomentsFrom values or more: over n of each plane's moments, themselves fixed chains over
+// l), the chunks combined by the batch tree, whatever
 // block or group of channels a task takes and whatever the register width, so the bits depend on
 // nothing but the inputs (the same on every CPU: exact adds and multiplies in a fixed order,
 // -ffp-contract=off), and a rank holding a subtree of the batch computes that node exactly
@@ -33,8 +34,8 @@ struct BnDims {
   double count() const { return static_cast<double>(m_total != 0 ? m_total : M()); }
 };
 
-// Channels per task of the channel reductions (the statistics of [N, C] inputs and the
-// backward's gradient sums; the statistics of [N, C, L] inputs go by planes instead). Each
+// Channels per task of the channel reductions (the statistics of [N, C] inputs and of short
+// planes, the backward's gradient sums; the statistics of long planes go by planes instead). Each
 // channel is reduced over (n, l) in one fixed order whatever the block, so this only sets the
 // parallel grain, never the bits. [N, C] inputs sum channels across vector lanes (wide blocks);
 // the gradient sums of [N, C, L] planes take 16 or 8 channels at a time (bn_kernels.hpp), so a
@@ -57,17 +58,17 @@ void for_row_blocks(const BnDims& d, Body&& body) {
                          parallel::kInlineGrain / row);
 }
 
-// [N, C] (L == 1): acc[c - c0] = the batch sum over n of x[n, c] (with `mean`: of
-// (x - mean[c])^2) for the channels of one block: each chunk of kBatchChunk images summed by the
-// active capability's kernel (bn_kernels.hpp: one chain per channel in n order from +0), the chunk
-// partials combined by the batch tree.
+// acc[c - c0] = the batch sum over (n, l) of x[n, c, l] (with `mean`: of (x - mean[c])^2) for
+// the channels of one block: each chunk of kBatchChunk images summed by the active capability's
+// kernel (bn_kernels.hpp: one chain per channel in (n, l) order from +0), the chunk partials
+// combined by the batch tree.
 template <class T>
 void accumulate(const T* x, const BnDims& d, std::size_t c0, std::size_t c1, const double* mean, double* acc) {
   constexpr std::size_t kChunk = parallel::kBatchChunk;
   const auto& k = bn_kernels<T>(active());
   ChunkTree<double> tree(c1 - c0);
   for (std::size_t n0 = 0; n0 < d.N; n0 += kChunk) {
-    k.channel_sums(x, d.C, n0, std::min(d.N, n0 + kChunk), c0, c1, mean, tree.next());
+    k.channel_sums(x, d.C, d.L, n0, std::min(d.N, n0 + kChunk), c0, c1, mean, tree.next());
     tree.push();
   }
   tree.finish(acc);
@@ -82,11 +83,10 @@ void sum_planes(const BnDims& d, Term&& term, double* acc) {
   ChunkTree<double> tree(d.C);
   for (std::size_t n0 = 0; n0 < d.N; n0 += kChunk) {
     double* node = tree.next();
-    for (std::size_t c = 0; c < d.C; ++c) {
-      double s = 0.0;
-      for (std::size_t n = n0; n < std::min(d.N, n0 + kChunk); ++n) s += term(n, c);
-      node[c] = s;
-    }
+    std::fill(node, node + d.C, 0.0);
+    // Images outer, channels inner: each channel's chain is the same, the terms read in memory order.
+    for (std::size_t n = n0; n < std::min(d.N, n0 + kChunk); ++n)
+      for (std::size_t c = 0; c < d.C; ++c) node[c] += term(n, c);
     tree.push();
   }
   tree.finish(acc);
@@ -129,9 +129,17 @@ NormalizeConstants<T> normalize_constants(std::size_t C, const BnSaved& s, const
   return k;
 }
 
-/// The batch statistics, without cancellation (no one-pass E[x^2] - E[x]^2). [N, C] inputs: two
-/// passes, the channel sums, then the sums of squared deviations from the mean. [N, C, L]
-/// inputs: one pass, each plane's moments (its sum s, and about its own mean m = s / L the sums of
+/// Planes of at least this many values take the statistics' one-pass form (batch_stats). Below
+/// it the per-plane work (three moments stored, a division, two folds of 16 chains) outweighs the
+/// memory pass it saves: measured on AVX2 and AVX-512, BatchNorm2d's forward on 2 x 2 to 7 x 7
+/// planes took 1.5-3x the two passes' time, on 10 x 10 about the same, on 14 x 14 and 28 x 28
+/// planes (the CNN's, read from memory) less.
+inline constexpr std::size_t kPlaneMomentsFrom = 64;
+
+/// The batch statistics, without cancellation (no one-pass E[x^2] - E[x]^2). [N, C] inputs and
+/// [N, C, L] inputs with L < kPlaneMomentsFrom: two passes, the channel sums, then the sums of
+/// squared deviations from the mean (each a chain per channel in (n, l) order). Longer planes:
+/// one pass, each plane's moments (its sum s, and about its own mean m = s / L the sums of
 /// squared deviations q and of deviations r, the plane read twice while in cache: bn_kernels.hpp),
 /// then per channel mean = sum of s / M and var = sum of (q + dm * (2 r + L * dm)) / M with
 /// dm = m - mean: the exact identity sum (v - mean)^2 = q + 2 dm r + L dm^2 for any m (r corrects
@@ -143,7 +151,7 @@ void batch_stats(const T* x, const BnDims& d, double eps, BnSaved& s, std::vecto
                  parallel::BatchReducer* reducer = nullptr) {
   std::vector<double> sums(d.C, 0.0);
   const double inv_m = 1.0 / d.count();
-  if (d.L == 1) {
+  if (d.L < kPlaneMomentsFrom) {
     for_channel_blocks(d, [&](std::size_t c0, std::size_t c1) {
       accumulate(x, d, c0, c1, nullptr, sums.data() + c0);
     });
@@ -154,16 +162,15 @@ void batch_stats(const T* x, const BnDims& d, double eps, BnSaved& s, std::vecto
     });
   } else {
     const std::size_t P = d.N * d.C;
-    std::vector<double> plane_sum(P), plane_sq(P), plane_dev(P);
-    if (d.L > 0) {
-      const auto& k = bn_kernels<T>(active());
-      parallel::parallel_for(
-          P, std::max<std::size_t>(1, parallel::kChunkSize / d.L),
-          [&](std::size_t p0, std::size_t p1) {
-            k.plane_moments(x, d.L, p0, p1, plane_sum.data() + p0, plane_sq.data() + p0, plane_dev.data() + p0);
-          },
-          parallel::kInlineGrain / d.L);
-    }
+    // Not zeroed: the kernel writes every plane's three moments.
+    const std::unique_ptr<double[]> plane_sum(new double[P]), plane_sq(new double[P]), plane_dev(new double[P]);
+    const auto& k = bn_kernels<T>(active());
+    parallel::parallel_for(
+        P, std::max<std::size_t>(1, parallel::kChunkSize / d.L),
+        [&](std::size_t p0, std::size_t p1) {
+          k.plane_moments(x, d.L, p0, p1, plane_sum.get() + p0, plane_sq.get() + p0, plane_dev.get() + p0);
+        },
+        parallel::kInlineGrain / d.L);
     sum_planes(d, [&](std::size_t n, std::size_t c) { return plane_sum[n * d.C + c]; }, sums.data());
     if (reducer != nullptr) reducer->finish(sums.data(), d.C);
     for (std::size_t c = 0; c < d.C; ++c) s.mean[c] = sums[c] * inv_m;

@@ -1,10 +1,11 @@
 #pragma once
 // BatchNorm's loops (table.hpp's BnKernels), written once for every architecture. The channel
-// sums (the statistics of [N, C] inputs, the backward's gradient sums) are one chain of double
-// adds per channel in (n, l) order from +0, whatever the register width: a vector lane is one
-// channel (channels side by side), so a lane does exactly the scalar chain's adds. A plane's
-// moments (the statistics of [N, C, L] inputs) are 16 chains along the plane, whole chains in
-// each lane, folded in one fixed order.
+// sums (the statistics of [N, C] inputs and of short planes, the backward's gradient sums) are
+// one chain of double adds per channel in (n, l) order from +0, whatever the register width: a
+// vector lane is one channel (channels side by side), so a lane does exactly the scalar chain's
+// adds. A plane's moments (the statistics of planes of at least batchnorm.hpp's
+// kPlaneMomentsFrom values) are 16 chains along the plane, whole chains in each lane, folded in
+// one fixed order.
 // The elementwise passes are separate IEEE subtracts, multiplies and adds per element (never
 // fused), a lane or a scalar alike. float inputs widen to double exactly.
 #include <algorithm>
@@ -165,31 +166,57 @@ struct BnKernelsOf {
   }
 
   template <class T>
-  static void channel_sums(const T* x, std::size_t C, std::size_t n0, std::size_t n1, std::size_t c0, std::size_t c1,
-                           const double* mean, double* out) {
+  static void channel_sums(const T* x, std::size_t C, std::size_t L, std::size_t n0, std::size_t n1, std::size_t c0,
+                           std::size_t c1, const double* mean, double* out) {
     double* const outs[1] = {out};
-    if (mean == nullptr) {
-      rows_across_channels<T>(
-          C, n0, n1, c0, c1, 1, outs,
-          [&](D (&acc)[2][4], std::size_t j, std::size_t i, std::size_t) { acc[0][j] = acc[0][j] + wide(x + i); },
-          [&](double* acc, std::size_t i, std::size_t) { acc[0] += static_cast<double>(x[i]); });
-    } else {
-      rows_across_channels<T>(
-          C, n0, n1, c0, c1, 1, outs,
-          [&](D (&acc)[2][4], std::size_t j, std::size_t i, std::size_t c) {
-            const D dv = wide(x + i) - D::load_unaligned(mean + c);
-            acc[0][j] = acc[0][j] + dv * dv;
-          },
-          [&](double* acc, std::size_t i, std::size_t c) {
-            const double dv = static_cast<double>(x[i]) - mean[c];
-            acc[0] += dv * dv;
-          });
+    if (L == 1) {
+      if (mean == nullptr) {
+        rows_across_channels<T>(
+            C, n0, n1, c0, c1, 1, outs,
+            [&](D (&acc)[2][4], std::size_t j, std::size_t i, std::size_t) { acc[0][j] = acc[0][j] + wide(x + i); },
+            [&](double* acc, std::size_t i, std::size_t) { acc[0] += static_cast<double>(x[i]); });
+      } else {
+        rows_across_channels<T>(
+            C, n0, n1, c0, c1, 1, outs,
+            [&](D (&acc)[2][4], std::size_t j, std::size_t i, std::size_t c) {
+              const D dv = wide(x + i) - D::load_unaligned(mean + c);
+              acc[0][j] = acc[0][j] + dv * dv;
+            },
+            [&](double* acc, std::size_t i, std::size_t c) {
+              const double dv = static_cast<double>(x[i]) - mean[c];
+              acc[0] += dv * dv;
+            });
+      }
+      return;
     }
+    const auto sum = [&](auto& acc, std::size_t j, std::size_t i, std::size_t) { acc[0][j] += static_cast<double>(x[i]); };
+    const auto squares = [&](auto& acc, std::size_t j, std::size_t i, std::size_t c) {
+      const double dv = static_cast<double>(x[i]) - mean[c];
+      acc[0][j] += dv * dv;
+    };
+    if constexpr (kLanePlanes && std::is_same_v<T, float>) {
+      const float* const src[1] = {x};
+      if (mean == nullptr) {
+        planes_by_lanes<1>(src, C, L, n0, n1, c0, c1, 1, outs,
+                           [](auto& acc, std::size_t v, const D* vals, std::size_t) { acc[0][v] = acc[0][v] + vals[0]; },
+                           sum);
+      } else {
+        planes_by_lanes<1>(
+            src, C, L, n0, n1, c0, c1, 1, outs,
+            [&](auto& acc, std::size_t v, const D* vals, std::size_t c) {
+              const D dv = vals[0] - D::load_unaligned(mean + c);
+              acc[0][v] = acc[0][v] + dv * dv;
+            },
+            squares);
+      }
+      return;
+    }
+    if (mean == nullptr) planes(C, L, n0, n1, c0, c1, 1, outs, sum);
+    else planes(C, L, n0, n1, c0, c1, 1, outs, squares);
   }
 
   // plane_moments (table.hpp): the 16 chains of a plane are kChainVecs registers (chain j in
-  // register j / WD, lane j % WD). A plane's last partial block of 16 positions goes to its chains
-  // one scalar add at a time.
+  // register j / WD, lane j % WD). A plane's last partial block of 16 positions is padded with +0.
   static constexpr std::size_t kMomentChains = 16;
   static constexpr std::size_t kChainVecs = kMomentChains / WD;
   static_assert(kMomentChains % WD == 0, "a register holds a whole number of a plane's chains");
@@ -206,24 +233,28 @@ struct BnKernelsOf {
     return lanes[0];
   }
 
-  // F chain sets of one plane, walked together: step(acc, v, values) adds the 16-position block's
-  // register v (WD values as doubles) to acc[f][v] for each f; tail(chains, value) adds one of the
-  // last L % 16 values to each chain set's chain (chains[f][j]).
-  template <std::size_t F, class T, class Step, class Tail>
-  static void walk_chains(const T* plane, std::size_t L, Step&& step, Tail&& tail, double (&out)[F]) {
+  // F chain sets of one plane, walked together: step(acc, v, values, in_plane) adds the
+  // 16-position block's register v (WD values as doubles) to acc[f][v] for each f. The last
+  // L % 16 values come as one more block, padded with +0, whose in_plane (a batch_bool; full
+  // blocks pass std::true_type) marks the lanes inside the plane: a step adds +0 in the others,
+  // which leaves a chain's bits as they are (a chain is never -0: it starts at +0, and a sum is
+  // -0 only when both addends are), so each chain's adds are its positions' and no more.
+  template <std::size_t F, class T, class Step>
+  static void walk_chains(const T* plane, std::size_t L, Step&& step, double (&out)[F]) {
     Chains acc[F];
     for (auto& a : acc)
       for (auto& v : a) v = D(0.0);
     const std::size_t l0 = L / kMomentChains * kMomentChains;
     for (std::size_t l = 0; l < l0; l += kMomentChains)
-      for (std::size_t v = 0; v < kChainVecs; ++v) step(acc, v, wide(plane + l + v * WD));
+      for (std::size_t v = 0; v < kChainVecs; ++v) step(acc, v, wide(plane + l + v * WD), std::true_type{});
     if (l0 < L) {
-      alignas(64) double chains[F][kMomentChains];
-      for (std::size_t f = 0; f < F; ++f)
-        for (std::size_t v = 0; v < kChainVecs; ++v) acc[f][v].store_aligned(chains[f] + v * WD);
-      for (std::size_t l = l0; l < L; ++l) tail(chains, l - l0, static_cast<double>(plane[l]));
-      for (std::size_t f = 0; f < F; ++f)
-        for (std::size_t v = 0; v < kChainVecs; ++v) acc[f][v] = D::load_aligned(chains[f] + v * WD);
+      alignas(64) T block[kMomentChains] = {};
+      std::copy(plane + l0, plane + L, block);
+      alignas(64) double lane[WD];
+      for (std::size_t i = 0; i < WD; ++i) lane[i] = static_cast<double>(i);
+      const D lanes = D::load_aligned(lane), rest(static_cast<double>(L - l0));
+      for (std::size_t v = 0; v * WD < L - l0; ++v)
+        step(acc, v, wide(block + v * WD), lanes + D(static_cast<double>(v * WD)) < rest);
     }
     for (std::size_t f = 0; f < F; ++f) out[f] = fold_chains(acc[f]);
   }
@@ -234,22 +265,19 @@ struct BnKernelsOf {
     for (std::size_t p = p0; p < p1; ++p) {
       const T* plane = x + p * L;
       double s[1], d[2];
+      // The padding's +0 needs no mask here.
       walk_chains<1>(
-          plane, L, [](Chains (&acc)[1], std::size_t v, const D& x) { acc[0][v] = acc[0][v] + x; },
-          [](double (&chains)[1][kMomentChains], std::size_t j, double x) { chains[0][j] += x; }, s);
+          plane, L, [](Chains (&acc)[1], std::size_t v, const D& x, const auto&) { acc[0][v] = acc[0][v] + x; }, s);
       const double m = s[0] / static_cast<double>(L);  // the plane just read: in cache for the second walk
       const D mv(m);
       walk_chains<2>(
           plane, L,
-          [&](Chains (&acc)[2], std::size_t v, const D& x) {
-            const D dv = x - mv;
+          [&](Chains (&acc)[2], std::size_t v, const D& x, const auto& in_plane) {
+            D dv = x - mv;
+            if constexpr (!std::is_same_v<std::decay_t<decltype(in_plane)>, std::true_type>)
+              dv = xsimd::select(in_plane, dv, D(0.0));
             acc[0][v] = acc[0][v] + dv * dv;
             acc[1][v] = acc[1][v] + dv;
-          },
-          [&](double (&chains)[2][kMomentChains], std::size_t j, double x) {
-            const double dv = x - m;
-            chains[0][j] += dv * dv;
-            chains[1][j] += dv;
           },
           d);
       sum[p - p0] = s[0];

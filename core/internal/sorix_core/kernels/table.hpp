@@ -172,11 +172,11 @@ struct BnPool {
 /// (plane_moments: over planes [p0, p1) of the N * C).
 template <class T>
 struct BnKernels {
-  /// x viewed as [N, C] (L == 1): out[c - c0] for c in [c0, c1) = +0 + f(x[n0, c]) + f(x[n0 + 1, c])
-  /// + ... over n in [n0, n1), in that order, in double: one add chain per channel; f(v) = v, or
-  /// with `mean` (indexed by c) f(v) = (v - mean[c]) * (v - mean[c]), never fused.
-  void (*channel_sums)(const T* x, std::size_t C, std::size_t n0, std::size_t n1, std::size_t c0, std::size_t c1,
-                       const double* mean, double* out);
+  /// out[c - c0] for c in [c0, c1) = +0 + f(x[n0, c, 0]) + f(x[n0, c, 1]) + ... over n in [n0, n1)
+  /// then l, in that order, in double: one add chain per channel; f(v) = v, or with `mean`
+  /// (indexed by c) f(v) = (v - mean[c]) * (v - mean[c]), never fused.
+  void (*channel_sums)(const T* x, std::size_t C, std::size_t L, std::size_t n0, std::size_t n1, std::size_t c0,
+                       std::size_t c1, const double* mean, double* out);
   /// The moments of planes [p0, p1) of L values each (plane p at x + p * L), in double:
   /// sum[p - p0] = the plane's sum, and with m = sum / L, sq[p - p0] = its sum of (v - m) * (v - m)
   /// and dev[p - p0] its sum of v - m (not quite 0: m is rounded; the statistics correct for it).

@@ -15,8 +15,8 @@
 // (eval: dx = g * w * invstd). Under create_graph the backward is written with Tensor ops, so it
 // differentiates again.
 // Dtypes: float32 or float64 (statistics accumulate in double). Threading/determinism: channel
-// reductions run over the batch in a fixed order (the batch tree; [N, C, L] statistics from each
-// plane's moments, fixed chains along the plane), the work is split into fixed blocks of planes,
+// reductions run over the batch in a fixed order (the batch tree; the statistics of planes of 64
+// values or more from each plane's moments, fixed chains along the plane), the work is split into fixed blocks of planes,
 // channels or rows run as parallel tasks, so results are bit-identical for any thread count.
 #include <cstdint>
 #include <optional>
