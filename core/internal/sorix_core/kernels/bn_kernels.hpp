@@ -12,6 +12,7 @@
 #include <array>
 #include <memory>
 #include <cstddef>
+#include <cstdint>
 #include <type_traits>
 #include <vector>
 
@@ -43,6 +44,34 @@ struct BnKernelsOf {
     {
       alignas(64) double buf[WD];
       for (std::size_t l = 0; l < WD; ++l) buf[l] = static_cast<double>(p[l]);
+      return D::load_aligned(buf);
+    }
+  }
+
+  // The first `count` (<= WD) values of p as doubles, +0 in the other lanes; nothing past p + count
+  // is read (masked loads: a buffer filled by scalar stores and read back as a register would wait
+  // for the stores to reach the cache).
+  template <class T>
+  static D wide_first(const T* p, std::size_t count) {
+#if SORIX_X86
+    if constexpr (kIsAvx512<A>) {
+      const auto mask = static_cast<std::uint16_t>((1u << count) - 1);
+      if constexpr (std::is_same_v<T, float>) return _mm512_cvtps_pd(_mm512_castps512_ps256(_mm512_maskz_loadu_ps(mask, p)));
+      else return _mm512_maskz_loadu_pd(static_cast<__mmask8>(mask), p);
+    } else if constexpr (kIsAvx2<A>) {
+      if constexpr (std::is_same_v<T, float>) {
+        const __m128i in = _mm_cmpgt_epi32(_mm_set1_epi32(static_cast<int>(count)), _mm_setr_epi32(0, 1, 2, 3));
+        return _mm256_cvtps_pd(_mm_maskload_ps(p, in));
+      } else {
+        const __m256i in =
+            _mm256_cmpgt_epi64(_mm256_set1_epi64x(static_cast<long long>(count)), _mm256_setr_epi64x(0, 1, 2, 3));
+        return _mm256_maskload_pd(p, in);
+      }
+    } else
+#endif
+    {
+      alignas(64) double buf[WD] = {};
+      for (std::size_t l = 0; l < count; ++l) buf[l] = static_cast<double>(p[l]);
       return D::load_aligned(buf);
     }
   }
@@ -235,7 +264,7 @@ struct BnKernelsOf {
 
   // F chain sets of one plane, walked together: step(acc, v, values, in_plane) adds the
   // 16-position block's register v (WD values as doubles) to acc[f][v] for each f. The last
-  // L % 16 values come as one more block, padded with +0, whose in_plane (a batch_bool; full
+  // L % 16 values come as one more block, padded with +0 (wide_first), whose in_plane (a batch_bool; full
   // blocks pass std::true_type) marks the lanes inside the plane: a step adds +0 in the others,
   // which leaves a chain's bits as they are (a chain is never -0: it starts at +0, and a sum is
   // -0 only when both addends are), so each chain's adds are its positions' and no more.
@@ -248,13 +277,12 @@ struct BnKernelsOf {
     for (std::size_t l = 0; l < l0; l += kMomentChains)
       for (std::size_t v = 0; v < kChainVecs; ++v) step(acc, v, wide(plane + l + v * WD), std::true_type{});
     if (l0 < L) {
-      alignas(64) T block[kMomentChains] = {};
-      std::copy(plane + l0, plane + L, block);
       alignas(64) double lane[WD];
       for (std::size_t i = 0; i < WD; ++i) lane[i] = static_cast<double>(i);
       const D lanes = D::load_aligned(lane), rest(static_cast<double>(L - l0));
       for (std::size_t v = 0; v * WD < L - l0; ++v)
-        step(acc, v, wide(block + v * WD), lanes + D(static_cast<double>(v * WD)) < rest);
+        step(acc, v, wide_first(plane + l0 + v * WD, std::min(WD, L - l0 - v * WD)),
+             lanes + D(static_cast<double>(v * WD)) < rest);
     }
     for (std::size_t f = 0; f < F; ++f) out[f] = fold_chains(acc[f]);
   }
