@@ -1,6 +1,8 @@
-// LayerNorm, GroupNorm and Dropout2d. The norms are composed from deterministic differentiable
-// ops (the gradient comes from theirs, and differentiates again); Dropout2d draws its channel
-// mask with F::dropout's fused Philox kernel and multiplies it in by broadcasting.
+// LayerNorm, GroupNorm and Dropout2d. The norms' normalisation is BatchNorm's fused op on the
+// input viewed as [1, rows, L] (each row a channel: its mean and biased variance over its L
+// values, accumulated in double, and the fused backward, which differentiates again under
+// create_graph); the affine weight and bias are broadcast products and sums. Dropout2d draws its
+// channel mask with F::dropout's fused Philox kernel and multiplies it in by broadcasting.
 #include "sorix/nn/normalization.hpp"
 
 #include <sstream>
@@ -8,6 +10,7 @@
 #include "sorix/autograd/grad_mode.hpp"
 #include "sorix/autograd/ops.hpp"
 #include "sorix/core/error.hpp"
+#include "sorix/nn/batchnorm.hpp"
 #include "sorix/nn/init.hpp"
 
 namespace sorix::nn {
@@ -26,10 +29,17 @@ void check_affine(const Tensor& t, const char* what, const Shape& shape, const T
         dtype_name(input.dtype()));
 }
 
-// (x - mean) / sqrt(var + eps) over `dims` (biased variance), the statistics kept as size-1 dims.
-Tensor normalize_over(const Tensor& x, const std::vector<std::int64_t>& dims, double eps) {
-  const Tensor xc = x - x.mean(dims, true);
-  return xc * rsqrt((xc * xc).mean(dims, true) + eps);
+// (x - mean) / sqrt(var + eps) over each row of x viewed as [rows, L] (biased variance): one
+// BatchNorm over [1, rows, L]. Rows of one value normalise to 0 (BatchNorm, which rejects one
+// value per channel when training, is not asked).
+Tensor normalize_rows(const Tensor& x, std::int64_t rows, std::int64_t L, double eps) {
+  if (x.numel() == 0 || L <= 1) {
+    const Tensor xc = x - x;  // (x - mean) with the mean x itself; its gradient is 0, as PyTorch's
+    return xc * rsqrt(xc * xc + eps);
+  }
+  const Tensor y = functional::batch_norm(reshape(x, {1, rows, L}), Tensor(), Tensor(), Tensor(), Tensor(), true,
+                                          0.0, eps);
+  return reshape(y, x.shape());
 }
 
 void check_p(double p, const char* op) {
@@ -52,9 +62,9 @@ Tensor layer_norm(const Tensor& input, const LayerNormFuncOptions& options) {
         " (expected input of shape [*, ", Shape(ns), "])");
   check_affine(options.weight(), "weight", Shape(ns), input, "layer_norm");
   check_affine(options.bias(), "bias", Shape(ns), input, "layer_norm");
-  std::vector<std::int64_t> dims;
-  for (std::size_t k = xs.size() - ns.size(); k < xs.size(); ++k) dims.push_back(static_cast<std::int64_t>(k));
-  Tensor y = normalize_over(input, dims, options.eps());
+  std::int64_t L = 1;
+  for (std::int64_t s : ns) L *= s;
+  Tensor y = normalize_rows(input, L > 0 ? input.numel() / L : 0, L, options.eps());
   if (options.weight().defined()) y = y * options.weight();
   if (options.bias().defined()) y = y + options.bias();
   return y;
@@ -70,9 +80,8 @@ Tensor group_norm(const Tensor& input, const GroupNormFuncOptions& options) {
   check(options.eps() >= 0.0, "group_norm", "eps must be >= 0, got ", options.eps());
   check_affine(options.weight(), "weight", Shape{C}, input, "group_norm");
   check_affine(options.bias(), "bias", Shape{C}, input, "group_norm");
-  Shape grouped{xs[0], G, -1};
-  if (input.numel() == 0) grouped[2] = 0;  // -1 cannot be inferred for an empty tensor
-  Tensor y = reshape(normalize_over(reshape(input, grouped), {2}, options.eps()), xs);
+  const std::int64_t rows = xs[0] * G;
+  Tensor y = normalize_rows(input, rows, rows > 0 ? input.numel() / rows : 0, options.eps());
   Shape per_channel(xs.size(), 1);  // [1, C, 1, ...]: weight/bias broadcast over N and the spatial dims
   per_channel[1] = C;
   if (options.weight().defined()) y = y * reshape(options.weight(), per_channel);

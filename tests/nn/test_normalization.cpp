@@ -130,6 +130,8 @@ TEST_CASE("LayerNorm and GroupNorm are bit-identical at 1, 2, 3 threads and on e
   // Big enough that the reductions and products span several chunks.
   nn::LayerNorm ln(nn::LayerNormOptions({300}));
   check_invariant(ln, {200, 300});
+  nn::LayerNorm short_rows(nn::LayerNormOptions({40}));  // rows under 64 values: the two-pass statistics
+  check_invariant(short_rows, {700, 40});
   nn::GroupNorm gn(nn::GroupNormOptions(4, 8));
   check_invariant(gn, {6, 8, 40, 40});
 }

@@ -58,6 +58,23 @@ void for_row_blocks(const BnDims& d, Body&& body) {
                          parallel::kInlineGrain / row);
 }
 
+// An elementwise pass over x viewed as [N, C, L]: body(c0, c1, n0, n1) over fixed blocks of
+// rows, or, for one row (LayerNorm and GroupNorm run as a BatchNorm of [1, rows, L]), over
+// fixed blocks of its channels, so that it still runs as parallel tasks. Each element's value
+// is the same whatever the block.
+template <class Body>
+void for_elementwise_blocks(const BnDims& d, Body&& body) {
+  if (d.N == 1 && d.C > 1) {
+    const std::size_t plane = std::max<std::size_t>(d.L, 1);
+    parallel::parallel_for(
+        d.C, std::max<std::size_t>(1, parallel::kChunkSize / plane),
+        [&](std::size_t c0, std::size_t c1) { body(c0, c1, std::size_t{0}, std::size_t{1}); },
+        parallel::kInlineGrain / plane);
+    return;
+  }
+  for_row_blocks(d, [&](std::size_t n0, std::size_t n1) { body(std::size_t{0}, d.C, n0, n1); });
+}
+
 // acc[c - c0] = the batch sum over (n, l) of x[n, c, l] (with `mean`: of (x - mean[c])^2) for
 // the channels of one block: each chunk of kBatchChunk images summed by the active capability's
 // kernel (bn_kernels.hpp: one chain per channel in (n, l) order from +0), the chunk partials
@@ -198,8 +215,16 @@ void normalize(const T* x, T* y, const BnDims& d, const BnSaved& s, const T* w, 
                const BnPool<T>* pool = nullptr) {
   const NormalizeConstants<T> nc = normalize_constants<T>(d.C, s, w, b);
   const auto& k = bn_kernels<T>(active());
-  for_row_blocks(d, [&](std::size_t n0, std::size_t n1) {
-    k.normalize(x, y, d.C, d.L, n0, n1, nc.mean.data(), nc.scale.data(), nc.shift.data(), relu, pool);
+  if (relu || pool != nullptr) {  // the fused forms index their constants by the whole C
+    for_row_blocks(d, [&](std::size_t n0, std::size_t n1) {
+      k.normalize(x, y, d.C, d.L, n0, n1, nc.mean.data(), nc.scale.data(), nc.shift.data(), relu, pool);
+    });
+    return;
+  }
+  // A block of channels [c0, c1) of one row is itself an [1, c1 - c0, L] input (N == 1).
+  for_elementwise_blocks(d, [&](std::size_t c0, std::size_t c1, std::size_t n0, std::size_t n1) {
+    k.normalize(x + c0 * d.L, y + c0 * d.L, c1 - c0, d.L, n0, n1, nc.mean.data() + c0, nc.scale.data() + c0,
+                nc.shift.data() + c0, false, nullptr);
   });
 }
 
@@ -253,8 +278,16 @@ void backward_dx(const T* g, const T* x, const T* w, const BnDims& d, const BnSa
     k[c] = training ? static_cast<T>(dot[c] * s.invstd[c] * s.invstd[c] * inv_m) : T(0);
   }
   const auto& kern = bn_kernels<T>(active());
-  for_row_blocks(d, [&](std::size_t n0, std::size_t n1) {
-    kern.backward_dx(g, x, dx, d.C, d.L, n0, n1, gmean.data(), mean.data(), k.data(), scale.data(), relu, pool);
+  if (relu != nullptr || pool != nullptr) {  // the fused forms index their constants by the whole C
+    for_row_blocks(d, [&](std::size_t n0, std::size_t n1) {
+      kern.backward_dx(g, x, dx, d.C, d.L, n0, n1, gmean.data(), mean.data(), k.data(), scale.data(), relu, pool);
+    });
+    return;
+  }
+  for_elementwise_blocks(d, [&](std::size_t c0, std::size_t c1, std::size_t n0, std::size_t n1) {
+    const std::size_t at = c0 * d.L;
+    kern.backward_dx(g + at, x + at, dx + at, c1 - c0, d.L, n0, n1, gmean.data() + c0, mean.data() + c0,
+                     k.data() + c0, scale.data() + c0, nullptr, nullptr);
   });
 }
 
