@@ -64,6 +64,7 @@ bench: deps-bench build
 	@./$(BUILD)/examples/bench_training
 	@./$(BUILD)/examples/bench_determinism
 	@./$(BUILD)/examples/bench_products
+	@./$(BUILD)/examples/bench_layers
 	@cd $(BUILD) && ./examples/parallel_scaling
 
 clean:
