@@ -128,60 +128,35 @@ struct TorchTimes {
 // Runs the script for one thread count; returns times by size, or an empty map (with `why`).
 std::map<long long, TorchTimes> run_torch(const Options& o, int threads, std::string& why) {
   std::map<long long, TorchTimes> out;
-  char path[] = "/tmp/sorix_bench_dropout_XXXXXX.py";
-  const int fd = mkstemps(path, 3);
-  if (fd < 0) {
-    why = "could not write the PyTorch script to /tmp";
-    return out;
-  }
-  const std::size_t len = std::strlen(kTorchScript);
-  const bool wrote = write(fd, kTorchScript, len) == static_cast<ssize_t>(len);
-  close(fd);
-  if (!wrote) {
-    why = "could not write the PyTorch script to /tmp";
-    std::remove(path);
-    return out;
-  }
   std::ostringstream sizes;
   for (std::size_t i = 0; i < o.sizes.size(); ++i) sizes << (i ? "," : "") << o.sizes[i];
   const std::string python = sorix::examples::bench_python();
   // Pin every threading runtime PyTorch may use to the same count; BLAS is not involved.
-  std::ostringstream cmd;
-  if (o.reuse_memory) cmd << "GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=" << kHugeTrim << " ";
-  cmd << "OMP_NUM_THREADS=" << threads << " MKL_NUM_THREADS=" << threads << " OPENBLAS_NUM_THREADS=1"
-      << " " << python << " " << path << " " << threads << " " << o.p << " " << sizes.str() << " " << o.reps
-      << " 2>&1";
-  FILE* pipe = popen(cmd.str().c_str(), "r");
-  if (pipe == nullptr) {
-    why = "could not start " + python;
-    std::remove(path);
-    return out;
-  }
-  char line[512];
-  std::string first_error;
-  while (std::fgets(line, sizeof line, pipe) != nullptr) {
-    std::istringstream ls(line);
-    std::string tag;
-    ls >> tag;
-    if (tag == "RESULT") {
-      long long n;
-      TorchTimes t;
-      ls >> n >> t.fwd >> t.fwd_bwd >> t.bwd;
-      out[n] = t;
-    } else if (tag == "NO_TORCH") {
-      why = "python3-torch is not installed (install it with `make deps-bench` or `apt-get install python3-torch`)";
-    } else if (tag == "TORCH") {
-      std::string version;
-      ls >> version;
-      if (threads == static_cast<int>(o.threads.front())) std::cout << "PyTorch " << version << " (" << python << ")\n";
-    } else if (first_error.empty()) {
-      first_error = line;
-    }
-  }
-  const int rc = pclose(pipe);
-  std::remove(path);
+  std::ostringstream env, args;
+  if (o.reuse_memory) env << "GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=" << kHugeTrim << " ";
+  env << "OMP_NUM_THREADS=" << threads << " MKL_NUM_THREADS=" << threads << " OPENBLAS_NUM_THREADS=1";
+  args << threads << " " << o.p << " " << sizes.str() << " " << o.reps;
+  const auto run = sorix::examples::run_python_script(
+      kTorchScript, env.str(), args.str(), [&](const std::string& tag, std::istringstream& ls) {
+        if (tag == "RESULT") {
+          long long n;
+          TorchTimes t;
+          ls >> n >> t.fwd >> t.fwd_bwd >> t.bwd;
+          out[n] = t;
+        } else if (tag == "NO_TORCH") {
+          why = "python3-torch is not installed (install it with `make deps-bench` or `apt-get install python3-torch`)";
+        } else if (tag == "TORCH") {
+          std::string version;
+          ls >> version;
+          if (threads == static_cast<int>(o.threads.front())) std::cout << "PyTorch " << version << " (" << python << ")\n";
+        } else {
+          return false;
+        }
+        return true;
+      });
+  if (!run.why.empty()) why = run.why;
   if (out.empty() && why.empty()) {
-    why = rc != 0 ? python + " failed: " + first_error : "no result from " + python;
+    why = run.status != 0 ? python + " failed: " + run.first_untagged : "no result from " + python;
   }
   return out;
 }

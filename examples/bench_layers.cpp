@@ -12,9 +12,7 @@
 // Defaults: threads 1 and all hardware threads, 7 repetitions.
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <functional>
 #include <iomanip>
 #include <iostream>
@@ -23,7 +21,6 @@
 #include <sstream>
 #include <string>
 #include <thread>
-#include <unistd.h>
 #include <vector>
 
 #include <sorix/sorix.hpp>
@@ -158,8 +155,8 @@ def make(kind, a):
     if kind == "gelu": return nn.GELU()
     if kind == "maxpool2d": return nn.MaxPool2d(a[0], a[1], a[2])
     return nn.AdaptiveAvgPool2d(1)
-for i, line in enumerate(sys.stdin):
-    kind, args, shape = line.split("|")
+for i, case in enumerate(sys.argv[3].split(";")):
+    kind, args, shape = case.split("|")
     a = [int(v) for v in args.split(",") if v]
     torch.manual_seed(0)
     m = make(kind, a)
@@ -184,32 +181,14 @@ std::string joined(const std::vector<std::int64_t>& v) {
 // The script's median per case index, or an empty map (with `why`).
 std::map<std::size_t, double> run_torch(const std::vector<LayerCase>& cases, int threads, int reps, std::string& why) {
   std::map<std::size_t, double> out;
-  char script[] = "/tmp/sorix_bench_layers_XXXXXX.py", input[] = "/tmp/sorix_bench_layers_XXXXXX.txt";
-  const int fs = mkstemps(script, 3), fi = mkstemps(input, 4);
-  std::string cases_text;
-  for (const auto& c : cases) cases_text += c.kind + "|" + joined(c.args) + "|" + joined(c.input) + "\n";
-  const bool wrote = fs >= 0 && fi >= 0 &&
-                     write(fs, kTorchScript, std::strlen(kTorchScript)) == static_cast<ssize_t>(std::strlen(kTorchScript)) &&
-                     write(fi, cases_text.data(), cases_text.size()) == static_cast<ssize_t>(cases_text.size());
-  if (fs >= 0) close(fs);
-  if (fi >= 0) close(fi);
-  if (!wrote) {
-    why = "could not write the PyTorch script to /tmp";
-  } else {
-    const std::string python = examples::bench_python();
-    std::ostringstream cmd;
-    cmd << "OMP_NUM_THREADS=" << threads << " MKL_NUM_THREADS=" << threads << " OPENBLAS_NUM_THREADS=1 " << python << " "
-        << script << " " << threads << " " << reps << " < " << input << " 2>&1";
-    FILE* pipe = popen(cmd.str().c_str(), "r");
-    if (pipe == nullptr) {
-      why = "could not start " + python;
-    } else {
-      char line[512];
-      std::string first_error;
-      while (std::fgets(line, sizeof line, pipe) != nullptr) {
-        std::istringstream ls(line);
-        std::string tag;
-        ls >> tag;
+  std::string spec;  // kind|args|shape;... (digits, letters, commas, '|' and '_': safe in single quotes)
+  for (const auto& c : cases) spec += (spec.empty() ? "" : ";") + c.kind + "|" + joined(c.args) + "|" + joined(c.input);
+  const std::string python = examples::bench_python();
+  const std::string env = "OMP_NUM_THREADS=" + std::to_string(threads) + " MKL_NUM_THREADS=" + std::to_string(threads) +
+                          " OPENBLAS_NUM_THREADS=1";
+  const auto run = examples::run_python_script(
+      kTorchScript, env, std::to_string(threads) + " " + std::to_string(reps) + " '" + spec + "'",
+      [&](const std::string& tag, std::istringstream& ls) {
         if (tag == "RESULT") {
           std::size_t i;
           double s;
@@ -221,16 +200,13 @@ std::map<std::size_t, double> run_torch(const std::vector<LayerCase>& cases, int
           std::string version;
           ls >> version;
           std::cout << "PyTorch " << version << " (" << python << "), " << threads << " thread(s)\n";
-        } else if (first_error.empty()) {
-          first_error = line;
+        } else {
+          return false;
         }
-      }
-      const int rc = pclose(pipe);
-      if (out.empty() && why.empty()) why = rc != 0 ? python + " failed: " + first_error : "no result from " + python;
-    }
-  }
-  if (fs >= 0) std::remove(script);
-  if (fi >= 0) std::remove(input);
+        return true;
+      });
+  if (!run.why.empty()) why = run.why;
+  if (out.empty() && why.empty()) why = run.status != 0 ? python + " failed: " + run.first_untagged : "no result from " + python;
   return out;
 }
 
