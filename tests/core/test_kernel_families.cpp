@@ -14,6 +14,9 @@
 #include <string>
 #include <vector>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include "sorix_core/kernels/table.hpp"
 #include "sorix_core/kernels/winograd.hpp"
 #include "sorix/sorix.hpp"
@@ -244,12 +247,15 @@ double sixteen_chains(const T* plane, std::size_t L, F&& f) {
 }
 
 // BatchNorm's plane moments, every table against their definition, bit for bit: planes of every
-// length around the 16 chains (tails of each size, several blocks), one plane or several (and a
-// range starting mid-way), values far from zero (the squared deviations from the plane's own mean
-// are what is summed) and a non-finite value.
+// length up to three blocks of the 16 chains and past the statistics' 64 (every tail length, so
+// every count of the tail's masked registers on every width), one plane or several (and a range
+// starting mid-way), values far from zero (the squared deviations from the plane's own mean are
+// what is summed) and a non-finite value.
 template <class T>
 void check_plane_moments() {
-  for (std::size_t L : {0, 1, 2, 7, 15, 16, 17, 31, 32, 33, 50, 63, 64, 65, 100, 196, 784}) {
+  std::vector<std::size_t> lengths = {100, 196, 784};
+  for (std::size_t L = 0; L <= 80; ++L) lengths.push_back(L);
+  for (std::size_t L : lengths) {
     for (std::size_t planes : {1, 2, 5}) {
       auto x = smooth_values<T>(planes * L, static_cast<std::uint32_t>(L * 10 + planes));
       for (std::size_t i = 0; i < x.size(); i += 3) x[i] += T(1000);
@@ -290,6 +296,31 @@ void check_plane_moments() {
   }
 }
 
+// A plane's last values are read with masked loads: nothing past the plane is touched. The last
+// plane ends where an inaccessible page begins (a read past it faults), for every tail length.
+template <class T>
+void check_plane_moments_stop_at_the_end() {
+  const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  void* map = mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  REQUIRE(map != MAP_FAILED);
+  REQUIRE(mprotect(static_cast<char*>(map) + page, page, PROT_NONE) == 0);
+  T* end = reinterpret_cast<T*>(static_cast<char*>(map) + page);
+  for (std::size_t L = 64; L < 80; ++L) {
+    const std::size_t planes = 2;
+    T* x = end - planes * L;
+    const auto values = smooth_values<T>(planes * L, static_cast<std::uint32_t>(L));
+    std::copy(values.begin(), values.end(), x);
+    for (const auto* t : runnable_tables()) {
+      INFO(t->name << ", L " << L);
+      double sum[planes], sq[planes], dev[planes];
+      kernels::bn_kernels<T>(*t).plane_moments(x, L, 0, planes, sum, sq, dev);
+      const double s = sixteen_chains(x + L, L, [](double v) { return v; });
+      CHECK(same_bits_or_both_nan(std::vector<double>{sum[1]}, std::vector<double>{s}));
+    }
+  }
+  munmap(map, 2 * page);
+}
+
 // Every BatchNorm loop of every table against the baseline table's; the plain channel sums (adds
 // only) also against the chain they are defined as.
 template <class T>
@@ -297,7 +328,7 @@ void check_batchnorm_tables() {
   const auto tables = runnable_tables();
   const auto& base = kernels::bn_kernels<T>(*tables.front());
   for (std::size_t C : {1, 3, 8, 9, 17, 33, 70}) {
-    for (std::size_t L : {0, 1, 2, 7, 16, 19}) {
+    for (std::size_t L : {0, 1, 2, 7, 16, 19, 49, 63}) {  // 63: the longest planes the statistics sum this way
       const std::size_t N = 5, n0 = 1, n1 = 5, c0 = C > 2 ? 1 : 0, c1 = C;
       const auto x = smooth_values<T>(N * C * L, static_cast<std::uint32_t>(C * 100 + L));
       const auto g = smooth_values<T>(N * C * L, static_cast<std::uint32_t>(C * 100 + L + 7));
@@ -331,12 +362,17 @@ void check_batchnorm_tables() {
         return o;
       };
       const Out ref = run(base, g);
-      std::vector<double> chain(c1 - c0, 0.0);
+      std::vector<double> chain(c1 - c0, 0.0), sq_chain(c1 - c0, 0.0);
       for (std::size_t c = c0; c < c1; ++c)
         for (std::size_t n = n0; n < n1; ++n)
-          for (std::size_t l = 0; l < L; ++l) chain[c - c0] += static_cast<double>(x[(n * C + c) * L + l]);
+          for (std::size_t l = 0; l < L; ++l) {
+            const double v = static_cast<double>(x[(n * C + c) * L + l]);
+            chain[c - c0] += v;
+            sq_chain[c - c0] += (v - meand[c]) * (v - meand[c]);
+          }
       INFO("C " << C << ", L " << L);
       CHECK(same_bits(ref.sums, chain));
+      CHECK(same_bits(ref.sq, sq_chain));
       // The fused ReLU is relu's own definition around the plain loops: y < 0 ? 0 : y forward, and
       // relu's gradient g * (y > 0 ? 1 : 0) fed to the plain backward loops.
       std::vector<T> y_relu = ref.y, g_relu = g;
@@ -909,6 +945,8 @@ TEST_CASE("BatchNorm's loops give the baseline table's bits in every table", "[k
 TEST_CASE("BatchNorm's plane moments are their 16 chains in every table", "[kernels][batchnorm]") {
   check_plane_moments<float>();
   check_plane_moments<double>();
+  check_plane_moments_stop_at_the_end<float>();
+  check_plane_moments_stop_at_the_end<double>();
 }
 
 TEST_CASE("BatchNorm's fused ReLU on signed zeros, infinities and NaN is relu's definition in every table",

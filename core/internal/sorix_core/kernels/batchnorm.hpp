@@ -38,8 +38,9 @@ struct BnDims {
 // planes, the backward's gradient sums; the statistics of long planes go by planes instead). Each
 // channel is reduced over (n, l) in one fixed order whatever the block, so this only sets the
 // parallel grain, never the bits. [N, C] inputs sum channels across vector lanes (wide blocks);
-// the gradient sums of [N, C, L] planes take 16 or 8 channels at a time (bn_kernels.hpp), so a
-// block of 16 lets BatchNorm2d's 32 or 64 channels feed two or four threads.
+// the gradient sums of [N, C, L] planes, and the statistics of short planes, take 16 or 8
+// channels at a time (bn_kernels.hpp), so a block of 16 lets BatchNorm2d's 32 or 64 channels
+// feed two or four threads.
 constexpr std::size_t kChannelBlock = 64;
 constexpr std::size_t kPlaneChannelBlock = 16;
 

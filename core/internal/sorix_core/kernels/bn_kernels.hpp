@@ -67,6 +67,10 @@ struct BnKernelsOf {
             _mm256_cmpgt_epi64(_mm256_set1_epi64x(static_cast<long long>(count)), _mm256_setr_epi64x(0, 1, 2, 3));
         return _mm256_maskload_pd(p, in);
       }
+    } else if constexpr (kIsSse2<A>) {  // two lanes: one value, or a whole register
+      if (count >= WD) return wide(p);
+      if constexpr (std::is_same_v<T, float>) return _mm_cvtps_pd(_mm_load_ss(p));
+      else return _mm_load_sd(p);
     } else
 #endif
     {
@@ -267,7 +271,8 @@ struct BnKernelsOf {
   // L % 16 values come as one more block, padded with +0 (wide_first), whose in_plane (a batch_bool; full
   // blocks pass std::true_type) marks the lanes inside the plane: a step adds +0 in the others,
   // which leaves a chain's bits as they are (a chain is never -0: it starts at +0, and a sum is
-  // -0 only when both addends are), so each chain's adds are its positions' and no more.
+  // -0 only when both addends are; a NaN stays the same NaN), so whatever the width pads, each
+  // chain's value is that of its positions' adds alone.
   template <std::size_t F, class T, class Step>
   static void walk_chains(const T* plane, std::size_t L, Step&& step, double (&out)[F]) {
     Chains acc[F];

@@ -173,7 +173,7 @@ struct BnPool {
 template <class T>
 struct BnKernels {
   /// out[c - c0] for c in [c0, c1) = +0 + f(x[n0, c, 0]) + f(x[n0, c, 1]) + ... over n in [n0, n1)
-  /// then l, in that order, in double: one add chain per channel; f(v) = v, or with `mean`
+  /// outer and l inner, in double: one add chain per channel; f(v) = v, or with `mean`
   /// (indexed by c) f(v) = (v - mean[c]) * (v - mean[c]), never fused.
   void (*channel_sums)(const T* x, std::size_t C, std::size_t L, std::size_t n0, std::size_t n1, std::size_t c0,
                        std::size_t c1, const double* mean, double* out);

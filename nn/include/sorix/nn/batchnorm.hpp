@@ -16,8 +16,9 @@
 // differentiates again.
 // Dtypes: float32 or float64 (statistics accumulate in double). Threading/determinism: channel
 // reductions run over the batch in a fixed order (the batch tree; the statistics of planes of 64
-// values or more from each plane's moments, fixed chains along the plane), the work is split into fixed blocks of planes,
-// channels or rows run as parallel tasks, so results are bit-identical for any thread count.
+// values or more from each plane's moments, fixed chains along the plane), the work is split
+// into fixed blocks of planes, channels or rows run as parallel tasks, so results are
+// bit-identical for any thread count.
 #include <cstdint>
 #include <optional>
 #include <string>
