@@ -156,7 +156,7 @@ std::map<long long, TorchTimes> run_torch(const Options& o, int threads, std::st
       });
   if (!run.why.empty()) why = run.why;
   if (out.empty() && why.empty()) {
-    why = run.status != 0 ? python + " failed: " + run.first_untagged : "no result from " + python;
+    why = run.status != 0 ? python + " failed: " + run.last_untagged : "no result from " + python;
   }
   return out;
 }

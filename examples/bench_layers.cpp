@@ -128,7 +128,7 @@ double time_sorix(const LayerCase& c, int reps) {
     const auto t0 = Clock::now();
     layer(x).backward(g);
     if (r >= 2) t.push_back(seconds_since(t0));
-    x.grad() = Tensor();
+    x.set_grad(Tensor());  // as PyTorch's x.grad = None: no accumulation into the last one
   }
   return median(t);
 }
@@ -192,8 +192,7 @@ std::map<std::size_t, double> run_torch(const std::vector<LayerCase>& cases, int
         if (tag == "RESULT") {
           std::size_t i;
           double s;
-          ls >> i >> s;
-          out[i] = s;
+          if (ls >> i >> s) out[i] = s;
         } else if (tag == "NO_TORCH") {
           why = "python3-torch is not installed (install it with `make deps-bench` or `apt-get install python3-torch`)";
         } else if (tag == "TORCH") {
@@ -206,7 +205,7 @@ std::map<std::size_t, double> run_torch(const std::vector<LayerCase>& cases, int
         return true;
       });
   if (!run.why.empty()) why = run.why;
-  if (out.empty() && why.empty()) why = run.status != 0 ? python + " failed: " + run.first_untagged : "no result from " + python;
+  if (out.empty() && why.empty()) why = run.status != 0 ? python + " failed: " + run.last_untagged : "no result from " + python;
   return out;
 }
 
@@ -244,7 +243,7 @@ int main(int argc, char** argv) {
             << reps << " ms\n";
   for (int t : threads) {
     std::string why = torch ? "" : "--no-torch";
-    const auto theirs = torch ? run_torch(cases, t, reps, why) : std::map<std::size_t, double>{};
+    const auto theirs = torch && !cases.empty() ? run_torch(cases, t, reps, why) : std::map<std::size_t, double>{};
     parallel::set_num_threads(t);
     std::cout << "\n" << t << " thread(s)" << (why.empty() ? "" : " (PyTorch: " + why + ")") << "\n\n"
               << "| layer | sorix ms | PyTorch ms | ratio |\n|---|--:|--:|--:|\n";

@@ -22,7 +22,7 @@ inline std::string bench_python() {
 struct ScriptRun {
   std::string why;             // non-empty: the script could not be written or started
   int status = -1;             // pclose's status
-  std::string first_untagged;  // the first line on_line did not take (an error message, usually)
+  std::string last_untagged;  // the last line on_line did not take (a Python error's message, usually)
 };
 
 /// Runs `script` with bench_python() (`env` before the command, `args` after the script's path,
@@ -53,7 +53,11 @@ inline ScriptRun run_python_script(const char* script, const std::string& env, c
     std::istringstream rest(line);
     std::string tag;
     rest >> tag;
-    if (!on_line(tag, rest) && run.first_untagged.empty()) run.first_untagged = line;
+    if (!on_line(tag, rest)) {
+      run.last_untagged = line;
+      while (!run.last_untagged.empty() && (run.last_untagged.back() == '\n' || run.last_untagged.back() == '\r'))
+        run.last_untagged.pop_back();
+    }
   }
   run.status = pclose(pipe);
   std::remove(path);

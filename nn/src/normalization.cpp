@@ -29,6 +29,12 @@ void check_affine(const Tensor& t, const char* what, const Shape& shape, const T
         dtype_name(input.dtype()));
 }
 
+// Fewer rows than this normalise with composed ops: BatchNorm's passes run a row (a channel of
+// [1, rows, L]) as one task, so a few long rows (LayerNorm of one sequence, GroupNorm(1, C) of one
+// image) would run on one thread, where the composed ops split each row. A choice by shape only,
+// so the bits never depend on the thread count.
+constexpr std::int64_t kFusedMinRows = 16;
+
 // (x - mean) / sqrt(var + eps) over each row of x viewed as [rows, L] (biased variance): one
 // BatchNorm over [1, rows, L]. Rows of one value normalise to 0 (BatchNorm, which rejects one
 // value per channel when training, is not asked).
@@ -36,6 +42,11 @@ Tensor normalize_rows(const Tensor& x, std::int64_t rows, std::int64_t L, double
   if (x.numel() == 0 || L <= 1) {
     const Tensor xc = x - x;  // (x - mean) with the mean x itself; its gradient is 0, as PyTorch's
     return xc * rsqrt(xc * xc + eps);
+  }
+  if (rows < kFusedMinRows) {
+    const Tensor r = reshape(x, {rows, L});
+    const Tensor xc = r - r.mean({1}, true);
+    return reshape(xc * rsqrt((xc * xc).mean({1}, true) + eps), x.shape());
   }
   const Tensor y = functional::batch_norm(reshape(x, {1, rows, L}), Tensor(), Tensor(), Tensor(), Tensor(), true,
                                           0.0, eps);

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "support/gradcheck.hpp"
@@ -127,64 +128,68 @@ TEST_CASE("Conv2d's Winograd forward and gradients have the bits of the arithmet
   // 16 -> 17 channels (a ragged product), a ragged tile grid (7 x 9 outputs), padding 1; the input
   // gradient is the same arithmetic over the output gradient padded by 1 with every kernel
   // rotated and its channels swapped; the weight and bias gradients are the arithmetic's adjoint.
-  const std::size_t C = 16, OC = 17, H = 7, W = 9, p = 1;
-  sorix::manual_seed(31);
-  nn::Conv2d conv(nn::Conv2dOptions(C, OC, 3).padding(std::int64_t(p)));
-  const Tensor x = sorix::randn({2, std::int64_t(C), std::int64_t(H), std::int64_t(W)}).requires_grad_(true);
-  const Tensor gy = sorix::randn({2, std::int64_t(OC), std::int64_t(H), std::int64_t(W)});
-  Tensor y = conv(x);
-  y.backward(gy);
-  const std::vector<float> xs = sorix::testing::values_of<float>(x.detach()), gs = sorix::testing::values_of<float>(gy);
-  const std::vector<float> ws = sorix::testing::values_of<float>(conv.weight.detach());
-  const std::vector<float> bs = sorix::testing::values_of<float>(conv.bias.detach());
-  std::vector<float> u(OC * C * 16), ut(C * OC * 16);
-  for (std::size_t o = 0; o < OC; ++o)
-    for (std::size_t c = 0; c < C; ++c) {
-      sorix::testing::winograd_weight_transform(ws.data() + (o * C + c) * 9, false, u.data() + (o * C + c) * 16);
-      sorix::testing::winograd_weight_transform(ws.data() + (o * C + c) * 9, true, ut.data() + (c * OC + o) * 16);
-    }
-  const std::vector<float> got_y = sorix::testing::values_of<float>(y.detach());
-  const std::vector<float> got_dx = sorix::testing::values_of<float>(x.grad());
-  for (std::size_t n = 0; n < 2; ++n) {
-    INFO("image " << n);
-    const std::vector<float> in(xs.begin() + std::ptrdiff_t(n * C * H * W), xs.begin() + std::ptrdiff_t((n + 1) * C * H * W));
-    const std::vector<float> want_y = by_definition(in, C, H, W, p, OC, [&](std::size_t o, std::size_t c) {
-      return u.data() + (o * C + c) * 16;
-    }, bs.data());
-    CHECK(std::memcmp(got_y.data() + n * OC * H * W, want_y.data(), want_y.size() * sizeof(float)) == 0);
-    const std::vector<float> g(gs.begin() + std::ptrdiff_t(n * OC * H * W), gs.begin() + std::ptrdiff_t((n + 1) * OC * H * W));
-    const std::vector<float> want_dx = by_definition(g, OC, H, W, 2 - p, C, [&](std::size_t c, std::size_t o) {
-      return ut.data() + (c * OC + o) * 16;
-    }, nullptr);
-    CHECK(std::memcmp(got_dx.data() + n * C * H * W, want_dx.data(), want_dx.size() * sizeof(float)) == 0);
-  }
-  // The weight gradient: for each transformed position, the fma chain over the images in order
-  // and each image's tiles in order of M'[xi][o][t] * V[xi][c][t] (M' the output gradient's
-  // adjoint tiles, V the input's tiles), then G^T du G; the bias: the add chain of the tiles' sums
-  // M'[5] = (g00 + g01) + (g10 + g11) (one batch-tree chunk here: two images).
-  const std::size_t tiles = ((H + 1) / 2) * ((W + 1) / 2);
-  std::vector<float> du(OC * C * 16, 0.0f), want_db(OC, 0.0f);
-  for (std::size_t n = 0; n < 2; ++n) {
-    const std::vector<float> in(xs.begin() + std::ptrdiff_t(n * C * H * W), xs.begin() + std::ptrdiff_t((n + 1) * C * H * W));
-    const std::vector<float> g(gs.begin() + std::ptrdiff_t(n * OC * H * W), gs.begin() + std::ptrdiff_t((n + 1) * OC * H * W));
-    const std::vector<float> v = input_tiles(in, C, H, W, p), m = output_adjoint_tiles(g, OC, H, W);
-    for (std::size_t t = 0; t < tiles; ++t)
-      for (std::size_t o = 0; o < OC; ++o) {
-        const float* mt = m.data() + (t * OC + o) * 16;
-        want_db[o] = want_db[o] + mt[5];
-        for (std::size_t c = 0; c < C; ++c)
-          for (std::size_t xi = 0; xi < 16; ++xi) {
-            float& acc = du[(o * C + c) * 16 + xi];
-            acc = std::fma(mt[xi], v[(t * C + c) * 16 + xi], acc);
-          }
+  // 70 -> 80 channels too: more than the 64 kernels the weight transform takes at a time.
+  for (const auto& channels : std::vector<std::pair<std::size_t, std::size_t>>{{16, 17}, {70, 80}}) {
+    const std::size_t C = channels.first, OC = channels.second, H = 7, W = 9, p = 1;
+    INFO(C << " -> " << OC << " channels");
+    sorix::manual_seed(31);
+    nn::Conv2d conv(nn::Conv2dOptions(C, OC, 3).padding(std::int64_t(p)));
+    const Tensor x = sorix::randn({2, std::int64_t(C), std::int64_t(H), std::int64_t(W)}).requires_grad_(true);
+    const Tensor gy = sorix::randn({2, std::int64_t(OC), std::int64_t(H), std::int64_t(W)});
+    Tensor y = conv(x);
+    y.backward(gy);
+    const std::vector<float> xs = sorix::testing::values_of<float>(x.detach()), gs = sorix::testing::values_of<float>(gy);
+    const std::vector<float> ws = sorix::testing::values_of<float>(conv.weight.detach());
+    const std::vector<float> bs = sorix::testing::values_of<float>(conv.bias.detach());
+    std::vector<float> u(OC * C * 16), ut(C * OC * 16);
+    for (std::size_t o = 0; o < OC; ++o)
+      for (std::size_t c = 0; c < C; ++c) {
+        sorix::testing::winograd_weight_transform(ws.data() + (o * C + c) * 9, false, u.data() + (o * C + c) * 16);
+        sorix::testing::winograd_weight_transform(ws.data() + (o * C + c) * 9, true, ut.data() + (c * OC + o) * 16);
       }
+    const std::vector<float> got_y = sorix::testing::values_of<float>(y.detach());
+    const std::vector<float> got_dx = sorix::testing::values_of<float>(x.grad());
+    for (std::size_t n = 0; n < 2; ++n) {
+      INFO("image " << n);
+      const std::vector<float> in(xs.begin() + std::ptrdiff_t(n * C * H * W), xs.begin() + std::ptrdiff_t((n + 1) * C * H * W));
+      const std::vector<float> want_y = by_definition(in, C, H, W, p, OC, [&](std::size_t o, std::size_t c) {
+        return u.data() + (o * C + c) * 16;
+      }, bs.data());
+      CHECK(std::memcmp(got_y.data() + n * OC * H * W, want_y.data(), want_y.size() * sizeof(float)) == 0);
+      const std::vector<float> g(gs.begin() + std::ptrdiff_t(n * OC * H * W), gs.begin() + std::ptrdiff_t((n + 1) * OC * H * W));
+      const std::vector<float> want_dx = by_definition(g, OC, H, W, 2 - p, C, [&](std::size_t c, std::size_t o) {
+        return ut.data() + (c * OC + o) * 16;
+      }, nullptr);
+      CHECK(std::memcmp(got_dx.data() + n * C * H * W, want_dx.data(), want_dx.size() * sizeof(float)) == 0);
+    }
+    // The weight gradient: for each transformed position, the fma chain over the images in order
+    // and each image's tiles in order of M'[xi][o][t] * V[xi][c][t] (M' the output gradient's
+    // adjoint tiles, V the input's tiles), then G^T du G; the bias: the add chain of the tiles' sums
+    // M'[5] = (g00 + g01) + (g10 + g11) (one batch-tree chunk here: two images).
+    const std::size_t tiles = ((H + 1) / 2) * ((W + 1) / 2);
+    std::vector<float> du(OC * C * 16, 0.0f), want_db(OC, 0.0f);
+    for (std::size_t n = 0; n < 2; ++n) {
+      const std::vector<float> in(xs.begin() + std::ptrdiff_t(n * C * H * W), xs.begin() + std::ptrdiff_t((n + 1) * C * H * W));
+      const std::vector<float> g(gs.begin() + std::ptrdiff_t(n * OC * H * W), gs.begin() + std::ptrdiff_t((n + 1) * OC * H * W));
+      const std::vector<float> v = input_tiles(in, C, H, W, p), m = output_adjoint_tiles(g, OC, H, W);
+      for (std::size_t t = 0; t < tiles; ++t)
+        for (std::size_t o = 0; o < OC; ++o) {
+          const float* mt = m.data() + (t * OC + o) * 16;
+          want_db[o] = want_db[o] + mt[5];
+          for (std::size_t c = 0; c < C; ++c)
+            for (std::size_t xi = 0; xi < 16; ++xi) {
+              float& acc = du[(o * C + c) * 16 + xi];
+              acc = std::fma(mt[xi], v[(t * C + c) * 16 + xi], acc);
+            }
+        }
+    }
+    std::vector<float> want_dw(OC * C * 9);
+    for (std::size_t k = 0; k < OC * C; ++k) sorix::testing::winograd_weight_grad_transform(du.data() + k * 16, want_dw.data() + k * 9);
+    const std::vector<float> got_dw = sorix::testing::values_of<float>(conv.weight.grad());
+    const std::vector<float> got_db = sorix::testing::values_of<float>(conv.bias.grad());
+    CHECK(std::memcmp(got_dw.data(), want_dw.data(), want_dw.size() * sizeof(float)) == 0);
+    CHECK(std::memcmp(got_db.data(), want_db.data(), want_db.size() * sizeof(float)) == 0);
   }
-  std::vector<float> want_dw(OC * C * 9);
-  for (std::size_t k = 0; k < OC * C; ++k) sorix::testing::winograd_weight_grad_transform(du.data() + k * 16, want_dw.data() + k * 9);
-  const std::vector<float> got_dw = sorix::testing::values_of<float>(conv.weight.grad());
-  const std::vector<float> got_db = sorix::testing::values_of<float>(conv.bias.grad());
-  CHECK(std::memcmp(got_dw.data(), want_dw.data(), want_dw.size() * sizeof(float)) == 0);
-  CHECK(std::memcmp(got_db.data(), want_db.data(), want_db.size() * sizeof(float)) == 0);
 }
 
 TEST_CASE("Conv2d's Winograd path agrees with the float64 convolution", "[nn][conv][winograd]") {

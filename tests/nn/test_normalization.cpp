@@ -132,6 +132,10 @@ TEST_CASE("LayerNorm and GroupNorm are bit-identical at 1, 2, 3 threads and on e
   check_invariant(ln, {200, 300});
   nn::LayerNorm short_rows(nn::LayerNormOptions({40}));  // rows under 64 values: the two-pass statistics
   check_invariant(short_rows, {700, 40});
+  nn::LayerNorm few_rows(nn::LayerNormOptions({5000}));  // fewer than 16 rows: composed ops, each row split
+  check_invariant(few_rows, {3, 5000});
+  nn::GroupNorm one_group(nn::GroupNormOptions(1, 16));  // GroupNorm(1, C) of 16 images: 16 rows of 16 * 900
+  check_invariant(one_group, {16, 16, 30, 30});
   nn::GroupNorm gn(nn::GroupNormOptions(4, 8));
   check_invariant(gn, {6, 8, 40, 40});
 }
@@ -160,6 +164,44 @@ TEST_CASE("LayerNorm and GroupNorm: statistics per row / group, module text, sta
   CHECK(allclose(g1, want, 1e-12, 1e-12));
   // An empty batch passes through with its shape.
   CHECK(gn(zeros({0, 4, 3})).shape() == Shape{0, 4, 3});
+}
+
+TEST_CASE("LayerNorm, GroupNorm: rows of one value, 2-D GroupNorm, views, frozen inputs", "[nn][norm]") {
+  // Rows of one value normalise to 0: the output is the bias, the input's gradient 0.
+  nn::LayerNorm one(nn::LayerNormOptions({1}), Dtype::Float64);
+  {
+    NoGradGuard no_grad;
+    one.bias.fill_(0.25);
+  }
+  Tensor x1 = randn_f64({6, 1}, 4, true);
+  Tensor y1 = one(x1);
+  CHECK(allclose(y1, full({6, 1}, 0.25, Dtype::Float64), 0.0, 0.0));
+  (y1 * y1).sum().backward();
+  CHECK(allclose(x1.grad(), zeros({6, 1}, Dtype::Float64), 0.0, 0.0));
+  // GroupNorm on [N, C]: each sample's groups of C / G channels.
+  Tensor z = randn_f64({40, 8}, 5, false);
+  Tensor gz = F::group_norm(z, F::GroupNormFuncOptions(2).eps(0.0));
+  Tensor zg = z.reshape({40, 2, 4});
+  Tensor zc = zg - zg.mean({2}, true);
+  CHECK(allclose(gz, (zc / sqrt((zc * zc).mean({2}, true))).reshape({40, 8}), 1e-12, 1e-12));
+  // A transposed view gives the bits of its contiguous copy; a frozen input still trains the affine.
+  nn::LayerNorm ln(nn::LayerNormOptions({30}));
+  Tensor base = randn({30, 50});
+  Tensor view = base.transpose(0, 1);  // [50, 30], not contiguous
+  CHECK(bit_identical(ln(view), ln(view.contiguous())));
+  ln.zero_grad();
+  (ln(view) * ln(view)).sum().backward();
+  CHECK(ln.weight.grad().defined());
+  CHECK(ln.bias.grad().defined());
+  CHECK(ln.weight.grad().abs().sum().item<float>() > 0.0f);
+}
+
+TEST_CASE("BatchNorm of one image splits its elementwise passes by channels: the same bits", "[nn][norm][determinism]") {
+  // N == 1: normalisation and input gradient as tasks of channel blocks (36 000 values a pass).
+  nn::BatchNorm2d bn(40);
+  check_invariant(bn, {1, 40, 30, 30});
+  bn.eval();
+  check_invariant(bn, {1, 40, 30, 30});
 }
 
 TEST_CASE("LayerNorm, GroupNorm: bad options and inputs throw naming the layer and the value", "[nn][norm][errors]") {
