@@ -1,7 +1,8 @@
 // LayerNorm, GroupNorm and Dropout2d. The norms' normalisation is BatchNorm's fused op on the
 // input viewed as [1, rows, L] (each row a channel: its mean and biased variance over its L
 // values, accumulated in double, and the fused backward, which differentiates again under
-// create_graph); the affine weight and bias are broadcast products and sums. Dropout2d draws its
+// create_graph), or composed ops for fewer than 16 rows (normalize_rows); the affine weight and
+// bias are broadcast products and sums. Dropout2d draws its
 // channel mask with F::dropout's fused Philox kernel and multiplies it in by broadcasting.
 #include "sorix/nn/normalization.hpp"
 

@@ -12,8 +12,8 @@
 //
 // Dtypes: float32 or float64 (weight/bias of the input's dtype). The norms' normalisation is
 // BatchNorm's fused op on x viewed as [1, rows, L] (each row's mean and biased variance
-// accumulated in double in a fixed order, one fused backward), the affine part broadcast products
-// and sums, so their values and gradients (twice differentiable) are bit-identical for any thread
+// accumulated in double in a fixed order, one fused backward; composed ops for fewer than 16
+// rows, chosen by shape), the affine part broadcast products and sums, so their values and gradients (twice differentiable) are bit-identical for any thread
 // count and on every CPU capability. Dropout2d draws one Philox word per channel on the counters the call reserves
 // (as F::dropout on an [N, C] tensor of ones), so its mask depends only on (seed, offset, channel).
 #include <cstdint>
