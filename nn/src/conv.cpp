@@ -13,6 +13,7 @@
 #include "sorix_core/kernels/batch_tree.hpp"
 #include "sorix_core/kernels/table.hpp"
 #include "conv_columns.hpp"
+#include "conv_depthwise.hpp"
 #include "conv_winograd.hpp"
 #include "thread_scratch.hpp"
 #include "sorix/nn/init.hpp"
@@ -539,9 +540,13 @@ Tensor conv_im2col(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, c
   // Winograd's F(2x2, 3x3) for 3 x 3 kernels of stride 1 (float32, enough channels): forward and
   // all three gradients; chosen by the geometry alone, whatever the images per thread.
   const bool winograd = detail::winograd_applies(w.dtype(), geom, geom.C / sz(G), sz(w.size(0)) / sz(G));
+  // Depthwise (groups == channels) of stride 1: direct chains per plane, all three passes.
+  const bool depthwise = !winograd && detail::depthwise_applies(geom, sz(G));
   Tensor cols, y;  // cols: the batch's columns, kept for the weight gradient (few images only)
   if (winograd) {
     y = detail::winograd_conv2d(x_in, w, b, geom, sz(G));
+  } else if (depthwise) {
+    y = detail::depthwise_conv2d(x_in, w, b, geom);
   } else if (by_image) {
     y = conv_im2col_by_image(x_in, w, b, geom, G);
   } else {  // few images: the batch's columns, each product split across the threads
@@ -557,7 +562,7 @@ Tensor conv_im2col(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, c
       y, "ConvolutionBackward", inputs,
       [sx = autograd::SavedTensor(x_in), sw = autograd::SavedTensor(w),
        sc = cols.defined() ? autograd::SavedTensor(cols) : autograd::SavedTensor(), geom, gx, gw, gb, has_bias, G, N, P,
-       K, winograd](const Tensor& grad) -> std::vector<Tensor> {
+       K, winograd, depthwise](const Tensor& grad) -> std::vector<Tensor> {
         const Tensor w = sw.unpack("conv2d");
         std::vector<Tensor> out(has_bias ? 3 : 2);
         if (autograd::grad_enabled()) {  // create_graph: differentiable formulas (im2col/col2im recorded)
@@ -570,10 +575,13 @@ Tensor conv_im2col(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, c
         }
         Tensor& db = has_bias ? out[2] : out[1];
         if (winograd) detail::winograd_conv2d_param_grads(grad, sx.unpack("conv2d"), w, geom, sz(G), gw, gb, out[1], db);
+        else if (depthwise) detail::depthwise_conv2d_param_grads(grad, sx.unpack("conv2d"), w, geom, gw, gb, out[1], db);
         else if (sc.defined()) conv_weight_bias_grads_t(grad, sc.unpack("conv2d"), w, G, N, P, gw, gb, out[1], db);
         else conv_weight_bias_grads_by_image(grad, sx.unpack("conv2d"), w, geom, G, gw, gb, out[1], db);
         if (gx && winograd) {
           out[0] = detail::winograd_conv2d_input_grad(grad, w, geom, sz(G));
+        } else if (gx && depthwise) {
+          out[0] = detail::depthwise_conv2d_input_grad(grad, w, geom);
         } else if (gx) {
           out[0] = sorix::detail::visit_floating(w.dtype(), "conv2d", [&](auto tag) {
             using T = typename decltype(tag)::type;

@@ -766,6 +766,54 @@ void check_conv_direct_tables() {
   }
 }
 
+// The depthwise gradient sums of every table against their chains written out: for each tap,
+// chain j = ow % 16 continues from acc's value with fma(x, dy, acc) over the rows, then the
+// columns; the bias chains add dy. Row lengths with every tail against 2-, 4-, 8- and 16-lane
+// registers and rows of several 16-column blocks, 1 to 7 taps a row (the passes of 4, 2 and 1
+// taps), strides down the rows, dilations; the chains resumed from values that are not +0 (none
+// -0: a chain from a value other than -0 is never -0, which makes the masked lanes' +0 a no-op).
+// Each row of dy and x ends where its vector ends, so a read past it is out of bounds.
+template <class T>
+void check_depthwise_grad_sums_tables() {
+  constexpr std::size_t Z = kernels::kDepthwiseLanes;
+  struct Case {
+    std::size_t OH, OW, kh, kw, sh, dh, dw;
+  };
+  const Case cases[] = {{3, 1, 3, 3, 1, 1, 1},  {2, 5, 1, 5, 1, 1, 2},   {4, 15, 2, 2, 1, 2, 1}, {3, 16, 3, 3, 1, 1, 1},
+                        {2, 17, 3, 7, 2, 1, 1}, {5, 28, 3, 3, 1, 1, 1},  {1, 40, 1, 6, 1, 1, 3}, {2, 64, 2, 3, 1, 1, 1},
+                        {3, 67, 1, 1, 1, 1, 1}, {2, 9, 7, 7, 1, 1, 1}};
+  for (const Case& cs : cases) {
+    kernels::ConvGeometry g{1, 1, 0, 0, cs.kh, cs.kw, cs.sh, 1, 0, 0, cs.dh, cs.dw, cs.OH, cs.OW};
+    const std::size_t PH = (cs.OH - 1) * cs.sh + (cs.kh - 1) * cs.dh + 1, PW = cs.OW + (cs.kw - 1) * cs.dw;
+    const auto seed = static_cast<std::uint32_t>(cs.OW * 7 + cs.kw);
+    const std::vector<T> xp = awkward_values<T>(PH * PW, seed, false);
+    const std::vector<T> dy = awkward_values<T>(cs.OH * cs.OW, seed + 1, false);
+    std::vector<T> start = awkward_values<T>((g.taps() + 1) * Z, seed + 2, false);
+    for (T& v : start)
+      if (v == T(0)) v = T(0);  // +0 for -0
+    for (bool bias : {true, false}) {
+      std::vector<T> want = start;
+      for (std::size_t ki = 0; ki < cs.kh; ++ki)
+        for (std::size_t kj = 0; kj < cs.kw; ++kj)
+          for (std::size_t oh = 0; oh < cs.OH; ++oh)
+            for (std::size_t ow = 0; ow < cs.OW; ++ow) {
+              T& a = want[(ki * cs.kw + kj) * Z + ow % Z];
+              a = std::fma(xp[(oh * cs.sh + ki * cs.dh) * PW + ow + kj * cs.dw], dy[oh * cs.OW + ow], a);
+            }
+      if (bias)
+        for (std::size_t oh = 0; oh < cs.OH; ++oh)
+          for (std::size_t ow = 0; ow < cs.OW; ++ow) want[g.taps() * Z + ow % Z] += dy[oh * cs.OW + ow];
+      for (const auto* t : runnable_tables()) {
+        INFO(t->name << " OH=" << cs.OH << " OW=" << cs.OW << " kh=" << cs.kh << " kw=" << cs.kw << " bias=" << bias);
+        std::vector<T> got = start;
+        if constexpr (std::is_same_v<T, float>) t->depthwise_grad_sums_f32(xp.data(), PW, g, dy.data(), bias, got.data());
+        else t->depthwise_grad_sums_f64(xp.data(), PW, g, dy.data(), bias, got.data());
+        CHECK(std::memcmp(got.data(), want.data(), got.size() * sizeof(T)) == 0);
+      }
+    }
+  }
+}
+
 // Full-mantissa values of magnitudes 2^-8 to 2^8 (so that a sum taken in another order rounds
 // differently), with some of awkward_values' signed zeros and infinities among them.
 std::vector<float> rounding_values(std::size_t n, std::uint32_t seed) {
@@ -921,6 +969,11 @@ TEST_CASE("Winograd's transforms and their adjoints match the definition written
 TEST_CASE("the direct convolution matches the chain written out in every table", "[kernels][conv]") {
   check_conv_direct_tables<float>();
   check_conv_direct_tables<double>();
+}
+
+TEST_CASE("the depthwise gradient sums match their chains written out in every table", "[kernels][conv]") {
+  check_depthwise_grad_sums_tables<float>();
+  check_depthwise_grad_sums_tables<double>();
 }
 
 TEST_CASE("the transposed copy matches the loop written out in every table", "[kernels][strided]") {

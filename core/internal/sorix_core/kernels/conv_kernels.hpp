@@ -1,7 +1,10 @@
 #pragma once
 // The convolutions' per-capability loops (the dispatch table's col2im_s1_*, conv_direct_*,
-// winograd_input_f32 / winograd_output_f32 / winograd_output_adjoint_f32 and transpose_f32). conv_direct: a convolution of short chains straight from the padded input, each
-// element the product's fma chain over its im2col column (see its comment).
+// depthwise_grad_sums_*, winograd_input_f32 / winograd_output_f32 / winograd_output_adjoint_f32
+// and transpose_f32). conv_direct: a convolution of short chains straight from the padded input,
+// each element the product's fma chain over its im2col column (see its comment).
+// depthwise_grad_sums: a depthwise convolution's weight and bias gradients as 16 add chains per
+// tap along the output rows (see its comment).
 //
 // col2im_s1, for stride-1 columns (sw == 1): each image row is built in registers, L columns at a
 // time: +0, then every tap's contribution in tap order (ki, kj), loaded from the tap's column row
@@ -72,6 +75,33 @@ struct ConvKernelsOf {
         default: direct_segment<T, kRowRegs>(d, outs); break;
       }
     }
+  }
+
+  /// The weight and bias gradient partials of a depthwise convolution (one input plane to one
+  /// output plane, sw == 1) for one image: with Z = kDepthwiseLanes, tap t = ki * kw + kj and
+  /// chain j of acc[t * Z + j] continues (from acc's value: +0 to start) with
+  ///   acc = fma(xp[(oh * sh + ki * dh) * PW + ow + kj * dw], dy[oh * OW + ow], acc)
+  /// for every output position with ow % Z == j, rows oh in order, then ow; with bias,
+  /// acc[taps * Z + j] += dy[oh * OW + ow] likewise. xp is the input plane zero-padded (row r,
+  /// column q = x[r - ph][q - pw], PW >= OW + (kw - 1) * dw). Z lanes are 1 to 8 registers of any
+  /// width, the row's last columns masked (+0 in both operands: a chain from +0 is never -0, so
+  /// adding +0 changes nothing): the same fmas in every chain, the same bits on every path.
+  template <class T>
+  static void depthwise_grad_sums(const T* xp, std::size_t PW, const ConvGeometry& g, const T* dy, bool bias, T* acc) {
+    constexpr std::size_t R = kDepthwiseLanes / xsimd::batch<T, A>::size;
+    // Taps per pass over the plane: dy's registers are loaded once for them; their chains
+    // (NT x R registers, with the bias's R) stay in registers.
+    constexpr std::size_t kTaps = R <= 2 ? 4 : R == 4 ? 2 : 1;
+    for (std::size_t ki = 0; ki < g.kh; ++ki)
+      for (std::size_t kj0 = 0; kj0 < g.kw; kj0 += kTaps) {
+        const Depthwise<T> d{xp, PW, g, dy, acc, ki, kj0, bias && ki == 0 && kj0 == 0};
+        switch (g.kw - kj0 < kTaps ? g.kw - kj0 : kTaps) {
+          case 1: depthwise_taps<T, 1>(d); break;
+          case 2: depthwise_taps<T, (kTaps >= 2 ? 2 : 1)>(d); break;
+          case 3: depthwise_taps<T, (kTaps >= 3 ? 3 : 1)>(d); break;
+          default: depthwise_taps<T, kTaps>(d); break;
+        }
+      }
   }
 
   /// Winograd F(2x2, 3x3)'s input transform of one H x W plane (winograd.hpp): the 16 values of
@@ -474,6 +504,55 @@ struct ConvKernelsOf {
         else store_first<A>(v, out + r * L, d.last);
       }
     }
+  }
+
+  template <class T>
+  struct Depthwise {
+    const T* xp;
+    std::size_t PW;
+    const ConvGeometry& g;
+    const T* dy;
+    T* acc;
+    std::size_t ki, kj0;
+    bool bias;  // this pass also carries the bias's chains
+  };
+
+  // Taps (ki, kj0 .. kj0 + NT - 1) of depthwise_grad_sums, one pass over the plane.
+  template <class T, std::size_t NT>
+  static void depthwise_taps(const Depthwise<T>& d) {
+    using B = xsimd::batch<T, A>;
+    constexpr std::size_t L = B::size, R = kDepthwiseLanes / L;
+    const ConvGeometry& g = d.g;
+    T* const tap_acc = d.acc + (d.ki * g.kw + d.kj0) * kDepthwiseLanes;
+    T* const bias_acc = d.acc + g.kh * g.kw * kDepthwiseLanes;
+    B a[NT][R], ab[R];
+    for (std::size_t t = 0; t < NT; ++t)
+      for (std::size_t r = 0; r < R; ++r) a[t][r] = B::load_unaligned(tap_acc + t * kDepthwiseLanes + r * L);
+    for (std::size_t r = 0; r < R; ++r) ab[r] = d.bias ? B::load_unaligned(bias_acc + r * L) : B(T(0));
+    for (std::size_t oh = 0; oh < g.OH; ++oh) {
+      const T* xr = d.xp + (oh * g.sh + d.ki * g.dh) * d.PW + d.kj0 * g.dw;
+      const T* dr = d.dy + oh * g.OW;
+      for (std::size_t ow0 = 0; ow0 < g.OW; ow0 += kDepthwiseLanes) {
+        for (std::size_t r = 0; r < R; ++r) {
+          const std::size_t c0 = ow0 + r * L;
+          if (c0 >= g.OW) break;
+          const std::size_t n = g.OW - c0;
+          if (n >= L) {
+            const B dv = B::load_unaligned(dr + c0);
+            if (d.bias) ab[r] = ab[r] + dv;
+            for (std::size_t t = 0; t < NT; ++t) a[t][r] = fmadd<A>(B::load_unaligned(xr + c0 + t * g.dw), dv, a[t][r]);
+          } else {  // the row's last columns: masked, nothing past the row read
+            const B dv = load_first<A>(dr + c0, n);
+            if (d.bias) ab[r] = ab[r] + dv;
+            for (std::size_t t = 0; t < NT; ++t) a[t][r] = fmadd<A>(load_first<A>(xr + c0 + t * g.dw, n), dv, a[t][r]);
+          }
+        }
+      }
+    }
+    for (std::size_t t = 0; t < NT; ++t)
+      for (std::size_t r = 0; r < R; ++r) a[t][r].store_unaligned(tap_acc + t * kDepthwiseLanes + r * L);
+    if (d.bias)
+      for (std::size_t r = 0; r < R; ++r) ab[r].store_unaligned(bias_acc + r * L);
   }
 };
 

@@ -38,6 +38,11 @@ struct ConvGeometry {
 /// last plane: a row's last register may read up to a register's width past the row's end.
 inline constexpr std::size_t kDirectConvSlack = 16;
 
+/// The add chains per tap of a depthwise convolution's weight and bias gradient partials (the
+/// table's depthwise_grad_sums_*): chain j takes the output columns ow with ow % 16 == j, so that
+/// 1, 2, 4 or 8 registers of any width make the same chains; folded by halves afterwards.
+inline constexpr std::size_t kDepthwiseLanes = 16;
+
 /// Writes the kh * kw rows of channel c of image n into the column matrix `cols` (ld = g.cols()):
 /// x_plane is that image's H x W plane of channel c.
 template <class T>

@@ -313,6 +313,14 @@ struct KernelTable {
   void (*conv_direct_f64)(const double* xp, std::size_t PW, std::size_t plane, std::size_t C, const ConvGeometry& g,
                           const double* w, const double* b, std::size_t outs, double* y);
 
+  /// A depthwise convolution's weight and bias gradient partials for one image and output plane
+  /// (sw == 1; conv_kernels.hpp, ConvKernelsOf::depthwise_grad_sums): kDepthwiseLanes fma chains
+  /// per tap in acc[tap * kDepthwiseLanes + lane], continued; with bias, add chains of dy after them.
+  void (*depthwise_grad_sums_f32)(const float* xp, std::size_t PW, const ConvGeometry& g, const float* dy, bool bias,
+                                  float* acc);
+  void (*depthwise_grad_sums_f64)(const double* xp, std::size_t PW, const ConvGeometry& g, const double* dy,
+                                  bool bias, double* acc);
+
   /// Winograd F(2x2, 3x3)'s plane transforms (winograd.hpp; conv_kernels.hpp): one input plane into
   /// its 16 rows of transformed tiles, and 16 rows of products into one output plane (+ *bias).
   void (*winograd_input_f32)(const float* x, std::size_t H, std::size_t W, std::size_t ph, std::size_t pw,

@@ -62,6 +62,8 @@ constexpr KernelTable make_table(const char* name) {
       &ConvKernelsOf<A>::transpose_f32,
       &ConvKernelsOf<A>::template conv_direct<float>,
       &ConvKernelsOf<A>::template conv_direct<double>,
+      &ConvKernelsOf<A>::template depthwise_grad_sums<float>,
+      &ConvKernelsOf<A>::template depthwise_grad_sums<double>,
       &ConvKernelsOf<A>::winograd_input_f32,
       &ConvKernelsOf<A>::winograd_output_f32,
       &ConvKernelsOf<A>::winograd_output_adjoint_f32,
