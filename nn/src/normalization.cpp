@@ -6,9 +6,17 @@
 // channel mask with F::dropout's fused Philox kernel and multiplies it in by broadcasting.
 #include "sorix/nn/normalization.hpp"
 
+#include <algorithm>
 #include <sstream>
+#include <vector>
 
+#include "sorix_autograd/ops_internal.hpp"
+#include "sorix_core/kernels/batch_tree.hpp"
+#include "sorix_core/kernels/table.hpp"
 #include "sorix/autograd/grad_mode.hpp"
+#include "sorix/autograd/node.hpp"
+#include "sorix/parallel/batch_tree.hpp"
+#include "sorix/parallel/parallel.hpp"
 #include "sorix/autograd/ops.hpp"
 #include "sorix/core/error.hpp"
 #include "sorix/nn/batchnorm.hpp"
@@ -54,6 +62,98 @@ Tensor normalize_rows(const Tensor& x, std::int64_t rows, std::int64_t L, double
   return reshape(y, x.shape());
 }
 
+template <class T>
+void affine_forward(const T* x, const T* w, const T* b, std::size_t rows, std::size_t L, T* y) {
+  if constexpr (std::is_same_v<T, float>) kernels::active().row_affine_f32(x, w, b, rows, L, y);
+  else kernels::active().row_affine_f64(x, w, b, rows, L, y);
+}
+
+template <class T>
+void affine_grads(const T* g, const T* x, const T* w, std::size_t rows, std::size_t L, T* dx, T* dw, T* db) {
+  if constexpr (std::is_same_v<T, float>) kernels::active().row_affine_grads_f32(g, x, w, rows, L, dx, dw, db);
+  else kernels::active().row_affine_grads_f64(g, x, w, rows, L, dx, dw, db);
+}
+
+// LayerNorm's y = xhat * w + b over xhat viewed as [rows, L] (w, b: [L], either may be undefined,
+// not both) in one pass (kernels/row_affine.hpp: fma(xhat, w, b)), recorded with a backward that
+// makes dxhat = g * w, dw = sum of g * xhat and db = sum of g in one pass over g: each chunk of
+// kBatchChunk rows its columns' chains (fma for dw, adds for db, in row order from +0), the
+// chunks added by the batch tree (db has the bits of g.sum over the rows). Every chunk is a
+// task: thread-count invariant. Under create_graph the gradients are the composed formulas.
+Tensor affine_rows(const Tensor& xhat, const Tensor& w, const Tensor& b, std::int64_t rows_in, std::int64_t L_in) {
+  const std::size_t rows = static_cast<std::size_t>(rows_in), L = static_cast<std::size_t>(L_in);
+  const std::size_t chunk = parallel::kBatchChunk;
+  Tensor y = sorix::detail::visit_floating(xhat.dtype(), "layer_norm", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    Tensor out = sorix::detail::make_empty<T>(sorix::detail::to_xshape(xhat.shape(), "layer_norm"));
+    const T* px = sorix::detail::flat<T>(xhat);
+    const T* pw = w.defined() ? sorix::detail::flat<T>(w) : nullptr;
+    const T* pb = b.defined() ? sorix::detail::flat<T>(b) : nullptr;
+    T* py = sorix::detail::flat<T>(out);
+    parallel::parallel_for(rows, chunk, [&](std::size_t r0, std::size_t r1) {
+      affine_forward(px + r0 * L, pw, pb, r1 - r0, L, py + r0 * L);
+    }, 0);
+    return out;
+  });
+  if (!autograd::needs_grad({&xhat, &w, &b})) return y;
+  const bool gx = xhat.requires_grad(), gw = w.defined() && w.requires_grad(), gb = b.defined() && b.requires_grad();
+  autograd::record(
+      y, "LayerNormAffineBackward", {xhat, w, b},
+      [sx = autograd::SavedTensor(xhat), sw = autograd::SavedTensor(w), gx, gw, gb, rows, L,
+       chunk](const Tensor& grad_in) -> std::vector<Tensor> {
+        const Tensor x = sx.unpack("layer_norm"), w = sw.unpack("layer_norm");
+        const Tensor g = (grad_in.dtype() == x.dtype() ? grad_in : grad_in.to(x.dtype())).contiguous();
+        std::vector<Tensor> out(3);
+        const auto rows_i = static_cast<std::int64_t>(rows), L_i = static_cast<std::int64_t>(L);
+        if (autograd::grad_enabled()) {  // create_graph: differentiable formulas
+          const Tensor g2 = reshape(g, {rows_i, L_i});
+          if (gx) out[0] = w.defined() ? g * w : g;
+          if (gw) out[1] = (g2 * reshape(x, {rows_i, L_i})).sum({0});
+          if (gb) out[2] = g2.sum({0});
+          return out;
+        }
+        sorix::detail::visit_floating(x.dtype(), "layer_norm", [&](auto tag) {
+          using T = typename decltype(tag)::type;
+          const std::size_t chunks = std::max<std::size_t>(1, (rows + chunk - 1) / chunk);  // no rows: one empty chunk
+          const std::size_t width = (gw ? L : 0) + (gb ? L : 0);  // a chunk's dw chains, then its db chains
+          std::vector<T> partials(chunks * width);
+          T* pdx = nullptr;
+          if (gx && w.defined()) {
+            out[0] = sorix::detail::make_empty<T>(sorix::detail::to_xshape(x.shape(), "layer_norm"));
+            pdx = sorix::detail::flat<T>(out[0]);
+          } else if (gx) {
+            out[0] = g;  // x + b: the gradient passes through
+          }
+          const T* pg = sorix::detail::flat<T>(g);
+          const T* px = sorix::detail::flat<T>(x);
+          const T* pw = w.defined() ? sorix::detail::flat<T>(w) : nullptr;
+          parallel::parallel_for(chunks, 1, [&](std::size_t c0, std::size_t c1) {
+            for (std::size_t c = c0; c < c1; ++c) {
+              const std::size_t r0 = c * chunk, n = std::min(rows, r0 + chunk) - std::min(rows, r0);
+              T* part = partials.data() + c * width;
+              std::fill(part, part + width, T(0));
+              affine_grads(pg + r0 * L, px + r0 * L, pw, n, L, pdx != nullptr ? pdx + r0 * L : nullptr,
+                           gw ? part : nullptr, gb ? part + (gw ? L : 0) : nullptr);
+            }
+          }, 0);
+          if (!gw && !gb) return;
+          const std::vector<T> root = kernels::tree_of_partials(partials.data(), chunks, width);
+          if (gw) {
+            out[1] = sorix::detail::make_empty<T>({L});
+            std::copy(root.begin(), root.begin() + static_cast<std::ptrdiff_t>(L), sorix::detail::flat<T>(out[1]));
+          }
+          if (gb) {
+            out[2] = sorix::detail::make_empty<T>({L});
+            std::copy(root.end() - static_cast<std::ptrdiff_t>(L), root.end(), sorix::detail::flat<T>(out[2]));
+          }
+        });
+        if (gw) out[1] = reshape(out[1], w.shape());
+        if (gb) out[2] = reshape(out[2], w.defined() ? w.shape() : Shape{L_i});
+        return out;
+      });
+  return y;
+}
+
 void check_p(double p, const char* op) {
   check(p >= 0.0 && p <= 1.0, op, "probability has to be between 0 and 1, but got ", p);
 }
@@ -76,7 +176,10 @@ Tensor layer_norm(const Tensor& input, const LayerNormFuncOptions& options) {
   check_affine(options.bias(), "bias", Shape(ns), input, "layer_norm");
   std::int64_t L = 1;
   for (std::int64_t s : ns) L *= s;
-  Tensor y = normalize_rows(input, L > 0 ? input.numel() / L : 0, L, options.eps());
+  const std::int64_t rows = L > 0 ? input.numel() / L : 0;
+  Tensor y = normalize_rows(input, rows, L, options.eps());
+  if (!options.weight().defined() && !options.bias().defined()) return y;
+  if (rows >= kFusedMinRows) return affine_rows(y, options.weight(), options.bias(), rows, L);
   if (options.weight().defined()) y = y * options.weight();
   if (options.bias().defined()) y = y + options.bias();
   return y;

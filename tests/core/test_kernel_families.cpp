@@ -814,6 +814,58 @@ void check_depthwise_grad_sums_tables() {
   }
 }
 
+// LayerNorm's affine part in every table against its definition: y = fma(x, w, b) (x * w, x + b),
+// and over a block of rows dx = g * w, dw = fma(g, x, dw), db = db + g down each column from the
+// given values; rows of every length against 2- to 16-lane registers (masked tails: each row
+// ends where the next begins, the last where its vector ends), signed zeros and infinities.
+template <class T>
+void check_row_affine_tables() {
+  for (std::size_t L : {1, 3, 8, 15, 16, 17, 33, 40}) {
+    const std::size_t rows = 5, n = rows * L;
+    const auto seed = static_cast<std::uint32_t>(L * 11);
+    const std::vector<T> x = awkward_values<T>(n, seed, false), g = awkward_values<T>(n, seed + 1, false);
+    const std::vector<T> w = awkward_values<T>(L, seed + 2, false), b = awkward_values<T>(L, seed + 3, false);
+    const std::vector<T> dw0 = awkward_values<T>(L, seed + 4, false), db0 = awkward_values<T>(L, seed + 5, false);
+    for (int form = 0; form < 3; ++form) {  // both, weight only, bias only
+      const T* pw = form == 2 ? nullptr : w.data();
+      const T* pb = form == 1 ? nullptr : b.data();
+      std::vector<T> want(n);
+      for (std::size_t i = 0; i < n; ++i)
+        want[i] = form == 0 ? std::fma(x[i], w[i % L], b[i % L]) : form == 1 ? x[i] * w[i % L] : x[i] + b[i % L];
+      for (const auto* t : runnable_tables()) {
+        INFO(t->name << " L=" << L << " form=" << form);
+        std::vector<T> got(n, T(-1));
+        if constexpr (std::is_same_v<T, float>) t->row_affine_f32(x.data(), pw, pb, rows, L, got.data());
+        else t->row_affine_f64(x.data(), pw, pb, rows, L, got.data());
+        CHECK(std::memcmp(got.data(), want.data(), n * sizeof(T)) == 0);
+      }
+    }
+    std::vector<T> want_dx(n), want_dw = dw0, want_db = db0;
+    for (std::size_t r = 0; r < rows; ++r)
+      for (std::size_t l = 0; l < L; ++l) {
+        const std::size_t i = r * L + l;
+        want_dx[i] = g[i] * w[l];
+        want_dw[l] = std::fma(g[i], x[i], want_dw[l]);
+        want_db[l] = want_db[l] + g[i];
+      }
+    for (const auto* t : runnable_tables()) {
+      INFO(t->name << " L=" << L << " grads");
+      std::vector<T> dx(n, T(-1)), dw = dw0, db = db0;
+      if constexpr (std::is_same_v<T, float>)
+        t->row_affine_grads_f32(g.data(), x.data(), w.data(), rows, L, dx.data(), dw.data(), db.data());
+      else t->row_affine_grads_f64(g.data(), x.data(), w.data(), rows, L, dx.data(), dw.data(), db.data());
+      CHECK(std::memcmp(dx.data(), want_dx.data(), n * sizeof(T)) == 0);
+      CHECK(std::memcmp(dw.data(), want_dw.data(), L * sizeof(T)) == 0);
+      CHECK(std::memcmp(db.data(), want_db.data(), L * sizeof(T)) == 0);
+      std::vector<T> db_only = db0;  // the parts asked for alone
+      if constexpr (std::is_same_v<T, float>)
+        t->row_affine_grads_f32(g.data(), x.data(), nullptr, rows, L, nullptr, nullptr, db_only.data());
+      else t->row_affine_grads_f64(g.data(), x.data(), nullptr, rows, L, nullptr, nullptr, db_only.data());
+      CHECK(std::memcmp(db_only.data(), want_db.data(), L * sizeof(T)) == 0);
+    }
+  }
+}
+
 // Full-mantissa values of magnitudes 2^-8 to 2^8 (so that a sum taken in another order rounds
 // differently), with some of awkward_values' signed zeros and infinities among them.
 std::vector<float> rounding_values(std::size_t n, std::uint32_t seed) {
@@ -969,6 +1021,11 @@ TEST_CASE("Winograd's transforms and their adjoints match the definition written
 TEST_CASE("the direct convolution matches the chain written out in every table", "[kernels][conv]") {
   check_conv_direct_tables<float>();
   check_conv_direct_tables<double>();
+}
+
+TEST_CASE("LayerNorm's affine part matches its definition in every table", "[kernels][norm]") {
+  check_row_affine_tables<float>();
+  check_row_affine_tables<double>();
 }
 
 TEST_CASE("the depthwise gradient sums match their chains written out in every table", "[kernels][conv]") {

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -122,6 +123,92 @@ TEST_CASE("layer_norm and group_norm: float64 gradchecks, also of the gradient",
     return autograd::grad({(y * y * y).sum()}, {in[0]}, {}, true, true, false)[0];
   };
   r = gradcheck(gn_grad, {randn_f64({2, 3, 4}, 8)});
+  INFO(r.message);
+  CHECK(r.ok);
+}
+
+namespace {
+
+// LayerNorm over [rows, L] with weight w and/or bias b against its definition from 16 rows on:
+// y = fma(xhat, w, b) (xhat * w, xhat + b), xhat being layer_norm's output without them; the
+// input's gradient that of xhat for g * w; dw and db each column's chain down the rows from +0
+// (fma(g, xhat, acc), acc + g): the rows fit one chunk of the batch tree.
+template <class T>
+void check_affine_definition(std::int64_t rows, std::int64_t L, bool weight, bool bias) {
+  const Dtype dt = std::is_same_v<T, float> ? Dtype::Float32 : Dtype::Float64;
+  INFO("rows " << rows << " L " << L << " weight " << weight << " bias " << bias << " " << dtype_name(dt));
+  manual_seed(rows * 7 + L);
+  const Tensor x0 = randn({rows, L}, dt), g = randn({rows, L}, dt);
+  const Tensor w = weight ? randn({L}, dt).requires_grad_(true) : Tensor();
+  const Tensor b = bias ? randn({L}, dt).requires_grad_(true) : Tensor();
+  Tensor x = x0.clone().requires_grad_(true);
+  Tensor y = F::layer_norm(x, F::LayerNormFuncOptions({L}).weight(w).bias(b));
+  y.backward(g);
+  Tensor x_plain = x0.clone().requires_grad_(true);
+  Tensor xhat = F::layer_norm(x_plain, F::LayerNormFuncOptions({L}));
+  xhat.backward(weight ? g * w.detach() : g);
+  CHECK(bit_identical(x.grad(), x_plain.grad()));
+  const std::vector<T> xh = testing::values_of<T>(xhat), gv = testing::values_of<T>(g), yv = testing::values_of<T>(y);
+  const std::vector<T> wv = weight ? testing::values_of<T>(w) : std::vector<T>{};
+  const std::vector<T> bv = bias ? testing::values_of<T>(b) : std::vector<T>{};
+  std::vector<T> dw(std::size_t(L), T(0)), db(std::size_t(L), T(0));
+  bool y_same = true;
+  for (std::size_t r = 0; r < std::size_t(rows); ++r)
+    for (std::size_t l = 0; l < std::size_t(L); ++l) {
+      const std::size_t i = r * std::size_t(L) + l;
+      const T want = weight && bias ? std::fma(xh[i], wv[l], bv[l]) : weight ? xh[i] * wv[l] : xh[i] + bv[l];
+      y_same = y_same && std::memcmp(&want, &yv[i], sizeof(T)) == 0;
+      dw[l] = std::fma(gv[i], xh[i], dw[l]);
+      db[l] += gv[i];
+    }
+  CHECK(y_same);
+  if (weight) {
+    const std::vector<T> got = testing::values_of<T>(w.grad());
+    CHECK(std::memcmp(got.data(), dw.data(), dw.size() * sizeof(T)) == 0);
+  }
+  if (bias) {
+    const std::vector<T> got = testing::values_of<T>(b.grad());
+    CHECK(std::memcmp(got.data(), db.data(), db.size() * sizeof(T)) == 0);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("LayerNorm's affine part from 16 rows on: fma(xhat, w, b) and its gradients' column chains", "[nn][norm]") {
+  for (const auto& [rows, L] : std::vector<std::pair<std::int64_t, std::int64_t>>{{16, 37}, {32, 16}, {20, 3}, {24, 100}})
+    for (const auto& [weight, bias] : std::vector<std::pair<bool, bool>>{{true, true}, {true, false}, {false, true}}) {
+      check_affine_definition<float>(rows, L, weight, bias);
+      check_affine_definition<double>(rows, L, weight, bias);
+    }
+  // More rows (70: three chunks of the batch tree) in float32 against the float64 layer.
+  manual_seed(11);
+  const Tensor x = randn({70, 2, 45}), g = randn({70, 2, 45}), w = randn({2, 45}), b = randn({2, 45});
+  std::vector<std::vector<Tensor>> grads;
+  for (Dtype dt : {Dtype::Float32, Dtype::Float64}) {
+    Tensor xi = x.clone().to(dt).requires_grad_(true), wi = w.clone().to(dt).requires_grad_(true),
+           bi = b.clone().to(dt).requires_grad_(true);
+    Tensor y = F::layer_norm(xi, F::LayerNormFuncOptions({2, 45}).weight(wi).bias(bi));
+    y.backward(g.to(dt));
+    grads.push_back({y.detach(), xi.grad(), wi.grad(), bi.grad()});
+  }
+  for (std::size_t k = 0; k < 4; ++k) {
+    INFO("tensor " << k);
+    const Tensor want = grads[1][k];
+    const double scale = want.abs().max().item<double>();
+    CHECK((grads[0][k].to(Dtype::Float64) - want).abs().max().item<double>() <= 2e-6 * scale * (k == 1 ? 1 / kDxFloor : 1));
+  }
+  // float64 gradchecks of the fused form (20 rows), also of its gradient (create_graph: composed).
+  using V = std::vector<Tensor>;
+  auto ln = [](const V& in) { return F::layer_norm(in[0], F::LayerNormFuncOptions({6}).weight(in[1]).bias(in[2])); };
+  auto r = gradcheck(ln, {randn_f64({4, 5, 6}, 21), randn_f64({6}, 22), randn_f64({6}, 23)});
+  INFO(r.message);
+  CHECK(r.ok);
+  auto ln_grad = [](const V& in) {
+    Tensor y = F::layer_norm(in[0], F::LayerNormFuncOptions({6}).weight(in[1]).bias(in[2]));
+    const V d = autograd::grad({(y * y * y).sum()}, {in[0], in[1]}, {}, true, true, false);
+    return cat({d[0].reshape({-1}), d[1]}, 0);
+  };
+  r = gradcheck(ln_grad, {randn_f64({4, 5, 6}, 24), randn_f64({6}, 25), randn_f64({6}, 26)});
   INFO(r.message);
   CHECK(r.ok);
 }

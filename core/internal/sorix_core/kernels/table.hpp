@@ -331,6 +331,17 @@ struct KernelTable {
   void (*winograd_output_adjoint_f32)(const float* g, std::size_t OH, std::size_t OW, std::size_t TH, std::size_t TW,
                                       float* m, std::size_t ld, float* scratch);
 
+  /// LayerNorm's affine part (row_affine.hpp): y = fma(x, w[l], b[l]) row by row (x * w or x + b
+  /// when the other is null), and its gradients over a block of rows: dx = g * w, and down each
+  /// column from dw's and db's values dw = fma(g, x, dw), db += g (each part skipped when null).
+  void (*row_affine_f32)(const float* x, const float* w, const float* b, std::size_t rows, std::size_t L, float* y);
+  void (*row_affine_f64)(const double* x, const double* w, const double* b, std::size_t rows, std::size_t L,
+                         double* y);
+  void (*row_affine_grads_f32)(const float* g, const float* x, const float* w, std::size_t rows, std::size_t L,
+                               float* dx, float* dw, float* db);
+  void (*row_affine_grads_f64)(const double* g, const double* x, const double* w, std::size_t rows, std::size_t L,
+                               double* dx, double* dw, double* db);
+
   /// Benchmarks only: 12 * probe_lanes * iters float multiply-adds at this path's best rate
   /// (returns their sum so that none is dead code).
   double (*fma_probe)(std::size_t iters);

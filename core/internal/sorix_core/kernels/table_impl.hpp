@@ -9,6 +9,7 @@
 #include "sorix_core/kernels/optim_kernels.hpp"
 #include "sorix_core/kernels/philox_kernels.hpp"
 #include "sorix_core/kernels/pool_kernels.hpp"
+#include "sorix_core/kernels/row_affine.hpp"
 #include "sorix_core/kernels/softmax_cols_kernels.hpp"
 #include "sorix_core/kernels/table.hpp"
 
@@ -67,6 +68,10 @@ constexpr KernelTable make_table(const char* name) {
       &ConvKernelsOf<A>::winograd_input_f32,
       &ConvKernelsOf<A>::winograd_output_f32,
       &ConvKernelsOf<A>::winograd_output_adjoint_f32,
+      &RowAffineOf<A>::template forward<float>,
+      &RowAffineOf<A>::template forward<double>,
+      &RowAffineOf<A>::template grads<float>,
+      &RowAffineOf<A>::template grads<double>,
       &ElementwiseKernels<A>::fma_probe,
       ElementwiseKernels<A>::kProbeLanes,
       GemmKernels<A, float>::kernel(),
