@@ -25,8 +25,9 @@ Tensor depthwise_conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const
 
 /// The input gradient [N, C, H, W] for the output gradient grad [N, C * m, OH, OW]: each input
 /// plane the direct convolution of its group's m gradient planes, zero-padded by (k - 1) * d - p
-/// before (p after), with the kernels rotated by 180 degrees: the fma chain over (output, tap) in
-/// that order. One plane per task: thread-count invariant.
+/// before and (k - 1) * d - p' after (p, p': the forward's padding before and after), with the
+/// kernels rotated by 180 degrees: the fma chain over (output, tap) in that order, the padding's
+/// zeros included (as the forward's). One plane per task: thread-count invariant.
 Tensor depthwise_conv2d_input_grad(const Tensor& grad, const Tensor& w, const kernels::ConvGeometry& g);
 
 /// The weight gradient dw [C * m, 1, kh, kw] (when gw) and bias gradient db [C * m] (when gb),

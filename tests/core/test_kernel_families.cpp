@@ -766,13 +766,44 @@ void check_conv_direct_tables() {
   }
 }
 
+// Full-mantissa values of magnitudes 2^-8 to 2^8 (so that a sum taken in another order rounds
+// differently), with some of awkward_values' signed zeros and infinities among them.
+std::vector<float> rounding_values(std::size_t n, std::uint32_t seed) {
+  std::vector<float> v = awkward_values<float>(n, seed, false);
+  std::uint32_t s = seed * 7u + 1u;
+  for (std::size_t i = 0; i < n; ++i) {
+    s = s * 1664525u + 1013904223u;
+    if ((s >> 28) == 0) continue;  // keep 1 in 16 awkward
+    const float mantissa = 1.0f + static_cast<float>(s & 0xFFFFFu) / float(1 << 20) + static_cast<float>(s >> 20 & 7u) / float(1 << 23);
+    v[i] = std::ldexp((s >> 27 & 1u) ? -mantissa : mantissa, static_cast<int>(s >> 23 & 15u) - 8);
+  }
+  return v;
+}
+
+// rounding_values for T: float's as they are; double's with full 53-bit mantissas (each float
+// value times a factor of its own), so that a chain added in another order rounds differently.
+template <class T>
+std::vector<T> rounding_values_of(std::size_t n, std::uint32_t seed) {
+  const std::vector<float> f = rounding_values(n, seed);
+  if constexpr (std::is_same_v<T, float>) {
+    return f;
+  } else {
+    std::vector<double> d(n);
+    for (std::size_t i = 0; i < n; ++i)
+      d[i] = static_cast<double>(f[i]) * (1.0 + 0.7390851332151607 * static_cast<double>((i * 2654435761u) % 1021) / 1021.0);
+    return d;
+  }
+}
+
 // The depthwise gradient sums of every table against their chains written out: for each tap,
 // chain j = ow % 16 continues from acc's value with fma(x, dy, acc) over the rows, then the
 // columns; the bias chains add dy. Row lengths with every tail against 2-, 4-, 8- and 16-lane
 // registers and rows of several 16-column blocks, 1 to 7 taps a row (the passes of 4, 2 and 1
-// taps), strides down the rows, dilations; the chains resumed from values that are not +0 (none
-// -0: a chain from a value other than -0 is never -0, which makes the masked lanes' +0 a no-op).
-// Each row of dy and x ends where its vector ends, so a read past it is out of bounds.
+// taps), strides down the rows, dilations; values that round (a chain added in another order
+// differs) with some signed zeros and infinities; the chains resumed from values that are not +0
+// (none -0: a chain from a value other than -0 is never -0, which makes the masked lanes' +0 a
+// no-op). dy's and x's last rows end where their vectors end (AddressSanitizer's run sees a read
+// past them).
 template <class T>
 void check_depthwise_grad_sums_tables() {
   constexpr std::size_t Z = kernels::kDepthwiseLanes;
@@ -786,9 +817,9 @@ void check_depthwise_grad_sums_tables() {
     kernels::ConvGeometry g{1, 1, 0, 0, cs.kh, cs.kw, cs.sh, 1, 0, 0, cs.dh, cs.dw, cs.OH, cs.OW};
     const std::size_t PH = (cs.OH - 1) * cs.sh + (cs.kh - 1) * cs.dh + 1, PW = cs.OW + (cs.kw - 1) * cs.dw;
     const auto seed = static_cast<std::uint32_t>(cs.OW * 7 + cs.kw);
-    const std::vector<T> xp = awkward_values<T>(PH * PW, seed, false);
-    const std::vector<T> dy = awkward_values<T>(cs.OH * cs.OW, seed + 1, false);
-    std::vector<T> start = awkward_values<T>((g.taps() + 1) * Z, seed + 2, false);
+    const std::vector<T> xp = rounding_values_of<T>(PH * PW, seed);
+    const std::vector<T> dy = rounding_values_of<T>(cs.OH * cs.OW, seed + 1);
+    std::vector<T> start = rounding_values_of<T>((g.taps() + 1) * Z, seed + 2);
     for (T& v : start)
       if (v == T(0)) v = T(0);  // +0 for -0
     for (bool bias : {true, false}) {
@@ -817,15 +848,16 @@ void check_depthwise_grad_sums_tables() {
 // LayerNorm's affine part in every table against its definition: y = fma(x, w, b) (x * w, x + b),
 // and over a block of rows dx = g * w, dw = fma(g, x, dw), db = db + g down each column from the
 // given values; rows of every length against 2- to 16-lane registers (masked tails: each row
-// ends where the next begins, the last where its vector ends), signed zeros and infinities.
+// ends where the next begins, the last where its vector ends), values that round (another order
+// of a column's chain differs), signed zeros and infinities.
 template <class T>
 void check_row_affine_tables() {
   for (std::size_t L : {1, 3, 8, 15, 16, 17, 33, 40}) {
     const std::size_t rows = 5, n = rows * L;
     const auto seed = static_cast<std::uint32_t>(L * 11);
-    const std::vector<T> x = awkward_values<T>(n, seed, false), g = awkward_values<T>(n, seed + 1, false);
-    const std::vector<T> w = awkward_values<T>(L, seed + 2, false), b = awkward_values<T>(L, seed + 3, false);
-    const std::vector<T> dw0 = awkward_values<T>(L, seed + 4, false), db0 = awkward_values<T>(L, seed + 5, false);
+    const std::vector<T> x = rounding_values_of<T>(n, seed), g = rounding_values_of<T>(n, seed + 1);
+    const std::vector<T> w = rounding_values_of<T>(L, seed + 2), b = rounding_values_of<T>(L, seed + 3);
+    const std::vector<T> dw0 = rounding_values_of<T>(L, seed + 4), db0 = rounding_values_of<T>(L, seed + 5);
     for (int form = 0; form < 3; ++form) {  // both, weight only, bias only
       const T* pw = form == 2 ? nullptr : w.data();
       const T* pb = form == 1 ? nullptr : b.data();
@@ -866,19 +898,6 @@ void check_row_affine_tables() {
   }
 }
 
-// Full-mantissa values of magnitudes 2^-8 to 2^8 (so that a sum taken in another order rounds
-// differently), with some of awkward_values' signed zeros and infinities among them.
-std::vector<float> rounding_values(std::size_t n, std::uint32_t seed) {
-  std::vector<float> v = awkward_values<float>(n, seed, false);
-  std::uint32_t s = seed * 7u + 1u;
-  for (std::size_t i = 0; i < n; ++i) {
-    s = s * 1664525u + 1013904223u;
-    if ((s >> 28) == 0) continue;  // keep 1 in 16 awkward
-    const float mantissa = 1.0f + static_cast<float>(s & 0xFFFFFu) / float(1 << 20) + static_cast<float>(s >> 20 & 7u) / float(1 << 23);
-    v[i] = std::ldexp((s >> 27 & 1u) ? -mantissa : mantissa, static_cast<int>(s >> 23 & 15u) - 8);
-  }
-  return v;
-}
 
 // Winograd F(2x2, 3x3)'s plane transforms against winograd.hpp's definition written out tile by
 // tile: ragged tile rows (TW of 0, 1, 2, 7, 8, 10 and 17 against 4-, 8- and 16-lane registers,

@@ -23,24 +23,30 @@ namespace {
 struct Case {
   std::int64_t N, C, m, H, W, kh, kw, ph, pw, dh, dw;
   bool bias;
-  std::int64_t OH() const { return H + 2 * ph - dh * (kh - 1); }
-  std::int64_t OW() const { return W + 2 * pw - dw * (kw - 1); }
+  bool same = false;  // padding 'same': ph, pw are the padding before (span / 2), the rest after
+  std::int64_t OH() const { return same ? H : H + 2 * ph - dh * (kh - 1); }
+  std::int64_t OW() const { return same ? W : W + 2 * pw - dw * (kw - 1); }
 };
 
 // The cases every test below runs: one output per group and several, taps of 1 x 5 to 7 x 7,
 // dilations, paddings from 0 to the kernel's whole span, rows shorter and longer than 16 columns
-// with every kind of tail, a one-row (Conv1d-like) plane.
+// with every kind of tail, a one-row (Conv1d-like) plane, planes smaller than the kernel, and
+// 'same' padding of even kernels (1 before, 2 after: the input gradient's padding is 2 before,
+// 1 after).
 const std::vector<Case> kCases = {
     {3, 5, 1, 9, 28, 3, 3, 1, 1, 1, 1, true},  {2, 4, 3, 7, 19, 3, 5, 2, 1, 1, 2, false},
     {4, 3, 2, 6, 33, 2, 2, 1, 0, 1, 1, true},  {1, 2, 1, 1, 40, 1, 5, 0, 2, 1, 1, true},
     {5, 8, 1, 17, 17, 7, 7, 3, 3, 1, 1, true}, {2, 6, 1, 5, 16, 3, 3, 2, 2, 1, 1, true},
+    {3, 3, 2, 2, 3, 5, 5, 2, 4, 1, 2, true},   {2, 4, 1, 6, 21, 4, 4, 1, 1, 1, 1, true, true},
 };
 
 Tensor weight_of(const Case& cs, sorix::Dtype dt) { return sorix::randn({cs.C * cs.m, 1, cs.kh, cs.kw}).to(dt); }
 
 F::Conv2dFuncOptions options_of(const Case& cs, const Tensor& b) {
   F::Conv2dFuncOptions o;
-  o.padding({cs.ph, cs.pw}).dilation({cs.dh, cs.dw}).groups(cs.C);
+  if (cs.same) o.padding(nn::kSame);
+  else o.padding({cs.ph, cs.pw});
+  o.dilation({cs.dh, cs.dw}).groups(cs.C);
   if (b.defined()) o.bias(b);
   return o;
 }
@@ -163,7 +169,9 @@ Results channel_by_channel(const Case& cs, const Tensor& x0, const Tensor& w0, c
   std::vector<Tensor> ys;
   for (std::int64_t c = 0; c < cs.C; ++c) {
     F::Conv2dFuncOptions o;
-    o.padding({cs.ph, cs.pw}).dilation({cs.dh, cs.dw}).stride(stride);
+    if (cs.same) o.padding(nn::kSame);
+    else o.padding({cs.ph, cs.pw});
+    o.dilation({cs.dh, cs.dw}).stride(stride);
     if (b.defined()) o.bias(b.narrow(0, c * cs.m, cs.m));
     ys.push_back(F::conv2d(x.narrow(1, c, 1), w.narrow(0, c * cs.m, cs.m), o));
   }

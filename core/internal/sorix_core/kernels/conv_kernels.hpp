@@ -89,6 +89,7 @@ struct ConvKernelsOf {
   template <class T>
   static void depthwise_grad_sums(const T* xp, std::size_t PW, const ConvGeometry& g, const T* dy, bool bias, T* acc) {
     constexpr std::size_t R = kDepthwiseLanes / xsimd::batch<T, A>::size;
+    static_assert(R >= 1 && R * xsimd::batch<T, A>::size == kDepthwiseLanes, "16 lanes: whole registers");
     // Taps per pass over the plane: dy's registers are loaded once for them; their chains
     // (NT x R registers, with the bias's R) stay in registers.
     constexpr std::size_t kTaps = R <= 2 ? 4 : R == 4 ? 2 : 1;
