@@ -14,6 +14,7 @@
 #include "sorix_core/kernels/table.hpp"
 #include "conv_columns.hpp"
 #include "conv_depthwise.hpp"
+#include "conv_pointwise.hpp"
 #include "conv_winograd.hpp"
 #include "thread_scratch.hpp"
 #include "sorix/nn/init.hpp"
@@ -698,6 +699,7 @@ Tensor conv2d_4d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2d
   const bool pointwise = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
   // cols [C * taps, N * P]: a 1x1 kernel's columns are the input with images and channels swapped.
   if (!pointwise) return conv_im2col(x, w, b, g, G);
+  if (detail::pointwise_by_image(N)) return detail::pointwise_conv2d(x, w, b, G);  // the same bits
   Tensor cols = reshape(permute(reshape(x, {N, xs[1], P}), {1, 0, 2}), {xs[1], N * P});
   return conv_product(w, cols, b, G, N, out[0], out[1]);
 }

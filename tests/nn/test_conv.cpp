@@ -258,6 +258,55 @@ TEST_CASE("Conv2d image by image (each image's columns made in its task) gives t
   }
 }
 
+TEST_CASE("Pointwise Conv2d image by image (the planes as the products' operands) gives the batch-columns path's bits",
+          "[nn][conv][determinism]") {
+  // 1 x 1 kernels: at 1 and 3 threads the 40 images are the tasks (nn/src/conv_pointwise.hpp: no
+  // permuted copies; the weight gradient's chains continued image by image over chunks of 32 and
+  // 8 images, the bias's add chains beside them); at 24 threads the batch's permuted columns and
+  // products split across the threads. The same bits, also frozen weights' bias, and the input
+  // gradient of the recorded formulas (create_graph).
+  for (sorix::Dtype dt : kDtypes) {
+    INFO(sorix::dtype_name(dt));
+    for (std::int64_t groups : {1, 2}) {
+      for (std::int64_t outs : {6, 32}) {
+        for (bool bias : {true, false}) {
+          INFO("groups " << groups << " out channels " << outs << " bias " << bias);
+          auto run = [&] {
+            sorix::manual_seed(19);
+            nn::Conv2d conv(nn::Conv2dOptions(20, outs, 1).groups(groups).bias(bias), dt);
+            const Tensor x = sorix::randn({40, 20, 7, 9}, dt).requires_grad_(true);
+            Tensor y = conv(x);
+            (y * y).sum().backward();
+            std::vector<Tensor> out{y.detach(), x.grad(), conv.weight.grad()};
+            if (bias) {
+              out.push_back(conv.bias.grad());
+              conv.zero_grad();
+              conv.weight.requires_grad_(false);
+              (conv(x.detach()) * conv(x.detach())).sum().backward();
+              out.push_back(conv.bias.grad());
+            }
+            return out;
+          };
+          const auto runs = sorix::testing::at_thread_counts({1, 3, 24}, run);
+          for (std::size_t i = 0; i < runs.size(); ++i)
+            for (std::size_t k = 0; k < runs[i].size(); ++k) {
+              INFO("thread count #" << i << " tensor " << k);
+              CHECK(sorix::testing::bit_identical(runs[i][k], runs[0][k == 4 ? 3 : k]));
+            }
+        }
+      }
+      sorix::manual_seed(23);
+      nn::Conv2d conv(nn::Conv2dOptions(20, 8, 1).groups(groups), dt);
+      const Tensor x = sorix::randn({4, 20, 6, 5}, dt).requires_grad_(true);
+      const Tensor gy = sorix::randn({4, 8, 6, 5}, dt);
+      const auto plain = sorix::autograd::grad({(conv(x) * gy).sum()}, {x, conv.weight});
+      const auto recorded = sorix::autograd::grad({(conv(x) * gy).sum()}, {x, conv.weight}, {}, /*create_graph=*/true);
+      CHECK(sorix::testing::bit_identical(plain[0], recorded[0].detach()));
+      CHECK(sorix::testing::bit_identical(plain[1], recorded[1].detach()));
+    }
+  }
+}
+
 TEST_CASE("Conv2d's direct forward (few input channels, rows of stride 1) gives the product's bits",
           "[nn][conv][determinism]") {
   // With every image a task (1 and 3 threads) a layer of 1 to 3 input channels per group and rows
