@@ -2,9 +2,14 @@
 // gradchecks (first and second order), thread invariance, and bad options.
 #include <catch2/catch.hpp>
 
+#include <cmath>
+#include <cstring>
+#include <limits>
+
 #include "support/errors.hpp"
 #include "support/gradcheck.hpp"
 #include "support/parity.hpp"
+#include "support/values.hpp"
 
 #include <sorix/sorix.hpp>
 
@@ -423,6 +428,60 @@ TEST_CASE("Conv2d's bias gradient alone (frozen weights) has the bits it has bes
       CHECK(sorix::testing::bit_identical(runs[1][0], runs[0][0]));
       CHECK(sorix::testing::bit_identical(runs[2][0], runs[0][0]));
     }
+  }
+}
+
+TEST_CASE("MaxPool2d with padding or dilation follows the rule written out, inside and at the border",
+          "[nn][conv][pool]") {
+  // Windows inside the plane go branch-free, four outputs side by side; the border's with bounds
+  // tests. Both must be the rule: taps in (row, column) order, the first in the plane taken, a
+  // later one replacing it when greater or NaN. Values from a small set (ties everywhere),
+  // infinities and NaNs; geometries with overhangs (ceil mode), dilation, strides 1 to 3, planes
+  // narrower than four outputs.
+  struct Geo {
+    std::int64_t H, W, kh, kw, sh, sw, ph, pw, dh, dw;
+    bool ceil;
+  };
+  const std::vector<Geo> geos = {{13, 17, 3, 3, 2, 2, 1, 1, 1, 1, false}, {12, 23, 5, 5, 1, 1, 2, 2, 1, 1, false},
+                                 {11, 19, 3, 2, 3, 2, 1, 1, 2, 3, true},  {7, 6, 3, 3, 2, 2, 1, 1, 1, 1, true},
+                                 {9, 40, 2, 4, 1, 3, 1, 2, 3, 1, false},  {5, 3, 3, 3, 1, 1, 1, 1, 1, 1, false}};
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  const float pool[] = {-inf, -1.0f, 0.0f, 0.0f, 1.0f, 2.0f, 2.0f, inf, nan, -0.0f};
+  for (std::size_t gi = 0; gi < geos.size(); ++gi) {
+    const Geo& e = geos[gi];
+    INFO("geometry " << gi);
+    std::vector<float> xs(std::size_t(2 * e.H * e.W));
+    std::uint32_t r = 12345u + std::uint32_t(gi);
+    for (float& v : xs) {
+      r = r * 1664525u + 1013904223u;
+      v = pool[(r >> 24) % 10];
+    }
+    const Tensor x = sorix::tensor(std::vector<double>(xs.begin(), xs.end()), {1, 2, e.H, e.W}, sorix::float32);
+    const auto [y, idx] = F::max_pool2d_with_indices(
+        x, nn::MaxPool2dOptions({e.kh, e.kw}).stride({e.sh, e.sw}).padding({e.ph, e.pw}).dilation({e.dh, e.dw}).ceil_mode(e.ceil));
+    const std::int64_t OH = y.size(2), OW = y.size(3);
+    const std::vector<float> got = sorix::testing::values_of<float>(y);
+    const std::vector<std::int64_t> got_idx = sorix::testing::values_of<std::int64_t>(idx);
+    bool same = true;
+    for (std::int64_t c = 0; c < 2; ++c)
+      for (std::int64_t oh = 0; oh < OH; ++oh)
+        for (std::int64_t ow = 0; ow < OW; ++ow) {
+          float best = 0.0f;
+          std::int64_t at = -1;
+          for (std::int64_t ki = 0; ki < e.kh; ++ki)
+            for (std::int64_t kj = 0; kj < e.kw; ++kj) {
+              const std::int64_t h = oh * e.sh - e.ph + ki * e.dh, w = ow * e.sw - e.pw + kj * e.dw;
+              if (h < 0 || w < 0 || h >= e.H || w >= e.W) continue;
+              const float v = xs[std::size_t((c * e.H + h) * e.W + w)];
+              if (at < 0 || v > best || std::isnan(v)) {
+                best = v;
+                at = h * e.W + w;
+              }
+            }
+          const std::size_t o = std::size_t((c * OH + oh) * OW + ow);
+          same = same && std::memcmp(&best, &got[o], sizeof(float)) == 0 && at == got_idx[o];
+        }
+    CHECK(same);
   }
 }
 
