@@ -1,9 +1,11 @@
 // LayerNorm, GroupNorm and Dropout2d. The norms' normalisation is BatchNorm's fused op on the
 // input viewed as [1, rows, L] (each row a channel: its mean and biased variance over its L
 // values, accumulated in double, and the fused backward, which differentiates again under
-// create_graph), or composed ops for fewer than 16 rows (normalize_rows); the affine weight and
-// bias are broadcast products and sums. Dropout2d draws its
-// channel mask with F::dropout's fused Philox kernel and multiplies it in by broadcasting.
+// create_graph), or composed ops for fewer than 16 rows (normalize_rows). LayerNorm's affine
+// weight and bias (per column) are one fused op from 16 rows on (affine_rows), GroupNorm's (per
+// channel) BatchNorm's op in eval mode with mean 0 and variance 1; otherwise broadcast products
+// and sums. Dropout2d draws its channel mask with F::dropout's fused Philox kernel and multiplies
+// it in by broadcasting.
 #include "sorix/nn/normalization.hpp"
 
 #include <algorithm>
@@ -197,6 +199,14 @@ Tensor group_norm(const Tensor& input, const GroupNormFuncOptions& options) {
   check_affine(options.bias(), "bias", Shape{C}, input, "group_norm");
   const std::int64_t rows = xs[0] * G;
   Tensor y = normalize_rows(input, rows, rows > 0 ? input.numel() / rows : 0, options.eps());
+  if (!options.weight().defined() && !options.bias().defined()) return y;
+  if (y.numel() > 0) {
+    // The per-channel weight and bias as BatchNorm in eval mode with mean 0, variance 1 and eps 0
+    // (invstd exactly 1): y * w + b in one pass, and its gradients fused (g * w; the sums of g and
+    // g * xhat over (N, *) per channel), not four elementwise passes and two reductions.
+    const Tensor mean = zeros({C}, input.dtype()), var = ones({C}, input.dtype());
+    return functional::batch_norm(y, mean, var, options.weight(), options.bias(), false, 0.0, 0.0);
+  }
   Shape per_channel(xs.size(), 1);  // [1, C, 1, ...]: weight/bias broadcast over N and the spatial dims
   per_channel[1] = C;
   if (options.weight().defined()) y = y * reshape(options.weight(), per_channel);

@@ -213,6 +213,47 @@ TEST_CASE("LayerNorm's affine part from 16 rows on: fma(xhat, w, b) and its grad
   CHECK(r.ok);
 }
 
+TEST_CASE("GroupNorm's affine part (BatchNorm in eval mode, mean 0, variance 1) agrees with the composed ops",
+          "[nn][norm]") {
+  // float32 against float64 composed ops (xhat * w + b, their gradients): within rounding; an
+  // affine of weight only and of bias only; float64 gradchecks, also of the gradient (create_graph).
+  manual_seed(12);
+  const Tensor x = randn({6, 8, 5, 7}), g = randn({6, 8, 5, 7}), w = randn({8}), b = randn({8});
+  for (int form = 0; form < 3; ++form) {
+    INFO("form " << form);
+    Tensor x32 = x.clone().requires_grad_(true), w32 = w.clone().requires_grad_(true), b32 = b.clone().requires_grad_(true);
+    F::GroupNormFuncOptions o(4);
+    if (form != 2) o.weight(w32);
+    if (form != 1) o.bias(b32);
+    Tensor y = F::group_norm(x32, o);
+    y.backward(g);
+    Tensor x64 = x.clone().to(Dtype::Float64).requires_grad_(true);
+    Tensor w64 = w.clone().to(Dtype::Float64).requires_grad_(true), b64 = b.clone().to(Dtype::Float64).requires_grad_(true);
+    Tensor xr = x64.reshape({6, 4, 70});
+    Tensor xc = xr - xr.mean({2}, true);
+    Tensor want = (xc / sqrt((xc * xc).mean({2}, true) + 1e-5)).reshape({6, 8, 5, 7});
+    if (form != 2) want = want * w64.reshape({1, 8, 1, 1});
+    if (form != 1) want = want + b64.reshape({1, 8, 1, 1});
+    want.backward(g.to(Dtype::Float64));
+    auto close = [](const Tensor& got, const Tensor& ref, double tol) {
+      return (got.to(Dtype::Float64) - ref).abs().max().item<double>() <= tol * ref.abs().max().item<double>();
+    };
+    CHECK(close(y, want.detach(), 2e-6));
+    CHECK(close(x32.grad(), x64.grad(), 2e-6 / kDxFloor));
+    if (form != 2) CHECK(close(w32.grad(), w64.grad(), 2e-6));
+    if (form != 1) CHECK(close(b32.grad(), b64.grad(), 2e-6));
+  }
+  using V = std::vector<Tensor>;
+  auto gn_grad = [](const V& in) {
+    Tensor y = F::group_norm(in[0], F::GroupNormFuncOptions(2).weight(in[1]).bias(in[2]).eps(1e-3));
+    const V d = autograd::grad({(y * y * y).sum()}, {in[0], in[1], in[2]}, {}, true, true, false);
+    return cat({d[0].reshape({-1}), d[1], d[2]}, 0);
+  };
+  auto r = gradcheck(gn_grad, {randn_f64({3, 4, 5}, 31), randn_f64({4}, 32), randn_f64({4}, 33)});
+  INFO(r.message);
+  CHECK(r.ok);
+}
+
 TEST_CASE("LayerNorm and GroupNorm are bit-identical at 1, 2, 3 threads and on every capability", "[nn][norm][determinism]") {
   // Big enough that the reductions and products span several chunks.
   nn::LayerNorm ln(nn::LayerNormOptions({300}));
