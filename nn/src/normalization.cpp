@@ -76,13 +76,16 @@ void affine_grads(const T* g, const T* x, const T* w, std::size_t rows, std::siz
   else kernels::active().row_affine_grads_f64(g, x, w, rows, L, dx, dw, db);
 }
 
-// LayerNorm's y = xhat * w + b over xhat viewed as [rows, L] (w, b: [L], either may be undefined,
-// not both) in one pass (kernels/row_affine.hpp: fma(xhat, w, b)), recorded with a backward that
-// makes dxhat = g * w, dw = sum of g * xhat and db = sum of g in one pass over g: each chunk of
-// kBatchChunk rows its columns' chains (fma for dw, adds for db, in row order from +0), the
-// chunks added by the batch tree (db has the bits of g.sum over the rows). Every chunk is a
-// task: thread-count invariant. Under create_graph the gradients are the composed formulas.
-Tensor affine_rows(const Tensor& xhat, const Tensor& w, const Tensor& b, std::int64_t rows_in, std::int64_t L_in) {
+// LayerNorm's y = xhat * w + b over xhat viewed as [rows, L] (w, b: the normalized shape, either
+// may be undefined, not both) in one pass (kernels/row_affine.hpp: fma(xhat, w, b)), recorded
+// with a backward that makes dxhat = g * w, dw = sum of g * xhat and db = sum of g in one pass
+// over g: each chunk of kBatchChunk rows its columns' chains (fma for dw, adds for db, in row
+// order from +0), the chunks added by the batch tree. Every chunk is a task: thread-count
+// invariant. Under create_graph the gradients are the composed formulas (other bits).
+Tensor affine_rows(const Tensor& xhat_in, const Tensor& w_in, const Tensor& b_in, std::int64_t rows_in,
+                   std::int64_t L_in) {
+  using sorix::detail::contiguous_or_undefined;
+  const Tensor xhat = xhat_in.contiguous(), w = contiguous_or_undefined(w_in), b = contiguous_or_undefined(b_in);
   const std::size_t rows = static_cast<std::size_t>(rows_in), L = static_cast<std::size_t>(L_in);
   const std::size_t chunk = parallel::kBatchChunk;
   Tensor y = sorix::detail::visit_floating(xhat.dtype(), "layer_norm", [&](auto tag) {
@@ -97,45 +100,53 @@ Tensor affine_rows(const Tensor& xhat, const Tensor& w, const Tensor& b, std::in
     }, 0);
     return out;
   });
-  if (!autograd::needs_grad({&xhat, &w, &b})) return y;
-  const bool gx = xhat.requires_grad(), gw = w.defined() && w.requires_grad(), gb = b.defined() && b.requires_grad();
+  if (!autograd::needs_grad({&xhat_in, &w_in, &b_in})) return y;
+  const bool gx = xhat_in.requires_grad(), gw = w.defined() && w_in.requires_grad(),
+             gb = b.defined() && b_in.requires_grad();
+  const Shape wshape = w.defined() ? w.shape() : Shape{}, bshape = b.defined() ? b.shape() : Shape{};
   autograd::record(
-      y, "LayerNormAffineBackward", {xhat, w, b},
-      [sx = autograd::SavedTensor(xhat), sw = autograd::SavedTensor(w), gx, gw, gb, rows, L,
-       chunk](const Tensor& grad_in) -> std::vector<Tensor> {
-        const Tensor x = sx.unpack("layer_norm"), w = sw.unpack("layer_norm");
-        const Tensor g = (grad_in.dtype() == x.dtype() ? grad_in : grad_in.to(x.dtype())).contiguous();
+      y, "LayerNormAffineBackward", {xhat_in, w_in, b_in},
+      // xhat is needed for dw only; w for dxhat only.
+      [sx = gw ? autograd::SavedTensor(xhat) : autograd::SavedTensor(),
+       sw = gx && w.defined() ? autograd::SavedTensor(w) : autograd::SavedTensor(), gx, gw, gb, rows, L, chunk, wshape,
+       bshape](const Tensor& grad_in) -> std::vector<Tensor> {
+        const Tensor x = sx.defined() ? sx.unpack("layer_norm") : Tensor();
+        const Tensor w = sw.defined() ? sw.unpack("layer_norm") : Tensor();
+        const Dtype dt = x.defined() ? x.dtype() : w.defined() ? w.dtype() : grad_in.dtype();
+        const Tensor g = (grad_in.dtype() == dt ? grad_in : grad_in.to(dt)).contiguous();
         std::vector<Tensor> out(3);
         const auto rows_i = static_cast<std::int64_t>(rows), L_i = static_cast<std::int64_t>(L);
         if (autograd::grad_enabled()) {  // create_graph: differentiable formulas
           const Tensor g2 = reshape(g, {rows_i, L_i});
           if (gx) out[0] = w.defined() ? g * w : g;
-          if (gw) out[1] = (g2 * reshape(x, {rows_i, L_i})).sum({0});
-          if (gb) out[2] = g2.sum({0});
+          if (gw) out[1] = reshape((g2 * reshape(x, {rows_i, L_i})).sum({0}), wshape);
+          if (gb) out[2] = reshape(g2.sum({0}), bshape);
           return out;
         }
-        sorix::detail::visit_floating(x.dtype(), "layer_norm", [&](auto tag) {
+        if (gx && !w.defined()) out[0] = g;  // xhat + b: the gradient passes through
+        const bool dx_pass = gx && w.defined();
+        if (!dx_pass && !gw && !gb) return out;
+        sorix::detail::visit_floating(dt, "layer_norm", [&](auto tag) {
           using T = typename decltype(tag)::type;
           const std::size_t chunks = std::max<std::size_t>(1, (rows + chunk - 1) / chunk);  // no rows: one empty chunk
           const std::size_t width = (gw ? L : 0) + (gb ? L : 0);  // a chunk's dw chains, then its db chains
           std::vector<T> partials(chunks * width);
           T* pdx = nullptr;
-          if (gx && w.defined()) {
-            out[0] = sorix::detail::make_empty<T>(sorix::detail::to_xshape(x.shape(), "layer_norm"));
+          if (dx_pass) {
+            out[0] = sorix::detail::make_empty<T>(sorix::detail::to_xshape(g.shape(), "layer_norm"));
             pdx = sorix::detail::flat<T>(out[0]);
-          } else if (gx) {
-            out[0] = g;  // x + b: the gradient passes through
           }
           const T* pg = sorix::detail::flat<T>(g);
-          const T* px = sorix::detail::flat<T>(x);
+          const T* px = gw ? sorix::detail::flat<T>(x) : nullptr;
           const T* pw = w.defined() ? sorix::detail::flat<T>(w) : nullptr;
           parallel::parallel_for(chunks, 1, [&](std::size_t c0, std::size_t c1) {
             for (std::size_t c = c0; c < c1; ++c) {
               const std::size_t r0 = c * chunk, n = std::min(rows, r0 + chunk) - std::min(rows, r0);
               T* part = partials.data() + c * width;
               std::fill(part, part + width, T(0));
-              affine_grads(pg + r0 * L, px + r0 * L, pw, n, L, pdx != nullptr ? pdx + r0 * L : nullptr,
-                           gw ? part : nullptr, gb ? part + (gw ? L : 0) : nullptr);
+              affine_grads(pg + r0 * L, px != nullptr ? px + r0 * L : nullptr, pw, n, L,
+                           pdx != nullptr ? pdx + r0 * L : nullptr, gw ? part : nullptr,
+                           gb ? part + (gw ? L : 0) : nullptr);
             }
           }, 0);
           if (!gw && !gb) return;
@@ -149,8 +160,8 @@ Tensor affine_rows(const Tensor& xhat, const Tensor& w, const Tensor& b, std::in
             std::copy(root.end() - static_cast<std::ptrdiff_t>(L), root.end(), sorix::detail::flat<T>(out[2]));
           }
         });
-        if (gw) out[1] = reshape(out[1], w.shape());
-        if (gb) out[2] = reshape(out[2], w.defined() ? w.shape() : Shape{L_i});
+        if (gw) out[1] = reshape(out[1], wshape);
+        if (gb) out[2] = reshape(out[2], bshape);
         return out;
       });
   return y;

@@ -270,16 +270,19 @@ TEST_CASE("Pointwise Conv2d image by image (the planes as the products' operands
   // 8 images, the bias's add chains beside them); at 24 threads the batch's permuted columns and
   // products split across the threads. The same bits, also frozen weights' bias, and the input
   // gradient of the recorded formulas (create_graph).
+  // Planes of 63 and of 576 positions (the weight gradient's chains over more than 512 columns
+  // an image: its product in K blocks, resumed image by image).
   for (sorix::Dtype dt : kDtypes) {
     INFO(sorix::dtype_name(dt));
     for (std::int64_t groups : {1, 2}) {
       for (std::int64_t outs : {6, 32}) {
-        for (bool bias : {true, false}) {
-          INFO("groups " << groups << " out channels " << outs << " bias " << bias);
+        for (bool bias : {true, false})
+        for (std::int64_t side : {7, 24}) {
+          INFO("groups " << groups << " out channels " << outs << " bias " << bias << " side " << side);
           auto run = [&] {
             sorix::manual_seed(19);
             nn::Conv2d conv(nn::Conv2dOptions(20, outs, 1).groups(groups).bias(bias), dt);
-            const Tensor x = sorix::randn({40, 20, 7, 9}, dt).requires_grad_(true);
+            const Tensor x = sorix::randn({40, 20, side, side + 2}, dt).requires_grad_(true);
             Tensor y = conv(x);
             (y * y).sum().backward();
             std::vector<Tensor> out{y.detach(), x.grad(), conv.weight.grad()};
@@ -300,14 +303,31 @@ TEST_CASE("Pointwise Conv2d image by image (the planes as the products' operands
             }
         }
       }
+      // The recorded formulas (create_graph) against the image-by-image path (1 thread: 4 images
+      // are the tasks), and a Conv1d of kernel 1 (the same path through its 4-D form).
       sorix::manual_seed(23);
       nn::Conv2d conv(nn::Conv2dOptions(20, 8, 1).groups(groups), dt);
       const Tensor x = sorix::randn({4, 20, 6, 5}, dt).requires_grad_(true);
       const Tensor gy = sorix::randn({4, 8, 6, 5}, dt);
-      const auto plain = sorix::autograd::grad({(conv(x) * gy).sum()}, {x, conv.weight});
-      const auto recorded = sorix::autograd::grad({(conv(x) * gy).sum()}, {x, conv.weight}, {}, /*create_graph=*/true);
-      CHECK(sorix::testing::bit_identical(plain[0], recorded[0].detach()));
-      CHECK(sorix::testing::bit_identical(plain[1], recorded[1].detach()));
+      const std::vector<Tensor> wrt{x, conv.weight, conv.bias};
+      const auto plain = sorix::testing::at_thread_counts({1}, [&] { return sorix::autograd::grad({(conv(x) * gy).sum()}, wrt); });
+      const auto recorded = sorix::autograd::grad({(conv(x) * gy).sum()}, wrt, {}, /*create_graph=*/true);
+      // The input and weight gradients are the same chains; the recorded bias gradient is
+      // sum()'s reduction (another order): equal to rounding.
+      CHECK(sorix::testing::bit_identical(plain[0][0], recorded[0].detach()));
+      CHECK(sorix::testing::bit_identical(plain[0][1], recorded[1].detach()));
+      CHECK((plain[0][2] - recorded[2].detach()).abs().max().item<double>() <=
+            1e-5 * plain[0][2].abs().max().item<double>());
+      nn::Conv1d c1(nn::Conv1dOptions(20, 8, 1).groups(groups), dt);
+      Tensor x1 = sorix::randn({40, 20, 33}, dt).requires_grad_(true);
+      const auto runs1 = sorix::testing::at_thread_counts({1, 24}, [&] {
+        c1.zero_grad();
+        x1.set_grad(Tensor());
+        Tensor y1 = c1(x1);
+        (y1 * y1).sum().backward();
+        return std::vector<Tensor>{y1.detach(), x1.grad(), c1.weight.grad(), c1.bias.grad()};
+      });
+      for (std::size_t k = 0; k < 4; ++k) CHECK(sorix::testing::bit_identical(runs1[1][k], runs1[0][k]));
     }
   }
 }

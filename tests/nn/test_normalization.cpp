@@ -197,6 +197,34 @@ TEST_CASE("LayerNorm's affine part from 16 rows on: fma(xhat, w, b) and its grad
     const double scale = want.abs().max().item<double>();
     CHECK((grads[0][k].to(Dtype::Float64) - want).abs().max().item<double>() <= 2e-6 * scale * (k == 1 ? 1 / kDxFloor : 1));
   }
+  // A normalized shape of two dims: the parameters' gradients keep their shapes (also the bias
+  // alone, and under create_graph); a transposed (non-contiguous) weight and bias give the bits
+  // of their contiguous copies.
+  {
+    const Tensor x2 = randn({4, 5, 3, 5}), w2 = randn({5, 3}).t(), b2 = randn({5, 3}).t();
+    REQUIRE_FALSE(w2.is_contiguous());
+    std::vector<std::vector<Tensor>> results;
+    for (bool contiguous : {false, true}) {
+      Tensor xi = x2.clone().requires_grad_(true);
+      Tensor wi = (contiguous ? w2.contiguous() : w2.clone()).requires_grad_(true);
+      Tensor bi = (contiguous ? b2.contiguous() : b2.clone()).requires_grad_(true);
+      Tensor y = F::layer_norm(xi, F::LayerNormFuncOptions({3, 5}).weight(wi).bias(bi));
+      (y * y).sum().backward();
+      CHECK(wi.grad().shape() == Shape{3, 5});
+      CHECK(bi.grad().shape() == Shape{3, 5});
+      results.push_back({y.detach(), xi.grad(), wi.grad(), bi.grad()});
+      const std::vector<Tensor> d = autograd::grad({(F::layer_norm(xi, F::LayerNormFuncOptions({3, 5}).weight(wi).bias(bi))).pow(2).sum()},
+                                                   {wi, bi}, {}, true, true);
+      CHECK(d[0].shape() == Shape{3, 5});
+      CHECK(d[1].shape() == Shape{3, 5});
+      CHECK((d[0].detach() - wi.grad()).abs().max().item<float>() <= 1e-4f * wi.grad().abs().max().item<float>());
+    }
+    for (std::size_t k = 0; k < 4; ++k) CHECK(bit_identical(results[0][k], results[1][k]));
+    Tensor bias_only = randn({3, 5}).requires_grad_(true);
+    F::layer_norm(x2, F::LayerNormFuncOptions({3, 5}).bias(bias_only)).sum().backward();
+    CHECK(bias_only.grad().shape() == Shape{3, 5});
+    CHECK(allclose(bias_only.grad(), full({3, 5}, 20.0), 0.0, 0.0));
+  }
   // float64 gradchecks of the fused form (20 rows), also of its gradient (create_graph: composed).
   using V = std::vector<Tensor>;
   auto ln = [](const V& in) { return F::layer_norm(in[0], F::LayerNormFuncOptions({6}).weight(in[1]).bias(in[2])); };
