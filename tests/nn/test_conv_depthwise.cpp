@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "support/capabilities.hpp"
+#include "support/double_backward.hpp"
 #include "support/gradcheck.hpp"
 #include "support/values.hpp"
 
@@ -267,12 +268,7 @@ TEST_CASE("Depthwise Conv2d differentiates twice, and frozen weights keep the bi
   sorix::manual_seed(9);
   nn::Conv2d conv(nn::Conv2dOptions(8, 16, 3).padding(1).groups(8));
   const Tensor x = sorix::randn({3, 8, 9, 10}).requires_grad_(true);
-  const Tensor plain = sorix::autograd::grad({conv(x).pow(2).sum()}, {x})[0];
-  const Tensor recorded = sorix::autograd::grad({conv(x).pow(2).sum()}, {x}, {}, /*create_graph=*/true)[0];
-  CHECK(max_abs_diff(plain, recorded.detach()) <= 2e-6 * max_abs(plain));
-  const Tensor second = sorix::autograd::grad({recorded.pow(2).sum()}, {conv.weight})[0];
-  REQUIRE(second.defined());
-  CHECK(max_abs(second) > 0);
+  sorix::testing::check_double_backward(conv, x, conv.weight);
 
   conv(x).pow(2).sum().backward();
   const Tensor bias_grad = conv.bias.grad().clone();
@@ -281,15 +277,4 @@ TEST_CASE("Depthwise Conv2d differentiates twice, and frozen weights keep the bi
   conv(x.detach()).pow(2).sum().backward();
   CHECK(sorix::testing::bit_identical(conv.bias.grad(), bias_grad));
   CHECK_FALSE(conv.weight.grad().defined());
-}
-
-TEST_CASE("Depthwise Conv2d's gradients of an empty batch are zeros", "[nn][conv][depthwise]") {
-  nn::Conv2d conv(nn::Conv2dOptions(4, 4, 3).padding(1).groups(4));
-  const Tensor x = sorix::randn({0, 4, 6, 6}).requires_grad_(true);
-  conv(x).sum().backward();
-  REQUIRE(conv.weight.grad().defined());
-  CHECK(conv.weight.grad().shape() == conv.weight.shape());
-  CHECK(max_abs(conv.weight.grad()) == 0.0);
-  CHECK(max_abs(conv.bias.grad()) == 0.0);
-  CHECK(x.grad().shape() == x.shape());
 }

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "support/double_backward.hpp"
 #include "support/gradcheck.hpp"
 #include "support/values.hpp"
 #include "support/winograd_definition.hpp"
@@ -263,8 +264,10 @@ TEST_CASE("Conv2d's Winograd path is bit-identical at any thread count, and imag
   }
 }
 
-TEST_CASE("Conv2d's gradients of an empty batch are zeros, on the Winograd and im2col paths", "[nn][conv][winograd]") {
-  for (const auto& options : {nn::Conv2dOptions(16, 16, 3).padding(1), nn::Conv2dOptions(4, 8, 3)}) {
+TEST_CASE("Conv2d's gradients of an empty batch are zeros, on the Winograd, depthwise and im2col paths",
+          "[nn][conv][winograd][depthwise]") {
+  for (const auto& options : {nn::Conv2dOptions(16, 16, 3).padding(1), nn::Conv2dOptions(4, 8, 3),
+                              nn::Conv2dOptions(4, 4, 3).padding(1).groups(4)}) {
     nn::Conv2d conv(options);
     const Tensor x = sorix::randn({0, options.in_channels(), 6, 6}).requires_grad_(true);
     conv(x).sum().backward();
@@ -283,11 +286,5 @@ TEST_CASE("Conv2d's Winograd layer differentiates twice (create_graph takes the 
   sorix::manual_seed(3);
   nn::Conv2d conv(nn::Conv2dOptions(16, 16, 3).padding(1));
   const Tensor x = sorix::randn({2, 16, 6, 6}).requires_grad_(true);
-  const Tensor plain = sorix::autograd::grad({conv(x).pow(2).sum()}, {x})[0];
-  const Tensor recorded = sorix::autograd::grad({conv(x).pow(2).sum()}, {x}, {}, /*create_graph=*/true)[0];
-  CHECK(max_abs_diff(plain, recorded.detach()) <= 2e-6 * max_abs(plain));
-  const Tensor second = sorix::autograd::grad({recorded.pow(2).sum()}, {conv.weight})[0];
-  CHECK(second.defined());
-  CHECK(std::isfinite(max_abs(second)));
-  CHECK(max_abs(second) > 0);
+  sorix::testing::check_double_backward(conv, x, conv.weight);
 }
