@@ -1,7 +1,8 @@
-// Conv2d in Winograd's F(2x2, 3x3) form (conv_winograd.hpp): per image, every input plane's tiles
-// transformed (the kernel table's winograd_input_f32), 16 products per group on the library's
-// product kernel, every output plane transformed back (winograd_output_f32); the weight gradient
-// as the same arithmetic's adjoint, chunk by chunk of the batch tree.
+// Conv2d in Winograd's F(2x2, 3x3) form (conv_winograd.hpp): per image (or run of images whose
+// tiles share the rows), every input plane's tiles transformed (the kernel table's
+// winograd_input_f32), 16 products per group on the library's product kernel, every output plane
+// transformed back (winograd_output_f32); the weight gradient as the same arithmetic's adjoint,
+// chunk by chunk of the batch tree.
 #include "conv_winograd.hpp"
 #include "thread_scratch.hpp"
 
@@ -23,6 +24,21 @@ namespace {
 // Measured on the CNN's second convolution (32 -> 64 channels of 14 x 14): see docs/architecture.md.
 constexpr std::size_t kWinogradMinChannels = 16;
 
+// Images whose tiles share one row of each transformed matrix (images_per_task): when one xi's
+// operand of channels by channels outgrows this (the transformed kernels of the forward, the
+// weight gradient's partial sums), a product per image would stream it from memory for a few
+// tiles (a 512-channel layer on 7 x 7 planes: 1 MB for 16 tiles); together, B images' tiles share
+// one pass over it. Every column's chain is its own (the forward), or continues across the images
+// in order (the weight gradient): B changes no bit.
+constexpr std::size_t kSharedOperandBytes = 256 * 1024;
+constexpr std::size_t kBatchedColumns = 64;
+
+// B for products whose shared operand holds `operand` floats per xi, over `tiles` tiles an image,
+// with at most `at_most` images together.
+std::size_t images_per_task(std::size_t operand, std::size_t tiles, std::size_t at_most) {
+  if (operand * sizeof(float) <= kSharedOperandBytes || tiles == 0) return 1;  // no tiles: an empty input gradient
+  return std::max<std::size_t>(1, std::min((kBatchedColumns + tiles - 1) / tiles, at_most));
+}
 
 // One convolution of in [N, Cin, H, W] (padding ph, pw) into out [N, Cout, OH, OW] with the
 // transformed kernels u [groups][16][Cin / groups][Cout / groups] (+ bias[o] when bias is non-null).
@@ -31,32 +47,41 @@ struct Planes {
 };
 
 void winograd_planes(const float* in, const Planes& p, const float* u, const float* bias, float* out) {
-  const std::size_t TH = (p.OH + 1) / 2, TW = (p.OW + 1) / 2, tiles = TH * TW, ld = kernels::winograd_row_ld(tiles);
+  const std::size_t TH = (p.OH + 1) / 2, TW = (p.OW + 1) / 2, tiles = TH * TW;
   const std::size_t Cg = p.Cin / p.groups, OCg = p.Cout / p.groups;
-  // v[xi * vs + c * ld + t]: for each xi, a Cin x tiles matrix of ld (one product's B per group);
+  // B images a task: image b's tiles at columns [b * tiles, (b + 1) * tiles) of every row (a
+  // transform's slack past them is overwritten by image b + 1's, the last one's within ld).
+  // At most as many images as still give every thread two tasks.
+  const std::size_t threads = static_cast<std::size_t>(parallel::get_num_threads());
+  const std::size_t B = images_per_task(OCg * Cg, tiles, p.N / (2 * threads));
+  const std::size_t ld = kernels::winograd_row_ld(B * tiles);
+  // v[xi * vs + c * ld + t]: for each xi, a Cin x (B x tiles) matrix of ld (one product's B per group);
   // m[xi * ms + o * ld + t] likewise. One line more between the xi matrices: their 16 rows of a
   // plane, which the transforms write and read side by side, then fall in 16 cache sets, not one
   // (a power-of-two stride: 8-16 KB here).
   const std::size_t vs = p.Cin * ld + 16, ms = p.Cout * ld + 16, v_size = 16 * vs, m_size = 16 * ms;
   const std::size_t in_scratch = kernels::winograd_input_scratch(TH, TW);
   const auto& table = kernels::active();
-  parallel::parallel_for(p.N, 1, [&](std::size_t n0, std::size_t n1) {
+  parallel::parallel_for((p.N + B - 1) / B, 1, [&](std::size_t t0, std::size_t t1) {
     float* v = thread_scratch<float>(v_size + m_size + in_scratch);
     float* m = v + v_size;
     float* scratch = m + m_size;
-    for (std::size_t n = n0; n < n1; ++n) {
-      for (std::size_t c = 0; c < p.Cin; ++c)
-        table.winograd_input_f32(in + (n * p.Cin + c) * p.H * p.W, p.H, p.W, p.ph, p.pw, TH, TW, v + c * ld, vs,
-                                 scratch);
+    for (std::size_t t = t0; t < t1; ++t) {
+      const std::size_t n0 = t * B, n1 = std::min(p.N, n0 + B), cols = (n1 - n0) * tiles;
+      for (std::size_t n = n0; n < n1; ++n)
+        for (std::size_t c = 0; c < p.Cin; ++c)
+          table.winograd_input_f32(in + (n * p.Cin + c) * p.H * p.W, p.H, p.W, p.ph, p.pw, TH, TW,
+                                   v + c * ld + (n - n0) * tiles, vs, scratch);
       for (std::size_t g = 0; g < p.groups; ++g)
         for (std::size_t xi = 0; xi < 16; ++xi)
-          kernels::gemm_serial<float>(true, false, OCg, tiles, Cg, 1.0f, u + (g * 16 + xi) * OCg * Cg, OCg,
+          kernels::gemm_serial<float>(true, false, OCg, cols, Cg, 1.0f, u + (g * 16 + xi) * OCg * Cg, OCg,
                                       v + xi * vs + g * Cg * ld, ld, 0.0f, m + xi * ms + g * OCg * ld, ld);
-      for (std::size_t o = 0; o < p.Cout; ++o)
-        table.winograd_output_f32(m + o * ld, ms, TH, TW, bias != nullptr ? bias + o : nullptr,
-                                  out + (n * p.Cout + o) * p.OH * p.OW, p.OH, p.OW);
+      for (std::size_t n = n0; n < n1; ++n)
+        for (std::size_t o = 0; o < p.Cout; ++o)
+          table.winograd_output_f32(m + o * ld + (n - n0) * tiles, ms, TH, TW, bias != nullptr ? bias + o : nullptr,
+                                    out + (n * p.Cout + o) * p.OH * p.OW, p.OH, p.OW);
     }
-  }, 0);  // grain 0: every image is a task
+  }, 0);  // grain 0: every run of B images is a task
 }
 
 // The kernels w [OC, Cg, 3, 3] through G (winograd_weight_f32) as the 16 products' left
@@ -131,7 +156,7 @@ void winograd_conv2d_param_grads(const Tensor& grad_in, const Tensor& x_in, cons
   if (!gw && !gb) return;
   const Tensor grad = grad_in.contiguous(), x = x_in.contiguous();
   const std::size_t OC = static_cast<std::size_t>(w.size(0)), OCg = OC / groups, Cg = g.C / groups;
-  const std::size_t TH = (g.OH + 1) / 2, TW = (g.OW + 1) / 2, tiles = TH * TW, ld = kernels::winograd_row_ld(tiles);
+  const std::size_t TH = (g.OH + 1) / 2, TW = (g.OW + 1) / 2, tiles = TH * TW;
   const std::size_t P = g.OH * g.OW, chunk = parallel::kBatchChunk;
   const std::size_t chunks = std::max<std::size_t>(1, (g.N + chunk - 1) / chunk);  // no images: one empty chunk (zeros)
   // A task: (chunk, group, block of output channels), as many blocks as give every thread two
@@ -145,6 +170,11 @@ void winograd_conv2d_param_grads(const Tensor& grad_in, const Tensor& x_in, cons
   // the bias chain over the tiles' sums a column of the same product (fma(m, 1, acc) = acc + m).
   // With frozen weights (!gw) only that column is made: the same chains, so the same bits.
   const std::size_t Cn = gw ? Cg : 0, cols = Cn + 1, node = groups * 16 * OCg * cols;
+  // B images of a chunk at a time, their tiles side by side (the chains over the tiles continue
+  // from image to image as before: the same bits), so that a block's partial sums (block x Cg per
+  // xi) go through the cache once per B images.
+  const std::size_t B = images_per_task(block * cols, tiles, std::min(g.N, chunk));
+  const std::size_t ld = kernels::winograd_row_ld(B * tiles);
   std::vector<float> partials(chunks * node);  // zeros: the columns no product writes stay +0
   const std::size_t vs = (Cn + 1) * ld + 16, ms = block * ld + 16;  // one line between xi matrices (winograd_planes)
   const std::size_t scratch_size = kernels::winograd_input_scratch(TH, TW);
@@ -156,30 +186,33 @@ void winograd_conv2d_param_grads(const Tensor& grad_in, const Tensor& x_in, cons
     float* v = thread_scratch<float>(16 * vs + 16 * ms + scratch_size);
     float* m = v + 16 * vs;
     float* scratch = m + 16 * ms;
-    std::fill(v + kSumXi * vs + Cn * ld, v + kSumXi * vs + Cn * ld + tiles, 1.0f);  // the transforms never write it
+    std::fill(v + kSumXi * vs + Cn * ld, v + kSumXi * vs + Cn * ld + B * tiles, 1.0f);  // the transforms never write it
     for (std::size_t t = t0; t < t1; ++t) {
       const std::size_t ci = t / (groups * blocks), gi = t / blocks % groups, blk = t % blocks;
       const std::size_t o0 = gi * OCg + blk * block, o1 = std::min(gi * OCg + OCg, o0 + block), outs = o1 - o0;
       const std::size_t n0 = ci * chunk, n1 = std::min(g.N, n0 + chunk);
       float* node_of_chunk = partials.data() + ci * node;
-      for (std::size_t n = n0; n < n1; ++n) {
-        const float* gn = pg + (n * OC + o0) * P;  // this block's output planes of image n
-        for (std::size_t c = 0; c < Cn; ++c)
-          table.winograd_input_f32(px + (n * g.C + gi * Cg + c) * g.H * g.W, g.H, g.W, g.ph, g.pw, TH, TW, v + c * ld,
-                                   vs, scratch);
-        for (std::size_t o = 0; o < outs; ++o)
-          table.winograd_output_adjoint_f32(gn + o * P, g.OH, g.OW, TH, TW, m + o * ld, ms, scratch);
+      for (std::size_t b0 = n0; b0 < n1; b0 += B) {
+        const std::size_t b1 = std::min(n1, b0 + B), k = (b1 - b0) * tiles;  // the run's tiles
+        for (std::size_t n = b0; n < b1; ++n) {
+          const float* gn = pg + (n * OC + o0) * P;  // this block's output planes of image n
+          const std::size_t at = (n - b0) * tiles;
+          for (std::size_t c = 0; c < Cn; ++c)
+            table.winograd_input_f32(px + (n * g.C + gi * Cg + c) * g.H * g.W, g.H, g.W, g.ph, g.pw, TH, TW,
+                                     v + c * ld + at, vs, scratch);
+          for (std::size_t o = 0; o < outs; ++o)
+            table.winograd_output_adjoint_f32(gn + o * P, g.OH, g.OW, TH, TW, m + o * ld + at, ms, scratch);
+        }
         for (std::size_t xi = 0; xi < 16; ++xi) {
           // rows o0.. of [OCg, Cg + 1]: the weights' columns, and the bias column beside xi = 5's
           const std::size_t n_cols = Cn + (gb && xi == kSumXi ? 1 : 0);
           if (n_cols == 0) continue;
           float* du = node_of_chunk + ((gi * 16 + xi) * OCg + (o0 - gi * OCg)) * cols;
-          if (n == n0)
-            kernels::gemm_serial<float>(false, true, outs, n_cols, tiles, 1.0f, m + xi * ms, ld, v + xi * vs, ld, 0.0f,
-                                        du, cols);
+          if (b0 == n0)
+            kernels::gemm_serial<float>(false, true, outs, n_cols, k, 1.0f, m + xi * ms, ld, v + xi * vs, ld, 0.0f, du,
+                                        cols);
           else
-            kernels::gemm_serial_resume<float>(false, true, outs, n_cols, tiles, m + xi * ms, ld, v + xi * vs, ld, du,
-                                               cols);
+            kernels::gemm_serial_resume<float>(false, true, outs, n_cols, k, m + xi * ms, ld, v + xi * vs, ld, du, cols);
         }
       }
     }

@@ -18,7 +18,8 @@ bool winograd_applies(Dtype dtype, const kernels::ConvGeometry& g, std::size_t i
                       std::size_t out_per_group);
 
 /// y [N, OC, OH, OW] = x [N, C, H, W] convolved with w [OC, C / groups, 3, 3] (+ b [OC] if defined),
-/// geometry g (winograd_applies): not recorded. One image per task: thread-count invariant.
+/// geometry g (winograd_applies): not recorded. One image (or run of images, their tiles side by
+/// side: each output's chain is its own) per task: thread-count invariant.
 Tensor winograd_conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const kernels::ConvGeometry& g,
                        std::size_t groups);
 

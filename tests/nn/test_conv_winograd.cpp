@@ -3,6 +3,7 @@
 // convolution, thread invariance, images that do not interact, and double backward.
 #include <catch2/catch.hpp>
 
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <utility>
@@ -262,6 +263,38 @@ TEST_CASE("Conv2d's Winograd path is bit-identical at any thread count, and imag
     CHECK(sorix::testing::bit_identical(frozen[3], runs[0][3]));
     CHECK(sorix::testing::bit_identical(frozen[1], runs[0][1]));
   }
+}
+
+TEST_CASE("Conv2d's Winograd path gives the same bits with several images' tiles in one product",
+          "[nn][conv][winograd][determinism]") {
+  // 400 channels: the transformed kernels (and the weight gradient's partial sums of a block of
+  // 200 channels) outgrow the cache, so images share the products: at 1 thread 6 images a task in
+  // the forward and input gradient (12 in the weight gradient's chunk), at 2 threads 3 (and the
+  // weight gradient's blocks of 100 channels one image at a time), at 3 threads 2, at 8 threads
+  // one. Then 2 groups of 272 channels on planes of 3 x 2 tiles (forward and input gradient
+  // batched as above). Every tensor is the same at every count.
+  for (const auto& [channels, groups, H, W] : std::vector<std::array<std::int64_t, 4>>{{400, 1, 2, 3}, {544, 2, 5, 4}}) {
+    INFO("channels " << channels << " groups " << groups);
+    auto run = [&] {
+      sorix::manual_seed(17);
+      nn::Conv2d conv(nn::Conv2dOptions(channels, channels, 3).padding(1).groups(groups));
+      const Tensor x = sorix::randn({12, channels, H, W}).requires_grad_(true);
+      Tensor y = conv(x);
+      (y * y).sum().backward();
+      return std::vector<Tensor>{y.detach(), x.grad(), conv.weight.grad(), conv.bias.grad()};
+    };
+    const auto runs = sorix::testing::at_thread_counts({1, 2, 3, 8}, run);
+    for (std::size_t r = 1; r < runs.size(); ++r)
+      for (std::size_t k = 0; k < runs[0].size(); ++k) {
+        INFO("run " << r << " tensor " << k);
+        CHECK(sorix::testing::bit_identical(runs[r][k], runs[0][k]));
+      }
+  }
+  // An input gradient of no tiles (planes of height 0, padding 2: a 2-row output) among big kernels.
+  nn::Conv2d wide(nn::Conv2dOptions(272, 272, 3).padding(2));
+  const Tensor empty = sorix::randn({2, 272, 0, 3}).requires_grad_(true);
+  wide(empty).sum().backward();
+  CHECK(empty.grad().shape() == empty.shape());
 }
 
 TEST_CASE("Conv2d's gradients of an empty batch are zeros, on the Winograd, depthwise and im2col paths",
