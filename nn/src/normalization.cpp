@@ -1,12 +1,15 @@
-// LayerNorm, GroupNorm and Dropout2d. The norms' normalisation is BatchNorm's fused op on the
-// input viewed as [1, rows, L] (each row a channel: its mean and biased variance over its L
-// values, accumulated in double, and the fused backward, which differentiates again under
-// create_graph), or composed ops for fewer than 16 rows (normalize_rows). LayerNorm's affine
-// weight and bias (per column) are one fused op from 16 rows on (affine_rows), GroupNorm's (per
+// LayerNorm, GroupNorm and Dropout2d. GroupNorm of 16 (sample, group) rows or more is one fused
+// op (group_norm.hpp). Otherwise the norms' normalisation is BatchNorm's fused op on the input
+// viewed as [1, rows, L] (each row a channel: its mean and biased variance over its L values,
+// accumulated in double, and the fused backward, which differentiates again under create_graph),
+// or composed ops for fewer than 16 rows (normalize_rows). LayerNorm's affine weight and bias
+// (per column) are one fused op from 16 rows on (affine_rows), GroupNorm's of fewer rows (per
 // channel) BatchNorm's op in eval mode with mean 0 and variance 1; otherwise broadcast products
 // and sums. Dropout2d draws its channel mask with F::dropout's fused Philox kernel and multiplies
 // it in by broadcasting.
 #include "sorix/nn/normalization.hpp"
+
+#include "group_norm.hpp"
 
 #include <algorithm>
 #include <sstream>
@@ -208,8 +211,13 @@ Tensor group_norm(const Tensor& input, const GroupNormFuncOptions& options) {
   check(options.eps() >= 0.0, "group_norm", "eps must be >= 0, got ", options.eps());
   check_affine(options.weight(), "weight", Shape{C}, input, "group_norm");
   check_affine(options.bias(), "bias", Shape{C}, input, "group_norm");
-  const std::int64_t rows = xs[0] * G;
-  Tensor y = normalize_rows(input, rows, rows > 0 ? input.numel() / rows : 0, options.eps());
+  const std::int64_t rows = xs[0] * G, per_row = rows > 0 ? input.numel() / rows : 0;
+  if (detail::group_norm_fused_applies(rows, per_row, input.numel())) {
+    using sorix::detail::contiguous_or_undefined;
+    return detail::group_norm_fused(input.contiguous(), contiguous_or_undefined(options.weight()),
+                                    contiguous_or_undefined(options.bias()), G, options.eps());
+  }
+  Tensor y = normalize_rows(input, rows, per_row, options.eps());
   if (!options.weight().defined() && !options.bias().defined()) return y;
   if (y.numel() > 0) {
     // The per-channel weight and bias as BatchNorm in eval mode with mean 0, variance 1 and eps 0

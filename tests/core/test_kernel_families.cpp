@@ -899,6 +899,40 @@ void check_row_affine_tables() {
 }
 
 
+// GroupNorm's input gradient against its expression written out element by element: channels
+// side by side (L = 1) and along planes with ragged tails, a block of rows [n0, n1) (the rest
+// untouched), and a zero weight factor a (the group's terms remain).
+template <class T>
+void check_group_dx_tables() {
+  for (std::size_t C : {1, 5, 17, 40}) {
+    for (std::size_t L : {1, 3, 16, 19, 49}) {
+      const std::size_t N = 4, n0 = 1, n1 = 3, n = N * C * L;
+      const auto seed = static_cast<std::uint32_t>(C * 100 + L);
+      const std::vector<T> x = rounding_values_of<T>(n, seed), g = rounding_values_of<T>(n, seed + 1);
+      std::vector<T> a = rounding_values_of<T>(C, seed + 2);
+      const std::vector<T> gm = rounding_values_of<T>(C, seed + 3), mean = rounding_values_of<T>(C, seed + 4),
+                           k = rounding_values_of<T>(C, seed + 5);
+      a[C / 2] = T(0);
+      std::vector<T> want(n, T(-7));
+      for (std::size_t r = n0; r < n1; ++r)
+        for (std::size_t c = 0; c < C; ++c)
+          for (std::size_t l = 0; l < L; ++l) {
+            const std::size_t i = (r * C + c) * L + l;
+            const T scaled = g[i] * a[c], centred = x[i] - mean[c], slope = centred * k[c];
+            want[i] = (scaled - gm[c]) - slope;
+          }
+      for (const auto* t : runnable_tables()) {
+        INFO(t->name << " C=" << C << " L=" << L);
+        std::vector<T> got(n, T(-7));
+        kernels::bn_kernels<T>(*t).group_dx(g.data(), x.data(), got.data(), C, L, n0, n1, a.data(), gm.data(),
+                                            mean.data(), k.data());
+        CHECK(std::memcmp(got.data(), want.data(), n * sizeof(T)) == 0);
+      }
+    }
+  }
+}
+
+
 // Winograd F(2x2, 3x3)'s plane transforms against winograd.hpp's definition written out tile by
 // tile: ragged tile rows (TW of 0, 1, 2, 7, 8, 10 and 17 against 4-, 8- and 16-lane registers,
 // AVX-512's 8-lane rows up to 8 tiles), odd outputs, every padding the layers use, a bias and
@@ -1040,6 +1074,11 @@ TEST_CASE("Winograd's transforms and their adjoints match the definition written
 TEST_CASE("the direct convolution matches the chain written out in every table", "[kernels][conv]") {
   check_conv_direct_tables<float>();
   check_conv_direct_tables<double>();
+}
+
+TEST_CASE("GroupNorm's input gradient matches its expression written out in every table", "[kernels][norm]") {
+  check_group_dx_tables<float>();
+  check_group_dx_tables<double>();
 }
 
 TEST_CASE("LayerNorm's affine part matches its definition in every table", "[kernels][norm]") {

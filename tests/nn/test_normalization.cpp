@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include <sorix/autograd/node.hpp>
 #include <sorix/sorix.hpp>
 
 #include "tests/support/capabilities.hpp"
@@ -241,43 +242,68 @@ TEST_CASE("LayerNorm's affine part from 16 rows on: fma(xhat, w, b) and its grad
   CHECK(r.ok);
 }
 
-TEST_CASE("GroupNorm's affine part (BatchNorm in eval mode, mean 0, variance 1) agrees with the composed ops",
-          "[nn][norm]") {
-  // float32 against float64 composed ops (xhat * w + b, their gradients): within rounding; an
-  // affine of weight only and of bias only; float64 gradchecks, also of the gradient (create_graph).
-  manual_seed(12);
-  const Tensor x = randn({6, 8, 5, 7}), g = randn({6, 8, 5, 7}), w = randn({8}), b = randn({8});
-  for (int form = 0; form < 3; ++form) {
-    INFO("form " << form);
-    Tensor x32 = x.clone().requires_grad_(true), w32 = w.clone().requires_grad_(true), b32 = b.clone().requires_grad_(true);
-    F::GroupNormFuncOptions o(4);
-    if (form != 2) o.weight(w32);
-    if (form != 1) o.bias(b32);
-    Tensor y = F::group_norm(x32, o);
-    y.backward(g);
-    Tensor x64 = x.clone().to(Dtype::Float64).requires_grad_(true);
-    Tensor w64 = w.clone().to(Dtype::Float64).requires_grad_(true), b64 = b.clone().to(Dtype::Float64).requires_grad_(true);
-    Tensor xr = x64.reshape({6, 4, 70});
-    Tensor xc = xr - xr.mean({2}, true);
-    Tensor want = (xc / sqrt((xc * xc).mean({2}, true) + 1e-5)).reshape({6, 8, 5, 7});
-    if (form != 2) want = want * w64.reshape({1, 8, 1, 1});
-    if (form != 1) want = want + b64.reshape({1, 8, 1, 1});
-    want.backward(g.to(Dtype::Float64));
-    auto close = [](const Tensor& got, const Tensor& ref, double tol) {
-      return (got.to(Dtype::Float64) - ref).abs().max().item<double>() <= tol * ref.abs().max().item<double>();
-    };
-    CHECK(close(y, want.detach(), 2e-6));
-    CHECK(close(x32.grad(), x64.grad(), 2e-6 / kDxFloor));
-    if (form != 2) CHECK(close(w32.grad(), w64.grad(), 2e-6));
-    if (form != 1) CHECK(close(b32.grad(), b64.grad(), 2e-6));
+TEST_CASE("GroupNorm's fused op (16 or more sample-group rows) agrees with the composed ops", "[nn][norm]") {
+  // float32 against float64 composed ops ((x - mean) / sqrt(var + eps) per group, then xhat * w + b,
+  // their gradients): within rounding; affine with both, weight only, bias only and neither; a
+  // weight with zero channels (their input gradient is the group's terms alone); 4-D planes and a
+  // 2-D [N, C] input (planes of one value).
+  struct Case {
+    Shape shape;
+    std::int64_t groups;
+  };
+  for (const Case& cs : {Case{{6, 8, 5, 7}, 4}, Case{{40, 12}, 3}}) {
+    const std::int64_t N = cs.shape[0], C = cs.shape[1], G = cs.groups;
+    REQUIRE(N * G >= 16);
+    manual_seed(12);
+    const Tensor x = randn(cs.shape) * 3.0 + 5.0, g = randn(cs.shape), b = randn({C});
+    Tensor w = randn({C});
+    w.index_put_({1}, 0.0);  // channel 1 of group 0 has weight 0
+    for (int form = 0; form < 4; ++form) {
+      INFO("shape [" << N << ", " << C << ", ...], form " << form);
+      Tensor x32 = x.clone().requires_grad_(true), w32 = w.clone().requires_grad_(true), b32 = b.clone().requires_grad_(true);
+      F::GroupNormFuncOptions o(G);
+      if (form == 0 || form == 1) o.weight(w32);
+      if (form == 0 || form == 2) o.bias(b32);
+      Tensor y = F::group_norm(x32, o);
+      CHECK(y.grad_fn()->name() == "GroupNormBackward");
+      y.backward(g);
+      Tensor x64 = x.clone().to(Dtype::Float64).requires_grad_(true);
+      Tensor w64 = w.clone().to(Dtype::Float64).requires_grad_(true), b64 = b.clone().to(Dtype::Float64).requires_grad_(true);
+      Tensor xr = x64.reshape({N, G, -1});
+      Tensor xc = xr - xr.mean({2}, true);
+      Shape per_channel(cs.shape.size(), 1);
+      per_channel[1] = C;
+      Tensor want = (xc / sqrt((xc * xc).mean({2}, true) + 1e-5)).reshape(cs.shape);
+      if (form == 0 || form == 1) want = want * w64.reshape(per_channel);
+      if (form == 0 || form == 2) want = want + b64.reshape(per_channel);
+      want.backward(g.to(Dtype::Float64));
+      auto close = [](const Tensor& got, const Tensor& ref, double tol) {
+        return (got.to(Dtype::Float64) - ref).abs().max().item<double>() <= tol * ref.abs().max().item<double>();
+      };
+      CHECK(close(y, want.detach(), 2e-6));
+      CHECK(close(x32.grad(), x64.grad(), 2e-6 / kDxFloor));
+      if (form == 0 || form == 1) CHECK(close(w32.grad(), w64.grad(), 2e-6));
+      if (form == 0 || form == 2) CHECK(close(b32.grad(), b64.grad(), 2e-6));
+    }
   }
+  // float64 gradchecks on the fused op's shapes, also of the gradient (create_graph).
   using V = std::vector<Tensor>;
+  auto gn = [](const V& in) {
+    return F::group_norm(in[0], F::GroupNormFuncOptions(4).weight(in[1]).bias(in[2]).eps(1e-3));
+  };
+  auto r = gradcheck(gn, {randn_f64({4, 8, 3}, 30), randn_f64({8}, 34), randn_f64({8}, 35)});
+  INFO(r.message);
+  CHECK(r.ok);
   auto gn_grad = [](const V& in) {
-    Tensor y = F::group_norm(in[0], F::GroupNormFuncOptions(2).weight(in[1]).bias(in[2]).eps(1e-3));
+    Tensor y = F::group_norm(in[0], F::GroupNormFuncOptions(4).weight(in[1]).bias(in[2]).eps(1e-3));
     const V d = autograd::grad({(y * y * y).sum()}, {in[0], in[1], in[2]}, {}, true, true, false);
     return cat({d[0].reshape({-1}), d[1], d[2]}, 0);
   };
-  auto r = gradcheck(gn_grad, {randn_f64({3, 4, 5}, 31), randn_f64({4}, 32), randn_f64({4}, 33)});
+  r = gradcheck(gn_grad, {randn_f64({4, 8, 3}, 31), randn_f64({8}, 32), randn_f64({8}, 33)});
+  INFO(r.message);
+  CHECK(r.ok);
+  // The small composed path (fewer than 16 rows), also of the gradient.
+  r = gradcheck(gn_grad, {randn_f64({3, 4, 5}, 36), randn_f64({4}, 37), randn_f64({4}, 38)});
   INFO(r.message);
   CHECK(r.ok);
 }
@@ -294,6 +320,8 @@ TEST_CASE("LayerNorm and GroupNorm are bit-identical at 1, 2, 3 threads and on e
   check_invariant(one_group, {16, 16, 30, 30});
   nn::GroupNorm gn(nn::GroupNormOptions(4, 8));
   check_invariant(gn, {6, 8, 40, 40});
+  nn::GroupNorm gn_flat(nn::GroupNormOptions(2, 8));  // [N, C]: planes of one value, channels side by side
+  check_invariant(gn_flat, {300, 8});
 }
 
 TEST_CASE("LayerNorm and GroupNorm: statistics per row / group, module text, state", "[nn][norm]") {

@@ -597,8 +597,26 @@ struct BnKernelsOf {
   }
 
   template <class T>
+  static void group_dx(const T* g, const T* x, T* dx, std::size_t C, std::size_t L, std::size_t n0, std::size_t n1,
+                       const T* a, const T* gm, const T* mean, const T* k) {
+    using B = xsimd::batch<T, A>;
+    const auto consts = [&](std::size_t c, bool across) {
+      return std::array<B, 4>{channel_constant(a, c, across), channel_constant(gm, c, across),
+                              channel_constant(mean, c, across), channel_constant(k, c, across)};
+    };
+    elementwise<T>(
+        C, L, n0, n1, consts,
+        [&](std::size_t i, const std::array<B, 4>& kc) {
+          ((B::load_unaligned(g + i) * kc[0] - kc[1]) - (B::load_unaligned(x + i) - kc[2]) * kc[3])
+              .store_unaligned(dx + i);
+        },
+        [&](std::size_t i, std::size_t c) { dx[i] = (g[i] * a[c] - gm[c]) - (x[i] - mean[c]) * k[c]; });
+  }
+
+  template <class T>
   static constexpr BnKernels<T> kernels() {
-    return BnKernels<T>{&channel_sums<T>, &plane_moments<T>, &grad_sums<T>, &normalize<T>, &backward_dx<T>};
+    return BnKernels<T>{&channel_sums<T>, &plane_moments<T>, &grad_sums<T>, &normalize<T>, &backward_dx<T>,
+                        &group_dx<T>};
   }
 };
 

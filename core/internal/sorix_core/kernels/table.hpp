@@ -203,6 +203,11 @@ struct BnKernels {
   void (*backward_dx)(const T* g, const T* x, T* dx, std::size_t C, std::size_t L, std::size_t n0, std::size_t n1,
                       const T* gmean, const T* mean, const T* k, const T* scale, const BnRelu<T>* relu,
                       const BnPool<T>* pool);
+  /// GroupNorm's input gradient (its channels the (sample, channel) planes, each with its own
+  /// constants): dx = (g * a[c] - gm[c]) - (x - mean[c]) * k[c] (never fused), where a carries the
+  /// channel's weight, so a zero weight still gives the group's terms.
+  void (*group_dx)(const T* g, const T* x, T* dx, std::size_t C, std::size_t L, std::size_t n0, std::size_t n1,
+                   const T* a, const T* gm, const T* mean, const T* k);
 };
 
 /// softmax / log_softmax along a dim that is not the last (softmax.hpp): one tile of r >= 1 rows
