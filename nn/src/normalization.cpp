@@ -1,27 +1,20 @@
-// LayerNorm, GroupNorm and Dropout2d. GroupNorm of 16 (sample, group) rows or more is one fused
-// op (group_norm.hpp). Otherwise the norms' normalisation is BatchNorm's fused op on the input
-// viewed as [1, rows, L] (each row a channel: its mean and biased variance over its L values,
-// accumulated in double, and the fused backward, which differentiates again under create_graph),
-// or composed ops for fewer than 16 rows (normalize_rows). LayerNorm's affine weight and bias
-// (per column) are one fused op from 16 rows on (affine_rows), GroupNorm's of fewer rows (per
-// channel) BatchNorm's op in eval mode with mean 0 and variance 1; otherwise broadcast products
-// and sums. Dropout2d draws its channel mask with F::dropout's fused Philox kernel and multiplies
+// LayerNorm, GroupNorm and Dropout2d. Each norm of 16 rows ((sample, group) rows for GroupNorm)
+// or more, of more than one value each, is one fused op (layer_norm.hpp, group_norm.hpp).
+// Otherwise the normalisation is composed ops for fewer than 16 rows (each row split across the
+// threads), or BatchNorm's fused op on the input viewed as [1, rows, L] (normalize_rows), and
+// the affine part is broadcast products and sums, or for GroupNorm's non-empty inputs BatchNorm's
+// op in eval mode with mean 0 and variance 1. Dropout2d draws its channel mask with F::dropout's fused Philox kernel and multiplies
 // it in by broadcasting.
 #include "sorix/nn/normalization.hpp"
 
 #include "group_norm.hpp"
+#include "layer_norm.hpp"
 
 #include <algorithm>
 #include <sstream>
 #include <vector>
 
 #include "sorix_autograd/ops_internal.hpp"
-#include "sorix_core/kernels/batch_tree.hpp"
-#include "sorix_core/kernels/table.hpp"
-#include "sorix/autograd/grad_mode.hpp"
-#include "sorix/autograd/node.hpp"
-#include "sorix/parallel/batch_tree.hpp"
-#include "sorix/parallel/parallel.hpp"
 #include "sorix/autograd/ops.hpp"
 #include "sorix/core/error.hpp"
 #include "sorix/nn/batchnorm.hpp"
@@ -43,131 +36,17 @@ void check_affine(const Tensor& t, const char* what, const Shape& shape, const T
         dtype_name(input.dtype()));
 }
 
-// Fewer rows than this normalise with composed ops: BatchNorm's passes run a row (a channel of
-// [1, rows, L]) as one task, so a few long rows (LayerNorm of one sequence, GroupNorm(1, C) of one
-// image) would run on one thread, where the composed ops split each row. A choice by shape only,
-// so the bits never depend on the thread count.
-constexpr std::int64_t kFusedMinRows = 16;
-
-// (x - mean) / sqrt(var + eps) over each row of x viewed as [rows, L] (biased variance): one
-// BatchNorm over [1, rows, L]. Rows of one value normalise to 0 (BatchNorm, which rejects one
-// value per channel when training, is not asked).
+// (x - mean) / sqrt(var + eps) over each row of x viewed as [rows, L] (biased variance) as
+// composed ops, for the shapes the fused ops leave (fewer than 16 rows: the composed ops split
+// each row across the threads; rows of one value; empty inputs). Rows of one value normalise to 0.
 Tensor normalize_rows(const Tensor& x, std::int64_t rows, std::int64_t L, double eps) {
   if (x.numel() == 0 || L <= 1) {
     const Tensor xc = x - x;  // (x - mean) with the mean x itself; its gradient is 0, as PyTorch's
     return xc * rsqrt(xc * xc + eps);
   }
-  if (rows < kFusedMinRows) {
-    const Tensor r = reshape(x, {rows, L});
-    const Tensor xc = r - r.mean({1}, true);
-    return reshape(xc * rsqrt((xc * xc).mean({1}, true) + eps), x.shape());
-  }
-  const Tensor y = functional::batch_norm(reshape(x, {1, rows, L}), Tensor(), Tensor(), Tensor(), Tensor(), true,
-                                          0.0, eps);
-  return reshape(y, x.shape());
-}
-
-template <class T>
-void affine_forward(const T* x, const T* w, const T* b, std::size_t rows, std::size_t L, T* y) {
-  if constexpr (std::is_same_v<T, float>) kernels::active().row_affine_f32(x, w, b, rows, L, y);
-  else kernels::active().row_affine_f64(x, w, b, rows, L, y);
-}
-
-template <class T>
-void affine_grads(const T* g, const T* x, const T* w, std::size_t rows, std::size_t L, T* dx, T* dw, T* db) {
-  if constexpr (std::is_same_v<T, float>) kernels::active().row_affine_grads_f32(g, x, w, rows, L, dx, dw, db);
-  else kernels::active().row_affine_grads_f64(g, x, w, rows, L, dx, dw, db);
-}
-
-// LayerNorm's y = xhat * w + b over xhat viewed as [rows, L] (w, b: the normalized shape, either
-// may be undefined, not both) in one pass (kernels/row_affine.hpp: fma(xhat, w, b)), recorded
-// with a backward that makes dxhat = g * w, dw = sum of g * xhat and db = sum of g in one pass
-// over g: each chunk of kBatchChunk rows its columns' chains (fma for dw, adds for db, in row
-// order from +0), the chunks added by the batch tree. Every chunk is a task: thread-count
-// invariant. Under create_graph the gradients are the composed formulas (other bits).
-Tensor affine_rows(const Tensor& xhat_in, const Tensor& w_in, const Tensor& b_in, std::int64_t rows_in,
-                   std::int64_t L_in) {
-  using sorix::detail::contiguous_or_undefined;
-  const Tensor xhat = xhat_in.contiguous(), w = contiguous_or_undefined(w_in), b = contiguous_or_undefined(b_in);
-  const std::size_t rows = static_cast<std::size_t>(rows_in), L = static_cast<std::size_t>(L_in);
-  const std::size_t chunk = parallel::kBatchChunk;
-  Tensor y = sorix::detail::visit_floating(xhat.dtype(), "layer_norm", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    Tensor out = sorix::detail::make_empty<T>(sorix::detail::to_xshape(xhat.shape(), "layer_norm"));
-    const T* px = sorix::detail::flat<T>(xhat);
-    const T* pw = w.defined() ? sorix::detail::flat<T>(w) : nullptr;
-    const T* pb = b.defined() ? sorix::detail::flat<T>(b) : nullptr;
-    T* py = sorix::detail::flat<T>(out);
-    parallel::parallel_for(rows, chunk, [&](std::size_t r0, std::size_t r1) {
-      affine_forward(px + r0 * L, pw, pb, r1 - r0, L, py + r0 * L);
-    }, 0);
-    return out;
-  });
-  if (!autograd::needs_grad({&xhat_in, &w_in, &b_in})) return y;
-  const bool gx = xhat_in.requires_grad(), gw = w.defined() && w_in.requires_grad(),
-             gb = b.defined() && b_in.requires_grad();
-  const Shape wshape = w.defined() ? w.shape() : Shape{}, bshape = b.defined() ? b.shape() : Shape{};
-  autograd::record(
-      y, "LayerNormAffineBackward", {xhat_in, w_in, b_in},
-      // xhat is needed for dw only; w for dxhat only.
-      [sx = gw ? autograd::SavedTensor(xhat) : autograd::SavedTensor(),
-       sw = gx && w.defined() ? autograd::SavedTensor(w) : autograd::SavedTensor(), gx, gw, gb, rows, L, chunk, wshape,
-       bshape](const Tensor& grad_in) -> std::vector<Tensor> {
-        const Tensor x = sx.defined() ? sx.unpack("layer_norm") : Tensor();
-        const Tensor w = sw.defined() ? sw.unpack("layer_norm") : Tensor();
-        const Dtype dt = x.defined() ? x.dtype() : w.defined() ? w.dtype() : grad_in.dtype();
-        const Tensor g = (grad_in.dtype() == dt ? grad_in : grad_in.to(dt)).contiguous();
-        std::vector<Tensor> out(3);
-        const auto rows_i = static_cast<std::int64_t>(rows), L_i = static_cast<std::int64_t>(L);
-        if (autograd::grad_enabled()) {  // create_graph: differentiable formulas
-          const Tensor g2 = reshape(g, {rows_i, L_i});
-          if (gx) out[0] = w.defined() ? g * w : g;
-          if (gw) out[1] = reshape((g2 * reshape(x, {rows_i, L_i})).sum({0}), wshape);
-          if (gb) out[2] = reshape(g2.sum({0}), bshape);
-          return out;
-        }
-        if (gx && !w.defined()) out[0] = g;  // xhat + b: the gradient passes through
-        const bool dx_pass = gx && w.defined();
-        if (!dx_pass && !gw && !gb) return out;
-        sorix::detail::visit_floating(dt, "layer_norm", [&](auto tag) {
-          using T = typename decltype(tag)::type;
-          const std::size_t chunks = std::max<std::size_t>(1, (rows + chunk - 1) / chunk);  // no rows: one empty chunk
-          const std::size_t width = (gw ? L : 0) + (gb ? L : 0);  // a chunk's dw chains, then its db chains
-          std::vector<T> partials(chunks * width);
-          T* pdx = nullptr;
-          if (dx_pass) {
-            out[0] = sorix::detail::make_empty<T>(sorix::detail::to_xshape(g.shape(), "layer_norm"));
-            pdx = sorix::detail::flat<T>(out[0]);
-          }
-          const T* pg = sorix::detail::flat<T>(g);
-          const T* px = gw ? sorix::detail::flat<T>(x) : nullptr;
-          const T* pw = w.defined() ? sorix::detail::flat<T>(w) : nullptr;
-          parallel::parallel_for(chunks, 1, [&](std::size_t c0, std::size_t c1) {
-            for (std::size_t c = c0; c < c1; ++c) {
-              const std::size_t r0 = c * chunk, n = std::min(rows, r0 + chunk) - std::min(rows, r0);
-              T* part = partials.data() + c * width;
-              std::fill(part, part + width, T(0));
-              affine_grads(pg + r0 * L, px != nullptr ? px + r0 * L : nullptr, pw, n, L,
-                           pdx != nullptr ? pdx + r0 * L : nullptr, gw ? part : nullptr,
-                           gb ? part + (gw ? L : 0) : nullptr);
-            }
-          }, 0);
-          if (!gw && !gb) return;
-          const std::vector<T> root = kernels::tree_of_partials(partials.data(), chunks, width);
-          if (gw) {
-            out[1] = sorix::detail::make_empty<T>({L});
-            std::copy(root.begin(), root.begin() + static_cast<std::ptrdiff_t>(L), sorix::detail::flat<T>(out[1]));
-          }
-          if (gb) {
-            out[2] = sorix::detail::make_empty<T>({L});
-            std::copy(root.end() - static_cast<std::ptrdiff_t>(L), root.end(), sorix::detail::flat<T>(out[2]));
-          }
-        });
-        if (gw) out[1] = reshape(out[1], wshape);
-        if (gb) out[2] = reshape(out[2], bshape);
-        return out;
-      });
-  return y;
+  const Tensor r = reshape(x, {rows, L});
+  const Tensor xc = r - r.mean({1}, true);
+  return reshape(xc * rsqrt((xc * xc).mean({1}, true) + eps), x.shape());
 }
 
 void check_p(double p, const char* op) {
@@ -193,9 +72,13 @@ Tensor layer_norm(const Tensor& input, const LayerNormFuncOptions& options) {
   std::int64_t L = 1;
   for (std::int64_t s : ns) L *= s;
   const std::int64_t rows = L > 0 ? input.numel() / L : 0;
+  if (detail::layer_norm_fused_applies(rows, L, input.numel())) {
+    using sorix::detail::contiguous_or_undefined;
+    return detail::layer_norm_fused(input.contiguous(), contiguous_or_undefined(options.weight()),
+                                    contiguous_or_undefined(options.bias()), rows, L, options.eps());
+  }
   Tensor y = normalize_rows(input, rows, L, options.eps());
   if (!options.weight().defined() && !options.bias().defined()) return y;
-  if (rows >= kFusedMinRows) return affine_rows(y, options.weight(), options.bias(), rows, L);
   if (options.weight().defined()) y = y * options.weight();
   if (options.bias().defined()) y = y + options.bias();
   return y;

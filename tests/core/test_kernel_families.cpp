@@ -850,54 +850,91 @@ void check_depthwise_grad_sums_tables() {
 // given values; rows of every length against 2- to 16-lane registers (masked tails: each row
 // ends where the next begins, the last where its vector ends), values that round (another order
 // of a column's chain differs), signed zeros and infinities.
+// LayerNorm's rows against their definition written out element by element and chain by chain:
+// row lengths around every register width and the 16 chains, the affine forms, the backward's
+// parts asked for alone.
 template <class T>
-void check_row_affine_tables() {
-  for (std::size_t L : {1, 3, 8, 15, 16, 17, 33, 40}) {
+struct LayerNormCall {
+  static void rows(const kernels::KernelTable& t, const T* x, const T* m, const T* s, const T* w, const T* b,
+                   std::size_t rows, std::size_t L, T* y) {
+    if constexpr (std::is_same_v<T, float>) t.layer_norm_rows_f32(x, m, s, w, b, rows, L, y);
+    else t.layer_norm_rows_f64(x, m, s, w, b, rows, L, y);
+  }
+  static void grads(const kernels::KernelTable& t, const T* g, const T* x, const T* m, const T* s, const T* w,
+                    std::size_t rows, std::size_t L, T* dx, T* dw, T* db) {
+    std::vector<T> scratch(2 * L, T(-3));
+    if constexpr (std::is_same_v<T, float>) t.layer_norm_grads_f32(g, x, m, s, w, rows, L, dx, dw, db, scratch.data());
+    else t.layer_norm_grads_f64(g, x, m, s, w, rows, L, dx, dw, db, scratch.data());
+  }
+};
+
+template <class T>
+void check_layer_norm_rows_tables() {
+  using Call = LayerNormCall<T>;
+  for (std::size_t L : {1, 3, 8, 15, 16, 17, 33, 40, 100}) {
     const std::size_t rows = 5, n = rows * L;
     const auto seed = static_cast<std::uint32_t>(L * 11);
     const std::vector<T> x = rounding_values_of<T>(n, seed), g = rounding_values_of<T>(n, seed + 1);
     const std::vector<T> w = rounding_values_of<T>(L, seed + 2), b = rounding_values_of<T>(L, seed + 3);
     const std::vector<T> dw0 = rounding_values_of<T>(L, seed + 4), db0 = rounding_values_of<T>(L, seed + 5);
-    for (int form = 0; form < 3; ++form) {  // both, weight only, bias only
-      const T* pw = form == 2 ? nullptr : w.data();
-      const T* pb = form == 1 ? nullptr : b.data();
+    const std::vector<T> mean = rounding_values_of<T>(rows, seed + 6), scale = rounding_values_of<T>(rows, seed + 7);
+    const auto xhat = [&](std::size_t i) { return (x[i] - mean[i / L]) * scale[i / L]; };
+    for (int form = 0; form < 4; ++form) {  // both, weight only, bias only, neither
+      const T* pw = form == 0 || form == 1 ? w.data() : nullptr;
+      const T* pb = form == 0 || form == 2 ? b.data() : nullptr;
       std::vector<T> want(n);
-      for (std::size_t i = 0; i < n; ++i)
-        want[i] = form == 0 ? std::fma(x[i], w[i % L], b[i % L]) : form == 1 ? x[i] * w[i % L] : x[i] + b[i % L];
+      for (std::size_t i = 0; i < n; ++i) {
+        const T h = xhat(i);
+        want[i] = form == 0 ? std::fma(h, w[i % L], b[i % L]) : form == 1 ? h * w[i % L] : form == 2 ? h + b[i % L] : h;
+      }
       for (const auto* t : runnable_tables()) {
         INFO(t->name << " L=" << L << " form=" << form);
         std::vector<T> got(n, T(-1));
-        if constexpr (std::is_same_v<T, float>) t->row_affine_f32(x.data(), pw, pb, rows, L, got.data());
-        else t->row_affine_f64(x.data(), pw, pb, rows, L, got.data());
+        Call::rows(*t, x.data(), mean.data(), scale.data(), pw, pb, rows, L, got.data());
         CHECK(std::memcmp(got.data(), want.data(), n * sizeof(T)) == 0);
       }
     }
-    std::vector<T> want_dx(n), want_dw = dw0, want_db = db0;
-    for (std::size_t r = 0; r < rows; ++r)
-      for (std::size_t l = 0; l < L; ++l) {
-        const std::size_t i = r * L + l;
-        want_dx[i] = g[i] * w[l];
-        want_dw[l] = std::fma(g[i], x[i], want_dw[l]);
-        want_db[l] = want_db[l] + g[i];
+    for (const bool with_w : {true, false}) {
+      std::vector<T> want_dx(n), want_dw = dw0, want_db = db0;
+      for (std::size_t r = 0; r < rows; ++r) {
+        double chains[2][16] = {};
+        for (std::size_t l = 0; l < L; ++l) {
+          const std::size_t i = r * L + l;
+          const T gh = with_w ? g[i] * w[l] : g[i];
+          want_dw[l] = std::fma(g[i], xhat(i), want_dw[l]);
+          want_db[l] = want_db[l] + g[i];
+          chains[0][l % 16] += static_cast<double>(gh);
+          chains[1][l % 16] += static_cast<double>(gh) * static_cast<double>(xhat(i));
+        }
+        for (auto& c : chains)
+          for (std::size_t half = 8; half >= 1; half /= 2)
+            for (std::size_t j = 0; j < half; ++j) c[j] += c[j + half];
+        const double inv_l = 1.0 / static_cast<double>(L);
+        const T gm = static_cast<T>(chains[0][0] * inv_l), k = static_cast<T>(chains[1][0] * inv_l);
+        for (std::size_t l = 0; l < L; ++l) {
+          const std::size_t i = r * L + l;
+          const T gh = with_w ? g[i] * w[l] : g[i];
+          const T centred = gh - gm, slope = xhat(i) * k;
+          want_dx[i] = (centred - slope) * scale[r];
+        }
       }
-    for (const auto* t : runnable_tables()) {
-      INFO(t->name << " L=" << L << " grads");
-      std::vector<T> dx(n, T(-1)), dw = dw0, db = db0;
-      if constexpr (std::is_same_v<T, float>)
-        t->row_affine_grads_f32(g.data(), x.data(), w.data(), rows, L, dx.data(), dw.data(), db.data());
-      else t->row_affine_grads_f64(g.data(), x.data(), w.data(), rows, L, dx.data(), dw.data(), db.data());
-      CHECK(std::memcmp(dx.data(), want_dx.data(), n * sizeof(T)) == 0);
-      CHECK(std::memcmp(dw.data(), want_dw.data(), L * sizeof(T)) == 0);
-      CHECK(std::memcmp(db.data(), want_db.data(), L * sizeof(T)) == 0);
-      std::vector<T> db_only = db0;  // the parts asked for alone
-      if constexpr (std::is_same_v<T, float>)
-        t->row_affine_grads_f32(g.data(), x.data(), nullptr, rows, L, nullptr, nullptr, db_only.data());
-      else t->row_affine_grads_f64(g.data(), x.data(), nullptr, rows, L, nullptr, nullptr, db_only.data());
-      CHECK(std::memcmp(db_only.data(), want_db.data(), L * sizeof(T)) == 0);
+      for (const auto* t : runnable_tables()) {
+        INFO(t->name << " L=" << L << " grads, weight " << with_w);
+        const T* pw = with_w ? w.data() : nullptr;
+        std::vector<T> dx(n, T(-1)), dw = dw0, db = db0;
+        Call::grads(*t, g.data(), x.data(), mean.data(), scale.data(), pw, rows, L, dx.data(), dw.data(), db.data());
+        CHECK(std::memcmp(dx.data(), want_dx.data(), n * sizeof(T)) == 0);
+        CHECK(std::memcmp(dw.data(), want_dw.data(), L * sizeof(T)) == 0);
+        CHECK(std::memcmp(db.data(), want_db.data(), L * sizeof(T)) == 0);
+        std::vector<T> db_only = db0, dx_only(n, T(-1));  // the parts asked for alone
+        Call::grads(*t, g.data(), x.data(), mean.data(), scale.data(), pw, rows, L, nullptr, nullptr, db_only.data());
+        CHECK(std::memcmp(db_only.data(), want_db.data(), L * sizeof(T)) == 0);
+        Call::grads(*t, g.data(), x.data(), mean.data(), scale.data(), pw, rows, L, dx_only.data(), nullptr, nullptr);
+        CHECK(std::memcmp(dx_only.data(), want_dx.data(), n * sizeof(T)) == 0);
+      }
     }
   }
 }
-
 
 // GroupNorm's input gradient against its expression written out element by element: channels
 // side by side (L = 1) and along planes with ragged tails, a block of rows [n0, n1) (the rest
@@ -1081,9 +1118,9 @@ TEST_CASE("GroupNorm's input gradient matches its expression written out in ever
   check_group_dx_tables<double>();
 }
 
-TEST_CASE("LayerNorm's affine part matches its definition in every table", "[kernels][norm]") {
-  check_row_affine_tables<float>();
-  check_row_affine_tables<double>();
+TEST_CASE("LayerNorm's rows match their definition written out in every table", "[kernels][norm]") {
+  check_layer_norm_rows_tables<float>();
+  check_layer_norm_rows_tables<double>();
 }
 
 TEST_CASE("the depthwise gradient sums match their chains written out in every table", "[kernels][conv]") {

@@ -130,10 +130,10 @@ TEST_CASE("layer_norm and group_norm: float64 gradchecks, also of the gradient",
 
 namespace {
 
-// LayerNorm over [rows, L] with weight w and/or bias b against its definition from 16 rows on:
-// y = fma(xhat, w, b) (xhat * w, xhat + b), xhat being layer_norm's output without them; the
-// input's gradient that of xhat for g * w; dw and db each column's chain down the rows from +0
-// (fma(g, xhat, acc), acc + g): the rows fit one chunk of the batch tree.
+// LayerNorm over [rows, L] with weight w and/or bias b against its definition from 16 rows on (the
+// fused op): y = fma(xhat, w, b) (xhat * w, xhat + b), xhat being layer_norm's output without
+// them; the input's gradient that of xhat for g * w; dw and db each column's chain down the rows
+// from +0 (fma(g, xhat, acc), acc + g): the rows fit one chunk of the batch tree.
 template <class T>
 void check_affine_definition(std::int64_t rows, std::int64_t L, bool weight, bool bias) {
   const Dtype dt = std::is_same_v<T, float> ? Dtype::Float32 : Dtype::Float64;
@@ -175,7 +175,7 @@ void check_affine_definition(std::int64_t rows, std::int64_t L, bool weight, boo
 
 }  // namespace
 
-TEST_CASE("LayerNorm's affine part from 16 rows on: fma(xhat, w, b) and its gradients' column chains", "[nn][norm]") {
+TEST_CASE("LayerNorm's fused op from 16 rows on: fma(xhat, w, b) and its gradients' column chains", "[nn][norm]") {
   for (const auto& [rows, L] : std::vector<std::pair<std::int64_t, std::int64_t>>{{16, 37}, {32, 16}, {20, 3}, {24, 100}})
     for (const auto& [weight, bias] : std::vector<std::pair<bool, bool>>{{true, true}, {true, false}, {false, true}}) {
       check_affine_definition<float>(rows, L, weight, bias);

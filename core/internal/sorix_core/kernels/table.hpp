@@ -336,16 +336,19 @@ struct KernelTable {
   void (*winograd_output_adjoint_f32)(const float* g, std::size_t OH, std::size_t OW, std::size_t TH, std::size_t TW,
                                       float* m, std::size_t ld, float* scratch);
 
-  /// LayerNorm's affine part (row_affine.hpp): y = fma(x, w[l], b[l]) row by row (x * w or x + b
-  /// when the other is null), and its gradients over a block of rows: dx = g * w, and down each
-  /// column from dw's and db's values dw = fma(g, x, dw), db += g (each part skipped when null).
-  void (*row_affine_f32)(const float* x, const float* w, const float* b, std::size_t rows, std::size_t L, float* y);
-  void (*row_affine_f64)(const double* x, const double* w, const double* b, std::size_t rows, std::size_t L,
-                         double* y);
-  void (*row_affine_grads_f32)(const float* g, const float* x, const float* w, std::size_t rows, std::size_t L,
-                               float* dx, float* dw, float* db);
-  void (*row_affine_grads_f64)(const double* g, const double* x, const double* w, std::size_t rows, std::size_t L,
-                               double* dx, double* dw, double* db);
+  /// LayerNorm's rows (layer_norm_rows.hpp): y = fma((x - mean[r]) * scale[r], w[l], b[l]) row by
+  /// row (w or b null: without it), and the whole backward of a block of rows: down each column
+  /// from dw's and db's values dw = fma(g, xhat, dw), db += g, and dx from each row's sums of
+  /// g * w and g * w * xhat (16 chains of doubles); each part skipped when null. scratch: 2 * L.
+  void (*layer_norm_rows_f32)(const float* x, const float* mean, const float* scale, const float* w, const float* b,
+                              std::size_t rows, std::size_t L, float* y);
+  void (*layer_norm_rows_f64)(const double* x, const double* mean, const double* scale, const double* w,
+                              const double* b, std::size_t rows, std::size_t L, double* y);
+  void (*layer_norm_grads_f32)(const float* g, const float* x, const float* mean, const float* scale, const float* w,
+                               std::size_t rows, std::size_t L, float* dx, float* dw, float* db, float* scratch);
+  void (*layer_norm_grads_f64)(const double* g, const double* x, const double* mean, const double* scale,
+                               const double* w, std::size_t rows, std::size_t L, double* dx, double* dw, double* db,
+                               double* scratch);
 
   /// Benchmarks only: 12 * probe_lanes * iters float multiply-adds at this path's best rate
   /// (returns their sum so that none is dead code).

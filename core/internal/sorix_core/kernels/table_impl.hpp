@@ -6,10 +6,10 @@
 #include "sorix_core/kernels/elementwise_kernels.hpp"
 #include "sorix_core/kernels/gemm_kernels.hpp"
 #include "sorix_core/kernels/index_kernels.hpp"
+#include "sorix_core/kernels/layer_norm_rows.hpp"
 #include "sorix_core/kernels/optim_kernels.hpp"
 #include "sorix_core/kernels/philox_kernels.hpp"
 #include "sorix_core/kernels/pool_kernels.hpp"
-#include "sorix_core/kernels/row_affine.hpp"
 #include "sorix_core/kernels/softmax_cols_kernels.hpp"
 #include "sorix_core/kernels/table.hpp"
 
@@ -68,10 +68,10 @@ constexpr KernelTable make_table(const char* name) {
       &ConvKernelsOf<A>::winograd_input_f32,
       &ConvKernelsOf<A>::winograd_output_f32,
       &ConvKernelsOf<A>::winograd_output_adjoint_f32,
-      &RowAffineOf<A>::template forward<float>,
-      &RowAffineOf<A>::template forward<double>,
-      &RowAffineOf<A>::template grads<float>,
-      &RowAffineOf<A>::template grads<double>,
+      &LayerNormRowsOf<A>::template forward<float>,
+      &LayerNormRowsOf<A>::template forward<double>,
+      &LayerNormRowsOf<A>::template grads<float>,
+      &LayerNormRowsOf<A>::template grads<double>,
       &ElementwiseKernels<A>::fma_probe,
       ElementwiseKernels<A>::kProbeLanes,
       GemmKernels<A, float>::kernel(),
