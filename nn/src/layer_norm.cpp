@@ -79,8 +79,11 @@ struct Grads {
   Tensor dx, dw, db;
 };
 
+// The gradients in their own shapes (x's, the weight's, the bias's): fresh tensors, not views,
+// so that the engine hands each to its leaf's grad() without a copy.
 template <class T>
-Grads backward(const T* g, const T* x, const T* w, const RowStats& s, bool gx, bool gw, bool gb) {
+Grads backward(const T* g, const T* x, const T* w, const RowStats& s, bool gx, bool gw, bool gb, const Shape& xs,
+               const Shape& wshape, const Shape& bshape) {
   const std::size_t rows = s.rows, L = s.L, chunk = parallel::kBatchChunk;
   const std::size_t chunks = (rows + chunk - 1) / chunk;
   const std::size_t width = (gw ? L : 0) + (gb ? L : 0);  // a chunk's dw chains, then its db chains
@@ -89,7 +92,7 @@ Grads backward(const T* g, const T* x, const T* w, const RowStats& s, bool gx, b
   Grads r;
   T* dx = nullptr;
   if (gx) {
-    r.dx = empty({static_cast<std::int64_t>(rows * L)}, dtype_of_v<T>);
+    r.dx = empty(xs, dtype_of_v<T>);
     dx = sorix::detail::flat<T>(r.dx);
   }
   parallel::parallel_for(chunks, 1, [&](std::size_t c0, std::size_t c1) {
@@ -104,14 +107,14 @@ Grads backward(const T* g, const T* x, const T* w, const RowStats& s, bool gx, b
   }, 0);
   if (gw || gb) {
     const std::vector<T> root = kernels::tree_of_partials(partials.data(), chunks, width);
-    const auto column = [&](std::size_t at) {
-      Tensor out = empty({static_cast<std::int64_t>(L)}, dtype_of_v<T>);
+    const auto column = [&](std::size_t at, const Shape& shape) {
+      Tensor out = empty(shape, dtype_of_v<T>);
       std::copy(root.begin() + static_cast<std::ptrdiff_t>(at), root.begin() + static_cast<std::ptrdiff_t>(at + L),
                 sorix::detail::flat<T>(out));
       return out;
     };
-    if (gw) r.dw = column(0);
-    if (gb) r.db = column(gw ? L : 0);
+    if (gw) r.dw = column(0, wshape);
+    if (gb) r.db = column(gw ? L : 0, bshape);
   }
   return r;
 }
@@ -119,7 +122,7 @@ Grads backward(const T* g, const T* x, const T* w, const RowStats& s, bool gx, b
 // The gradients as recorded ops (create_graph): the statistics recomputed from x, so that they
 // carry x's dependence.
 Grads composed_backward(const Tensor& g, const Tensor& x, const Tensor& w, const RowStats& s, double eps, bool gx,
-                        bool gw, bool gb) {
+                        bool gw, bool gb, const Shape& xs, const Shape& wshape, const Shape& bshape) {
   const auto rows = static_cast<std::int64_t>(s.rows), L = static_cast<std::int64_t>(s.L);
   const Tensor xr = reshape(x, {rows, L}), g2 = reshape(g, {rows, L});
   const Tensor xc = xr - xr.mean({1}, true);
@@ -128,10 +131,10 @@ Grads composed_backward(const Tensor& g, const Tensor& x, const Tensor& w, const
   Grads r;
   if (gx) {
     const Tensor gh = w.defined() ? g2 * reshape(w, {1, L}) : g2;
-    r.dx = (gh - gh.mean({1}, true) - xhat * (gh * xhat).mean({1}, true)) * invstd;
+    r.dx = reshape((gh - gh.mean({1}, true) - xhat * (gh * xhat).mean({1}, true)) * invstd, xs);
   }
-  if (gw) r.dw = (g2 * xhat).sum({0});
-  if (gb) r.db = g2.sum({0});
+  if (gw) r.dw = reshape((g2 * xhat).sum({0}), wshape);
+  if (gb) r.db = reshape(g2.sum({0}), bshape);
   return r;
 }
 
@@ -163,16 +166,16 @@ Tensor layer_norm_fused(const Tensor& x, const Tensor& w, const Tensor& b, std::
         const Tensor g = (grad.dtype() == x.dtype() ? grad : grad.to(x.dtype())).contiguous();
         Grads r;
         if (autograd::grad_enabled()) {
-          r = composed_backward(g, x, w, *stats, eps, gx, gw, gb);
+          r = composed_backward(g, x, w, *stats, eps, gx, gw, gb, xs, wshape, bshape);
         } else {
           r = sorix::detail::visit_floating(x.dtype(), "layer_norm", [&](auto tag) {
             using T = typename decltype(tag)::type;
             return backward<T>(sorix::detail::flat<T>(g), sorix::detail::flat<T>(x),
-                               w.defined() ? sorix::detail::flat<T>(w) : nullptr, *stats, gx, gw, gb);
+                               w.defined() ? sorix::detail::flat<T>(w) : nullptr, *stats, gx, gw, gb, xs, wshape,
+                               bshape);
           });
         }
-        return {gx ? reshape(r.dx, xs) : Tensor(), gw ? reshape(r.dw, wshape) : Tensor(),
-                gb ? reshape(r.db, bshape) : Tensor()};
+        return {r.dx, r.dw, r.db};
       });
   return y;
 }
