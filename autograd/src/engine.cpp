@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <unordered_map>
 #include <unordered_set>
+#include <variant>
 
 #include "sorix_core/internal.hpp"
 #include "sorix/autograd/grad_mode.hpp"
@@ -52,6 +53,17 @@ void check_anomaly(const Node& node, const std::vector<Tensor>& input_grads) {
 Tensor add_grads(const Tensor& a, const Tensor& b) { return a.defined() ? a + b : b; }
 
 // What to do with gradients that reach leaves: accumulate into grad(), or capture (grad()).
+// Whether nothing but g holds its storage: alone, or with only g's view base, which nothing else
+// holds (a backward that reshaped a tensor it made), when g covers the whole storage.
+bool sole_owner(const Tensor& g) {
+  const TensorImpl& impl = *g.impl();
+  if (impl.storage.use_count() == 1) return true;
+  const std::shared_ptr<TensorImpl>& base = impl.view_base;
+  if (!base || base.use_count() != 1 || base->storage != impl.storage || impl.storage.use_count() != 2) return false;
+  const std::size_t elements = std::visit([](const auto& buffer) { return buffer.size(); }, impl.storage->data);
+  return static_cast<std::size_t>(impl.numel) == elements;
+}
+
 struct LeafSink {
   bool capture = false;
   bool create_graph = false;
@@ -92,7 +104,7 @@ struct LeafSink {
       // g may share storage with other gradients and users may change grad() in place.
       if (existing.defined()) {
         updated = existing + g;
-      } else if (g.impl()->storage.use_count() == 1) {
+      } else if (sole_owner(g)) {
         updated = g.detach();
       } else {
         updated = g.detach().clone();

@@ -50,6 +50,49 @@ TEST_CASE("backward accumulates into leaves", "[engine]") {
   CHECK(x.grad().dtype() == float64);
 }
 
+TEST_CASE("a leaf's first gradient becomes grad() without a copy only when nothing else holds it", "[engine]") {
+  // Backwards of one op (recorded by hand) returning, for two leaves: the same fresh tensor, a
+  // reshaped view of a fresh tensor, a view of part of one, and a view whose base is kept.
+  Tensor kept = zeros({6});
+  struct Case {
+    const char* what;
+    bool taken;  // expected: grad() is the returned memory itself
+  };
+  const Case cases[] = {{"fresh", true}, {"reshaped view", true}, {"part of a buffer", false}, {"kept base", false}};
+  for (int form = 0; form < 4; ++form) {
+    INFO(cases[form].what);
+    Tensor a = zeros({2, 3}).requires_grad_(true);
+    const float* returned = nullptr;
+    Tensor y = ones({2, 3});
+    autograd::record(y, "Probe", {a}, [&](const Tensor&) -> std::vector<Tensor> {
+      Tensor g;
+      if (form == 0) g = full({2, 3}, 2.0);
+      if (form == 1) g = full({6}, 2.0).reshape({2, 3});
+      if (form == 2) g = full({12}, 2.0).narrow(0, 0, 6).reshape({2, 3});
+      if (form == 3) g = kept.reshape({2, 3});
+      returned = g.data_ptr<float>();
+      return {g};
+    });
+    y.backward(ones({2, 3}));
+    CHECK((a.grad().data_ptr<float>() == returned) == cases[form].taken);
+    CHECK(a.grad().impl()->view_base == nullptr);
+    CHECK(a.grad().shape() == Shape{2, 3});
+    if (form == 3) {  // the kept tensor is not the gradient: changing one leaves the other
+      a.grad().fill_(5.0);
+      CHECK(kept.sum().item<float>() == 0.0f);
+    }
+  }
+  // The same tensor for two leaves: the first takes it, the second gets a copy.
+  Tensor a = zeros({3}).requires_grad_(true), b = zeros({3}).requires_grad_(true);
+  Tensor y = ones({3});
+  autograd::record(y, "Probe", {a, b}, [](const Tensor&) -> std::vector<Tensor> {
+    Tensor g = full({3}, 1.0);
+    return {g, g};
+  });
+  y.backward(ones({3}));
+  CHECK(a.grad().data_ptr<float>() != b.grad().data_ptr<float>());
+}
+
 TEST_CASE("a tensor feeding several ops gets the sum of the gradients", "[engine]") {
   Tensor x = tensor({0.5, -1.0, 2.0}, true);
   (x * x + x.exp() + x).sum().backward();
