@@ -57,14 +57,9 @@ std::vector<T> per_plane(const T* v, std::size_t N, std::size_t C) {
 
 template <class T>
 void forward(const T* x, const T* w, const T* b, GroupStats& s, double eps, T* y) {
-  const bn::BnDims rows{1, s.N * s.G, s.per_group() * s.L};
-  bn::BnSaved row_stats;
-  row_stats.mean.assign(rows.C, 0.0);
-  row_stats.invstd.assign(rows.C, 0.0);
-  std::vector<double> var(rows.C, 0.0);
-  bn::batch_stats(x, rows, eps, row_stats, var);
-  s.mean = std::move(row_stats.mean);
-  s.invstd = std::move(row_stats.invstd);
+  bn::BnSaved rows = bn::row_stats(x, s.N * s.G, s.per_group() * s.L, eps);
+  s.mean = std::move(rows.mean);
+  s.invstd = std::move(rows.invstd);
   const std::vector<T> wp = per_plane(w, s.N, s.C), bp = per_plane(b, s.N, s.C);
   bn::normalize(x, y, s.planes(), s.plane_stats(), w != nullptr ? wp.data() : nullptr,
                 b != nullptr ? bp.data() : nullptr);

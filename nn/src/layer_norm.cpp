@@ -57,12 +57,7 @@ void rows_grads(const T* g, const T* x, const T* mean, const T* scale, const T* 
 
 template <class T>
 void forward(const T* x, const T* w, const T* b, RowStats& s, double eps, T* y) {
-  const bn::BnDims d{1, s.rows, s.L};
-  bn::BnSaved saved;
-  saved.mean.assign(s.rows, 0.0);
-  saved.invstd.assign(s.rows, 0.0);
-  std::vector<double> var(s.rows, 0.0);
-  bn::batch_stats(x, d, eps, saved, var);
+  bn::BnSaved saved = bn::row_stats(x, s.rows, s.L, eps);
   s.mean = std::move(saved.mean);
   s.invstd = std::move(saved.invstd);
   const auto [mean, scale] = s.as<T>();

@@ -209,6 +209,18 @@ void batch_stats(const T* x, const BnDims& d, double eps, BnSaved& s, std::vecto
   }
 }
 
+/// Each row's mean and 1 / sqrt(var + eps) (biased variance) for x viewed as [rows, L]: the
+/// batch statistics of [1, rows, L], each row a channel (LayerNorm's and GroupNorm's fused ops).
+template <class T>
+BnSaved row_stats(const T* x, std::size_t rows, std::size_t L, double eps) {
+  BnSaved s;
+  s.mean.assign(rows, 0.0);
+  s.invstd.assign(rows, 0.0);
+  std::vector<double> var(rows, 0.0);
+  batch_stats(x, BnDims{1, rows, L}, eps, s, var);
+  return s;
+}
+
 // y = (x - mean) * (invstd * w) + b; with `relu`, then y < 0 ? 0 : y (relu's own bits); with
 // `pool` (and relu), y is [N, C, OH * OW]: the 2 x 2 windows' maxima of those.
 template <class T>
