@@ -15,6 +15,7 @@
 #include "conv_columns.hpp"
 #include "conv_depthwise.hpp"
 #include "conv_pointwise.hpp"
+#include "conv_tasks.hpp"
 #include "conv_winograd.hpp"
 #include "thread_scratch.hpp"
 #include "sorix/nn/init.hpp"
@@ -165,7 +166,7 @@ Tensor conv_forward(const Tensor& w, const Tensor& cols, const Tensor& b, std::i
       if (pb == nullptr) return;
       for (std::size_t o = 0; o < sz(OC); ++o) std::fill(py + (n * sz(OC) + o) * sz(P), py + (n * sz(OC) + o + 1) * sz(P), pb[o]);
     };
-    if (N >= 2 * static_cast<std::int64_t>(parallel::get_num_threads())) {  // the images are the tasks
+    if (detail::images_feed_threads(sz(N))) {  // the images are the tasks
       parallel::parallel_for(sz(N), 1, [&](std::size_t n0, std::size_t n1) {
         for (std::size_t n = n0; n < n1; ++n) {
           fill_bias(n);
@@ -458,9 +459,7 @@ void conv_weight_bias_grads_by_image(const Tensor& grad, const Tensor& x_in, con
     // thread two tasks. Whole groups where the chunks alone do that (the CNN's 288 x 64 x 196
     // products per image: 74-77% of the AVX-512 peak, against 64-70% in blocks of 8 channels,
     // which repack the same g_n per block). Blocks change no bit: each row is its own chains.
-    const std::size_t threads = static_cast<std::size_t>(parallel::get_num_threads());
-    const std::size_t wanted = (2 * threads + chunks * sz(G) - 1) / (chunks * sz(G));  // blocks per group
-    const std::size_t block_channels = std::max<std::size_t>(1, (Cg + wanted - 1) / wanted);
+    const std::size_t block_channels = detail::channels_per_task(Cg, chunks, sz(G));
     const std::size_t blocks = (Cg + block_channels - 1) / block_channels;
     // Chunk i's node: [G, Kn, OCg], the group's bias in its row K when the ones row rides with
     // the weights (Kn = K + 1); a bias alone (frozen weights) is [OC], one add chain per channel.
@@ -535,7 +534,7 @@ Tensor conv_im2col(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, c
   const Tensor b = b_in.defined() ? b_in.contiguous() : b_in;
   const bool has_bias = b.defined();
   const bool needs = has_bias ? autograd::needs_grad({&x_in, &w_in, &b_in}) : autograd::needs_grad({&x_in, &w_in});
-  const bool by_image = geom.N >= 2 * static_cast<std::size_t>(parallel::get_num_threads());
+  const bool by_image = detail::images_feed_threads(geom.N);
   const std::int64_t N = static_cast<std::int64_t>(geom.N), OH = static_cast<std::int64_t>(geom.OH),
                      OW = static_cast<std::int64_t>(geom.OW);
   // Winograd's F(2x2, 3x3) for 3 x 3 kernels of stride 1 (float32, enough channels): forward and
@@ -699,7 +698,7 @@ Tensor conv2d_4d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2d
   const bool pointwise = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
   // cols [C * taps, N * P]: a 1x1 kernel's columns are the input with images and channels swapped.
   if (!pointwise) return conv_im2col(x, w, b, g, G);
-  if (detail::pointwise_by_image(N)) return detail::pointwise_conv2d(x, w, b, G);  // the same bits
+  if (detail::images_feed_threads(sz(N))) return detail::pointwise_conv2d(x, w, b, G);  // the same bits
   Tensor cols = reshape(permute(reshape(x, {N, xs[1], P}), {1, 0, 2}), {xs[1], N * P});
   return conv_product(w, cols, b, G, N, out[0], out[1]);
 }

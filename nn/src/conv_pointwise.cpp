@@ -1,5 +1,6 @@
 // Pointwise convolutions image by image (conv_pointwise.hpp).
 #include "conv_pointwise.hpp"
+#include "conv_tasks.hpp"
 
 #include <algorithm>
 #include <vector>
@@ -58,9 +59,7 @@ void param_grads(const T* pg, const T* px, const Shape4& s, bool gw, bool gb, T*
   const std::size_t wsize = gw ? s.G * s.Cg() * s.OCg() : 0, node = wsize + (gb ? s.OC : 0);
   // Tasks: (chunk, group, block of input channels) for the weights, as conv2d's other paths cut
   // them (two per thread where the chunks alone do not give that), then one per chunk for the bias.
-  const std::size_t threads = static_cast<std::size_t>(parallel::get_num_threads());
-  const std::size_t wanted = (2 * threads + chunks * s.G - 1) / (chunks * s.G);
-  const std::size_t block = std::max<std::size_t>(1, (s.Cg() + wanted - 1) / wanted);
+  const std::size_t block = detail::channels_per_task(s.Cg(), chunks, s.G);
   const std::size_t blocks = gw ? (s.Cg() + block - 1) / block : 0;
   const std::size_t weight_tasks = chunks * s.G * blocks, tasks = weight_tasks + (gb ? chunks : 0);
   std::vector<T> partials(chunks * node);
@@ -101,8 +100,6 @@ void param_grads(const T* pg, const T* px, const Shape4& s, bool gw, bool gb, T*
 }
 
 }  // namespace
-
-bool pointwise_by_image(std::int64_t images) { return images >= 2 * static_cast<std::int64_t>(parallel::get_num_threads()); }
 
 Tensor pointwise_conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, std::int64_t groups) {
   const Tensor x = x_in.contiguous(), w = w_in.contiguous();

@@ -9,18 +9,14 @@
 
 namespace sorix::nn::detail {
 
-/// Whether the images feed every thread (N >= 2 x threads): then conv2d takes
-/// pointwise_conv2d; with fewer images, the batch's permuted columns and products split across
-/// the threads. Both give the same bits, so the choice (by the thread count) changes none.
-bool pointwise_by_image(std::int64_t images);
-
 /// y [N, OC, H, W] = x [N, C, H, W] convolved with w [OC, C / groups, 1, 1] (+ b [OC] if defined),
 /// recorded. Each image's output y_n,g = W_g x_n,g (the bias added in the product's epilogue); the
 /// input gradient W_g^T g_n,g; the weight gradient the chains of g_n x_n^T continued image by image
 /// over each chunk of 32 images, the chunks added by the batch tree; the bias gradient each
 /// channel's add chain over each chunk's (image, position) in order, likewise: the bits of the
 /// batch-columns products (matmul's chains; the batch tree's) at any thread count. create_graph
-/// records those products' formulas.
+/// records those products' formulas. conv2d takes it when the images feed every thread
+/// (conv_tasks.hpp); with fewer, the batch's permuted columns, the same bits.
 Tensor pointwise_conv2d(const Tensor& x, const Tensor& w, const Tensor& b, std::int64_t groups);
 
 }  // namespace sorix::nn::detail

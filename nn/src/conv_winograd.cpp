@@ -4,6 +4,7 @@
 // transformed back (winograd_output_f32); the weight gradient as the same arithmetic's adjoint,
 // chunk by chunk of the batch tree.
 #include "conv_winograd.hpp"
+#include "conv_tasks.hpp"
 #include "thread_scratch.hpp"
 
 #include <algorithm>
@@ -162,9 +163,7 @@ void winograd_conv2d_param_grads(const Tensor& grad_in, const Tensor& x_in, cons
   // A task: (chunk, group, block of output channels), as many blocks as give every thread two
   // tasks; each task transforms its images' input planes of the group again (blocks change no bit:
   // each output channel's rows are their own chains).
-  const std::size_t threads = static_cast<std::size_t>(parallel::get_num_threads());
-  const std::size_t wanted = (2 * threads + chunks * groups - 1) / (chunks * groups);
-  const std::size_t block = std::max<std::size_t>(1, (OCg + wanted - 1) / wanted), blocks = (OCg + block - 1) / block;
+  const std::size_t block = detail::channels_per_task(OCg, chunks, groups), blocks = (OCg + block - 1) / block;
   // Chunk i's node: du [groups][16][OCg][Cg + 1], column Cg of xi = 5 the bias: a tile's
   // M'[5] = (g00 + g01) + (g10 + g11) is its sum, so a row of ones under V[5]'s channels makes
   // the bias chain over the tiles' sums a column of the same product (fma(m, 1, acc) = acc + m).
