@@ -350,17 +350,10 @@ void conv_direct_by_image(const T* px, const T* pw, const T* pb, const ConvGeome
   const auto& table = kernels::active();
   parallel::parallel_for(geom.N, 1, [&](std::size_t n0, std::size_t n1) {
     T* xp = detail::thread_scratch<T>(geom.C * plane + kernels::kDirectConvSlack);
-    std::fill(xp + geom.C * plane, xp + geom.C * plane + kernels::kDirectConvSlack, T(0));
     for (std::size_t n = n0; n < n1; ++n) {
-      for (std::size_t c = 0; c < geom.C; ++c) {  // padded row r, column q = x[r - ph][q - pw]
-        const T* x = px + (n * geom.C + c) * geom.H * geom.W;
-        T* dst = xp + c * plane;
-        std::fill(dst, dst + plane, T(0));
-        for (std::size_t r = geom.ph; r < std::min(PH, geom.ph + geom.H); ++r) {
-          const std::size_t q0 = std::min(geom.pw, PW), q1 = std::min(PW, geom.pw + geom.W);
-          std::copy(x + (r - geom.ph) * geom.W, x + (r - geom.ph) * geom.W + (q1 - q0), dst + r * PW + q0);
-        }
-      }
+      for (std::size_t c = 0; c < geom.C; ++c)  // padded row r, column q = x[r - ph][q - pw]
+        kernels::pad_plane(px + (n * geom.C + c) * geom.H * geom.W, geom.H, geom.W, geom.ph, geom.pw, PH, PW,
+                           xp + c * plane);
       for (std::size_t g = 0; g < G; ++g) {
         const T* bg = pb != nullptr ? pb + g * OCg : nullptr;
         T* yg = py + (n * OC + g * OCg) * P;

@@ -21,16 +21,6 @@ using kernels::ConvGeometry;
 // Planes per task: enough work to outweigh a task's cost, few enough to feed every thread.
 constexpr std::size_t kPlanesPerTask = 4;
 
-// src (rows x cols) into dst (PH x PW, PW >= left + cols), zero-padded by top rows and left
-// columns; the rest of dst zeros, and kDirectConvSlack zeros after it (conv_direct's reads).
-template <class T>
-void pad_plane(const T* src, std::size_t rows, std::size_t cols, std::size_t top, std::size_t left, std::size_t PH,
-               std::size_t PW, T* dst) {
-  std::fill(dst, dst + PH * PW + kernels::kDirectConvSlack, T(0));
-  for (std::size_t r = 0; r < rows && top + r < PH; ++r)
-    std::copy(src + r * cols, src + r * cols + std::min(cols, PW - left), dst + (top + r) * PW + left);
-}
-
 template <class T>
 void conv_direct(const T* xp, std::size_t PW, std::size_t plane, std::size_t C, const ConvGeometry& g, const T* w,
                  const T* b, std::size_t outs, T* y) {
@@ -69,7 +59,7 @@ Tensor depthwise_conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& b_
       T* xp = thread_scratch<T>(PH * PW + kernels::kDirectConvSlack);
       for (std::size_t i = i0; i < i1; ++i) {  // plane i = n * C + c: outputs c * m .. c * m + m - 1
         const std::size_t n = i / g.C, c = i % g.C;
-        pad_plane(px + i * g.H * g.W, g.H, g.W, g.ph, g.pw, PH, PW, xp);
+        kernels::pad_plane(px + i * g.H * g.W, g.H, g.W, g.ph, g.pw, PH, PW, xp);
         conv_direct(xp, PW, PH * PW, 1, g, pw + c * m * taps, pb != nullptr ? pb + c * m : nullptr, m,
                     py + (n * OC + c * m) * P);
       }
@@ -106,7 +96,7 @@ Tensor depthwise_conv2d_input_grad(const Tensor& grad, const Tensor& w_in, const
       for (std::size_t i = i0; i < i1; ++i) {
         const std::size_t n = i / g.C, c = i % g.C;
         for (std::size_t o = 0; o < m; ++o)  // each pad_plane zeros its slack: the next plane overwrites it
-          pad_plane(pg + (n * OC + c * m + o) * P, g.OH, g.OW, t.ph, t.pw, PH, PW, gp + o * plane);
+          kernels::pad_plane(pg + (n * OC + c * m + o) * P, g.OH, g.OW, t.ph, t.pw, PH, PW, gp + o * plane);
         conv_direct(gp, PW, plane, m, t, wr.data() + c * m * taps, static_cast<const T*>(nullptr), 1,
                     pd + i * g.H * g.W);
       }
@@ -138,7 +128,7 @@ void depthwise_conv2d_param_grads(const Tensor& grad, const Tensor& x_in, const 
         const std::size_t ci = task / OC, o = task % OC, c = o / m;
         std::fill(acc.begin(), acc.end(), T(0));
         for (std::size_t n = ci * chunk; n < std::min(g.N, ci * chunk + chunk); ++n) {
-          pad_plane(px + (n * g.C + c) * g.H * g.W, g.H, g.W, g.ph, g.pw, PH, PW, xp);
+          kernels::pad_plane(px + (n * g.C + c) * g.H * g.W, g.H, g.W, g.ph, g.pw, PH, PW, xp);
           grad_sums(xp, PW, g, pg + (n * OC + o) * P, gb, acc.data());
         }
         T* out = partials.data() + (ci * OC + o) * rows;

@@ -17,6 +17,7 @@
 // same bits for any thread count and on every CPU (an element gets one addition per tap, so
 // the vector width never changes a sum: col2im with sw == 1 is the active capability's
 // col2im_s1, conv_kernels.hpp).
+#include <algorithm>
 #include <cstddef>
 
 namespace sorix::kernels {
@@ -37,6 +38,17 @@ struct ConvGeometry {
 /// Values a direct convolution's padded input (the table's conv_direct_*) keeps readable past its
 /// last plane: a row's last register may read up to a register's width past the row's end.
 inline constexpr std::size_t kDirectConvSlack = 16;
+
+/// A direct convolution's input plane: src (rows x cols) into dst (PH x PW, PW >= left + cols),
+/// zero-padded by `top` rows and `left` columns, the rest of dst zeros, and kDirectConvSlack zeros
+/// after it (conv_direct's reads; a next plane written after this one overwrites them).
+template <class T>
+void pad_plane(const T* src, std::size_t rows, std::size_t cols, std::size_t top, std::size_t left, std::size_t PH,
+               std::size_t PW, T* dst) {
+  std::fill(dst, dst + PH * PW + kDirectConvSlack, T(0));
+  for (std::size_t r = 0; r < rows && top + r < PH; ++r)
+    std::copy(src + r * cols, src + r * cols + std::min(cols, PW - left), dst + (top + r) * PW + left);
+}
 
 /// The add chains per tap of a depthwise convolution's weight and bias gradient partials (the
 /// table's depthwise_grad_sums_*): chain j takes the output columns ow with ow % 16 == j, so that
