@@ -323,6 +323,14 @@ def norm_cases(dtype, g):
     layer_case("groupnorm_noaffine", dtype, g, nn.GroupNorm(1, 4, affine=False), (2, 4), dict(eps=1e-5))
 
 
+def fused_norm_cases(dtype, g):
+    """GroupNorm of 16 (sample, group) rows or more: sorix's fused op (LayerNorm's "layernorm" case
+    above already has 24 rows); planes of 15 values, and an [N, C] input."""
+    nn = torch.nn
+    layer_case("groupnorm_fused", dtype, g, nn.GroupNorm(4, 8, eps=1e-5), (5, 8, 3, 5), dict(eps=1e-5))
+    layer_case("groupnorm_fused_2d", dtype, g, nn.GroupNorm(2, 8, eps=1e-4), (16, 8), dict(eps=1e-4))
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     for dtype in (torch.float64, torch.float32):
@@ -338,6 +346,9 @@ def main():
     # The norms too (issue 12's layers).
     for dtype in (torch.float64, torch.float32):
         norm_cases(dtype, torch.Generator().manual_seed(777 + (dtype == torch.float32)))
+    # GroupNorm's fused op: its own generator, the files above stay as they were.
+    for dtype in (torch.float64, torch.float32):
+        fused_norm_cases(dtype, torch.Generator().manual_seed(4242 + (dtype == torch.float32)))
 
 
 if __name__ == "__main__":

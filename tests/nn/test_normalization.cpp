@@ -77,11 +77,15 @@ TEST_CASE("LayerNorm and GroupNorm match PyTorch (forward, input and parameter g
         parity::check_matches(ln.bias.grad(), c.at("dbias"), "dbias");
       }
     }
-    for (const std::string name : {"groupnorm", "groupnorm_3d_eps", "groupnorm_noaffine"}) {
+    // The last two have 16 (sample, group) rows or more: the fused op.
+    const std::vector<std::pair<std::string, std::int64_t>> groupnorms{
+        {"groupnorm", 2}, {"groupnorm_3d_eps", 3}, {"groupnorm_noaffine", 1}, {"groupnorm_fused", 4},
+        {"groupnorm_fused_2d", 2}};
+    for (const auto& [name, G] : groupnorms) {
       INFO(name << " " << dtype_name(dt));
       parity::Case c = parity::load(name, dt);
       const bool affine = c.tensors.count("weight") > 0;
-      const std::int64_t C = c.at("x").size(1), G = name == "groupnorm" ? 2 : name == "groupnorm_3d_eps" ? 3 : 1;
+      const std::int64_t C = c.at("x").size(1);
       nn::GroupNorm gn(nn::GroupNormOptions(G, C).eps(c.scalars.at("eps")).affine(affine), dt);
       if (affine) gn.load_state_dict({{"weight", c.at("weight")}, {"bias", c.at("bias")}});
       Tensor x = parity::param(c.at("x"));
