@@ -28,17 +28,13 @@ constexpr std::int64_t kFusedMinRows = 16;
 struct RowStats {
   std::size_t rows, L;
   std::vector<double> mean, invstd;
-  /// Both rounded to T, as the rows' kernels take them.
-  template <class T>
-  std::pair<std::vector<T>, std::vector<T>> as() const {
-    std::vector<T> m(rows), s(rows);
-    for (std::size_t r = 0; r < rows; ++r) {
-      m[r] = static_cast<T>(mean[r]);
-      s[r] = static_cast<T>(invstd[r]);
-    }
-    return {std::move(m), std::move(s)};
-  }
 };
+
+// v rounded to T, as the rows' kernels take the statistics.
+template <class T>
+std::vector<T> rounded(const std::vector<double>& v) {
+  return std::vector<T>(v.begin(), v.end());
+}
 
 template <class T>
 void rows_forward(const T* x, const T* mean, const T* scale, const T* w, const T* b, std::size_t rows, std::size_t L,
@@ -60,7 +56,7 @@ void forward(const T* x, const T* w, const T* b, RowStats& s, double eps, T* y) 
   bn::BnSaved saved = bn::row_stats(x, s.rows, s.L, eps);
   s.mean = std::move(saved.mean);
   s.invstd = std::move(saved.invstd);
-  const auto [mean, scale] = s.as<T>();
+  const std::vector<T> mean = rounded<T>(s.mean), scale = rounded<T>(s.invstd);
   const std::size_t L = s.L;
   parallel::parallel_for(
       s.rows, std::max<std::size_t>(1, parallel::kChunkSize / L),
@@ -83,7 +79,7 @@ Grads backward(const T* g, const T* x, const T* w, const RowStats& s, bool gx, b
   const std::size_t chunks = (rows + chunk - 1) / chunk;
   const std::size_t width = (gw ? L : 0) + (gb ? L : 0);  // a chunk's dw chains, then its db chains
   std::vector<T> partials(chunks * width, T(0));
-  const auto [mean, scale] = s.as<T>();
+  const std::vector<T> mean = rounded<T>(s.mean), scale = rounded<T>(s.invstd);
   Grads r;
   T* dx = nullptr;
   if (gx) {
