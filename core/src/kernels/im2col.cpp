@@ -59,11 +59,13 @@ bool im2col_plane_shifted(const T* x_plane, const ConvGeometry& g, std::size_t n
       const std::size_t first = rows.lo * OW + cs.lo, last = (rows.hi - 1) * OW + cs.hi;
       const T* src = x_plane + (static_cast<std::ptrdiff_t>(first) + shift);
       std::copy(src, src + (last - first), dst + first);
-      for (std::size_t oh = rows.lo; oh < rows.hi; ++oh) {
-        T* out = dst + oh * OW;
-        std::fill(out, out + cs.lo, T(0));
-        std::fill(out + cs.hi, out + OW, T(0));
-      }
+      // Column by column down the rows: the edges are a few values per row (up to the padding),
+      // and a fill call per row and side cost more than the copy itself (5 x 5 kernels: 2 of
+      // every 5 samples of im2col's time were memset's entry, for 0-2 values).
+      for (std::size_t ow = 0; ow < cs.lo; ++ow)
+        for (std::size_t oh = rows.lo; oh < rows.hi; ++oh) dst[oh * OW + ow] = T(0);
+      for (std::size_t ow = cs.hi; ow < OW; ++ow)
+        for (std::size_t oh = rows.lo; oh < rows.hi; ++oh) dst[oh * OW + ow] = T(0);
     }
   }
   return true;
@@ -86,14 +88,14 @@ void im2col_plane(const T* x_plane, const ConvGeometry& g, std::size_t n, std::s
           continue;
         }
         const T* in = x_plane + (oh * g.sh + ki * g.dh - g.ph) * g.W;
-        std::fill(out, out + cs.lo, T(0));
+        for (std::size_t ow = 0; ow < cs.lo; ++ow) out[ow] = T(0);  // a few values: no fill call
         if (g.sw == 1) {
           const T* src = in + (cs.lo + kj * g.dw - g.pw);
           std::copy(src, src + (cs.hi - cs.lo), out + cs.lo);
         } else {
           for (std::size_t ow = cs.lo; ow < cs.hi; ++ow) out[ow] = in[ow * g.sw + kj * g.dw - g.pw];
         }
-        std::fill(out + cs.hi, out + g.OW, T(0));
+        for (std::size_t ow = cs.hi; ow < g.OW; ++ow) out[ow] = T(0);
       }
     }
   }
