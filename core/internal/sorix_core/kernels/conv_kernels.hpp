@@ -7,8 +7,8 @@
 // tap along the output rows (see its comment).
 //
 // col2im_s1, for stride-1 columns (sw == 1): each image row is built in registers, L columns at a
-// time: +0, then every tap's contribution in tap order (ki, kj), loaded from the tap's column row
-// with the lanes it does not reach masked to +0. An element thus receives exactly the additions
+// time (four rows side by side, independent chains): +0, then every tap's contribution in tap
+// order (ki, kj), loaded from the tap's column row with the lanes it does not reach masked to +0. An element thus receives exactly the additions
 // of col2im_plane's scalar loop, in the same order (adding +0 never changes a sum that started
 // from +0: it cannot be -0), and the row is stored once: no read-back of a row that the previous
 // tap has just stored (which stalled on store forwarding when the taps were added row by row into
@@ -337,34 +337,52 @@ struct ConvKernelsOf {
   static void col2im_s1(const T* cols, std::size_t ld, const ConvGeometry& g, T* x_plane) {
     using B = xsimd::batch<T, A>;
     constexpr std::size_t L = B::size;
+    // Rows of the image built together: each element's additions are one dependent chain (tap
+    // order fixed), so one row at a time waited on the add latency; kRows independent chains
+    // keep the adder busy.
+    constexpr std::size_t kRows = 4;
     const auto OW = static_cast<std::ptrdiff_t>(g.OW);
-    for (std::size_t h = 0; h < g.H; ++h) {
-      for (std::size_t w0 = 0; w0 < g.W; w0 += L) {
-        const std::size_t lanes = g.W - w0 < L ? g.W - w0 : L;
-        B acc(T(0));
+    for (std::size_t w0 = 0; w0 < g.W; w0 += L) {
+      const std::size_t lanes = g.W - w0 < L ? g.W - w0 : L;
+      const auto b0 = static_cast<std::ptrdiff_t>(w0);
+      for (std::size_t h0 = 0; h0 < g.H; h0 += kRows) {
+        const std::size_t rows = g.H - h0 < kRows ? g.H - h0 : kRows;
+        B acc[kRows];
+        for (std::size_t r = 0; r < kRows; ++r) acc[r] = B(T(0));
         for (std::size_t ki = 0; ki < g.kh; ++ki) {
-          // The output row oh with oh * sh + ki * dh - ph == h, if any.
-          const std::ptrdiff_t num = static_cast<std::ptrdiff_t>(h + g.ph) - static_cast<std::ptrdiff_t>(ki * g.dh);
-          if (num < 0 || num % static_cast<std::ptrdiff_t>(g.sh) != 0) continue;
-          const std::size_t oh = static_cast<std::size_t>(num) / g.sh;
-          if (oh >= g.OH) continue;
+          // Row h's output row oh with oh * sh + ki * dh - ph == h, if any (no division for sh 1).
+          std::ptrdiff_t oh[kRows];
+          for (std::size_t r = 0; r < kRows; ++r) {
+            const std::ptrdiff_t num =
+                static_cast<std::ptrdiff_t>(h0 + r + g.ph) - static_cast<std::ptrdiff_t>(ki * g.dh);
+            const auto sh = static_cast<std::ptrdiff_t>(g.sh);
+            const bool hit = r < rows && num >= 0 && (sh == 1 || num % sh == 0);
+            oh[r] = hit ? (sh == 1 ? num : num / sh) : -1;
+            if (oh[r] >= static_cast<std::ptrdiff_t>(g.OH)) oh[r] = -1;
+          }
           for (std::size_t kj = 0; kj < g.kw; ++kj) {
             // Column w reads output column ow = w - off; valid lanes: 0 <= ow < OW, inside the block.
             const std::ptrdiff_t off = static_cast<std::ptrdiff_t>(kj * g.dw) - static_cast<std::ptrdiff_t>(g.pw);
-            const std::ptrdiff_t b0 = static_cast<std::ptrdiff_t>(w0);
             const std::ptrdiff_t lo = off > b0 ? off : b0;
             const std::ptrdiff_t end = b0 + static_cast<std::ptrdiff_t>(lanes);
             const std::ptrdiff_t hi = OW + off < end ? OW + off : end;
             if (lo >= hi) continue;
-            const T* row = cols + (ki * g.kw + kj) * ld + oh * g.OW;
-            const std::uintptr_t base = reinterpret_cast<std::uintptr_t>(row) +
-                                        static_cast<std::uintptr_t>(b0 - off) * sizeof(T);  // lane 0's address
-            acc = acc + load_lanes<A, T>(base, static_cast<std::size_t>(lo - b0), static_cast<std::size_t>(hi - b0));
+            const T* tap = cols + (ki * g.kw + kj) * ld;
+            const auto first = static_cast<std::size_t>(lo - b0), last = static_cast<std::size_t>(hi - b0);
+#pragma GCC unroll 4
+            for (std::size_t r = 0; r < kRows; ++r) {
+              if (oh[r] < 0) continue;
+              const std::uintptr_t base = reinterpret_cast<std::uintptr_t>(tap + oh[r] * OW) +
+                                          static_cast<std::uintptr_t>(b0 - off) * sizeof(T);  // lane 0's address
+              acc[r] = acc[r] + load_lanes<A, T>(base, first, last);
+            }
           }
         }
-        T* out = x_plane + h * g.W + w0;
-        if (lanes == L) acc.store_unaligned(out);
-        else store_first<A>(acc, out, lanes);
+        for (std::size_t r = 0; r < rows; ++r) {
+          T* out = x_plane + (h0 + r) * g.W + w0;
+          if (lanes == L) acc[r].store_unaligned(out);
+          else store_first<A>(acc[r], out, lanes);
+        }
       }
     }
   }
