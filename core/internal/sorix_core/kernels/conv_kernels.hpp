@@ -7,7 +7,7 @@
 // tap along the output rows (see its comment).
 //
 // col2im_s1, for stride-1 columns (sw == 1): each image row is built in registers, L columns at a
-// time (four rows side by side, independent chains): +0, then every tap's contribution in tap
+// time (four registers side by side, independent chains): +0, then every tap's contribution in tap
 // order (ki, kj), loaded from the tap's column row with the lanes it does not reach masked to +0. An element thus receives exactly the additions
 // of col2im_plane's scalar loop, in the same order (adding +0 never changes a sum that started
 // from +0: it cannot be -0), and the row is stored once: no read-back of a row that the previous
@@ -337,53 +337,71 @@ struct ConvKernelsOf {
   static void col2im_s1(const T* cols, std::size_t ld, const ConvGeometry& g, T* x_plane) {
     using B = xsimd::batch<T, A>;
     constexpr std::size_t L = B::size;
-    // Rows of the image built together: each element's additions are one dependent chain (tap
-    // order fixed), so one row at a time waited on the add latency; kRows independent chains
-    // keep the adder busy.
-    constexpr std::size_t kRows = 4;
-    const auto OW = static_cast<std::ptrdiff_t>(g.OW);
-    for (std::size_t w0 = 0; w0 < g.W; w0 += L) {
-      const std::size_t lanes = g.W - w0 < L ? g.W - w0 : L;
-      const auto b0 = static_cast<std::ptrdiff_t>(w0);
-      for (std::size_t h0 = 0; h0 < g.H; h0 += kRows) {
-        const std::size_t rows = g.H - h0 < kRows ? g.H - h0 : kRows;
-        B acc[kRows];
-        for (std::size_t r = 0; r < kRows; ++r) acc[r] = B(T(0));
-        for (std::size_t ki = 0; ki < g.kh; ++ki) {
-          // Row h's output row oh with oh * sh + ki * dh - ph == h, if any (no division for sh 1).
-          std::ptrdiff_t oh[kRows];
-          for (std::size_t r = 0; r < kRows; ++r) {
-            const std::ptrdiff_t num =
-                static_cast<std::ptrdiff_t>(h0 + r + g.ph) - static_cast<std::ptrdiff_t>(ki * g.dh);
-            const auto sh = static_cast<std::ptrdiff_t>(g.sh);
-            const bool hit = r < rows && num >= 0 && (sh == 1 || num % sh == 0);
-            oh[r] = hit ? (sh == 1 ? num : num / sh) : -1;
-            if (oh[r] >= static_cast<std::ptrdiff_t>(g.OH)) oh[r] = -1;
-          }
-          for (std::size_t kj = 0; kj < g.kw; ++kj) {
-            // Column w reads output column ow = w - off; valid lanes: 0 <= ow < OW, inside the block.
-            const std::ptrdiff_t off = static_cast<std::ptrdiff_t>(kj * g.dw) - static_cast<std::ptrdiff_t>(g.pw);
-            const std::ptrdiff_t lo = off > b0 ? off : b0;
-            const std::ptrdiff_t end = b0 + static_cast<std::ptrdiff_t>(lanes);
-            const std::ptrdiff_t hi = OW + off < end ? OW + off : end;
-            if (lo >= hi) continue;
-            const T* tap = cols + (ki * g.kw + kj) * ld;
-            const auto first = static_cast<std::size_t>(lo - b0), last = static_cast<std::size_t>(hi - b0);
-#pragma GCC unroll 4
-            for (std::size_t r = 0; r < kRows; ++r) {
-              if (oh[r] < 0) continue;
-              const std::uintptr_t base = reinterpret_cast<std::uintptr_t>(tap + oh[r] * OW) +
-                                          static_cast<std::uintptr_t>(b0 - off) * sizeof(T);  // lane 0's address
-              acc[r] = acc[r] + load_lanes<A, T>(base, first, last);
-            }
-          }
-        }
-        for (std::size_t r = 0; r < rows; ++r) {
-          T* out = x_plane + (h0 + r) * g.W + w0;
-          if (lanes == L) acc[r].store_unaligned(out);
-          else store_first<A>(acc[r], out, lanes);
+    // A unit is one register of one image row: (row h, columns from b0). Each element's
+    // additions are one dependent chain (tap order fixed), so four units are built side by side
+    // (independent chains keep the adder busy), in four named registers (an array of them was
+    // kept on the stack, each add waiting on a store and a load). Four rows of one column block
+    // where the plane has four rows, else four column blocks of one row (Conv1d's planes).
+    const std::size_t blocks = (g.W + L - 1) / L, units = g.H * blocks;
+    const bool down_rows = g.H >= 4;
+    const auto OW = static_cast<std::ptrdiff_t>(g.OW), W = static_cast<std::ptrdiff_t>(g.W);
+    const auto sh = static_cast<std::ptrdiff_t>(g.sh);
+    struct Unit {
+      std::ptrdiff_t h = -1, b0 = 0;  // h < 0: no unit
+    };
+    auto unit = [&](std::size_t u) {
+      Unit r;
+      if (u >= units) return r;
+      r.h = static_cast<std::ptrdiff_t>(down_rows ? u % g.H : u / blocks);
+      r.b0 = static_cast<std::ptrdiff_t>((down_rows ? u / g.H : u % blocks) * L);
+      return r;
+    };
+    // Unit v's output row for tap row ki: the row oh with oh * sh + ki * dh - ph == h, if any
+    // (its first value's address), else null.
+    auto out_row = [&](const Unit& v, std::size_t ki) -> const T* {
+      if (v.h < 0) return nullptr;
+      const std::ptrdiff_t num = v.h + static_cast<std::ptrdiff_t>(g.ph) - static_cast<std::ptrdiff_t>(ki * g.dh);
+      if (num < 0 || (sh != 1 && num % sh != 0)) return nullptr;
+      const std::ptrdiff_t oh = sh == 1 ? num : num / sh;
+      if (oh >= static_cast<std::ptrdiff_t>(g.OH)) return nullptr;
+      return cols + static_cast<std::size_t>(oh) * g.OW;
+    };
+    // acc += tap (ki, kj)'s contributions to unit v (row: its out_row, in the tap's column row
+    // at `tap`): the output columns ow = w - off inside [0, OW) and the unit.
+    auto add_tap = [&](B& acc, const Unit& v, const T* row, std::size_t tap, std::ptrdiff_t off) {
+      if (row == nullptr) return;
+      const std::ptrdiff_t end = std::min(v.b0 + static_cast<std::ptrdiff_t>(L), W);
+      const std::ptrdiff_t lo = std::max(off, v.b0), hi = std::min(OW + off, end);
+      if (lo >= hi) return;
+      const std::uintptr_t base = reinterpret_cast<std::uintptr_t>(row + tap * ld) +
+                                  static_cast<std::uintptr_t>(v.b0 - off) * sizeof(T);  // lane 0's address
+      acc = acc + load_lanes<A, T>(base, static_cast<std::size_t>(lo - v.b0), static_cast<std::size_t>(hi - v.b0));
+    };
+    auto store = [&](const B& acc, const Unit& v) {
+      if (v.h < 0) return;
+      T* out = x_plane + v.h * W + v.b0;
+      const std::size_t lanes = static_cast<std::size_t>(std::min(W - v.b0, static_cast<std::ptrdiff_t>(L)));
+      if (lanes == L) acc.store_unaligned(out);
+      else store_first<A>(acc, out, lanes);
+    };
+    for (std::size_t u0 = 0; u0 < units; u0 += 4) {
+      const Unit v0 = unit(u0), v1 = unit(u0 + 1), v2 = unit(u0 + 2), v3 = unit(u0 + 3);
+      B a0(T(0)), a1(T(0)), a2(T(0)), a3(T(0));
+      for (std::size_t ki = 0; ki < g.kh; ++ki) {
+        const T *r0 = out_row(v0, ki), *r1 = out_row(v1, ki), *r2 = out_row(v2, ki), *r3 = out_row(v3, ki);
+        for (std::size_t kj = 0; kj < g.kw; ++kj) {
+          const std::ptrdiff_t off = static_cast<std::ptrdiff_t>(kj * g.dw) - static_cast<std::ptrdiff_t>(g.pw);
+          const std::size_t tap = ki * g.kw + kj;
+          add_tap(a0, v0, r0, tap, off);
+          add_tap(a1, v1, r1, tap, off);
+          add_tap(a2, v2, r2, tap, off);
+          add_tap(a3, v3, r3, tap, off);
         }
       }
+      store(a0, v0);
+      store(a1, v1);
+      store(a2, v2);
+      store(a3, v3);
     }
   }
 
