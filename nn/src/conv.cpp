@@ -516,36 +516,77 @@ void conv_weight_bias_grads_by_image(const Tensor& grad, const Tensor& x_in, con
   });
 }
 
-// conv_forward on the im2col columns of x, as a recorded op of x, w and b: the columns are made
-// here and kept for the weight gradient, and the input gradient col2im(W^T g) is made image by
-// image, each image's columns' gradient added into its planes while it is in the core's cache
-// (the same products and the same additions as the two passes, without the columns' gradient of
-// the whole batch going through memory).
+// The values of y = x conv w (+ b) for a convolution that is not 1 x 1, not recorded, by the path
+// its geometry takes: Winograd's F(2x2, 3x3) (3 x 3 of stride 1, float32, enough channels),
+// depthwise chains (groups == channels, stride 1), each image's columns on its task, or, for few
+// images, the batch's columns (kept in *batch_cols when asked: the weight gradient reuses them).
+// Every choice but the first two gives the same bits, and those two depend on the geometry
+// alone, never on the thread count.
+Tensor conv_values(const Tensor& x, const Tensor& w, const Tensor& b, const ConvGeometry& geom, std::int64_t G,
+                   Tensor* batch_cols = nullptr) {
+  if (detail::winograd_applies(w.dtype(), geom, geom.C / sz(G), sz(w.size(0)) / sz(G)))
+    return detail::winograd_conv2d(x, w, b, geom, sz(G));
+  if (detail::depthwise_applies(geom, sz(G))) return detail::depthwise_conv2d(x, w, b, geom);
+  if (detail::images_feed_threads(geom.N)) return conv_im2col_by_image(x, w, b, geom, G);
+  Tensor cols = detail::im2col_with_ones(x, geom);
+  Tensor y = conv_forward(w, cols, b, G, static_cast<std::int64_t>(geom.N), static_cast<std::int64_t>(geom.OH),
+                          static_cast<std::int64_t>(geom.OW));
+  if (batch_cols != nullptr) *batch_cols = cols;
+  return y;
+}
+
+// Whether the input gradient of a stride-1 convolution is made as a convolution of the output
+// gradient (input_grad_as_conv): its padding d * (k - 1) - p must not be negative.
+bool input_grad_as_conv_applies(const ConvGeometry& g) {
+  return g.sh == 1 && g.sw == 1 && g.ph <= g.dh * (g.kh - 1) && g.pw <= g.dw * (g.kw - 1);
+}
+
+Tensor conv_im2col(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, const ConvGeometry& geom,
+                   std::int64_t G);
+
+// dx of y = x conv w at stride 1 as a convolution of g = dy, the output gradient:
+// dx = g conv w', w' [C, OC / G, kh, kw] the kernel with its two channel axes swapped per group and
+// its taps reversed, padded by d * (k - 1) - p before the first row and column, an output of
+// H x W. Each element is then one chain over (output channel, tap) like a forward's, made by the
+// forward's paths (its columns image by image in L2, packed by the product kernel), where
+// col2im(W^T g) made each image's whole [C * taps, OH * OW] columns' gradient (2.5 MB for a
+// 5 x 5 kernel on 32 channels of 28 x 28: it went to L3) and gathered it back tap by tap.
+// Recorded ops throughout (w' by index_select and permute, copies: exact), so under create_graph
+// the gradient has the same bits and is differentiable again in g and w.
+Tensor input_grad_as_conv(const Tensor& grad, const Tensor& w, const ConvGeometry& geom, std::int64_t G) {
+  const std::int64_t OC = w.size(0), Cg = w.size(1), kh = w.size(2), kw = w.size(3), taps = kh * kw;
+  const Tensor reversed = arange(static_cast<double>(taps - 1), -1.0, -1.0, TensorOptions().dtype(int64));
+  const Tensor taps_reversed = index_select(reshape(w, {G, OC / G, Cg, taps}), 3, reversed);
+  const Tensor flipped = reshape(permute(taps_reversed, {0, 2, 1, 3}), {G * Cg, OC / G, kh, kw});
+  ConvGeometry back = geom;
+  back.C = sz(OC);
+  back.H = geom.OH;
+  back.W = geom.OW;
+  back.ph = geom.dh * (geom.kh - 1) - geom.ph;
+  back.pw = geom.dw * (geom.kw - 1) - geom.pw;
+  back.OH = geom.H;
+  back.OW = geom.W;
+  return conv_im2col(grad, flipped, Tensor(), back, G);
+}
+
+// conv_values as a recorded op of x, w and b. The input gradient: at stride 1 a convolution of
+// the output gradient (input_grad_as_conv); strided, col2im(W^T g) image by image, each image's
+// columns' gradient added into its planes while it is in the core's cache (the same products and
+// the same additions as the two passes, without the columns' gradient of the whole batch going
+// through memory).
 Tensor conv_im2col(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, const ConvGeometry& geom,
                    std::int64_t G) {
   const Tensor w = w_in.contiguous();
   const Tensor b = b_in.defined() ? b_in.contiguous() : b_in;
   const bool has_bias = b.defined();
   const bool needs = has_bias ? autograd::needs_grad({&x_in, &w_in, &b_in}) : autograd::needs_grad({&x_in, &w_in});
-  const bool by_image = detail::images_feed_threads(geom.N);
   const std::int64_t N = static_cast<std::int64_t>(geom.N), OH = static_cast<std::int64_t>(geom.OH),
                      OW = static_cast<std::int64_t>(geom.OW);
-  // Winograd's F(2x2, 3x3) for 3 x 3 kernels of stride 1 (float32, enough channels): forward and
-  // all three gradients; chosen by the geometry alone, whatever the images per thread.
+  // The path conv_values takes: Winograd and depthwise have their own gradients.
   const bool winograd = detail::winograd_applies(w.dtype(), geom, geom.C / sz(G), sz(w.size(0)) / sz(G));
-  // Depthwise (groups == channels) of stride 1: direct chains per plane, all three passes.
   const bool depthwise = !winograd && detail::depthwise_applies(geom, sz(G));
-  Tensor cols, y;  // cols: the batch's columns, kept for the weight gradient (few images only)
-  if (winograd) {
-    y = detail::winograd_conv2d(x_in, w, b, geom, sz(G));
-  } else if (depthwise) {
-    y = detail::depthwise_conv2d(x_in, w, b, geom);
-  } else if (by_image) {
-    y = conv_im2col_by_image(x_in, w, b, geom, G);
-  } else {  // few images: the batch's columns, each product split across the threads
-    cols = detail::im2col_with_ones(x_in, geom);
-    y = conv_forward(w, cols, b, G, N, OH, OW);
-  }
+  Tensor cols;  // the batch's columns, kept for the weight gradient (few images only)
+  Tensor y = conv_values(x_in, w, b, geom, G, &cols);
   if (!needs) return y;
   const bool gx = x_in.requires_grad(), gw = w_in.requires_grad(), gb = has_bias && b_in.requires_grad();
   std::vector<Tensor> inputs{x_in, w_in};
@@ -558,10 +599,12 @@ Tensor conv_im2col(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, c
        K, winograd, depthwise](const Tensor& grad) -> std::vector<Tensor> {
         const Tensor w = sw.unpack("conv2d");
         std::vector<Tensor> out(has_bias ? 3 : 2);
+        const bool dx_as_conv = gx && !winograd && !depthwise && input_grad_as_conv_applies(geom);
         if (autograd::grad_enabled()) {  // create_graph: differentiable formulas (im2col/col2im recorded)
-          const RecordedGrads r =
-              conv_grads_recorded(grad, w, detail::im2col(sx.unpack("conv2d"), geom), G, N, P, K, gw, gx, gb);
-          if (gx) out[0] = detail::col2im(r.dcols, geom);
+          const RecordedGrads r = conv_grads_recorded(grad, w, detail::im2col(sx.unpack("conv2d"), geom), G, N, P, K,
+                                                      gw, gx && !dx_as_conv, gb);
+          if (dx_as_conv) out[0] = input_grad_as_conv(grad, w, geom, G);
+          else if (gx) out[0] = detail::col2im(r.dcols, geom);
           out[1] = r.dw;
           if (has_bias) out[2] = r.db;
           return out;
@@ -575,7 +618,9 @@ Tensor conv_im2col(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, c
           out[0] = detail::winograd_conv2d_input_grad(grad, w, geom, sz(G));
         } else if (gx && depthwise) {
           out[0] = detail::depthwise_conv2d_input_grad(grad, w, geom);
-        } else if (gx) {
+        } else if (dx_as_conv) {
+          out[0] = input_grad_as_conv(grad, w, geom, G);
+        } else if (gx) {  // strided: col2im(W^T g), image by image
           out[0] = sorix::detail::visit_floating(w.dtype(), "conv2d", [&](auto tag) {
             using T = typename decltype(tag)::type;
             Tensor dx = sorix::detail::make_empty<T>({geom.N, geom.C, geom.H, geom.W});

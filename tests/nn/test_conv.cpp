@@ -149,6 +149,30 @@ TEST_CASE("conv and pooling gradients pass float64 gradchecks", "[nn][conv][grad
     INFO(r1.message);
     CHECK(r1.ok);
   }
+  SECTION("stride 1: the input gradient as a convolution of the output gradient") {
+    // Dilation, groups, unequal paddings, an even kernel; then paddings past the dilated kernel's
+    // span (its padding d * (k - 1) - p would be negative: col2im instead), and Conv1d.
+    Tensor x = randn_f64({2, 4, 7, 6}, 30), w = randn_f64({6, 2, 3, 2}, 31), b = randn_f64({6}, 32);
+    auto r = gradcheck([](const std::vector<Tensor>& in) {
+      return F::conv2d(in[0], in[1], F::Conv2dFuncOptions().bias(in[2]).padding({2, 0}).dilation({2, 3}).groups(2));
+    }, {x, w, b});
+    INFO(r.message);
+    CHECK(r.ok);
+    Tensor x2 = randn_f64({1, 2, 4, 5}, 33), w2 = randn_f64({3, 2, 2, 3}, 34);
+    auto r2 = gradcheck([](const std::vector<Tensor>& in) {
+      return F::conv2d(in[0], in[1], F::Conv2dFuncOptions().padding({2, 3}));
+    }, {x2, w2});
+    INFO(r2.message);
+    CHECK(r2.ok);
+    Tensor x1 = randn_f64({2, 3, 9}, 35), w1 = randn_f64({4, 3, 3}, 36);
+    auto r1 = gradcheck([](const std::vector<Tensor>& in) {
+      Tensor y = F::conv1d(in[0], in[1], F::Conv1dFuncOptions().padding(1).dilation(2));
+      auto g = sorix::autograd::grad({(y * y).sum()}, {in[0], in[1]}, {}, true, true);
+      return y.sum() + (g[0] * g[0]).sum() + (g[1] * g[1]).sum();  // first and second order
+    }, {x1, w1});
+    INFO(r1.message);
+    CHECK(r1.ok);
+  }
   SECTION("conv_transpose2d with groups, stride and output_padding") {
     Tensor x = randn_f64({2, 4, 3, 3}, 9), w = randn_f64({4, 3, 3, 2}, 10), b = randn_f64({6}, 11);
     auto r = gradcheck([](const std::vector<Tensor>& in) {
@@ -405,19 +429,23 @@ TEST_CASE("Conv2d's transposed forward (positions x channels, copied out) gives 
 
 TEST_CASE("Conv2d's input gradient, made image by image, has the bits of the recorded formulas",
           "[nn][conv][determinism]") {
-  // Without create_graph each image's columns' gradient is made by its task and added into its
-  // planes at once; create_graph makes the same gradient from recorded ops (matmul over the
-  // batch, then col2im): the same chains and the same additions.
+  // Strided, without create_graph each image's columns' gradient is made by its task and added
+  // into its planes at once; create_graph makes the same gradient from recorded ops (matmul over
+  // the batch, then col2im): the same chains and the same additions. At stride 1 both make it as
+  // a convolution of the output gradient, recorded under create_graph: the same bits again.
   for (sorix::Dtype dt : kDtypes) {
     for (std::int64_t groups : {1, 2}) {
-      INFO(sorix::dtype_name(dt) << " groups " << groups);
-      sorix::manual_seed(21);
-      nn::Conv2d conv(nn::Conv2dOptions(20, 8, 3).padding(1).groups(groups), dt);
-      const Tensor x = sorix::randn({4, 20, 30, 30}, dt).requires_grad_(true);
-      const Tensor gy = sorix::randn({4, 8, 30, 30}, dt);
-      const Tensor plain = sorix::autograd::grad({(conv(x) * gy).sum()}, {x})[0];
-      const Tensor recorded = sorix::autograd::grad({(conv(x) * gy).sum()}, {x}, {}, /*create_graph=*/true)[0];
-      CHECK(sorix::testing::bit_identical(plain, recorded.detach()));
+      for (std::int64_t stride : {1, 2}) {
+        INFO(sorix::dtype_name(dt) << " groups " << groups << " stride " << stride);
+        sorix::manual_seed(21);
+        nn::Conv2d conv(nn::Conv2dOptions(20, 8, 3).padding(1).stride(stride).groups(groups), dt);
+        const Tensor x = sorix::randn({4, 20, 30, 30}, dt).requires_grad_(true);
+        const std::int64_t out = stride == 1 ? 30 : 15;
+        const Tensor gy = sorix::randn({4, 8, out, out}, dt);
+        const Tensor plain = sorix::autograd::grad({(conv(x) * gy).sum()}, {x})[0];
+        const Tensor recorded = sorix::autograd::grad({(conv(x) * gy).sum()}, {x}, {}, /*create_graph=*/true)[0];
+        CHECK(sorix::testing::bit_identical(plain, recorded.detach()));
+      }
     }
   }
 }
