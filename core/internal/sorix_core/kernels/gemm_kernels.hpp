@@ -88,10 +88,19 @@ struct GemmKernels {
     if constexpr ((kIsAvx2<A> || kIsAvx512<A>) && std::is_same_v<T, float>) {
       // 8 x 8 register transposes over the whole columns (a copy: the bits are the same).
       const std::size_t full = cols / 8 * 8, k8 = K / 8 * 8;
+      // First the last (up to 7) columns and the zeros past them, row by row of the panel: the
+      // registers from the one holding column `full` zeroed, then the columns copied (column by
+      // column, a ragged panel of one column stored NR - 1 zeros per k one cache line apart:
+      // Winograd's weight-gradient bias column). The transposes below rewrite columns < full.
+      if (full < NR) {
+        for (std::size_t k = 0; k < k8; ++k) {
+          T* out = dst + k * NR;
+          for (std::size_t v = full / W; v < NV; ++v) B(T(0)).store_aligned(out + v * W);
+          for (std::size_t j = full; j < cols; ++j) out[j] = b[j * ldb + k];
+        }
+      }
       for (std::size_t j = 0; j < full; j += 8)  // 8 rows of B at a time, each read front to back
         for (std::size_t k = 0; k < k8; k += 8) transpose8x8(b + j * ldb + k, ldb, dst + k * NR + j, NR);
-      for (std::size_t j = full; j < NR; ++j)
-        for (std::size_t k = 0; k < k8; ++k) dst[k * NR + j] = j < cols ? b[j * ldb + k] : T(0);
       kk = k8;
     }
 #endif
