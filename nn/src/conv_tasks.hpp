@@ -16,11 +16,15 @@ inline bool images_feed_threads(std::size_t images) {
 }
 
 /// The channels each task takes when a weight gradient's tasks are (chunk of the batch tree,
-/// group, block of `channels`): as few blocks per group as still give every thread two tasks,
-/// whole groups where the chunks alone do that.
-inline std::size_t channels_per_task(std::size_t channels, std::size_t chunks, std::size_t groups) {
+/// group, block of `channels`): as few blocks per group as still give every thread
+/// `tasks_per_thread` tasks (two by default, for balance), whole groups where the chunks alone
+/// do that. Every block repeats its chunk's work on the other side of the product (the columns,
+/// or Winograd's input transforms), hence as few as will do.
+inline std::size_t channels_per_task(std::size_t channels, std::size_t chunks, std::size_t groups,
+                                     std::size_t tasks_per_thread = 2) {
   const std::size_t threads = static_cast<std::size_t>(parallel::get_num_threads());
-  const std::size_t wanted = (2 * threads + chunks * groups - 1) / (chunks * groups);  // blocks per group
+  const std::size_t wanted =
+      (tasks_per_thread * threads + chunks * groups - 1) / (chunks * groups);  // blocks per group
   return std::max<std::size_t>(1, (channels + wanted - 1) / wanted);
 }
 
