@@ -4,12 +4,15 @@
 // measured in the same run as the benchmark protocol (docs/benchmarks.md) asks. A map of where
 // sorix stands layer by layer, beyond the models the training benchmark runs.
 //
-// Each number is the median over repetitions (after two warm-ups) of y = layer(x) then
+// Each time is the median over repetitions (after two warm-ups) of y = layer(x) then
 // y.backward(g) with a fixed g: the input's and the parameters' gradients. "ratio" is PyTorch's
-// time over sorix's (> 1: sorix is faster).
+// time over sorix's (> 1: sorix is faster). The two libraries take turns, round after round
+// (PyTorch's cases, then sorix's): a machine whose speed drifts for minutes at a time (a shared
+// VM) moves both within a round, so each round gives a ratio; the table shows the medians over
+// the rounds and the range of the rounds' ratios.
 //
-//   bench_layers [--threads 1,2] [--reps N] [--only SUBSTRING] [--no-torch]
-// Defaults: threads 1 and all hardware threads, 7 repetitions.
+//   bench_layers [--threads 1,2] [--reps N] [--rounds R] [--only SUBSTRING] [--no-torch]
+// Defaults: threads 1 and all hardware threads, 7 repetitions, 3 rounds.
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -108,8 +111,10 @@ std::function<Tensor(const Tensor&)> make_layer(const LayerCase& c) {
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 double median(std::vector<double> v) {
+  if (v.empty()) return -1;
   std::sort(v.begin(), v.end());
-  return v.empty() ? -1 : v[v.size() / 2];
+  const std::size_t h = v.size() / 2;
+  return v.size() % 2 == 1 ? v[h] : (v[h - 1] + v[h]) / 2;
 }
 
 double time_sorix(const LayerCase& c, int reps) {
@@ -219,20 +224,22 @@ std::string fixed(double v, int prec) {
 
 int main(int argc, char** argv) {
   std::vector<int> threads = {1, static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))};
-  int reps = 7;
+  int reps = 7, rounds = 3;
   bool torch = true;
   std::string only;
+  const char* usage = "usage: bench_layers [--threads 1,2] [--reps N] [--rounds R] [--only SUBSTRING] [--no-torch]\n";
   try {
     for (int i = 1; i < argc; ++i) {
       const std::string a = argv[i];
       if (a == "--threads" && i + 1 < argc) threads = examples::parse_thread_list(argv[++i]);
-      else if (a == "--reps" && i + 1 < argc) reps = std::max(1, std::atoi(argv[++i]));
+      else if (a == "--reps" && i + 1 < argc) reps = examples::parse_count(a, argv[++i]);
+      else if (a == "--rounds" && i + 1 < argc) rounds = examples::parse_count(a, argv[++i]);
       else if (a == "--only" && i + 1 < argc) only = argv[++i];
       else if (a == "--no-torch") torch = false;
       else throw std::invalid_argument("unknown argument '" + a + "'");
     }
   } catch (const std::exception& e) {
-    std::cerr << "bench_layers: " << e.what() << "\nusage: bench_layers [--threads 1,2] [--reps N] [--only SUBSTRING] [--no-torch]\n";
+    std::cerr << "bench_layers: " << e.what() << "\n" << usage;
     return 2;
   }
   if (threads.size() == 2 && threads[0] == threads[1]) threads.pop_back();
@@ -240,19 +247,34 @@ int main(int argc, char** argv) {
   for (const auto& c : layer_cases())
     if (only.empty() || c.name.find(only) != std::string::npos) cases.push_back(c);
   std::cout << "sorix " << cpu_capability() << ", float32, forward + backward (input and parameter gradients), median of "
-            << reps << " ms\n";
+            << reps << " repetitions per round, " << rounds << " round(s) of PyTorch then sorix\n";
   for (int t : threads) {
     std::string why = torch ? "" : "--no-torch";
-    const auto theirs = torch && !cases.empty() ? run_torch(cases, t, reps, why) : std::map<std::size_t, double>{};
-    parallel::set_num_threads(t);
+    // Per case: each round's sorix and PyTorch medians (PyTorch's missing where it gave none).
+    std::vector<std::vector<double>> ours(cases.size()), theirs(cases.size()), ratios(cases.size());
+    for (int r = 0; r < rounds; ++r) {
+      const auto torch_round = torch && why.empty() && !cases.empty() ? run_torch(cases, t, reps, why)
+                                                                      : std::map<std::size_t, double>{};
+      parallel::set_num_threads(t);
+      for (std::size_t i = 0; i < cases.size(); ++i) {
+        const double mine = time_sorix(cases[i], reps);
+        ours[i].push_back(mine);
+        const auto it = torch_round.find(i);
+        if (it == torch_round.end()) continue;
+        theirs[i].push_back(it->second);
+        ratios[i].push_back(it->second / mine);
+      }
+    }
     std::cout << "\n" << t << " thread(s)" << (why.empty() ? "" : " (PyTorch: " + why + ")") << "\n\n"
-              << "| layer | sorix ms | PyTorch ms | ratio |\n|---|--:|--:|--:|\n";
+              << "| layer | sorix ms | PyTorch ms | ratio | rounds' ratios |\n|---|--:|--:|--:|--:|\n";
     for (std::size_t i = 0; i < cases.size(); ++i) {
-      const double ours = time_sorix(cases[i], reps);
-      const auto it = theirs.find(i);
-      std::cout << "| " << cases[i].name << " | " << fixed(ours * 1e3, 2) << " | "
-                << (it != theirs.end() ? fixed(it->second * 1e3, 2) : "n/a") << " | "
-                << (it != theirs.end() ? fixed(it->second / ours, 2) + "x" : "n/a") << " |\n";
+      const bool paired = !ratios[i].empty();
+      const auto [lo, hi] = paired ? std::minmax_element(ratios[i].begin(), ratios[i].end())
+                                   : std::pair{ratios[i].end(), ratios[i].end()};
+      std::cout << "| " << cases[i].name << " | " << fixed(median(ours[i]) * 1e3, 2) << " | "
+                << (paired ? fixed(median(theirs[i]) * 1e3, 2) : "n/a") << " | "
+                << (paired ? fixed(median(ratios[i]), 2) + "x" : "n/a") << " | "
+                << (paired ? fixed(*lo, 2) + "-" + fixed(*hi, 2) + "x" : "n/a") << " |\n";
     }
   }
 }

@@ -28,4 +28,19 @@ inline std::vector<int> parse_thread_list(const std::string& s) {
   return out;
 }
 
+/// A count >= 1 given for `option` ("--reps 7"): throws std::invalid_argument for anything else
+/// ("x", "0", "-2", "3x").
+inline int parse_count(const std::string& option, const std::string& s) {
+  std::size_t used = 0;
+  int n = 0;
+  try {
+    n = std::stoi(s, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != s.size() || n < 1)
+    throw std::invalid_argument(option + " takes a whole number >= 1, got '" + s + "'");
+  return n;
+}
+
 }  // namespace sorix::examples
