@@ -141,8 +141,7 @@ constexpr std::size_t kTransposedCopyWork = 24;  // as nn/src/conv.cpp: multiply
 // 27 multiply-adds per output; else C_out x P, or P x C_out where that pays for its copy.
 ConvProduct conv_forward_product(const char* what, std::size_t out_channels, std::size_t positions, std::size_t K) {
   if (K <= 27) return {what, 1, false, false, out_channels, positions, K, Scratch::b, false, true};
-  if (sorix::kernels::gemm_padded_work<float>(positions, out_channels) * K + kTransposedCopyWork * positions * out_channels <
-      sorix::kernels::gemm_padded_work<float>(out_channels, positions) * K)
+  if (sorix::kernels::gemm_transposed_pays<float>(out_channels, positions, K, kTransposedCopyWork))
     return {what, 1, true, false, positions, out_channels, K, Scratch::b, true};
   return {what, 1, false, false, out_channels, positions, K, Scratch::b};
 }

@@ -49,13 +49,11 @@ constexpr std::size_t kTransposedCopyWork = 24;
 constexpr std::size_t kDirectMaxK = 27;
 
 // Whether an M x P output over K (a convolution's channels by positions) is cheaper made as its
-// transpose and copied out: the padded tiles of both orientations (the kernel's tile shapes)
-// times K, the copy on the transposed side. Only speed depends on it, never a bit.
+// transpose and copied out (kernels::gemm_transposed_pays: the padded tiles and packed values of
+// both orientations, the copy on the transposed side). Only speed depends on it, never a bit.
 template <class T>
 bool transposed_forward_pays(std::size_t M, std::size_t P, std::size_t K) {
-  const std::size_t direct = kernels::gemm_padded_work<T>(M, P) * K;
-  const std::size_t transposed = kernels::gemm_padded_work<T>(P, M) * K + kTransposedCopyWork * M * P;
-  return transposed < direct;
+  return kernels::gemm_transposed_pays<T>(M, P, K, kTransposedCopyWork);
 }
 
 // One convolution's settings in 2-D form (a 1-D one has a height of 1 everywhere).

@@ -51,6 +51,14 @@ void gemm_serial_resume(bool trans_a, bool trans_b, std::size_t M, std::size_t N
 template <class T>
 std::size_t gemm_padded_work(std::size_t M, std::size_t N);
 
+/// Whether an M x N product over K, whose op(B) (K x N values) the kernel would pack, is cheaper
+/// made as its transpose C^T = op(B)^T op(A)^T and copied out at copy_work multiply-adds per
+/// element: each side's padded tiles, plus the values it packs (K x N, or K x M transposed, where
+/// the old op(B) is read in place as op(A)). A convolution's columns (op(B), K x P) come from L3
+/// once an image's outgrow L2; its weights (K x C_out) stay in L2. Only speed depends on it.
+template <class T>
+bool gemm_transposed_pays(std::size_t M, std::size_t N, std::size_t K, std::size_t copy_work);
+
 /// `batch` independent products C_i = alpha * op(A_i) op(B_i) + beta * C_i with A_i = A + i*stride_a
 /// (likewise B, C). A stride of 0 broadcasts one matrix over the batch (stride_c must not be 0 when
 /// batch > 1). The products run as tasks of one parallel loop: same bits as calling gemm once per
