@@ -136,14 +136,20 @@ struct ConvProduct {
   bool direct = false;      // forward only: the direct kernel on the padded image (M x N x K as W x cols)
 };
 constexpr std::size_t kConvBatch = 128;
-constexpr std::size_t kTransposedCopyWork = 24;  // as nn/src/conv.cpp: multiply-adds per element copied out
-// The forward as Conv2d makes it (3 x 3 taps, stride 1, padding 1): the direct kernel for at most
-// 27 multiply-adds per output; else C_out x P, or P x C_out where that pays for its copy.
+// The forward as Conv2d makes it (3 x 3 taps, stride 1, padding 1; sorix::kernels::conv_forward_path):
+// the direct kernel, the transposed product from the padded image's columns read in place, or
+// C_out x P from the columns (made untimed in the task's buffer).
 ConvProduct conv_forward_product(const char* what, std::size_t out_channels, std::size_t positions, std::size_t K) {
-  if (K <= 27) return {what, 1, false, false, out_channels, positions, K, Scratch::b, false, true};
-  if (sorix::kernels::gemm_transposed_pays<float>(out_channels, positions, K, kTransposedCopyWork))
-    return {what, 1, true, false, positions, out_channels, K, Scratch::b, true};
-  return {what, 1, false, false, out_channels, positions, K, Scratch::b};
+  const std::size_t side = static_cast<std::size_t>(std::lround(std::sqrt(double(positions))));
+  const sorix::kernels::ConvGeometry g{1, K / 9, side, side, 3, 3, 1, 1, 1, 1, 1, 1, side, side};
+  switch (sorix::kernels::conv_forward_path<float>(g, out_channels, K)) {
+    case sorix::kernels::ConvForwardPath::direct:
+      return {what, 1, false, false, out_channels, positions, K, Scratch::b, false, true};
+    case sorix::kernels::ConvForwardPath::gathered:
+      return {what, 1, true, false, positions, out_channels, K, Scratch::b, true};
+    default:
+      return {what, 1, false, false, out_channels, positions, K, Scratch::b};
+  }
 }
 // The weight gradients' rows are given for one block of the whole layer (blocks 1); weight_blocks
 // splits them as conv.cpp does for the thread count (the last block's ones row comes on top).
@@ -182,10 +188,14 @@ void conv_layer_products(const ConvProduct& p, const float* a, const float* b, f
   const std::size_t tasks = p.scratch == Scratch::a ? kConvBatch / chunk * p.blocks : kConvBatch;
   sorix::parallel::parallel_for(tasks, 1, [&](std::size_t t0, std::size_t t1) {
     thread_local std::vector<float> scratch;
-    const std::size_t need = p.scratch == Scratch::a   ? (p.M + 1) * p.K
-                             : p.direct                ? p.K * p.N + 4 * p.N + sorix::kernels::kDirectConvSlack
-                             : p.scratch == Scratch::b ? p.K * (p.transposed ? p.M : p.N) + p.M * p.N
-                                                       : p.M * p.N;
+    thread_local std::vector<std::size_t> gathered_rows, gathered_ks;
+    // The padded image: C planes of (side + 2)^2 <= 4 * P values for P >= 4 (P = the positions).
+    const std::size_t padded = p.K / 9 * 4 * (p.direct ? p.N : p.M) + sorix::kernels::kDirectConvSlack;
+    const std::size_t need = p.scratch == Scratch::a                ? (p.M + 1) * p.K
+                             : p.direct                             ? padded
+                             : p.transposed                         ? padded + p.M * p.N
+                             : p.scratch == Scratch::b              ? p.K * p.N + p.M * p.N
+                                                                    : p.M * p.N;
     if (scratch.size() < need) scratch.resize(need, 0.02f);
     for (std::size_t t = t0; t < t1; ++t) {
       if (p.scratch == Scratch::a) {  // C = chunk t / blocks's partial for block t % blocks
@@ -203,25 +213,29 @@ void conv_layer_products(const ConvProduct& p, const float* a, const float* b, f
         }
         continue;
       }
-      if (p.direct) {  // image t (its first P values of b, side sqrt(P)) padded by 1 in the buffer
-        const std::size_t side = static_cast<std::size_t>(std::lround(std::sqrt(double(p.N)))), C = p.K / 9;
+      if (p.direct || p.transposed) {  // image t (its first P values of b, side sqrt(P)) padded by 1 in the buffer
+        const std::size_t P = p.direct ? p.N : p.M, OC = p.direct ? p.M : p.N;
+        const std::size_t side = static_cast<std::size_t>(std::lround(std::sqrt(double(P)))), C = p.K / 9;
         const std::size_t PW = side + 2, plane = PW * PW;
-        sorix::kernels::ConvGeometry g{1, C, side, side, 3, 3, 1, 1, 1, 1, 1, 1, side, side};
         float* xp = scratch.data();
-        std::fill(xp, xp + C * plane + sorix::kernels::kDirectConvSlack, 0.0f);
         for (std::size_t ch = 0; ch < C; ++ch)
-          for (std::size_t r = 0; r < side; ++r)
-            std::copy(b + t * p.K * p.N + (ch * side + r) * side, b + t * p.K * p.N + (ch * side + r + 1) * side,
-                      xp + ch * plane + (r + 1) * PW + 1);
-        sorix::kernels::active().conv_direct_f32(xp, PW, plane, C, g, a, a, p.M, c + t * p.M * p.N);
-        continue;
-      }
-      if (p.transposed) {  // y_n^T [P, C_out] = cols_n^T W^T in the buffer, bias rows first, copied out
-        const std::size_t P = p.M, OC = p.N;
-        float* yt = scratch.data() + p.K * P;
+          sorix::kernels::pad_plane(b + t * p.K * P + ch * P, side, side, 1, 1, PW, PW, xp + ch * plane);
+        float* out = c + t * P * OC;
+        if (p.direct) {
+          sorix::kernels::ConvGeometry g{1, C, side, side, 3, 3, 1, 1, 1, 1, 1, 1, side, side};
+          sorix::kernels::active().conv_direct_f32(xp, PW, plane, C, g, a, a, OC, out);
+          continue;
+        }
+        // y_n^T [P, C_out] = cols_n^T W^T from the padded planes in place, bias rows first, copied out
+        std::vector<std::size_t>& rows = gathered_rows, &ks = gathered_ks;
+        rows.resize(P);
+        ks.resize(p.K);
+        for (std::size_t q = 0; q < P; ++q) rows[q] = q / side * PW + q % side;
+        for (std::size_t k = 0; k < p.K; ++k) ks[k] = k / 9 * plane + k % 9 / 3 * PW + k % 3;
+        float* yt = xp + C * plane + sorix::kernels::kDirectConvSlack;
         for (std::size_t q = 0; q < P; ++q) std::fill(yt + q * OC, yt + (q + 1) * OC, 0.5f);
-        sorix::kernels::gemm_serial<float>(true, false, P, OC, p.K, 1.0f, scratch.data(), P, a, OC, 1.0f, yt, OC);
-        sorix::kernels::active().transpose_f32(yt, OC, c + t * P * OC, P, P, OC);
+        sorix::kernels::gemm_gathered_serial<float>(P, OC, p.K, xp, rows.data(), ks.data(), a, OC, 1.0f, yt, OC);
+        sorix::kernels::active().transpose_f32(yt, OC, out, P, P, OC);
         continue;
       }
       const float* bn = p.scratch == Scratch::b ? scratch.data() : b + t * p.K * p.N;

@@ -3,6 +3,7 @@
 #include "sorix_autograd/gemm.hpp"
 
 #include "sorix_core/kernels/batch_tree.hpp"
+#include "sorix_core/kernels/im2col.hpp"
 #include "sorix_core/kernels/table.hpp"
 
 #include <cblas.h>
@@ -233,10 +234,12 @@ TaskGrid task_grid(std::size_t mr, std::size_t nr, std::size_t M, std::size_t N,
 
 // serial: every task on the calling thread (a product that is itself one task of a parallel loop).
 // resume (alpha 1, beta 0, no chunk_k): every chain continues from the partial sum stored in C.
+// a_ks (trans_a false, no chunk_k): op(A) gathered, op(A)(i, k) = A[a_rows[i] + a_ks[k]].
 template <class T>
 void own_gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, T alpha, const T* A,
               std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc, std::size_t chunk_k = 0,
-              bool serial = false, bool resume = false) {
+              bool serial = false, bool resume = false, const std::size_t* a_rows = nullptr,
+              const std::size_t* a_ks = nullptr) {
   const GemmKernel<T>& kern = kernel_for<T>(active(), M, N);
   const std::size_t mr = kern.mr, nr = kern.nr;
   const std::size_t row_panels = ceil_div(M, mr);
@@ -283,8 +286,12 @@ void own_gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::siz
             const bool in_place = !trans_b && (n - column_tail) % kern.lanes == 0 &&
                                   kb * ldb * sizeof(T) <= kInPlaceBytes;
             if (!in_place) pack_columns(kern, trans_b, B, ldb, k0, kb, j0, n, panels, buf, panel);
-            GemmArgs<T> args{trans_a, M, n, kb, alpha, A + (trans_a ? k0 * lda : k0), lda, beta, C + j0, ldc,
-                             in_place ? B + k0 * ldb + j0 : buf, in_place ? nr : panel};
+            GemmArgs<T> args{trans_a, M, n, kb, alpha, a_ks != nullptr ? A : A + (trans_a ? k0 * lda : k0), lda, beta,
+                             C + j0, ldc, in_place ? B + k0 * ldb + j0 : buf, in_place ? nr : panel};
+            if (a_ks != nullptr) {
+              args.a_rows = a_rows;
+              args.a_ks = a_ks + k0;
+            }
             args.b_step = in_place ? ldb : 0;
             args.accumulate = resume || k0 > 0;
             args.column_tail = column_tail;
@@ -352,22 +359,74 @@ void gemm_serial(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::
 }
 
 template <class T>
+void gemm_gathered_serial(std::size_t M, std::size_t N, std::size_t K, const T* A, const std::size_t* a_rows,
+                          const std::size_t* a_ks, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc) {
+  if (M == 0 || N == 0 || K == 0) {
+    gemm_batched<T>(1, false, false, M, N, K, T(1), A, 1, 0, B, std::max<std::size_t>(ldb, 1), 0, beta, C, ldc, 0);
+    return;
+  }
+  check(ldc >= N, "gemm", "ldc = ", ldc, " is smaller than N = ", N);
+  check(ldb >= N, "gemm", "ldb = ", ldb, " is smaller than the row length of B (", N, ")");
+  own_gemm<T>(false, false, M, N, K, T(1), A, K, B, ldb, beta, C, ldc, 0, true, false, a_rows, a_ks);
+}
+
+template <class T>
 std::size_t gemm_padded_work(std::size_t M, std::size_t N) {
   return padded_tiles(kernel_for<T>(active(), M, N), M, N);
 }
 
 // What packing one value of op(B) costs, in the kernel's multiply-adds. Measured on Zen 5 (1
 // thread, convolutions with both orientations forced, alternating runs): 5 x 5 kernels on 16-64
-// channels (K = 400-1600) ran 5-13% faster transposed on AVX-512 and 4% on AVX2, where their
-// padded tiles alone priced both sides the same; a 7 x 7 kernel on 3 channels (K = 147, where the
-// copy weighs more) stayed 4% faster untransposed, a 3 x 3 stride-2 one (64 -> 128) even.
+// channels (K = 400-1600) ran 5-13% faster as cols^T W^T on AVX-512 and 4% on AVX2, where their
+// padded tiles alone priced both orientations the same; packing their columns (K x P) was the
+// difference. A 7 x 7 kernel on 3 channels (K = 147, where the copy out weighs more) stayed 4%
+// faster as W cols.
 constexpr std::size_t kPackWork = 6;
 
 template <class T>
-bool gemm_transposed_pays(std::size_t M, std::size_t N, std::size_t K, std::size_t copy_work) {
-  const std::size_t direct = gemm_padded_work<T>(M, N) * K + kPackWork * K * N;
-  const std::size_t transposed = gemm_padded_work<T>(N, M) * K + kPackWork * K * M + copy_work * M * N;
-  return transposed < direct;
+std::size_t gemm_work(std::size_t M, std::size_t N, std::size_t K, std::size_t b_work) {
+  return gemm_padded_work<T>(M, N) * K + (kPackWork + b_work) * K * N;
+}
+
+template <class T>
+std::size_t gemm_lanes() {
+  return kernel_for<T>(active(), 1, 1).lanes;
+}
+
+// What copying one output element out of a transposed product costs, in the product kernel's
+// multiply-adds (a transposing copy and the bias rows, through L2): on AVX2 (Zen 3) conv1's
+// 784 x 32 x 9 products ran at 18% of the fma peak transposed and copied out against 29% as
+// 32 x 784 x 9, about 18 multiply-adds per element lost.
+constexpr std::size_t kTransposedCopyWork = 24;
+
+// What writing one value of the columns costs (im2col), in the product kernel's multiply-adds:
+// only the product W cols needs them; cols^T W^T reads them where they lie (gathered). Measured
+// on Zen 5, 1 thread, against the gathered product: im2col's stride-1 row copies took 15-20% of a
+// 5 x 5 layer's time, its strided gathers more (a 7 x 7 stride-2 first layer ran 19-27% faster
+// gathered on AVX2 and AVX-512, Conv1d k3 3-6%).
+constexpr std::size_t kColumnWork = 16;
+
+// Each path priced in the product kernel's multiply-adds per image and group:
+//   direct: every output row at whole registers (ceil(OW / L) of L lanes) times K, a row of one
+//     register at 3/2 (its tile broadcasts a weight per multiply-add: 15% slower than the gathered
+//     product on 14 x 14 rows, AVX-512); rows of stride 1 only;
+//   gathered: the P x OCg product's tiles, the weights packed, the copy out;
+//   columns: the OCg x P product's tiles, its columns packed and made.
+// Measured on Zen 5 (1 thread, each path forced, alternating runs): the direct kernel is fastest
+// for few output channels (8 channels of 32 x 32: 2.2x the columns' product, 3.8x the gathered
+// one, whose 16-lane-wide panels are half empty) and the gathered product for many (5 x 5, 32 ->
+// 64 on 28 x 28: even with direct on AVX-512, 17% faster on AVX2).
+template <class T>
+ConvForwardPath conv_forward_path(const ConvGeometry& geom, std::size_t OCg, std::size_t K) {
+  const std::size_t P = geom.positions();
+  const std::size_t gathered = gemm_work<T>(P, OCg, K) + kTransposedCopyWork * OCg * P;
+  const std::size_t columns = gemm_work<T>(OCg, P, K, kColumnWork);
+  if (geom.sw == 1) {
+    const std::size_t L = gemm_lanes<T>(), regs = (geom.OW + L - 1) / L;
+    const std::size_t direct = OCg * geom.OH * regs * L * K;
+    if ((regs == 1 ? direct / 2 * 3 : direct) <= std::min(gathered, columns)) return ConvForwardPath::direct;
+  }
+  return gathered <= columns ? ConvForwardPath::gathered : ConvForwardPath::columns;
 }
 
 template <class T>
@@ -443,8 +502,16 @@ template void gemm_batch_tree<double>(bool, bool, std::size_t, std::size_t, std:
                                       const double*, std::size_t, double*, std::size_t, std::size_t);
 template std::size_t gemm_padded_work<float>(std::size_t, std::size_t);
 template std::size_t gemm_padded_work<double>(std::size_t, std::size_t);
-template bool gemm_transposed_pays<float>(std::size_t, std::size_t, std::size_t, std::size_t);
-template bool gemm_transposed_pays<double>(std::size_t, std::size_t, std::size_t, std::size_t);
+template void gemm_gathered_serial<float>(std::size_t, std::size_t, std::size_t, const float*, const std::size_t*,
+                                          const std::size_t*, const float*, std::size_t, float, float*, std::size_t);
+template void gemm_gathered_serial<double>(std::size_t, std::size_t, std::size_t, const double*, const std::size_t*,
+                                           const std::size_t*, const double*, std::size_t, double, double*, std::size_t);
+template std::size_t gemm_work<float>(std::size_t, std::size_t, std::size_t, std::size_t);
+template std::size_t gemm_work<double>(std::size_t, std::size_t, std::size_t, std::size_t);
+template std::size_t gemm_lanes<float>();
+template std::size_t gemm_lanes<double>();
+template ConvForwardPath conv_forward_path<float>(const ConvGeometry&, std::size_t, std::size_t);
+template ConvForwardPath conv_forward_path<double>(const ConvGeometry&, std::size_t, std::size_t);
 template void gemm_serial_resume<float>(bool, bool, std::size_t, std::size_t, std::size_t, const float*, std::size_t,
                                         const float*, std::size_t, float*, std::size_t);
 template void gemm_serial_resume<double>(bool, bool, std::size_t, std::size_t, std::size_t, const double*, std::size_t,

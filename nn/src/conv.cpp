@@ -39,23 +39,6 @@ void transpose_copy(const double* src, std::size_t src_ld, double* dst, std::siz
         for (std::size_t r = r0; r < std::min(rows, r0 + kBlock); ++r) dst[c * dst_ld + r] = src[r * src_ld + c];
 }
 
-// What copying one output element out of a transposed product costs, in the product kernel's
-// multiply-adds (a transposing copy and the bias rows, through L2): on AVX2 (Zen 3) conv1's
-// 784 x 32 x 9 products ran at 18% of the fma peak transposed and copied out against 29% as
-// 32 x 784 x 9, about 18 multiply-adds per element lost.
-constexpr std::size_t kTransposedCopyWork = 24;
-
-// The longest chain (input channels x taps) the direct forward takes (direct_forward_pays).
-constexpr std::size_t kDirectMaxK = 27;
-
-// Whether an M x P output over K (a convolution's channels by positions) is cheaper made as its
-// transpose and copied out (kernels::gemm_transposed_pays: the padded tiles and packed values of
-// both orientations, the copy on the transposed side). Only speed depends on it, never a bit.
-template <class T>
-bool transposed_forward_pays(std::size_t M, std::size_t P, std::size_t K) {
-  return kernels::gemm_transposed_pays<T>(M, P, K, kTransposedCopyWork);
-}
-
 // One convolution's settings in 2-D form (a 1-D one has a height of 1 everywhere).
 struct Conv2dSpec {
   const char* op;
@@ -330,12 +313,6 @@ Tensor conv_product(const Tensor& w_in, const Tensor& cols_in, const Tensor& b_i
   return y;
 }
 
-// Whether conv_im2col_by_image computes the output straight from the (padded) input: for rows of
-// stride 1 and short chains (few input channels: an RGB or grey image's first layer), where the
-// columns' K rows give the product kernel too little to do per value it packs and stores. The
-// same chains either way; only speed depends on the choice.
-bool direct_forward_pays(const ConvGeometry& geom, std::size_t K) { return geom.sw == 1 && K <= kDirectMaxK; }
-
 // y [N, OC, OH, OW] = x conv w (+ b) with the direct kernel (kernels::ConvKernelsOf::conv_direct),
 // one image per task: its channels copied into the thread's scratch zero-padded, then every
 // group's output planes made from them.
@@ -363,6 +340,45 @@ void conv_direct_by_image(const T* px, const T* pw, const T* pb, const ConvGeome
   }, 0);  // grain 0: every image is a task
 }
 
+// y [N, OC, OH, OW] = x conv w (+ b) as the transposed products cols_ng^T W_g^T (P x OCg), one
+// image per task, the columns never made: the product reads each from the image's zero-padded
+// planes where it lies (kernels::gemm_gathered_serial: row p = (oh, ow) of op(A) starts at
+// oh * sh * PW + ow * sw, column k = (c, ki, kj) adds c * plane + ki * dh * PW + kj * dw). The
+// values and chains of the im2col product (the same bits), without writing K x P columns per
+// image and reading them back (2.5 MB for 5 x 5 taps on 32 channels of 28 x 28: to L3 and back).
+// wt: W_g^T [K, OCg] per group; each group's P x OCg result, the bias first (beta 1), is copied
+// out transposed.
+template <class T>
+void conv_gathered_by_image(const T* px, const T* wt, const T* pb, const ConvGeometry& geom, std::size_t G,
+                            std::size_t OC, T* py) {
+  const std::size_t OCg = OC / G, Cg = geom.C / G, K = Cg * geom.taps(), P = geom.positions();
+  const std::size_t PH = (geom.OH - 1) * geom.sh + (geom.kh - 1) * geom.dh + 1;
+  const std::size_t PW = (geom.OW - 1) * geom.sw + (geom.kw - 1) * geom.dw + 1, plane = PH * PW;
+  std::vector<std::size_t> a_rows(P), a_ks(K);
+  for (std::size_t oh = 0, p = 0; oh < geom.OH; ++oh)
+    for (std::size_t ow = 0; ow < geom.OW; ++ow, ++p) a_rows[p] = oh * geom.sh * PW + ow * geom.sw;
+  for (std::size_t c = 0, k = 0; c < Cg; ++c)
+    for (std::size_t ki = 0; ki < geom.kh; ++ki)
+      for (std::size_t kj = 0; kj < geom.kw; ++kj, ++k) a_ks[k] = c * plane + ki * geom.dh * PW + kj * geom.dw;
+  const T beta = pb != nullptr ? T(1) : T(0);
+  parallel::parallel_for(geom.N, 1, [&](std::size_t n0, std::size_t n1) {
+    T* xp = detail::thread_scratch<T>(geom.C * plane + kernels::kDirectConvSlack + P * OCg);
+    T* yt = xp + geom.C * plane + kernels::kDirectConvSlack;  // one group's transposed output
+    for (std::size_t n = n0; n < n1; ++n) {
+      for (std::size_t c = 0; c < geom.C; ++c)  // padded row r, column q = x[r - ph][q - pw]
+        kernels::pad_plane(px + (n * geom.C + c) * geom.H * geom.W, geom.H, geom.W, geom.ph, geom.pw, PH, PW,
+                           xp + c * plane);
+      for (std::size_t g = 0; g < G; ++g) {
+        if (pb != nullptr)
+          for (std::size_t p = 0; p < P; ++p) std::copy(pb + g * OCg, pb + (g + 1) * OCg, yt + p * OCg);
+        kernels::gemm_gathered_serial<T>(P, OCg, K, xp + g * Cg * plane, a_rows.data(), a_ks.data(), wt + g * K * OCg,
+                                         OCg, beta, yt, OCg);
+        transpose_copy(yt, OCg, py + (n * OC + g * OCg) * P, P, P, OCg);
+      }
+    }
+  }, 0);  // grain 0: every image is a task
+}
+
 // conv_forward image by image from x, when the images feed every thread: each image's columns
 // [G * K, P] are made by its task in the thread's scratch and multiplied at once, so the product
 // packs them from L2 (measured: the CNN's 64 x 196 x 288 products at ~50% of the fma peak when
@@ -381,45 +397,34 @@ Tensor conv_im2col_by_image(const Tensor& x_in, const Tensor& w, const Tensor& b
     const T* px = sorix::detail::flat<T>(x);
     const T* pw = sorix::detail::flat<T>(w);
     const T* pb = b.defined() ? sorix::detail::flat<T>(b) : nullptr;
-    ConvGeometry one = geom;  // one image's columns: ld = P
-    one.N = 1;
-    if (direct_forward_pays(geom, K)) {  // short chains: no columns at all
+    const kernels::ConvForwardPath path = kernels::conv_forward_path<T>(geom, OCg, K);
+    if (path == kernels::ConvForwardPath::direct) {  // no columns, no copies
       conv_direct_by_image<T>(px, pw, pb, geom, sz(G), OC, py);
       return out;
     }
+    if (path == kernels::ConvForwardPath::gathered) {  // the transposed product, its columns read in place
+      // W_g^T [K, OCg] per group, made once: each image's product packs it with plain row copies.
+      std::vector<T> wt(sz(G) * K * OCg);
+      for (std::size_t g = 0; g < sz(G); ++g)
+        transpose_copy(pw + g * OCg * K, K, wt.data() + g * K * OCg, OCg, OCg, K);
+      conv_gathered_by_image<T>(px, wt.data(), pb, geom, sz(G), OC, py);
+      return out;
+    }
+    // y_ng = W_g cols_ng (OCg x P) from each image's columns, made in the thread's scratch (L2).
     const T beta = pb != nullptr ? T(1) : T(0);
-    // A group's product y_ng = W_g cols_ng (OCg x P), or its transpose cols_ng^T W_g^T (P x OCg)
-    // made in the scratch and copied out transposed where the tiles it saves outweigh the copy:
-    // the CNN's 64 x 196 outputs leave a ragged panel of 4 columns (a 16-lane tile for them on
-    // AVX-512) where 196 x 64 fills every panel. The same chains either way (fma's product
-    // commutes), the bias first in C (beta 1).
-    const bool transposed = transposed_forward_pays<T>(OCg, P, K);
-    // W_g^T [K, OCg] per group, made once: each image's product then packs it with plain row copies.
-    std::vector<T> wt(transposed ? sz(G) * K * OCg : 0);
-    for (std::size_t g = 0; g < wt.size() / std::max<std::size_t>(1, K * OCg); ++g)
-      transpose_copy(pw + g * OCg * K, K, wt.data() + g * K * OCg, OCg, OCg, K);
+    ConvGeometry one = geom;  // one image's columns: ld = P
+    one.N = 1;
     parallel::parallel_for(geom.N, 1, [&](std::size_t n0, std::size_t n1) {
-      T* cols = detail::thread_scratch<T>(geom.rows() * P + (transposed ? P * OCg : 0));
-      T* yt = cols + geom.rows() * P;  // the transposed output of one group
+      T* cols = detail::thread_scratch<T>(geom.rows() * P);
       for (std::size_t n = n0; n < n1; ++n) {
         for (std::size_t c = 0; c < geom.C; ++c)
           kernels::im2col_plane(px + (n * geom.C + c) * geom.H * geom.W, one, 0, c, cols);
         T* yn = py + n * OC * P;
-        if (!transposed) {
-          if (pb != nullptr)
-            for (std::size_t o = 0; o < OC; ++o) std::fill(yn + o * P, yn + (o + 1) * P, pb[o]);
-          for (std::size_t g = 0; g < sz(G); ++g)
-            kernels::gemm_serial<T>(false, false, OCg, P, K, T(1), pw + g * OCg * K, K, cols + g * K * P, P, beta,
-                                    yn + g * OCg * P, P);
-          continue;
-        }
-        for (std::size_t g = 0; g < sz(G); ++g) {
-          if (pb != nullptr)
-            for (std::size_t p = 0; p < P; ++p) std::copy(pb + g * OCg, pb + (g + 1) * OCg, yt + p * OCg);
-          kernels::gemm_serial<T>(true, false, P, OCg, K, T(1), cols + g * K * P, P, wt.data() + g * K * OCg, OCg, beta,
-                                  yt, OCg);
-          transpose_copy(yt, OCg, yn + g * OCg * P, P, P, OCg);
-        }
+        if (pb != nullptr)
+          for (std::size_t o = 0; o < OC; ++o) std::fill(yn + o * P, yn + (o + 1) * P, pb[o]);
+        for (std::size_t g = 0; g < sz(G); ++g)
+          kernels::gemm_serial<T>(false, false, OCg, P, K, T(1), pw + g * OCg * K, K, cols + g * K * P, P, beta,
+                                  yn + g * OCg * P, P);
       }
     }, 0);  // grain 0: every image is a task
     return out;

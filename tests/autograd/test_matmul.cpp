@@ -430,6 +430,64 @@ TEST_CASE("a chain resumed piece by piece (gemm_serial_resume) is the one fma ch
   check_resumed_chain<double>();
 }
 
+namespace {
+// gemm_gathered_serial: op(A)(i, k) = A[a_rows[i] + a_ks[k]] as a convolution reads its columns
+// from zero-padded planes (row i an output position, k = (channel, tap)). Each element must be
+// the fma chain over k in order from +0 of the values read, then fma(beta, c, acc): written out
+// here, on every capability. Strides, dilations and kernel shapes change the offsets; N covers a
+// ragged panel and the narrow tiles; K = 600 (24 channels of 5 x 5 taps) runs past one K block
+// (512) with beta 0, where the chains continue across blocks from C.
+template <class T>
+void check_gathered_chain() {
+  struct Geometry {
+    std::size_t C, H, W, kh, kw, sh, sw, dh, dw;
+  };
+  const Geometry cases[] = {
+      {3, 9, 11, 3, 3, 1, 1, 1, 1}, {4, 17, 13, 3, 3, 2, 2, 1, 1}, {2, 12, 15, 3, 3, 1, 2, 2, 1},
+      {5, 7, 19, 1, 5, 1, 1, 1, 2}, {24, 8, 8, 5, 5, 1, 1, 1, 1},
+  };
+  for (const Geometry& g : cases) {
+    const std::size_t OH = (g.H - (g.kh - 1) * g.dh - 1) / g.sh + 1, OW = (g.W - (g.kw - 1) * g.dw - 1) / g.sw + 1;
+    const std::size_t plane = g.H * g.W, M = OH * OW, K = g.C * g.kh * g.kw;
+    std::vector<std::size_t> rows(M), ks(K);
+    for (std::size_t i = 0; i < M; ++i) rows[i] = i / OW * g.sh * g.W + i % OW * g.sw;
+    for (std::size_t k = 0; k < K; ++k)
+      ks[k] = k / (g.kh * g.kw) * plane + k / g.kw % g.kh * g.dh * g.W + k % g.kw * g.dw;
+    const auto A = values<T>(g.C * plane, 41);
+    for (std::size_t N : {5, 16, 33}) {
+      for (T beta : {T(0), T(1)}) {
+        INFO("C " << g.C << " kernel " << g.kh << "x" << g.kw << " stride " << g.sh << "," << g.sw << " dilation "
+                  << g.dh << "," << g.dw << " N " << N << " beta " << beta);
+        const std::size_t ldb = N + 2, ldc = N + 3;
+        const auto B = values<T>(K * ldb, 42), C0 = values<T>(M * ldc, 43);
+        std::vector<T> want = C0;
+        for (std::size_t i = 0; i < M; ++i)
+          for (std::size_t j = 0; j < N; ++j) {
+            T acc = T(0);
+            for (std::size_t k = 0; k < K; ++k) acc = std::fma(A[rows[i] + ks[k]], B[k * ldb + j], acc);
+            want[i * ldc + j] = beta == T(0) ? acc : std::fma(beta, C0[i * ldc + j], acc);
+          }
+        const auto per_capability = testing::at_capabilities([&] {
+          std::vector<T> out = C0;
+          sorix::kernels::gemm_gathered_serial<T>(M, N, K, A.data(), rows.data(), ks.data(), B.data(), ldb, beta,
+                                                  out.data(), ldc);
+          return out;
+        });
+        for (const auto& [cap, out] : per_capability) {
+          INFO("capability " << cap);
+          CHECK(std::memcmp(out.data(), want.data(), want.size() * sizeof(T)) == 0);
+        }
+      }
+    }
+  }
+}
+}  // namespace
+
+TEST_CASE("a gathered op(A) (gemm_gathered_serial) is the fma chain over the values it reads", "[matmul]") {
+  check_gathered_chain<float>();
+  check_gathered_chain<double>();
+}
+
 TEST_CASE("float32 products wider than one packed slab keep the fma chain", "[matmul]") {
   // K = 2^16 leaves room for 256 packed columns of B per 64 MiB slab: 300 columns take two slabs.
   const std::size_t M = 9, N = 300, K = std::size_t{1} << 16;

@@ -5,7 +5,12 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <map>
+#include <set>
 
+#include "sorix_autograd/gemm.hpp"
+#include "sorix_core/kernels/im2col.hpp"
+#include "support/capabilities.hpp"
 #include "support/errors.hpp"
 #include "support/gradcheck.hpp"
 #include "support/parity.hpp"
@@ -252,9 +257,9 @@ TEST_CASE("Conv2d image by image (each image's columns made in its task) gives t
   for (sorix::Dtype dt : kDtypes) {
     INFO(sorix::dtype_name(dt));
     // 20 input channels: the weight gradient's tasks take blocks of 8 (8 + 8 + 4, or 8 + 2 per group).
-    // 32 output channels from 20 input channels: for float on AVX2 and AVX-512 each image's
-    // product is made transposed (54 positions x 32 channels over K = 180 saves more tiles than
-    // the copy-out costs) and copied out; the other cases as W x cols.
+    // 32 output channels from 20 input channels: on AVX2 and AVX-512 each image's product is made
+    // transposed from its columns read in place (kernels::conv_forward_path: "gathered") and
+    // copied out; on AVX-512 the float 6-channel cases multiply im2col's columns.
     for (std::int64_t channels : {4, 20}) {
       for (std::int64_t groups : {1, 2}) {
         for (std::int64_t outs : {6, 32})
@@ -359,9 +364,11 @@ TEST_CASE("Pointwise Conv2d image by image (the planes as the products' operands
 TEST_CASE("Conv2d's direct forward (few input channels, rows of stride 1) gives the product's bits",
           "[nn][conv][determinism]") {
   // With every image a task (1 and 3 threads) a layer of 1 to 3 input channels per group and rows
-  // of stride 1 is computed straight from its padded input; at 24 threads (too few images) by the
-  // product over the batch's columns. Geometries: 'same' padding, dilation, a row stride of 2,
-  // depthwise groups, a 1 x 5 kernel; with and without bias.
+  // of stride 1 is computed straight from its padded input where kernels::conv_forward_path prices
+  // that cheapest (every case here on AVX2; on AVX-512, whose 16-lane registers hold a 13-wide
+  // row with room to spare, the first float case multiplies im2col's columns); at 24 threads (too
+  // few images) by the product over the batch's columns. Geometries: 'same' padding, dilation, a
+  // row stride of 2, depthwise groups, a 1 x 5 kernel; with and without bias.
   struct Case {
     std::int64_t in;
     nn::Conv2dOptions options;
@@ -408,8 +415,9 @@ TEST_CASE("Conv2d's transposed forward (positions x channels, copied out) gives 
           "[nn][conv][determinism]") {
   // 16 output channels of 5 x 5 positions over K = 180: on AVX2 25 x 16 pads the product's tiles
   // less than 16 x 25 (float and double), so with every image a task (1 and 3 threads) each
-  // image's product is made transposed and copied out; at 24 threads (too few images) as W x the
-  // batch's columns. (AVX-512's 32-column panels make it W x cols there: the bits are the same.)
+  // image's product is made transposed, its columns read in place, and copied out; at 24 threads
+  // (too few images) as W x the batch's columns. (AVX-512's 32-column float panels make it W x
+  // cols there: the bits are the same.)
   // A 1 x 5 kernel over 36 channels: K = 180 without being a 3 x 3 kernel (Winograd's).
   for (sorix::Dtype dt : kDtypes) {
     for (bool bias : {true, false}) {
@@ -423,6 +431,77 @@ TEST_CASE("Conv2d's transposed forward (positions x channels, copied out) gives 
       });
       CHECK(sorix::testing::bit_identical(runs[1], runs[0]));
       CHECK(sorix::testing::bit_identical(runs[2], runs[0]));
+    }
+  }
+}
+
+TEST_CASE("Conv2d's three forward paths (direct, gathered columns, im2col's columns) give the product's bits",
+          "[nn][conv][determinism]") {
+  // 40 images: at 1 thread every image is a task and its output is made by the path
+  // kernels::conv_forward_path prices cheapest for the capability (the direct kernel on the padded
+  // planes, the transposed product reading its columns from them in place, or W times the image's
+  // im2col columns); at 24 threads there are too few images for that and every output comes from
+  // the product over the batch's columns. Each element must be the same fma chain everywhere: the
+  // same bits on every path, capability and thread count. No case is a 3 x 3 kernel of stride 1
+  // (float32 takes Winograd's transform there). The cases are chosen so that AVX2 takes the direct
+  // and the gathered paths and AVX-512 all three.
+  struct Case {
+    std::int64_t in, height, width;
+    nn::Conv2dOptions options;
+  };
+  const std::vector<Case> cases = {
+      {3, 9, 13, nn::Conv2dOptions(3, 8, 3).padding(nn::kSame).dilation(2)},
+      {20, 9, 11, nn::Conv2dOptions(20, 32, 3).padding(1).stride({1, 2})},
+      {4, 17, 17, nn::Conv2dOptions(4, 6, 3).padding(1).stride(2)},
+      {24, 8, 8, nn::Conv2dOptions(24, 16, 5).padding(2).groups(2)},
+      {6, 9, 31, nn::Conv2dOptions(6, 12, {1, 3}).padding({0, 3}).dilation({1, 2}).stride({1, 2})},
+      {8, 10, 10, nn::Conv2dOptions(8, 16, 4).padding(nn::kSame)},
+      {10, 7, 7, nn::Conv2dOptions(10, 24, 3).padding(3).dilation(2)},
+      {16, 20, 36, nn::Conv2dOptions(16, 40, 5).padding(2)},
+  };
+  const char* names[] = {"direct", "gathered", "columns"};
+  for (sorix::Dtype dt : kDtypes) {
+    std::map<std::string, std::set<std::string>> taken;  // capability -> paths its cases took
+    for (std::size_t i = 0; i < cases.size(); ++i) {
+      for (bool bias : {true, false}) {
+        INFO(sorix::dtype_name(dt) << " case " << i << " bias " << bias);
+        nn::Conv2dOptions options = cases[i].options;
+        options.bias(bias);
+        const Case& c = cases[i];
+        auto run = [&] {
+          sorix::manual_seed(15);
+          nn::Conv2d conv(options, dt);
+          const Tensor x = sorix::randn({40, c.in, c.height, c.width}, dt);
+          sorix::NoGradGuard no_grad;
+          return conv(x);
+        };
+        const auto per_capability = sorix::testing::at_capabilities([&] {
+          const auto runs = sorix::testing::at_thread_counts({1, 24}, run);
+          const Shape ys = runs[0].shape();
+          sorix::kernels::ConvGeometry g{};
+          g.C = static_cast<std::size_t>(c.in);
+          g.sw = static_cast<std::size_t>(options.stride()[1]);
+          g.OH = static_cast<std::size_t>(ys[2]);
+          g.OW = static_cast<std::size_t>(ys[3]);
+          const std::size_t groups = static_cast<std::size_t>(options.groups());
+          const std::size_t K = g.C / groups * static_cast<std::size_t>(options.kernel_size()[0] *
+                                                                         options.kernel_size()[1]);
+          const std::size_t outs = static_cast<std::size_t>(options.out_channels()) / groups;
+          const auto path = dt == sorix::float32 ? sorix::kernels::conv_forward_path<float>(g, outs, K)
+                                                 : sorix::kernels::conv_forward_path<double>(g, outs, K);
+          return std::make_pair(names[static_cast<int>(path)], runs);
+        });
+        for (const auto& [cap, result] : per_capability) {
+          INFO("capability " << cap << " path " << result.first);
+          taken[cap].insert(result.first);
+          CHECK(sorix::testing::bit_identical(result.second[0], result.second[1]));
+          CHECK(sorix::testing::bit_identical(result.second[0], per_capability[0].second.second[0]));
+        }
+      }
+    }
+    if (dt == sorix::float32) {
+      if (taken.count("avx2") != 0) CHECK(taken["avx2"].count("direct") + taken["avx2"].count("gathered") == 2);
+      if (taken.count("avx512") != 0) CHECK(taken["avx512"].size() == 3);
     }
   }
 }

@@ -22,6 +22,8 @@
 
 namespace sorix::kernels {
 
+struct ConvGeometry;  // sorix_core/kernels/im2col.hpp
+
 /// Products of at most this many multiply-adds (M*N*K, summed over a batch) run inline.
 inline constexpr std::size_t kGemmInlineWork = std::size_t{1} << 18;
 
@@ -44,6 +46,15 @@ template <class T>
 void gemm_serial_resume(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, const T* A,
                         std::size_t lda, const T* B, std::size_t ldb, T* C, std::size_t ldc);
 
+/// C (M x N, ldc) = op(A) B + beta * C (beta 0: C only written) on the calling thread, op(A)
+/// gathered: op(A)(i, k) = A[a_rows[i] + a_ks[k]], B untransposed (K x N, ldb). A convolution's
+/// columns read from its padded input where they lie (row i an output position, k = (channel,
+/// tap)) instead of made by im2col. Every element is gemm_serial's fma chain over the same values
+/// (then fma(beta, c, acc)): the bits of the product of the columns.
+template <class T>
+void gemm_gathered_serial(std::size_t M, std::size_t N, std::size_t K, const T* A, const std::size_t* a_rows,
+                          const std::size_t* a_ks, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc);
+
 /// The multiply-adds per k that the product kernel computes for an M x N output of T, its padding
 /// included (the tile shape with less of it, as every product chooses): what decides whether a
 /// product is cheaper made as C or as C^T = op(B)^T op(A)^T (the same chains: fma's product
@@ -51,13 +62,31 @@ void gemm_serial_resume(bool trans_a, bool trans_b, std::size_t M, std::size_t N
 template <class T>
 std::size_t gemm_padded_work(std::size_t M, std::size_t N);
 
-/// Whether an M x N product over K, whose op(B) (K x N values) the kernel would pack, is cheaper
-/// made as its transpose C^T = op(B)^T op(A)^T and copied out at copy_work multiply-adds per
-/// element: each side's padded tiles, plus the values it packs (K x N, or K x M transposed, where
-/// the old op(B) is read in place as op(A)). A convolution's columns (op(B), K x P) come from L3
-/// once an image's outgrow L2; its weights (K x C_out) stay in L2. Only speed depends on it.
+/// What an M x N product over K costs, in the product kernel's multiply-adds: its padded tiles
+/// (gemm_padded_work) times K, plus packing op(B) (K x N values) and b_work more per value of
+/// op(B), what making it costs (a convolution's columns: im2col). For choosing between ways to
+/// make one result (a convolution's output as W cols or as cols^T W^T); only speed depends on it.
 template <class T>
-bool gemm_transposed_pays(std::size_t M, std::size_t N, std::size_t K, std::size_t copy_work);
+std::size_t gemm_work(std::size_t M, std::size_t N, std::size_t K, std::size_t b_work = 0);
+
+/// Values of T per register of the active capability's product kernel (16 floats on AVX-512).
+template <class T>
+std::size_t gemm_lanes();
+
+/// How a convolution's output is made image by image (nn's Conv2d, one image per task): each
+/// element is the same fma chain over the same values (input channel, tap) on every path, so the
+/// bits never depend on the choice.
+///   direct: the table's conv_direct on the zero-padded planes, lanes along the output rows
+///     (stride-1 rows only); no columns, no copies. Few output channels, wide rows.
+///   gathered: the transposed product cols^T W^T (P x OCg) with its columns read from the padded
+///     planes where they lie (gemm_gathered_serial), copied out. Many output channels.
+///   columns: W cols (OCg x P) from im2col's columns in the task's scratch.
+enum class ConvForwardPath { direct, gathered, columns };
+
+/// The cheapest path for one group's OCg output channels over K = (C / groups) * taps, priced in
+/// the product kernel's multiply-adds for the active capability (gemm.cpp gives the measurements).
+template <class T>
+ConvForwardPath conv_forward_path(const ConvGeometry& geom, std::size_t OCg, std::size_t K);
 
 /// `batch` independent products C_i = alpha * op(A_i) op(B_i) + beta * C_i with A_i = A + i*stride_a
 /// (likewise B, C). A stride of 0 broadcasts one matrix over the batch (stride_c must not be 0 when

@@ -125,9 +125,9 @@ struct GemmKernels {
   // boundary: s exactly halfway between two floats, or s in the float subnormal range. Such a
   // step is flagged, and a tile with any flagged step is recomputed with the exact emulation
   // (returns false) — so the result is always the fma chain's, bit for bit.
-  template <std::size_t kVecs>
-  static bool sse2_chains(std::size_t K, const T* const* ar, std::size_t a_step, const T* __restrict bp,
-                          std::size_t b_step, B (&c)[MR][kVecs]) {
+  template <std::size_t kVecs, bool kGather>
+  static bool sse2_chains(std::size_t K, const T* const* ar, std::size_t a_step, const std::size_t* ks,
+                          const T* __restrict bp, std::size_t b_step, B (&c)[MR][kVecs]) {
     static_assert(W == 4 && std::is_same_v<T, float>);
     constexpr std::size_t H = 2 * kVecs;  // doubles registers per tile row
     __m128d acc[MR][H];
@@ -149,7 +149,7 @@ struct GemmKernels {
         b[2 * v] = _mm_cvtps_pd(f);
         b[2 * v + 1] = _mm_cvtps_pd(_mm_movehl_ps(f, f));
       }
-      const std::size_t ak = k * a_step;
+      const std::size_t ak = kGather ? ks[k] : k * a_step;
 #pragma GCC unroll 4
       for (std::size_t r = 0; r < MR; ++r) {
         const __m128d av = _mm_set1_pd(static_cast<double>(ar[r][ak]));
@@ -202,20 +202,21 @@ struct GemmKernels {
   }
 
   // The tile's chains over k = 0..K-1, continuing from c's values: c[r][v] = fma(a(r, k), b[k], c),
-  // row k of the panel at bp + k * b_step (NR packed; a row of B read in place).
-  template <std::size_t kVecs>
-  static void chains(std::size_t K, const T* const* ar, std::size_t a_step, const T* __restrict bp,
-                     std::size_t b_step, B (&c)[MR][kVecs]) {
+  // row k of the panel at bp + k * b_step (NR packed; a row of B read in place). a(r, k) is
+  // ar[r][k * a_step], or ar[r][ks[k]] gathered (GemmArgs::a_ks).
+  template <std::size_t kVecs, bool kGather = false>
+  static void chains(std::size_t K, const T* const* ar, std::size_t a_step, const std::size_t* ks,
+                     const T* __restrict bp, std::size_t b_step, B (&c)[MR][kVecs]) {
 #if SORIX_X86
     if constexpr (kIsSse2<A> && std::is_same_v<T, float>) {
-      if (sse2_chains<kVecs>(K, ar, a_step, bp, b_step, c)) return;
+      if (sse2_chains<kVecs, kGather>(K, ar, a_step, ks, bp, b_step, c)) return;
     }
 #endif
     for (std::size_t k = 0; k < K; ++k) {
       B b[kVecs];
 #pragma GCC unroll 4
       for (std::size_t v = 0; v < kVecs; ++v) b[v] = B::load_unaligned(bp + k * b_step + v * W);
-      const std::size_t ak = k * a_step;
+      const std::size_t ak = kGather ? ks[k] : k * a_step;
 #pragma GCC unroll 16
       for (std::size_t r = 0; r < MR; ++r) {
         const B av(ar[r][ak]);
@@ -245,7 +246,7 @@ struct GemmKernels {
 #pragma GCC unroll 4
         for (std::size_t v = 0; v < kVecs; ++v) c[r][v] = B(T(0));
       }
-      chains<kVecs>(std::min(chunk_k, K - k0), ar, a_step, bp + k0 * NR, NR, c);
+      chains<kVecs>(std::min(chunk_k, K - k0), ar, a_step, nullptr, bp + k0 * NR, NR, c);
       for (int m = std::countr_zero(chunk + 1); m > 0; --m) {
         const T* left = stack + --depth * kNode;
         for (std::size_t r = 0; r < MR; ++r)
@@ -281,16 +282,19 @@ struct GemmKernels {
   // the rows x cols corner of C. Rows past `rows` are clamped to the last real row (their results
   // are never stored). Only the first kVecs registers of each row are computed (a ragged last
   // panel of at most kVecs * W columns: fewer multiply-adds, the same chain for each element).
-  template <bool kTransA, std::size_t kVecs>
+  // kGather: a(r, k) = a[a_rows[r] + ks[k]] (GemmArgs::a_ks).
+  template <bool kTransA, std::size_t kVecs, bool kGather = false>
   static void tile(std::size_t K, const T* __restrict a, std::size_t lda, const T* __restrict bp, std::size_t b_step,
-                   T alpha, T beta, T* C, std::size_t ldc, std::size_t rows, std::size_t cols, bool accumulate) {
+                   T alpha, T beta, T* C, std::size_t ldc, std::size_t rows, std::size_t cols, bool accumulate,
+                   const std::size_t* a_rows = nullptr, const std::size_t* ks = nullptr) {
     const std::size_t a_row = kTransA ? 1 : lda;   // from one row of op(A) to the next
     const std::size_t a_step = kTransA ? lda : 1;  // from k to k + 1 within a row of op(A)
     const T* ar[MR];
     B c[MR][kVecs];
 #pragma GCC unroll 16
     for (std::size_t r = 0; r < MR; ++r) {
-      ar[r] = a + (r < rows ? r : rows - 1) * a_row;
+      const std::size_t row = r < rows ? r : rows - 1;
+      ar[r] = kGather ? a + a_rows[row] : a + row * a_row;
 #pragma GCC unroll 4
       for (std::size_t v = 0; v < kVecs; ++v) c[r][v] = B(T(0));
     }
@@ -307,7 +311,7 @@ struct GemmKernels {
       }
     }
     for (std::size_t r = 0; r < rows; ++r) __builtin_prefetch(C + r * ldc, 1, 3);
-    chains<kVecs>(K, ar, a_step, bp, b_step, c);
+    chains<kVecs, kGather>(K, ar, a_step, ks, bp, b_step, c);
     const B va(alpha), vb(beta);
     for (std::size_t r = 0; r < rows; ++r) {
       T* row = C + r * ldc;
@@ -326,22 +330,27 @@ struct GemmKernels {
     }
   }
 
-  // tile<kTransA, vecs> for a run-time vecs in [1, NV].
+  // tile<kTransA, vecs> for a run-time vecs in [1, NV]; a_rows: the tile's first row's entry of
+  // GemmArgs::a_rows when op(A) is gathered.
   template <bool kTransA, std::size_t kVecs = NV>
-  static void tile_of_width(std::size_t vecs, const GemmArgs<T>& g, const T* a, const T* bp, T* C, std::size_t rows,
-                            std::size_t cols) {
+  static void tile_of_width(std::size_t vecs, const GemmArgs<T>& g, const T* a, const std::size_t* a_rows,
+                            const T* bp, T* C, std::size_t rows, std::size_t cols) {
     if constexpr (kVecs > 1) {
-      if (vecs < kVecs) return tile_of_width<kTransA, kVecs - 1>(vecs, g, a, bp, C, rows, cols);
+      if (vecs < kVecs) return tile_of_width<kTransA, kVecs - 1>(vecs, g, a, a_rows, bp, C, rows, cols);
     }
+    const std::size_t b_step = g.b_step != 0 ? g.b_step : NR;
     if (g.tree_chunk > 0) tree_tile<kTransA, kVecs>(g.K, g.tree_chunk, a, g.lda, bp, C, g.ldc, rows, cols, g.tree_stack);
-    else tile<kTransA, kVecs>(g.K, a, g.lda, bp, g.b_step != 0 ? g.b_step : NR, g.alpha, g.beta, C, g.ldc, rows, cols,
-                              g.accumulate);
+    else if (g.a_ks != nullptr)
+      tile<false, kVecs, true>(g.K, g.A, 0, bp, b_step, g.alpha, g.beta, C, g.ldc, rows, cols, g.accumulate, a_rows, g.a_ks);
+    else tile<kTransA, kVecs>(g.K, a, g.lda, bp, b_step, g.alpha, g.beta, C, g.ldc, rows, cols, g.accumulate);
   }
 
   static void tiles(const GemmArgs<T>& g, std::size_t t, std::size_t u0, std::size_t u1) {
     const std::size_t i0 = t * MR;
     const std::size_t rows = std::min(MR, g.M - i0);
-    const T* a = g.A + (g.trans_a ? i0 : i0 * g.lda);
+    const bool gathered = g.a_ks != nullptr;
+    const T* a = gathered ? g.A : g.A + (g.trans_a ? i0 : i0 * g.lda);
+    const std::size_t* a_rows = gathered ? g.a_rows + i0 : nullptr;
     const std::size_t n = g.N - g.column_tail;  // the last columns are columns()'s
     for (std::size_t u = u0; u < u1; ++u) {
       const std::size_t j0 = u * NR;
@@ -350,8 +359,8 @@ struct GemmKernels {
       const T* b = g.packed + u * g.panel_stride;
       T* c = g.C + i0 * g.ldc + j0;
       const std::size_t vecs = (cols + W - 1) / W;
-      if (g.trans_a) tile_of_width<true>(vecs, g, a, b, c, rows, cols);
-      else tile_of_width<false>(vecs, g, a, b, c, rows, cols);
+      if (g.trans_a) tile_of_width<true>(vecs, g, a, a_rows, b, c, rows, cols);
+      else tile_of_width<false>(vecs, g, a, a_rows, b, c, rows, cols);
     }
   }
 

@@ -47,7 +47,7 @@ void pad_plane(const T* src, std::size_t rows, std::size_t cols, std::size_t top
                std::size_t PW, T* dst) {
   std::fill(dst, dst + PH * PW + kDirectConvSlack, T(0));
   for (std::size_t r = 0; r < rows && top + r < PH; ++r)
-    std::copy(src + r * cols, src + r * cols + std::min(cols, PW - left), dst + (top + r) * PW + left);
+    if (left < PW) std::copy(src + r * cols, src + r * cols + std::min(cols, PW - left), dst + (top + r) * PW + left);
 }
 
 /// The add chains per tap of a depthwise convolution's weight and bias gradient partials (the

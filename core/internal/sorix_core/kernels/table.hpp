@@ -66,6 +66,11 @@ struct GemmArgs {
   /// place instead (packed = B's first column, panel_stride = nr) gives its ldb. In place, the
   /// panels the tiles read must be whole registers wide (they read whole registers of B's rows).
   std::size_t b_step = 0;
+  /// A gathered op(A), a convolution's columns read where they lie instead of made:
+  /// op(A)(i, k) = A[a_rows[i] + a_ks[k]] when a_ks is set (lda and trans_a unused; no tree, no
+  /// column tail). The chains are those of the same values stored as a matrix: the same bits.
+  const std::size_t* a_rows = nullptr;
+  const std::size_t* a_ks = nullptr;
 };
 
 template <class T>
