@@ -234,7 +234,7 @@ void conv_layer_products(const ConvProduct& p, const float* a, const float* b, f
         for (std::size_t k = 0; k < p.K; ++k) ks[k] = k / 9 * plane + k % 9 / 3 * PW + k % 3;
         float* yt = xp + C * plane + sorix::kernels::kDirectConvSlack;
         for (std::size_t q = 0; q < P; ++q) std::fill(yt + q * OC, yt + (q + 1) * OC, 0.5f);
-        sorix::kernels::gemm_gathered_serial<float>(P, OC, p.K, xp, rows.data(), ks.data(), a, OC, 1.0f, yt, OC);
+        sorix::kernels::gemm_gathered_serial<float>(false, P, OC, p.K, xp, rows.data(), ks.data(), a, OC, 1.0f, yt, OC);
         sorix::kernels::active().transpose_f32(yt, OC, out, P, P, OC);
         continue;
       }

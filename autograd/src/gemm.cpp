@@ -359,15 +359,18 @@ void gemm_serial(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::
 }
 
 template <class T>
-void gemm_gathered_serial(std::size_t M, std::size_t N, std::size_t K, const T* A, const std::size_t* a_rows,
-                          const std::size_t* a_ks, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc) {
+void gemm_gathered_serial(bool trans_b, std::size_t M, std::size_t N, std::size_t K, const T* A,
+                          const std::size_t* a_rows, const std::size_t* a_ks, const T* B, std::size_t ldb, T beta, T* C,
+                          std::size_t ldc, bool resume) {
+  check(!resume || beta == T(0), "gemm", "a resumed chain takes beta = 0, got ", beta);
   if (M == 0 || N == 0 || K == 0) {
-    gemm_batched<T>(1, false, false, M, N, K, T(1), A, 1, 0, B, std::max<std::size_t>(ldb, 1), 0, beta, C, ldc, 0);
+    if (resume) return;  // an empty piece of k: every chain stays where it was
+    gemm_batched<T>(1, false, trans_b, M, N, K, T(1), A, 1, 0, B, std::max<std::size_t>(ldb, 1), 0, beta, C, ldc, 0);
     return;
   }
   check(ldc >= N, "gemm", "ldc = ", ldc, " is smaller than N = ", N);
-  check(ldb >= N, "gemm", "ldb = ", ldb, " is smaller than the row length of B (", N, ")");
-  own_gemm<T>(false, false, M, N, K, T(1), A, K, B, ldb, beta, C, ldc, 0, true, false, a_rows, a_ks);
+  check(ldb >= (trans_b ? K : N), "gemm", "ldb = ", ldb, " is smaller than the row length of B (", trans_b ? K : N, ")");
+  own_gemm<T>(false, trans_b, M, N, K, T(1), A, K, B, ldb, beta, C, ldc, 0, true, resume, a_rows, a_ks);
 }
 
 template <class T>
@@ -502,10 +505,11 @@ template void gemm_batch_tree<double>(bool, bool, std::size_t, std::size_t, std:
                                       const double*, std::size_t, double*, std::size_t, std::size_t);
 template std::size_t gemm_padded_work<float>(std::size_t, std::size_t);
 template std::size_t gemm_padded_work<double>(std::size_t, std::size_t);
-template void gemm_gathered_serial<float>(std::size_t, std::size_t, std::size_t, const float*, const std::size_t*,
-                                          const std::size_t*, const float*, std::size_t, float, float*, std::size_t);
-template void gemm_gathered_serial<double>(std::size_t, std::size_t, std::size_t, const double*, const std::size_t*,
-                                           const std::size_t*, const double*, std::size_t, double, double*, std::size_t);
+template void gemm_gathered_serial<float>(bool, std::size_t, std::size_t, std::size_t, const float*, const std::size_t*,
+                                          const std::size_t*, const float*, std::size_t, float, float*, std::size_t, bool);
+template void gemm_gathered_serial<double>(bool, std::size_t, std::size_t, std::size_t, const double*,
+                                           const std::size_t*, const std::size_t*, const double*, std::size_t, double,
+                                           double*, std::size_t, bool);
 template std::size_t gemm_work<float>(std::size_t, std::size_t, std::size_t, std::size_t);
 template std::size_t gemm_work<double>(std::size_t, std::size_t, std::size_t, std::size_t);
 template std::size_t gemm_lanes<float>();

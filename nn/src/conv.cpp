@@ -371,8 +371,8 @@ void conv_gathered_by_image(const T* px, const T* wt, const T* pb, const ConvGeo
       for (std::size_t g = 0; g < G; ++g) {
         if (pb != nullptr)
           for (std::size_t p = 0; p < P; ++p) std::copy(pb + g * OCg, pb + (g + 1) * OCg, yt + p * OCg);
-        kernels::gemm_gathered_serial<T>(P, OCg, K, xp + g * Cg * plane, a_rows.data(), a_ks.data(), wt + g * K * OCg,
-                                         OCg, beta, yt, OCg);
+        kernels::gemm_gathered_serial<T>(false, P, OCg, K, xp + g * Cg * plane, a_rows.data(), a_ks.data(),
+                                         wt + g * K * OCg, OCg, beta, yt, OCg);
         transpose_copy(yt, OCg, py + (n * OC + g * OCg) * P, P, P, OCg);
       }
     }
@@ -433,15 +433,17 @@ Tensor conv_im2col_by_image(const Tensor& x_in, const Tensor& w, const Tensor& b
 
 // The weight and bias gradients of conv_im2col_by_image (no create_graph), without the batch's
 // columns: the batch tree's chunks of kBatchChunk images, each chunk's partial made by tasks of
-// (chunk, group, block of input channels). A task walks its chunk's images in order: it makes the
-// image's columns for its channels again in its scratch (L2) and multiplies them by the image's
-// gradient as [P, OCg] (g_n^T), every chain continuing from the previous image's partial sum
-// (gemm_serial_resume; exact), so each chunk's partial is the chain over its columns in
-// gemm_batch_tree's order. The bias is the chain of a row of ones that the group's last block
-// carries under its columns (fma(1, g, acc) is acc + g: each chunk's add chain over its gradient,
-// in the product's vector lanes instead of one scalar chain per channel). The partials are added
-// by the batch tree: the bits of conv_weight_bias_grads_t on the stored columns, without 29 MB of
-// columns written and read back.
+// (chunk, group, block of input channels). A task walks its chunk's images in order: it copies the
+// image's planes of its channels zero-padded into its scratch (L2) and multiplies their columns,
+// read where they lie (gemm_gathered_serial), by the image's gradient as [P, OCg] (g_n^T), every
+// chain continuing from the previous image's partial sum (exact), so each chunk's partial is the
+// chain over its columns in gemm_batch_tree's order. The bias is the chain of a row of ones that
+// the group's last block carries under its columns (a plane of ones after the padded planes;
+// fma(1, g, acc) is acc + g: each chunk's add chain over its gradient, in the product's vector
+// lanes instead of one scalar chain per channel). The partials are added by the batch tree: the
+// bits of conv_weight_bias_grads_t on the stored columns, without 29 MB of columns written and
+// read back, nor each image's made again (the gathered product over im2col's columns made per
+// image: 13-14% faster for 5 x 5 and 3 x 3 stride-2 layers, 27% for a 7 x 7 stride-2 one, Zen 5).
 void conv_weight_bias_grads_by_image(const Tensor& grad, const Tensor& x_in, const Tensor& w, const ConvGeometry& geom,
                                      std::int64_t G, bool gw, bool gb, Tensor& dw, Tensor& db) {
   if (!gw && !gb) return;
@@ -465,8 +467,17 @@ void conv_weight_bias_grads_by_image(const Tensor& grad, const Tensor& x_in, con
     std::vector<T> partials(chunks * node);
     const T* px = sorix::detail::flat<T>(x);
     const T* pg = sorix::detail::flat<T>(gc);
-    ConvGeometry one = geom;  // one image's columns: ld = P
-    one.N = 1;
+    // The columns are read where they lie (gemm_gathered_serial): row (c, ki, kj) of a block's
+    // columns starts at tap_offsets[(c - c0) * taps + ki * kw + kj] of its padded planes, and
+    // position p = (oh, ow) adds positions[p].
+    const std::size_t PH = (geom.OH - 1) * geom.sh + (geom.kh - 1) * geom.dh + 1;
+    const std::size_t PW = (geom.OW - 1) * geom.sw + (geom.kw - 1) * geom.dw + 1, plane = PH * PW;
+    std::vector<std::size_t> tap_offsets(Cg * taps), positions(P);
+    for (std::size_t oh = 0, p = 0; oh < geom.OH; ++oh)
+      for (std::size_t ow = 0; ow < geom.OW; ++ow, ++p) positions[p] = oh * geom.sh * PW + ow * geom.sw;
+    for (std::size_t c = 0, k = 0; c < Cg; ++c)
+      for (std::size_t ki = 0; ki < geom.kh; ++ki)
+        for (std::size_t kj = 0; kj < geom.kw; ++kj, ++k) tap_offsets[k] = c * plane + ki * geom.dh * PW + kj * geom.dw;
     parallel::parallel_for(tasks, 1, [&](std::size_t t0, std::size_t t1) {
       for (std::size_t t = t0; t < t1; ++t) {
         if (!gw) {  // the bias of chunk t
@@ -487,15 +498,20 @@ void conv_weight_bias_grads_by_image(const Tensor& grad, const Tensor& x_in, con
         const bool ones_row = ones && c1 == g * Cg + Cg;
         const std::size_t rows = (c1 - c0) * taps + (ones_row ? 1 : 0), n0 = ci * chunk,
                           n1 = std::min(geom.N, n0 + chunk);
-        T* cols = detail::thread_scratch<T>(rows * P);
-        if (ones_row) std::fill(cols + (rows - 1) * P, cols + rows * P, T(1));  // im2col leaves it alone
         T* C = partials.data() + ci * node + g * Kn * OCg + (c0 - g * Cg) * taps * OCg;  // rows of [Kn, OCg]
+        // The block's planes zero-padded, then a plane of ones that the bias's row reads.
+        const std::size_t ones_at = (c1 - c0) * plane + kernels::kDirectConvSlack;
+        T* xp = detail::thread_scratch<T>(ones_at + plane);
+        if (ones_row) std::fill(xp + ones_at, xp + ones_at + plane, T(1));
+        std::vector<std::size_t> row_at(tap_offsets.begin(), tap_offsets.begin() + (c1 - c0) * taps);
+        if (ones_row) row_at.push_back(ones_at);
         for (std::size_t n = n0; n < n1; ++n) {
           for (std::size_t c = c0; c < c1; ++c)
-            kernels::im2col_plane(px + (n * geom.C + c) * geom.H * geom.W, one, 0, c - c0, cols);
+            kernels::pad_plane(px + (n * geom.C + c) * geom.H * geom.W, geom.H, geom.W, geom.ph, geom.pw, PH, PW,
+                               xp + (c - c0) * plane);
           const T* gn = pg + (n * OC + g * OCg) * P;  // [OCg, P]: op(B) = its transpose
-          if (n == n0) kernels::gemm_serial<T>(false, true, rows, OCg, P, T(1), cols, P, gn, P, T(0), C, OCg);
-          else kernels::gemm_serial_resume<T>(false, true, rows, OCg, P, cols, P, gn, P, C, OCg);
+          kernels::gemm_gathered_serial<T>(true, rows, OCg, P, xp, row_at.data(), positions.data(), gn, P, T(0), C, OCg,
+                                           /*resume=*/n > n0);
         }
       }
     }, 0);  // grain 0: every (chunk, group, channel block) is a task

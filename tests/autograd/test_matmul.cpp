@@ -432,11 +432,13 @@ TEST_CASE("a chain resumed piece by piece (gemm_serial_resume) is the one fma ch
 
 namespace {
 // gemm_gathered_serial: op(A)(i, k) = A[a_rows[i] + a_ks[k]] as a convolution reads its columns
-// from zero-padded planes (row i an output position, k = (channel, tap)). Each element must be
-// the fma chain over k in order from +0 of the values read, then fma(beta, c, acc): written out
-// here, on every capability. Strides, dilations and kernel shapes change the offsets; N covers a
-// ragged panel and the narrow tiles; K = 600 (24 channels of 5 x 5 taps) runs past one K block
-// (512) with beta 0, where the chains continue across blocks from C.
+// from zero-padded planes: the forward's cols^T (row i an output position, k = (channel, tap)),
+// the weight gradient's cols (row i = (channel, tap), k a position) times op(B) = g^T. Each
+// element must be the fma chain over k in order from +0 of the values read, then fma(beta, c,
+// acc): written out here, on every capability; also when the chain arrives in two pieces (resume).
+// Strides, dilations and kernel shapes change the offsets; N covers a ragged panel and the narrow
+// tiles; K = 600 (24 channels of 5 x 5 taps) runs past one K block (512) with beta 0, where the
+// chains continue across blocks from C.
 template <class T>
 void check_gathered_chain() {
   struct Geometry {
@@ -448,34 +450,49 @@ void check_gathered_chain() {
   };
   for (const Geometry& g : cases) {
     const std::size_t OH = (g.H - (g.kh - 1) * g.dh - 1) / g.sh + 1, OW = (g.W - (g.kw - 1) * g.dw - 1) / g.sw + 1;
-    const std::size_t plane = g.H * g.W, M = OH * OW, K = g.C * g.kh * g.kw;
-    std::vector<std::size_t> rows(M), ks(K);
-    for (std::size_t i = 0; i < M; ++i) rows[i] = i / OW * g.sh * g.W + i % OW * g.sw;
-    for (std::size_t k = 0; k < K; ++k)
-      ks[k] = k / (g.kh * g.kw) * plane + k / g.kw % g.kh * g.dh * g.W + k % g.kw * g.dw;
+    const std::size_t plane = g.H * g.W, P = OH * OW, taps = g.C * g.kh * g.kw;
+    std::vector<std::size_t> positions(P), tap_at(taps);
+    for (std::size_t i = 0; i < P; ++i) positions[i] = i / OW * g.sh * g.W + i % OW * g.sw;
+    for (std::size_t k = 0; k < taps; ++k)
+      tap_at[k] = k / (g.kh * g.kw) * plane + k / g.kw % g.kh * g.dh * g.W + k % g.kw * g.dw;
     const auto A = values<T>(g.C * plane, 41);
-    for (std::size_t N : {5, 16, 33}) {
-      for (T beta : {T(0), T(1)}) {
-        INFO("C " << g.C << " kernel " << g.kh << "x" << g.kw << " stride " << g.sh << "," << g.sw << " dilation "
-                  << g.dh << "," << g.dw << " N " << N << " beta " << beta);
-        const std::size_t ldb = N + 2, ldc = N + 3;
-        const auto B = values<T>(K * ldb, 42), C0 = values<T>(M * ldc, 43);
-        std::vector<T> want = C0;
-        for (std::size_t i = 0; i < M; ++i)
-          for (std::size_t j = 0; j < N; ++j) {
-            T acc = T(0);
-            for (std::size_t k = 0; k < K; ++k) acc = std::fma(A[rows[i] + ks[k]], B[k * ldb + j], acc);
-            want[i * ldc + j] = beta == T(0) ? acc : std::fma(beta, C0[i * ldc + j], acc);
+    for (bool weight_gradient : {false, true}) {
+      // The forward: rows are positions, k runs over taps, B untransposed [K, N]; the weight
+      // gradient: rows are taps, k runs over positions, op(B) = B^T with B [N, K].
+      const std::vector<std::size_t>& rows = weight_gradient ? tap_at : positions;
+      const std::vector<std::size_t>& ks = weight_gradient ? positions : tap_at;
+      const std::size_t M = rows.size(), K = ks.size();
+      for (std::size_t N : {5, 16, 33}) {
+        for (int mode : {0, 1, 2}) {  // beta 0, beta 1, beta 0 in two pieces of k (the second resumed)
+          const T beta = mode == 1 ? T(1) : T(0);
+          INFO("C " << g.C << " kernel " << g.kh << "x" << g.kw << " stride " << g.sh << "," << g.sw << " dilation "
+                    << g.dh << "," << g.dw << " weight gradient " << weight_gradient << " N " << N << " mode " << mode);
+          const bool tb = weight_gradient;
+          const std::size_t ldb = (tb ? K : N) + 2, ldc = N + 3;
+          const auto B = values<T>((tb ? N : K) * ldb, 42), C0 = values<T>(M * ldc, 43);
+          auto b_at = [&](std::size_t k, std::size_t j) { return tb ? B[j * ldb + k] : B[k * ldb + j]; };
+          std::vector<T> want = C0;
+          for (std::size_t i = 0; i < M; ++i)
+            for (std::size_t j = 0; j < N; ++j) {
+              T acc = T(0);
+              for (std::size_t k = 0; k < K; ++k) acc = std::fma(A[rows[i] + ks[k]], b_at(k, j), acc);
+              want[i * ldc + j] = beta == T(0) ? acc : std::fma(beta, C0[i * ldc + j], acc);
+            }
+          const auto per_capability = testing::at_capabilities([&] {
+            std::vector<T> out = C0;
+            const std::size_t first = mode == 2 ? K / 3 : K;
+            sorix::kernels::gemm_gathered_serial<T>(tb, M, N, first, A.data(), rows.data(), ks.data(), B.data(), ldb,
+                                                    beta, out.data(), ldc);
+            if (mode == 2)  // the rest of k: op(B) from row (or column) `first` on
+              sorix::kernels::gemm_gathered_serial<T>(tb, M, N, K - first, A.data(), rows.data(), ks.data() + first,
+                                                      B.data() + (tb ? first : first * ldb), ldb, T(0), out.data(), ldc,
+                                                      /*resume=*/true);
+            return out;
+          });
+          for (const auto& [cap, out] : per_capability) {
+            INFO("capability " << cap);
+            CHECK(std::memcmp(out.data(), want.data(), want.size() * sizeof(T)) == 0);
           }
-        const auto per_capability = testing::at_capabilities([&] {
-          std::vector<T> out = C0;
-          sorix::kernels::gemm_gathered_serial<T>(M, N, K, A.data(), rows.data(), ks.data(), B.data(), ldb, beta,
-                                                  out.data(), ldc);
-          return out;
-        });
-        for (const auto& [cap, out] : per_capability) {
-          INFO("capability " << cap);
-          CHECK(std::memcmp(out.data(), want.data(), want.size() * sizeof(T)) == 0);
         }
       }
     }

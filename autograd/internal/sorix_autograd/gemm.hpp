@@ -46,14 +46,17 @@ template <class T>
 void gemm_serial_resume(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, const T* A,
                         std::size_t lda, const T* B, std::size_t ldb, T* C, std::size_t ldc);
 
-/// C (M x N, ldc) = op(A) B + beta * C (beta 0: C only written) on the calling thread, op(A)
-/// gathered: op(A)(i, k) = A[a_rows[i] + a_ks[k]], B untransposed (K x N, ldb). A convolution's
-/// columns read from its padded input where they lie (row i an output position, k = (channel,
-/// tap)) instead of made by im2col. Every element is gemm_serial's fma chain over the same values
-/// (then fma(beta, c, acc)): the bits of the product of the columns.
+/// C (M x N, ldc) = op(A) op(B) + beta * C (beta 0: C only written) on the calling thread, op(A)
+/// gathered: op(A)(i, k) = A[a_rows[i] + a_ks[k]]. A convolution's columns read from its padded
+/// input where they lie instead of made by im2col: as cols^T (row i an output position, k =
+/// (channel, tap)) in the forward, as cols (row i = (channel, tap), k a position) in the weight
+/// gradient. Every element is gemm_serial's fma chain over the same values (then fma(beta, c,
+/// acc)): the bits of the product of the columns. resume (beta 0): every chain continues from the
+/// partial sum in C, as gemm_serial_resume.
 template <class T>
-void gemm_gathered_serial(std::size_t M, std::size_t N, std::size_t K, const T* A, const std::size_t* a_rows,
-                          const std::size_t* a_ks, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc);
+void gemm_gathered_serial(bool trans_b, std::size_t M, std::size_t N, std::size_t K, const T* A,
+                          const std::size_t* a_rows, const std::size_t* a_ks, const T* B, std::size_t ldb, T beta, T* C,
+                          std::size_t ldc, bool resume = false);
 
 /// The multiply-adds per k that the product kernel computes for an M x N output of T, its padding
 /// included (the tile shape with less of it, as every product chooses): what decides whether a
