@@ -411,8 +411,8 @@ constexpr std::size_t kColumnWork = 16;
 
 // Each path priced in the product kernel's multiply-adds per image and group:
 //   direct: every output row at whole registers (ceil(OW / L) of L lanes) times K, a row of one
-//     register at 3/2 (its tile broadcasts a weight per multiply-add: 15% slower than the gathered
-//     product on 14 x 14 rows, AVX-512); rows of stride 1 only;
+//     register at 3/2 (its tile broadcasts a weight per multiply-add: 15% slower than the
+//     transposed product on 14 x 14 rows, 32 -> 128 channels, AVX-512); rows of stride 1 only;
 //   gathered: the P x OCg product's tiles, the weights packed, the copy out;
 //   columns: the OCg x P product's tiles, its columns packed and made.
 // Measured on Zen 5 (1 thread, each path forced, alternating runs): the direct kernel is fastest

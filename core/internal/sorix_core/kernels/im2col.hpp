@@ -39,9 +39,10 @@ struct ConvGeometry {
 /// last plane: a row's last register may read up to a register's width past the row's end.
 inline constexpr std::size_t kDirectConvSlack = 16;
 
-/// A direct convolution's input plane: src (rows x cols) into dst (PH x PW, PW >= left + cols),
-/// zero-padded by `top` rows and `left` columns, the rest of dst zeros, and kDirectConvSlack zeros
-/// after it (conv_direct's reads; a next plane written after this one overwrites them).
+/// A direct convolution's input plane: src (rows x cols) into dst (PH x PW), zero-padded by `top`
+/// rows and `left` columns, the rest of dst zeros, and kDirectConvSlack zeros after it
+/// (conv_direct's reads; a next plane written after this one overwrites them). Rows and columns
+/// of src past PH - top or PW - left (which no output reads) are left out.
 template <class T>
 void pad_plane(const T* src, std::size_t rows, std::size_t cols, std::size_t top, std::size_t left, std::size_t PH,
                std::size_t PW, T* dst) {

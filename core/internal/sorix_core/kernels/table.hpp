@@ -36,7 +36,9 @@ template <class T>
 
 /// One matrix product C = alpha * op(A) op(B) + beta * C (row-major, see autograd's gemm.hpp) with
 /// op(B) packed into panels of `nr` columns: panel q holds columns [q*nr, q*nr + nr) as K rows of
-/// nr values (zeros past N), starting at packed + q * panel_stride.
+/// nr values, starting at packed + q * panel_stride. A ragged last panel's rows hold its columns
+/// and zeros up to a whole register (the registers its tiles read, ceil(cols / lanes)); the rest
+/// of each row is not written and must not be read.
 template <class T>
 struct GemmArgs {
   bool trans_a;
@@ -77,7 +79,8 @@ template <class T>
 struct GemmKernel {
   std::size_t mr;  // rows of a tile
   std::size_t nr;  // columns of a tile (and of a packed panel)
-  /// Packs columns [j0, j0 + cols) of op(B) (cols <= nr) into dst[k * nr + j], zeros after cols.
+  /// Packs columns [j0, j0 + cols) of op(B) (cols <= nr) into dst[k * nr + j], zeros after cols
+  /// up to a whole register (ceil(cols / lanes) registers per row; the rest of the row unwritten).
   /// dst is 64-byte aligned.
   void (*pack)(bool trans_b, const T* B, std::size_t ldb, std::size_t j0, std::size_t cols, std::size_t K, T* dst);
   /// Packs rows [k0, k1) of an untransposed B (K x N, leading dimension ldb) into every panel:
