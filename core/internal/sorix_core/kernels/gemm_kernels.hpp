@@ -386,13 +386,23 @@ struct GemmKernels {
       for (std::size_t r = 0; r < rows; ++r) buf[r] = cj[r * g.ldc];
 #pragma GCC unroll 8
     for (std::size_t v = 0; v < kVecs; ++v) c[v] = B::load_aligned(buf + v * W);
-    for (std::size_t k = 0; k < g.K; ++k) {
-      const B b(bp[k * b_step]);
-      const T* ak = g.A + k * g.lda + i0;
+    // Whole registers of rows in a loop without tests (a test per register and k, not hoisted by
+    // GCC, made this loop 5-10x slower than the tiles per multiply-add: Winograd's 49th column);
+    // only a last, partial register takes load_first. Each element's chain is the same either way.
+    if (rows == kVecs * W) {
+      for (std::size_t k = 0; k < g.K; ++k) {
+        const B b(bp[k * b_step]);
+        const T* ak = g.A + k * g.lda + i0;
 #pragma GCC unroll 8
-      for (std::size_t v = 0; v < kVecs; ++v) {
-        const B av = rows_of(v) == W ? B::load_unaligned(ak + v * W) : load_first<A>(ak + v * W, rows_of(v));
-        c[v] = fmadd(av, b, c[v]);
+        for (std::size_t v = 0; v < kVecs; ++v) c[v] = fmadd(B::load_unaligned(ak + v * W), b, c[v]);
+      }
+    } else {
+      for (std::size_t k = 0; k < g.K; ++k) {
+        const B b(bp[k * b_step]);
+        const T* ak = g.A + k * g.lda + i0;
+#pragma GCC unroll 8
+        for (std::size_t v = 0; v + 1 < kVecs; ++v) c[v] = fmadd(B::load_unaligned(ak + v * W), b, c[v]);
+        c[kVecs - 1] = fmadd(load_first<A>(ak + (kVecs - 1) * W, rows_of(kVecs - 1)), b, c[kVecs - 1]);
       }
     }
     if (g.beta != T(0))
