@@ -313,6 +313,36 @@ Tensor conv_product(const Tensor& w_in, const Tensor& cols_in, const Tensor& b_i
   return y;
 }
 
+// The zero-padded planes (PH x PW each, kernels::pad_plane) that an image's im2col columns are
+// read from in place by kernels::gemm_gathered_serial, and the offsets that make them those
+// columns: position p = (oh, ow) starts at positions[p] = oh * sh * PW + ow * sw, and column
+// k = (c, ki, kj) of `channels` channels adds tap_offsets[k] = c * plane + ki * dh * PW + kj * dw.
+struct PaddedColumns {
+  std::size_t PH, PW, plane;
+  std::vector<std::size_t> positions, tap_offsets;
+
+  PaddedColumns(const ConvGeometry& geom, std::size_t channels)
+      : PH((geom.OH - 1) * geom.sh + (geom.kh - 1) * geom.dh + 1),
+        PW((geom.OW - 1) * geom.sw + (geom.kw - 1) * geom.dw + 1),
+        plane(PH * PW),
+        positions(geom.positions()),
+        tap_offsets(channels * geom.taps()) {
+    for (std::size_t oh = 0, p = 0; oh < geom.OH; ++oh)
+      for (std::size_t ow = 0; ow < geom.OW; ++ow, ++p) positions[p] = oh * geom.sh * PW + ow * geom.sw;
+    for (std::size_t c = 0, k = 0; c < channels; ++c)
+      for (std::size_t ki = 0; ki < geom.kh; ++ki)
+        for (std::size_t kj = 0; kj < geom.kw; ++kj, ++k) tap_offsets[k] = c * plane + ki * geom.dh * PW + kj * geom.dw;
+  }
+
+  // Image n's channels [c0, c1) of x [N, C, H, W], zero-padded into `to` (one plane each).
+  template <class T>
+  void pad(const T* px, const ConvGeometry& geom, std::size_t n, std::size_t c0, std::size_t c1, T* to) const {
+    for (std::size_t c = c0; c < c1; ++c)  // padded row r, column q = x[r - ph][q - pw]
+      kernels::pad_plane(px + (n * geom.C + c) * geom.H * geom.W, geom.H, geom.W, geom.ph, geom.pw, PH, PW,
+                         to + (c - c0) * plane);
+  }
+};
+
 // y [N, OC, OH, OW] = x conv w (+ b) with the direct kernel (kernels::ConvKernelsOf::conv_direct),
 // one image per task: its channels copied into the thread's scratch zero-padded, then every
 // group's output planes made from them.
@@ -352,27 +382,18 @@ template <class T>
 void conv_gathered_by_image(const T* px, const T* wt, const T* pb, const ConvGeometry& geom, std::size_t G,
                             std::size_t OC, T* py) {
   const std::size_t OCg = OC / G, Cg = geom.C / G, K = Cg * geom.taps(), P = geom.positions();
-  const std::size_t PH = (geom.OH - 1) * geom.sh + (geom.kh - 1) * geom.dh + 1;
-  const std::size_t PW = (geom.OW - 1) * geom.sw + (geom.kw - 1) * geom.dw + 1, plane = PH * PW;
-  std::vector<std::size_t> a_rows(P), a_ks(K);
-  for (std::size_t oh = 0, p = 0; oh < geom.OH; ++oh)
-    for (std::size_t ow = 0; ow < geom.OW; ++ow, ++p) a_rows[p] = oh * geom.sh * PW + ow * geom.sw;
-  for (std::size_t c = 0, k = 0; c < Cg; ++c)
-    for (std::size_t ki = 0; ki < geom.kh; ++ki)
-      for (std::size_t kj = 0; kj < geom.kw; ++kj, ++k) a_ks[k] = c * plane + ki * geom.dh * PW + kj * geom.dw;
+  const PaddedColumns cols(geom, Cg);
   const T beta = pb != nullptr ? T(1) : T(0);
   parallel::parallel_for(geom.N, 1, [&](std::size_t n0, std::size_t n1) {
-    T* xp = detail::thread_scratch<T>(geom.C * plane + kernels::kDirectConvSlack + P * OCg);
-    T* yt = xp + geom.C * plane + kernels::kDirectConvSlack;  // one group's transposed output
+    T* xp = detail::thread_scratch<T>(geom.C * cols.plane + kernels::kDirectConvSlack + P * OCg);
+    T* yt = xp + geom.C * cols.plane + kernels::kDirectConvSlack;  // one group's transposed output
     for (std::size_t n = n0; n < n1; ++n) {
-      for (std::size_t c = 0; c < geom.C; ++c)  // padded row r, column q = x[r - ph][q - pw]
-        kernels::pad_plane(px + (n * geom.C + c) * geom.H * geom.W, geom.H, geom.W, geom.ph, geom.pw, PH, PW,
-                           xp + c * plane);
+      cols.pad(px, geom, n, 0, geom.C, xp);
       for (std::size_t g = 0; g < G; ++g) {
         if (pb != nullptr)
           for (std::size_t p = 0; p < P; ++p) std::copy(pb + g * OCg, pb + (g + 1) * OCg, yt + p * OCg);
-        kernels::gemm_gathered_serial<T>(false, P, OCg, K, xp + g * Cg * plane, a_rows.data(), a_ks.data(),
-                                         wt + g * K * OCg, OCg, beta, yt, OCg);
+        kernels::gemm_gathered_serial<T>(false, P, OCg, K, xp + g * Cg * cols.plane, cols.positions.data(),
+                                         cols.tap_offsets.data(), wt + g * K * OCg, OCg, beta, yt, OCg);
         transpose_copy(yt, OCg, py + (n * OC + g * OCg) * P, P, P, OCg);
       }
     }
@@ -470,14 +491,8 @@ void conv_weight_bias_grads_by_image(const Tensor& grad, const Tensor& x_in, con
     // The columns are read where they lie (gemm_gathered_serial): row (c, ki, kj) of a block's
     // columns starts at tap_offsets[(c - c0) * taps + ki * kw + kj] of its padded planes, and
     // position p = (oh, ow) adds positions[p].
-    const std::size_t PH = (geom.OH - 1) * geom.sh + (geom.kh - 1) * geom.dh + 1;
-    const std::size_t PW = (geom.OW - 1) * geom.sw + (geom.kw - 1) * geom.dw + 1, plane = PH * PW;
-    std::vector<std::size_t> tap_offsets(Cg * taps), positions(P);
-    for (std::size_t oh = 0, p = 0; oh < geom.OH; ++oh)
-      for (std::size_t ow = 0; ow < geom.OW; ++ow, ++p) positions[p] = oh * geom.sh * PW + ow * geom.sw;
-    for (std::size_t c = 0, k = 0; c < Cg; ++c)
-      for (std::size_t ki = 0; ki < geom.kh; ++ki)
-        for (std::size_t kj = 0; kj < geom.kw; ++kj, ++k) tap_offsets[k] = c * plane + ki * geom.dh * PW + kj * geom.dw;
+    const PaddedColumns cols(geom, Cg);
+    const std::size_t plane = cols.plane;
     parallel::parallel_for(tasks, 1, [&](std::size_t t0, std::size_t t1) {
       for (std::size_t t = t0; t < t1; ++t) {
         if (!gw) {  // the bias of chunk t
@@ -503,15 +518,13 @@ void conv_weight_bias_grads_by_image(const Tensor& grad, const Tensor& x_in, con
         const std::size_t ones_at = (c1 - c0) * plane + kernels::kDirectConvSlack;
         T* xp = detail::thread_scratch<T>(ones_at + plane);
         if (ones_row) std::fill(xp + ones_at, xp + ones_at + plane, T(1));
-        std::vector<std::size_t> row_at(tap_offsets.begin(), tap_offsets.begin() + (c1 - c0) * taps);
+        std::vector<std::size_t> row_at(cols.tap_offsets.begin(), cols.tap_offsets.begin() + (c1 - c0) * taps);
         if (ones_row) row_at.push_back(ones_at);
         for (std::size_t n = n0; n < n1; ++n) {
-          for (std::size_t c = c0; c < c1; ++c)
-            kernels::pad_plane(px + (n * geom.C + c) * geom.H * geom.W, geom.H, geom.W, geom.ph, geom.pw, PH, PW,
-                               xp + (c - c0) * plane);
+          cols.pad(px, geom, n, c0, c1, xp);
           const T* gn = pg + (n * OC + g * OCg) * P;  // [OCg, P]: op(B) = its transpose
-          kernels::gemm_gathered_serial<T>(true, rows, OCg, P, xp, row_at.data(), positions.data(), gn, P, T(0), C, OCg,
-                                           /*resume=*/n > n0);
+          kernels::gemm_gathered_serial<T>(true, rows, OCg, P, xp, row_at.data(), cols.positions.data(), gn, P, T(0), C,
+                                           OCg, /*resume=*/n > n0);
         }
       }
     }, 0);  // grain 0: every (chunk, group, channel block) is a task
