@@ -129,8 +129,9 @@ struct ConvKernelsOf {
   /// Winograd F(2x2, 3x3)'s output transform of one output plane (winograd.hpp): y (OH x OW,
   /// overwritten) from the 16 product rows m[xi * ld + t] of its tiles, + *bias unless bias is
   /// null. Lanes run along a row of tiles; each output row's even and odd columns are made in
-  /// registers, interleaved in registers and stored straight into y (masked stores at the row's
-  /// end). Reads up to kWinogradSlack values past each row's TH * TW.
+  /// registers, interleaved in registers and stored straight into y (a row's ragged end as its
+  /// last L values on AVX2, last_l; masked stores elsewhere). Reads up to kWinogradSlack values
+  /// past each row's TH * TW.
   static void winograd_output_f32(const float* m, std::size_t ld, std::size_t TH, std::size_t TW, const float* bias,
                                   float* y, std::size_t OH, std::size_t OW) {
     if (TW <= NarrowRows<A>::lanes) return winograd_output<typename NarrowRows<A>::batch>(m, ld, TH, TW, bias, y, OH, OW);
