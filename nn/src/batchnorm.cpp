@@ -6,11 +6,13 @@
 #include <memory>
 #include <optional>
 #include <sstream>
+#include <tuple>
 
 #include "sorix_autograd/ops_internal.hpp"
 #include "sorix_core/kernels/batchnorm.hpp"
 #include "sorix/nn/init.hpp"
 #include "sorix/nn/pooling.hpp"
+#include "conv_feed.hpp"
 
 namespace sorix::nn {
 
@@ -23,14 +25,17 @@ using kernels::bn::normalize;
 
 struct BnGrads {
   Tensor dx, dw, db;
+  Tensor conv_dw, conv_db;  // a fused convolution's (conv_feed.hpp)
 };
 
 // The fused backward (not recorded). Training: dx = invstd * w * (g - sum_g / M - (x - mean) * k)
-// with k = dot * invstd^2 / M, dot = sum(g * (x - mean)); eval: dx = g * w * invstd.
+// with k = dot * invstd^2 / M, dot = sum(g * (x - mean)); eval: dx = g * w * invstd. With a fused
+// convolution before it (conv, with a pool), dx is made image by image into the convolution's
+// weight and bias gradients instead (conv_feed.hpp).
 template <class T>
 BnGrads bn_backward(const T* g, const T* x, const T* w, const BnDims& d, const BnSaved& s, bool training,
                     bool need_x, bool need_w, bool need_b, const Shape& xshape, parallel::BatchReducer* reducer,
-                    bool relu, const kernels::BnPool<T>* pool) {
+                    bool relu, const kernels::BnPool<T>* pool, const fusion::ConvFeed* conv = nullptr) {
   // A fused ReLU: g is relu's gradient first, its mask recomputed from x with the forward's constants
   // (a fused pool: g is the pooled gradient, its winners and relu's factor in the forward's codes).
   std::vector<T> bias(relu ? d.C : 0);
@@ -55,6 +60,13 @@ BnGrads bn_backward(const T* g, const T* x, const T* w, const BnDims& d, const B
     r.dx = empty(xshape, dtype_of_v<T>);
     kernels::bn::backward_dx(g, x, w, d, s, sum_g.data(), dot.data(), training, sorix::detail::flat<T>(r.dx), gate,
                              pool);
+  }
+  if (conv != nullptr) {
+    const kernels::bn::DxConstants<T> c = kernels::bn::dx_constants(w, d, s, sum_g.data(), dot.data(), training);
+    const fusion::ImageGrad image_dx = [&](std::size_t n, void* out) {
+      kernels::bn::pooled_backward_dx_image(g, x, d, c, *pool, n, static_cast<T*>(out));
+    };
+    std::tie(r.conv_dw, r.conv_db) = conv->param_grads(image_dx);
   }
   return r;
 }
@@ -85,7 +97,8 @@ namespace {
 // ReLU + MaxPool2d(2) stages run this).
 Tensor batch_norm_flat(const Tensor& input, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                        const Tensor& bias, bool training, double momentum, double eps, bool sync = false,
-                       bool relu = false, bool pool = false) {
+                       bool relu = false, bool pool = false,
+                       std::shared_ptr<const fusion::ConvFeed> conv = nullptr) {
   detail::check_defined(input, "batch_norm");
   const Shape xs = input.shape();
   check(xs.size() >= 2, "batch_norm", "expected an input of at least 2 dims [N, C, *], got shape ", xs);
@@ -126,7 +139,11 @@ Tensor batch_norm_flat(const Tensor& input, const Tensor& running_mean, const Te
   auto saved = std::make_shared<BnSaved>();
   saved->mean.assign(d.C, 0.0);
   saved->invstd.assign(d.C, 0.0);
-  const bool record = autograd::needs_grad({&input, &weight, &bias});
+  // conv (with pool): input is a convolution's output, and the op records the convolution's
+  // weight and bias as its inputs too (conv_feed.hpp).
+  check(conv == nullptr || pool, "batch_norm", "a fused convolution needs the fused pool");
+  const bool record = conv != nullptr ? autograd::needs_grad({&input, &weight, &bias, &conv->weight, &conv->bias})
+                                      : autograd::needs_grad({&input, &weight, &bias});
   if (window && record) {  // the pool's winners, for the backward (all written by the forward)
     const std::size_t windows = d.N * d.C * (window->H / 2) * (window->W / 2);
     saved->winners.reset(new std::uint8_t[windows]);
@@ -173,12 +190,24 @@ Tensor batch_norm_flat(const Tensor& input, const Tensor& running_mean, const Te
   if (record) {
     const bool gx = input.requires_grad(), gw = weight.defined() && weight.requires_grad(),
                gb = bias.defined() && bias.requires_grad();
+    std::vector<Tensor> inputs{input, weight, bias};
+    if (conv != nullptr) {
+      inputs.push_back(conv->weight);
+      inputs.push_back(conv->bias);
+    }
     autograd::record(
-        y, pool ? "BatchNormReluMaxPoolBackward" : relu ? "BatchNormReluBackward" : "BatchNormBackward",
-        {input, weight, bias},
+        y,
+        conv != nullptr ? "ConvolutionBatchNormReluMaxPoolBackward"
+        : pool          ? "BatchNormReluMaxPoolBackward"
+        : relu          ? "BatchNormReluBackward"
+                        : "BatchNormBackward",
+        inputs,
         [sx = autograd::SavedTensor(input), sw = autograd::SavedTensor(weight), saved, d, training, eps, gx, gw, gb,
-         xs, reducer, relu, window](const Tensor& grad) -> std::vector<Tensor> {
+         xs, reducer, relu, window, conv](const Tensor& grad) -> std::vector<Tensor> {
           Tensor x = sx.unpack("batch_norm"), w = sw.unpack("batch_norm");
+          // create_graph with a fused convolution: its output again as a recorded op of its
+          // weight and bias (the same bits), so that the formulas below carry their dependence.
+          if (conv != nullptr && autograd::grad_enabled()) x = conv->recorded_output();
           Tensor g = grad.dtype() == x.dtype() ? grad : grad.to(x.dtype());
           if (autograd::grad_enabled()) {
             check(reducer == nullptr, "sync_batch_norm", "create_graph is not supported across ranks");
@@ -229,12 +258,16 @@ Tensor batch_norm_flat(const Tensor& input, const Tensor& running_mean, const Te
             Tensor xhat = (x - mean) * invstd;
             Tensor gw_ = w.defined() ? g * reshape(w, bshape) : g;
             Tensor dx, dw, db;
-            if (gx) {
+            if (gx || conv != nullptr) {
               dx = training ? (gw_ - gw_.mean(dims, true) - xhat * (gw_ * xhat).mean(dims, true)) * invstd
                             : gw_ * invstd;
             }
             if (gw) dw = sum(g * xhat, dims);
             if (gb) db = sum(g, dims);
+            if (conv != nullptr) {  // the convolution's node applied to dx: [dinput, dweight, dbias]
+              const std::vector<Tensor> c = x.grad_fn()->apply(dx);
+              return {Tensor(), dw, db, c[1], conv->bias.defined() ? c[2] : Tensor()};
+            }
             return {dx, dw, db};
           }
           BnGrads r = detail::visit_floating(x.dtype(), "batch_norm", [&](auto tag) {
@@ -242,8 +275,10 @@ Tensor batch_norm_flat(const Tensor& input, const Tensor& running_mean, const Te
             const auto pool_t =
                 window ? std::optional(kernels::bn::saved_pool<T>(window->H, window->W, *saved)) : std::nullopt;
             return bn_backward<T>(sorix::detail::flat<T>(g), sorix::detail::flat<T>(x), w.defined() ? sorix::detail::flat<T>(w) : nullptr, d,
-                                  *saved, training, gx, gw, gb, xs, reducer, relu, pool_t ? &*pool_t : nullptr);
+                                  *saved, training, gx, gw, gb, xs, reducer, relu, pool_t ? &*pool_t : nullptr,
+                                  conv.get());
           });
+          if (conv != nullptr) return {r.dx, r.dw, r.db, r.conv_dw, r.conv_db};
           return {r.dx, r.dw, r.db};
         });
   }
@@ -328,7 +363,14 @@ Tensor BatchNormNd<D>::forward_relu_pool(const Tensor& input) {
 }
 
 template <std::size_t D>
-Tensor BatchNormNd<D>::forward_checked(const Tensor& input, bool any_rank, bool relu, bool pool) {
+Tensor BatchNormNd<D>::forward_relu_pool(const fusion::ConvFeed& conv) {
+  const bool any_rank = dynamic_cast<const SyncBatchNorm*>(this) != nullptr;
+  return forward_checked(conv.output, any_rank, true, true, &conv);
+}
+
+template <std::size_t D>
+Tensor BatchNormNd<D>::forward_checked(const Tensor& input, bool any_rank, bool relu, bool pool,
+                                       const fusion::ConvFeed* conv) {
   detail::check_defined(input, layer_name(D));
   const Shape xs = input.shape();
   const bool rank_ok = any_rank ? xs.size() >= 2 : D == 1 ? (xs.size() == 2 || xs.size() == 3) : xs.size() == D + 2;
@@ -348,7 +390,8 @@ Tensor BatchNormNd<D>::forward_checked(const Tensor& input, bool any_rank, bool 
   const bool batch_stats = is_training() || !options_.track_running_stats();
   const auto flat = [](const Tensor& t) { return sorix::detail::contiguous_or_undefined(t); };
   Tensor y = functional::batch_norm_flat(flat(input), flat(running_mean), flat(running_var), flat(weight), flat(bias),
-                                         batch_stats, factor, options_.eps(), sync_, relu, pool);
+                                         batch_stats, factor, options_.eps(), sync_, relu, pool,
+                                         conv != nullptr ? std::make_shared<const fusion::ConvFeed>(*conv) : nullptr);
   if (update) {  // counted only once the step succeeded
     *tracked += 1;
     ++num_batches_tracked.impl()->storage->version;

@@ -1,12 +1,15 @@
 #include "sorix/nn/containers.hpp"
 
+#include <optional>
 #include <stdexcept>
 #include <typeinfo>
 
 #include "sorix/core/error.hpp"
 #include "sorix/nn/activation.hpp"
 #include "sorix/nn/batchnorm.hpp"
+#include "sorix/nn/conv.hpp"
 #include "sorix/nn/pooling.hpp"
+#include "conv_feed.hpp"
 
 namespace sorix::nn {
 
@@ -32,6 +35,8 @@ bool batchnorm_relu(Module& m, Tensor& x) {
   return true;
 }
 
+bool is_relu(const Module& m) { return typeid(m) == typeid(ReLU); }
+
 // Exactly MaxPool2d with a 2 x 2 window, stride 2, no padding or dilation, floor mode.
 bool is_pool_2x2(const Module& m) {
   if (typeid(m) != typeid(MaxPool2d)) return false;
@@ -53,6 +58,17 @@ bool batchnorm_relu_pool(Module& m, Tensor& x) {
   else return false;
   return true;
 }
+
+// x = max_pool2d(relu(bn(conv(x))), 2) as one op (conv_feed.hpp) when conv is exactly Conv2d and
+// bn exactly BatchNorm2d in training, and the convolution suits it; false, x untouched,
+// otherwise.
+bool conv_batchnorm_relu_pool(Module& conv, Module& bn, Tensor& x) {
+  if (typeid(conv) != typeid(Conv2d) || typeid(bn) != typeid(BatchNorm2d) || !bn.is_training()) return false;
+  const std::optional<fusion::ConvFeed> feed = fusion::conv2d_feeding_batchnorm(static_cast<const Conv2d&>(conv), x);
+  if (!feed) return false;
+  x = static_cast<BatchNorm2d&>(bn).forward_relu_pool(*feed);
+  return true;
+}
 }  // namespace
 
 Tensor Sequential::forward(const Tensor& input) {
@@ -60,8 +76,16 @@ Tensor Sequential::forward(const Tensor& input) {
   const auto& stages = named_children();
   for (std::size_t i = 0; i < stages.size(); ++i) {
     // A BatchNorm stage followed by exactly ReLU (and MaxPool2d(2)) runs as one fused op.
-    const bool relu_next = i + 1 < stages.size() && typeid(*stages[i + 1].second) == typeid(ReLU);
+    const bool relu_next = i + 1 < stages.size() && is_relu(*stages[i + 1].second);
     const bool pool_next = relu_next && i + 2 < stages.size() && is_pool_2x2(*stages[i + 2].second);
+    // A Conv2d stage before those three runs with them as one op (its weight gradient made from
+    // the BatchNorm's input gradient image by image).
+    const bool bn_relu_pool_next = i + 3 < stages.size() && is_relu(*stages[i + 2].second) &&
+                                   is_pool_2x2(*stages[i + 3].second);
+    if (bn_relu_pool_next && conv_batchnorm_relu_pool(*stages[i].second, *stages[i + 1].second, x)) {
+      i += 3;
+      continue;
+    }
     if (pool_next && batchnorm_relu_pool(*stages[i].second, x)) i += 2;
     else if (relu_next && batchnorm_relu(*stages[i].second, x)) ++i;
     else x = stages[i].second->forward(x);

@@ -14,6 +14,7 @@
 #include "sorix_core/kernels/table.hpp"
 #include "conv_columns.hpp"
 #include "conv_depthwise.hpp"
+#include "conv_feed.hpp"
 #include "conv_pointwise.hpp"
 #include "conv_tasks.hpp"
 #include "conv_winograd.hpp"
@@ -465,10 +466,14 @@ Tensor conv_im2col_by_image(const Tensor& x_in, const Tensor& w, const Tensor& b
 // bits of conv_weight_bias_grads_t on the stored columns, without 29 MB of columns written and
 // read back, nor each image's made again (the gathered product over im2col's columns made per
 // image: 13-14% faster for 5 x 5 and 3 x 3 stride-2 layers, 27% for a 7 x 7 stride-2 one, Zen 5).
+//
+// produce (not null): image n's output gradient is made by produce(n, buffer) into a buffer of the
+// task as it is needed (the fused op of conv_feed.hpp), and `grad` is not read.
 void conv_weight_bias_grads_by_image(const Tensor& grad, const Tensor& x_in, const Tensor& w, const ConvGeometry& geom,
-                                     std::int64_t G, bool gw, bool gb, Tensor& dw, Tensor& db) {
+                                     std::int64_t G, bool gw, bool gb, Tensor& dw, Tensor& db,
+                                     const fusion::ImageGrad* produce = nullptr) {
   if (!gw && !gb) return;
-  const Tensor x = x_in.contiguous(), gc = grad.contiguous();
+  const Tensor x = x_in.contiguous(), gc = produce != nullptr ? Tensor() : grad.contiguous();
   sorix::detail::visit_floating(w.dtype(), "conv2d", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const std::size_t OC = sz(w.size(0)), OCg = OC / sz(G), Cg = geom.C / sz(G), taps = geom.taps();
@@ -487,24 +492,31 @@ void conv_weight_bias_grads_by_image(const Tensor& grad, const Tensor& x_in, con
     const std::size_t tasks = gw ? chunks * sz(G) * blocks : chunks;
     std::vector<T> partials(chunks * node);
     const T* px = sorix::detail::flat<T>(x);
-    const T* pg = sorix::detail::flat<T>(gc);
+    const T* pg = produce != nullptr ? nullptr : sorix::detail::flat<T>(gc);
     // The columns are read where they lie (gemm_gathered_serial): row (c, ki, kj) of a block's
     // columns starts at tap_offsets[(c - c0) * taps + ki * kw + kj] of its padded planes, and
     // position p = (oh, ow) adds positions[p].
     const PaddedColumns cols(geom, Cg);
     const std::size_t plane = cols.plane;
     parallel::parallel_for(tasks, 1, [&](std::size_t t0, std::size_t t1) {
+      std::vector<T> made(produce != nullptr ? OC * P : 0);
+      const auto image_grad = [&](std::size_t n) -> const T* {  // [OC, P]
+        if (produce == nullptr) return pg + n * OC * P;
+        (*produce)(n, made.data());
+        return made.data();
+      };
       for (std::size_t t = t0; t < t1; ++t) {
-        if (!gw) {  // the bias of chunk t
+        if (!gw) {  // the bias of chunk t: one add chain per channel over (n, p)
           const std::size_t n0 = t * chunk, n1 = std::min(geom.N, n0 + chunk);
           T* out = partials.data() + t * node;
-          for (std::size_t o = 0; o < OC; ++o) {
-            T acc = 0;
-            for (std::size_t n = n0; n < n1; ++n) {
-              const T* plane = pg + (n * OC + o) * P;
-              for (std::size_t p = 0; p < P; ++p) acc += plane[p];
+          std::fill(out, out + OC, T(0));
+          for (std::size_t n = n0; n < n1; ++n) {
+            const T* gn = image_grad(n);
+            for (std::size_t o = 0; o < OC; ++o) {
+              T acc = out[o];
+              for (std::size_t p = 0; p < P; ++p) acc += gn[o * P + p];
+              out[o] = acc;
             }
-            out[o] = acc;
           }
           continue;
         }
@@ -522,7 +534,7 @@ void conv_weight_bias_grads_by_image(const Tensor& grad, const Tensor& x_in, con
         if (ones_row) row_at.push_back(ones_at);
         for (std::size_t n = n0; n < n1; ++n) {
           cols.pad(px, geom, n, c0, c1, xp);
-          const T* gn = pg + (n * OC + g * OCg) * P;  // [OCg, P]: op(B) = its transpose
+          const T* gn = image_grad(n) + g * OCg * P;  // [OCg, P]: op(B) = its transpose
           kernels::gemm_gathered_serial<T>(true, rows, OCg, P, xp, row_at.data(), cols.positions.data(), gn, P, T(0), C,
                                            OCg, /*resume=*/n > n0);
         }
@@ -739,7 +751,9 @@ Tensor bias_add(const Tensor& y, const Tensor& b) {
   return out;
 }
 
-Tensor conv2d_4d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dSpec& s) {
+// The geometry of x [N, C, H, W] conv w [OC, C / G, kh, kw] under s (throws where the output
+// would be empty).
+ConvGeometry geometry_of(const Tensor& x, const Tensor& w, const Conv2dSpec& s) {
   const Shape xs = x.shape(), ws = w.shape();
   ConvGeometry g{};
   g.N = sz(xs[0]); g.C = sz(xs[1]); g.H = sz(xs[2]); g.W = sz(xs[3]);
@@ -763,14 +777,24 @@ Tensor conv2d_4d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2d
         ") is smaller than the dilated kernel of weight ", ws, ": the output would be ", out[0], " x ", out[1]);
   g.ph = pad[0]; g.pw = pad[1];
   g.OH = sz(out[0]); g.OW = sz(out[1]);
-  const std::int64_t G = s.groups, N = xs[0];
-  const std::int64_t P = out[0] * out[1];
-  const bool pointwise = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
+  return g;
+}
+
+bool is_pointwise(const ConvGeometry& g) {
+  return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
+}
+
+Tensor conv2d_4d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dSpec& s) {
+  const ConvGeometry g = geometry_of(x, w, s);
+  const Shape xs = x.shape();
+  const std::int64_t G = s.groups, N = xs[0], OH = static_cast<std::int64_t>(g.OH), OW = static_cast<std::int64_t>(g.OW);
+  const std::int64_t P = OH * OW;
+  const bool pointwise = is_pointwise(g);
   // cols [C * taps, N * P]: a 1x1 kernel's columns are the input with images and channels swapped.
   if (!pointwise) return conv_im2col(x, w, b, g, G);
   if (detail::images_feed_threads(sz(N))) return detail::pointwise_conv2d(x, w, b, G);  // the same bits
   Tensor cols = reshape(permute(reshape(x, {N, xs[1], P}), {1, 0, 2}), {xs[1], N * P});
-  return conv_product(w, cols, b, G, N, out[0], out[1]);
+  return conv_product(w, cols, b, G, N, OH, OW);
 }
 
 // y [N, C_out, OH, OW] = x [N, C_in, H, W] transposed-conv w [C_in, C_out / G, kh, kw] (+ b).
@@ -985,5 +1009,43 @@ std::string ConvTranspose2d::extra_repr() const {
   if (!o.bias()) os << ", bias=False";
   return os.str();
 }
+
+namespace fusion {
+
+std::optional<ConvFeed> conv2d_feeding_batchnorm(const Conv2d& conv, const Tensor& x) {
+  const Tensor& w = conv.weight;
+  const Tensor& b = conv.bias;
+  const auto& o = conv.options();
+  if (!autograd::grad_enabled() || !x.defined() || x.requires_grad() || x.dim() != 4 || !w.defined()) return std::nullopt;
+  const bool gw = w.requires_grad(), gb = b.defined() && b.requires_grad();
+  if (!gw && !gb) return std::nullopt;
+  // Whatever the module's own forward would reject, it rejects itself, with its messages.
+  if (!is_floating(x.dtype()) || x.dtype() != w.dtype() || x.size(1) != w.size(1) * o.groups()) return std::nullopt;
+  const Conv2dSpec s = spec_of<2>("conv2d", o.stride(), o.padding(), o.dilation(), o.groups());
+  check_operands("conv2d", x, w, b, 2, false, o.groups());
+  const ConvGeometry geom = geometry_of(x, w, s);
+  const std::size_t G = sz(o.groups()), OC = sz(w.size(0));
+  if (geom.OH < 2 || geom.OW < 2) return std::nullopt;  // the pool's 2 x 2 window
+  if (is_pointwise(geom) || detail::winograd_applies(w.dtype(), geom, geom.C / G, OC / G) ||
+      detail::depthwise_applies(geom, G))
+    return std::nullopt;
+  ConvFeed f;
+  {
+    NoGradGuard values_only;
+    f.output = conv2d_4d(x, w, b, s);  // the module's values (conv_values)
+  }
+  f.weight = w;
+  f.bias = b;
+  f.param_grads = [sx = autograd::SavedTensor(x), w, geom, G, gw, gb](const ImageGrad& grad) {
+    std::pair<Tensor, Tensor> r;
+    conv_weight_bias_grads_by_image(Tensor(), sx.unpack("conv2d"), w, geom, static_cast<std::int64_t>(G), gw, gb,
+                                    r.first, r.second, &grad);
+    return r;
+  };
+  f.recorded_output = [x, w, b, s] { return conv2d_4d(x, w, b, s); };
+  return f;
+}
+
+}  // namespace fusion
 
 }  // namespace sorix::nn

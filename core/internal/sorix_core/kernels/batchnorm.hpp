@@ -275,6 +275,26 @@ void backward_sums(const T* g, const T* x, const BnDims& d, const BnSaved& s, do
   }
 }
 
+/// The input gradient's per-channel constants in T: dx = (g - gmean - (x - mean) * k) * scale, with
+/// gmean = sum_g / M and k = dot * invstd^2 / M in training (0 in eval), scale = invstd * w.
+template <class T>
+struct DxConstants {
+  std::vector<T> mean, scale, gmean, k;
+};
+template <class T>
+DxConstants<T> dx_constants(const T* w, const BnDims& d, const BnSaved& s, const double* sum_g, const double* dot,
+                            bool training) {
+  DxConstants<T> c{std::vector<T>(d.C), std::vector<T>(d.C), std::vector<T>(d.C), std::vector<T>(d.C)};
+  const double inv_m = d.count() > 0 ? 1.0 / d.count() : 0.0;
+  for (std::size_t ch = 0; ch < d.C; ++ch) {
+    c.mean[ch] = static_cast<T>(s.mean[ch]);
+    c.scale[ch] = static_cast<T>(s.invstd[ch] * (w != nullptr ? static_cast<double>(w[ch]) : 1.0));
+    c.gmean[ch] = training ? static_cast<T>(sum_g[ch] * inv_m) : T(0);
+    c.k[ch] = training ? static_cast<T>(dot[ch] * s.invstd[ch] * s.invstd[ch] * inv_m) : T(0);
+  }
+  return c;
+}
+
 /// dx = (g - sum_g / M - (x - mean) * k) * invstd * w with k = dot * invstd^2 / M (training), or
 /// dx = g * invstd * w (eval); with `relu` (and `pool`), g is first relu's (and the pool's)
 /// gradient as in backward_sums.
@@ -282,26 +302,32 @@ template <class T>
 void backward_dx(const T* g, const T* x, const T* w, const BnDims& d, const BnSaved& s, const double* sum_g,
                  const double* dot, bool training, T* dx, const BnRelu<T>* relu = nullptr,
                  const BnPool<T>* pool = nullptr) {
-  std::vector<T> mean(d.C), scale(d.C), gmean(d.C), k(d.C);
-  const double inv_m = d.count() > 0 ? 1.0 / d.count() : 0.0;
-  for (std::size_t c = 0; c < d.C; ++c) {
-    mean[c] = static_cast<T>(s.mean[c]);
-    scale[c] = static_cast<T>(s.invstd[c] * (w != nullptr ? static_cast<double>(w[c]) : 1.0));
-    gmean[c] = training ? static_cast<T>(sum_g[c] * inv_m) : T(0);
-    k[c] = training ? static_cast<T>(dot[c] * s.invstd[c] * s.invstd[c] * inv_m) : T(0);
-  }
+  const DxConstants<T> c = dx_constants(w, d, s, sum_g, dot, training);
   const auto& kern = bn_kernels<T>(active());
   if (relu != nullptr || pool != nullptr) {  // the fused forms index their constants by the whole C
     for_row_blocks(d, [&](std::size_t n0, std::size_t n1) {
-      kern.backward_dx(g, x, dx, d.C, d.L, n0, n1, gmean.data(), mean.data(), k.data(), scale.data(), relu, pool);
+      kern.backward_dx(g, x, dx, d.C, d.L, n0, n1, c.gmean.data(), c.mean.data(), c.k.data(), c.scale.data(), relu,
+                       pool);
     });
     return;
   }
   for_elementwise_blocks(d, [&](std::size_t c0, std::size_t c1, std::size_t n0, std::size_t n1) {
     const std::size_t at = c0 * d.L;
-    kern.backward_dx(g + at, x + at, dx + at, c1 - c0, d.L, n0, n1, gmean.data() + c0, mean.data() + c0,
-                     k.data() + c0, scale.data() + c0, nullptr, nullptr);
+    kern.backward_dx(g + at, x + at, dx + at, c1 - c0, d.L, n0, n1, c.gmean.data() + c0, c.mean.data() + c0,
+                     c.k.data() + c0, c.scale.data() + c0, nullptr, nullptr);
   });
+}
+
+/// backward_dx with a fused pool for image n alone, on the calling thread: its [C, L] gradient
+/// into dx_n (the same values as backward_dx's, which makes them image by image too). g is the
+/// pooled gradient [N, C, H / 2 * W / 2] and the pool's codes are the forward's.
+template <class T>
+void pooled_backward_dx_image(const T* g, const T* x, const BnDims& d, const DxConstants<T>& c, const BnPool<T>& pool,
+                              std::size_t n, T* dx_n) {
+  const std::size_t at = n * d.C * pool.pooled();
+  const BnPool<T> image{pool.H, pool.W, pool.winners + at, pool.winner_x != nullptr ? pool.winner_x + at : nullptr};
+  bn_kernels<T>(active()).backward_dx(g + at, x + n * d.C * d.L, dx_n, d.C, d.L, 0, 1, c.gmean.data(), c.mean.data(),
+                                      c.k.data(), c.scale.data(), nullptr, &image);
 }
 
 }  // namespace sorix::kernels::bn

@@ -28,6 +28,10 @@
 
 namespace sorix::nn {
 
+namespace fusion {
+struct ConvFeed;  // internal: a fused convolution's output and gradients (nn/src/conv_feed.hpp)
+}
+
 struct BatchNormOptions {
   BatchNormOptions(std::int64_t num_features) : num_features_(num_features) {}  // NOLINT: implicit, as PyTorch's
   BatchNormOptions& num_features(std::int64_t v) { num_features_ = v; return *this; }
@@ -99,6 +103,10 @@ class BatchNormNd : public Module {
   /// the activations fewer forward, four fewer backward. Sequential runs BatchNorm2d (or
   /// SyncBatchNorm) + ReLU + MaxPool2d(2) stages through it.
   Tensor forward_relu_pool(const Tensor& input);
+  /// forward_relu_pool of a Conv2d's output, made by Sequential's fusion of Conv2d + BatchNorm2d
+  /// + ReLU + MaxPool2d(2) (internal: nn/src/conv_feed.hpp). The op it records also gives the
+  /// convolution's weight and bias gradients, in the same bits as the modules one by one.
+  Tensor forward_relu_pool(const fusion::ConvFeed& conv);
   std::string name() const override { return D == 1 ? "BatchNorm1d" : D == 2 ? "BatchNorm2d" : "BatchNorm3d"; }
   /// "128, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True" (PyTorch's text).
   std::string extra_repr() const override;
@@ -118,8 +126,9 @@ class BatchNormNd : public Module {
 
  protected:
   /// forward's body; any_rank accepts every input [N, C, *] (SyncBatchNorm); relu: forward_relu;
-  /// pool (with relu): forward_relu_pool.
-  Tensor forward_checked(const Tensor& input, bool any_rank, bool relu = false, bool pool = false);
+  /// pool (with relu): forward_relu_pool; conv (with pool): input is that convolution's output.
+  Tensor forward_checked(const Tensor& input, bool any_rank, bool relu = false, bool pool = false,
+                         const fusion::ConvFeed* conv = nullptr);
   bool sync_ = false;
 
  private:
