@@ -155,7 +155,12 @@ Tensor batch_norm_flat(const Tensor& input, const Tensor& running_mean, const Te
     const T* x = sorix::detail::flat<T>(input);
     if (training) {
       std::vector<double> var(d.C, 0.0);
-      batch_stats(x, d, eps, *saved, var, reducer);
+      // A fused convolution's tasks may have taken its planes' moments already.
+      const bool given = conv != nullptr && conv->plane_sum.size() == d.N * d.C && d.L >= kernels::bn::kPlaneMomentsFrom;
+      const kernels::bn::PlaneMoments moments{given ? conv->plane_sum.data() : nullptr,
+                                              given ? conv->plane_sq.data() : nullptr,
+                                              given ? conv->plane_dev.data() : nullptr};
+      batch_stats(x, d, eps, *saved, var, reducer, given ? &moments : nullptr);
       if (running_mean.defined()) {
         // In place on the buffers (not recorded: running statistics are not differentiated).
         Tensor rm_t = running_mean, rv_t = running_var;  // non-const handles on the caller's buffers

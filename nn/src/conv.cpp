@@ -11,6 +11,7 @@
 #include "sorix_autograd/gemm.hpp"
 #include "sorix_autograd/ops_internal.hpp"
 #include "sorix_core/kernels/batch_tree.hpp"
+#include "sorix_core/kernels/batchnorm.hpp"
 #include "sorix_core/kernels/table.hpp"
 #include "conv_columns.hpp"
 #include "conv_depthwise.hpp"
@@ -347,9 +348,11 @@ struct PaddedColumns {
 // y [N, OC, OH, OW] = x conv w (+ b) with the direct kernel (kernels::ConvKernelsOf::conv_direct),
 // one image per task: its channels copied into the thread's scratch zero-padded, then every
 // group's output planes made from them.
+// `done` (not null) is called with each image's output planes right after they are written, on
+// the image's task (fusion::ImageOutput), here and in the paths below.
 template <class T>
 void conv_direct_by_image(const T* px, const T* pw, const T* pb, const ConvGeometry& geom, std::size_t G,
-                          std::size_t OC, T* py) {
+                          std::size_t OC, T* py, const fusion::ImageOutput* done) {
   const std::size_t OCg = OC / G, Cg = geom.C / G, K = Cg * geom.taps(), P = geom.positions();
   const std::size_t PH = (geom.OH - 1) * geom.sh + (geom.kh - 1) * geom.dh + 1;
   const std::size_t PW = geom.OW + (geom.kw - 1) * geom.dw, plane = PH * PW;
@@ -367,6 +370,7 @@ void conv_direct_by_image(const T* px, const T* pw, const T* pb, const ConvGeome
           table.conv_direct_f32(xp + g * Cg * plane, PW, plane, Cg, geom, pw + g * OCg * K, bg, OCg, yg);
         else table.conv_direct_f64(xp + g * Cg * plane, PW, plane, Cg, geom, pw + g * OCg * K, bg, OCg, yg);
       }
+      if (done != nullptr) (*done)(n, py + n * OC * P);
     }
   }, 0);  // grain 0: every image is a task
 }
@@ -381,7 +385,7 @@ void conv_direct_by_image(const T* px, const T* pw, const T* pb, const ConvGeome
 // out transposed.
 template <class T>
 void conv_gathered_by_image(const T* px, const T* wt, const T* pb, const ConvGeometry& geom, std::size_t G,
-                            std::size_t OC, T* py) {
+                            std::size_t OC, T* py, const fusion::ImageOutput* done) {
   const std::size_t OCg = OC / G, Cg = geom.C / G, K = Cg * geom.taps(), P = geom.positions();
   const PaddedColumns cols(geom, Cg);
   const T beta = pb != nullptr ? T(1) : T(0);
@@ -397,6 +401,7 @@ void conv_gathered_by_image(const T* px, const T* wt, const T* pb, const ConvGeo
                                          cols.tap_offsets.data(), wt + g * K * OCg, OCg, beta, yt, OCg);
         transpose_copy(yt, OCg, py + (n * OC + g * OCg) * P, P, P, OCg);
       }
+      if (done != nullptr) (*done)(n, py + n * OC * P);
     }
   }, 0);  // grain 0: every image is a task
 }
@@ -409,7 +414,7 @@ void conv_gathered_by_image(const T* px, const T* wt, const T* pb, const ConvGeo
 // at batch 4096; the weight gradient makes each image's again: conv_weight_bias_grads_by_image).
 // The same products of the same values as conv_forward on im2col's columns: the same bits.
 Tensor conv_im2col_by_image(const Tensor& x_in, const Tensor& w, const Tensor& b, const ConvGeometry& geom,
-                            std::int64_t G) {
+                            std::int64_t G, const fusion::ImageOutput* done = nullptr) {
   const Tensor x = x_in.contiguous();
   return sorix::detail::visit_floating(w.dtype(), "conv2d", [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -421,7 +426,7 @@ Tensor conv_im2col_by_image(const Tensor& x_in, const Tensor& w, const Tensor& b
     const T* pb = b.defined() ? sorix::detail::flat<T>(b) : nullptr;
     const kernels::ConvForwardPath path = kernels::conv_forward_path<T>(geom, OCg, K);
     if (path == kernels::ConvForwardPath::direct) {  // no columns, no copies
-      conv_direct_by_image<T>(px, pw, pb, geom, sz(G), OC, py);
+      conv_direct_by_image<T>(px, pw, pb, geom, sz(G), OC, py, done);
       return out;
     }
     if (path == kernels::ConvForwardPath::gathered) {  // the transposed product, its columns read in place
@@ -429,7 +434,7 @@ Tensor conv_im2col_by_image(const Tensor& x_in, const Tensor& w, const Tensor& b
       std::vector<T> wt(sz(G) * K * OCg);
       for (std::size_t g = 0; g < sz(G); ++g)
         transpose_copy(pw + g * OCg * K, K, wt.data() + g * K * OCg, OCg, OCg, K);
-      conv_gathered_by_image<T>(px, wt.data(), pb, geom, sz(G), OC, py);
+      conv_gathered_by_image<T>(px, wt.data(), pb, geom, sz(G), OC, py, done);
       return out;
     }
     // y_ng = W_g cols_ng (OCg x P) from each image's columns, made in the thread's scratch (L2).
@@ -447,6 +452,7 @@ Tensor conv_im2col_by_image(const Tensor& x_in, const Tensor& w, const Tensor& b
         for (std::size_t g = 0; g < sz(G); ++g)
           kernels::gemm_serial<T>(false, false, OCg, P, K, T(1), pw + g * OCg * K, K, cols + g * K * P, P, beta,
                                   yn + g * OCg * P, P);
+        if (done != nullptr) (*done)(n, yn);
       }
     }, 0);  // grain 0: every image is a task
     return out;
@@ -1030,9 +1036,25 @@ std::optional<ConvFeed> conv2d_feeding_batchnorm(const Conv2d& conv, const Tenso
       detail::depthwise_applies(geom, G))
     return std::nullopt;
   ConvFeed f;
-  {
-    NoGradGuard values_only;
-    f.output = conv2d_4d(x, w, b, s);  // the module's values (conv_values)
+  const Tensor wc = w.contiguous(), bc = b.defined() ? b.contiguous() : b;
+  const std::size_t P = geom.positions();
+  if (detail::images_feed_threads(geom.N) && P >= kernels::bn::kPlaneMomentsFrom) {
+    // The module's values (conv_values' path), each image's planes' moments taken as it is made.
+    const std::size_t planes = geom.N * OC;
+    f.plane_sum.resize(planes);
+    f.plane_sq.resize(planes);
+    f.plane_dev.resize(planes);
+    const ImageOutput moments = [&](std::size_t n, const void* planes_n) {
+      sorix::detail::visit_floating(w.dtype(), "conv2d", [&](auto tag) {
+        using T = typename decltype(tag)::type;
+        kernels::bn_kernels<T>(kernels::active())
+            .plane_moments(static_cast<const T*>(planes_n), P, 0, OC, f.plane_sum.data() + n * OC,
+                           f.plane_sq.data() + n * OC, f.plane_dev.data() + n * OC);
+      });
+    };
+    f.output = conv_im2col_by_image(x, wc, bc, geom, static_cast<std::int64_t>(G), &moments);
+  } else {
+    f.output = conv_values(x, wc, bc, geom, static_cast<std::int64_t>(G));  // the module's values
   }
   f.weight = w;
   f.bias = b;

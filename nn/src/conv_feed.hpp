@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <functional>
 #include <optional>
+#include <vector>
 
 #include "sorix/nn/conv.hpp"
 #include "sorix/core/tensor.hpp"
@@ -19,10 +20,19 @@ namespace sorix::nn::fusion {
 /// into `out`.
 using ImageGrad = std::function<void(std::size_t n, void* out)>;
 
+/// Called by a convolution's task with image n's output planes [OC, OH * OW] right after it
+/// wrote them, while they are in the core's cache.
+using ImageOutput = std::function<void(std::size_t n, const void* planes)>;
+
 /// What the fused op needs of the convolution (conv2d_feeding_batchnorm).
 struct ConvFeed {
   /// The convolution's output, not recorded: the fused op's input.
   Tensor output;
+  /// Each output plane's moments as BatchNorm's statistics take them (kernels::bn::PlaneMoments,
+  /// [N * OC] each), made by the convolution's tasks from the planes just written (so the
+  /// statistics need no pass over the output); empty where they were not made (planes shorter
+  /// than kernels::bn::kPlaneMomentsFrom, or the batch's columns path).
+  std::vector<double> plane_sum, plane_sq, plane_dev;
   /// The convolution's weight and bias (bias undefined without one): inputs of the fused op.
   Tensor weight, bias;
   /// The weight and bias gradients (undefined where not required) from the output's gradient

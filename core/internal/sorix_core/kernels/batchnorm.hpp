@@ -147,6 +147,12 @@ NormalizeConstants<T> normalize_constants(std::size_t C, const BnSaved& s, const
   return k;
 }
 
+/// Each plane's moments of x viewed as [N * C planes, L] as BnKernels::plane_moments makes them:
+/// its sum, and about its own mean the sums of squared deviations and of deviations.
+struct PlaneMoments {
+  const double *sum, *sq, *dev;
+};
+
 /// Planes of at least this many values take the statistics' one-pass form (batch_stats). Below
 /// it the per-plane work (three moments stored, a division, two folds of 16 chains) outweighs the
 /// memory pass it saves: measured on AVX2 and AVX-512, BatchNorm2d's forward on 2 x 2 to 7 x 7
@@ -163,10 +169,12 @@ inline constexpr std::size_t kPlaneMomentsFrom = 64;
 /// dm = m - mean: the exact identity sum (v - mean)^2 = q + 2 dm r + L dm^2 for any m (r corrects
 /// for m's rounding, which would otherwise enter at first order), both sums by the batch tree over
 /// the planes. With a reducer (SyncBatchNorm), each sum is this rank's tree node, finished across
-/// the ranks before it is used; d.count() is then the global count.
+/// the ranks before it is used; d.count() is then the global count. `given` (long planes only):
+/// every plane's moments, already made by plane_moments (a fused convolution's tasks, as they
+/// wrote the planes): x is then not read.
 template <class T>
 void batch_stats(const T* x, const BnDims& d, double eps, BnSaved& s, std::vector<double>& var,
-                 parallel::BatchReducer* reducer = nullptr) {
+                 parallel::BatchReducer* reducer = nullptr, const PlaneMoments* given = nullptr) {
   std::vector<double> sums(d.C, 0.0);
   const double inv_m = 1.0 / d.count();
   if (d.L < kPlaneMomentsFrom) {
@@ -181,14 +189,22 @@ void batch_stats(const T* x, const BnDims& d, double eps, BnSaved& s, std::vecto
   } else {
     const std::size_t P = d.N * d.C;
     // Not zeroed: the kernel writes every plane's three moments.
-    const std::unique_ptr<double[]> plane_sum(new double[P]), plane_sq(new double[P]), plane_dev(new double[P]);
-    const auto& k = bn_kernels<T>(active());
-    parallel::parallel_for(
-        P, std::max<std::size_t>(1, parallel::kChunkSize / d.L),
-        [&](std::size_t p0, std::size_t p1) {
-          k.plane_moments(x, d.L, p0, p1, plane_sum.get() + p0, plane_sq.get() + p0, plane_dev.get() + p0);
-        },
-        parallel::kInlineGrain / d.L);
+    std::unique_ptr<double[]> made_sum, made_sq, made_dev;
+    if (given == nullptr) {
+      made_sum.reset(new double[P]);
+      made_sq.reset(new double[P]);
+      made_dev.reset(new double[P]);
+      const auto& k = bn_kernels<T>(active());
+      parallel::parallel_for(
+          P, std::max<std::size_t>(1, parallel::kChunkSize / d.L),
+          [&](std::size_t p0, std::size_t p1) {
+            k.plane_moments(x, d.L, p0, p1, made_sum.get() + p0, made_sq.get() + p0, made_dev.get() + p0);
+          },
+          parallel::kInlineGrain / d.L);
+    }
+    const double* plane_sum = given != nullptr ? given->sum : made_sum.get();
+    const double* plane_sq = given != nullptr ? given->sq : made_sq.get();
+    const double* plane_dev = given != nullptr ? given->dev : made_dev.get();
     sum_planes(d, [&](std::size_t n, std::size_t c) { return plane_sum[n * d.C + c]; }, sums.data());
     if (reducer != nullptr) reducer->finish(sums.data(), d.C);
     for (std::size_t c = 0; c < d.C; ++c) s.mean[c] = sums[c] * inv_m;
