@@ -1064,7 +1064,10 @@ std::optional<ConvFeed> conv2d_feeding_batchnorm(const Conv2d& conv, const Tenso
                                     r.first, r.second, &grad);
     return r;
   };
-  f.recorded_output = [x, w, b, s] { return conv2d_4d(x, w, b, s); };
+  // Saved as the convolution's own node saves them: an in-place change since the forward throws.
+  f.recorded_output = [sx = autograd::SavedTensor(x), sw = autograd::SavedTensor(w), sb = autograd::SavedTensor(b), s] {
+    return conv2d_4d(sx.unpack("conv2d"), sw.unpack("conv2d"), sb.unpack("conv2d"), s);
+  };
   return f;
 }
 

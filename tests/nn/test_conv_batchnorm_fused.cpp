@@ -214,3 +214,22 @@ TEST_CASE("Conv2d is fused with BatchNorm2d + ReLU + MaxPool2d only where its gr
   nn::Sequential wrong(w.conv, std::make_shared<nn::BatchNorm2d>(4), nn::ReLU(), pool2());
   CHECK_THROWS_WITH(wrong(x), Catch::Contains("BatchNorm2d") && Catch::Contains("num_features"));
 }
+
+TEST_CASE("Conv2d + BatchNorm2d + ReLU + MaxPool2d fused: an input changed in place before the backward is refused",
+          "[nn][conv][batchnorm]") {
+  for (bool create_graph : {false, true}) {
+    INFO((create_graph ? "create_graph" : "backward"));
+    Pair p = make_pair(nn::Conv2dOptions(2, 3, 3).padding(1), sorix::float64);
+    nn::Sequential seq(p.conv, p.bn, nn::ReLU(), pool2());
+    Tensor x = randn_f64({3, 2, 6, 6}, 91, false);
+    Tensor out = seq(x);
+    CHECK(grad_fn_name(out) == kFused);
+    x.add_(1.0);  // as the convolution's own node would, the fused one refuses to use a changed input
+    if (create_graph) {
+      CHECK_THROWS_WITH(sorix::autograd::grad({out.sum()}, {p.conv->weight}, {}, true),
+                        Catch::Contains("modified by an in-place"));
+    } else {
+      CHECK_THROWS_WITH(out.sum().backward(), Catch::Contains("modified by an in-place"));
+    }
+  }
+}
