@@ -35,7 +35,7 @@ struct BnGrads {
 template <class T>
 BnGrads bn_backward(const T* g, const T* x, const T* w, const BnDims& d, const BnSaved& s, bool training,
                     bool need_x, bool need_w, bool need_b, const Shape& xshape, parallel::BatchReducer* reducer,
-                    bool relu, const kernels::BnPool<T>* pool, const fusion::ConvFeed* conv = nullptr) {
+                    bool relu, const kernels::BnPool<T>* pool, const fusion::ConvGrads* conv = nullptr) {
   // A fused ReLU: g is relu's gradient first, its mask recomputed from x with the forward's constants
   // (a fused pool: g is the pooled gradient, its winners and relu's factor in the forward's codes).
   std::vector<T> bias(relu ? d.C : 0);
@@ -98,7 +98,7 @@ namespace {
 Tensor batch_norm_flat(const Tensor& input, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                        const Tensor& bias, bool training, double momentum, double eps, bool sync = false,
                        bool relu = false, bool pool = false,
-                       std::shared_ptr<const fusion::ConvFeed> conv = nullptr) {
+                       const fusion::ConvFeed* conv = nullptr) {
   detail::check_defined(input, "batch_norm");
   const Shape xs = input.shape();
   check(xs.size() >= 2, "batch_norm", "expected an input of at least 2 dims [N, C, *], got shape ", xs);
@@ -200,6 +200,8 @@ Tensor batch_norm_flat(const Tensor& input, const Tensor& running_mean, const Te
       inputs.push_back(conv->weight);
       inputs.push_back(conv->bias);
     }
+    // The node keeps only the convolution's gradients (conv_feed.hpp: ConvGrads), not its tensors.
+    std::shared_ptr<const fusion::ConvGrads> conv_grads = conv != nullptr ? conv->grads : nullptr;
     autograd::record(
         y,
         conv != nullptr ? "ConvolutionBatchNormReluMaxPoolBackward"
@@ -208,7 +210,7 @@ Tensor batch_norm_flat(const Tensor& input, const Tensor& running_mean, const Te
                         : "BatchNormBackward",
         inputs,
         [sx = autograd::SavedTensor(input), sw = autograd::SavedTensor(weight), saved, d, training, eps, gx, gw, gb,
-         xs, reducer, relu, window, conv](const Tensor& grad) -> std::vector<Tensor> {
+         xs, reducer, relu, window, conv = std::move(conv_grads)](const Tensor& grad) -> std::vector<Tensor> {
           Tensor x = sx.unpack("batch_norm"), w = sw.unpack("batch_norm");
           // create_graph with a fused convolution: its output again as a recorded op of its
           // weight and bias (the same bits), so that the formulas below carry their dependence.
@@ -270,8 +272,10 @@ Tensor batch_norm_flat(const Tensor& input, const Tensor& running_mean, const Te
             if (gw) dw = sum(g * xhat, dims);
             if (gb) db = sum(g, dims);
             if (conv != nullptr) {  // the convolution's node applied to dx: [dinput, dweight, dbias]
+              // (no node: its weight and bias stopped requiring grad since the forward)
+              if (!x.grad_fn()) return {Tensor(), dw, db, Tensor(), Tensor()};
               const std::vector<Tensor> c = x.grad_fn()->apply(dx);
-              return {Tensor(), dw, db, c[1], conv->bias.defined() ? c[2] : Tensor()};
+              return {Tensor(), dw, db, c[1], conv->has_bias ? c[2] : Tensor()};
             }
             return {dx, dw, db};
           }
@@ -396,7 +400,7 @@ Tensor BatchNormNd<D>::forward_checked(const Tensor& input, bool any_rank, bool 
   const auto flat = [](const Tensor& t) { return sorix::detail::contiguous_or_undefined(t); };
   Tensor y = functional::batch_norm_flat(flat(input), flat(running_mean), flat(running_var), flat(weight), flat(bias),
                                          batch_stats, factor, options_.eps(), sync_, relu, pool,
-                                         conv != nullptr ? std::make_shared<const fusion::ConvFeed>(*conv) : nullptr);
+                                         conv);
   if (update) {  // counted only once the step succeeded
     *tracked += 1;
     ++num_batches_tracked.impl()->storage->version;

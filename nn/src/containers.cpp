@@ -64,6 +64,7 @@ bool batchnorm_relu_pool(Module& m, Tensor& x) {
 // otherwise.
 bool conv_batchnorm_relu_pool(Module& conv, Module& bn, Tensor& x) {
   if (typeid(conv) != typeid(Conv2d) || typeid(bn) != typeid(BatchNorm2d) || !bn.is_training()) return false;
+  if (static_cast<const BatchNorm2d&>(bn).sync()) return false;  // its statistics are the ranks' (SyncBatchNorm's mode)
   const std::optional<fusion::ConvFeed> feed = fusion::conv2d_feeding_batchnorm(static_cast<const Conv2d&>(conv), x);
   if (!feed) return false;
   x = static_cast<BatchNorm2d&>(bn).forward_relu_pool(*feed);

@@ -474,7 +474,9 @@ Tensor conv_im2col_by_image(const Tensor& x_in, const Tensor& w, const Tensor& b
 // image: 13-14% faster for 5 x 5 and 3 x 3 stride-2 layers, 27% for a 7 x 7 stride-2 one, Zen 5).
 //
 // produce (not null): image n's output gradient is made by produce(n, buffer) into a buffer of the
-// task as it is needed (the fused op of conv_feed.hpp), and `grad` is not read.
+// task as it is needed (the fused op of conv_feed.hpp), and `grad` is not read. Each task that
+// reads the image makes it (with several groups or channel blocks, several times: the same
+// values each time).
 void conv_weight_bias_grads_by_image(const Tensor& grad, const Tensor& x_in, const Tensor& w, const ConvGeometry& geom,
                                      std::int64_t G, bool gw, bool gb, Tensor& dw, Tensor& db,
                                      const fusion::ImageGrad* produce = nullptr) {
@@ -1058,16 +1060,23 @@ std::optional<ConvFeed> conv2d_feeding_batchnorm(const Conv2d& conv, const Tenso
   }
   f.weight = w;
   f.bias = b;
-  f.param_grads = [sx = autograd::SavedTensor(x), w, geom, G, gw, gb](const ImageGrad& grad) {
+  // Saved as the convolution's own node saves them (the input and weight: an in-place change
+  // since the forward throws, as there). The create_graph path also saves the bias: it makes the
+  // output again from it.
+  auto grads = std::make_shared<ConvGrads>();
+  grads->param_grads = [sx = autograd::SavedTensor(x), sw = autograd::SavedTensor(w), geom, G, gw,
+                        gb](const ImageGrad& grad) {
     std::pair<Tensor, Tensor> r;
-    conv_weight_bias_grads_by_image(Tensor(), sx.unpack("conv2d"), w, geom, static_cast<std::int64_t>(G), gw, gb,
-                                    r.first, r.second, &grad);
+    conv_weight_bias_grads_by_image(Tensor(), sx.unpack("conv2d"), sw.unpack("conv2d"), geom,
+                                    static_cast<std::int64_t>(G), gw, gb, r.first, r.second, &grad);
     return r;
   };
-  // Saved as the convolution's own node saves them: an in-place change since the forward throws.
-  f.recorded_output = [sx = autograd::SavedTensor(x), sw = autograd::SavedTensor(w), sb = autograd::SavedTensor(b), s] {
+  grads->recorded_output = [sx = autograd::SavedTensor(x), sw = autograd::SavedTensor(w),
+                            sb = autograd::SavedTensor(b), s] {
     return conv2d_4d(sx.unpack("conv2d"), sw.unpack("conv2d"), sb.unpack("conv2d"), s);
   };
+  grads->has_bias = b.defined();
+  f.grads = std::move(grads);
   return f;
 }
 

@@ -8,6 +8,7 @@
 // the same bits as the modules run one by one.
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -24,6 +25,19 @@ using ImageGrad = std::function<void(std::size_t n, void* out)>;
 /// wrote them, while they are in the core's cache.
 using ImageOutput = std::function<void(std::size_t n, const void* planes)>;
 
+/// What the fused op's backward keeps of the convolution. Leaves (the weight and bias) are held
+/// as autograd::SavedTensor holds them (weakly: a gradient's graph that reaches the node must not
+/// keep its own leaf alive), and a tensor changed in place since the forward is refused.
+struct ConvGrads {
+  /// The weight and bias gradients (undefined where not required) from the output's gradient
+  /// given image by image.
+  std::function<std::pair<Tensor, Tensor>(const ImageGrad& grad)> param_grads;
+  /// The output again, as the recorded convolution of the same input (create_graph: the
+  /// gradients as recorded ops, differentiable again in the weight and bias). The same bits.
+  std::function<Tensor()> recorded_output;
+  bool has_bias = false;
+};
+
 /// What the fused op needs of the convolution (conv2d_feeding_batchnorm).
 struct ConvFeed {
   /// The convolution's output, not recorded: the fused op's input.
@@ -35,12 +49,7 @@ struct ConvFeed {
   std::vector<double> plane_sum, plane_sq, plane_dev;
   /// The convolution's weight and bias (bias undefined without one): inputs of the fused op.
   Tensor weight, bias;
-  /// The weight and bias gradients (undefined where not required) from the output's gradient
-  /// given image by image.
-  std::function<std::pair<Tensor, Tensor>(const ImageGrad& grad)> param_grads;
-  /// The output again, as the recorded convolution of the same input (create_graph: the
-  /// gradients as recorded ops, differentiable again in the weight and bias). The same bits.
-  std::function<Tensor()> recorded_output;
+  std::shared_ptr<const ConvGrads> grads;
 };
 
 /// conv's forward of x when the fused op applies to it: grad mode on, x [N, C, H, W] float not

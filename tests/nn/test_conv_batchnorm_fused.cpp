@@ -84,22 +84,47 @@ void check_against_apart(const nn::Conv2dOptions& o, const Shape& xshape, sorix:
   }
 }
 
+// A small float64 Conv2d(2, 3, 3, padding 1) + BatchNorm2d + ReLU + MaxPool2d(2) run fused (out)
+// and apart (out2) on the same input: the edge cases' start.
+struct BothRuns {
+  Pair p;
+  Tensor out, out2;
+};
+BothRuns run_both(int seed) {
+  BothRuns r{make_pair(nn::Conv2dOptions(2, 3, 3).padding(1), sorix::float64), Tensor(), Tensor()};
+  nn::Sequential seq(r.p.conv, r.p.bn, nn::ReLU(), pool2());
+  const Tensor x = randn_f64({3, 2, 6, 6}, seed, false);
+  r.out = seq(x);
+  r.out2 = apart(r.p, x);
+  CHECK(grad_fn_name(r.out) == kFused);
+  return r;
+}
+
 }  // namespace
 
 TEST_CASE("Sequential runs Conv2d + BatchNorm2d + ReLU + MaxPool2d(2) as one op, in the bits of the modules",
           "[nn][conv][batchnorm]") {
-  for (auto dtype : {sorix::float32, sorix::float64}) {
-    INFO(sorix::dtype_name(dtype));
-    // The CNN's first layer, small: one input channel, 3 x 3, padding 1 (the direct path).
-    check_against_apart(nn::Conv2dOptions(1, 8, 3).padding(1), {6, 1, 12, 10}, dtype);
-    // 5 x 5 on more channels, no bias; odd sides (a last row and column the pool leaves out).
-    check_against_apart(nn::Conv2dOptions(6, 5, 5).padding(2).bias(false), {3, 6, 9, 11}, dtype);
-    // Strided, dilated, grouped.
-    check_against_apart(nn::Conv2dOptions(4, 6, 3).stride(2).padding(1), {4, 4, 13, 12}, dtype);
-    check_against_apart(nn::Conv2dOptions(4, 6, 3).dilation(2).padding(2).groups(2), {5, 4, 8, 8}, dtype);
-    // Many output channels and images: the weight gradient's tasks in blocks and chunks.
-    check_against_apart(nn::Conv2dOptions(3, 40, 3).padding(1), {20, 3, 6, 6}, dtype);
+  const int before = sorix::parallel::get_num_threads();
+  // 1 thread: every batch goes image by image (each image's planes' moments taken as it is
+  // made); 4: batches under 8 images take the batch's columns, without moments.
+  for (int threads : {1, 4}) {
+    sorix::parallel::set_num_threads(threads);
+    for (auto dtype : {sorix::float32, sorix::float64}) {
+      INFO(sorix::dtype_name(dtype) << ", " << threads << " threads");
+      // The CNN's first layer, small: one input channel, 3 x 3, padding 1 (the direct path).
+      check_against_apart(nn::Conv2dOptions(1, 8, 3).padding(1), {6, 1, 12, 10}, dtype);
+      // 5 x 5 on more channels, no bias; odd sides (a last row and column the pool leaves out).
+      check_against_apart(nn::Conv2dOptions(6, 5, 5).padding(2).bias(false), {3, 6, 9, 11}, dtype);
+      // Strided, dilated, grouped.
+      check_against_apart(nn::Conv2dOptions(4, 6, 3).stride(2).padding(1), {4, 4, 13, 12}, dtype);
+      check_against_apart(nn::Conv2dOptions(4, 6, 3).dilation(2).padding(2).groups(2), {5, 4, 8, 8}, dtype);
+      // Many output channels and images: the weight gradient's tasks in blocks and chunks.
+      check_against_apart(nn::Conv2dOptions(3, 40, 3).padding(1), {20, 3, 6, 6}, dtype);
+      // Enough images for 4 threads' image-by-image path, planes long enough for the moments.
+      check_against_apart(nn::Conv2dOptions(1, 4, 3).padding(1), {10, 1, 12, 10}, dtype);
+    }
   }
+  sorix::parallel::set_num_threads(before);
 }
 
 TEST_CASE("Conv2d + BatchNorm2d + ReLU + MaxPool2d fused: the same bits at 1, 2 and 3 threads", "[nn][conv][batchnorm]") {
@@ -194,6 +219,10 @@ TEST_CASE("Conv2d is fused with BatchNorm2d + ReLU + MaxPool2d only where its gr
   seq.eval();
   CHECK(grad_fn_name(seq(x)) == "BatchNormReluMaxPoolBackward");
   seq.train();
+  // SyncBatchNorm's mode on a BatchNorm2d (convert_sync_batchnorm): its statistics are the ranks'.
+  p.bn->set_sync(true);
+  CHECK(grad_fn_name(seq(x)) == "BatchNormReluMaxPoolBackward");
+  p.bn->set_sync(false);
   // A 1 x 1 convolution, Winograd's 3 x 3 (float32, enough channels) and a depthwise one keep
   // their own gradients.
   for (const auto& o : {nn::Conv2dOptions(2, 3, 1), nn::Conv2dOptions(32, 32, 3).padding(1),
@@ -232,4 +261,29 @@ TEST_CASE("Conv2d + BatchNorm2d + ReLU + MaxPool2d fused: an input changed in pl
       CHECK_THROWS_WITH(out.sum().backward(), Catch::Contains("modified by an in-place"));
     }
   }
+}
+
+TEST_CASE("Conv2d + BatchNorm2d + ReLU + MaxPool2d fused: a weight changed in place is refused as apart",
+          "[nn][conv][batchnorm]") {
+  BothRuns r = run_both(101);
+  {
+    sorix::NoGradGuard no_grad;
+    r.p.conv->weight.add_(1.0);
+    r.p.conv2->weight.add_(1.0);
+  }
+  CHECK_THROWS_WITH(r.out.sum().backward(), Catch::Contains("modified by an in-place"));
+  CHECK_THROWS_WITH(r.out2.sum().backward(), Catch::Contains("modified by an in-place"));
+}
+
+TEST_CASE("Conv2d + BatchNorm2d + ReLU + MaxPool2d fused: create_graph after the convolution was frozen",
+          "[nn][conv][batchnorm]") {
+  BothRuns r = run_both(111);
+  for (auto* c : {r.p.conv.get(), r.p.conv2.get()}) {
+    c->weight.requires_grad_(false);
+    c->bias.requires_grad_(false);
+  }
+  // Its output made again records no convolution: BatchNorm's gradients alone, the modules' bits.
+  const Tensor g = sorix::autograd::grad({(r.out * r.out).sum()}, {r.p.bn->weight}, {}, true)[0];
+  const Tensor g2 = sorix::autograd::grad({(r.out2 * r.out2).sum()}, {r.p.bn2->weight}, {}, true)[0];
+  CHECK(bit_identical(g, g2));
 }
