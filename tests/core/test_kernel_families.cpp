@@ -973,15 +973,16 @@ void check_group_dx_tables() {
 
 
 // Winograd F(2x2, 3x3)'s plane transforms against winograd.hpp's definition written out tile by
-// tile: ragged tile rows (TW of 0, 1, 2, 7, 8, 10 and 17 against 4-, 8- and 16-lane registers,
-// AVX-512's 8-lane rows up to 8 tiles), odd outputs, every padding the layers use, a bias and
-// none. The rows' ld leaves the documented slack and 5 values more, which are checked untouched.
+// tile: ragged tile rows (TW of 0, 1, 2, 4, 6, 7, 8, 10 and 17 against 4-, 8- and 16-lane
+// registers, AVX-512's 8-lane rows up to 8 tiles; rows narrower than a register, made in
+// registers, at every padding), odd outputs, every padding the layers use, a bias and none. The rows' ld leaves the documented slack and 5 values more, which are checked untouched.
 void check_winograd_tables() {
   struct Case {
     std::size_t H, W, ph, pw;
   };
   const Case cases[] = {{14, 14, 1, 1}, {7, 5, 0, 0}, {9, 17, 2, 2}, {1, 1, 1, 1}, {3, 18, 1, 2},
-                        {16, 2, 2, 0},  {4, 16, 1, 1}, {5, 34, 1, 1}};
+                        {16, 2, 2, 0},  {4, 16, 1, 1}, {5, 34, 1, 1}, {6, 5, 2, 2}, {12, 12, 2, 2},
+                        {3, 12, 0, 1},  {2, 15, 1, 0}};
   for (const Case& cs : cases) {
     const std::size_t OH = cs.H + 2 * cs.ph - 2, OW = cs.W + 2 * cs.pw - 2;
     const std::size_t TH = (OH + 1) / 2, TW = (OW + 1) / 2, T = TH * TW, ld = T + kernels::kWinogradSlack + 5;

@@ -109,7 +109,8 @@ struct ConvKernelsOf {
   /// tile t = th * TW + tw go to v[xi * ld + t], the patch read from x zero-padded by ph rows and
   /// pw columns. Lanes run along a row of tiles (tw), each lane one tile: scratch holds the padded
   /// plane split into even and odd columns (winograd_input_scratch), so that a tile's four columns
-  /// are four plain loads. Writes up to kWinogradSlack values past each row's TH * TW.
+  /// are four plain loads; a row of tiles narrower than a register is made in registers instead
+  /// (winograd_input_narrow: the same bits). Writes up to kWinogradSlack - 1 values past each row's TH * TW.
   static void winograd_input_f32(const float* x, std::size_t H, std::size_t W, std::size_t ph, std::size_t pw,
                                  std::size_t TH, std::size_t TW, float* v, std::size_t ld, float* scratch) {
     if (TW <= NarrowRows<A>::lanes) return winograd_input<typename NarrowRows<A>::batch>(x, H, W, ph, pw, TH, TW, v, ld, scratch);
@@ -119,7 +120,7 @@ struct ConvKernelsOf {
   /// The adjoint of winograd_output_f32 without its bias (winograd.hpp): the 16 rows
   /// m[xi * ld + t] = A g A^T of each tile's 2 x 2 output gradient g (0 past the plane's OH x OW),
   /// the weight gradient's left operand. Lanes run along a row of tiles, as the input transform's
-  /// (scratch: winograd_input_scratch). Writes up to kWinogradSlack values past each row's TH * TW.
+  /// (scratch: winograd_input_scratch). Writes up to kWinogradSlack - 1 values past each row's TH * TW.
   static void winograd_output_adjoint_f32(const float* g, std::size_t OH, std::size_t OW, std::size_t TH,
                                           std::size_t TW, float* m, std::size_t ld, float* scratch) {
     if (TW <= NarrowRows<A>::lanes) return winograd_adjoint<typename NarrowRows<A>::batch>(g, OH, OW, TH, TW, m, ld, scratch);
@@ -130,7 +131,7 @@ struct ConvKernelsOf {
   /// overwritten) from the 16 product rows m[xi * ld + t] of its tiles, + *bias unless bias is
   /// null. Lanes run along a row of tiles; each output row's even and odd columns are made in
   /// registers, interleaved in registers and stored straight into y (a row's ragged end as its
-  /// last L values on AVX2, last_l; masked stores elsewhere). Reads up to kWinogradSlack values
+  /// last L values on AVX2, last_l; masked stores elsewhere). Reads up to kWinogradSlack - 1 values
   /// past each row's TH * TW.
   static void winograd_output_f32(const float* m, std::size_t ld, std::size_t TH, std::size_t TW, const float* bias,
                                   float* y, std::size_t OH, std::size_t OW) {
@@ -159,6 +160,7 @@ struct ConvKernelsOf {
                              std::size_t TH, std::size_t TW, float* v, std::size_t ld, float* scratch) {
     constexpr std::size_t L = B::size;
     static_assert(L <= kWinogradSlack, "a row's last register spills up to L - 1 tiles");
+    if (TW < L && pw < L) return winograd_input_narrow<B>(x, H, W, ph, pw, TH, TW, v, ld);
     const std::size_t rows = 2 * TH + 2, width = winograd_split_width(TW);
     const std::size_t used = (TW + L - 1) / L * L + 1;  // the values of a row the registers read
     float* even = scratch;  // even[r * width + k] = padded[r][2k], odd: padded[r][2k + 1]
@@ -205,6 +207,7 @@ struct ConvKernelsOf {
                                float* m, std::size_t ld, float* scratch) {
     constexpr std::size_t L = B::size;
     static_assert(L <= kWinogradSlack, "a row's last register spills up to L - 1 tiles");
+    if (TW < L) return winograd_adjoint_narrow<B>(g, OH, OW, TH, TW, m, ld);
     const std::size_t width = winograd_split_width(TW), used = (TW + L - 1) / L * L;
     float* even = scratch;  // even[r * width + k] = g[r][2k], odd: g[r][2k + 1] (0 past the plane)
     float* odd = scratch + 2 * TH * width;
@@ -242,6 +245,119 @@ struct ConvKernelsOf {
         }
       }
     }
+  }
+
+  // Rows of tiles narrower than a register (TW < L: the CNN's 14 x 14 planes, 7 tiles a row). A
+  // padded row's even and odd columns, and the same one column on, are made in registers from
+  // the input row (two masked loads, deinterleaved, each shifted by a lane), not split into the
+  // scratch and loaded back: those loads straddle the split's stores and wait for them (the
+  // transform took about 700 cycles a plane on Zen 3, cache-hot). Each padded row goes through
+  // B^T once and serves the two rows of tiles that read it. The lanes that are tiles see the
+  // same values through the same operations as winograd_input's: the same bits.
+  template <class B>
+  static void winograd_input_narrow(const float* x, std::size_t H, std::size_t W, std::size_t ph, std::size_t pw,
+                                    std::size_t TH, std::size_t TW, float* v, std::size_t ld) {
+    using Arch = typename B::arch_type;
+    constexpr std::size_t L = B::size;
+    // The padded row (pw zeros, the W values, zeros): register lo holds its columns [0, L), hi
+    // [L, 2L); a tile's last column 2 TW + 1 < 2 L.
+    const std::size_t lo_end = std::min(L, pw + W), hi_end = pw + W > L ? std::min(L, pw + W - L) : 0;
+    prefetch_next_plane(x, H * W);
+    // w[j] = column j of padded row r through B^T's rows (w0 = d0 - d2, w1 = d1 + d2, w2 = d2 - d1,
+    // w3 = d1 - d3 for the four columns d of each lane's tile).
+    const auto through_rows = [&](std::size_t r, B w[4]) {
+      if (r < ph || r - ph >= H) {
+        for (std::size_t j = 0; j < 4; ++j) w[j] = B(0.0f);
+        return;
+      }
+      const std::uintptr_t row = reinterpret_cast<std::uintptr_t>(x + (r - ph) * W);
+      const B lo = load_lanes<Arch, float>(row - pw * sizeof(float), pw, lo_end);
+      const B hi = hi_end == 0 ? B(0.0f) : load_lanes<Arch, float>(row + (L - pw) * sizeof(float), 0, hi_end);
+      B e0, o0;  // columns 2k and 2k + 1 of lane k's tile
+      deinterleave(lo, hi, e0, o0);
+      const B e1 = next_lane(e0), o1 = next_lane(o0);  // columns 2k + 2 and 2k + 3
+      w[0] = e0 - e1;
+      w[1] = o0 + e1;
+      w[2] = e1 - o0;
+      w[3] = o0 - o1;
+    };
+    B a[4], b[4], c[4], d[4];  // padded rows 2 th .. 2 th + 3 through B^T's rows
+    through_rows(0, a);
+    through_rows(1, b);
+    for (std::size_t th = 0; th < TH; ++th) {
+      through_rows(2 * th + 2, c);
+      through_rows(2 * th + 3, d);
+      float* out = v + th * TW;
+#pragma GCC unroll 4
+      for (std::size_t j = 0; j < 4; ++j) {  // then down each column
+        (a[j] - c[j]).store_unaligned(out + j * ld);
+        (b[j] + c[j]).store_unaligned(out + (4 + j) * ld);
+        (c[j] - b[j]).store_unaligned(out + (8 + j) * ld);
+        (b[j] - d[j]).store_unaligned(out + (12 + j) * ld);
+        a[j] = c[j];
+        b[j] = d[j];
+      }
+    }
+  }
+
+  // winograd_adjoint for rows of tiles narrower than a register (TW < L), as
+  // winograd_input_narrow: each gradient row's even and odd columns in registers (0 past the
+  // plane), through A^T's rows once for the row of tiles that reads it. The same bits.
+  template <class B>
+  static void winograd_adjoint_narrow(const float* g, std::size_t OH, std::size_t OW, std::size_t TH, std::size_t TW,
+                                      float* m, std::size_t ld) {
+    using Arch = typename B::arch_type;
+    constexpr std::size_t L = B::size;
+    const std::size_t lo_end = std::min(L, OW), hi_end = OW > L ? std::min(L, OW - L) : 0;
+    prefetch_next_plane(g, OH * OW);
+    // r[j]: row a's gradient (g0, g1 the columns 2k, 2k + 1 of lane k's tile) through A^T:
+    // g0, g0 + g1, g0 - g1, -g1.
+    const auto through_rows = [&](std::size_t a, B r[4]) {
+      B g0(0.0f), g1(0.0f);
+      if (a < OH) {
+        const std::uintptr_t row = reinterpret_cast<std::uintptr_t>(g + a * OW);
+        const B lo = load_lanes<Arch, float>(row, 0, lo_end);
+        const B hi = hi_end == 0 ? B(0.0f) : load_lanes<Arch, float>(row + L * sizeof(float), 0, hi_end);
+        deinterleave(lo, hi, g0, g1);
+      }
+      r[0] = g0;
+      r[1] = g0 + g1;
+      r[2] = g0 - g1;
+      r[3] = negated(g1);
+    };
+    for (std::size_t th = 0; th < TH; ++th) {
+      B r0[4], r1[4];
+      through_rows(2 * th, r0);
+      through_rows(2 * th + 1, r1);
+      float* out = m + th * TW;
+#pragma GCC unroll 4
+      for (std::size_t j = 0; j < 4; ++j) {  // then down each column
+        r0[j].store_unaligned(out + j * ld);
+        (r0[j] + r1[j]).store_unaligned(out + (4 + j) * ld);
+        (r0[j] - r1[j]).store_unaligned(out + (8 + j) * ld);
+        negated(r1[j]).store_unaligned(out + (12 + j) * ld);
+      }
+    }
+  }
+
+  // v moved down by a lane: lane k holds v[k + 1] (the last lane: any value; its tile is past
+  // the row's).
+  template <class B>
+  static B next_lane(const B& v) {
+    using Arch = typename B::arch_type;
+#if SORIX_X86
+    if constexpr (kIsAvx512<Arch>) {
+      return B(_mm512_permutexvar_ps(_mm512_setr_epi32(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 15), v));
+    } else if constexpr (kIsAvx2<Arch>) {
+      return B(_mm256_permutevar8x32_ps(v, _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 7)));
+    } else if constexpr (kIsSse2<Arch>) {
+      return B(_mm_shuffle_ps(v, v, _MM_SHUFFLE(3, 3, 2, 1)));
+    }
+#endif
+    alignas(64) float in[B::size], out[B::size];
+    v.store_aligned(in);
+    for (std::size_t k = 0; k < B::size; ++k) out[k] = in[k + 1 < B::size ? k + 1 : k];
+    return B::load_aligned(out);
   }
 
   template <class B>
@@ -464,21 +580,21 @@ struct ConvKernelsOf {
   }
 
   // a0 a1 ... b0 b1 ... -> e = a0 a2 ... b0 b2 ..., o = a1 a3 ... b1 b3 ... (a copy, in registers).
-  static void deinterleave(const xsimd::batch<float, A>& a, const xsimd::batch<float, A>& b, xsimd::batch<float, A>& e,
-                           xsimd::batch<float, A>& o) {
-    using B = xsimd::batch<float, A>;
+  template <class B>
+  static void deinterleave(const B& a, const B& b, B& e, B& o) {
+    using Arch = typename B::arch_type;
 #if SORIX_X86
-    if constexpr (kIsAvx512<A>) {
+    if constexpr (kIsAvx512<Arch>) {
       const __m512i evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
       const __m512i odds = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
       e = B(_mm512_permutex2var_ps(a, evens, b));
       o = B(_mm512_permutex2var_ps(a, odds, b));
       return;
-    } else if constexpr (kIsAvx2<A>) {  // per 128-bit half, then the halves' 64-bit pairs in order
+    } else if constexpr (kIsAvx2<Arch>) {  // per 128-bit half, then the halves' 64-bit pairs in order
       e = B(_mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xD8)));
       o = B(_mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xDD)), 0xD8)));
       return;
-    } else if constexpr (kIsSse2<A>) {
+    } else if constexpr (kIsSse2<Arch>) {
       e = B(_mm_shuffle_ps(a, b, 0x88));
       o = B(_mm_shuffle_ps(a, b, 0xDD));
       return;
