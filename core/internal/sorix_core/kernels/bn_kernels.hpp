@@ -550,7 +550,16 @@ struct BnKernelsOf {
                           const T* gmean, const T* mean, const T* k, const T* scale, const BnRelu<T>* relu,
                           const BnPool<T>* pool) {
     using B = xsimd::batch<T, A>;
-    if (pool != nullptr) {  // each plane's gradient rebuilt from the pooled one (in L1)
+    if (pool != nullptr && BnReluPoolOf<A>::template dx_plane_takes<T>(pool->W)) {  // the gradient made in registers
+      const std::size_t P = pool->pooled();
+      for (std::size_t n = n0; n < n1; ++n)
+        for (std::size_t c = 0; c < C; ++c)
+          BnReluPoolOf<A>::template dx_plane<T>(g + (n * C + c) * P, pool->winners + (n * C + c) * P,
+                                                x + (n * C + c) * L, pool->H, pool->W, gmean[c], mean[c], k[c],
+                                                scale[c], dx + (n * C + c) * L);
+      return;
+    }
+    if (pool != nullptr) {  // narrow planes: each plane's gradient rebuilt from the pooled one (in L1)
       const std::size_t P = pool->pooled();
       const std::unique_ptr<T[]> full(new T[L + BnReluPoolOf<A>::kSlack]);  // every element written before read
       for (std::size_t n = n0; n < n1; ++n) {

@@ -266,6 +266,56 @@ struct BnReluPoolOf {
     }
     if (H % 2 != 0) std::fill(out + (H - 1) * W, out + H * W, T(0));
   }
+
+  /// Whether dx_plane takes planes of width W: a row pair's windows fill a register.
+  template <class T>
+  static constexpr bool dx_plane_takes(std::size_t W) {
+    return W / 2 * 2 >= xsimd::batch<T, A>::size;
+  }
+
+  /// BatchNorm's dx (H x W) = (g - gmean - (x - mean) * k) * scale (never fused) of the full-size
+  /// gradient g that grad_plane makes, made register by register where each register of g is
+  /// made instead of stored and loaded back (its stores, a row's half a register off the loads,
+  /// did not forward: the two passes took twice this one's time on Zen 3): the same values
+  /// through the same operations, so the same bits. A row pair's last register is moved back
+  /// over the one before (the same values again). Only for dx_plane_takes(W).
+  template <class T>
+  static void dx_plane(const T* gp, const std::uint8_t* winners, const T* x, std::size_t H, std::size_t W, T gmean,
+                       T mean, T k, T scale, T* dx) {
+    using B = xsimd::batch<T, A>;
+    constexpr std::size_t L = B::size;
+    const std::size_t OH = H / 2, OW = W / 2, len = 2 * OW;
+    alignas(64) T lane_tap[L];  // as grad_plane's
+    for (std::size_t q = 0; q < L; ++q) lane_tap[q] = T(q % 2);
+    const B zero(T(0)), one(T(1));
+    const B tap0 = B::load_aligned(lane_tap), tap1 = tap0 + B(T(2)), positive = B(T(kPositive));
+    const B vg(gmean), vm(mean), vk(k), vs(scale);
+    const auto dx_of = [&](const B& g, std::size_t at) {
+      ((g - vg - (B::load_unaligned(x + at) - vm) * vk) * vs).store_unaligned(dx + at);
+    };
+    const auto zero_gradient = [&](std::size_t at) { dx[at] = (T(0) - gmean - (x[at] - mean) * k) * scale; };
+    for (std::size_t oh = 0; oh < OH; ++oh) {
+      const T* gr = gp + oh * OW;
+      const std::uint8_t* wr = winners + oh * OW;
+      const std::size_t r0 = 2 * oh * W, r1 = r0 + W;
+      for (std::size_t next = 0; next < len; next += L) {
+        const std::size_t i = next + L > len ? len - L : next;
+        const B code = code_pairs<T>(wr + i / 2, L / 2);
+        const auto relu_on = code >= positive;
+        const B tap = code - xsimd::select(relu_on, positive, zero);
+        const B g = zero + Pool::template duplicate_pairs<T>(gr + i / 2, L / 2);  // the scatter's +0 + gp
+        const B gated = g * xsimd::select(relu_on, one, zero);                    // relu's factor
+        dx_of(xsimd::select(tap == tap0, gated, zero), r0 + i);
+        dx_of(xsimd::select(tap == tap1, gated, zero), r1 + i);
+      }
+      if (W % 2 != 0) {
+        zero_gradient(r0 + W - 1);
+        zero_gradient(r1 + W - 1);
+      }
+    }
+    if (H % 2 != 0)
+      for (std::size_t at = (H - 1) * W; at < H * W; ++at) zero_gradient(at);
+  }
 };
 
 }  // namespace sorix::kernels
