@@ -33,6 +33,7 @@ constexpr std::size_t kWinogradMinChannels = 16;
 // in order (the weight gradient): B changes no bit.
 constexpr std::size_t kSharedOperandBytes = 256 * 1024;
 constexpr std::size_t kBatchedColumns = 64;
+constexpr std::size_t kMinChainTiles = 128;  // the weight gradient's tiles a product (B images' side by side)
 
 // B for products whose shared operand holds `operand` floats per xi, over `tiles` tiles an image,
 // with at most `at_most` images together.
@@ -174,7 +175,11 @@ void winograd_conv2d_param_grads(const Tensor& grad_in, const Tensor& x_in, cons
   // B images of a chunk at a time, their tiles side by side (the chains over the tiles continue
   // from image to image as before: the same bits), so that a block's partial sums (block x Cg per
   // xi) go through the cache once per B images.
-  const std::size_t B = images_per_task(block * cols, tiles, std::min(g.N, chunk));
+  // At least kMinChainTiles tiles a product: a product per image of 49 tiles spent a fifth of
+  // its time resuming and storing its partial sums and packing V (26 against 30-33 GFMA/s on
+  // Zen 3 for 64 x 33 with K = 49, 98, 196; the backward of the CNN's 32 -> 64 layer: -0.4 ms).
+  const std::size_t B = std::max(images_per_task(block * cols, tiles, std::min(g.N, chunk)),
+                                 std::min((kMinChainTiles + tiles - 1) / std::max<std::size_t>(tiles, 1), std::min(g.N, chunk)));
   const std::size_t ld = kernels::winograd_row_ld(B * tiles);
   std::vector<float> partials(chunks * node);  // zeros: the columns no product writes stay +0
   const std::size_t vs = (Cn + 1) * ld + 16, ms = block * ld + 16;  // one line between xi matrices (winograd_planes)

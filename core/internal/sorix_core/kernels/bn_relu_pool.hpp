@@ -72,6 +72,21 @@ struct BnReluPoolOf {
   template <class T>
   static void forward_plane(const T* x, std::size_t H, std::size_t W, T mean, T scale, T shift, T* y,
                             std::uint8_t* winners, T* winner_x) {
+    // With finite constants and every x - mean finite (the sum below, with the winners), relu's
+    // outputs are never NaN ((x - mean) * scale + shift overflows to an infinity at most): the
+    // windows are taken without the rule's NaN tests, and a plane that turns out otherwise is
+    // made again with them.
+    const auto finite = [](T v) { return v - v == T(0); };
+    if (winners != nullptr && finite(mean) && finite(scale) && finite(shift) &&
+        plane_rows<T, true>(x, H, W, mean, scale, shift, y, winners, winner_x))
+      return;
+    plane_rows<T, false>(x, H, W, mean, scale, shift, y, winners, winner_x);
+  }
+
+  // forward_plane's pass; with kNoNaN, false when a NaN may have met the windows (nothing else done).
+  template <class T, bool kNoNaN>
+  static bool plane_rows(const T* x, std::size_t H, std::size_t W, T mean, T scale, T shift, T* y,
+                         std::uint8_t* winners, T* winner_x) {
     using B = xsimd::batch<T, A>;
     constexpr std::size_t L = B::size;
     const std::size_t OH = H / 2, OW = W / 2, len = 2 * OW;
@@ -90,7 +105,7 @@ struct BnReluPoolOf {
         const std::size_t i = next + L > len && len >= L ? len - L : next, n = std::min(L, len - i);
         const B a = load_part(x0 + i, n), c = load_part(x1 + i, n);
         B v, t;
-        Pool::template window_max<T>(f.relu(f.y(a)), f.relu(f.y(c)), v, t);
+        Pool::template window_max<T, kNoNaN>(f.relu(f.y(a)), f.relu(f.y(c)), v, t);
         store_even(v, yr + i / 2, n / 2);
         if (winners == nullptr) continue;
         sum = sum + (a - f.mean) + (c - f.mean);
@@ -101,8 +116,11 @@ struct BnReluPoolOf {
         store_even_codes(t + xsimd::select(v > zero, positive, zero), winners + oh * OW + i / 2, n / 2);
       }
     }
-    if (winners != nullptr)
-      poison_winner_x(x, H, W, mean, xsimd::any(xsimd::isnan(sum - sum)), winners, winner_x);
+    if (winners == nullptr) return true;
+    const bool windows_nonfinite = xsimd::any(xsimd::isnan(sum - sum));
+    if (kNoNaN && windows_nonfinite) return false;
+    poison_winner_x(x, H, W, mean, windows_nonfinite, winners, winner_x);
+    return true;
   }
 
 #if SORIX_X86
