@@ -273,7 +273,8 @@ TEST_CASE("Conv2d's Winograd path gives the same bits with several images' tiles
   // weight gradient's blocks of 100 channels one image at a time), at 3 threads 2, at 8 threads
   // one. Then 2 groups of 272 channels on planes of 3 x 2 tiles (forward and input gradient
   // batched as above). Every tensor is the same at every count.
-  for (const auto& [channels, groups, H, W] : std::vector<std::array<std::int64_t, 4>>{{400, 1, 2, 3}, {544, 2, 5, 4}}) {
+  for (const auto& shape : std::vector<std::array<std::int64_t, 4>>{{400, 1, 2, 3}, {544, 2, 5, 4}}) {
+    const std::int64_t channels = shape[0], groups = shape[1], H = shape[2], W = shape[3];  // lambdas capture variables, not bindings (C++17)
     INFO("channels " << channels << " groups " << groups);
     auto run = [&] {
       sorix::manual_seed(17);
