@@ -35,11 +35,17 @@ constexpr std::size_t kSharedOperandBytes = 256 * 1024;
 constexpr std::size_t kBatchedColumns = 64;
 constexpr std::size_t kMinChainTiles = 128;  // the weight gradient's tiles a product (B images' side by side)
 
+// Images of `tiles` tiles each that make at least `columns` columns together: 1 to at_most.
+std::size_t images_for_columns(std::size_t columns, std::size_t tiles, std::size_t at_most) {
+  if (tiles == 0) return 1;  // no tiles: an empty input gradient
+  return std::max<std::size_t>(1, std::min((columns + tiles - 1) / tiles, at_most));
+}
+
 // B for products whose shared operand holds `operand` floats per xi, over `tiles` tiles an image,
 // with at most `at_most` images together.
 std::size_t images_per_task(std::size_t operand, std::size_t tiles, std::size_t at_most) {
-  if (operand * sizeof(float) <= kSharedOperandBytes || tiles == 0) return 1;  // no tiles: an empty input gradient
-  return std::max<std::size_t>(1, std::min((kBatchedColumns + tiles - 1) / tiles, at_most));
+  if (operand * sizeof(float) <= kSharedOperandBytes) return 1;
+  return images_for_columns(kBatchedColumns, tiles, at_most);
 }
 
 // One convolution of in [N, Cin, H, W] (padding ph, pw) into out [N, Cout, OH, OW] with the
@@ -173,13 +179,13 @@ void winograd_conv2d_param_grads(const Tensor& grad_in, const Tensor& x_in, cons
   // With frozen weights (!gw) only that column is made: the same chains, so the same bits.
   const std::size_t Cn = gw ? Cg : 0, cols = Cn + 1, node = groups * 16 * OCg * cols;
   // B images of a chunk at a time, their tiles side by side (the chains over the tiles continue
-  // from image to image as before: the same bits), so that a block's partial sums (block x Cg per
-  // xi) go through the cache once per B images.
-  // At least kMinChainTiles tiles a product: a product per image of 49 tiles spent a fifth of
-  // its time resuming and storing its partial sums and packing V (26 against 30-33 GFMA/s on
-  // Zen 3 for 64 x 33 with K = 49, 98, 196; the backward of the CNN's 32 -> 64 layer: -0.4 ms).
-  const std::size_t B = std::max(images_per_task(block * cols, tiles, std::min(g.N, chunk)),
-                                 std::min((kMinChainTiles + tiles - 1) / std::max<std::size_t>(tiles, 1), std::min(g.N, chunk)));
+  // from image to image as before: the same bits), at least kMinChainTiles tiles a product
+  // (more than images_per_task's kBatchedColumns, so a block's partial sums go through the cache
+  // once per B images too): a product per image of 49 tiles spent a fifth of its time resuming
+  // and storing its partial sums and packing V (26 against 30-33 GFMA/s on Zen 3 for 64 x 33
+  // with K = 49, 98, 196; the backward of the CNN's 32 -> 64 layer: -0.4 ms).
+  static_assert(kMinChainTiles >= kBatchedColumns, "images_per_task's B is never larger");
+  const std::size_t B = images_for_columns(kMinChainTiles, tiles, std::min(g.N, chunk));
   const std::size_t ld = kernels::winograd_row_ld(B * tiles);
   std::vector<float> partials(chunks * node);  // zeros: the columns no product writes stay +0
   const std::size_t vs = (Cn + 1) * ld + 16, ms = block * ld + 16;  // one line between xi matrices (winograd_planes)

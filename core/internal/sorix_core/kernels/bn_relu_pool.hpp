@@ -248,6 +248,31 @@ struct BnReluPoolOf {
   /// caller's buffer has them to spare.
   static constexpr std::size_t kSlack = 16;
 
+  // The full-size gradient of a row pair's columns [i, i + n) (n <= lanes, i even) from the row
+  // of windows' pooled gradient gr and codes wr: top gets the first row's, bottom the second's,
+  // (+0 + gp) * relu's factor at each window's winner and +0 elsewhere (+0 in lanes past n).
+  template <class T>
+  struct WindowGradients {
+    using B = xsimd::batch<T, A>;
+    B zero = B(T(0)), one = B(T(1)), positive = B(T(kPositive));
+    B tap0 = lane_taps(), tap1 = tap0 + B(T(2));  // each lane's tap in its window's first row, second row
+
+    static B lane_taps() {  // 0 (a) or 1 (b)
+      alignas(64) T lane_tap[B::size];
+      for (std::size_t k = 0; k < B::size; ++k) lane_tap[k] = T(k % 2);
+      return B::load_aligned(lane_tap);
+    }
+    void columns(const T* gr, const std::uint8_t* wr, std::size_t i, std::size_t n, B& top, B& bottom) const {
+      const B code = code_pairs<T>(wr + i / 2, n / 2);
+      const auto relu_on = code >= positive;
+      const B tap = code - xsimd::select(relu_on, positive, zero);
+      const B g = zero + Pool::template duplicate_pairs<T>(gr + i / 2, n / 2);  // the scatter's +0 + gp
+      const B gated = g * xsimd::select(relu_on, one, zero);                      // relu's factor
+      top = xsimd::select(tap == tap0, gated, zero);
+      bottom = xsimd::select(tap == tap1, gated, zero);
+    }
+  };
+
   /// out (H x W) = BatchNorm's incoming gradient for the pooled gradient gp (OH x OW) and the
   /// forward's winner codes: at each window's winner (+0 + gp) * (y > 0 ? 1 : 0), +0 elsewhere
   /// (also in a last row or column no window covers). Whole registers are stored: a row pair's
@@ -259,10 +284,7 @@ struct BnReluPoolOf {
     constexpr std::size_t L = B::size;
     static_assert(L <= kSlack, "slack");
     const std::size_t OH = H / 2, OW = W / 2, len = 2 * OW;
-    alignas(64) T lane_tap[L];  // each lane's tap in its window's first row: 0 (a) or 1 (b)
-    for (std::size_t k = 0; k < L; ++k) lane_tap[k] = T(k % 2);
-    const B zero(T(0)), one(T(1));
-    const B tap0 = B::load_aligned(lane_tap), tap1 = tap0 + B(T(2)), positive = B(T(kPositive));
+    const WindowGradients<T> made;
     const std::size_t full = len / L * L;  // the columns of whole registers
     for (std::size_t oh = 0; oh < OH; ++oh) {
       const T* gr = gp + oh * OW;
@@ -270,13 +292,10 @@ struct BnReluPoolOf {
       T* o0 = out + 2 * oh * W;
       T* o1 = o0 + W;
       const auto columns = [&](std::size_t i, std::size_t n) {
-        const B code = code_pairs<T>(wr + i / 2, n / 2);
-        const auto relu_on = code >= positive;
-        const B tap = code - xsimd::select(relu_on, positive, zero);
-        const B g = zero + Pool::template duplicate_pairs<T>(gr + i / 2, n / 2);  // the scatter's +0 + gp
-        const B gated = g * xsimd::select(relu_on, one, zero);                      // relu's factor
-        xsimd::select(tap == tap0, gated, zero).store_unaligned(o0 + i);
-        xsimd::select(tap == tap1, gated, zero).store_unaligned(o1 + i);
+        B top, bottom;
+        made.columns(gr, wr, i, n, top, bottom);
+        top.store_unaligned(o0 + i);
+        bottom.store_unaligned(o1 + i);
       };
       if (full < len) columns(full, len - full);  // first: its row-0 spill lands where o1 is stored next
       for (std::size_t i = 0; i < full; i += L) columns(i, L);
@@ -303,10 +322,7 @@ struct BnReluPoolOf {
     using B = xsimd::batch<T, A>;
     constexpr std::size_t L = B::size;
     const std::size_t OH = H / 2, OW = W / 2, len = 2 * OW;
-    alignas(64) T lane_tap[L];  // as grad_plane's
-    for (std::size_t q = 0; q < L; ++q) lane_tap[q] = T(q % 2);
-    const B zero(T(0)), one(T(1));
-    const B tap0 = B::load_aligned(lane_tap), tap1 = tap0 + B(T(2)), positive = B(T(kPositive));
+    const WindowGradients<T> made;
     const B vg(gmean), vm(mean), vk(k), vs(scale);
     const auto dx_of = [&](const B& g, std::size_t at) {
       ((g - vg - (B::load_unaligned(x + at) - vm) * vk) * vs).store_unaligned(dx + at);
@@ -318,13 +334,10 @@ struct BnReluPoolOf {
       const std::size_t r0 = 2 * oh * W, r1 = r0 + W;
       for (std::size_t next = 0; next < len; next += L) {
         const std::size_t i = next + L > len ? len - L : next;
-        const B code = code_pairs<T>(wr + i / 2, L / 2);
-        const auto relu_on = code >= positive;
-        const B tap = code - xsimd::select(relu_on, positive, zero);
-        const B g = zero + Pool::template duplicate_pairs<T>(gr + i / 2, L / 2);  // the scatter's +0 + gp
-        const B gated = g * xsimd::select(relu_on, one, zero);                    // relu's factor
-        dx_of(xsimd::select(tap == tap0, gated, zero), r0 + i);
-        dx_of(xsimd::select(tap == tap1, gated, zero), r1 + i);
+        B top, bottom;
+        made.columns(gr, wr, i, L, top, bottom);
+        dx_of(top, r0 + i);
+        dx_of(bottom, r1 + i);
       }
       if (W % 2 != 0) {
         zero_gradient(r0 + W - 1);
