@@ -282,9 +282,14 @@ void own_gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::siz
           for (std::size_t k0 = 0; k0 < K; k0 += kmax) {
             const std::size_t kb = std::min(kmax, K - k0);
             // A small untransposed B whose tiled columns are whole registers is read in place
-            // (it stays in L1 while the row panels walk it): no packing, the same chains.
-            const bool in_place = !trans_b && (n - column_tail) % kern.lanes == 0 &&
-                                  kb * ldb * sizeof(T) <= kInPlaceBytes;
+            // (it stays in L1 while the row panels walk it): no packing, the same chains. Small:
+            // its rows' span, or the columns read where the row stride is an odd number of cache
+            // lines, so that the rows fall in every L1 set (Winograd's input gradient reads one
+            // image's 49 tiles of rows holding 3 images': 16 packs of 64 x 49 an image were 5%
+            // of the layer's backward).
+            const bool small = kb * ldb * sizeof(T) <= kInPlaceBytes ||
+                               (kb * n * sizeof(T) <= kInPlaceBytes && ldb * sizeof(T) % 128 != 0);
+            const bool in_place = !trans_b && (n - column_tail) % kern.lanes == 0 && small;
             if (!in_place) pack_columns(kern, trans_b, B, ldb, k0, kb, j0, n, panels, buf, panel);
             GemmArgs<T> args{trans_a, M, n, kb, alpha, a_ks != nullptr ? A : A + (trans_a ? k0 * lda : k0), lda, beta,
                              C + j0, ldc, in_place ? B + k0 * ldb + j0 : buf, in_place ? nr : panel};

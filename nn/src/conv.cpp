@@ -662,13 +662,14 @@ Tensor conv_im2col(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, c
           return out;
         }
         Tensor& db = has_bias ? out[2] : out[1];
-        if (winograd) detail::winograd_conv2d_param_grads(grad, sx.unpack("conv2d"), w, geom, sz(G), gw, gb, out[1], db);
-        else if (depthwise) detail::depthwise_conv2d_param_grads(grad, sx.unpack("conv2d"), w, geom, gw, gb, out[1], db);
+        if (winograd) {  // every gradient at once: the input's shares the weight's transform of grad
+          detail::winograd_conv2d_grads(grad, sx.unpack("conv2d"), w, geom, sz(G), gx, gw, gb, out[0], out[1], db);
+          return out;
+        }
+        if (depthwise) detail::depthwise_conv2d_param_grads(grad, sx.unpack("conv2d"), w, geom, gw, gb, out[1], db);
         else if (sc.defined()) conv_weight_bias_grads_t(grad, sc.unpack("conv2d"), w, G, N, P, gw, gb, out[1], db);
         else conv_weight_bias_grads_by_image(grad, sx.unpack("conv2d"), w, geom, G, gw, gb, out[1], db);
-        if (gx && winograd) {
-          out[0] = detail::winograd_conv2d_input_grad(grad, w, geom, sz(G));
-        } else if (gx && depthwise) {
+        if (gx && depthwise) {
           out[0] = detail::depthwise_conv2d_input_grad(grad, w, geom);
         } else if (dx_as_conv) {
           out[0] = input_grad_as_conv(grad, w, geom, G);

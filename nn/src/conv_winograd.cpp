@@ -92,15 +92,13 @@ void winograd_planes(const float* in, const Planes& p, const float* u, const flo
   }, 0);  // grain 0: every run of B images is a task
 }
 
-// The kernels w [OC, Cg, 3, 3] through G (winograd_weight_f32) as the 16 products' left
-// operands, stored transposed: u[g][xi][k][r], r the convolution's output channel and k its input
-// channel: r = o, k = c for the forward; for the input gradient's convolution (rotated) r = c,
-// k = o and every kernel rotated by 180 degrees. A product reads it as op(A) = u^T (trans_a), so
-// the few columns of 7 x 7 tiles past whole registers are made with vectors along r
-// (GemmKernel::columns).
+// The kernels w [OC, Cg, 3, 3] through G (winograd_weight_f32) as the 16 products' operands,
+// u[g][xi][k][r]: k = c, r = o for the forward (by_output: k = o, r = c for the input gradient's
+// products). Both read it as op(A) = u^T (trans_a), so the few columns of 7 x 7 tiles past whole
+// registers are made with vectors along r (GemmKernel::columns).
 std::unique_ptr<float[]> transformed_kernels(const Tensor& w, std::size_t groups, std::size_t OCg, std::size_t Cg,
-                                       bool rotated) {
-  const std::size_t rows = rotated ? Cg : OCg, cols = rotated ? OCg : Cg;
+                                             bool by_output) {
+  const std::size_t rows = by_output ? Cg : OCg, cols = by_output ? OCg : Cg;
   std::unique_ptr<float[]> u(new float[groups * 16 * rows * cols]);  // every float written below
   const float* pw = sorix::detail::flat<float>(w);
   // Kernel (r, k) goes to u[.. + k * rows + r] at each of its 16 positions, rows * cols floats
@@ -115,8 +113,8 @@ std::unique_ptr<float[]> transformed_kernels(const Tensor& w, std::size_t groups
       for (std::size_t r0 = 0; r0 < rows; r0 += kRun) {
         const std::size_t r1 = std::min(rows, r0 + kRun);
         for (std::size_t r = r0; r < r1; ++r) {
-          const std::size_t o = rotated ? k : r, c = rotated ? r : k;
-          kernels::winograd_weight_f32(pw + ((gi * OCg + o) * Cg + c) * 9, rotated, run + (r - r0), kRun);
+          const std::size_t o = by_output ? k : r, c = by_output ? r : k;
+          kernels::winograd_weight_f32(pw + ((gi * OCg + o) * Cg + c) * 9, false, run + (r - r0), kRun);
         }
         for (std::size_t xi = 0; xi < 16; ++xi)
           std::copy(run + xi * kRun, run + xi * kRun + (r1 - r0),
@@ -126,6 +124,30 @@ std::unique_ptr<float[]> transformed_kernels(const Tensor& w, std::size_t groups
   }, 0);
   return u;
 }
+
+// The input gradient of image n's group gi from its M' (winograd.hpp), the output gradient's
+// adjoint tiles of the group's OCg channels: m[xi * ms + o * ld + t]. u: transformed_kernels
+// by_output. Z[xi] (Cg x tiles) = U[xi]^T M'[xi] (chains over o in order), then each channel's
+// plane through the input transform's adjoint into dx [N, C, H, W]. z: z_floats() of scratch,
+// adjoint: winograd_input_adjoint_scratch.
+struct InputGradOf {
+  const float* u;
+  std::size_t C, Cg, OCg, H, W, ph, pw, TH, TW;
+  float* dx;
+
+  void image(const float* m, std::size_t ms, std::size_t ld, std::size_t n, std::size_t gi, float* z,
+             float* adjoint) const {
+    const std::size_t tiles = TH * TW, zld = kernels::winograd_row_ld(tiles), zs = Cg * zld + 16;
+    const auto& table = kernels::active();
+    for (std::size_t xi = 0; xi < 16; ++xi)
+      kernels::gemm_serial<float>(true, false, Cg, tiles, OCg, 1.0f, u + (gi * 16 + xi) * OCg * Cg, Cg, m + xi * ms, ld,
+                                  0.0f, z + xi * zs, zld);
+    for (std::size_t c = 0; c < Cg; ++c)
+      table.winograd_input_adjoint_f32(z + c * zld, zs, TH, TW, dx + (n * C + gi * Cg + c) * H * W, H, W, ph, pw,
+                                       adjoint);
+  }
+  std::size_t z_floats() const { return 16 * (Cg * kernels::winograd_row_ld(TH * TW) + 16); }
+};
 
 }  // namespace
 
@@ -147,23 +169,54 @@ Tensor winograd_conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& b_i
   return out;
 }
 
-Tensor winograd_conv2d_input_grad(const Tensor& grad_in, const Tensor& w_in, const kernels::ConvGeometry& g,
-                                  std::size_t groups) {
-  const Tensor grad = grad_in.contiguous(), w = w_in.contiguous();
-  const std::size_t OC = static_cast<std::size_t>(w.size(0)), OCg = OC / groups, Cg = g.C / groups;
-  const std::unique_ptr<float[]> u = transformed_kernels(w, groups, OCg, Cg, true);  // OC channels to C
+namespace {
+
+// The input gradient alone (winograd_conv2d_grads without a weight gradient, or with more tasks
+// than batch-tree chunks): tasks of B images, each making its images' M' for every output
+// channel, then InputGradOf's products and adjoints.
+Tensor input_grad_alone(const Tensor& grad, const float* u, const kernels::ConvGeometry& g, std::size_t OC,
+                        std::size_t groups) {
+  const std::size_t OCg = OC / groups, Cg = g.C / groups;
+  const std::size_t TH = (g.OH + 1) / 2, TW = (g.OW + 1) / 2, tiles = TH * TW, P = g.OH * g.OW;
   Tensor dx = sorix::detail::make_empty<float>({g.N, g.C, g.H, g.W});
-  winograd_planes(sorix::detail::flat<float>(grad),
-                  Planes{g.N, OC, g.OH, g.OW, 2 - g.ph, 2 - g.pw, g.C, g.H, g.W, groups}, u.get(), nullptr,
-                  sorix::detail::flat<float>(dx));
+  const InputGradOf of{u, g.C, Cg, OCg, g.H, g.W, g.ph, g.pw, TH, TW, sorix::detail::flat<float>(dx)};
+  const std::size_t threads = static_cast<std::size_t>(parallel::get_num_threads());
+  const std::size_t B = images_per_task(OCg * Cg, tiles, g.N / (2 * threads));
+  const std::size_t ld = kernels::winograd_row_ld(B * tiles), ms = OC * ld + 16;
+  const std::size_t split = kernels::winograd_input_scratch(TH, TW), adjoint = kernels::winograd_input_adjoint_scratch(TW);
+  const float* pg = sorix::detail::flat<float>(grad);
+  const auto& table = kernels::active();
+  parallel::parallel_for((g.N + B - 1) / B, 1, [&](std::size_t t0, std::size_t t1) {
+    float* m = thread_scratch<float>(16 * ms + of.z_floats() + split + adjoint);
+    float* z = m + 16 * ms;
+    float* scratch = z + of.z_floats();
+    for (std::size_t t = t0; t < t1; ++t) {
+      const std::size_t n0 = t * B, n1 = std::min(g.N, n0 + B);
+      for (std::size_t n = n0; n < n1; ++n)
+        for (std::size_t o = 0; o < OC; ++o)
+          table.winograd_output_adjoint_f32(pg + (n * OC + o) * P, g.OH, g.OW, TH, TW, m + o * ld + (n - n0) * tiles,
+                                            ms, scratch);
+      for (std::size_t n = n0; n < n1; ++n)
+        for (std::size_t gi = 0; gi < groups; ++gi)
+          of.image(m + gi * OCg * ld + (n - n0) * tiles, ms, ld, n, gi, z, scratch + split);
+    }
+  }, 0);  // grain 0: every run of B images is a task
   return dx;
 }
 
-void winograd_conv2d_param_grads(const Tensor& grad_in, const Tensor& x_in, const Tensor& w, const kernels::ConvGeometry& g,
-                                 std::size_t groups, bool gw, bool gb, Tensor& dw, Tensor& db) {
-  if (!gw && !gb) return;
-  const Tensor grad = grad_in.contiguous(), x = x_in.contiguous();
+}  // namespace
+
+void winograd_conv2d_grads(const Tensor& grad_in, const Tensor& x_in, const Tensor& w_in, const kernels::ConvGeometry& g,
+                           std::size_t groups, bool gx, bool gw, bool gb, Tensor& dx, Tensor& dw, Tensor& db) {
+  if (!gx && !gw && !gb) return;
+  const Tensor grad = grad_in.contiguous(), w = w_in.contiguous();
   const std::size_t OC = static_cast<std::size_t>(w.size(0)), OCg = OC / groups, Cg = g.C / groups;
+  const std::unique_ptr<float[]> u = gx ? transformed_kernels(w, groups, OCg, Cg, true) : nullptr;
+  if (!gw && !gb) {
+    dx = input_grad_alone(grad, u.get(), g, OC, groups);
+    return;
+  }
+  const Tensor x = x_in.contiguous();
   const std::size_t TH = (g.OH + 1) / 2, TW = (g.OW + 1) / 2, tiles = TH * TW;
   const std::size_t P = g.OH * g.OW, chunk = parallel::kBatchChunk;
   const std::size_t chunks = std::max<std::size_t>(1, (g.N + chunk - 1) / chunk);  // no images: one empty chunk (zeros)
@@ -173,6 +226,13 @@ void winograd_conv2d_param_grads(const Tensor& grad_in, const Tensor& x_in, cons
   // transforms each block repeats cost more than the balance gained (16 channels, batch 64, 2
   // threads: 2.6-2.8 ms in 2 blocks against 3.6-4.5 ms in 4, alternating).
   const std::size_t block = detail::channels_per_task(OCg, chunks, groups, 1), blocks = (OCg + block - 1) / block;
+  // The input gradient from the same M' when a task holds every output channel of its group
+  // (one block): its own transform of the output gradient is saved (winograd.hpp). Otherwise
+  // (more threads than chunks) input_grad_alone makes M' again: the same bits either way.
+  const bool fused = gx && blocks == 1;
+  if (gx) dx = sorix::detail::make_empty<float>({g.N, g.C, g.H, g.W});
+  const InputGradOf of{u.get(), g.C, Cg, OCg, g.H, g.W, g.ph, g.pw, TH, TW, gx ? sorix::detail::flat<float>(dx) : nullptr};
+  const std::size_t dx_scratch = fused ? of.z_floats() + kernels::winograd_input_adjoint_scratch(TW) : 0;
   // Chunk i's node: du [groups][16][OCg][Cg + 1], column Cg of xi = 5 the bias: a tile's
   // M'[5] = (g00 + g01) + (g10 + g11) is its sum, so a row of ones under V[5]'s channels makes
   // the bias chain over the tiles' sums a column of the same product (fma(m, 1, acc) = acc + m).
@@ -195,9 +255,10 @@ void winograd_conv2d_param_grads(const Tensor& grad_in, const Tensor& x_in, cons
   const auto& table = kernels::active();
   constexpr std::size_t kSumXi = 5;  // the transformed position holding each tile's sum
   parallel::parallel_for(chunks * groups * blocks, 1, [&](std::size_t t0, std::size_t t1) {
-    float* v = thread_scratch<float>(16 * vs + 16 * ms + scratch_size);
+    float* v = thread_scratch<float>(16 * vs + 16 * ms + scratch_size + dx_scratch);
     float* m = v + 16 * vs;
     float* scratch = m + 16 * ms;
+    float* z = scratch + scratch_size;
     std::fill(v + kSumXi * vs + Cn * ld, v + kSumXi * vs + Cn * ld + B * tiles, 1.0f);  // the transforms never write it
     for (std::size_t t = t0; t < t1; ++t) {
       const std::size_t ci = t / (groups * blocks), gi = t / blocks % groups, blk = t % blocks;
@@ -214,6 +275,9 @@ void winograd_conv2d_param_grads(const Tensor& grad_in, const Tensor& x_in, cons
                                      v + c * ld + at, vs, scratch);
           for (std::size_t o = 0; o < outs; ++o)
             table.winograd_output_adjoint_f32(gn + o * P, g.OH, g.OW, TH, TW, m + o * ld + at, ms, scratch);
+          // The input gradient at once, while this image's M' is in L2 (after the B images' the
+          // run's M' is not: read again for it, the layer's backward took 0.3 ms more).
+          if (fused) of.image(m + at, ms, ld, n, gi, z, z + of.z_floats());
         }
         for (std::size_t xi = 0; xi < 16; ++xi) {
           // rows o0.. of [OCg, Cg + 1]: the weights' columns, and the bias column beside xi = 5's
@@ -229,6 +293,7 @@ void winograd_conv2d_param_grads(const Tensor& grad_in, const Tensor& x_in, cons
       }
     }
   }, 0);  // grain 0: every (chunk, group, block) is a task
+  if (gx && !fused) dx = input_grad_alone(grad, u.get(), g, OC, groups);
   const std::vector<float> root = kernels::tree_of_partials(partials.data(), chunks, node);
   if (gw) {
     dw = sorix::detail::make_empty<float>({OC, Cg, std::size_t{3}, std::size_t{3}});

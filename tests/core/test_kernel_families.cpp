@@ -975,7 +975,8 @@ void check_group_dx_tables() {
 // Winograd F(2x2, 3x3)'s plane transforms against winograd.hpp's definition written out tile by
 // tile: ragged tile rows (TW of 0, 1, 2, 4, 6, 7, 8, 10 and 17 against 4-, 8- and 16-lane
 // registers, AVX-512's 8-lane rows up to 8 tiles; rows narrower than a register, made in
-// registers, at every padding), odd outputs, every padding the layers use, a bias and none. The rows' ld leaves the documented slack and 5 values more, which are checked untouched.
+// registers, at every padding), odd outputs, every padding the layers use, a bias and none; the
+// input transform's adjoint (the input gradient) likewise. The rows' ld leaves the documented slack and 5 values more, which are checked untouched.
 void check_winograd_tables() {
   struct Case {
     std::size_t H, W, ph, pw;
@@ -1051,6 +1052,42 @@ void check_winograd_tables() {
           want_a[(12 + j) * ld + t] = -r[1][j];
         }
       }
+    // The input transform's adjoint of 16 rows of tiles zz into a plane: each tile's B z B^T
+    // (columns first, then rows), tiles outside the grid z = +0; padded element (r, c) =
+    // h(r / 2 - 1, r % 2 + 2, c) + h(r / 2, r % 2, c), h(th, i, c) = d(th, c / 2 - 1)[i][c % 2 + 2] +
+    // d(th, c / 2)[i][c % 2]; then cropped by ph, pw. The rows' slack holds huge values, never read.
+    std::vector<float> zz = rounding_values(16 * ld, seed + 3);
+    for (std::size_t xi = 0; xi < 16; ++xi)
+      for (std::size_t k = T; k < ld; ++k) zz[xi * ld + k] = 3e38f;
+    const auto tile_share = [&](std::ptrdiff_t th, std::ptrdiff_t tw, float d[4][4]) {
+      const bool in_grid = th >= 0 && tw >= 0 && th < std::ptrdiff_t(TH) && tw < std::ptrdiff_t(TW);
+      float zt[16], e[4][4];
+      for (std::size_t xi = 0; xi < 16; ++xi) zt[xi] = in_grid ? zz[xi * ld + std::size_t(th) * TW + std::size_t(tw)] : 0.0f;
+      for (int j = 0; j < 4; ++j) {
+        e[0][j] = zt[j];
+        e[1][j] = (zt[4 + j] - zt[8 + j]) + zt[12 + j];
+        e[2][j] = (zt[4 + j] + zt[8 + j]) - zt[j];
+        e[3][j] = -zt[12 + j];
+      }
+      for (int i = 0; i < 4; ++i) {
+        d[i][0] = e[i][0];
+        d[i][1] = (e[i][1] - e[i][2]) + e[i][3];
+        d[i][2] = (e[i][1] + e[i][2]) - e[i][0];
+        d[i][3] = -e[i][3];
+      }
+    };
+    const auto row_share = [&](std::ptrdiff_t th, std::size_t i, std::size_t c) {
+      float left[4][4], right[4][4];
+      tile_share(th, std::ptrdiff_t(c / 2) - 1, left);
+      tile_share(th, std::ptrdiff_t(c / 2), right);
+      return left[i][c % 2 + 2] + right[i][c % 2];
+    };
+    std::vector<float> want_dx(cs.H * cs.W);
+    for (std::size_t y = 0; y < cs.H; ++y)
+      for (std::size_t q = 0; q < cs.W; ++q) {
+        const std::size_t r = y + cs.ph, c = q + cs.pw;
+        want_dx[y * cs.W + q] = row_share(std::ptrdiff_t(r / 2) - 1, r % 2 + 2, c) + row_share(std::ptrdiff_t(r / 2), r % 2, c);
+      }
     for (const auto* t : runnable_tables()) {
       INFO(t->name << " H=" << cs.H << " W=" << cs.W << " ph=" << cs.ph << " pw=" << cs.pw);
       std::vector<float> v(16 * ld, 7.0f);
@@ -1074,6 +1111,10 @@ void check_winograd_tables() {
         CHECK(same_bits_n(a.data() + xi * ld, want_a.data() + xi * ld, T));
         for (std::size_t k = T + kernels::kWinogradSlack; k < ld; ++k) CHECK(a[xi * ld + k] == 7.0f);
       }
+      std::vector<float> dx(cs.H * cs.W + 1, -1.0f), adjoint_scratch(kernels::winograd_input_adjoint_scratch(TW));
+      t->winograd_input_adjoint_f32(zz.data(), ld, TH, TW, dx.data(), cs.H, cs.W, cs.ph, cs.pw, adjoint_scratch.data());
+      CHECK(same_bits_n(dx.data(), want_dx.data(), want_dx.size()));
+      CHECK(dx[cs.H * cs.W] == -1.0f);  // one value past the plane: never written
     }
   }
 }

@@ -85,6 +85,58 @@ std::vector<float> output_adjoint_tiles(const std::vector<float>& g, std::size_t
   return m;
 }
 
+// One image's input gradient as winograd.hpp defines it: Z = the fma chain over output channels o
+// in order of U[o][c][xi] * M'[t][o][xi] (M' the output gradient's adjoint tiles), then each
+// tile's B Z B^T (columns first, then rows) overlap-added in the padded plane: element (r, c) =
+// share(r / 2 - 1, r % 2 + 2, c) + share(r / 2, r % 2, c), share(th, i, c) = d(th, c / 2 - 1)[i][c % 2 + 2]
+// + d(th, c / 2)[i][c % 2], tiles outside the grid from Z = +0; cropped by p. dx [Cin][H][W].
+template <class U>
+std::vector<float> input_grad_by_definition(const std::vector<float>& g, std::size_t Cout, std::size_t OH,
+                                            std::size_t OW, std::size_t Cin, std::size_t H, std::size_t W,
+                                            std::size_t p, U u) {
+  const std::size_t TH = (OH + 1) / 2, TW = (OW + 1) / 2;
+  const std::vector<float> m = output_adjoint_tiles(g, Cout, OH, OW);
+  std::vector<float> dx(Cin * H * W);
+  for (std::size_t c = 0; c < Cin; ++c) {
+    std::vector<float> z(TH * TW * 16);
+    for (std::size_t t = 0; t < TH * TW; ++t)
+      for (std::size_t xi = 0; xi < 16; ++xi) {
+        float acc = 0.0f;
+        for (std::size_t o = 0; o < Cout; ++o) acc = std::fma(u(o, c)[xi], m[(t * Cout + o) * 16 + xi], acc);
+        z[t * 16 + xi] = acc;
+      }
+    const auto tile_share = [&](std::ptrdiff_t th, std::ptrdiff_t tw, float d[4][4]) {
+      const bool in_grid = th >= 0 && tw >= 0 && th < std::ptrdiff_t(TH) && tw < std::ptrdiff_t(TW);
+      float zt[16], e[4][4];
+      for (std::size_t xi = 0; xi < 16; ++xi) zt[xi] = in_grid ? z[(std::size_t(th) * TW + std::size_t(tw)) * 16 + xi] : 0.0f;
+      for (int j = 0; j < 4; ++j) {
+        e[0][j] = zt[j];
+        e[1][j] = (zt[4 + j] - zt[8 + j]) + zt[12 + j];
+        e[2][j] = (zt[4 + j] + zt[8 + j]) - zt[j];
+        e[3][j] = -zt[12 + j];
+      }
+      for (int i = 0; i < 4; ++i) {
+        d[i][0] = e[i][0];
+        d[i][1] = (e[i][1] - e[i][2]) + e[i][3];
+        d[i][2] = (e[i][1] + e[i][2]) - e[i][0];
+        d[i][3] = -e[i][3];
+      }
+    };
+    const auto share = [&](std::ptrdiff_t th, std::size_t i, std::size_t col) {
+      float left[4][4], right[4][4];
+      tile_share(th, std::ptrdiff_t(col / 2) - 1, left);
+      tile_share(th, std::ptrdiff_t(col / 2), right);
+      return left[i][col % 2 + 2] + right[i][col % 2];
+    };
+    for (std::size_t y = 0; y < H; ++y)
+      for (std::size_t q = 0; q < W; ++q) {
+        const std::size_t r = y + p, col = q + p;
+        dx[(c * H + y) * W + q] = share(std::ptrdiff_t(r / 2) - 1, r % 2 + 2, col) + share(std::ptrdiff_t(r / 2), r % 2, col);
+      }
+  }
+  return dx;
+}
+
 // One image's convolution as winograd.hpp defines it, tile by tile: in [Cin][H][W] padded by p,
 // out [Cout][OH][OW]; u(o, c) gives the 16 transformed values of kernel (o, c).
 template <class U>
@@ -127,9 +179,8 @@ double max_abs_diff(const Tensor& a, const Tensor& b) { return max_abs(a.to(sori
 
 TEST_CASE("Conv2d's Winograd forward and gradients have the bits of the arithmetic winograd.hpp defines",
           "[nn][conv][winograd]") {
-  // 16 -> 17 channels (a ragged product), a ragged tile grid (7 x 9 outputs), padding 1; the input
-  // gradient is the same arithmetic over the output gradient padded by 1 with every kernel
-  // rotated and its channels swapped; the weight and bias gradients are the arithmetic's adjoint.
+  // 16 -> 17 channels (a ragged product), a ragged tile grid (7 x 9 outputs), padding 1; the input,
+  // weight and bias gradients are the arithmetic's adjoint (from the output gradient's M').
   // 70 -> 80 channels too: more than the 64 kernels the weight transform takes at a time.
   for (const auto& channels : std::vector<std::pair<std::size_t, std::size_t>>{{16, 17}, {70, 80}}) {
     const std::size_t C = channels.first, OC = channels.second, H = 7, W = 9, p = 1;
@@ -143,12 +194,10 @@ TEST_CASE("Conv2d's Winograd forward and gradients have the bits of the arithmet
     const std::vector<float> xs = sorix::testing::values_of<float>(x.detach()), gs = sorix::testing::values_of<float>(gy);
     const std::vector<float> ws = sorix::testing::values_of<float>(conv.weight.detach());
     const std::vector<float> bs = sorix::testing::values_of<float>(conv.bias.detach());
-    std::vector<float> u(OC * C * 16), ut(C * OC * 16);
+    std::vector<float> u(OC * C * 16);
     for (std::size_t o = 0; o < OC; ++o)
-      for (std::size_t c = 0; c < C; ++c) {
+      for (std::size_t c = 0; c < C; ++c)
         sorix::testing::winograd_weight_transform(ws.data() + (o * C + c) * 9, false, u.data() + (o * C + c) * 16);
-        sorix::testing::winograd_weight_transform(ws.data() + (o * C + c) * 9, true, ut.data() + (c * OC + o) * 16);
-      }
     const std::vector<float> got_y = sorix::testing::values_of<float>(y.detach());
     const std::vector<float> got_dx = sorix::testing::values_of<float>(x.grad());
     for (std::size_t n = 0; n < 2; ++n) {
@@ -159,9 +208,9 @@ TEST_CASE("Conv2d's Winograd forward and gradients have the bits of the arithmet
       }, bs.data());
       CHECK(std::memcmp(got_y.data() + n * OC * H * W, want_y.data(), want_y.size() * sizeof(float)) == 0);
       const std::vector<float> g(gs.begin() + std::ptrdiff_t(n * OC * H * W), gs.begin() + std::ptrdiff_t((n + 1) * OC * H * W));
-      const std::vector<float> want_dx = by_definition(g, OC, H, W, 2 - p, C, [&](std::size_t c, std::size_t o) {
-        return ut.data() + (c * OC + o) * 16;
-      }, nullptr);
+      const std::vector<float> want_dx = input_grad_by_definition(g, OC, H, W, C, H, W, p, [&](std::size_t o, std::size_t c) {
+        return u.data() + (o * C + c) * 16;
+      });
       CHECK(std::memcmp(got_dx.data() + n * C * H * W, want_dx.data(), want_dx.size() * sizeof(float)) == 0);
     }
     // The weight gradient: for each transformed position, the fma chain over the images in order
@@ -239,14 +288,18 @@ TEST_CASE("Conv2d's Winograd path is bit-identical at any thread count, and imag
   for (std::int64_t groups : {1, 2}) {
     INFO("groups " << groups);
     // 40 images: two chunks of the batch tree (32 + 8) for the weight and bias gradients.
-    auto run = [groups](std::int64_t images, bool frozen_weight) {
+    // Threads past the chunks (3, 8) split the weight gradient's output channels: the input
+    // gradient then makes its own M' (frozen parameters too), the same bits as beside them.
+    auto run = [groups](std::int64_t images, bool frozen_weight, bool frozen_bias = false) {
       sorix::manual_seed(7);
       nn::Conv2d conv(nn::Conv2dOptions(32, 32, 3).padding(1).groups(groups));
       if (frozen_weight) conv.weight.requires_grad_(false);
+      if (frozen_bias) conv.bias.requires_grad_(false);
       const Tensor x = sorix::randn({images, 32, 10, 11}).requires_grad_(true);
       Tensor y = conv(x);
       (y * y).sum().backward();
-      return std::vector<Tensor>{y.detach(), x.grad(), frozen_weight ? Tensor() : conv.weight.grad(), conv.bias.grad()};
+      return std::vector<Tensor>{y.detach(), x.grad(), frozen_weight ? Tensor() : conv.weight.grad(),
+                                 frozen_bias ? Tensor() : conv.bias.grad()};
     };
     const auto runs = sorix::testing::at_thread_counts({1, 2, 3, 8}, [&] { return run(40, false); });
     for (std::size_t r = 1; r < runs.size(); ++r)
@@ -262,6 +315,8 @@ TEST_CASE("Conv2d's Winograd path is bit-identical at any thread count, and imag
     const auto frozen = run(40, true);
     CHECK(sorix::testing::bit_identical(frozen[3], runs[0][3]));
     CHECK(sorix::testing::bit_identical(frozen[1], runs[0][1]));
+    const auto input_only = sorix::testing::at_thread_counts({1, 2}, [&] { return run(40, true, true); });
+    for (const auto& r : input_only) CHECK(sorix::testing::bit_identical(r[1], runs[0][1]));
   }
 }
 

@@ -16,7 +16,9 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
+#include <type_traits>
 
 #include "sorix_core/kernels/arch.hpp"
 #include "sorix_core/kernels/gemm_kernels.hpp"
@@ -125,6 +127,20 @@ struct ConvKernelsOf {
                                           std::size_t TW, float* m, std::size_t ld, float* scratch) {
     if (TW <= NarrowRows<A>::lanes) return winograd_adjoint<typename NarrowRows<A>::batch>(g, OH, OW, TH, TW, m, ld, scratch);
     winograd_adjoint<xsimd::batch<float, A>>(g, OH, OW, TH, TW, m, ld, scratch);
+  }
+
+  /// The input transform's adjoint (winograd.hpp, the input gradient): x (H x W, overwritten) =
+  /// the padded plane B z B^T of each tile's 16 values z[xi * ld + t] (t < TH * TW), tiles
+  /// overlapping by two rows and columns added in winograd.hpp's order, cropped by ph rows and pw
+  /// columns. Lanes run along a row of tiles; each padded row's even and odd columns are made in
+  /// registers and interleaved (scratch: winograd_input_adjoint_scratch). Reads up to
+  /// kWinogradSlack - 1 values past a row's TH * TW (whatever they hold: replaced by +0).
+  static void winograd_input_adjoint_f32(const float* z, std::size_t ld, std::size_t TH, std::size_t TW, float* x,
+                                         std::size_t H, std::size_t W, std::size_t ph, std::size_t pw,
+                                         float* scratch) {
+    if (TW < NarrowRows<A>::lanes)
+      return winograd_input_adjoint<typename NarrowRows<A>::batch>(z, ld, TH, TW, x, H, W, ph, pw, scratch);
+    winograd_input_adjoint<xsimd::batch<float, A>>(z, ld, TH, TW, x, H, W, ph, pw, scratch);
   }
 
   /// Winograd F(2x2, 3x3)'s output transform of one output plane (winograd.hpp): y (OH x OW,
@@ -336,6 +352,181 @@ struct ConvKernelsOf {
         (r0[j] + r1[j]).store_unaligned(out + (4 + j) * ld);
         (r0[j] - r1[j]).store_unaligned(out + (8 + j) * ld);
         negated(r1[j]).store_unaligned(out + (12 + j) * ld);
+      }
+    }
+  }
+
+  // Row i of the input transform's adjoint B z B^T of a register of tiles (z(xi): the 16
+  // values): down each column first (e0 = z0, e1 = (z1 - z2) + z3, e2 = (z1 + z2) - z0,
+  // e3 = -z3, taking row i of those), then the same four combinations along the row: d[j] is
+  // the tiles' padded-plane value at row i, column j. Row by row, the z loaded again per row: the
+  // whole 4 x 4 held at once spilled on AVX2's 16 registers.
+  // Lanes outside `in_tiles` take a tile past the grid's values (z = +0: e = +0, or -0 in row 3).
+  template <class B, class Z, class Mask = std::nullptr_t>
+  static void adjoint_row(std::size_t i, const Z& z, B (&d)[4], const Mask& in_tiles = nullptr) {
+    B e[4];
+#pragma GCC unroll 4
+    for (std::size_t j = 0; j < 4; ++j) {
+      if (i == 0) e[j] = z(j);
+      else if (i == 1) e[j] = (z(4 + j) - z(8 + j)) + z(12 + j);
+      else if (i == 2) e[j] = (z(4 + j) + z(8 + j)) - z(j);
+      else e[j] = negated(z(12 + j));
+      if constexpr (!std::is_same_v<Mask, std::nullptr_t>) e[j] = xsimd::select(in_tiles, e[j], B(i == 3 ? -0.0f : 0.0f));
+    }
+    d[0] = e[0];
+    d[1] = (e[1] - e[2]) + e[3];
+    d[2] = (e[1] + e[2]) - e[0];
+    d[3] = negated(e[3]);
+  }
+
+  // v moved up by a lane, with `before`'s last lane in lane 0 (the tile to the left of lane 0's).
+  template <class B>
+  static B prev_lane(const B& v, const B& before) {
+    using Arch = typename B::arch_type;
+#if SORIX_X86
+    if constexpr (kIsAvx512<Arch>) {
+      return B(_mm512_permutex2var_ps(v, _mm512_setr_epi32(31, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14), before));
+    } else if constexpr (kIsAvx2<Arch>) {
+      const __m256i up = _mm256_setr_epi32(7, 0, 1, 2, 3, 4, 5, 6);
+      return B(_mm256_blend_ps(_mm256_permutevar8x32_ps(v, up), _mm256_permutevar8x32_ps(before, up), 0x01));
+    } else if constexpr (kIsSse2<Arch>) {
+      const __m128 t = _mm_shuffle_ps(before, v, _MM_SHUFFLE(0, 0, 3, 3));  // before3 before3 v0 v0
+      return B(_mm_shuffle_ps(t, v, _MM_SHUFFLE(2, 1, 2, 0)));            // before3 v0 v1 v2
+    }
+#endif
+    alignas(64) float in[B::size], prev[B::size], out[B::size];
+    v.store_aligned(in);
+    before.store_aligned(prev);
+    out[0] = prev[B::size - 1];
+    for (std::size_t k = 1; k < B::size; ++k) out[k] = in[k - 1];
+    return B::load_aligned(out);
+  }
+
+  // winograd_input_adjoint for rows of tiles narrower than a register (TW < L, AVX2's registers:
+  // last_l), as winograd_input_narrow: each row's d in registers, and the padded row's sums made
+  // straight at the input's columns: x[2 s + a] is padded column c = 2 s + a + pw, the sum of
+  // d[c % 2 + 2] of tile c / 2 - 1 and d[c % 2] of tile c / 2, so each parity a takes one of
+  // them shifted by a lane (prev_lane or next_lane) and the two parities are interleaved into
+  // the row as it is stored. The same sums of the same values as winograd_input_adjoint's: the
+  // same bits. (Two shifts of a padded row and its crop took twice the shuffles.)
+  template <class B>
+  static void winograd_input_adjoint_narrow(const float* z, std::size_t ld, std::size_t TH, std::size_t TW, float* x,
+                                            std::size_t H, std::size_t W, std::size_t ph, std::size_t pw) {
+    constexpr std::size_t L = B::size;
+    B zero_tile[4][4];  // a tile past the grid's d (signed zeros)
+    for (std::size_t i = 0; i < 4; ++i) adjoint_row(i, [](std::size_t) { return B(0.0f); }, zero_tile[i]);
+    alignas(64) float lane_index[kWinogradSlack];
+    for (std::size_t k = 0; k < L; ++k) lane_index[k] = static_cast<float>(k);
+    const auto in_row = B::load_aligned(lane_index) < B(static_cast<float>(TW));
+    B above[2][2];  // the tiles above's rows 2 and 3 (lo, hi) at the input's columns
+    for (auto& r : above)
+      for (auto& v : r) v = B(0.0f);
+    const auto store_row = [&](std::size_t r, const B& lo, const B& hi) {
+      if (r < ph || r - ph >= H) return;
+      float* dst = x + (r - ph) * W;
+      if (W < L) return store_count(lo, dst, W);
+      lo.store_unaligned(dst);
+      if (W == 2 * L) hi.store_unaligned(dst + L);
+      else if (W > L) last_l(lo, hi, W - L).store_unaligned(dst + W - L);
+    };
+    for (std::size_t th = 0; th <= TH; ++th) {
+      const float* in = z + th * TW;
+      // Whole registers of z (the lanes past the row read its next row or the slack), and the
+      // lanes past the row's tiles replaced after the column step (adjoint_row's mask): half the
+      // blends of masking every load.
+      const auto zr = [&](std::size_t xi) { return B::load_unaligned(in + xi * ld); };
+#pragma GCC unroll 4
+      for (std::size_t i = 0; i < 4; ++i) {
+        B d[4];
+        if (th == TH) {
+          for (std::size_t j = 0; j < 4; ++j) d[j] = zero_tile[i][j];
+        } else {
+          adjoint_row(i, zr, d, in_row);
+        }
+        B sum[2];  // x's even and odd columns
+        for (std::size_t a = 0; a < 2; ++a) {
+          const std::size_t c = a + pw, j = c % 2;  // lane s: padded column 2 s + c
+          sum[a] = c < 2 ? prev_lane(d[j + 2], zero_tile[i][j + 2]) + d[j] : d[j + 2] + next_lane(d[j]);
+        }
+        B lo, hi;
+        interleave(sum[0], sum[1], lo, hi);
+        if (i < 2) {
+          store_row(2 * th + i, above[i][0] + lo, above[i][1] + hi);
+        } else {
+          above[i - 2][0] = lo;
+          above[i - 2][1] = hi;
+        }
+      }
+    }
+  }
+
+  // winograd_input_adjoint_f32 with registers of B. For each row of tiles th (and a last one,
+  // th = TH, of tiles past the grid: z = +0), each register of tiles k .. k + L - 1 up to tw = TW
+  // (z = +0 past the row) goes through adjoint_row; a padded row's even column 2 tw then gets
+  // d[i][2] of tile tw - 1 + d[i][0] of tile tw, its odd one d[i][3] of tw - 1 + d[i][1] of tw
+  // (the tiles left of the grid: z = +0 through the same steps), and padded row 2 th + i (i < 2)
+  // is the row the tiles above left (their rows i + 2, +0 above the grid) + this one, made in
+  // the scratch and copied into x cropped.
+  template <class B>
+  static void winograd_input_adjoint(const float* z, std::size_t ld, std::size_t TH, std::size_t TW, float* x,
+                                     std::size_t H, std::size_t W, std::size_t ph, std::size_t pw, float* scratch) {
+    constexpr std::size_t L = B::size;
+    if constexpr (kHasLastL<B>) {
+      if (TW < L) return winograd_input_adjoint_narrow<B>(z, ld, TH, TW, x, H, W, ph, pw);
+    }
+    const std::size_t regs = TW / L + 1;  // registers of tiles, through tw = TW
+    const std::size_t width = 2 * L * regs;  // a padded row's columns as stored
+    B zero_tile[4][4];  // a tile past the grid's d (signed zeros)
+    for (std::size_t i = 0; i < 4; ++i) adjoint_row(i, [](std::size_t) { return B(0.0f); }, zero_tile[i]);
+    // The tiles above's rows 2 and 3 (below[2][2]: two sets, this row's and the next's), and the
+    // two padded rows made (out).
+    float* below[2][2] = {{scratch, scratch + width}, {scratch + 2 * width, scratch + 3 * width}};
+    float* out[2] = {scratch + 4 * width, scratch + 5 * width};
+    std::fill(scratch, scratch + 2 * width, 0.0f);
+    alignas(64) float lane_index[kWinogradSlack];
+    for (std::size_t k = 0; k < L; ++k) lane_index[k] = static_cast<float>(k);
+    const B lanes = B::load_aligned(lane_index);
+    for (std::size_t th = 0; th <= TH; ++th) {
+      const float* in = z + th * TW;
+      B carry2[4], carry3[4];  // d[i][2] and d[i][3] of the tile left of the register's first
+      for (std::size_t i = 0; i < 4; ++i) {
+        carry2[i] = zero_tile[i][2];
+        carry3[i] = zero_tile[i][3];
+      }
+      for (std::size_t g = 0; g < regs; ++g) {
+        const std::size_t k = g * L, n = th < TH && k < TW ? std::min(L, TW - k) : 0;  // tiles in it
+        // A register of z: whole, or its first n lanes (the lanes past them read within the
+        // row's slack or the next row of tiles, then replaced by +0).
+        const auto in_row = lanes < B(static_cast<float>(n));
+        const auto zr = [&](std::size_t xi) {
+          const B v = B::load_unaligned(in + xi * ld + k);
+          return n == L ? v : xsimd::select(in_row, v, B(0.0f));
+        };
+#pragma GCC unroll 4
+        for (std::size_t i = 0; i < 4; ++i) {
+          B d[4], lo, hi;
+          if (n == 0) {
+            for (std::size_t j = 0; j < 4; ++j) d[j] = zero_tile[i][j];
+          } else {
+            adjoint_row(i, zr, d);
+          }
+          const B even = prev_lane(d[2], carry2[i]) + d[0], odd = prev_lane(d[3], carry3[i]) + d[1];
+          carry2[i] = d[2];
+          carry3[i] = d[3];
+          interleave(even, odd, lo, hi);
+          if (i < 2) {
+            const float* up = below[th % 2][i] + 2 * k;
+            (B::load_unaligned(up) + lo).store_unaligned(out[i] + 2 * k);
+            (B::load_unaligned(up + L) + hi).store_unaligned(out[i] + 2 * k + L);
+          } else {
+            lo.store_unaligned(below[(th + 1) % 2][i - 2] + 2 * k);
+            hi.store_unaligned(below[(th + 1) % 2][i - 2] + 2 * k + L);
+          }
+        }
+      }
+      for (std::size_t i = 0; i < 2; ++i) {
+        const std::size_t r = 2 * th + i;
+        if (r >= ph && r - ph < H) std::memcpy(x + (r - ph) * W, out[i] + pw, W * sizeof(float));
       }
     }
   }

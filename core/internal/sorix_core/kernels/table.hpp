@@ -343,6 +343,10 @@ struct KernelTable {
   /// The output transform's adjoint: one output gradient plane into its 16 rows of A g A^T tiles.
   void (*winograd_output_adjoint_f32)(const float* g, std::size_t OH, std::size_t OW, std::size_t TH, std::size_t TW,
                                       float* m, std::size_t ld, float* scratch);
+  /// The input transform's adjoint: 16 rows of tiles into one input gradient plane (H x W,
+  /// cropped by ph, pw; scratch: winograd_input_adjoint_scratch).
+  void (*winograd_input_adjoint_f32)(const float* z, std::size_t ld, std::size_t TH, std::size_t TW, float* x,
+                                     std::size_t H, std::size_t W, std::size_t ph, std::size_t pw, float* scratch);
 
   /// LayerNorm's rows (layer_norm_rows.hpp): y = fma((x - mean[r]) * scale[r], w[l], b[l]) row by
   /// row (w or b null: without it), and the whole backward of a block of rows: down each column

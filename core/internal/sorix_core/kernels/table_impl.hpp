@@ -68,6 +68,7 @@ constexpr KernelTable make_table(const char* name) {
       &ConvKernelsOf<A>::winograd_input_f32,
       &ConvKernelsOf<A>::winograd_output_f32,
       &ConvKernelsOf<A>::winograd_output_adjoint_f32,
+      &ConvKernelsOf<A>::winograd_input_adjoint_f32,
       &LayerNormRowsOf<A>::template forward<float>,
       &LayerNormRowsOf<A>::template forward<double>,
       &LayerNormRowsOf<A>::template grads<float>,

@@ -23,9 +23,18 @@
 //     down each column), the products dU[xi][o][c] = the chain over tiles t (images in order,
 //     the batch tree over chunks of images) of M'[xi][o][t] * V[xi][c][t], and dg = G^T dU G
 //     (winograd_weight_grad_f32); the bias gradient is the add chain of the tiles' sums
-//     M'[5] = (g00 + g01) + (g10 + g11), in the same order. The input gradient is the forward
-//     arithmetic over the output gradient padded 2 - p with the kernels rotated by 180 degrees
-//     (their transposed convolution), not the adjoint of the input transform.
+//     M'[5] = (g00 + g01) + (g10 + g11), in the same order.
+//   * the input gradient is the adjoint too, from the same M': the products Z[xi][c][t] = the fma
+//     chain over output channels o in order of U[xi][o][c] * M'[xi][o][t] from +0, then each
+//     tile's B Z B^T (winograd_input_adjoint_f32), down each column first (e0 = z0,
+//     e1 = (z1 - z2) + z3, e2 = (z1 + z2) - z0, e3 = -z3), then the same along each row, giving
+//     d[i][j], the tile's share of padded element (2 th + i, 2 tw + j). Tiles overlap by two rows
+//     and columns: padded row 2 th + i (i < 2) of a row of tiles th is, column 2 tw + j (j < 2),
+//     h_th[i] = d(th, tw - 1)[i][j + 2] + d(th, tw)[i][j]; the padded element (2 th + i, c) is
+//     h_(th - 1)[i + 2] + h_th[i] (rows past the tile grid, th = -1 and TH, and tiles
+//     past a row, tw = -1 and TW, take Z = +0 through the same steps); dx is the padded plane
+//     cropped by p. Sharing M' with the weight gradient, it needs no transform of its own for
+//     the output gradient.
 // Every step is lane-wise (one tile per vector lane), so the vector width never changes a bit.
 // The result differs from the direct (im2col) chains by rounding only: |error| within a few
 // float ulps of the sum of |products| for the small numbers these transforms multiply by (0.5, 1).
@@ -52,6 +61,10 @@ inline constexpr std::size_t winograd_split_width(std::size_t TW) { return TW + 
 inline constexpr std::size_t winograd_input_scratch(std::size_t TH, std::size_t TW) {
   return 2 * (2 * TH + 2) * winograd_split_width(TW);
 }
+
+/// Floats of scratch the input transform's adjoint of a plane with TW tiles a row needs: six
+/// padded rows of whole registers.
+inline constexpr std::size_t winograd_input_adjoint_scratch(std::size_t TW) { return 12 * (TW + kWinogradSlack); }
 
 /// U (16 values, u[xi * ld]) = G g G^T of one 3 x 3 kernel g (row-major, 9 values), or of g
 /// rotated by 180 degrees (g[2 - i][2 - j]: the kernel of the input gradient's convolution) when
