@@ -1,8 +1,9 @@
 // Conv2d in Winograd's F(2x2, 3x3) form (conv_winograd.hpp): per image (or run of images whose
 // tiles share the rows), every input plane's tiles transformed (the kernel table's
 // winograd_input_f32), 16 products per group on the library's product kernel, every output plane
-// transformed back (winograd_output_f32); the weight gradient as the same arithmetic's adjoint,
-// chunk by chunk of the batch tree.
+// transformed back (winograd_output_f32); the weight and input gradients as the same
+// arithmetic's adjoint from the output gradient's M' tiles (the weight gradient chunk by chunk of
+// the batch tree, the input gradient image by image).
 #include "conv_winograd.hpp"
 #include "conv_tasks.hpp"
 #include "thread_scratch.hpp"
@@ -114,7 +115,7 @@ std::unique_ptr<float[]> transformed_kernels(const Tensor& w, std::size_t groups
         const std::size_t r1 = std::min(rows, r0 + kRun);
         for (std::size_t r = r0; r < r1; ++r) {
           const std::size_t o = by_output ? k : r, c = by_output ? r : k;
-          kernels::winograd_weight_f32(pw + ((gi * OCg + o) * Cg + c) * 9, false, run + (r - r0), kRun);
+          kernels::winograd_weight_f32(pw + ((gi * OCg + o) * Cg + c) * 9, run + (r - r0), kRun);
         }
         for (std::size_t xi = 0; xi < 16; ++xi)
           std::copy(run + xi * kRun, run + xi * kRun + (r1 - r0),

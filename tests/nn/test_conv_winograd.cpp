@@ -197,7 +197,7 @@ TEST_CASE("Conv2d's Winograd forward and gradients have the bits of the arithmet
     std::vector<float> u(OC * C * 16);
     for (std::size_t o = 0; o < OC; ++o)
       for (std::size_t c = 0; c < C; ++c)
-        sorix::testing::winograd_weight_transform(ws.data() + (o * C + c) * 9, false, u.data() + (o * C + c) * 16);
+        sorix::testing::winograd_weight_transform(ws.data() + (o * C + c) * 9, u.data() + (o * C + c) * 16);
     const std::vector<float> got_y = sorix::testing::values_of<float>(y.detach());
     const std::vector<float> got_dx = sorix::testing::values_of<float>(x.grad());
     for (std::size_t n = 0; n < 2; ++n) {

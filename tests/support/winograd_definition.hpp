@@ -5,12 +5,11 @@
 
 namespace sorix::testing {
 
-/// u = G g G^T of one 3 x 3 kernel g (row-major; rotated by 180 degrees when flip), rows first,
-/// u[4 i + j].
-inline void winograd_weight_transform(const float* g, bool flip, float u[16]) {
+/// u = G g G^T of one 3 x 3 kernel g (row-major), rows first, u[4 i + j].
+inline void winograd_weight_transform(const float* g, float u[16]) {
   float k[3][3], rows[3][4];
   for (int i = 0; i < 3; ++i)
-    for (int j = 0; j < 3; ++j) k[i][j] = flip ? g[(2 - i) * 3 + 2 - j] : g[i * 3 + j];
+    for (int j = 0; j < 3; ++j) k[i][j] = g[i * 3 + j];
   for (int i = 0; i < 3; ++i) {
     rows[i][0] = k[i][0];
     rows[i][1] = ((k[i][0] + k[i][1]) + k[i][2]) * 0.5f;

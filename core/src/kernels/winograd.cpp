@@ -32,12 +32,9 @@ void winograd_weight_grad_f32(const float* du, std::size_t ld, float* dg) {
   for (int i = 0; i < 3; ++i) gt_times(cols[i][0], cols[i][1], cols[i][2], cols[i][3], dg + i * 3);
 }
 
-void winograd_weight_f32(const float* g, bool flip, float* u, std::size_t ld) {
-  float k[3][3];
-  for (int i = 0; i < 3; ++i)
-    for (int j = 0; j < 3; ++j) k[i][j] = flip ? g[(2 - i) * 3 + (2 - j)] : g[i * 3 + j];
+void winograd_weight_f32(const float* g, float* u, std::size_t ld) {
   float rows[3][4];  // each kernel row through G: rows first
-  for (int i = 0; i < 3; ++i) g_times(k[i][0], k[i][1], k[i][2], rows[i]);
+  for (int i = 0; i < 3; ++i) g_times(g[i * 3], g[i * 3 + 1], g[i * 3 + 2], rows[i]);
   for (int j = 0; j < 4; ++j) {  // then down each column
     float col[4];
     g_times(rows[0][j], rows[1][j], rows[2][j], col);

@@ -66,10 +66,9 @@ inline constexpr std::size_t winograd_input_scratch(std::size_t TH, std::size_t 
 /// padded rows of whole registers.
 inline constexpr std::size_t winograd_input_adjoint_scratch(std::size_t TW) { return 12 * (TW + kWinogradSlack); }
 
-/// U (16 values, u[xi * ld]) = G g G^T of one 3 x 3 kernel g (row-major, 9 values), or of g
-/// rotated by 180 degrees (g[2 - i][2 - j]: the kernel of the input gradient's convolution) when
-/// `flip`. Exact op by op as written in this file's header (baseline code: the same bits on every CPU).
-void winograd_weight_f32(const float* g, bool flip, float* u, std::size_t ld);
+/// U (16 values, u[xi * ld]) = G g G^T of one 3 x 3 kernel g (row-major, 9 values). Exact op by op
+/// as written in this file's header (baseline code: the same bits on every CPU).
+void winograd_weight_f32(const float* g, float* u, std::size_t ld);
 
 /// The weight transform's adjoint: dg (9 values, row-major) = G^T du G for the 16 values du[xi * ld]
 /// of one kernel's gradient in transformed form, columns first (the reverse of the transform's
