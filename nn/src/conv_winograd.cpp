@@ -231,8 +231,8 @@ void winograd_conv2d_grads(const Tensor& grad_in, const Tensor& x_in, const Tens
   // (one block): its own transform of the output gradient is saved (winograd.hpp). Otherwise
   // (more threads than chunks) input_grad_alone makes M' again: the same bits either way.
   const bool fused = gx && blocks == 1;
-  if (gx) dx = sorix::detail::make_empty<float>({g.N, g.C, g.H, g.W});
-  const InputGradOf of{u.get(), g.C, Cg, OCg, g.H, g.W, g.ph, g.pw, TH, TW, gx ? sorix::detail::flat<float>(dx) : nullptr};
+  if (fused) dx = sorix::detail::make_empty<float>({g.N, g.C, g.H, g.W});
+  const InputGradOf of{u.get(), g.C, Cg, OCg, g.H, g.W, g.ph, g.pw, TH, TW, fused ? sorix::detail::flat<float>(dx) : nullptr};
   const std::size_t dx_scratch = fused ? of.z_floats() + kernels::winograd_input_adjoint_scratch(TW) : 0;
   // Chunk i's node: du [groups][16][OCg][Cg + 1], column Cg of xi = 5 the bias: a tile's
   // M'[5] = (g00 + g01) + (g10 + g11) is its sum, so a row of ones under V[5]'s channels makes

@@ -379,6 +379,17 @@ struct ConvKernelsOf {
     d[3] = negated(e[3]);
   }
 
+  // prev_lane with a register holding one value in every lane (`fill`) for lane 0: no shuffle of it.
+  template <class B>
+  static B prev_lane_filled(const B& v, const B& fill) {
+#if SORIX_X86
+    if constexpr (kIsAvx2<typename B::arch_type>) {
+      return B(_mm256_blend_ps(_mm256_permutevar8x32_ps(v, _mm256_setr_epi32(7, 0, 1, 2, 3, 4, 5, 6)), fill, 0x01));
+    }
+#endif
+    return prev_lane(v, fill);
+  }
+
   // v moved up by a lane, with `before`'s last lane in lane 0 (the tile to the left of lane 0's).
   template <class B>
   static B prev_lane(const B& v, const B& before) {
@@ -412,6 +423,17 @@ struct ConvKernelsOf {
   template <class B>
   static void winograd_input_adjoint_narrow(const float* z, std::size_t ld, std::size_t TH, std::size_t TW, float* x,
                                             std::size_t H, std::size_t W, std::size_t ph, std::size_t pw) {
+    // The padding as a constant: each parity's shift known at compile time (a third of the
+    // kernel's time went to branches and reloaded shifts when it was a variable).
+    if (pw == 0) return input_adjoint_narrow<B, 0>(z, ld, TH, TW, x, H, W, ph);
+    if (pw == 1) return input_adjoint_narrow<B, 1>(z, ld, TH, TW, x, H, W, ph);
+    input_adjoint_narrow<B, 2>(z, ld, TH, TW, x, H, W, ph);
+  }
+
+  template <class B, std::size_t kPw>
+  static void input_adjoint_narrow(const float* z, std::size_t ld, std::size_t TH, std::size_t TW, float* x,
+                                   std::size_t H, std::size_t W, std::size_t ph) {
+    static_assert(kPw <= 2, "winograd_applies: padding at most 2");
     constexpr std::size_t L = B::size;
     B zero_tile[4][4];  // a tile past the grid's d (signed zeros)
     for (std::size_t i = 0; i < 4; ++i) adjoint_row(i, [](std::size_t) { return B(0.0f); }, zero_tile[i]);
@@ -444,9 +466,10 @@ struct ConvKernelsOf {
           adjoint_row(i, zr, d, in_row);
         }
         B sum[2];  // x's even and odd columns
+#pragma GCC unroll 2
         for (std::size_t a = 0; a < 2; ++a) {
-          const std::size_t c = a + pw, j = c % 2;  // lane s: padded column 2 s + c
-          sum[a] = c < 2 ? prev_lane(d[j + 2], zero_tile[i][j + 2]) + d[j] : d[j + 2] + next_lane(d[j]);
+          const std::size_t c = a + kPw, j = c % 2;  // lane s: padded column 2 s + c
+          sum[a] = c < 2 ? prev_lane_filled(d[j + 2], zero_tile[i][j + 2]) + d[j] : d[j + 2] + next_lane(d[j]);
         }
         B lo, hi;
         interleave(sum[0], sum[1], lo, hi);
