@@ -1052,42 +1052,13 @@ void check_winograd_tables() {
           want_a[(12 + j) * ld + t] = -r[1][j];
         }
       }
-    // The input transform's adjoint of 16 rows of tiles zz into a plane: each tile's B z B^T
-    // (columns first, then rows), tiles outside the grid z = +0; padded element (r, c) =
-    // h(r / 2 - 1, r % 2 + 2, c) + h(r / 2, r % 2, c), h(th, i, c) = d(th, c / 2 - 1)[i][c % 2 + 2] +
-    // d(th, c / 2)[i][c % 2]; then cropped by ph, pw. The rows' slack holds huge values, never read.
+    // The input transform's adjoint of 16 rows of tiles zz into a plane (support's definition
+    // written out). The rows' slack holds huge values, which must not reach the plane.
     std::vector<float> zz = rounding_values(16 * ld, seed + 3);
     for (std::size_t xi = 0; xi < 16; ++xi)
       for (std::size_t k = T; k < ld; ++k) zz[xi * ld + k] = 3e38f;
-    const auto tile_share = [&](std::ptrdiff_t th, std::ptrdiff_t tw, float d[4][4]) {
-      const bool in_grid = th >= 0 && tw >= 0 && th < std::ptrdiff_t(TH) && tw < std::ptrdiff_t(TW);
-      float zt[16], e[4][4];
-      for (std::size_t xi = 0; xi < 16; ++xi) zt[xi] = in_grid ? zz[xi * ld + std::size_t(th) * TW + std::size_t(tw)] : 0.0f;
-      for (int j = 0; j < 4; ++j) {
-        e[0][j] = zt[j];
-        e[1][j] = (zt[4 + j] - zt[8 + j]) + zt[12 + j];
-        e[2][j] = (zt[4 + j] + zt[8 + j]) - zt[j];
-        e[3][j] = -zt[12 + j];
-      }
-      for (int i = 0; i < 4; ++i) {
-        d[i][0] = e[i][0];
-        d[i][1] = (e[i][1] - e[i][2]) + e[i][3];
-        d[i][2] = (e[i][1] + e[i][2]) - e[i][0];
-        d[i][3] = -e[i][3];
-      }
-    };
-    const auto row_share = [&](std::ptrdiff_t th, std::size_t i, std::size_t c) {
-      float left[4][4], right[4][4];
-      tile_share(th, std::ptrdiff_t(c / 2) - 1, left);
-      tile_share(th, std::ptrdiff_t(c / 2), right);
-      return left[i][c % 2 + 2] + right[i][c % 2];
-    };
-    std::vector<float> want_dx(cs.H * cs.W);
-    for (std::size_t y = 0; y < cs.H; ++y)
-      for (std::size_t q = 0; q < cs.W; ++q) {
-        const std::size_t r = y + cs.ph, c = q + cs.pw;
-        want_dx[y * cs.W + q] = row_share(std::ptrdiff_t(r / 2) - 1, r % 2 + 2, c) + row_share(std::ptrdiff_t(r / 2), r % 2, c);
-      }
+    const std::vector<float> want_dx = sorix::testing::winograd_input_adjoint_plane(
+        [&](std::size_t t, std::size_t xi) { return zz[xi * ld + t]; }, TH, TW, cs.H, cs.W, cs.ph, cs.pw);
     for (const auto* t : runnable_tables()) {
       INFO(t->name << " H=" << cs.H << " W=" << cs.W << " ph=" << cs.ph << " pw=" << cs.pw);
       std::vector<float> v(16 * ld, 7.0f);

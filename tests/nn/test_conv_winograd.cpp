@@ -3,6 +3,7 @@
 // convolution, thread invariance, images that do not interact, and double backward.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstring>
@@ -87,9 +88,8 @@ std::vector<float> output_adjoint_tiles(const std::vector<float>& g, std::size_t
 
 // One image's input gradient as winograd.hpp defines it: Z = the fma chain over output channels o
 // in order of U[o][c][xi] * M'[t][o][xi] (M' the output gradient's adjoint tiles), then each
-// tile's B Z B^T (columns first, then rows) overlap-added in the padded plane: element (r, c) =
-// share(r / 2 - 1, r % 2 + 2, c) + share(r / 2, r % 2, c), share(th, i, c) = d(th, c / 2 - 1)[i][c % 2 + 2]
-// + d(th, c / 2)[i][c % 2], tiles outside the grid from Z = +0; cropped by p. dx [Cin][H][W].
+// channel's plane through the input transform's adjoint (support's definition), cropped by p.
+// dx [Cin][H][W].
 template <class U>
 std::vector<float> input_grad_by_definition(const std::vector<float>& g, std::size_t Cout, std::size_t OH,
                                             std::size_t OW, std::size_t Cin, std::size_t H, std::size_t W,
@@ -105,34 +105,9 @@ std::vector<float> input_grad_by_definition(const std::vector<float>& g, std::si
         for (std::size_t o = 0; o < Cout; ++o) acc = std::fma(u(o, c)[xi], m[(t * Cout + o) * 16 + xi], acc);
         z[t * 16 + xi] = acc;
       }
-    const auto tile_share = [&](std::ptrdiff_t th, std::ptrdiff_t tw, float d[4][4]) {
-      const bool in_grid = th >= 0 && tw >= 0 && th < std::ptrdiff_t(TH) && tw < std::ptrdiff_t(TW);
-      float zt[16], e[4][4];
-      for (std::size_t xi = 0; xi < 16; ++xi) zt[xi] = in_grid ? z[(std::size_t(th) * TW + std::size_t(tw)) * 16 + xi] : 0.0f;
-      for (int j = 0; j < 4; ++j) {
-        e[0][j] = zt[j];
-        e[1][j] = (zt[4 + j] - zt[8 + j]) + zt[12 + j];
-        e[2][j] = (zt[4 + j] + zt[8 + j]) - zt[j];
-        e[3][j] = -zt[12 + j];
-      }
-      for (int i = 0; i < 4; ++i) {
-        d[i][0] = e[i][0];
-        d[i][1] = (e[i][1] - e[i][2]) + e[i][3];
-        d[i][2] = (e[i][1] + e[i][2]) - e[i][0];
-        d[i][3] = -e[i][3];
-      }
-    };
-    const auto share = [&](std::ptrdiff_t th, std::size_t i, std::size_t col) {
-      float left[4][4], right[4][4];
-      tile_share(th, std::ptrdiff_t(col / 2) - 1, left);
-      tile_share(th, std::ptrdiff_t(col / 2), right);
-      return left[i][col % 2 + 2] + right[i][col % 2];
-    };
-    for (std::size_t y = 0; y < H; ++y)
-      for (std::size_t q = 0; q < W; ++q) {
-        const std::size_t r = y + p, col = q + p;
-        dx[(c * H + y) * W + q] = share(std::ptrdiff_t(r / 2) - 1, r % 2 + 2, col) + share(std::ptrdiff_t(r / 2), r % 2, col);
-      }
+    const std::vector<float> plane = sorix::testing::winograd_input_adjoint_plane(
+        [&](std::size_t t, std::size_t xi) { return z[t * 16 + xi]; }, TH, TW, H, W, p, p);
+    std::copy(plane.begin(), plane.end(), dx.begin() + std::ptrdiff_t(c * H * W));
   }
   return dx;
 }
