@@ -379,6 +379,14 @@ struct ConvKernelsOf {
     d[3] = negated(e[3]);
   }
 
+  // The mask of a register's first n lanes (n <= its lanes).
+  template <class B>
+  static auto first_lanes(std::size_t n) {
+    alignas(64) float lane_index[B::size];
+    for (std::size_t k = 0; k < B::size; ++k) lane_index[k] = static_cast<float>(k);
+    return B::load_aligned(lane_index) < B(static_cast<float>(n));
+  }
+
   // prev_lane with a register holding one value in every lane (`fill`) for lane 0: no shuffle of it.
   template <class B>
   static B prev_lane_filled(const B& v, const B& fill) {
@@ -437,9 +445,7 @@ struct ConvKernelsOf {
     constexpr std::size_t L = B::size;
     B zero_tile[4][4];  // a tile past the grid's d (signed zeros)
     for (std::size_t i = 0; i < 4; ++i) adjoint_row(i, [](std::size_t) { return B(0.0f); }, zero_tile[i]);
-    alignas(64) float lane_index[kWinogradSlack];
-    for (std::size_t k = 0; k < L; ++k) lane_index[k] = static_cast<float>(k);
-    const auto in_row = B::load_aligned(lane_index) < B(static_cast<float>(TW));
+    const auto in_row = first_lanes<B>(TW);
     B above[2][2];  // the tiles above's rows 2 and 3 (lo, hi) at the input's columns
     for (auto& r : above)
       for (auto& v : r) v = B(0.0f);
@@ -506,9 +512,6 @@ struct ConvKernelsOf {
     float* below[2][2] = {{scratch, scratch + width}, {scratch + 2 * width, scratch + 3 * width}};
     float* out[2] = {scratch + 4 * width, scratch + 5 * width};
     std::fill(scratch, scratch + 2 * width, 0.0f);
-    alignas(64) float lane_index[kWinogradSlack];
-    for (std::size_t k = 0; k < L; ++k) lane_index[k] = static_cast<float>(k);
-    const B lanes = B::load_aligned(lane_index);
     for (std::size_t th = 0; th <= TH; ++th) {
       const float* in = z + th * TW;
       B carry2[4], carry3[4];  // d[i][2] and d[i][3] of the tile left of the register's first
@@ -518,20 +521,20 @@ struct ConvKernelsOf {
       }
       for (std::size_t g = 0; g < regs; ++g) {
         const std::size_t k = g * L, n = th < TH && k < TW ? std::min(L, TW - k) : 0;  // tiles in it
-        // A register of z: whole, or its first n lanes (the lanes past them read within the
-        // row's slack or the next row of tiles, then replaced by +0).
-        const auto in_row = lanes < B(static_cast<float>(n));
-        const auto zr = [&](std::size_t xi) {
-          const B v = B::load_unaligned(in + xi * ld + k);
-          return n == L ? v : xsimd::select(in_row, v, B(0.0f));
-        };
+        // Whole registers of z; in a partial one (n tiles) the lanes past them read within the
+        // row's slack or the next row of tiles and are replaced after the column step, as in
+        // the narrow rows (adjoint_row's mask).
+        const auto zr = [&](std::size_t xi) { return B::load_unaligned(in + xi * ld + k); };
+        const auto in_row = first_lanes<B>(n);
 #pragma GCC unroll 4
         for (std::size_t i = 0; i < 4; ++i) {
           B d[4], lo, hi;
           if (n == 0) {
             for (std::size_t j = 0; j < 4; ++j) d[j] = zero_tile[i][j];
-          } else {
+          } else if (n == L) {
             adjoint_row(i, zr, d);
+          } else {
+            adjoint_row(i, zr, d, in_row);
           }
           const B even = prev_lane(d[2], carry2[i]) + d[0], odd = prev_lane(d[3], carry3[i]) + d[1];
           carry2[i] = d[2];
