@@ -12,6 +12,7 @@
 // relu's output. Selections and the same IEEE operations per element: the same bits on every
 // capability, at every register width.
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -91,30 +92,49 @@ struct BnReluPoolOf {
     constexpr std::size_t L = B::size;
     const std::size_t OH = H / 2, OW = W / 2, len = 2 * OW;
     const Affine<T> f{B(mean), B(scale), B(shift)};
-    const B zero(T(0)), one(T(1)), two(T(2)), positive = B(T(kPositive));
+    const B zero(T(0)), positive = B(T(kPositive));
     // Finite while every x - mean read is (or a false alarm: finite values overflowing the sum).
     B sum = zero;
-    for (std::size_t oh = 0; oh < OH; ++oh) {
-      const T* x0 = x + 2 * oh * W;
-      const T* x1 = x0 + W;
-      T* yr = y + oh * OW;
-      for (std::size_t next = 0; next < len; next += L) {
-        // A row's last, partial register is moved back over the one before (the same windows
-        // again, the same values), so that its stores are whole; a row narrower than a register
-        // is one partial register.
-        const std::size_t i = next + L > len && len >= L ? len - L : next, n = std::min(L, len - i);
-        const B a = load_part(x0 + i, n), c = load_part(x1 + i, n);
-        B v, t;
-        Pool::template window_max<T, kNoNaN>(f.relu(f.y(a)), f.relu(f.y(c)), v, t);
-        store_even(v, yr + i / 2, n / 2);
-        if (winners == nullptr) continue;
-        sum = sum + (a - f.mean) + (c - f.mean);
-        const B xw = xsimd::select(t == zero, a,
-                                   xsimd::select(t == one, Pool::template swap_pairs<T>(a),
-                                                 xsimd::select(t == two, c, Pool::template swap_pairs<T>(c))));
-        store_even(xw, winner_x + oh * OW + i / 2, n / 2);
-        store_even_codes(t + xsimd::select(v > zero, positive, zero), winners + oh * OW + i / 2, n / 2);
+    // K registers of windows, each n <= L values of the two rows from column i[k], side by
+    // side: K = 2 interleaves two independent chains (one register's is as long as the
+    // instructions the core can hold waiting). A compile-time n = L (every register of a row at
+    // least a register wide) leaves the loop without a branch on n.
+    const auto windows = [&](std::size_t oh, const auto& i, auto n_of) {
+      constexpr std::size_t K = std::tuple_size_v<std::decay_t<decltype(i)>>;
+      const std::size_t n = n_of();
+      B a[K], c[K], v[K], t[K], xw[K];
+#pragma GCC unroll 2
+      for (std::size_t k = 0; k < K; ++k) {
+        a[k] = load_part(x + 2 * oh * W + i[k], n);
+        c[k] = load_part(x + (2 * oh + 1) * W + i[k], n);
       }
+#pragma GCC unroll 2
+      for (std::size_t k = 0; k < K; ++k)
+        Pool::template window_max_carrying<T, kNoNaN>(f.relu(f.y(a[k])), f.relu(f.y(c[k])), a[k], c[k], v[k], t[k],
+                                                      xw[k]);
+#pragma GCC unroll 2
+      for (std::size_t k = 0; k < K; ++k) {
+        const std::size_t at = oh * OW + i[k] / 2;
+        store_even(v[k], y + at, n / 2);
+        if (winners == nullptr) continue;
+        sum = sum + (a[k] - f.mean) + (c[k] - f.mean);
+        store_even(xw[k], winner_x + at, n / 2);
+        store_even_codes(t[k] + xsimd::select(v[k] > zero, positive, zero), winners + at, n / 2);
+      }
+    };
+    const auto whole = [] { return L; };
+    for (std::size_t oh = 0; oh < OH; ++oh) {
+      if (len < L) {  // a row narrower than a register: one partial register
+        windows(oh, std::array<std::size_t, 1>{0}, [len] { return len; });
+        continue;
+      }
+      // The row's registers from 0, its last, partial one moved back over the one before (the
+      // same windows again, the same values) so that its stores are whole; two at a time.
+      const std::size_t regs = (len + L - 1) / L;
+      const auto at = [&](std::size_t r) { return r + 1 < regs ? r * L : len - L; };
+      std::size_t r = 0;
+      for (; r + 2 <= regs; r += 2) windows(oh, std::array<std::size_t, 2>{at(r), at(r + 1)}, whole);
+      if (r < regs) windows(oh, std::array<std::size_t, 1>{at(r)}, whole);
     }
     if (winners == nullptr) return true;
     const bool windows_nonfinite = xsimd::any(xsimd::isnan(sum - sum));

@@ -50,6 +50,17 @@ struct PoolKernelsOf {
   template <class T, bool kNoNaN = false>
   static void window_max(const xsimd::batch<T, A>& a, const xsimd::batch<T, A>& c, xsimd::batch<T, A>& v,
                          xsimd::batch<T, A>& t) {
+    xsimd::batch<T, A> unused;
+    window_max_carrying<T, kNoNaN>(a, c, a, c, v, t, unused);
+  }
+
+  /// window_max, and w gets the winners' values of another pair of registers laid out as a and
+  /// c (ca and cc: a value per tap), selected beside v rather than from t afterwards (a shorter
+  /// chain of dependent instructions).
+  template <class T, bool kNoNaN = false>
+  static void window_max_carrying(const xsimd::batch<T, A>& a, const xsimd::batch<T, A>& c,
+                                  const xsimd::batch<T, A>& ca, const xsimd::batch<T, A>& cc,
+                                  xsimd::batch<T, A>& v, xsimd::batch<T, A>& t, xsimd::batch<T, A>& w) {
     using B = xsimd::batch<T, A>;
     const B b = swap_pairs<T>(a), d = swap_pairs<T>(c);
     const auto takes = [&](const B& tap) {
@@ -58,15 +69,19 @@ struct PoolKernelsOf {
     };
     v = a;
     t = B(T(0));
+    w = ca;
     auto take = takes(b);
     v = xsimd::select(take, b, v);
     t = xsimd::select(take, B(T(1)), t);
+    w = xsimd::select(take, swap_pairs<T>(ca), w);
     take = takes(c);
     v = xsimd::select(take, c, v);
     t = xsimd::select(take, B(T(2)), t);
+    w = xsimd::select(take, cc, w);
     take = takes(d);
     v = xsimd::select(take, d, v);
     t = xsimd::select(take, B(T(3)), t);
+    w = xsimd::select(take, swap_pairs<T>(cc), w);
   }
 
   /// p[0 .. n) with each value in a lane pair (p[k] in lanes 2k and 2k + 1), n <= lanes / 2; +0
