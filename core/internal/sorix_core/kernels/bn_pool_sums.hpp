@@ -188,16 +188,34 @@ struct BnPoolSumsOf {
     d[1] = D::load_aligned(out + D::size);
   }
 
-  // The chains' adds of one float register of terms: g and x (widened, x - mean not yet
-  // taken), 8 channels of one window per kVecsPerGroup double registers; the second window of an
-  // AVX-512 register only when `both`.
-  static void add_terms(D (&ag)[kVecsPerGroup], D (&ad)[kVecsPerGroup], const D (&m)[kVecsPerGroup],
-                        const D (&g)[2], const D (&x)[2], bool both) {
+  // A float register's lane mask as the masks of widen's two double registers (the same lanes).
+  static void widen_mask(const xsimd::batch_bool<float, A>& m, xsimd::batch_bool<double, A> (&d)[2]) {
+#if SORIX_X86
+    if constexpr (kIsAvx512<A>) {
+      const auto bits = static_cast<unsigned>(static_cast<__mmask16>(m));
+      d[0] = xsimd::batch_bool<double, A>(static_cast<__mmask8>(bits & 0xffu));
+      d[1] = xsimd::batch_bool<double, A>(static_cast<__mmask8>(bits >> 8));
+      return;
+    } else if constexpr (kIsAvx2<A>) {
+      const __m256i lanes = _mm256_castps_si256(static_cast<__m256>(m));  // each lane all ones or zeros
+      d[0] = xsimd::batch_bool<double, A>(_mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(lanes))));
+      d[1] = xsimd::batch_bool<double, A>(_mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_extracti128_si256(lanes, 1))));
+      return;
+    }
+#endif
+    static_assert(kLanes, "lane_block runs on AVX2 and AVX-512 only");
+  }
+
+  // The chains' adds of one float register's terms (widened: tg the gradient, td it times
+  // x - mean), 8 channels of one window per kVecsPerGroup double registers; the second window of
+  // an AVX-512 register only when `both`.
+  static void add_terms(D (&ag)[kVecsPerGroup], D (&ad)[kVecsPerGroup], const D (&tg)[2], const D (&td)[2],
+                        bool both) {
     for (std::size_t h = 0; h < 2; ++h) {
       if (h / kVecsPerGroup == 1 && !both) break;
       const std::size_t v = h % kVecsPerGroup;
-      ag[v] = ag[v] + g[h];
-      ad[v] = ad[v] + g[h] * (x[h] - m[v]);
+      ag[v] = ag[v] + tg[h];
+      ad[v] = ad[v] + td[h];
     }
   }
 
@@ -232,21 +250,26 @@ struct BnPoolSumsOf {
           const auto in_second = code - xsimd::select(positive, positive_code, zero) >= second_row_code;
           const F gated = (zero + F::load_unaligned(s.g.get() + at)) * xsimd::select(positive, one, zero);
           const F x = F::load_unaligned(s.x.get() + at);
-          D g0[2], x0[2], g1[2], x1[2];
-          widen(xsimd::select(in_second, zero, gated), g0);
-          widen(xsimd::select(in_second, zero, x), x0);
-          widen(xsimd::select(in_second, gated, zero), g1);
-          widen(xsimd::select(in_second, x, zero), x1);
-          add_terms(ag, ad, m, g0, x0, ow + 1 < in.OW);
-          second[0] = g1[0];
-          second[1] = g1[1];
-          second[2] = x1[0];
-          second[3] = x1[1];
+          // Each window's terms once, in double (the gradient and it times x - mean), then
+          // given to the sweep its winner is in and +0 to the other (window_terms).
+          D g[2], xd[2], td[2], first_g[2], first_d[2];
+          xsimd::batch_bool<double, A> second_sweep[2];
+          widen(gated, g);
+          widen(x, xd);
+          widen_mask(in_second, second_sweep);
+          for (std::size_t h = 0; h < 2; ++h) {
+            td[h] = g[h] * (xd[h] - m[h % kVecsPerGroup]);
+            first_g[h] = xsimd::select(second_sweep[h], D(0.0), g[h]);
+            first_d[h] = xsimd::select(second_sweep[h], D(0.0), td[h]);
+            second[h] = xsimd::select(second_sweep[h], g[h], D(0.0));
+            second[2 + h] = xsimd::select(second_sweep[h], td[h], D(0.0));
+          }
+          add_terms(ag, ad, first_g, first_d, ow + 1 < in.OW);
         }
         second = s.second.get();
         for (std::size_t ow = 0; ow < in.OW; ow += kWindowsPerF, second += 4) {
-          const D g1[2] = {second[0], second[1]}, x1[2] = {second[2], second[3]};
-          add_terms(ag, ad, m, g1, x1, ow + 1 < in.OW);
+          const D tg[2] = {second[0], second[1]}, td[2] = {second[2], second[3]};
+          add_terms(ag, ad, tg, td, ow + 1 < in.OW);
         }
       }
     }
