@@ -10,8 +10,9 @@
 namespace sorix::nn::detail {
 
 /// Whether conv2d takes the Winograd path for this geometry: float32, a 3 x 3 kernel of stride and
-/// dilation 1, padding at most 2 (the transforms' zero padding), and at least kWinogradMinChannels input and output channels per group (fewer leave
-/// the transforms, not the products, as the cost). Depends on nothing else (never the thread
+/// dilation 1, padding at most 2 (the transforms' zero padding), and at least
+/// kWinogradMinChannels input and output channels per group (fewer leave the transforms, not the
+/// products, as the cost). Depends on nothing else (never the thread
 /// count), so a layer's bits never change with the threads.
 bool winograd_applies(Dtype dtype, const kernels::ConvGeometry& g, std::size_t in_per_group,
                       std::size_t out_per_group);
